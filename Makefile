@@ -1,0 +1,54 @@
+# Endometrial immune profiling suite: set-up, report, tests.
+# `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+KERNEL := endoimmune
+RUN    ?= reports/synthetic
+
+.DEFAULT_GOAL := help
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (endoimmune)" >/dev/null
+	@touch $(STAMP)
+
+## setup: create .venv, install the pinned dependencies and the package, register the Jupyter kernel
+setup: $(STAMP)
+
+## report: set up if needed, then run the whole suite on the shipped synthetic cohort into $(RUN)
+report: $(STAMP)
+	$(BIN)/python -m analysis run --data data/synthetic --out $(RUN) --force
+
+## test: set up if needed, then run the test suite (what CI runs)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## test-slow: the on-demand checks (coverage study over many seeds)
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+## lab: JupyterLab on notebooks/ with the project's kernel
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+## synth: regenerate the shipped synthetic cohort from its seed
+synth: $(STAMP)
+	$(BIN)/python -m analysis synth --patients 1500 --seed 20261124 --out data/synthetic
+
+## bench: benchmarks (not part of the tests)
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+## clean: remove the virtual environment and run folders
+clean:
+	rm -rf $(VENV) reports
+
+## help: list the targets
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  make /'
+
+.PHONY: setup report test test-slow lab synth bench clean help
