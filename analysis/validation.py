@@ -188,9 +188,9 @@ def _schema(table: str, present: set[str]) -> pa.DataFrameSchema:
             continue
         checks = []
         if s.levels is not None and s.kind == "category":
-            checks.append(pa.Check.isin(list(s.levels), name="allowed_levels"))
+            checks.append(pa.Check.isin(list(s.levels)))
         if s.limits is not None:
-            checks.append(pa.Check.in_range(s.limits[0], s.limits[1], name="range"))
+            checks.append(pa.Check.in_range(s.limits[0], s.limits[1]))
         cols[s.name] = pa.Column(checks=checks, nullable=s.nullable, unique=s.unique, required=False,
                                  coerce=False)
     return pa.DataFrameSchema(cols, strict=False)
@@ -209,7 +209,8 @@ def _column_checks(table: str, frame: pd.DataFrame, findings: _Findings) -> None
     ids = _row_ids(table, frame)
     failures = failures[failures["index"].notna()]
     for (column, check), group in failures.groupby(["column", "check"], sort=True):
-        rule = _RULE_NAMES.get(check, check)
+        rule = _RULE_NAMES.get(check) or ("range" if str(check).startswith("in_range") else
+                                          "allowed_levels" if str(check).startswith("isin") else str(check))
         index = group["index"].drop_duplicates()
         s = contract.spec(table, column)
         if rule == "allowed_levels":

@@ -1,0 +1,107 @@
+"""Command line: ``python -m analysis {synth,validate,run} …``.
+
+Errors meant for users (bad data, parameters, files, failed notebooks) are printed as plain
+messages with exit status 2 (input) or 1 (run failure); never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .exceptions import AnalysisError, CohortValidationError, RunError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="Endometrial immune profiling and immunotherapy in IVF: synthetic cohorts, "
+                    "validation and the notebook suite.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    synth = sub.add_parser("synth", help="write a synthetic cohort with its declared truth",
+                           description="Simulate a cohort that obeys the data contract and write "
+                                       "patients.csv, transfers.csv and truth.json into DIR. The same "
+                                       "seed gives the same bytes.")
+    synth.add_argument("--patients", type=int, default=1500, metavar="N", help="number of patients (default 1500)")
+    synth.add_argument("--seed", type=int, default=20261124, metavar="S", help="random seed (default 20261124)")
+    synth.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+
+    validate = sub.add_parser("validate", help="check a cohort folder against the data contract",
+                              description="Read a cohort folder and list every contract violation "
+                                          "(errors) and finding (warnings). Exit status 2 on errors.")
+    validate.add_argument("--data", default="data/synthetic", metavar="DIR", help="cohort folder")
+
+    run = sub.add_parser("run", help="validate the data and execute the notebooks into a run folder",
+                         description="Validate the cohort, then execute every notebook through "
+                                     "papermill into one run folder (executed notebooks, figures/, "
+                                     "tables/, manifest.json).")
+    run.add_argument("--data", default="data/synthetic", metavar="DIR", help="cohort folder (default data/synthetic)")
+    run.add_argument("--config", default=None, metavar="study.yaml", help="study config overriding the defaults")
+    run.add_argument("--out", default="reports/latest", metavar="reports/NAME", help="run folder (default reports/latest)")
+    run.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one parameter (repeatable; dotted keys reach into mappings)")
+    run.add_argument("--force", action="store_true", help="replace an existing run folder")
+    run.add_argument("--kernel", default="python3", help="Jupyter kernel (default python3: this interpreter)")
+    run.add_argument("--quiet", action="store_true", help="print no progress")
+    return parser
+
+
+def _synth(args) -> int:
+    from .synthetic import simulate_cohort, write_cohort
+
+    if args.patients < 1:
+        raise AnalysisError("--patients must be at least 1")
+    cohort = simulate_cohort(args.patients, seed=args.seed)
+    paths = write_cohort(cohort, args.out)
+    print(f"wrote {len(cohort.patients)} patients and {len(cohort.transfers)} transfers: "
+          + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _validate(args) -> int:
+    from .loading import read_cohort_tables
+    from .validation import format_problems, validate_cohort
+
+    raw = read_cohort_tables(args.data)
+    checked = validate_cohort(raw["patients"], raw["transfers"])
+    if len(checked.problems):
+        print(format_problems(checked.problems, header=f"Cohort {args.data}"))
+    else:
+        print(f"Cohort {args.data}: no problems")
+    return 2 if len(checked.errors) else 0
+
+
+def _run(args) -> int:
+    from .runner import run_suite
+
+    run_suite(args.data, args.out, config_path=args.config, overrides=args.parameter, force=args.force,
+              kernel_name=args.kernel, quiet=args.quiet)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    handlers = {"synth": _synth, "validate": _validate, "run": _run}
+    try:
+        return handlers[args.command](args)
+    except RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except CohortValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except AnalysisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

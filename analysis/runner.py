@@ -1,0 +1,212 @@
+"""The runner: validate a cohort, then execute the notebooks through papermill into one run folder.
+
+A run folder holds the executed notebooks (``notebooks/``), ``figures/``, ``tables/`` and
+``manifest.json``. The run is written into ``<out>.partial`` and renamed to ``<out>`` only when
+every notebook succeeded, so a run folder is never half written; a failed run leaves the
+``.partial`` folder with the partly executed notebook for inspection.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from . import __version__
+from .cohort import load_cohort
+from .config import RUNNER_PARAMETERS, resolve_config
+from .exceptions import RunError
+from .loading import input_files, sha256_file
+from .results import write_table
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+VERSIONED_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "seaborn",
+                      "papermill", "pandera", "pyarrow")
+
+
+def notebook_paths(notebook_dir: str | Path = NOTEBOOK_DIR) -> list[Path]:
+    """Return the suite's notebooks in reading order (``NN_name.ipynb``)."""
+    paths = sorted(p for p in Path(notebook_dir).glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise RunError(f"no notebooks found in {notebook_dir}")
+    return paths
+
+
+def declared_parameters(path: str | Path) -> dict[str, dict]:
+    """Return the parameters a notebook declares in its ``parameters`` cell (papermill's view)."""
+    import papermill
+
+    return papermill.inspect_notebook(str(path))
+
+
+def known_parameters(paths: list[Path]) -> dict[str, set[str]]:
+    """Map each parameter name to the notebooks that declare it."""
+    known: dict[str, set[str]] = {}
+    for path in paths:
+        for name in declared_parameters(path):
+            known.setdefault(name, set()).add(path.stem)
+    return known
+
+
+def _git_commit() -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+        return {"commit": commit, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version(), "analysis": __version__}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _say(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(message, flush=True)
+
+
+def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | Path | None = None,
+              overrides: list[str] | tuple[str, ...] = (), force: bool = False,
+              notebooks: list[Path] | None = None, kernel_name: str = "python3",
+              quiet: bool = False) -> Path:
+    """Validate the cohort, then execute every notebook into one run folder.
+
+    Parameters
+    ----------
+    data_dir : path
+        Cohort folder (``patients`` and ``transfers`` tables).
+    out_dir : path
+        Run folder to create, e.g. ``reports/my_study``.
+    config_path : path, optional
+        Study config (YAML) overriding the package defaults.
+    overrides : list of str
+        ``key=value`` overrides applied last.
+    force : bool
+        Replace an existing run folder.
+    notebooks : list of Path, optional
+        Notebooks to run (default: every ``NN_*.ipynb`` in ``notebooks/``, in order).
+    kernel_name : str
+        Jupyter kernel to execute with.
+    quiet : bool
+        Print no progress.
+
+    Returns
+    -------
+    Path
+        The finished run folder.
+
+    Raises
+    ------
+    RunError
+        The run folder exists (without ``force``) or a notebook failed (the message names the
+        notebook, the cell, the error and the partly executed notebook).
+    ConfigError, DataReadError, CohortValidationError
+        Bad parameters or data, before anything is written.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    data_dir = Path(data_dir).resolve()
+    out_dir = Path(out_dir).resolve()
+    paths = list(notebooks) if notebooks else notebook_paths()
+    if out_dir.exists() and not force:
+        raise RunError(f"run folder {out_dir} exists; choose another --out or pass --force to replace it")
+
+    declared = known_parameters(paths)
+    config = resolve_config(set(declared), config_path, overrides)
+    # Validation before anything is written: hard errors stop here.
+    cohort = load_cohort(data_dir, profile_cutoffs=config.get("profile_cutoffs"), outcome=config["outcome"])
+    _say(f"Cohort in {data_dir}: {len(cohort.patients)} patients, {len(cohort.transfers)} transfers, "
+         f"{len(cohort.problems)} warning(s)", quiet)
+
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    for sub in ("notebooks", "figures", "tables"):
+        (partial / sub).mkdir(parents=True)
+    write_table(cohort.problems, partial / "tables" / "validation_findings.csv")
+
+    inputs = {str(p.relative_to(data_dir)): sha256_file(p) for p in input_files(data_dir)}
+    if config_path is not None:
+        inputs[f"config:{Path(config_path).name}"] = sha256_file(config_path)
+    manifest = {
+        "suite_version": __version__,
+        "data_dir": str(data_dir),
+        "config_file": str(Path(config_path).resolve()) if config_path else None,
+        "overrides": list(overrides),
+        "inputs_sha256": inputs,
+        "parameters": config,
+        "versions": _versions(),
+        "git": _git_commit(),
+        "started": _now(),
+        "finished": None,
+        "status": "running",
+        "notebooks": [],
+    }
+    start = time.perf_counter()
+    for i, path in enumerate(paths, 1):
+        params = {k: v for k, v in config.items() if k in declared_parameters(path)}
+        params.update(data_dir=str(data_dir), run_dir=str(partial))
+        target = partial / "notebooks" / path.name
+        _say(f"[{i}/{len(paths)}] {path.stem} … ({len(paths) - i} after this; {time.perf_counter() - start:.1f} s so far)",
+             quiet)
+        t0 = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(path), str(target), parameters=params, kernel_name=kernel_name,
+                                       cwd=str(partial), progress_bar=False, log_output=False,
+                                       report_mode=False)
+        except PapermillExecutionError as exc:
+            manifest["notebooks"].append({"notebook": path.name, "status": "failed",
+                                          "wall_seconds": round(time.perf_counter() - t0, 2)})
+            manifest.update(status="failed", finished=_now())
+            _write_manifest(partial, manifest)
+            raise RunError(
+                f"notebook {path.name} failed in cell {exc.cell_index + 1} (execution count {exc.exec_count}): "
+                f"{exc.ename}: {exc.evalue}\n  partly executed notebook: {target}"
+            ) from None
+        except Exception as exc:  # kernel start failures and the like
+            manifest.update(status="failed", finished=_now())
+            _write_manifest(partial, manifest)
+            raise RunError(f"notebook {path.name} could not be executed: {type(exc).__name__}: {exc}\n"
+                           f"  partly executed notebook (if any): {target}") from None
+        wall = time.perf_counter() - t0
+        manifest["notebooks"].append({"notebook": path.name, "status": "ok", "wall_seconds": round(wall, 2)})
+        _say(f"      done in {wall:.1f} s", quiet)
+
+    manifest.update(status="ok", finished=_now(), wall_seconds=round(time.perf_counter() - start, 2))
+    _write_manifest(partial, manifest)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    partial.rename(out_dir)
+    _say(f"Run finished in {time.perf_counter() - start:.1f} s: {out_dir}", quiet)
+    return out_dir
+
+
+def _write_manifest(run_dir: Path, manifest: dict) -> None:
+    text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+    tmp = run_dir / ".manifest.json.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(run_dir / "manifest.json")
+
+
+__all__ = ["run_suite", "notebook_paths", "known_parameters", "declared_parameters", "RUNNER_PARAMETERS"]

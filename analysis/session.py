@@ -1,0 +1,50 @@
+"""What a notebook needs around its analysis: where to write, and how.
+
+A notebook run by the runner receives ``run_dir``; run interactively (``run_dir = ""``) it writes
+into ``reports/interactive`` so exploring never touches a finished run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .results import append_estimates, write_table
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Folders of a run: the run folder, its ``figures/`` and ``tables/``."""
+
+    run_dir: Path
+    figures: Path
+    tables: Path
+
+
+def run_paths(run_dir: str | Path | None = None) -> RunPaths:
+    """Return (and create) the folders a notebook writes into.
+
+    Parameters
+    ----------
+    run_dir : str or Path, optional
+        The run folder given by the runner; empty or None means ``reports/interactive``.
+    """
+    base = Path(run_dir) if run_dir else REPO_ROOT / "reports" / "interactive"
+    paths = RunPaths(base, base / "figures", base / "tables")
+    for p in (paths.figures, paths.tables):
+        p.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def save_table(frame: pd.DataFrame, name: str, paths: RunPaths) -> Path:
+    """Write a tidy table as ``tables/<name>.csv``."""
+    return write_table(frame, paths.tables / f"{name}.csv")
+
+
+def save_estimates(frame: pd.DataFrame, paths: RunPaths) -> Path:
+    """Add a notebook's estimates to ``tables/estimates.csv`` (replacing its earlier rows)."""
+    return append_estimates(frame, paths.run_dir)
