@@ -194,3 +194,38 @@ def spec(table: str, column: str) -> ColumnSpec:
 def columns(table: str) -> list[str]:
     """Return the contract's column names of ``table`` in contract order."""
     return [s.name for s in TABLES[table]]
+
+
+def data_dictionary_markdown() -> str:
+    """Render the contract as the Markdown tables of ``docs/data_dictionary.md``.
+
+    The document embeds this text verbatim; a test keeps the two in step.
+    """
+    lines = []
+    for table, specs in TABLES.items():
+        lines.append(f"### `{table}`\n")
+        lines.append("| column | type | unit | allowed values / range | usual range (warning outside) | required | may be empty | meaning | source |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for s in specs:
+            if s.levels:
+                allowed = ", ".join(s.levels) + (" (semicolon list)" if s.kind == "agents" else "")
+            elif s.limits:
+                allowed = f"{s.limits[0]:g} – {s.limits[1]:g}"
+            elif s.kind == "date":
+                allowed = "YYYY-MM-DD"
+            elif s.kind == "boolean":
+                allowed = "true / false (1/0, yes/no)"
+            else:
+                allowed = "unique" if s.unique else ""
+            usual = f"{s.plausible[0]:g} – {s.plausible[1]:g}" if s.plausible else ""
+            lines.append(
+                f"| `{s.name}` | {s.kind} | {s.unit} | {allowed} | {usual} | {'yes' if s.required else 'no'} "
+                f"| {'yes' if s.nullable else 'no'} | {s.meaning} | {s.source} |"
+            )
+        lines.append("")
+    lines.append("### Rules across columns and tables\n")
+    lines.append("| rule | what it checks |")
+    lines.append("|---|---|")
+    for name, text in CROSS_RULES.items():
+        lines.append(f"| `{name}` | {text} |")
+    return "\n".join(lines) + "\n"

@@ -150,8 +150,8 @@ def _simulate_patients(rng: np.random.Generator, n: int) -> pd.DataFrame:
     return frame
 
 
-def _draw_arms(rng, patients: pd.DataFrame, k: int) -> np.ndarray:
-    """Arm for each patient and transfer slot (n × k)."""
+def _draw_arms(rng, patients: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Arm for each patient and transfer slot (n × k), and the first-arm probabilities (n × 3)."""
     n = len(patients)
     year = pd.to_datetime(patients["biopsy_date"]).dt.year.to_numpy() - 2018
     prior = patients["prior_failed_transfers"].to_numpy(float) - 2
@@ -171,7 +171,7 @@ def _draw_arms(rng, patients: pd.DataFrame, k: int) -> np.ndarray:
     shift = rng.integers(1, 3, (n, k))
     for j in range(1, k):  # loop over at most six transfer slots, vectorised over patients
         arms[:, j] = np.where(keep[:, j], arms[:, j - 1], (arms[:, j - 1] + shift[:, j]) % 3)
-    return np.asarray(("none", "empirical", "personalized"), dtype=object)[arms]
+    return np.asarray(("none", "empirical", "personalized"), dtype=object)[arms], p
 
 
 def _personalized_agents(rng, profile: np.ndarray) -> np.ndarray:
@@ -251,7 +251,7 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
     patients = _simulate_patients(rng, n_patients)
     n, k = n_patients, MAX_TRANSFERS
     profile = patients["immune_profile"].to_numpy()
-    arms = _draw_arms(rng, patients, k)
+    arms, arm_prob = _draw_arms(rng, patients, k)
 
     # Transfer-level draws for every potential slot (n × k).
     donor_pat = (patients["indication"] == "donor_oocyte").to_numpy()
@@ -341,7 +341,7 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
         "miscarriage": misc_obs,
         "live_birth": lb_obs,
     })
-    truth = _declare_truth(patients, transfers, slot, profile, p_lb, match, seed, n_patients)
+    truth = _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients)
     _apply_missingness(rng, patients, transfers)
     patients = patients[columns("patients")]
     transfers = transfers[columns("transfers")]
@@ -360,16 +360,18 @@ def _apply_missingness(rng, patients: pd.DataFrame, transfers: pd.DataFrame) -> 
     patients.loc[none_left, "il15_fn14_ratio"] = 1.0
 
 
-def _declare_truth(patients, transfers, slot, profile, p_lb, match, seed, n_patients) -> dict:
+def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients) -> dict:
     b = LIVE_BIRTH_LOG_ODDS
     ors = {t: float(np.exp(v)) for t, v in b.items() if t != "intercept"}
     first = transfers[transfers["transfer_number"] == 1]
-    arm_share = first["treatment_arm"].value_counts(normalize=True).reindex(
-        ["none", "empirical", "personalized"], fill_value=0).round(4).to_dict()
+    # Expected share of each arm at the first transfer under the assignment model (the mean of
+    # the patients' arm probabilities); the realised shares vary around it by sampling.
+    has_first = patients["patient_id"].isin(first["patient_id"]).to_numpy()
+    expected_share = dict(zip(("none", "empirical", "personalized"),
+                              np.round(arm_prob[has_first].mean(axis=0), 6).tolist()))
 
     # Counterfactual live-birth probabilities at every patient's first slot, for the marginal
     # (standardised) effects that weighting and doubly robust estimators target.
-    has_first = patients["patient_id"].isin(first["patient_id"]).to_numpy()
     s0 = {key: np.asarray(val)[:, 0][has_first] for key, val in slot.items()}
     prof = profile[has_first]
     eta_none = _live_birth_eta(s0, np.full(prof.shape, "none", dtype=object))
@@ -433,7 +435,7 @@ def _declare_truth(patients, transfers, slot, profile, p_lb, match, seed, n_pati
                            "biopsy year - 2018, prior_failed = prior failed transfers - 2, age = age - 36; "
                            f"later transfers keep the arm with probability {KEEP_ARM}.",
             "log_odds": ARM_LOG_ODDS,
-            "first_transfer_arm_share": arm_share,
+            "first_transfer_arm_expected_share": expected_share,
         },
         "confounding": {
             "personalized_vs_none": {
