@@ -1,0 +1,682 @@
+"""Logistic regression with checks that say why a model cannot be fitted.
+
+The logistic model for a binary outcome :math:`y_i` with covariates :math:`x_i` is
+
+.. math:: \\operatorname{logit} P(y_i = 1 \\mid x_i) = x_i^\\top \\beta ,
+
+fitted by maximum likelihood (``statsmodels`` GLM, binomial family, IRLS), as R's
+``glm(..., family = binomial)``. Before fitting, :func:`fit_logit` checks the rows it will use
+and raises :class:`~analysis.exceptions.ModelError` with a sentence naming the problem when the
+maximum-likelihood estimate does not exist or is not identified: no complete rows, an outcome
+without events (or with events only), a covariate with one value, a rank-deficient design (an
+empty cell of an interaction), or separation (a level, or any combination of terms, that
+predicts the outcome perfectly). Separation is detected exactly with the linear programme of
+Konis (2007): the MLE does not exist if and only if some direction :math:`b \\neq 0` has
+:math:`(2y_i - 1)\\, x_i^\\top b \\ge 0` for every row.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import patsy
+import scipy.linalg
+import scipy.optimize
+import scipy.stats
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+from ..exceptions import ModelError
+
+__all__ = [
+    "fit_conditional_logit",
+    "fit_logit",
+    "formula_variables",
+    "likelihood_ratio_test",
+    "linear_combination",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# formula inspection and checks shared by the logistic, GEE and Cox fitters
+# --------------------------------------------------------------------------------------------
+
+
+def _prefix(model_id: str | None) -> str:
+    return f"{model_id}: " if model_id else ""
+
+
+def _names_in_code(code: str, columns: pd.Index) -> tuple[list[str], list[str]]:
+    """Return (columns referenced, columns wrapped in ``C()``) by one patsy factor's code."""
+    tree = ast.parse(code, mode="eval")
+    found: list[str] = []
+    categorical: list[str] = []
+
+    def column_of(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Name) and node.id in columns:
+            return node.id
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "Q"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value in columns
+        ):
+            return node.args[0].value
+        return None
+
+    for node in ast.walk(tree):
+        name = column_of(node)
+        if name is not None:
+            found.append(name)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "C"
+            and node.args
+        ):
+            inner = column_of(node.args[0])
+            if inner is not None:
+                categorical.append(inner)
+    return found, categorical
+
+
+def formula_variables(formula: str, data: pd.DataFrame) -> dict[str, list[str]]:
+    """Return the data columns a patsy formula refers to.
+
+    Parameters
+    ----------
+    formula : str
+        A patsy formula such as ``"live_birth ~ C(treatment_arm, Treatment('none')) + age"``.
+    data : DataFrame
+        The data the formula will be evaluated on.
+
+    Returns
+    -------
+    dict
+        ``outcome``: columns on the left-hand side; ``covariates``: columns on the right-hand
+        side; ``categorical``: right-hand-side columns treated as categorical (wrapped in
+        ``C()`` or of a non-numeric dtype). Each list keeps formula order without duplicates.
+    """
+    desc = patsy.ModelDesc.from_formula(formula)
+
+    def collect(terms):
+        names: list[str] = []
+        cats: list[str] = []
+        for term in terms:
+            for factor in term.factors:
+                found, cat = _names_in_code(factor.code, data.columns)
+                names.extend(found)
+                cats.extend(cat)
+        return list(dict.fromkeys(names)), list(dict.fromkeys(cats))
+
+    lhs, _ = collect(desc.lhs_termlist)
+    rhs, cats = collect(desc.rhs_termlist)
+    non_numeric = [
+        c
+        for c in rhs
+        if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c])
+    ]
+    categorical = list(dict.fromkeys(cats + non_numeric))
+    return {"outcome": lhs, "covariates": rhs, "categorical": categorical}
+
+
+def complete_rows(
+    data: pd.DataFrame, columns: Sequence[str], *, model_id: str | None = None
+) -> pd.DataFrame:
+    """Return the rows of ``data`` with no missing value in ``columns`` (a view, not a copy).
+
+    Raises
+    ------
+    ModelError
+        If no row is complete.
+    """
+    columns = list(dict.fromkeys(columns))
+    mask = data[columns].notna().all(axis=1).to_numpy()
+    if not mask.any():
+        raise ModelError(
+            f"{_prefix(model_id)}no rows left after dropping missing values of "
+            f"{', '.join(columns)} ({len(data)} rows before); the model cannot be fitted"
+        )
+    return data.loc[mask]
+
+
+def check_outcome_has_events(
+    successes: np.ndarray,
+    trials: np.ndarray,
+    *,
+    outcome: str,
+    model_id: str | None = None,
+) -> None:
+    """Raise ModelError if the outcome has no events, or events only, among the rows used."""
+    events = float(np.sum(successes))
+    total = float(np.sum(trials))
+    n = len(successes)
+    if events == 0:
+        raise ModelError(
+            f"{_prefix(model_id)}no events: {outcome} is 0 in all {n} rows used, so no odds "
+            "or hazard ratio is estimable"
+        )
+    if events == total:
+        raise ModelError(
+            f"{_prefix(model_id)}events only: {outcome} is 1 in all {n} rows used, so no odds "
+            "ratio is estimable"
+        )
+
+
+def check_covariates_vary(
+    frame: pd.DataFrame, covariates: Sequence[str], *, model_id: str | None = None
+) -> None:
+    """Raise ModelError naming every covariate that takes a single value in ``frame``."""
+    single = [c for c in covariates if frame[c].nunique(dropna=True) < 2]
+    if single:
+        described = ", ".join(f"{c} (always {frame[c].iloc[0]!r})" for c in single)
+        raise ModelError(
+            f"{_prefix(model_id)}{described} takes a single value in all {len(frame)} rows "
+            "used, so its effect is not estimable; drop it from the model or widen the "
+            "population"
+        )
+
+
+def check_levels_not_separated(
+    frame: pd.DataFrame,
+    successes: np.ndarray,
+    trials: np.ndarray,
+    categorical: Sequence[str],
+    *,
+    outcome: str,
+    model_id: str | None = None,
+) -> None:
+    """Raise ModelError if some level of a categorical covariate has no events or only events.
+
+    Such a level separates the outcome (quasi-complete separation): its log odds ratio against
+    any other level diverges, so the maximum-likelihood estimate does not exist.
+    """
+    problems = []
+    for col in categorical:
+        sums = (
+            pd.DataFrame({"level": frame[col].to_numpy(), "s": successes, "n": trials, "rows": 1})
+            .groupby("level", observed=True, sort=True)
+            .sum()
+        )
+        none = sums.index[sums["s"] == 0]
+        only = sums.index[sums["s"] == sums["n"]]
+        problems += [
+            f"no events among the {sums.loc[lv, 'rows']} rows with {col}={lv}" for lv in none
+        ]
+        problems += [
+            f"only events among the {sums.loc[lv, 'rows']} rows with {col}={lv}" for lv in only
+        ]
+    if problems:
+        raise ModelError(
+            f"{_prefix(model_id)}{'; '.join(problems)} ({outcome}); the odds ratio of that "
+            "level is not estimable (perfect separation)"
+        )
+
+
+def check_full_rank(design: pd.DataFrame, *, model_id: str | None = None) -> None:
+    """Raise ModelError naming the design columns that are linear combinations of others."""
+    x = design.to_numpy(dtype=float)
+    if x.shape[0] < x.shape[1]:
+        raise ModelError(
+            f"{_prefix(model_id)}{x.shape[0]} rows are fewer than the {x.shape[1]} "
+            "coefficients of the model; it is not estimable"
+        )
+    scale = np.abs(x).max(axis=0)
+    scale[scale == 0] = 1.0
+    _, r, piv = scipy.linalg.qr(x / scale, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    rank = int(np.sum(diag > diag.max() * max(x.shape) * np.finfo(float).eps * 10))
+    if rank < x.shape[1]:
+        redundant = [design.columns[j] for j in piv[rank:]]
+        raise ModelError(
+            f"{_prefix(model_id)}the design is rank deficient: {', '.join(map(str, redundant))} "
+            "is a linear combination of the other terms (an empty cell of an interaction, a "
+            "level absent from the rows used, or collinear covariates); drop or merge terms"
+        )
+
+
+def separating_direction(design: pd.DataFrame, proportion: np.ndarray) -> pd.Series | None:
+    """Return a direction of separation of a binomial outcome, or None if there is none.
+
+    Solves Konis's linear programme: maximise :math:`\\sum_i s_i x_i^\\top b` subject to
+    :math:`s_i x_i^\\top b \\ge 0` for rows with outcome 0 or 1 (:math:`s_i = 2y_i - 1`),
+    :math:`x_i^\\top b = 0` for rows with a proportion strictly between 0 and 1, and
+    :math:`-1 \\le b_j \\le 1`. A positive optimum means (quasi-)complete separation: moving the
+    coefficients along :math:`b` increases the likelihood without bound.
+
+    Parameters
+    ----------
+    design : DataFrame
+        Full-rank design matrix (intercept included).
+    proportion : ndarray
+        Observed proportion of successes per row (0/1 for a binary outcome).
+
+    Returns
+    -------
+    Series or None
+        The direction, indexed by design column (on the scale of the columns), or None.
+    """
+    x = design.to_numpy(dtype=float)
+    scale = np.abs(x).max(axis=0)
+    scale[scale == 0] = 1.0
+    rows = np.unique(np.column_stack([x / scale, proportion]), axis=0)
+    xs, y = rows[:, :-1], rows[:, -1]
+    binary = (y == 0) | (y == 1)
+    sign = np.where(y[binary] == 1, 1.0, -1.0)
+    signed = sign[:, None] * xs[binary]
+    between = xs[~binary]
+    res = scipy.optimize.linprog(
+        -signed.sum(axis=0),
+        A_ub=-signed if len(signed) else None,
+        b_ub=np.zeros(len(signed)) if len(signed) else None,
+        A_eq=between if len(between) else None,
+        b_eq=np.zeros(len(between)) if len(between) else None,
+        bounds=(-1, 1),
+        method="highs",
+    )
+    if res.status != 0 or len(signed) == 0:
+        return None
+    margins = signed @ res.x
+    off = np.abs(between @ res.x) if len(between) else np.zeros(1)
+    if margins.max() > 1e-6 and margins.min() > -1e-7 and off.max() < 1e-7:
+        return pd.Series(res.x / scale, index=design.columns)
+    return None
+
+
+def check_not_separated(
+    design: pd.DataFrame,
+    proportion: np.ndarray,
+    *,
+    outcome: str,
+    model_id: str | None = None,
+) -> None:
+    """Raise ModelError if the outcome is separated by any combination of design columns."""
+    direction = separating_direction(design, proportion)
+    if direction is not None:
+        involved = [
+            str(c)
+            for c, v in direction.items()
+            if abs(v) * np.abs(design[c]).max() > 1e-6 and c != "Intercept"
+        ] or [str(c) for c, v in direction.items() if abs(v) > 0]
+        raise ModelError(
+            f"{_prefix(model_id)}perfect or quasi-complete separation: {outcome} is predicted "
+            f"without error by {', '.join(involved)} among the {len(design)} rows used, so the "
+            "maximum-likelihood estimates do not exist (the coefficients diverge)"
+        )
+
+
+def binomial_design(
+    data: pd.DataFrame,
+    formula: str,
+    *,
+    trials: str | None = None,
+    extra_columns: Sequence[str] = (),
+    model_id: str | None = None,
+) -> dict:
+    """Return the complete-case rows, design matrix and outcome of a binomial model, checked.
+
+    The checks run in this order and each raises :class:`ModelError`: no complete rows; a
+    non-binary outcome (or successes outside ``0..trials``); no events or events only; a
+    covariate with one value; a level of a categorical covariate with no events or only
+    events; a rank-deficient design; separation by any combination of terms.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Input data; not modified.
+    formula : str
+        Patsy formula with the outcome (binary, or the number of successes when ``trials`` is
+        given) on the left.
+    trials : str, optional
+        Column with the number of trials per row.
+    extra_columns : sequence of str
+        Further columns that must be non-missing (cluster id, weights).
+
+    Returns
+    -------
+    dict
+        ``frame`` (complete rows), ``design`` (DataFrame), ``successes``, ``trials`` and
+        ``proportion`` (ndarrays), ``outcome`` (name), ``variables`` (from
+        :func:`formula_variables`).
+    """
+    variables = formula_variables(formula, data)
+    if len(variables["outcome"]) != 1:
+        raise ModelError(
+            f"{_prefix(model_id)}the formula {formula!r} must have one outcome column of the "
+            "data on its left-hand side"
+        )
+    outcome = variables["outcome"][0]
+    needed = variables["outcome"] + variables["covariates"] + list(extra_columns)
+    if trials is not None:
+        needed.append(trials)
+    frame = complete_rows(data, needed, model_id=model_id)
+    y_raw = pd.to_numeric(frame[outcome], errors="coerce").to_numpy(dtype=float)
+    if trials is None:
+        if not np.isin(y_raw, (0.0, 1.0)).all():
+            raise ModelError(
+                f"{_prefix(model_id)}{outcome} must be coded 0/1 for a logistic model; it has "
+                f"values {sorted(pd.unique(frame[outcome]))[:5]}"
+            )
+        n_trials = np.ones(len(frame))
+    else:
+        n_trials = pd.to_numeric(frame[trials], errors="coerce").to_numpy(dtype=float)
+        bad = (n_trials <= 0) | (y_raw < 0) | (y_raw > n_trials) | (np.round(y_raw) != y_raw)
+        if bad.any():
+            raise ModelError(
+                f"{_prefix(model_id)}{int(bad.sum())} rows have {trials} <= 0 or {outcome} "
+                f"outside 0..{trials}; a binomial response needs whole successes out of a "
+                "positive number of trials"
+            )
+    check_outcome_has_events(y_raw, n_trials, outcome=outcome, model_id=model_id)
+    check_covariates_vary(frame, variables["covariates"], model_id=model_id)
+    check_levels_not_separated(
+        frame, y_raw, n_trials, variables["categorical"], outcome=outcome, model_id=model_id
+    )
+    rhs = formula.split("~", 1)[1]
+    design = patsy.dmatrix(rhs, frame, return_type="dataframe", NA_action="raise")
+    check_full_rank(design, model_id=model_id)
+    proportion = y_raw / n_trials
+    check_not_separated(design, proportion, outcome=outcome, model_id=model_id)
+    return {
+        "frame": frame,
+        "design": design,
+        "successes": y_raw,
+        "trials": n_trials,
+        "proportion": proportion,
+        "outcome": outcome,
+        "variables": variables,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------
+
+
+def fit_logit(
+    data: pd.DataFrame,
+    formula: str,
+    *,
+    weights: str | Sequence[float] | None = None,
+    trials: str | None = None,
+    model_id: str | None = None,
+    maxiter: int = 100,
+):
+    """Fit a logistic regression by maximum likelihood, as R's ``glm(family = binomial)``.
+
+    .. math:: \\operatorname{logit} \\mu_i = x_i^\\top \\beta, \\qquad
+              \\ell(\\beta) = \\sum_i w_i \\{ y_i \\log \\mu_i + (n_i - y_i) \\log(1-\\mu_i) \\}
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per unit (transfer); not modified.
+    formula : str
+        Patsy formula, e.g. ``"live_birth ~ C(treatment_arm, Treatment('none')) + age"``. Rows
+        with a missing value in any variable of the formula are dropped (complete case).
+    weights : str or array-like, optional
+        Prior weights :math:`w_i` (a column name, or values aligned with ``data``), as the
+        ``weights`` argument of R's ``glm``.
+    trials : str, optional
+        Column with the number of trials :math:`n_i`; the outcome is then the number of
+        successes, as R's ``cbind(successes, trials - successes)``.
+    model_id : str, optional
+        Prefix of error messages.
+    maxiter : int
+        Maximum number of IRLS iterations.
+
+    Returns
+    -------
+    statsmodels GLMResults
+        ``params`` on the log-odds scale; ``nobs`` is the number of rows used.
+
+    Raises
+    ------
+    ModelError
+        No complete rows; no events or events only; a covariate with one value; a level with
+        no events or only events, or any other separation; a rank-deficient design;
+        non-convergence.
+    """
+    extra = [weights] if isinstance(weights, str) else []
+    checked = binomial_design(data, formula, trials=trials, extra_columns=extra, model_id=model_id)
+    frame = checked["frame"]
+    kwargs = {}
+    if weights is not None:
+        if isinstance(weights, str):
+            w = frame[weights].to_numpy(dtype=float)
+        else:
+            w = np.asarray(weights, dtype=float)
+            if len(w) != len(data):
+                raise ModelError(
+                    f"{_prefix(model_id)}weights has {len(w)} values but the data {len(data)} rows"
+                )
+            w = w[data.index.get_indexer(frame.index)]
+        kwargs["var_weights"] = w
+    fit_formula = formula
+    if trials is not None:
+        lhs, rhs = formula.split("~", 1)
+        fit_formula = f"{lhs.strip()} + I({trials} - {lhs.strip()}) ~{rhs}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = smf.glm(fit_formula, frame, family=sm.families.Binomial(), **kwargs).fit(
+            maxiter=maxiter
+        )
+    if any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
+        raise ModelError(
+            f"{_prefix(model_id)}perfect separation: the fitted probabilities reached 0 or 1, so "
+            "the maximum-likelihood estimates do not exist"
+        )
+    if not result.converged or any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        raise ModelError(
+            f"{_prefix(model_id)}the logistic model did not converge in {maxiter} iterations; "
+            "check for sparse levels or extreme covariate values"
+        )
+    return result
+
+
+def fit_conditional_logit(
+    data: pd.DataFrame,
+    formula: str,
+    *,
+    groups: str,
+    model_id: str | None = None,
+):
+    """Fit a conditional logistic regression for matched sets, as R's ``survival::clogit``.
+
+    Maximises the exact conditional likelihood given the number of cases per set :math:`g`:
+
+    .. math:: L(\\beta) = \\prod_g \\frac{\\exp(\\sum_{i \\in g} y_i x_i^\\top\\beta)}
+              {\\sum_{S \\subset g, |S| = \\sum_i y_i} \\exp(\\sum_{i \\in S} x_i^\\top\\beta)}
+
+    (statsmodels ``ConditionalLogit``, Newton-Raphson). Sets whose members all have the same
+    outcome carry no information.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per set member; not modified.
+    formula : str
+        Patsy formula without intercept terms (an intercept is removed if present).
+    groups : str
+        Column identifying the matched set.
+    model_id : str, optional
+        Prefix of error messages.
+
+    Returns
+    -------
+    statsmodels ConditionalResults
+        ``params`` are log odds ratios; ``nobs`` rows used.
+
+    Raises
+    ------
+    ModelError
+        As :func:`fit_logit`, and when no matched set has both outcomes.
+    """
+    from statsmodels.discrete.conditional_models import ConditionalLogit
+
+    variables = formula_variables(formula, data)
+    outcome = variables["outcome"][0]
+    frame = complete_rows(
+        data, variables["outcome"] + variables["covariates"] + [groups], model_id=model_id
+    )
+    y = frame[outcome].to_numpy(dtype=float)
+    check_outcome_has_events(y, np.ones_like(y), outcome=outcome, model_id=model_id)
+    check_covariates_vary(frame, variables["covariates"], model_id=model_id)
+    per_set = pd.Series(y).groupby(frame[groups].to_numpy()).agg(["min", "max"])
+    if not (per_set["min"] < per_set["max"]).any():
+        raise ModelError(
+            f"{_prefix(model_id)}no matched set of {groups} has both a case and a control, so "
+            "the conditional likelihood carries no information"
+        )
+    compact = formula.replace(" ", "")
+    fit_formula = formula if ("-1" in compact or "~0+" in compact) else f"{formula} - 1"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Conditional models should not include")
+        model = ConditionalLogit.from_formula(fit_formula, frame, groups=groups)
+        result = model.fit(method="newton", disp=False)
+    if not np.all(np.isfinite(result.params)) or not np.all(np.isfinite(result.bse)):
+        raise ModelError(
+            f"{_prefix(model_id)}the conditional logistic model did not converge to finite "
+            "estimates (separation within matched sets)"
+        )
+    return result
+
+
+def _params_and_cov(result) -> tuple[pd.Series, pd.DataFrame]:
+    """Return (params, covariance) of a statsmodels result, a GEEResult or a lifelines Cox fit."""
+    if hasattr(result, "params_") and hasattr(result, "variance_matrix_"):
+        params = result.params_.copy()
+        params.index = params.index.astype(str)
+        cov = result.variance_matrix_.copy()
+        cov.index = cov.columns = params.index
+        return params, cov
+    params = pd.Series(result.params)
+    cov = result.cov_params()
+    if not isinstance(cov, pd.DataFrame):
+        cov = pd.DataFrame(cov, index=params.index, columns=params.index)
+    return params, cov
+
+
+def linear_combination(
+    result, weights: Mapping[str, float], *, conf_level: float = 0.95
+) -> pd.Series:
+    """Return a Wald estimate of a linear combination of coefficients.
+
+    .. math:: \\hat\\theta = \\sum_j c_j \\hat\\beta_j, \\qquad
+              \\widehat{\\operatorname{se}}(\\hat\\theta) = \\sqrt{c^\\top \\hat V c}, \\qquad
+              z = \\hat\\theta / \\widehat{\\operatorname{se}}
+
+    For example the odds ratio of personalised versus no therapy within the dysregulated
+    stratum of a model with an arm-by-profile interaction is
+    :math:`\\exp(\\beta_{arm} + \\beta_{arm:profile})`.
+
+    Parameters
+    ----------
+    result
+        A fitted model: statsmodels results (GLM, conditional logit), :class:`GEEResult`
+        (robust covariance) or a lifelines ``CoxPHFitter``.
+    weights : mapping of str to float
+        Coefficient :math:`c_j` per raw parameter name of the model (e.g.
+        ``{"C(arm, Treatment('none'))[T.personalized]": 1, "...:...": 1}``); others are 0.
+    conf_level : float
+        Level of the normal confidence interval.
+
+    Returns
+    -------
+    Series
+        ``coef`` (:math:`\\hat\\theta`), ``std_error``, ``statistic`` (z), ``estimate``
+        (:math:`e^{\\hat\\theta}`), ``conf_low``, ``conf_high`` (ratio scale) and ``p_value``
+        (two-sided, normal).
+
+    Raises
+    ------
+    ModelError
+        If a name in ``weights`` is not a parameter of the model.
+    """
+    params, cov = _params_and_cov(result)
+    unknown = [k for k in weights if k not in params.index]
+    if unknown:
+        raise ModelError(
+            f"linear_combination: {', '.join(map(repr, unknown))} is not a term of the model; "
+            f"its terms are {', '.join(map(repr, params.index))}"
+        )
+    c = pd.Series(0.0, index=params.index)
+    c[list(weights)] = [float(v) for v in weights.values()]
+    c_arr = c.to_numpy()
+    coef = float(c_arr @ params.to_numpy())
+    se = float(np.sqrt(c_arr @ cov.loc[params.index, params.index].to_numpy() @ c_arr))
+    z_crit = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = coef / se
+    return pd.Series(
+        {
+            "coef": coef,
+            "std_error": se,
+            "statistic": z,
+            "estimate": np.exp(coef),
+            "conf_low": np.exp(coef - z_crit * se),
+            "conf_high": np.exp(coef + z_crit * se),
+            "p_value": 2 * scipy.stats.norm.sf(abs(z)),
+        }
+    )
+
+
+def _rows_used(result) -> pd.Index | None:
+    data = getattr(getattr(result, "model", None), "data", None)
+    labels = getattr(data, "row_labels", None)
+    return None if labels is None else pd.Index(labels)
+
+
+def likelihood_ratio_test(full, reduced) -> dict:
+    """Return the likelihood-ratio test of a reduced model nested in a full one.
+
+    .. math:: G^2 = 2\\{\\ell(\\hat\\beta_{full}) - \\ell(\\hat\\beta_{reduced})\\}
+              \\sim \\chi^2_{p_{full} - p_{reduced}}
+
+    equal to the deviance difference of R's ``anova(reduced, full, test = "LRT")``.
+
+    Parameters
+    ----------
+    full, reduced
+        Fitted statsmodels results (GLM or conditional logit) on the same rows; ``reduced``
+        must be nested in ``full`` (this is not checked).
+
+    Returns
+    -------
+    dict
+        ``statistic``, ``df``, ``p_value``.
+
+    Raises
+    ------
+    ModelError
+        If the two models did not use the same rows, or ``full`` has no more parameters than
+        ``reduced``.
+    """
+    rows_full, rows_red = _rows_used(full), _rows_used(reduced)
+    same = int(full.nobs) == int(reduced.nobs)
+    if same and rows_full is not None and rows_red is not None:
+        same = rows_full.equals(rows_red)
+    if not same:
+        raise ModelError(
+            f"likelihood_ratio_test: the full model used {int(full.nobs)} rows and the reduced "
+            f"model {int(reduced.nobs)} rows (or other rows); both must be fitted on the same "
+            "rows, e.g. the complete cases of the full model"
+        )
+    df = len(full.params) - len(reduced.params)
+    if df <= 0:
+        raise ModelError(
+            f"likelihood_ratio_test: the full model has {len(full.params)} parameters and the "
+            f"reduced model {len(reduced.params)}; the full model must have more"
+        )
+    statistic = float(2 * (full.llf - reduced.llf))
+    return {
+        "statistic": statistic,
+        "df": int(df),
+        "p_value": float(scipy.stats.chi2.sf(statistic, df)),
+    }

@@ -1,0 +1,773 @@
+"""Time-to-event models: Cox regression, Kaplan-Meier, log-rank, Aalen-Johansen.
+
+All functions take the data first and the columns by keyword, never modify their input, and
+are checked against R's ``survival`` package (3.5):
+
+* :func:`fit_cox` -- lifelines ``CoxPHFitter`` (Efron ties), as ``coxph(ties = "efron")``;
+* :func:`proportional_hazards_test` -- the score test of ``cox.zph`` in survival 3.x;
+* :func:`kaplan_meier` / :func:`survival_at` -- ``survfit`` with Greenwood variance and the
+  log confidence interval, and ``summary(fit, times = )``;
+* :func:`logrank_test` -- ``survdiff``;
+* :func:`aalen_johansen` -- ``survfit(Surv(time, factor(status)) ~ 1)`` (multi-state), with its
+  infinitesimal-jackknife standard errors.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from ..exceptions import ModelError
+from .logistic import _prefix, check_covariates_vary, complete_rows, formula_variables
+
+__all__ = [
+    "aalen_johansen",
+    "cumulative_incidence_from_km",
+    "fit_cox",
+    "kaplan_meier",
+    "logrank_test",
+    "proportional_hazards_test",
+    "survival_at",
+]
+
+_CONF_TYPES = ("log", "log-log", "plain")
+
+
+def _event_indicator(values: pd.Series, column: str, model_id: str | None = None) -> np.ndarray:
+    """Return a 0/1 float array from a bool or 0/1 event column, or raise ModelError."""
+    arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    if not np.isin(arr, (0.0, 1.0)).all():
+        raise ModelError(
+            f"{_prefix(model_id)}{column} must be an event indicator coded 0/1 (or False/True); "
+            f"it has values {sorted(pd.unique(values))[:5]}"
+        )
+    return arr
+
+
+def _group_labels(frame: pd.DataFrame, group_col: str | None) -> np.ndarray:
+    if group_col is None:
+        return np.full(len(frame), "all", dtype=object)
+    return frame[group_col].astype(str).to_numpy(dtype=object)
+
+
+# --------------------------------------------------------------------------------------------
+# Cox regression
+# --------------------------------------------------------------------------------------------
+
+
+def fit_cox(
+    data: pd.DataFrame,
+    *,
+    duration_col: str,
+    event_col: str,
+    formula: str | None = None,
+    covariates: Sequence[str] | None = None,
+    strata: str | Sequence[str] | None = None,
+    maxiter: int = 50,
+    model_id: str | None = None,
+):
+    """Fit a Cox proportional-hazards model with Efron's ties, as R's ``coxph``.
+
+    .. math:: \\lambda(t \\mid x) = \\lambda_{0s}(t) \\exp(x^\\top \\beta)
+
+    maximising Efron's approximation of the partial likelihood; with ``strata`` each stratum
+    :math:`s` has its own baseline hazard.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per subject; not modified. Rows with a missing value in the columns used are
+        dropped (complete case).
+    duration_col, event_col : str
+        Follow-up time and event indicator (0/1 or bool).
+    formula : str, optional
+        Right-hand side (formulaic syntax, as lifelines), e.g. ``"age + C(arm)"``.
+    covariates : sequence of str, optional
+        Numeric covariate columns, used as they are (instead of ``formula``).
+    strata : str or sequence of str, optional
+        Stratification columns.
+    maxiter : int
+        Maximum Newton-Raphson steps.
+    model_id : str, optional
+        Prefix of error messages.
+
+    Returns
+    -------
+    lifelines.CoxPHFitter
+        Fitted; ``params_`` are log hazard ratios. The fitter also carries ``model_columns``
+        (columns used for complete cases) for :func:`proportional_hazards_test`.
+
+    Raises
+    ------
+    ModelError
+        No complete rows, no events, a covariate with one value, a level of a categorical
+        (or binary) covariate without events (the likelihood is monotone), or no convergence.
+    """
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+
+    if (formula is None) == (covariates is None):
+        raise ModelError(f"{_prefix(model_id)}give exactly one of formula or covariates")
+    strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
+    if formula is not None:
+        variables = formula_variables(f"{duration_col} ~ {formula}", data)
+        rhs = variables["covariates"]
+        categorical = variables["categorical"]
+    else:
+        rhs = list(covariates)
+        categorical = [
+            c
+            for c in rhs
+            if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c])
+        ]
+    columns = list(dict.fromkeys([duration_col, event_col, *rhs, *strata_cols]))
+    frame = complete_rows(data, columns, model_id=model_id)
+    event = _event_indicator(frame[event_col], event_col, model_id)
+    if event.sum() == 0:
+        raise ModelError(
+            f"{_prefix(model_id)}no events: {event_col} is 0 in all {len(frame)} rows used, so "
+            "no hazard ratio is estimable"
+        )
+    check_covariates_vary(frame, rhs, model_id=model_id)
+    binary = [c for c in rhs if frame[c].nunique() == 2]
+    problems = []
+    for col in dict.fromkeys(categorical + binary):
+        events = pd.Series(event).groupby(frame[col].to_numpy()).agg(["sum", "size"])
+        problems += [
+            f"no events among the {events.loc[lv, 'size']} rows with {col}={lv}"
+            for lv in events.index[events["sum"] == 0]
+        ]
+    if problems:
+        raise ModelError(
+            f"{_prefix(model_id)}{'; '.join(problems)} ({event_col}); the hazard ratio of that "
+            "level is not estimable (the partial likelihood is monotone)"
+        )
+    fit_frame = frame[columns].copy()
+    fit_frame[event_col] = event
+    cox = CoxPHFitter()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cox.fit(
+                fit_frame,
+                duration_col=duration_col,
+                event_col=event_col,
+                formula=formula,
+                strata=strata_cols or None,
+                fit_options={"max_steps": maxiter},
+            )
+    except ConvergenceError as err:
+        first = str(err).split(".")[0]
+        raise ModelError(
+            f"{_prefix(model_id)}the Cox model did not converge ({first}); check for "
+            "collinear covariates or levels without events"
+        ) from None
+    bad = [
+        w
+        for w in caught
+        if issubclass(w.category, ConvergenceWarning)
+        and ("converge" in str(w.message) or "separation" in str(w.message))
+    ]
+    if bad:
+        raise ModelError(
+            f"{_prefix(model_id)}the Cox model did not converge in {maxiter} Newton-Raphson "
+            "steps (lifelines: "
+            f"{str(bad[0].message).splitlines()[0][:120]}); check for separation or collinearity"
+        )
+    cox.model_columns = columns
+    return cox
+
+
+def _cox_design(cox, data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (complete rows, design matrix) of the data a lifelines Cox model was fitted on."""
+    columns = getattr(cox, "model_columns", None)
+    if columns is None:
+        strata = [] if cox.strata is None else list(np.atleast_1d(cox.strata))
+        if cox.formula is None:
+            rhs = list(cox.params_.index)
+        else:
+            rhs = formula_variables(f"{cox.duration_col} ~ {cox.formula}", data)["covariates"]
+        columns = [cox.duration_col, cox.event_col, *rhs, *strata]
+    frame = complete_rows(data, columns)
+    if len(frame) != cox._n_examples:
+        raise ModelError(
+            f"the data have {len(frame)} complete rows but the Cox model was fitted on "
+            f"{cox._n_examples}; pass the data the model was fitted on"
+        )
+    design = cox.regressors.transform_df(frame)["beta_"]
+    design = design[list(cox.params_.index)]
+    return frame, design
+
+
+def _time_transform(
+    times: np.ndarray, events: np.ndarray, transform: str | Callable
+) -> np.ndarray:
+    """Return the time scale :math:`g(t)` of ``cox.zph`` for each row."""
+    if callable(transform):
+        return np.asarray(transform(times), dtype=float)
+    if transform == "identity":
+        return times.astype(float)
+    if transform == "log":
+        return np.log(times)
+    if transform == "rank":
+        return scipy.stats.rankdata(times)
+    if transform == "km":
+        # 1 - S(t-) of the pooled Kaplan-Meier (left-continuous), as cox.zph
+        uniq, inverse = np.unique(times, return_inverse=True)
+        d = np.bincount(inverse, weights=events)
+        total = np.bincount(inverse)
+        at_risk = total[::-1].cumsum()[::-1]
+        surv = np.cumprod(1 - d / at_risk)
+        surv_left = np.r_[1.0, surv][inverse]
+        return 1 - surv_left
+    raise ModelError(f"transform must be 'km', 'identity', 'rank', 'log' or a function, not {transform!r}")
+
+
+def _segment_cumsum(values: np.ndarray, start_of: np.ndarray) -> np.ndarray:
+    """Cumulative sums restarting at each segment; ``start_of[i]`` is row i's segment start."""
+    total = np.cumsum(values, axis=0)
+    before = np.concatenate([np.zeros((1,) + values.shape[1:]), total[:-1]], axis=0)
+    return total - before[start_of]
+
+
+def proportional_hazards_test(
+    cox,
+    data: pd.DataFrame,
+    *,
+    transform: str | Callable = "km",
+    terms: Mapping[str, Sequence[str]] | None = None,
+) -> pd.DataFrame:
+    """Return the score test of proportional hazards of survival 3.x's ``cox.zph``.
+
+    For each term it tests :math:`\\gamma = 0` in the extended model
+    :math:`\\lambda(t \\mid x) = \\lambda_0(t) \\exp\\{x^\\top\\beta + g(t)\\, x^\\top\\gamma\\}`
+    by a score test at :math:`(\\hat\\beta, 0)`:
+
+    .. math:: T = u^\\top \\mathcal{I}^{-1} u, \\qquad
+              u = \\Big(0,\\; \\sum_{\\text{deaths}} g(t_i)\\, \\{x_i - \\bar x(t_i)\\}\\Big)
+
+    with :math:`\\mathcal{I}` the :math:`2p \\times 2p` information of :math:`(\\beta, \\gamma)`
+    under Efron's ties and :math:`g(t) = \\tilde g(t) - \\operatorname{mean}_{\\text{deaths}}
+    \\tilde g`. Per term the rows and columns of all :math:`\\beta` and of the term's
+    :math:`\\gamma` are kept; ``GLOBAL`` uses all of them. This is the algorithm of
+    ``cox.zph`` since survival 3.0 (C routine ``zph1``); it differs from survival 2.x and from
+    lifelines' ``proportional_hazard_test``, which use an approximate variance.
+
+    Parameters
+    ----------
+    cox : lifelines.CoxPHFitter
+        Fitted (by :func:`fit_cox` or lifelines directly, without weights or entry times).
+    data : DataFrame
+        The data the model was fitted on (complete rows are taken again).
+    transform : {"km", "identity", "rank", "log"} or callable
+        Time scale :math:`\\tilde g`; ``"km"`` is :math:`1 - \\hat S(t-)` of the pooled
+        Kaplan-Meier, R's default.
+    terms : mapping of str to list of str, optional
+        Groups of model columns tested jointly (R's ``terms = TRUE`` for a factor); by default
+        each column is its own term.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``term, statistic, df, p_value``; one row per term, then ``GLOBAL``.
+    """
+    if getattr(cox, "weights_col", None) or getattr(cox, "entry_col", None):
+        raise ModelError("proportional_hazards_test: models with weights or entry times are not supported")
+    frame, design = _cox_design(cox, data)
+    times = frame[cox.duration_col].to_numpy(dtype=float)
+    events = frame[cox.event_col].to_numpy(dtype=float)
+    strata = [] if cox.strata is None else list(np.atleast_1d(cox.strata))
+    if strata:
+        stratum = frame[strata].astype(str).agg("\x1f".join, axis=1).to_numpy()
+        stratum = pd.factorize(stratum, sort=True)[0]
+    else:
+        stratum = np.zeros(len(frame), dtype=int)
+    x = design.to_numpy(dtype=float)
+    x = x - x.mean(axis=0)
+    p = x.shape[1]
+    g_raw = _time_transform(times, events, transform)
+    g_all = g_raw - g_raw[events == 1].mean()
+    eta = x @ cox.params_.to_numpy()
+    risk = np.exp(eta - eta.max())
+
+    # order: stratum, then time descending; a row's risk set is every row of its stratum
+    # up to the end of its tie group (same stratum and time)
+    order = np.lexsort((-times, stratum))
+    t, d, s, xs, r, g = times[order], events[order], stratum[order], x[order], risk[order], g_all[order]
+    n = len(t)
+    new_stratum = np.r_[True, s[1:] != s[:-1]]
+    new_tie = new_stratum | np.r_[True, t[1:] != t[:-1]]
+    stratum_start = np.maximum.accumulate(np.where(new_stratum, np.arange(n), 0))
+    tie_id = np.cumsum(new_tie) - 1
+    tie_end = np.r_[np.flatnonzero(new_tie)[1:] - 1, n - 1][tie_id]
+    tie_start = np.flatnonzero(new_tie)[tie_id]
+
+    rx = r[:, None] * xs
+    rxx = rx[:, :, None] * xs[:, None, :]
+    cum0 = _segment_cumsum(r, stratum_start)
+    cum1 = _segment_cumsum(rx, stratum_start)
+    cum2 = _segment_cumsum(rxx, stratum_start)
+    risk0, risk1, risk2 = cum0[tie_end], cum1[tie_end], cum2[tie_end]
+    # sums over the deaths of each tie group
+    dcum0 = _segment_cumsum(r * d, tie_start)
+    dcum1 = _segment_cumsum(rx * d[:, None], tie_start)
+    dcum2 = _segment_cumsum(rxx * d[:, None, None], tie_start)
+    dcount = _segment_cumsum(d, tie_start)
+    dead0, dead1, dead2, ndead = dcum0[tie_end], dcum1[tie_end], dcum2[tie_end], dcount[tie_end]
+
+    deaths = d == 1
+    k = dcount[deaths] - 1  # 0..ndead-1 within the tie group
+    frac = k / ndead[deaths]
+    denom = risk0[deaths] - frac * dead0[deaths]
+    mean = (risk1[deaths] - frac[:, None] * dead1[deaths]) / denom[:, None]
+    second = (risk2[deaths] - frac[:, None, None] * dead2[deaths]) / denom[:, None, None]
+    cov = second - mean[:, :, None] * mean[:, None, :]
+    gd = g[deaths]
+    u_gamma = (gd[:, None] * (xs[deaths] - mean)).sum(axis=0)
+    i11 = cov.sum(axis=0)
+    i12 = (gd[:, None, None] * cov).sum(axis=0)
+    i22 = (gd[:, None, None] ** 2 * cov).sum(axis=0)
+    imat = np.block([[i11, i12], [i12.T, i22]])
+
+    columns = list(design.columns)
+    if terms is None:
+        terms = {c: [c] for c in columns}
+    rows = []
+    for name, cols in terms.items():
+        jj = [columns.index(c) for c in cols]
+        kk = list(range(p)) + [p + j for j in jj]
+        u = np.r_[np.zeros(p), u_gamma[jj]]
+        stat = float(u @ np.linalg.solve(imat[np.ix_(kk, kk)], u))
+        rows.append((str(name), stat, len(jj)))
+    u = np.r_[np.zeros(p), u_gamma]
+    rows.append(("GLOBAL", float(u @ np.linalg.solve(imat, u)), p))
+    out = pd.DataFrame(rows, columns=["term", "statistic", "df"])
+    out["p_value"] = scipy.stats.chi2.sf(out["statistic"], out["df"])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Kaplan-Meier
+# --------------------------------------------------------------------------------------------
+
+
+def _confidence_limits(
+    p: np.ndarray, se_log: np.ndarray, z: float, conf_type: str, *, cap: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return R's ``survfit`` confidence limits given the standard error of :math:`\\log p`."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if conf_type == "log":
+            xx = np.where(p == 0, np.nan, p)
+            low = np.exp(np.log(xx) - z * se_log)
+            high = np.exp(np.log(xx) + z * se_log)
+            if cap:
+                high = np.minimum(high, 1.0)
+        elif conf_type == "log-log":
+            xx = np.where((p == 0) | (p == 1), np.nan, p)
+            se2 = z * se_log / np.log(xx)
+            low = np.exp(-np.exp(np.log(-np.log(xx)) - se2))
+            high = np.exp(-np.exp(np.log(-np.log(xx)) + se2))
+        elif conf_type == "plain":
+            se2 = z * se_log * p
+            low = np.maximum(p - se2, 0.0)
+            high = np.minimum(p + se2, 1.0) if cap else p + se2
+        else:
+            raise ModelError(f"conf_type must be one of {', '.join(_CONF_TYPES)}, not {conf_type!r}")
+    return low, high
+
+
+def _counts_by_time(
+    frame: pd.DataFrame, duration_col: str, groups: np.ndarray, event_codes: np.ndarray
+) -> pd.DataFrame:
+    """Return per group and distinct time: at risk, events per code, censored."""
+    counts = pd.DataFrame(
+        {
+            "group": groups,
+            "time_days": frame[duration_col].to_numpy(dtype=float),
+            "code": event_codes.astype(int),
+        }
+    )
+    table = pd.crosstab([counts["group"], counts["time_days"]], counts["code"])
+    table.columns = [f"n_code_{c}" for c in table.columns]
+    table = table.reset_index().sort_values(["group", "time_days"], kind="stable")
+    code_cols = [c for c in table.columns if c.startswith("n_code_")]
+    total = table[code_cols].sum(axis=1)
+    # number at risk: rows of the group with time >= t
+    table["n_at_risk"] = total[::-1].groupby(table["group"][::-1]).cumsum()[::-1]
+    table["n_censored"] = table.get("n_code_0", 0)
+    table["_total"] = total
+    return table.reset_index(drop=True)
+
+
+def kaplan_meier(
+    data: pd.DataFrame,
+    *,
+    duration_col: str,
+    event_col: str,
+    group_col: str | None = None,
+    conf_level: float = 0.95,
+    conf_type: str = "log",
+    only_event_times: bool = False,
+) -> pd.DataFrame:
+    """Return the Kaplan-Meier estimate with Greenwood standard errors, as R's ``survfit``.
+
+    .. math:: \\hat S(t) = \\prod_{t_j \\le t} \\Big(1 - \\frac{d_j}{n_j}\\Big), \\qquad
+              \\widehat{\\operatorname{var}}\\{\\log \\hat S(t)\\} =
+              \\sum_{t_j \\le t} \\frac{d_j}{n_j (n_j - d_j)}
+
+    ``std_error`` is :math:`\\hat S(t)` times the square root of the latter (R's
+    ``summary(fit)$std.err``); the default ``"log"`` interval is
+    :math:`\\exp\\{\\log \\hat S \\pm z \\sqrt{\\widehat{\\operatorname{var}}}\\}` capped at 1.
+    Where :math:`\\hat S = 0` the standard error and limits are NaN, as R's NA.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per subject; not modified. Rows with a missing time, event or group are
+        dropped.
+    duration_col, event_col : str
+        Follow-up time (days) and event indicator (0/1 or bool).
+    group_col : str, optional
+        One curve per value; without it a single curve with group ``"all"``.
+    conf_level : float
+        Level of the pointwise intervals.
+    conf_type : {"log", "log-log", "plain"}
+        Transformation of the interval, as R's ``conf.type``.
+    only_event_times : bool
+        Keep only times with an event (R's ``summary(fit)``). By default every distinct
+        observed time is a row (R's ``survfit`` object, with censoring-only times), which
+        :func:`survival_at` needs for numbers at risk between event times.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``group, time_days, estimate, std_error, conf_low, conf_high, n_at_risk,
+        n_events, n_censored``, sorted by group and time.
+    """
+    frame = complete_rows(data, [duration_col, event_col] + ([group_col] if group_col else []))
+    event = _event_indicator(frame[event_col], event_col)
+    table = _counts_by_time(frame, duration_col, _group_labels(frame, group_col), event)
+    n = table["n_at_risk"].to_numpy(dtype=float)
+    d = table.get("n_code_1", pd.Series(0, index=table.index)).to_numpy(dtype=float)
+    grp = table["group"]
+    surv = pd.Series(1 - d / n).groupby(grp).cumprod().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        greenwood = np.where(d > 0, d / (n * (n - d)), 0.0)
+    var_log = pd.Series(greenwood).groupby(grp).cumsum().to_numpy()
+    se_log = np.sqrt(var_log)
+    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    low, high = _confidence_limits(surv, se_log, z, conf_type)
+    with np.errstate(invalid="ignore"):
+        std_error = np.where(surv == 0, np.nan, surv * se_log)
+    out = pd.DataFrame(
+        {
+            "group": grp.to_numpy(dtype=object),
+            "time_days": table["time_days"].to_numpy(dtype=float),
+            "estimate": surv,
+            "std_error": std_error,
+            "conf_low": low,
+            "conf_high": high,
+            "n_at_risk": n.astype(int),
+            "n_events": d.astype(int),
+            "n_censored": table["n_censored"].to_numpy(dtype=int),
+        }
+    )
+    if only_event_times:
+        out = out[out["n_events"] > 0].reset_index(drop=True)
+    return out
+
+
+def survival_at(table: pd.DataFrame, times: Sequence[float], *, extend: bool = False) -> pd.DataFrame:
+    """Return a step-function table evaluated at given times, as R's ``summary(fit, times = )``.
+
+    For each group and requested time :math:`t`: ``estimate``, ``std_error`` and the limits of
+    the last row with ``time_days`` :math:`\\le t` (before the first row: survival 1 with
+    limits 1, or cumulative incidence 0 with missing limits for an :func:`aalen_johansen`
+    table); ``n_at_risk`` the number still at risk at :math:`t` (that of the first row at or
+    after :math:`t`); ``n_events`` (and ``n_competing``, ``n_censored``) the numbers in
+    :math:`(t_{prev}, t]` since the previous requested time, from time 0 for the first.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`kaplan_meier` or :func:`aalen_johansen`, with every observed time (the
+        default); apply :func:`cumulative_incidence_from_km` after, not before.
+    times : sequence of float
+        Requested times; sorted and de-duplicated.
+    extend : bool
+        Times after a group's last observed time are dropped (R's default) unless True, when
+        they get the last estimate and 0 at risk.
+
+    Returns
+    -------
+    DataFrame
+        ``group, time_days``, the value columns of ``table`` and the counts.
+    """
+    req_times = np.unique(np.asarray(times, dtype=float))
+    value_cols = [c for c in ("estimate", "std_error", "conf_low", "conf_high") if c in table]
+    count_cols = [c for c in ("n_events", "n_competing", "n_censored") if c in table]
+    if "n_competing" in table:
+        initial = {"estimate": 0.0, "std_error": 0.0, "conf_low": np.nan, "conf_high": np.nan}
+    else:
+        initial = {"estimate": 1.0, "std_error": 0.0, "conf_low": 1.0, "conf_high": 1.0}
+    tab = table.sort_values(["group", "time_days"], kind="stable").reset_index(drop=True)
+    cums = tab.groupby("group")[count_cols].cumsum().add_prefix("_cum_")
+    tab = pd.concat([tab, cums], axis=1)
+    groups = pd.unique(tab["group"])
+    grid = pd.DataFrame(
+        {"group": np.repeat(groups, len(req_times)), "time_days": np.tile(req_times, len(groups))}
+    ).sort_values("time_days", kind="stable")
+    back = pd.merge_asof(
+        grid,
+        tab[["group", "time_days", *value_cols, *cums.columns]]
+        .rename(columns={"time_days": "_t_back"})
+        .sort_values("_t_back", kind="stable"),
+        left_on="time_days",
+        right_on="_t_back",
+        by="group",
+        direction="backward",
+    )
+    fwd = pd.merge_asof(
+        grid,
+        tab[["group", "time_days", "n_at_risk"]]
+        .rename(columns={"time_days": "_t_fwd"})
+        .sort_values("_t_fwd", kind="stable"),
+        left_on="time_days",
+        right_on="_t_fwd",
+        by="group",
+        direction="forward",
+    )
+    out = back.merge(fwd[["group", "time_days", "n_at_risk", "_t_fwd"]], on=["group", "time_days"])
+    out = out.sort_values(["group", "time_days"], kind="stable").reset_index(drop=True)
+    before_first = out["_t_back"].isna()
+    after_last = out["_t_fwd"].isna()
+    for col in value_cols:
+        out.loc[before_first, col] = initial[col]
+    out.loc[after_last, "n_at_risk"] = 0
+    first_of_group = np.r_[True, out["group"].to_numpy()[1:] != out["group"].to_numpy()[:-1]]
+    for col in count_cols:
+        cum = out[f"_cum_{col}"].fillna(0).to_numpy()
+        out[col] = np.where(first_of_group, cum, cum - np.r_[0, cum[:-1]]).astype(int)
+    if not extend:
+        out = out[~after_last]
+    out["n_at_risk"] = out["n_at_risk"].astype(int)
+    return out[["group", "time_days", *value_cols, "n_at_risk", *count_cols]].reset_index(drop=True)
+
+
+def cumulative_incidence_from_km(table: pd.DataFrame) -> pd.DataFrame:
+    """Return :math:`1 - \\hat S(t)` with limits :math:`1 - \\text{upper}, 1 - \\text{lower}`.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`kaplan_meier` or :func:`survival_at`; not modified.
+
+    Returns
+    -------
+    DataFrame
+        Same columns; ``std_error`` is unchanged.
+    """
+    out = table.copy()
+    out["estimate"] = 1 - table["estimate"]
+    out["conf_low"] = 1 - table["conf_high"]
+    out["conf_high"] = 1 - table["conf_low"]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Log-rank test
+# --------------------------------------------------------------------------------------------
+
+
+def logrank_test(
+    data: pd.DataFrame, *, duration_col: str, event_col: str, group_col: str
+) -> dict:
+    """Return the log-rank test of equal survival across groups, as R's ``survdiff``.
+
+    .. math:: O_g - E_g = \\sum_t \\Big(d_{gt} - n_{gt} \\frac{d_t}{n_t}\\Big), \\qquad
+              V_{gh} = \\sum_t \\frac{d_t (n_t - d_t)}{n_t - 1} \\frac{n_{gt}}{n_t}
+              \\Big(\\delta_{gh} - \\frac{n_{ht}}{n_t}\\Big)
+
+    and :math:`\\chi^2 = (O - E)^\\top V^{-} (O - E)` on :math:`G - 1` degrees of freedom
+    (the last group dropped).
+
+    Returns
+    -------
+    dict
+        ``statistic``, ``df``, ``p_value``, and per group ``observed`` and ``expected``
+        (Series).
+
+    Raises
+    ------
+    ModelError
+        Fewer than two groups, or no events.
+    """
+    frame = complete_rows(data, [duration_col, event_col, group_col])
+    event = _event_indicator(frame[event_col], event_col)
+    if event.sum() == 0:
+        raise ModelError(f"logrank_test: no events in {event_col}; the test is not defined")
+    groups = frame[group_col].astype(str).to_numpy()
+    time = frame[duration_col].to_numpy(dtype=float)
+    events = pd.crosstab(time, groups, values=event, aggfunc="sum").fillna(0)
+    totals = pd.crosstab(time, groups)
+    if totals.shape[1] < 2:
+        raise ModelError(f"logrank_test: {group_col} has a single group; nothing to compare")
+    d_gt = events.to_numpy(dtype=float)
+    n_gt = totals.to_numpy(dtype=float)[::-1].cumsum(axis=0)[::-1]
+    d_t = d_gt.sum(axis=1)
+    n_t = n_gt.sum(axis=1)
+    expected = (n_gt * (d_t / n_t)[:, None]).sum(axis=0)
+    observed = d_gt.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(n_t > 1, d_t * (n_t - d_t) / (n_t - 1), 0.0) / n_t
+    prop = n_gt / n_t[:, None]
+    var = np.einsum("t,tg,gh->gh", factor, n_gt, np.eye(n_gt.shape[1])) - np.einsum(
+        "t,tg,th->gh", factor, n_gt, prop
+    )
+    diff = (observed - expected)[:-1]
+    stat = float(diff @ np.linalg.solve(var[:-1, :-1], diff))
+    df = n_gt.shape[1] - 1
+    return {
+        "statistic": stat,
+        "df": df,
+        "p_value": float(scipy.stats.chi2.sf(stat, df)),
+        "observed": pd.Series(observed, index=events.columns.astype(str)),
+        "expected": pd.Series(expected, index=events.columns.astype(str)),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Aalen-Johansen
+# --------------------------------------------------------------------------------------------
+
+
+def _aalen_johansen_one(n, d_all, d_k, c, z, conf_type):
+    """Estimate, IJ standard error and limits for one group (arrays over distinct times)."""
+    h = d_all / n
+    hk = d_k / n
+    surv = np.cumprod(1 - h)
+    surv_left = np.r_[1.0, surv[:-1]]
+    cif = np.cumsum(surv_left * hk)
+    last_all = h >= 1  # everyone at risk had an event: nothing happens afterwards
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c_inc = np.where(last_all, 0.0, h / (n * (1 - h)))
+        jump_l = np.where(last_all, 0.0, 1.0 / (n * (1 - h)))
+    c_cum = np.cumsum(c_inc)
+    c_left = np.r_[0.0, c_cum[:-1]]
+    alpha = surv_left * (c_left * hk - hk / n)
+    a_cum = np.cumsum(alpha)
+    # influence at the own time T_i and its slope afterwards, per type of subject
+    u_cens, l_cens = a_cum, -c_cum
+    u_k, l_event = a_cum + surv_left / n, -c_cum + jump_l
+    u_other = a_cum
+    d_other = d_all - d_k
+    a_c, a_k, a_o = u_cens + l_cens * cif, u_k + l_event * cif, u_other + l_event * cif
+    sa2 = c * a_c**2 + d_k * a_k**2 + d_other * a_o**2
+    sab = c * a_c * l_cens + d_k * a_k * l_event + d_other * a_o * l_event
+    sb2 = c * l_cens**2 + (d_k + d_other) * l_event**2
+    still = n - d_all - c
+    var = still * a_cum**2 + np.cumsum(sa2) - 2 * cif * np.cumsum(sab) + cif**2 * np.cumsum(sb2)
+    se = np.sqrt(np.maximum(var, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_log = np.where(cif > 0, se / cif, 0.0)
+    low, high = _confidence_limits(cif, se_log, z, conf_type)
+    return cif, se, low, high
+
+
+def aalen_johansen(
+    data: pd.DataFrame,
+    *,
+    duration_col: str,
+    event_col: str,
+    event_of_interest: int,
+    group_col: str | None = None,
+    conf_level: float = 0.95,
+    conf_type: str = "log",
+) -> pd.DataFrame:
+    """Return the Aalen-Johansen cumulative incidence of one event type with competing events.
+
+    With :math:`n_j` at risk, :math:`d_j` events of any type and :math:`d_{kj}` of type
+    :math:`k` at the distinct times :math:`t_j`,
+
+    .. math:: \\hat F_k(t) = \\sum_{t_j \\le t} \\hat S(t_{j-1}) \\frac{d_{kj}}{n_j}, \\qquad
+              \\hat S(t) = \\prod_{t_j \\le t}\\Big(1 - \\frac{d_j}{n_j}\\Big)
+
+    the state probability ``pstate`` of R's ``survfit(Surv(time, factor(event)) ~ 1)``. The
+    standard error is R's: the infinitesimal jackknife,
+    :math:`\\widehat{\\operatorname{var}} = \\sum_i U_i(t)^2` with :math:`U_i` the derivative of
+    :math:`\\hat F_k(t)` with respect to subject :math:`i`'s case weight, computed in closed
+    form by cumulative sums (no subject-by-time matrix). The default interval is R's log
+    interval :math:`\\hat F \\exp(\\pm z\\, se / \\hat F)` capped at 1.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per subject; not modified.
+    duration_col : str
+        Follow-up time.
+    event_col : str
+        0 = censored, 1, 2, ... = type of the first event.
+    event_of_interest : int
+        Event type whose cumulative incidence is returned.
+    group_col : str, optional
+        One curve per value (``"all"`` without it).
+    conf_level : float
+        Level of the intervals.
+    conf_type : {"log", "log-log", "plain"}
+        Transformation of the interval.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``group, time_days, estimate, std_error, conf_low, conf_high, n_at_risk,
+        n_events`` (of the type of interest), ``n_competing``, ``n_censored``, at every
+        distinct observed time.
+
+    Raises
+    ------
+    ModelError
+        Event codes that are not non-negative integers, or no event of the type of interest.
+    """
+    frame = complete_rows(data, [duration_col, event_col] + ([group_col] if group_col else []))
+    codes = pd.to_numeric(frame[event_col], errors="coerce").to_numpy(dtype=float)
+    if (codes < 0).any() or (np.round(codes) != codes).any():
+        raise ModelError(
+            f"aalen_johansen: {event_col} must be coded 0 (censored) or 1, 2, ... (event type)"
+        )
+    if not (codes == event_of_interest).any():
+        raise ModelError(
+            f"aalen_johansen: no event of type {event_of_interest} in {event_col} among "
+            f"{len(frame)} rows; its cumulative incidence is 0 and has no variance"
+        )
+    table = _counts_by_time(frame, duration_col, _group_labels(frame, group_col), codes)
+    code_cols = [c for c in table.columns if c.startswith("n_code_")]
+    n = table["n_at_risk"].to_numpy(dtype=float)
+    c = table["n_censored"].to_numpy(dtype=float)
+    d_k = table[f"n_code_{int(event_of_interest)}"].to_numpy(dtype=float)
+    d_all = table[[col for col in code_cols if col != "n_code_0"]].sum(axis=1).to_numpy(dtype=float)
+    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    group = table["group"].to_numpy(dtype=object)
+    bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
+    pieces = [
+        _aalen_johansen_one(n[a:b], d_all[a:b], d_k[a:b], c[a:b], z, conf_type)
+        for a, b in zip(bounds[:-1], bounds[1:])
+    ]
+    cif, se, low, high = (np.concatenate(parts) for parts in zip(*pieces))
+    return pd.DataFrame(
+        {
+            "group": group,
+            "time_days": table["time_days"].to_numpy(dtype=float),
+            "estimate": cif,
+            "std_error": se,
+            "conf_low": low,
+            "conf_high": high,
+            "n_at_risk": n.astype(int),
+            "n_events": d_k.astype(int),
+            "n_competing": (d_all - d_k).astype(int),
+            "n_censored": c.astype(int),
+        }
+    )

@@ -1,0 +1,359 @@
+"""Adapters from fitted models to the estimates table of :mod:`analysis.results`.
+
+Each ``tidy_*`` function returns a frame with the columns of
+:data:`analysis.results.ESTIMATE_COLUMNS`, one row per model term, finished by
+:func:`analysis.results.conform_estimates`: ``coef`` and ``std_error`` on the linear-predictor
+scale, ``estimate`` :math:`= e^{coef}` and the Wald limits
+:math:`e^{coef \\mp z_{1-(1-level)/2}\\, se}` on the ratio scale, ``p_value`` two-sided from the
+normal distribution. Term names are made plain by :func:`plain_term_name`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from ..results import conform_estimates
+from .logistic import linear_combination
+
+__all__ = [
+    "plain_term_name",
+    "tidy_conditional_logit",
+    "tidy_cox",
+    "tidy_gee",
+    "tidy_glm",
+    "tidy_linear_combination",
+]
+
+
+def _split_top_level(text: str, sep: str) -> list[str]:
+    """Split ``text`` on ``sep`` where it is outside brackets, parentheses and quotes."""
+    parts, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _variable_name(factor: str) -> str:
+    """Return the column named by a patsy/formulaic factor such as ``C(x, Treatment('a'))``."""
+    factor = factor.strip()
+    if factor.startswith("C(") and factor.endswith(")"):
+        factor = _split_top_level(factor[2:-1], ",")[0].strip()
+    if factor.startswith("Q(") and factor.endswith(")"):
+        inner = factor[2:-1].strip()
+        if len(inner) >= 2 and inner[0] == inner[-1] and inner[0] in "'\"":
+            factor = inner[1:-1]
+    return factor
+
+
+def _plain_factor(part: str) -> str:
+    part = part.strip()
+    if part.endswith("]"):
+        depth = 0
+        for i in range(len(part) - 1, -1, -1):
+            if part[i] == "]":
+                depth += 1
+            elif part[i] == "[":
+                depth -= 1
+                if depth == 0:
+                    factor, level = part[:i], part[i + 1 : -1]
+                    for prefix in ("T.", "S.", "D.", "H."):
+                        if level.startswith(prefix):
+                            level = level[len(prefix) :]
+                            break
+                    return f"{_variable_name(factor)}[{level}]"
+    return part
+
+
+def plain_term_name(name: str) -> str:
+    """Return a model term name in the plain form of the results contract.
+
+    ``Intercept`` becomes ``(Intercept)``; a level of a categorical covariate becomes
+    ``variable[level]`` whatever the coding wrapper (patsy's
+    ``C(treatment_arm, Treatment(reference='none'))[T.personalized]`` and
+    ``treatment_arm[T.personalized]`` both give ``treatment_arm[personalized]``); interactions
+    are renamed part by part (``a[T.x]:b[T.y]`` gives ``a[x]:b[y]``); numeric terms are
+    unchanged.
+
+    Parameters
+    ----------
+    name : str
+        Raw parameter name of a statsmodels, formulaic or lifelines model.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> plain_term_name("C(treatment_arm, Treatment(reference='none'))[T.personalized]")
+    'treatment_arm[personalized]'
+    >>> plain_term_name("treatment_arm[T.empirical]:profile_group[T.dysregulated]")
+    'treatment_arm[empirical]:profile_group[dysregulated]'
+    >>> plain_term_name("Intercept")
+    '(Intercept)'
+    """
+    name = str(name)
+    if name in ("Intercept", "(Intercept)", "const"):
+        return "(Intercept)"
+    return ":".join(_plain_factor(p) for p in _split_top_level(name, ":"))
+
+
+def _wald_frame(
+    params: pd.Series, se: pd.Series, *, conf_level: float, p_values: pd.Series | None = None
+) -> pd.DataFrame:
+    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    coef = params.to_numpy(dtype=float)
+    s = se.to_numpy(dtype=float)
+    p = (
+        2 * scipy.stats.norm.sf(np.abs(coef / s))
+        if p_values is None
+        else p_values.to_numpy(dtype=float)
+    )
+    return pd.DataFrame(
+        {
+            "term": [plain_term_name(t) for t in params.index],
+            "coef": coef,
+            "std_error": s,
+            "estimate": np.exp(coef),
+            "conf_low": np.exp(coef - z * s),
+            "conf_high": np.exp(coef + z * s),
+            "p_value": p,
+        }
+    )
+
+
+def _finish(frame: pd.DataFrame, **labels) -> pd.DataFrame:
+    return conform_estimates(frame.assign(**labels))
+
+
+def tidy_glm(
+    result,
+    *,
+    notebook: str,
+    model_id: str,
+    outcome: str,
+    population: str,
+    estimator: str = "logit",
+    conf_level: float = 0.95,
+    cluster_count: int | None = None,
+) -> pd.DataFrame:
+    """Return the estimates rows of a fitted statsmodels GLM (logistic regression).
+
+    Parameters
+    ----------
+    result : statsmodels GLMResults
+        From :func:`analysis.models.logistic.fit_logit`.
+    notebook, model_id, outcome, population, estimator : str
+        Labels of the contract.
+    conf_level : float
+        Level of the Wald intervals.
+    cluster_count : int, optional
+        Value of ``n_clusters`` (NA when not given).
+
+    Returns
+    -------
+    DataFrame
+        :data:`~analysis.results.ESTIMATE_COLUMNS`, one row per parameter; ``n_obs`` rows
+        used, ``n_events`` number of events among them (sum of successes for a response with
+        trials).
+    """
+    model = result.model
+    endog = np.asarray(model.endog, dtype=float)
+    n_trials = np.asarray(getattr(model, "n_trials", np.ones_like(endog)), dtype=float)
+    frame = _wald_frame(pd.Series(result.params), pd.Series(result.bse), conf_level=conf_level)
+    return _finish(
+        frame,
+        notebook=notebook,
+        model_id=model_id,
+        outcome=outcome,
+        population=population,
+        estimator=estimator,
+        n_obs=int(result.nobs),
+        n_events=int(round(float(np.sum(endog * n_trials)))),
+        n_clusters=cluster_count,
+    )
+
+
+def tidy_conditional_logit(
+    result,
+    *,
+    notebook: str,
+    model_id: str,
+    outcome: str,
+    population: str,
+    estimator: str = "conditional_logit",
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
+    """Return the estimates rows of a conditional logistic fit (no intercept).
+
+    ``n_clusters`` is the number of matched sets.
+    """
+    model = result.model
+    frame = _wald_frame(pd.Series(result.params), pd.Series(result.bse), conf_level=conf_level)
+    return _finish(
+        frame,
+        notebook=notebook,
+        model_id=model_id,
+        outcome=outcome,
+        population=population,
+        estimator=estimator,
+        n_obs=int(result.nobs),
+        n_events=int(round(float(np.sum(model.endog)))),
+        n_clusters=len(np.unique(model.groups)),
+    )
+
+
+def tidy_gee(
+    result,
+    *,
+    notebook: str,
+    model_id: str,
+    outcome: str,
+    population: str,
+    estimator: str = "gee_logit_exchangeable",
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
+    """Return the estimates rows of a :class:`~analysis.models.gee.GEEResult`.
+
+    Standard errors are the robust (sandwich) ones; ``n_clusters`` the number of clusters and
+    ``n_events`` the number of events (sum of successes) among the rows used.
+    """
+    frame = _wald_frame(result.params, result.bse, conf_level=conf_level)
+    return _finish(
+        frame,
+        notebook=notebook,
+        model_id=model_id,
+        outcome=outcome,
+        population=population,
+        estimator=estimator,
+        n_obs=int(result.nobs),
+        n_events=int(round(result.n_events)),
+        n_clusters=int(result.n_clusters),
+    )
+
+
+def tidy_cox(
+    cox,
+    *,
+    notebook: str,
+    model_id: str,
+    outcome: str,
+    population: str,
+    estimator: str = "cox_efron",
+    conf_level: float = 0.95,
+    cluster_count: int | None = None,
+) -> pd.DataFrame:
+    """Return the estimates rows of a fitted lifelines ``CoxPHFitter`` (no intercept).
+
+    ``coef`` is the log hazard ratio, ``estimate`` the hazard ratio; ``n_obs`` rows used and
+    ``n_events`` events among them.
+    """
+    params = cox.params_.copy()
+    params.index = params.index.astype(str)
+    se = cox.standard_errors_.copy()
+    se.index = params.index
+    frame = _wald_frame(params, se, conf_level=conf_level)
+    return _finish(
+        frame,
+        notebook=notebook,
+        model_id=model_id,
+        outcome=outcome,
+        population=population,
+        estimator=estimator,
+        n_obs=int(cox._n_examples),
+        n_events=int(np.sum(cox.event_observed)),
+        n_clusters=cluster_count,
+    )
+
+
+def tidy_linear_combination(
+    result,
+    weights: Mapping[str, float],
+    *,
+    term: str,
+    notebook: str,
+    model_id: str,
+    outcome: str,
+    population: str,
+    estimator: str = "logit",
+    conf_level: float = 0.95,
+    n_obs: int | None = None,
+    n_events: int | None = None,
+    n_clusters: int | None = None,
+) -> pd.DataFrame:
+    """Return one estimates row for a linear combination of a model's coefficients.
+
+    Parameters
+    ----------
+    result
+        Any model accepted by :func:`analysis.models.logistic.linear_combination`.
+    weights : mapping of str to float
+        Coefficient per raw parameter name.
+    term : str
+        Name of the derived row, e.g. ``"treatment_arm[personalized] | profile_group=dysregulated"``.
+    n_obs, n_events, n_clusters : int, optional
+        Counts to report; by default those of the model (rows used, events, clusters).
+
+    Returns
+    -------
+    DataFrame
+        One row with :data:`~analysis.results.ESTIMATE_COLUMNS`.
+    """
+    lc = linear_combination(result, weights, conf_level=conf_level)
+    if n_obs is None:
+        n_obs = int(getattr(result, "nobs", getattr(result, "_n_examples", 0)) or 0) or None
+    if n_events is None:
+        n_events = _events_of(result)
+    if n_clusters is None:
+        n_clusters = getattr(result, "n_clusters", None)
+    frame = pd.DataFrame(
+        {
+            "term": [term],
+            "coef": [lc["coef"]],
+            "std_error": [lc["std_error"]],
+            "estimate": [lc["estimate"]],
+            "conf_low": [lc["conf_low"]],
+            "conf_high": [lc["conf_high"]],
+            "p_value": [lc["p_value"]],
+        }
+    )
+    return _finish(
+        frame,
+        notebook=notebook,
+        model_id=model_id,
+        outcome=outcome,
+        population=population,
+        estimator=estimator,
+        n_obs=n_obs,
+        n_events=n_events,
+        n_clusters=n_clusters,
+    )
+
+
+def _events_of(result) -> int | None:
+    if hasattr(result, "n_events"):
+        return int(round(float(result.n_events)))
+    if hasattr(result, "event_observed"):
+        return int(np.sum(result.event_observed))
+    model = getattr(result, "model", None)
+    if model is not None and hasattr(model, "endog"):
+        endog = np.asarray(model.endog, dtype=float)
+        n_trials = np.asarray(getattr(model, "n_trials", np.ones_like(endog)), dtype=float)
+        return int(round(float(np.sum(endog * n_trials))))
+    return None

@@ -1,0 +1,383 @@
+"""Figure style: the one place for sizes, fonts, colours, labels and saving figures.
+
+Every figure in the suite takes its look from this module, so manuscripts get the same fonts,
+line weights and colours everywhere: an arm or a profile has one colour in every figure.
+
+* Sizes follow journal column widths (:data:`WIDTHS_MM`); :func:`figure_size` converts to inches.
+* Colours are the Okabe–Ito colour-blind-safe palette [OI]; :data:`ARM_COLORS`,
+  :data:`PROFILE_COLORS` and :data:`GROUP_COLORS` fix one colour per level.
+* :func:`apply_style` (or the :func:`style_context` context manager) sets the rcParams:
+  sans-serif 7 pt text (titles 8 pt, panel letters 9 pt bold), thin axes, no top/right spines,
+  TrueType (Type 42) fonts in PDF/PS and real ``<text>`` elements in SVG so text stays editable.
+* :func:`save_figure` writes PDF, SVG and PNG with byte-for-byte reproducible output.
+
+Matplotlib is imported inside the functions, so the constants (colours, labels, sizes) can be
+imported without it.
+
+[OI] Okabe M, Ito K. Color Universal Design (CUD): how to make figures and presentations that are
+friendly to colorblind people. 2008. https://jfly.uni-koeln.de/color/
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+MM_PER_INCH = 25.4
+
+#: Journal figure widths in millimetres (single column, 1.5 column, full page width).
+WIDTHS_MM = {"single": 89, "onehalf": 120, "double": 183}
+
+#: The Okabe–Ito palette (plus its usual neutral grey).
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+    "grey": "#999999",
+}
+
+#: One colour per treatment arm; "none" is the neutral reference.
+ARM_COLORS = {
+    "none": OKABE_ITO["grey"],
+    "empirical": OKABE_ITO["orange"],
+    "personalized": OKABE_ITO["blue"],
+}
+
+#: One colour per immune profile (disjoint from the arm colours).
+PROFILE_COLORS = {
+    "balanced": OKABE_ITO["bluish_green"],
+    "over_activated": OKABE_ITO["vermillion"],
+    "under_activated": OKABE_ITO["sky_blue"],
+    "mixed": OKABE_ITO["reddish_purple"],
+}
+
+#: One colour per profile group; "balanced" is the same colour as the balanced profile.
+GROUP_COLORS = {
+    "balanced": PROFILE_COLORS["balanced"],
+    "dysregulated": OKABE_ITO["black"],
+}
+
+#: Colours for levels that are none of the above, used in this order.
+FALLBACK_COLORS = (
+    OKABE_ITO["blue"],
+    OKABE_ITO["orange"],
+    OKABE_ITO["bluish_green"],
+    OKABE_ITO["vermillion"],
+    OKABE_ITO["reddish_purple"],
+    OKABE_ITO["sky_blue"],
+    OKABE_ITO["black"],
+    OKABE_ITO["grey"],
+)
+
+#: Neutral colour for reference lines, cut-offs and single-colour bars.
+NEUTRAL_COLOR = "#4D4D4D"
+
+ARM_LABELS = {"none": "No immunotherapy", "empirical": "Empirical", "personalized": "Personalized"}
+PROFILE_LABELS = {
+    "balanced": "Balanced",
+    "over_activated": "Over-activated",
+    "under_activated": "Under-activated",
+    "mixed": "Mixed",
+}
+GROUP_LABELS = {"balanced": "Balanced", "dysregulated": "Dysregulated", "overall": "Overall"}
+
+#: Axis labels of the markers (with units).
+MARKER_LABELS = {
+    "il15_fn14_ratio": "IL-15/Fn-14 mRNA ratio",
+    "il18_tweak_ratio": "IL-18/TWEAK mRNA ratio",
+    "unk_cd56_percent": "uNK CD56+ (% of stromal cells)",
+    "cd138_per_hpf": "CD138+ cells per HPF",
+    "blood_nk_percent": "Blood NK (% of lymphocytes)",
+    "blood_th1_th2_ratio": "Blood Th1/Th2 ratio",
+}
+
+#: Short marker names for crowded axes (heatmaps).
+MARKER_SHORT_LABELS = {
+    "il15_fn14_ratio": "IL-15/Fn-14",
+    "il18_tweak_ratio": "IL-18/TWEAK",
+    "unk_cd56_percent": "uNK CD56+",
+    "cd138_per_hpf": "CD138+",
+    "blood_nk_percent": "Blood NK",
+    "blood_th1_th2_ratio": "Blood Th1/Th2",
+}
+
+BASE_FONT_SIZE = 7
+TITLE_FONT_SIZE = 8
+PANEL_LETTER_SIZE = 9
+#: Panel letter position: offset from the axes' top-left corner, in points (same in every figure).
+PANEL_LETTER_OFFSET_PT = (-24.0, 6.0)
+#: Fixed salt for SVG element ids, so SVG output is reproducible.
+SVG_HASHSALT = "endoimmune"
+
+#: File metadata that would otherwise carry the date (PDF, SVG) or a version string (PNG).
+_METADATA = {
+    "pdf": {"CreationDate": None, "ModDate": None},
+    "svg": {"Date": None},
+    "png": {"Software": None},
+}
+
+
+def figure_size(width: str | float = "single", aspect: float = 0.75) -> tuple[float, float]:
+    """Return a figure size in inches for a journal column width.
+
+    Parameters
+    ----------
+    width : {"single", "onehalf", "double"} or float
+        A key of :data:`WIDTHS_MM` or a width in millimetres.
+    aspect : float
+        Height divided by width.
+
+    Returns
+    -------
+    tuple of float
+        ``(width_in, height_in)``, for ``plt.figure(figsize=...)``.
+
+    Examples
+    --------
+    >>> [round(v, 2) for v in figure_size("double", aspect=0.5)]
+    [7.2, 3.6]
+    """
+    if isinstance(width, str):
+        if width not in WIDTHS_MM:
+            raise ValueError(
+                f"unknown width {width!r}; known: {sorted(WIDTHS_MM)} or a number in mm")
+        width_mm = WIDTHS_MM[width]
+    else:
+        width_mm = float(width)
+    if width_mm <= 0 or aspect <= 0:
+        raise ValueError("width and aspect must be positive")
+    w_in = width_mm / MM_PER_INCH
+    return (w_in, w_in * aspect)
+
+
+def color_for(level, index: int = 0) -> str:
+    """Return the fixed colour of an arm, profile or profile group.
+
+    Levels that are none of these get ``FALLBACK_COLORS[index]`` (cycled).
+    """
+    key = str(level)
+    for table in (ARM_COLORS, PROFILE_COLORS, GROUP_COLORS):
+        if key in table:
+            return table[key]
+    return FALLBACK_COLORS[index % len(FALLBACK_COLORS)]
+
+
+def colors_for(levels: Iterable) -> dict:
+    """Map each level to :func:`color_for`; unknown levels get distinct fallback colours."""
+    known = set(ARM_COLORS) | set(PROFILE_COLORS) | set(GROUP_COLORS)
+    levels = list(dict.fromkeys(levels))
+    taken = {color_for(v) for v in levels if str(v) in known}
+    spare = [c for c in FALLBACK_COLORS if c not in taken] or list(FALLBACK_COLORS)
+    out, i = {}, 0
+    for v in levels:
+        if str(v) in known:
+            out[v] = color_for(v)
+        else:
+            out[v] = spare[i % len(spare)]
+            i += 1
+    return out
+
+
+def label_for(level) -> str:
+    """Return the display name of an arm, profile, group or marker (other values unchanged)."""
+    key = str(level)
+    for table in (ARM_LABELS, PROFILE_LABELS, GROUP_LABELS, MARKER_LABELS):
+        if key in table:
+            return table[key]
+    return key
+
+
+def rc_params() -> dict:
+    """Return the rcParams of the suite's figure style (see :func:`apply_style`)."""
+    return {
+        # Text: sans-serif; Arial/Helvetica when installed, DejaVu Sans otherwise.
+        "font.family": "sans-serif",
+        "font.sans-serif": ["Arial", "Helvetica", "DejaVu Sans"],
+        "mathtext.default": "regular",
+        "font.size": BASE_FONT_SIZE,
+        "axes.titlesize": TITLE_FONT_SIZE,
+        "axes.titleweight": "normal",
+        "axes.labelsize": BASE_FONT_SIZE,
+        "xtick.labelsize": BASE_FONT_SIZE,
+        "ytick.labelsize": BASE_FONT_SIZE,
+        "legend.fontsize": BASE_FONT_SIZE,
+        "legend.title_fontsize": BASE_FONT_SIZE,
+        "figure.titlesize": TITLE_FONT_SIZE,
+        # Thin lines, no top/right spines, no grid, no legend frame.
+        "axes.linewidth": 0.6,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": False,
+        "axes.titlepad": 4.0,
+        "axes.labelpad": 2.5,
+        "axes.prop_cycle": _cycler(),
+        "xtick.major.width": 0.6,
+        "ytick.major.width": 0.6,
+        "xtick.minor.width": 0.4,
+        "ytick.minor.width": 0.4,
+        "xtick.major.size": 3.0,
+        "ytick.major.size": 3.0,
+        "xtick.minor.size": 1.5,
+        "ytick.minor.size": 1.5,
+        "xtick.major.pad": 2.0,
+        "ytick.major.pad": 2.0,
+        "lines.linewidth": 1.0,
+        "lines.markersize": 3.0,
+        "patch.linewidth": 0.6,
+        "legend.frameon": False,
+        "legend.handlelength": 1.6,
+        "legend.borderaxespad": 0.3,
+        # Size and layout: single column by default; constrained layout keeps labels inside.
+        "figure.figsize": figure_size("single"),
+        "figure.constrained_layout.use": True,
+        "figure.dpi": 100,  # inline viewing
+        "savefig.dpi": 300,
+        "savefig.facecolor": "white",
+        "savefig.transparent": False,
+        # Editable text: TrueType (Type 42) fonts in PDF/PS, not Type 3 bitmaps-as-outlines;
+        # SVG "none" writes text as <text> elements (editable in Illustrator/Inkscape; the
+        # viewer substitutes the font if it lacks Arial/Helvetica/DejaVu Sans).
+        "pdf.fonttype": 42,
+        "ps.fonttype": 42,
+        "svg.fonttype": "none",
+        "svg.hashsalt": SVG_HASHSALT,
+        "image.cmap": "cividis",
+    }
+
+
+def _cycler():
+    from cycler import cycler
+
+    return cycler(color=list(FALLBACK_COLORS))
+
+
+def apply_style() -> None:
+    """Set matplotlib's rcParams to the suite's figure style, for the rest of the session.
+
+    Sans-serif text (Arial, Helvetica, then DejaVu Sans) at 7 pt, titles 8 pt, thin axes lines,
+    no top/right spines, constrained layout, ``savefig.dpi`` 300, ``figure.dpi`` 100,
+    TrueType fonts in PDF/PS (``pdf.fonttype = ps.fonttype = 42``), SVG text kept as text
+    (``svg.fonttype = "none"``) and a fixed ``svg.hashsalt``.
+
+    See Also
+    --------
+    style_context : the same, undone on leaving a ``with`` block.
+    """
+    import matplotlib as mpl
+
+    mpl.rcParams.update(rc_params())
+
+
+@contextlib.contextmanager
+def style_context() -> Iterator[None]:
+    """Context manager applying the suite's style inside a ``with`` block only.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> with style_context():
+    ...     fig, ax = plt.subplots(figsize=figure_size("single"))
+    >>> plt.close(fig)
+    """
+    import matplotlib as mpl
+
+    with mpl.rc_context(rc=rc_params()):
+        yield
+
+
+def add_panel_letter(ax, letter: str, *, offset_pt: tuple[float, float] = PANEL_LETTER_OFFSET_PT):
+    """Put a bold lowercase panel letter outside the top-left corner of ``ax``.
+
+    The letter is anchored at the axes' top-left corner and shifted by a fixed offset in
+    points, so it sits at the same place relative to the axes in every figure whatever the
+    figure's size.
+
+    Parameters
+    ----------
+    ax : Axes
+    letter : str
+        Panel letter; it is lower-cased.
+    offset_pt : tuple of float
+        ``(dx, dy)`` from the axes' top-left corner, in points.
+
+    Returns
+    -------
+    Annotation
+        The letter's text artist.
+    """
+    return ax.annotate(
+        str(letter).lower(),
+        xy=(0.0, 1.0),
+        xycoords="axes fraction",
+        xytext=offset_pt,
+        textcoords="offset points",
+        ha="left",
+        va="bottom",
+        fontsize=PANEL_LETTER_SIZE,
+        fontweight="bold",
+        annotation_clip=False,
+    )
+
+
+def save_figure(
+    fig,
+    name: str,
+    out_dir: str | os.PathLike,
+    formats: Iterable[str] = ("pdf", "svg", "png"),
+    dpi: int = 300,
+) -> list[Path]:
+    """Save a figure in several formats with reproducible bytes.
+
+    Dates and version strings are left out of the file metadata and SVG ids use a fixed salt,
+    so saving the same figure twice gives identical files. Each file is written under a
+    temporary name and renamed, so a reader never sees half a file. The figure is not closed.
+
+    Parameters
+    ----------
+    fig : Figure
+    name : str
+        File stem (no extension).
+    out_dir : str or path
+        Folder to write into; created if needed.
+    formats : iterable of str
+        Any of ``"pdf"``, ``"svg"``, ``"png"`` (other matplotlib formats are saved without
+        metadata control).
+    dpi : int
+        Resolution of raster output (PNG) and of images embedded in vector output.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order of ``formats``.
+    """
+    import matplotlib as mpl
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    # One draw first lets the layout engine settle (constrained layout with fixed-aspect axes
+    # moves them on the first draw), so every format, and every save, gets the same layout.
+    fig.draw_without_rendering()
+    with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+        for fmt in formats:
+            fmt = fmt.lower().lstrip(".")
+            path = out_dir / f"{name}.{fmt}"
+            tmp = out_dir / f".{name}.{fmt}.{os.getpid()}.tmp"
+            kwargs = {"format": fmt, "dpi": dpi}
+            if fmt in _METADATA:
+                kwargs["metadata"] = dict(_METADATA[fmt])
+            try:
+                fig.savefig(tmp, **kwargs)
+                os.replace(tmp, path)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+            paths.append(path)
+    return paths
