@@ -132,7 +132,9 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
     if out_dir.exists() and not force:
         raise RunError(f"run folder {out_dir} exists; choose another --out or pass --force to replace it")
 
-    declared = known_parameters(paths)
+    # Known names come from the whole suite (a config serves every notebook, even when only
+    # some are run) and from the notebooks being run.
+    declared = known_parameters(list(dict.fromkeys([*notebook_paths(), *paths])))
     config = resolve_config(set(declared), config_path, overrides)
     # Validation before anything is written: hard errors stop here.
     cohort = load_cohort(data_dir, profile_cutoffs=config.get("profile_cutoffs"), outcome=config["outcome"])

@@ -1,0 +1,97 @@
+"""The runner end to end on a small cohort: files written, parameters reach the notebooks,
+a failing notebook is named with its cell and partial notebook, run folders are protected."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nbformat
+import pandas as pd
+import pytest
+
+from analysis.exceptions import RunError
+from analysis.results import ESTIMATE_COLUMNS, read_run
+from analysis.runner import notebook_paths, run_suite
+
+REQUIRED_MODELS = {"lb_first_crude", "lb_first_adjusted", "lb_first_interaction", "cp_first_adjusted",
+                   "lb_first_matching", "lb_all_gee", "implantation_all_gee", "ttlb_cox_adjusted"}
+
+
+@pytest.fixture(scope="module")
+def run(small_cohort_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "small"
+    run_suite(small_cohort_dir, out, overrides=["conf_level=0.9", "blood_nk_cutoff=15"], quiet=True)
+    return out
+
+
+def test_run_folder_has_notebooks_tables_figures_and_manifest(run, small_cohort_dir):
+    assert sorted(p.name for p in (run / "notebooks").iterdir()) == [p.name for p in notebook_paths()]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    assert set(manifest["inputs_sha256"]) == {"patients.csv", "transfers.csv"}
+    assert manifest["parameters"]["conf_level"] == 0.9
+    assert [n["notebook"] for n in manifest["notebooks"]] == [p.name for p in notebook_paths()]
+    assert all(n["wall_seconds"] > 0 for n in manifest["notebooks"])
+    for key in ("started", "finished", "versions", "git"):
+        assert manifest[key]
+    assert any((run / "figures").glob("figure_3_forest.pdf"))
+    assert not run.with_name(run.name + ".partial").exists()
+
+
+def test_executed_notebooks_have_outputs_and_no_errors(run):
+    for path in (run / "notebooks").iterdir():
+        nb = nbformat.read(path, as_version=4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert outputs, path.name
+        assert not [o for o in outputs if o.get("output_type") == "error"], path.name
+
+
+def test_parameters_really_reach_the_notebooks(run):
+    """conf_level=0.9 changes every interval: check an OR's limits are the 90% Wald limits."""
+    est = read_run(run)["estimates"]
+    assert list(est.columns) == ESTIMATE_COLUMNS
+    row = est[(est["model_id"] == "lb_first_adjusted") & (est["term"] == "treatment_arm[personalized]")].iloc[0]
+    import numpy as np
+    from scipy.stats import norm
+
+    z = norm.ppf(0.95)
+    assert row["conf_low"] == pytest.approx(np.exp(row["coef"] - z * row["std_error"]), rel=1e-8)
+    kappa = pd.read_csv(run / "tables" / "blood_nk_kappa.csv")
+    assert "15%" in kappa["comparison"].iloc[0]
+    nb = nbformat.read(run / "notebooks" / "02_immune_landscape.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "blood_nk_cutoff = 15" in injected[0].source
+
+
+def test_required_model_ids_land_in_estimates(run):
+    est = read_run(run)["estimates"]
+    assert REQUIRED_MODELS <= set(est["model_id"])
+    gee = est[est["model_id"] == "lb_all_gee"]
+    assert (gee["n_clusters"] > 0).all()
+    surv = pd.read_csv(run / "tables" / "survival.csv")
+    assert list(surv.columns) == ["group", "time_days", "estimate", "conf_low", "conf_high", "n_at_risk", "n_events"]
+
+
+def test_existing_run_folder_is_not_overwritten(run, small_cohort_dir):
+    with pytest.raises(RunError, match="--force"):
+        run_suite(small_cohort_dir, run, quiet=True)
+
+
+def test_failing_notebook_names_notebook_cell_and_partial_path(small_cohort_dir, tmp_path):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    for p in notebook_paths()[:1]:
+        shutil.copy(p, nb_dir)
+    broken = nbformat.read(nb_dir / "01_cohort.ipynb", as_version=4)
+    broken.cells.append(nbformat.v4.new_code_cell("raise ValueError('deliberate failure')"))
+    nbformat.write(broken, nb_dir / "01_cohort.ipynb")
+    out = tmp_path / "run"
+    with pytest.raises(RunError) as info:
+        run_suite(small_cohort_dir, out, notebooks=[nb_dir / "01_cohort.ipynb"],
+                  overrides=[], quiet=True)
+    text = str(info.value)
+    assert "01_cohort.ipynb" in text and "ValueError: deliberate failure" in text and "cell" in text
+    partial = out.with_name("run.partial") / "notebooks" / "01_cohort.ipynb"
+    assert str(partial) in text and partial.exists()
+    assert not out.exists()
