@@ -285,8 +285,8 @@ def fit_gee_logit(
             break
     if not converged:
         raise ModelError(
-            f"{_prefix(model_id)}the GEE did not converge in {maxiter} iterations (last change "
-            f"{change:.3g} > tolerance {tol:g}); the model cannot be trusted"
+            f"{_prefix(model_id)}the GEE did not converge within maxiter={maxiter} iterations "
+            f"(last change {change:.3g} > tolerance {tol:g}); its estimates cannot be used"
         )
     if exchangeable and not (-1 / (sizes.max() - 1 if sizes.max() > 1 else 1) < alpha < 1):
         raise ModelError(

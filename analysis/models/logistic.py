@@ -161,7 +161,7 @@ def check_outcome_has_events(
     if events == 0:
         raise ModelError(
             f"{_prefix(model_id)}no events: {outcome} is 0 in all {n} rows used, so no odds "
-            "or hazard ratio is estimable"
+            "ratio is estimable"
         )
     if events == total:
         raise ModelError(
@@ -208,15 +208,17 @@ def check_levels_not_separated(
         none = sums.index[sums["s"] == 0]
         only = sums.index[sums["s"] == sums["n"]]
         problems += [
-            f"no events among the {sums.loc[lv, 'rows']} rows with {col}={lv}" for lv in none
+            f"{outcome} has no events among the {sums.loc[lv, 'rows']} rows with {col}={lv}"
+            for lv in none
         ]
         problems += [
-            f"only events among the {sums.loc[lv, 'rows']} rows with {col}={lv}" for lv in only
+            f"{outcome} has only events among the {sums.loc[lv, 'rows']} rows with {col}={lv}"
+            for lv in only
         ]
     if problems:
         raise ModelError(
-            f"{_prefix(model_id)}{'; '.join(problems)} ({outcome}); the odds ratio of that "
-            "level is not estimable (perfect separation)"
+            f"{_prefix(model_id)}{'; '.join(problems)}; the odds ratio of that level is not "
+            "estimable (perfect separation)"
         )
 
 
@@ -285,9 +287,26 @@ def separating_direction(design: pd.DataFrame, proportion: np.ndarray) -> pd.Ser
         return None
     margins = signed @ res.x
     off = np.abs(between @ res.x) if len(between) else np.zeros(1)
-    if margins.max() > 1e-6 and margins.min() > -1e-7 and off.max() < 1e-7:
-        return pd.Series(res.x / scale, index=design.columns)
-    return None
+    if not (margins.max() > 1e-6 and margins.min() > -1e-7 and off.max() < 1e-7):
+        return None
+    # a sparse witness, to name few terms: minimise |b|_1 subject to the same sign constraints
+    # and a total margin of 1 (b = b_plus - b_minus, both >= 0)
+    p = xs.shape[1]
+    both = np.hstack
+    sparse = scipy.optimize.linprog(
+        np.ones(2 * p),
+        A_ub=np.vstack([both([-signed, signed]), both([-signed.sum(0), signed.sum(0)])]),
+        b_ub=np.r_[np.zeros(len(signed)), -1.0],
+        A_eq=both([between, -between]) if len(between) else None,
+        b_eq=np.zeros(len(between)) if len(between) else None,
+        bounds=(0, None),
+        method="highs",
+    )
+    direction = res.x
+    if sparse.status == 0:
+        direction = sparse.x[:p] - sparse.x[p:]
+        direction = np.where(np.abs(direction) > 1e-9 * np.abs(direction).max(), direction, 0.0)
+    return pd.Series(direction / scale, index=design.columns)
 
 
 def check_not_separated(
@@ -300,11 +319,11 @@ def check_not_separated(
     """Raise ModelError if the outcome is separated by any combination of design columns."""
     direction = separating_direction(design, proportion)
     if direction is not None:
+        from .tidy import plain_term_name
+
         involved = [
-            str(c)
-            for c, v in direction.items()
-            if abs(v) * np.abs(design[c]).max() > 1e-6 and c != "Intercept"
-        ] or [str(c) for c, v in direction.items() if abs(v) > 0]
+            plain_term_name(c) for c, v in direction.items() if v != 0 and c != "Intercept"
+        ] or [plain_term_name(c) for c, v in direction.items() if v != 0]
         raise ModelError(
             f"{_prefix(model_id)}perfect or quasi-complete separation: {outcome} is predicted "
             f"without error by {', '.join(involved)} among the {len(design)} rows used, so the "
