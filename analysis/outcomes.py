@@ -136,6 +136,11 @@ def stratum_effects(log: ModelLog, fit, *, model_id: str, outcome: str, populati
     Strata in which an arm has fewer than ``min_events`` events or non-events get no estimate and
     a message in the log instead (too small for its model).
     """
+    if fit is None:  # the interaction model itself could not be fitted
+        for level in modifier_levels:
+            log.failed(f"{model_id}:{level}", outcome, population,
+                       f"{model_id}: no stratum-specific ORs, the interaction model could not be fitted")
+        return empty_estimates()
     names = list(fit.params.index)
     rows = []
     for level in modifier_levels:

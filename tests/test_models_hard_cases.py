@@ -243,6 +243,11 @@ def test_cox_non_convergence_raises(cohort):
         fit_cox(cohort, duration_col="days", event_col="live_birth", covariates=["age"], maxiter=1)
 
 
+def test_cox_text_covariate_without_formula_raises(cohort):
+    with pytest.raises(ModelError, match=r"covariates treatment_arm are not numeric"):
+        fit_cox(cohort, duration_col="days", event_col="live_birth", covariates=["treatment_arm"])
+
+
 def test_cox_needs_formula_or_covariates(cohort):
     with pytest.raises(ModelError, match=r"exactly one of formula or covariates"):
         fit_cox(cohort, duration_col="days", event_col="live_birth")
@@ -261,6 +266,20 @@ def test_aalen_johansen_without_events_of_interest_raises(cohort):
 def test_event_column_must_be_binary(cohort):
     with pytest.raises(ModelError, match=r"must be an event indicator coded 0/1"):
         kaplan_meier(cohort.assign(e=2), duration_col="days", event_col="e")
+
+
+def test_groups_come_in_natural_order_of_their_values():
+    """Numeric groups sort as numbers (2 before 10), not as strings; floats that are whole
+    numbers are labelled without a decimal point."""
+    data = pd.DataFrame({"t": [1.0, 2.0, 3.0, 4.0], "e": [1, 1, 1, 0], "g": [10.0, 2.0, 10.0, 2.0]})
+    km = kaplan_meier(data, duration_col="t", event_col="e", group_col="g")
+    assert list(pd.unique(km["group"])) == ["2", "10"]
+    assert list(pd.unique(survival_at(km, [1.5, 3])["group"])) == ["2", "10"]
+
+
+def test_invalid_prior_weights_raise(cohort):
+    with pytest.raises(ModelError, match=r"missing, zero or negative weight"):
+        fit_logit(cohort, "live_birth ~ age", weights=np.r_[0.0, np.ones(len(cohort) - 1)])
 
 
 def test_kaplan_meier_last_death_gives_missing_limits():

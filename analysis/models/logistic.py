@@ -176,7 +176,11 @@ def check_covariates_vary(
     """Raise ModelError naming every covariate that takes a single value in ``frame``."""
     single = [c for c in covariates if frame[c].nunique(dropna=True) < 2]
     if single:
-        described = ", ".join(f"{c} (always {frame[c].iloc[0]!r})" for c in single)
+
+        def shown(value) -> str:
+            return repr(value) if isinstance(value, str) else str(value)
+
+        described = ", ".join(f"{c} (always {shown(frame[c].iloc[0])})" for c in single)
         raise ModelError(
             f"{_prefix(model_id)}{described} takes a single value in all {len(frame)} rows "
             "used, so its effect is not estimable; drop it from the model or widen the "
@@ -361,9 +365,9 @@ def binomial_design(
     Returns
     -------
     dict
-        ``frame`` (complete rows), ``design`` (DataFrame), ``successes``, ``trials`` and
-        ``proportion`` (ndarrays), ``outcome`` (name), ``variables`` (from
-        :func:`formula_variables`).
+        ``frame`` (complete rows), ``positions`` (their positions in ``data``), ``design``
+        (DataFrame), ``successes``, ``trials`` and ``proportion`` (ndarrays), ``outcome``
+        (name), ``variables`` (from :func:`formula_variables`).
     """
     variables = formula_variables(formula, data)
     if len(variables["outcome"]) != 1:
@@ -376,6 +380,7 @@ def binomial_design(
     if trials is not None:
         needed.append(trials)
     frame = complete_rows(data, needed, model_id=model_id)
+    positions = np.flatnonzero(data[list(dict.fromkeys(needed))].notna().all(axis=1).to_numpy())
     y_raw = pd.to_numeric(frame[outcome], errors="coerce").to_numpy(dtype=float)
     if trials is None:
         if not np.isin(y_raw, (0.0, 1.0)).all():
@@ -405,6 +410,7 @@ def binomial_design(
     check_not_separated(design, proportion, outcome=outcome, model_id=model_id)
     return {
         "frame": frame,
+        "positions": positions,
         "design": design,
         "successes": y_raw,
         "trials": n_trials,
@@ -476,7 +482,12 @@ def fit_logit(
                 raise ModelError(
                     f"{_prefix(model_id)}weights has {len(w)} values but the data {len(data)} rows"
                 )
-            w = w[data.index.get_indexer(frame.index)]
+            w = w[checked["positions"]]
+        if not (np.isfinite(w).all() and (w > 0).all()):
+            raise ModelError(
+                f"{_prefix(model_id)}{int((~(np.isfinite(w) & (w > 0))).sum())} rows used have a "
+                "missing, zero or negative weight; prior weights must be positive"
+            )
         kwargs["var_weights"] = w
     fit_formula = formula
     if trials is not None:

@@ -48,10 +48,19 @@ def _event_indicator(values: pd.Series, column: str, model_id: str | None = None
     return arr
 
 
-def _group_labels(frame: pd.DataFrame, group_col: str | None) -> np.ndarray:
+def _group_labels(frame: pd.DataFrame, group_col: str | None) -> tuple[np.ndarray, dict]:
+    """Return (string label per row, rank of each label in the natural order of the values)."""
     if group_col is None:
-        return np.full(len(frame), "all", dtype=object)
-    return frame[group_col].astype(str).to_numpy(dtype=object)
+        return np.full(len(frame), "all", dtype=object), {"all": 0}
+    values = frame[group_col]
+    if pd.api.types.is_float_dtype(values) and (values == np.round(values)).all():
+        values = values.astype("int64")
+    uniques = pd.unique(values)
+    try:
+        ordered = sorted(uniques)
+    except TypeError:
+        ordered = sorted(uniques, key=str)
+    return values.astype(str).to_numpy(dtype=object), {str(u): i for i, u in enumerate(ordered)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,11 +129,13 @@ def fit_cox(
         categorical = variables["categorical"]
     else:
         rhs = list(covariates)
-        categorical = [
-            c
-            for c in rhs
-            if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c])
-        ]
+        categorical = [c for c in rhs if pd.api.types.is_bool_dtype(data[c])]
+        text = [c for c in rhs if not pd.api.types.is_numeric_dtype(data[c])]
+        if text:
+            raise ModelError(
+                f"{_prefix(model_id)}covariates {', '.join(text)} are not numeric; pass a "
+                f"formula such as 'C({text[0]})' to use them as categorical"
+            )
     columns = list(dict.fromkeys([duration_col, event_col, *rhs, *strata_cols]))
     frame = complete_rows(data, columns, model_id=model_id)
     event = _event_indicator(frame[event_col], event_col, model_id)
@@ -225,7 +236,21 @@ def _time_transform(
         surv = np.cumprod(1 - d / at_risk)
         surv_left = np.r_[1.0, surv][inverse]
         return 1 - surv_left
-    raise ModelError(f"transform must be 'km', 'identity', 'rank', 'log' or a function, not {transform!r}")
+    raise ModelError(
+        f"transform must be 'km', 'identity', 'rank', 'log' or a function, not {transform!r}"
+    )
+
+
+def _terms_of_columns(columns: Sequence[str]) -> dict[str, list[str]]:
+    """Group design columns by formula term: ``C(a)[T.x]:b`` belongs to term ``a:b``."""
+    from .tidy import _split_top_level, plain_term_name
+
+    grouped: dict[str, list[str]] = {}
+    for col in columns:
+        parts = _split_top_level(plain_term_name(col), ":")
+        term = ":".join(p.split("[", 1)[0] if p.endswith("]") else p for p in parts)
+        grouped.setdefault(term, []).append(col)
+    return grouped
 
 
 def _segment_cumsum(values: np.ndarray, start_of: np.ndarray) -> np.ndarray:
@@ -268,8 +293,10 @@ def proportional_hazards_test(
         Time scale :math:`\\tilde g`; ``"km"`` is :math:`1 - \\hat S(t-)` of the pooled
         Kaplan-Meier, R's default.
     terms : mapping of str to list of str, optional
-        Groups of model columns tested jointly (R's ``terms = TRUE`` for a factor); by default
-        each column is its own term.
+        Groups of model columns tested jointly, keyed by the name to report. By default the
+        columns of one formula term are grouped as R's ``terms = TRUE`` does: the dummy
+        columns of a factor (``C(ecog)[T.1]``, ``C(ecog)[T.2]``) give one test named ``ecog``
+        with 2 df; a numeric column is its own term under its own name.
 
     Returns
     -------
@@ -277,14 +304,15 @@ def proportional_hazards_test(
         Columns ``term, statistic, df, p_value``; one row per term, then ``GLOBAL``.
     """
     if getattr(cox, "weights_col", None) or getattr(cox, "entry_col", None):
-        raise ModelError("proportional_hazards_test: models with weights or entry times are not supported")
+        raise ModelError(
+            "proportional_hazards_test: models with weights or entry times are not supported"
+        )
     frame, design = _cox_design(cox, data)
     times = frame[cox.duration_col].to_numpy(dtype=float)
     events = frame[cox.event_col].to_numpy(dtype=float)
     strata = [] if cox.strata is None else list(np.atleast_1d(cox.strata))
     if strata:
-        stratum = frame[strata].astype(str).agg("\x1f".join, axis=1).to_numpy()
-        stratum = pd.factorize(stratum, sort=True)[0]
+        stratum = frame.groupby(strata, sort=True).ngroup().to_numpy()
     else:
         stratum = np.zeros(len(frame), dtype=int)
     x = design.to_numpy(dtype=float)
@@ -298,7 +326,8 @@ def proportional_hazards_test(
     # order: stratum, then time descending; a row's risk set is every row of its stratum
     # up to the end of its tie group (same stratum and time)
     order = np.lexsort((-times, stratum))
-    t, d, s, xs, r, g = times[order], events[order], stratum[order], x[order], risk[order], g_all[order]
+    t, d, s = times[order], events[order], stratum[order]
+    xs, r, g = x[order], risk[order], g_all[order]
     n = len(t)
     new_stratum = np.r_[True, s[1:] != s[:-1]]
     new_tie = new_stratum | np.r_[True, t[1:] != t[:-1]]
@@ -336,7 +365,7 @@ def proportional_hazards_test(
 
     columns = list(design.columns)
     if terms is None:
-        terms = {c: [c] for c in columns}
+        terms = _terms_of_columns(columns)
     rows = []
     for name, cols in terms.items():
         jj = [columns.index(c) for c in cols]
@@ -377,14 +406,17 @@ def _confidence_limits(
             low = np.maximum(p - se2, 0.0)
             high = np.minimum(p + se2, 1.0) if cap else p + se2
         else:
-            raise ModelError(f"conf_type must be one of {', '.join(_CONF_TYPES)}, not {conf_type!r}")
+            raise ModelError(
+                f"conf_type must be one of {', '.join(_CONF_TYPES)}, not {conf_type!r}"
+            )
     return low, high
 
 
 def _counts_by_time(
-    frame: pd.DataFrame, duration_col: str, groups: np.ndarray, event_codes: np.ndarray
+    frame: pd.DataFrame, duration_col: str, group_col: str | None, event_codes: np.ndarray
 ) -> pd.DataFrame:
-    """Return per group and distinct time: at risk, events per code, censored."""
+    """Return per group (natural order) and distinct time: at risk, events per code, censored."""
+    groups, rank = _group_labels(frame, group_col)
     counts = pd.DataFrame(
         {
             "group": groups,
@@ -394,7 +426,11 @@ def _counts_by_time(
     )
     table = pd.crosstab([counts["group"], counts["time_days"]], counts["code"])
     table.columns = [f"n_code_{c}" for c in table.columns]
-    table = table.reset_index().sort_values(["group", "time_days"], kind="stable")
+    table = table.reset_index()
+    table = table.assign(_rank=table["group"].map(rank)).sort_values(
+        ["_rank", "time_days"], kind="stable"
+    )
+    table = table.drop(columns="_rank").reset_index(drop=True)
     code_cols = [c for c in table.columns if c.startswith("n_code_")]
     total = table[code_cols].sum(axis=1)
     # number at risk: rows of the group with time >= t
@@ -451,7 +487,7 @@ def kaplan_meier(
     """
     frame = complete_rows(data, [duration_col, event_col] + ([group_col] if group_col else []))
     event = _event_indicator(frame[event_col], event_col)
-    table = _counts_by_time(frame, duration_col, _group_labels(frame, group_col), event)
+    table = _counts_by_time(frame, duration_col, group_col, event)
     n = table["n_at_risk"].to_numpy(dtype=float)
     d = table.get("n_code_1", pd.Series(0, index=table.index)).to_numpy(dtype=float)
     grp = table["group"]
@@ -482,7 +518,9 @@ def kaplan_meier(
     return out
 
 
-def survival_at(table: pd.DataFrame, times: Sequence[float], *, extend: bool = False) -> pd.DataFrame:
+def survival_at(
+    table: pd.DataFrame, times: Sequence[float], *, extend: bool = False
+) -> pd.DataFrame:
     """Return a step-function table evaluated at given times, as R's ``summary(fit, times = )``.
 
     For each group and requested time :math:`t`: ``estimate``, ``std_error`` and the limits of
@@ -515,7 +553,12 @@ def survival_at(table: pd.DataFrame, times: Sequence[float], *, extend: bool = F
         initial = {"estimate": 0.0, "std_error": 0.0, "conf_low": np.nan, "conf_high": np.nan}
     else:
         initial = {"estimate": 1.0, "std_error": 0.0, "conf_low": 1.0, "conf_high": 1.0}
-    tab = table.sort_values(["group", "time_days"], kind="stable").reset_index(drop=True)
+    group_order = {g: i for i, g in enumerate(pd.unique(table["group"]))}
+    tab = (
+        table.assign(_rank=table["group"].map(group_order))
+        .sort_values(["_rank", "time_days"], kind="stable")
+        .reset_index(drop=True)
+    )
     cums = tab.groupby("group")[count_cols].cumsum().add_prefix("_cum_")
     tab = pd.concat([tab, cums], axis=1)
     groups = pd.unique(tab["group"])
@@ -543,7 +586,8 @@ def survival_at(table: pd.DataFrame, times: Sequence[float], *, extend: bool = F
         direction="forward",
     )
     out = back.merge(fwd[["group", "time_days", "n_at_risk", "_t_fwd"]], on=["group", "time_days"])
-    out = out.sort_values(["group", "time_days"], kind="stable").reset_index(drop=True)
+    out["_rank"] = out["group"].map(group_order)
+    out = out.sort_values(["_rank", "time_days"], kind="stable").reset_index(drop=True)
     before_first = out["_t_back"].isna()
     after_last = out["_t_fwd"].isna()
     for col in value_cols:
@@ -611,7 +655,7 @@ def logrank_test(
     event = _event_indicator(frame[event_col], event_col)
     if event.sum() == 0:
         raise ModelError(f"logrank_test: no events in {event_col}; the test is not defined")
-    groups = frame[group_col].astype(str).to_numpy()
+    groups, _ = _group_labels(frame, group_col)
     time = frame[duration_col].to_numpy(dtype=float)
     events = pd.crosstab(time, groups, values=event, aggfunc="sum").fillna(0)
     totals = pd.crosstab(time, groups)
@@ -744,7 +788,7 @@ def aalen_johansen(
             f"aalen_johansen: no event of type {event_of_interest} in {event_col} among "
             f"{len(frame)} rows; its cumulative incidence is 0 and has no variance"
         )
-    table = _counts_by_time(frame, duration_col, _group_labels(frame, group_col), codes)
+    table = _counts_by_time(frame, duration_col, group_col, codes)
     code_cols = [c for c in table.columns if c.startswith("n_code_")]
     n = table["n_at_risk"].to_numpy(dtype=float)
     c = table["n_censored"].to_numpy(dtype=float)

@@ -306,7 +306,8 @@ def tidy_linear_combination(
     weights : mapping of str to float
         Coefficient per raw parameter name.
     term : str
-        Name of the derived row, e.g. ``"treatment_arm[personalized] | profile_group=dysregulated"``.
+        Name of the derived row, e.g.
+        ``"treatment_arm[personalized] | profile_group=dysregulated"``.
     n_obs, n_events, n_clusters : int, optional
         Counts to report; by default those of the model (rows used, events, clusters).
 

@@ -90,6 +90,10 @@ tests[[length(tests) + 1]] <- test_rows(
   "infert", "glm_logit_interaction", "lincom:spont_anyyes+spont_anyyes:induced_anyyes",
   (lc / lc_se)^2, 1, 2 * pnorm(-abs(lc / lc_se)))
 
+m_w <- glm(case ~ spontaneous + induced, data = infert, family = binomial(), weights = parity)
+coefs[[length(coefs) + 1]] <- tidy_rows("infert", "glm_logit_weighted_by_parity", coef(m_w),
+                                        sqrt(diag(vcov(m_w))))
+
 # --- 3. Likelihood-ratio tests: anova(m0, m1, test = "LRT") -----------------------------
 m_crude <- glm(case ~ spontaneous + induced, data = infert, family = binomial())
 m_adj <- glm(case ~ age + parity + education + spontaneous + induced, data = infert,
@@ -114,6 +118,14 @@ m6 <- coxph(Surv(time, status == 2) ~ age + ph.ecog + strata(sex), data = lung_c
             ties = "efron")
 coefs[[length(coefs) + 1]] <- tidy_rows("lung", "coxph_efron_strata_sex", coef(m6),
                                         sqrt(diag(vcov(m6))))
+lung_f <- lung_cc[lung_cc$ph.ecog < 3, ]
+lung_f$ecog <- factor(lung_f$ph.ecog)
+m7 <- coxph(Surv(time, status == 2) ~ age + sex + ecog, data = lung_f, ties = "efron")
+coefs[[length(coefs) + 1]] <- tidy_rows("lung", "coxph_efron_factor_ecog", coef(m7),
+                                        sqrt(diag(vcov(m7))))
+z7 <- cox.zph(m7)  # terms = TRUE: one 2-df test for the factor
+tests[[length(tests) + 1]] <- test_rows("lung", "coxzph_km_factor_ecog", rownames(z7$table),
+                                        z7$table[, "chisq"], z7$table[, "df"], z7$table[, "p"])
 z6 <- cox.zph(m6, transform = "km")
 tests[[length(tests) + 1]] <- test_rows("lung", "coxzph_km_strata_sex", rownames(z6$table),
                                         z6$table[, "chisq"], z6$table[, "df"], z6$table[, "p"])
