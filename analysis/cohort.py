@@ -144,7 +144,7 @@ def _flow(patients: pd.DataFrame, transfers: pd.DataFrame, outcome: str) -> pd.D
     return pd.DataFrame(rows, columns=FLOW_COLUMNS)
 
 
-def analysis_population(cohort: Cohort, name: str = "first", outcome: str = "live_birth") -> pd.DataFrame:
+def analysis_population(cohort: Cohort, name: str = "first", outcome: str | None = "live_birth") -> pd.DataFrame:
     """Return the rows of an analysis population.
 
     Parameters
@@ -154,9 +154,9 @@ def analysis_population(cohort: Cohort, name: str = "first", outcome: str = "liv
         ``first``: each included patient's first transfer with a known outcome;
         ``all``: every transfer of included patients with a known outcome (cluster by
         ``patient_id``); ``patients``: included patients (time-to-event population).
-    outcome : str
+    outcome : str or None
         Outcome column whose unknown values are left out (they are counted in
-        :attr:`Cohort.flow`).
+        :attr:`Cohort.flow`); None keeps every transfer (e.g. for describing the cohort).
 
     Returns
     -------
@@ -169,11 +169,13 @@ def analysis_population(cohort: Cohort, name: str = "first", outcome: str = "liv
         raise ValueError(f"population must be 'first', 'all' or 'patients', not {name!r}")
     included = cohort.patients.loc[cohort.patients["included"], "patient_id"]
     t = cohort.transfers
-    mask = t["patient_id"].isin(included) & t[outcome].notna()
+    mask = t["patient_id"].isin(included)
+    if outcome is not None:
+        mask &= t[outcome].notna()
     if name == "first":
         mask &= t["transfer_number"] == 1
     out = t[mask].copy()
-    if str(out[outcome].dtype) == "boolean":
+    if outcome is not None and str(out[outcome].dtype) == "boolean":
         out[outcome] = out[outcome].astype(int)
     return out.reset_index(drop=True)
 

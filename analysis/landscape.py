@@ -5,13 +5,13 @@ from __future__ import annotations
 import pandas as pd
 
 from . import agreement
-from .cohort import Cohort
+from .cohort import Cohort, analysis_population
 from .contract import BLOOD_MARKERS, ENDOMETRIAL_MARKERS, PROFILES
 
 
 def included_patients(cohort: Cohort) -> pd.DataFrame:
     """Patients with at least one transfer and a profile."""
-    return cohort.patients[cohort.patients["included"]].copy()
+    return analysis_population(cohort, "patients")
 
 
 def profile_prevalence(patients: pd.DataFrame, *, by: str | None = None) -> pd.DataFrame:

@@ -259,9 +259,9 @@ def interaction_lr_table(full, reduced, *, model_id: str, terms: str = "treatmen
 
 def implantation_population(cohort) -> pd.DataFrame:
     """All transfers of included patients with known gestational sacs (one row per transfer)."""
-    included = cohort.patients.loc[cohort.patients["included"], "patient_id"]
-    t = cohort.transfers
-    out = t[t["patient_id"].isin(included) & t["gestational_sacs"].notna()].copy()
+    from .cohort import analysis_population
+
+    out = analysis_population(cohort, "all", outcome="gestational_sacs")
     out["gestational_sacs"] = out["gestational_sacs"].astype(int)
     out["embryos_transferred"] = out["embryos_transferred"].astype(int)
-    return out.reset_index(drop=True)
+    return out

@@ -24,9 +24,7 @@ TABLE1_CATEGORICAL = [
 
 def first_transfers_described(cohort: Cohort) -> pd.DataFrame:
     """First transfers of included patients (outcome known or not): the rows Table 1 describes."""
-    t = cohort.transfers
-    included = cohort.patients.loc[cohort.patients["included"], "patient_id"]
-    out = t[t["patient_id"].isin(included) & (t["transfer_number"] == 1)].copy()
+    out = analysis_population(cohort, "first", outcome=None)
     for c in TABLE1_CONTINUOUS:
         if c in out:
             out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)

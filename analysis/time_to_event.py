@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .cohort import Cohort
+from .cohort import Cohort, analysis_population
 
 EVENT_CODES = {"censored": 0, "live_birth": 1, "dropout": 2}
 
@@ -37,7 +37,7 @@ def time_to_live_birth(cohort: Cohort) -> pd.DataFrame:
     >>> sorted(ttlb["status"].unique().tolist())
     [0, 1, 2]
     """
-    patients = cohort.patients[cohort.patients["included"]].copy()
+    patients = analysis_population(cohort, "patients")
     t = cohort.transfers[cohort.transfers["patient_id"].isin(patients["patient_id"])]
     lb = t[t["live_birth"].fillna(False).astype(bool)]
     first_lb = lb.groupby("patient_id")["transfer_date"].min()
@@ -89,7 +89,7 @@ def cumulative_live_birth_by_transfer(cohort: Cohort, *, group_col: str | None =
         conservative, conservative_low, conservative_high, optimistic, optimistic_low,
         optimistic_high.
     """
-    patients = cohort.patients[cohort.patients["included"]]
+    patients = analysis_population(cohort, "patients")
     t = cohort.transfers[cohort.transfers["patient_id"].isin(patients["patient_id"])].copy()
     t["stage"] = np.minimum(t["transfer_number"].astype(int), max_transfer)
     first_arm = t.loc[t["transfer_number"] == 1].set_index("patient_id")
