@@ -134,8 +134,10 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
 
     # Known names come from the whole suite (a config serves every notebook, even when only
     # some are run) and from the notebooks being run.
-    declared = known_parameters(list(dict.fromkeys([*notebook_paths(), *paths])))
-    config = resolve_config(set(declared), config_path, overrides)
+    suite = list(dict.fromkeys([*notebook_paths(), *paths]))
+    per_notebook = {path: set(declared_parameters(path)) for path in suite}
+    declared = {name for names in per_notebook.values() for name in names}
+    config = resolve_config(declared, config_path, overrides)
     # Validation before anything is written: hard errors stop here.
     cohort = load_cohort(data_dir, profile_cutoffs=config.get("profile_cutoffs"), outcome=config["outcome"])
     _say(f"Cohort in {data_dir}: {len(cohort.patients)} patients, {len(cohort.transfers)} transfers, "
@@ -167,7 +169,7 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
     }
     start = time.perf_counter()
     for i, path in enumerate(paths, 1):
-        params = {k: v for k, v in config.items() if k in declared_parameters(path)}
+        params = {k: v for k, v in config.items() if k in per_notebook[path]}
         params.update(data_dir=str(data_dir), run_dir=str(partial))
         target = partial / "notebooks" / path.name
         _say(f"[{i}/{len(paths)}] {path.stem} … ({len(paths) - i} after this; {time.perf_counter() - start:.1f} s so far)",
