@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .contract import AGENTS, columns
+from .contract import ENDOMETRIAL_MARKERS, columns
 from .therapy import therapy_match
 
 GENERATOR_VERSION = "1"
@@ -350,14 +350,17 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
 
 def _apply_missingness(rng, patients: pd.DataFrame, transfers: pd.DataFrame) -> None:
     """Blank cells completely at random at :data:`MISSING_SHARE` (in place, on the draft frames)."""
+    masks = {}
     for col, share in MISSING_SHARE.items():
         frame = patients if col in patients.columns else transfers
-        mask = rng.random(len(frame)) < share
+        masks[col] = rng.random(len(frame)) < share
+    # The contract needs one endometrial marker per patient: where every marker would be blanked,
+    # IL-15/Fn-14 keeps its drawn value.
+    all_gone = np.logical_and.reduce([masks[m] for m in ENDOMETRIAL_MARKERS])
+    masks["il15_fn14_ratio"] &= ~all_gone
+    for col, mask in masks.items():
+        frame = patients if col in patients.columns else transfers
         frame[col] = frame[col].where(~mask)
-    # The contract needs one endometrial marker per patient: restore IL-15/Fn-14 where all are gone.
-    markers = ["il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent", "cd138_per_hpf"]
-    none_left = patients[markers].isna().all(axis=1)
-    patients.loc[none_left, "il15_fn14_ratio"] = 1.0
 
 
 def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients) -> dict:
@@ -501,4 +504,4 @@ def read_truth(data_dir: str | Path) -> dict:
     return json.loads((Path(data_dir) / "truth.json").read_text(encoding="utf-8"))
 
 
-__all__ = ["simulate_cohort", "write_cohort", "read_truth", "SyntheticCohort", "AGENTS"]
+__all__ = ["simulate_cohort", "write_cohort", "read_truth", "SyntheticCohort"]
