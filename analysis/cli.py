@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .exceptions import AnalysisError, CohortValidationError, RunError
+from .exceptions import AnalysisError, RunError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,9 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except CohortValidationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except AnalysisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
