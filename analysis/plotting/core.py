@@ -23,8 +23,8 @@ from matplotlib import ticker
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .contract import ARMS, PROFILE_GROUPS, PROFILES
-from .style import (
+from ..contract import ARMS, PROFILE_GROUPS, PROFILES
+from ..style import (
     MARKER_SHORT_LABELS,
     NEUTRAL_COLOR,
     colors_for,
