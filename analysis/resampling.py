@@ -1,0 +1,134 @@
+"""Bootstrap resampling that gives the same numbers whatever the number of workers.
+
+Every replicate ``b`` draws its resample from its own generator,
+``numpy.random.default_rng(SeedSequence(seed).spawn(n_boot)[b])``, so replicate ``b`` is the
+same whether the replicates run in one process or are shared among several, and in whatever
+order the workers finish. Resampling is by cluster when ``cluster`` is given (patients, for
+transfer-level data): whole clusters are drawn with replacement, each copy keeping all its rows.
+
+Workers are processes (``concurrent.futures.ProcessPoolExecutor``); the statistic must then be
+a module-level function (picklable). ``n_jobs=1`` runs in the calling process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["bootstrap", "bootstrap_rows", "percentile_interval", "resolve_jobs"]
+
+
+def resolve_jobs(n_jobs: int | None) -> int:
+    """Return the number of worker processes: ``None`` or ``-1`` means every available core."""
+    if n_jobs is None or n_jobs == -1:
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs}")
+    return int(n_jobs)
+
+
+def _replicate_seeds(seed: int, n_boot: int) -> list[np.random.SeedSequence]:
+    return np.random.SeedSequence(seed).spawn(n_boot)
+
+
+def bootstrap_rows(n_rows: int | None = None, *, cluster: np.ndarray | pd.Series | None = None,
+                   seed_sequence: np.random.SeedSequence) -> np.ndarray:
+    """Return the row positions of one bootstrap resample.
+
+    Parameters
+    ----------
+    n_rows : int, optional
+        Number of rows (ignored when ``cluster`` is given).
+    cluster : array-like, optional
+        Cluster label of each row; whole clusters are resampled.
+    seed_sequence : numpy.random.SeedSequence
+        The replicate's own seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        Positions into the data (with repeats), in a deterministic order.
+    """
+    rng = np.random.default_rng(seed_sequence)
+    if cluster is None:
+        return rng.integers(0, n_rows, size=n_rows)
+    codes, uniques = pd.factorize(pd.Series(cluster), sort=True)
+    n_clusters = len(uniques)
+    drawn = rng.integers(0, n_clusters, size=n_clusters)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(n_clusters))
+    sizes = np.bincount(codes, minlength=n_clusters)
+    # rows of each drawn cluster, concatenated without a Python loop over clusters
+    lengths = sizes[drawn]
+    offsets = np.repeat(starts[drawn] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return order[np.arange(lengths.sum()) + offsets]
+
+
+def _run_chunk(args) -> list:
+    statistic, data, cluster, seeds, kwargs = args
+    out = []
+    for ss in seeds:
+        rows = bootstrap_rows(len(data), cluster=cluster, seed_sequence=ss)
+        sample = data.iloc[rows].reset_index(drop=True) if isinstance(data, pd.DataFrame) else data[rows]
+        try:
+            out.append(np.atleast_1d(np.asarray(statistic(sample, **kwargs), dtype=float)))
+        except Exception:  # a replicate where the statistic is not estimable counts as missing
+            out.append(None)
+    return out
+
+
+def bootstrap(statistic: Callable, data: pd.DataFrame | np.ndarray, *, n_boot: int = 1000, seed: int = 0,
+              cluster: str | np.ndarray | None = None, n_jobs: int | None = 1, **kwargs) -> np.ndarray:
+    """Return the bootstrap replicates of a statistic.
+
+    Parameters
+    ----------
+    statistic : callable
+        ``statistic(sample, **kwargs)`` returning a scalar or a 1-d array of fixed length.
+        Module-level (picklable) when ``n_jobs > 1``. A replicate on which it raises is recorded
+        as a row of NaN (count them with ``np.isnan(reps).any(axis=1).sum()``).
+    data : DataFrame or ndarray
+        The rows to resample.
+    n_boot : int
+        Number of replicates.
+    seed : int
+        Seed of the whole set of replicates.
+    cluster : str or array-like, optional
+        Column name (DataFrame) or labels whose clusters are resampled whole.
+    n_jobs : int, optional
+        Worker processes; ``None`` or ``-1`` for every core. The result does not depend on it.
+    **kwargs
+        Passed to ``statistic``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_boot, k)``, replicate ``b`` in row ``b``.
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    labels = data[cluster].to_numpy() if isinstance(cluster, str) else cluster
+    seeds = _replicate_seeds(seed, n_boot)
+    jobs = min(resolve_jobs(n_jobs), n_boot)
+    if jobs == 1:
+        results = _run_chunk((statistic, data, labels, seeds, kwargs))
+    else:
+        bounds = np.linspace(0, n_boot, jobs + 1).astype(int)
+        chunks = [(statistic, data, labels, seeds[a:b], kwargs) for a, b in zip(bounds[:-1], bounds[1:])]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = [r for chunk in pool.map(_run_chunk, chunks) for r in chunk]
+    width = max((len(r) for r in results if r is not None), default=1)
+    return np.vstack([r if r is not None else np.full(width, np.nan) for r in results])
+
+
+def percentile_interval(replicates: np.ndarray, *, conf_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Return the percentile bootstrap interval of each column, ignoring failed (NaN) replicates."""
+    alpha = 1 - conf_level
+    reps = np.atleast_2d(np.asarray(replicates, dtype=float))
+    low = np.nanquantile(reps, alpha / 2, axis=0)
+    high = np.nanquantile(reps, 1 - alpha / 2, axis=0)
+    return low, high
