@@ -23,18 +23,22 @@ class RunPaths:
     run_dir: Path
     figures: Path
     tables: Path
+    min_cell_count: int = 0
 
 
-def run_paths(run_dir: str | Path | None = None) -> RunPaths:
+def run_paths(run_dir: str | Path | None = None, *, min_cell_count: int = 0) -> RunPaths:
     """Return (and create) the folders a notebook writes into.
 
     Parameters
     ----------
     run_dir : str or Path, optional
         The run folder given by the runner; empty or None means ``reports/interactive``.
+    min_cell_count : int
+        Disclosure threshold of the run: counts below it (other than 0) are masked in what the
+        notebook saves (0 disables masking).
     """
     base = Path(run_dir) if run_dir else REPO_ROOT / "reports" / "interactive"
-    paths = RunPaths(base, base / "figures", base / "tables")
+    paths = RunPaths(base, base / "figures", base / "tables", int(min_cell_count))
     for p in (paths.figures, paths.tables):
         p.mkdir(parents=True, exist_ok=True)
     return paths
