@@ -29,20 +29,43 @@ CATEGORICAL = {"embryo_stage": "cleavage", "cycle_type": "fresh", "oocyte_source
                "therapy_match": "none"}
 
 
-def term(column: str, data: pd.DataFrame | None = None, reference: str | None = None) -> str:
-    """Return the formula term for a column: ``C(col, Treatment(reference=…))`` for categoricals.
+def is_categorical(column: str, data: pd.DataFrame | None = None) -> bool:
+    """Return whether a column enters models as categorical (dummy-coded against a reference).
 
-    The reference level is ``reference``, else the analysis plan's default
-    (:data:`CATEGORICAL`), else the first level in sorted order present in ``data``.
+    Columns named in :data:`CATEGORICAL` always do; others when ``data`` holds them as a
+    categorical, string or boolean column.
     """
-    if column not in CATEGORICAL and not (data is not None and column in data and (
-            isinstance(data[column].dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(data[column])
-            or pd.api.types.is_bool_dtype(data[column]))):
-        return column
+    if column in CATEGORICAL:
+        return True
+    if data is None or column not in data:
+        return False
+    values = data[column]
+    return (isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values)
+            or pd.api.types.is_bool_dtype(values))
+
+
+def reference_level(column: str, data: pd.DataFrame | None = None, reference: str | None = None) -> str | None:
+    """Return the reference level of a categorical column.
+
+    ``reference`` when given, else the analysis plan's default (:data:`CATEGORICAL`), else the
+    first level in sorted order present in ``data`` (None when there is none).
+    """
     ref = reference or CATEGORICAL.get(column)
     if ref is None and data is not None and column in data:
         levels = sorted(pd.Series(data[column]).dropna().astype(str).unique())
         ref = levels[0] if levels else None
+    return ref
+
+
+def term(column: str, data: pd.DataFrame | None = None, reference: str | None = None) -> str:
+    """Return the formula term for a column: ``C(col, Treatment(reference=…))`` for categoricals.
+
+    Which columns are categorical and their reference levels follow :func:`is_categorical` and
+    :func:`reference_level`, the rule every model of the suite shares.
+    """
+    if not is_categorical(column, data):
+        return column
+    ref = reference_level(column, data, reference)
     return f"C({column}, Treatment(reference={ref!r}))" if ref is not None else f"C({column})"
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 from .exceptions import ModelError
 from .models import survival as surv
 from .models import tidy as tidy_models
-from .outcomes import ModelLog
+from .outcomes import ModelLog, is_categorical, reference_level
 from .results import SURVIVAL_COLUMNS
 
 AT_RISK_TIMES = (0, 180, 365, 545, 730)
@@ -64,8 +64,10 @@ def logrank_table(ttlb: pd.DataFrame, *, by: list[str]) -> pd.DataFrame:
 def cox_design(ttlb: pd.DataFrame, *, covariates: list[str], reference_arm: str = "none") -> pd.DataFrame:
     """Complete cases of the Cox model's columns, with categoricals dummy-coded under plain names.
 
-    ``treatment_arm`` uses ``reference_arm`` as reference; other categoricals their first level in
-    sorted order. Dummy columns are named ``column[level]``, as in the results contract.
+    ``treatment_arm`` uses ``reference_arm`` as reference; which other columns are categorical, and
+    their references, follow the rule the logistic models use (:func:`analysis.outcomes.is_categorical`,
+    :func:`analysis.outcomes.reference_level`). Dummy columns are named ``column[level]``, as in the
+    results contract.
     """
     cols = ["time_days", "event", "treatment_arm", *covariates]
     data = ttlb[cols].dropna().copy()
@@ -73,11 +75,11 @@ def cox_design(ttlb: pd.DataFrame, *, covariates: list[str], reference_arm: str 
     out["event"] = out["event"].astype(int)
     for col in ["treatment_arm", *covariates]:
         values = data[col]
-        if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values) \
-                or values.dtype == object:
+        if is_categorical(col, data) or values.dtype == object:
             values = values.astype(str)
             levels = sorted(values.unique())
-            ref = reference_arm if col == "treatment_arm" else levels[0]
+            ref = reference_level(col, data, reference_arm if col == "treatment_arm" else None)
+            ref = ref if ref in levels else levels[0]
             for level in levels:
                 if level != ref:
                     out[f"{col}[{level}]"] = (values == level).astype(float)
