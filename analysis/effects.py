@@ -43,6 +43,7 @@ import scipy.stats
 
 from . import outcomes
 from .exceptions import ModelError
+from .models.multinomial import fit_multinomial_logit
 from .propensity import ARM_LEVELS, design_rows, iptw_weights, propensity_scores
 from .resampling import bootstrap, percentile_interval
 from .results import conform_estimates
@@ -219,42 +220,6 @@ def iptw_risk_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "li
 # --------------------------------------------------------------------------------------------
 
 
-def multinomial_logit_probabilities(X: np.ndarray, codes: np.ndarray, *, tol: float = 1e-10,
-                                    max_iter: int = 50) -> np.ndarray:
-    """Return fitted class probabilities of a multinomial logistic model (Newton–Raphson).
-
-    Class 0 is the reference. Raises :class:`ModelError` when the fit does not converge (as
-    under separation in a bootstrap resample).
-    """
-    n, p = X.shape
-    k = int(codes.max()) + 1
-    Y = np.zeros((n, k))
-    Y[np.arange(n), codes] = 1.0
-    beta = np.zeros((p, k - 1))
-
-    def probabilities(b):
-        eta = np.column_stack([np.zeros(n), X @ b])
-        eta -= eta.max(axis=1, keepdims=True)
-        P = np.exp(eta)
-        return P / P.sum(axis=1, keepdims=True)
-
-    for _ in range(max_iter):
-        P = probabilities(beta)
-        grad = (X.T @ (Y[:, 1:] - P[:, 1:])).ravel(order="F")
-        H = np.empty(((k - 1) * p, (k - 1) * p))
-        for a in range(k - 1):
-            for b in range(k - 1):
-                wab = P[:, a + 1] * ((a == b) - P[:, b + 1])
-                H[a * p:(a + 1) * p, b * p:(b + 1) * p] = (X * wab[:, None]).T @ X
-        step = np.linalg.solve(H, grad)
-        beta += step.reshape((p, k - 1), order="F")
-        if np.max(np.abs(step)) < tol:
-            break
-    else:
-        raise ModelError("multinomial propensity model did not converge")
-    return probabilities(beta)
-
-
 def _aipw_arrays(data, *, outcome, treatment, ps_covariates, outcome_covariates, modifier, reference, cluster):
     """Numeric pieces of the AIPW estimator, built once (design matrices are not rebuilt per resample)."""
     extra = [outcome] + ([modifier] if modifier else []) + list(outcome_covariates) + ([cluster] if cluster else [])
@@ -290,7 +255,7 @@ def _aipw_from_arrays(pos: np.ndarray, *, y, codes, levels, X_ps, X, X_arm, stra
     y, codes, X_ps, X = y[pos], codes[pos], X_ps[pos], X[pos]
     if len(np.unique(codes)) < len(levels):
         raise ModelError("an arm is absent from the resample")
-    e = multinomial_logit_probabilities(X_ps, codes)
+    e = fit_multinomial_logit(X_ps, codes, n_classes=len(levels))[2]
     beta, _ = weighted_logit(y, X, np.ones(len(y)))
     out = []
     for mask in strata.values():
