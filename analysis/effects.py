@@ -432,3 +432,21 @@ def estimand_statement(*, estimand: str, covariates: Sequence[str], n: int, trun
              if truncation else "weights not truncated")
     return (f"Estimand: {target}. Propensity model: multinomial logistic regression of the arm at the first "
             f"transfer on {', '.join(covariates)} ({n} patients with complete covariates); {trunc}.")
+
+
+def iptw_estimate(data: pd.DataFrame, *, covariates: Sequence[str], population: str = "first_transfer",
+                  model_id: str = "lb_first_iptw", outcome: str = "live_birth", estimand: str = "ATE",
+                  treated: str = "personalized", truncation: Sequence[float] = (), reference: str = "none",
+                  notebook: str = "05_treatment_effects", conf_level: float = 0.95) -> pd.DataFrame:
+    """Return the IPTW OR rows of one population: scores, weights (truncated) and weighted model.
+
+    The estimator every sensitivity set reruns. With ``population="all_transfers"`` the score
+    models the arm at each transfer and the SEs are clustered on ``patient_id``.
+    """
+    from .propensity import truncate_weights
+
+    scores = propensity_scores(data, covariates=covariates, reference=reference)
+    weights = truncate_weights(iptw_weights(scores, estimand=estimand, treated=treated), list(truncation))
+    cluster = "patient_id" if population == "all_transfers" else None
+    return iptw_logit_rows(data, weights, outcome=outcome, reference=reference, cluster=cluster, model_id=model_id,
+                           population=population, notebook=notebook, conf_level=conf_level)

@@ -1,0 +1,66 @@
+"""Sensitivity sets select exactly the rows their rule names, and a failing set never stops the rest."""
+
+import pandas as pd
+import pytest
+
+from analysis import effects, sensitivity
+from analysis.cohort import derive_cohort
+from analysis.exceptions import ConfigError, ModelError
+from analysis.synthetic import simulate_cohort
+from analysis.validation import validate_cohort
+
+COV = ["age_at_biopsy_years", "prior_failed_transfers", "center_id"]
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    sim = simulate_cohort(600, seed=31)
+    return derive_cohort(validate_cohort(sim.patients, sim.transfers))
+
+
+def test_each_set_keeps_the_rows_its_rule_names(cohort):
+    first = cohort.population("first", "live_birth")
+    pops = {p.label: p for p in sensitivity.sensitivity_populations(cohort, sensitivity.DEFAULT_SETS)}
+    assert len(pops["all_transfers"].data) == len(cohort.population("all", "live_birth"))
+    assert len(pops["no_donor_oocytes"].data) == int((first["oocyte_source"] != "donor").sum())
+    assert not pops["no_donor_oocytes"].data["oocyte_source"].eq("donor").any()
+    assert len(pops["no_pgt_a"].data) == int((~first["pgt_a"].astype(bool)).sum())
+    assert (pops["rif_only"].data["prior_failed_transfers"] >= 3).all()
+    assert len(pops["rif_only"].data) == int((first["prior_failed_transfers"] >= 3).sum())
+    centres = sorted(first["center_id"].unique())
+    loo = [k for k in pops if k.startswith("leave_one_centre_out_")]
+    assert loo == [f"leave_one_centre_out_{c}" for c in centres]
+    for c in centres:
+        kept = pops[f"leave_one_centre_out_{c}"].data
+        assert c not in set(kept["center_id"]) and len(kept) == int((first["center_id"] != c).sum())
+
+
+def test_bad_specs_are_listed_together(cohort):
+    bad = {"a": {"populaton": "all"}, "b": {"exclude": {"nope": ["x"]}}, "c": {"leave_one_out": "zzz"},
+           "d": {"population": "some"}}
+    with pytest.raises(ConfigError) as err:
+        sensitivity.sensitivity_populations(cohort, bad)
+    text = str(err.value)
+    for piece in ["a: unknown key", "b: exclude names column 'nope'", "c: leave_one_out", "d: population"]:
+        assert piece in text
+
+
+def test_failing_set_is_reported_and_others_go_on(cohort):
+    sets = {"ok": {}, "empty_arm": {"exclude": {"treatment_arm": ["personalized"]}}}
+    pops = sensitivity.sensitivity_populations(cohort, sets)
+
+    def estimator(data, *, population, model_id):
+        return effects.iptw_estimate(data, covariates=COV, population=population, model_id=model_id)
+
+    out = sensitivity.run_sensitivity(pops, estimator, term="treatment_arm[personalized]")
+    status = out["status"].set_index("label")
+    assert status.loc["ok", "status"] == "ok"
+    assert status.loc["empty_arm", "status"] == "not estimable" and "no patient" in status.loc["empty_arm", "message"]
+    assert list(out["summary"]["label"]) == ["ok"]
+    assert set(out["estimates"]["model_id"]) == {"lb_sens_ok"}
+
+
+def test_all_transfer_rerun_clusters_on_patients(cohort):
+    pops = sensitivity.sensitivity_populations(cohort, {"all": {"population": "all"}})
+    rows = effects.iptw_estimate(pops[0].data, covariates=COV, population="all_transfers", model_id="m")
+    assert rows["n_clusters"].iloc[0] == pops[0].data["patient_id"].nunique() < rows["n_obs"].iloc[0]
