@@ -9,6 +9,8 @@ events, separation, a covariate with one level, non-convergence) do not stop the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,6 +121,26 @@ class ModelLog:
         self.status.append(dict(notebook=self.notebook, model_id=model_id, outcome=outcome,
                                 population=population, status="not estimable", n_obs=int(n_obs),
                                 message=str(message)))
+
+    def run(self, model_id, outcome, population, n_obs, estimate: Callable[[], pd.DataFrame]):
+        """Call ``estimate()`` and log its rows as ``ok``, or its :class:`ModelError` as not estimable.
+
+        Returns the rows, or None when the model could not be estimated (the reason is in the
+        status table, and the notebook goes on).
+        """
+        try:
+            rows = estimate()
+        except ModelError as exc:
+            self.failed(model_id, outcome, population, f"{model_id}: {exc}", n_obs=n_obs)
+            return None
+        self.ok(model_id, outcome, population, n_obs, rows)
+        return rows
+
+    def record(self, rows: pd.DataFrame, outcome, population, n_obs=None):
+        """Log contract rows that hold several models (one ``ok`` status per model id)."""
+        for model_id, part in rows.groupby("model_id", sort=False):
+            self.ok(model_id, outcome, part["population"].iloc[0] if "population" in part else population,
+                    int(part["n_obs"].max()) if n_obs is None else n_obs, part)
 
     def estimates_frame(self) -> pd.DataFrame:
         frames = [f for f in self.estimates if len(f)]

@@ -367,3 +367,20 @@ def test_plot_functions_do_not_change_rcparams(ax, patients, estimates):
     plotting.plot_forest(estimates, ax=ax)
     plotting.plot_prevalence(patients, ax=plt.figure().gca())
     assert dict(plt.rcParams) == before
+
+
+def test_effect_plots_draw_every_arm_and_the_balance_threshold():
+    from analysis.plotting import effects as effect_plots
+    scores = pd.DataFrame({"arm": ["none"] * 5 + ["personalized"] * 5,
+                           "ps_personalized": np.linspace(0.1, 0.9, 10)})
+    ax = effect_plots.plot_overlap(scores)
+    assert len(ax.patches) == 2 and [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "No immunotherapy (n = 5)", "Personalized (n = 5)"]
+    plt.close(ax.figure)
+    balance = pd.DataFrame({"variable": ["age", "bmi"], "variable_type": "continuous", "group": "personalized",
+                            "reference": "none", "smd_unweighted": [0.4, -0.05], "smd_weighted": [0.02, 0.01]})
+    ax = effect_plots.plot_love(balance)
+    top = max(ax.get_yticklabels(), key=lambda t: t.get_position()[1])
+    assert top.get_text() == "age"  # largest imbalance on top
+    assert any(line.get_xdata()[0] == 0.1 for line in ax.get_lines())
+    plt.close(ax.figure)
