@@ -95,7 +95,10 @@ def weighted_logit(y: np.ndarray, X: np.ndarray, w: np.ndarray, *, clusters: np.
         mu = 1 / (1 + np.exp(-eta))
         grad = X.T @ (w * (y - mu))
         info = (X * (w * mu * (1 - mu))[:, None]).T @ X
-        step = np.linalg.solve(info, grad)
+        try:
+            step = np.linalg.solve(info, grad)
+        except np.linalg.LinAlgError:
+            raise ModelError("weighted logistic model: singular information (an empty arm or covariate level)") from None
         beta = beta + step
         if np.max(np.abs(step)) < tol:
             break
@@ -224,8 +227,6 @@ def _aipw_arrays(data, *, outcome, treatment, ps_covariates, outcome_covariates,
     """Numeric pieces of the AIPW estimator, built once (design matrices are not rebuilt per resample)."""
     extra = [outcome] + ([modifier] if modifier else []) + list(outcome_covariates) + ([cluster] if cluster else [])
     rows = design_rows(data, treatment=treatment, covariates=list(dict.fromkeys([*ps_covariates, *extra])))
-    # diagnose separation and empty arms in words before any fitting
-    propensity_scores(rows, treatment=treatment, covariates=ps_covariates, reference=reference)
     arm = rows[treatment].astype(str).to_numpy()
     levels = [reference] + [lvl for lvl in ARM_LEVELS if lvl != reference and (arm == lvl).any()]
     codes = pd.Categorical(arm, categories=levels).codes
@@ -244,6 +245,14 @@ def _aipw_arrays(data, *, outcome, treatment, ps_covariates, outcome_covariates,
     if modifier:
         mod = rows[modifier].astype(str).to_numpy()
         strata.update({f"{modifier}={lvl}": mod == lvl for lvl in sorted(np.unique(mod))})
+        empty = [f"{lvl} in {name}" for name, mask in strata.items() for lvl in levels
+                 if not (mask & (arm == lvl)).any()]
+        if empty:
+            raise ModelError(f"AIPW by {modifier}: no patient received " + ", ".join(empty)
+                             + "; the arm effect cannot be estimated there (rerun without the modifier, "
+                               "or merge groups)")
+    # diagnose separation and empty arms in words before any fitting
+    propensity_scores(rows, treatment=treatment, covariates=ps_covariates, reference=reference)
     arrays = dict(y=pd.to_numeric(rows[outcome]).to_numpy(dtype=float), codes=codes, levels=levels, X_ps=X_ps,
                   X=X.to_numpy(), X_arm=X_arm, strata=strata)
     labels = rows[cluster].to_numpy() if cluster else None

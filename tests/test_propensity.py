@@ -83,3 +83,19 @@ def test_extreme_weights_are_reported_not_hidden():
     bad = pd.Series(np.r_[w.to_numpy()[:-1], np.inf], index=w.index)
     with pytest.raises(ModelError, match="finite"):
         effects.iptw_logit_rows(d, bad)
+
+
+def test_arm_missing_from_a_profile_group_is_named():
+    from analysis.cohort import derive_cohort
+    from analysis.synthetic import simulate_cohort
+    from analysis.validation import validate_cohort
+    sim = simulate_cohort(500, seed=8)
+    first = derive_cohort(validate_cohort(sim.patients, sim.transfers)).population("first")
+    first = first[~((first["profile_group"] == "balanced") & (first["treatment_arm"] == "personalized"))]
+    cov = ["age_at_biopsy_years", "prior_failed_transfers", "profile_group"]
+    with pytest.raises(ModelError, match="no patient received personalized in profile_group=balanced"):
+        effects.aipw_rd_rows(first, ps_covariates=cov, outcome_covariates=cov, n_bootstrap=5)
+    # without the modifier the overall effect is still estimable
+    cov = ["age_at_biopsy_years", "prior_failed_transfers"]
+    rows, _ = effects.aipw_rd_rows(first, ps_covariates=cov, outcome_covariates=cov, modifier=None, n_bootstrap=20)
+    assert rows["estimate"].notna().all() and np.isfinite(rows["conf_low"]).all()
