@@ -47,6 +47,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="replace an existing run folder")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel (default python3: this interpreter)")
     run.add_argument("--quiet", action="store_true", help="print no progress")
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="notebooks executed at the same time (default 1); the outputs are the same bytes")
+
+    sweep = sub.add_parser("sweep", help="run a grid of parameter sets into one sweep folder",
+                           description="Run the suite once per parameter set of SWEEP.yaml (data x sets x grid; "
+                                       "analysis.sweep documents the file) into OUT/runs/<run>, skipping runs "
+                                       "that finished earlier, then write OUT/estimates.csv (all runs, parameter "
+                                       "values as columns) and OUT/sweep_status.csv. A failing run never stops "
+                                       "the others.")
+    sweep.add_argument("sweep_file", metavar="SWEEP.yaml", help="sweep file")
+    sweep.add_argument("--out", required=True, metavar="DIR", help="sweep folder")
+    sweep.add_argument("--jobs", type=int, default=1, metavar="N", help="local worker processes (default 1)")
+    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="Dask distributed scheduler (tcp://host:8786); runs become tasks on the cluster")
+    sweep.add_argument("--quiet", action="store_true", help="print no progress")
     return parser
 
 
@@ -79,14 +94,25 @@ def _run(args) -> int:
     from .runner import run_suite
 
     run_suite(args.data, args.out, config_path=args.config, overrides=args.parameter, force=args.force,
-              kernel_name=args.kernel, quiet=args.quiet)
+              kernel_name=args.kernel, quiet=args.quiet, jobs=args.jobs)
     return 0
+
+
+def _sweep(args) -> int:
+    from .sweep import run_sweep
+
+    status = run_sweep(args.sweep_file, args.out, jobs=args.jobs, scheduler=args.scheduler, quiet=args.quiet)
+    failed = status[status["status"] != "ok"]
+    for row in failed.itertuples():
+        print(f"run {row.run} failed: {row.message}", file=sys.stderr)
+    print(f"{len(status) - len(failed)} of {len(status)} runs finished; see {args.out}/sweep_status.csv")
+    return 1 if len(failed) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = _parser().parse_args(argv)
-    handlers = {"synth": _synth, "validate": _validate, "run": _run}
+    handlers = {"synth": _synth, "validate": _validate, "run": _run, "sweep": _sweep}
     try:
         return handlers[args.command](args)
     except RunError as exc:

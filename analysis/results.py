@@ -9,6 +9,7 @@ estimators that are differences (``estimator`` ending in ``_rd``), on the differ
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,15 @@ def append_estimates(frame: pd.DataFrame, run_dir: str | Path) -> Path:
     """
     path = Path(run_dir) / "tables" / "estimates.csv"
     new = conform_estimates(frame)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Notebooks run concurrently (``run --jobs``) share this file: the read-modify-write happens
+    # under an exclusive lock, and the sorted result does not depend on who wrote first.
+    with open(path.with_name("estimates.csv.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _merge_estimates(new, path)
+
+
+def _merge_estimates(new: pd.DataFrame, path: Path) -> Path:
     if path.exists():
         old = read_estimates_file(path)
         keys = set(zip(new["notebook"], new["model_id"]))

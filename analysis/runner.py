@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -88,7 +89,7 @@ def _say(message: str, quiet: bool) -> None:
 def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | Path | None = None,
               overrides: list[str] | tuple[str, ...] = (), force: bool = False,
               notebooks: list[Path] | None = None, kernel_name: str = "python3",
-              quiet: bool = False) -> Path:
+              quiet: bool = False, jobs: int = 1) -> Path:
     """Validate the cohort, then execute every notebook into one run folder.
 
     Parameters
@@ -109,6 +110,9 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
         Jupyter kernel to execute with.
     quiet : bool
         Print no progress.
+    jobs : int
+        Notebooks executed at the same time (each in its own kernel). The run folder's tables
+        and figures are the same bytes as a serial run's.
 
     Returns
     -------
@@ -168,34 +172,54 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
         "notebooks": [],
     }
     start = time.perf_counter()
-    for i, path in enumerate(paths, 1):
+    jobs = max(1, min(int(jobs), len(paths)))
+
+    def execute(i: int, path: Path) -> dict:
         params = {k: v for k, v in config.items() if k in per_notebook[path]}
         params.update(data_dir=str(data_dir), run_dir=str(partial))
         target = partial / "notebooks" / path.name
-        _say(f"[{i}/{len(paths)}] {path.stem} … ({len(paths) - i} after this; {time.perf_counter() - start:.1f} s so far)",
-             quiet)
+        _say(f"[{i}/{len(paths)}] {path.stem} … ({time.perf_counter() - start:.1f} s so far)", quiet)
         t0 = time.perf_counter()
-        try:
-            papermill.execute_notebook(str(path), str(target), parameters=params, kernel_name=kernel_name,
-                                       cwd=str(partial), progress_bar=False, log_output=False,
-                                       report_mode=False)
-        except PapermillExecutionError as exc:
-            manifest["notebooks"].append({"notebook": path.name, "status": "failed",
-                                          "wall_seconds": round(time.perf_counter() - t0, 2)})
-            manifest.update(status="failed", finished=_now())
-            _write_manifest(partial, manifest)
-            raise RunError(
-                f"notebook {path.name} failed in cell {exc.cell_index + 1} (execution count {exc.exec_count}): "
-                f"{exc.ename}: {exc.evalue}\n  partly executed notebook: {target}"
-            ) from None
-        except Exception as exc:  # kernel start failures and the like
-            manifest.update(status="failed", finished=_now())
-            _write_manifest(partial, manifest)
-            raise RunError(f"notebook {path.name} could not be executed: {type(exc).__name__}: {exc}\n"
-                           f"  partly executed notebook (if any): {target}") from None
+        for attempt in (1, 2):
+            try:
+                papermill.execute_notebook(str(path), str(target), parameters=params, kernel_name=kernel_name,
+                                           cwd=str(partial), progress_bar=False, log_output=False,
+                                           report_mode=False)
+                break
+            except PapermillExecutionError as exc:
+                return {"notebook": path.name, "status": "failed", "wall_seconds": round(time.perf_counter() - t0, 2),
+                        "error": (f"notebook {path.name} failed in cell {exc.cell_index + 1} (execution count "
+                                  f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n  partly executed notebook: {target}")}
+            except Exception as exc:  # kernel start failures and the like: one retry (papermill issues 239, 511)
+                if attempt == 2:
+                    return {"notebook": path.name, "status": "failed",
+                            "wall_seconds": round(time.perf_counter() - t0, 2),
+                            "error": (f"notebook {path.name} could not be executed: {type(exc).__name__}: {exc}\n"
+                                      f"  partly executed notebook (if any): {target}")}
         wall = time.perf_counter() - t0
-        manifest["notebooks"].append({"notebook": path.name, "status": "ok", "wall_seconds": round(wall, 2)})
-        _say(f"      done in {wall:.1f} s", quiet)
+        _say(f"      {path.stem} done in {wall:.1f} s", quiet)
+        return {"notebook": path.name, "status": "ok", "wall_seconds": round(wall, 2)}
+
+    if jobs == 1:
+        records = []
+        for i, path in enumerate(paths, 1):
+            records.append(execute(i, path))
+            if records[-1]["status"] != "ok":
+                break
+    else:
+        # Notebooks are independent (each reads the cohort and writes its own tables and
+        # figures; estimates.csv is merged under a lock), so they may run side by side.
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            records = list(pool.map(lambda item: execute(*item), enumerate(paths, 1)))
+    failed = [r for r in records if r["status"] != "ok"]
+    manifest["notebooks"] = [{k: v for k, v in r.items() if k != "error"} for r in records]
+    lock = partial / "tables" / "estimates.csv.lock"
+    if lock.exists():
+        lock.unlink()
+    if failed:
+        manifest.update(status="failed", finished=_now())
+        _write_manifest(partial, manifest)
+        raise RunError("\n".join(r["error"] for r in failed))
 
     manifest.update(status="ok", finished=_now(), wall_seconds=round(time.perf_counter() - start, 2))
     _write_manifest(partial, manifest)
