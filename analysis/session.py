@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .disclosure import mask_estimates, mask_table
 from .results import append_estimates, write_table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,11 +45,26 @@ def run_paths(run_dir: str | Path | None = None, *, min_cell_count: int = 0) -> 
     return paths
 
 
-def save_table(frame: pd.DataFrame, name: str, paths: RunPaths) -> Path:
-    """Write a tidy table as ``tables/<name>.csv``."""
-    return write_table(frame, paths.tables / f"{name}.csv")
+def save_table(frame: pd.DataFrame, name: str, paths: RunPaths) -> pd.DataFrame:
+    """Write a tidy table as ``tables/<name>.csv`` and return what was written.
+
+    Small counts are masked by the run's disclosure rule (:func:`analysis.disclosure.mask_table`);
+    notebooks display the returned frame, so the executed notebook shows what the file holds.
+    """
+    masked = mask_table(frame, paths.min_cell_count)
+    write_table(masked, paths.tables / f"{name}.csv")
+    return masked
 
 
 def save_estimates(frame: pd.DataFrame, paths: RunPaths) -> Path:
     """Add a notebook's estimates to ``tables/estimates.csv`` (replacing its earlier rows)."""
-    return append_estimates(frame, paths.run_dir)
+    return append_estimates(mask_estimates(frame, paths.min_cell_count), paths.run_dir)
+
+
+def save_caption(text: str, number: int, paths: RunPaths) -> str:
+    """Write the caption of main figure ``number`` as ``figures/figure_<number>.txt`` and return it."""
+    path = paths.figures / f"figure_{number}.txt"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text.rstrip() + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return text

@@ -9,6 +9,7 @@ import pandas as pd
 
 from . import descriptive
 from .cohort import Cohort, analysis_population
+from .disclosure import mask_display_counts
 
 TABLE1_CONTINUOUS = [
     "age_at_biopsy_years", "bmi_kg_m2", "amh_ng_ml", "infertility_years", "prior_failed_transfers",
@@ -31,8 +32,11 @@ def first_transfers_described(cohort: Cohort) -> pd.DataFrame:
     return out
 
 
-def table_one_by(cohort: Cohort, by: str) -> dict[str, pd.DataFrame]:
+def table_one_by(cohort: Cohort, by: str, *, min_cell_count: int = 0) -> dict[str, pd.DataFrame]:
     """Table 1 of the first-transfer population grouped by ``by`` (``treatment_arm`` or ``immune_profile``).
+
+    With ``min_cell_count`` the display table masks small counts of categorical levels and of
+    missing values (:mod:`analysis.disclosure`); ``long`` is masked when saved.
 
     Returns
     -------
@@ -46,6 +50,9 @@ def table_one_by(cohort: Cohort, by: str) -> dict[str, pd.DataFrame]:
     long = descriptive.table_one(data, groupby=by, continuous=cont, categorical=cat)
     smd = descriptive.standardized_mean_differences(data, groupby=by, continuous=cont, categorical=cat)
     wide = descriptive.table_one_wide(long, smd=smd)
+    groups = [c for c in wide.columns if c not in ("variable", "level", "SMD", "missing")]
+    wide = mask_display_counts(wide, groups, rows=wide["level"].astype(str) != "", min_cell_count=min_cell_count)
+    wide = mask_display_counts(wide, ["missing"], min_cell_count=min_cell_count)
     return {"long": long, "smd": smd, "wide": wide}
 
 

@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ..contract import ARMS, PROFILE_GROUPS, PROFILES
+from ..disclosure import masked_label
 from ..style import (
     MARKER_SHORT_LABELS,
     NEUTRAL_COLOR,
@@ -110,12 +111,17 @@ def _cutoff_lines(cutoffs, marker: str | None = None) -> list[tuple[str, float]]
     return [("", float(v)) for v in cutoffs]
 
 
-def _n_label(level, n: int, wrap: bool = False) -> str:
+def _n_label(level, n: int, wrap: bool = False, min_cell_count: int = 0) -> str:
     """Display name and n on two lines; with ``wrap``, hyphenated names break after the hyphen."""
     name = label_for(level)
     if wrap and "-" in name:
         name = name.replace("-", "-\n", 1)
-    return f"{name}\n(n = {n})"
+    return f"{name}\n(n = {_n(n, min_cell_count)})"
+
+
+def _n(n, min_cell_count: int = 0) -> str:
+    """A count as printed in figures: ``"<k"`` below the disclosure threshold."""
+    return masked_label(min_cell_count) if 0 < int(n) < min_cell_count else str(int(n))
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,7 +129,8 @@ def _n_label(level, n: int, wrap: bool = False) -> str:
 
 
 def plot_marker_distribution(data: pd.DataFrame, *, marker: str, by: str = "immune_profile",
-                             log: bool | None = None, cutoffs=None, ax=None, seed: int = 0):
+                             log: bool | None = None, cutoffs=None, ax=None, seed: int = 0,
+                             min_cell_count: int = 0):
     """Strip plot over a box plot of one marker by profile (or another grouping column).
 
     Parameters
@@ -190,7 +197,7 @@ def plot_marker_distribution(data: pd.DataFrame, *, marker: str, by: str = "immu
                     color=NEUTRAL_COLOR, annotation_clip=False)
     ax.set_xticks(positions)
     wrap = len(levels) > 3
-    ax.set_xticklabels([_n_label(level, len(g), wrap) for level, g in zip(levels, groups)])
+    ax.set_xticklabels([_n_label(level, len(g), wrap, min_cell_count) for level, g in zip(levels, groups)])
     ax.set_xlim(-0.6, len(levels) - 0.4)
     ax.set_ylabel(label_for(marker))
     ax.tick_params(axis="x", length=0)
@@ -198,7 +205,7 @@ def plot_marker_distribution(data: pd.DataFrame, *, marker: str, by: str = "immu
 
 
 def plot_prevalence(data: pd.DataFrame, *, by: str | None = None,
-                    profile_col: str = "immune_profile", ax=None):
+                    profile_col: str = "immune_profile", ax=None, min_cell_count: int = 0):
     """Stacked 100 % bars of the immune-profile prevalence, overall or by a column.
 
     Parameters
@@ -236,13 +243,13 @@ def plot_prevalence(data: pd.DataFrame, *, by: str | None = None,
         heights = pct[profile].to_numpy(float)
         ax.bar(x, heights, bottom=bottom, width=0.7, color=colors[profile],
                edgecolor="white", linewidth=0.5, label=label_for(profile))
-        for xi, b, h in zip(x, bottom, heights):
-            if h >= 8:
+        for xi, b, h, c in zip(x, bottom, heights, counts[profile].to_numpy()):
+            if h >= 8 and not 0 < c < min_cell_count:
                 ax.text(xi, b + h / 2, f"{h:.0f}%", ha="center", va="center", fontsize=_SMALL,
                         color=_text_color(colors[profile]))
         bottom += heights
     for xi, n in zip(x, totals):
-        ax.annotate(f"n = {n}", xy=(xi, 100), xytext=(0, 2), textcoords="offset points",
+        ax.annotate(f"n = {_n(n, min_cell_count)}", xy=(xi, 100), xytext=(0, 2), textcoords="offset points",
                     ha="center", va="bottom", annotation_clip=False)
     ax.set_xticks(x)
     ax.set_xticklabels([label_for(b) for b in bars])
@@ -320,7 +327,8 @@ def plot_correlation_heatmap(corr: pd.DataFrame, *, ax=None, annotate: bool = Tr
 
 
 def plot_cutoff_scatter(data: pd.DataFrame, *, x: str, y: str, x_cutoff=None, y_cutoff=None,
-                        hue: str | None = None, log: tuple[bool, bool] = (False, False), ax=None):
+                        hue: str | None = None, log: tuple[bool, bool] = (False, False), ax=None,
+                        min_cell_count: int = 0):
     """Scatter of two markers with their cut-offs drawn and labelled.
 
     Parameters
@@ -361,7 +369,7 @@ def plot_cutoff_scatter(data: pd.DataFrame, *, x: str, y: str, x_cutoff=None, y_
         for level in levels:
             sub = df[(df[hue] == level).fillna(False).astype(bool)]
             ax.scatter(sub[x], sub[y], color=colors[level],
-                       label=f"{label_for(level)} (n = {len(sub)})", **style)
+                       label=f"{label_for(level)} (n = {_n(len(sub), min_cell_count)})", **style)
         missing = df[df[hue].isna()]
         if len(missing):
             ax.scatter(missing[x], missing[y], color="#BBBBBB",
@@ -500,7 +508,7 @@ def plot_cumulative_incidence(curves: pd.DataFrame, *, group_col: str = "group",
                               colors: dict | None = None, at_risk: pd.DataFrame | None = None,
                               at_risk_times: Sequence[float] | None = None,
                               xlabel: str = "Days since biopsy",
-                              ylabel: str = "Cumulative live birth"):
+                              ylabel: str = "Cumulative live birth", min_cell_count: int = 0):
     """Cumulative-incidence step curves with confidence bands and a numbers-at-risk table.
 
     Parameters
@@ -564,11 +572,11 @@ def plot_cumulative_incidence(curves: pd.DataFrame, *, group_col: str = "group",
         times = [float(v) for v in at_risk_times]
         ax.set_xticks(times)
         ax.set_xticklabels([f"{v:g}" for v in times])
-        _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col)
+        _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count)
     return ax
 
 
-def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col):
+def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count=0):
     """Numbers at risk under the x label, in points below the axis (same in every figure)."""
     rc = plt.rcParams
     line = 1.25 * float(rc["xtick.labelsize"] if not isinstance(rc["xtick.labelsize"], str)
@@ -599,7 +607,7 @@ def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col):
         for time in times:
             idx = np.searchsorted(t, time, side="right") - 1
             value = n[max(idx, 0)]
-            text = "" if pd.isna(value) else f"{int(value)}"
+            text = "" if pd.isna(value) else _n(value, min_cell_count)
             ax.annotate(text, xy=(time, 0), xytext=(0, dy), ha="center", gid="at-risk-number",
                         **common)
 
