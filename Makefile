@@ -23,8 +23,14 @@ setup: $(STAMP)
 report: $(STAMP)
 	$(BIN)/python -m analysis run --data data/synthetic --out $(RUN) --force
 
-## test: set up if needed, then run the test suite (what CI runs)
-test: $(STAMP)
+# The report test opens report.html in Debian's headless Chromium; install it when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+/usr/bin/chromedriver:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null
+
+## test: set up if needed (venv, package, kernel, Chromium), then run the test suite (what CI runs)
+test: $(STAMP) /usr/bin/chromedriver
 	$(BIN)/python -m pytest -q
 
 ## test-slow: the on-demand checks (coverage study over many seeds)

@@ -44,7 +44,7 @@ from . import outcomes
 from .exceptions import ModelError
 from .models.logistic import fit_logit
 from .models.multinomial import fit_multinomial_logit, multinomial_probabilities
-from .resampling import resolve_jobs
+from .resampling import _WORKERS, resolve_jobs
 from .results import conform_estimates
 
 __all__ = ["complete_case_vs_imputed", "fit_pooled_logit", "imputation_model_table", "impute_chained",
@@ -188,7 +188,7 @@ def impute_chained(data: pd.DataFrame, *, columns: Sequence[str], predictors: Se
     if jobs == 1:
         done = [_one_imputation(t) for t in tasks]
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=_WORKERS) as pool:
             done = list(pool.map(_one_imputation, tasks))
     out = []
     for filled in done:

@@ -12,12 +12,17 @@ a module-level function (picklable). ``n_jobs=1`` runs in the calling process.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
+
+#: Worker processes start from a fork server, not by forking the caller: forking a Jupyter kernel
+#: copies its ZeroMQ sockets into the child, which then aborts (``signaler.cpp`` assertion).
+_WORKERS = multiprocessing.get_context("forkserver")
 
 __all__ = ["bootstrap", "bootstrap_rows", "percentile_interval", "resolve_jobs"]
 
@@ -119,7 +124,7 @@ def bootstrap(statistic: Callable, data: pd.DataFrame | np.ndarray, *, n_boot: i
     else:
         bounds = np.linspace(0, n_boot, jobs + 1).astype(int)
         chunks = [(statistic, data, labels, seeds[a:b], kwargs) for a, b in zip(bounds[:-1], bounds[1:])]
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=_WORKERS) as pool:
             results = [r for chunk in pool.map(_run_chunk, chunks) for r in chunk]
     width = max((len(r) for r in results if r is not None), default=1)
     return np.vstack([r if r is not None else np.full(width, np.nan) for r in results])

@@ -22,8 +22,10 @@ from pathlib import Path
 from . import __version__
 from .cohort import load_cohort
 from .config import RUNNER_PARAMETERS, resolve_config
+from .disclosure import mask_table
 from .exceptions import RunError
 from .loading import input_files, sha256_file
+from .report import write_report
 from .results import write_table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -152,7 +154,9 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
         shutil.rmtree(partial)
     for sub in ("notebooks", "figures", "tables"):
         (partial / sub).mkdir(parents=True)
-    write_table(cohort.problems, partial / "tables" / "validation_findings.csv")
+    k = int(config.get("min_cell_count", 0) or 0)
+    findings = cohort.problems if k <= 1 else mask_table(cohort.problems.drop(columns="example_ids"), k)
+    write_table(findings, partial / "tables" / "validation_findings.csv")  # ids only when no disclosure control
 
     inputs = {str(p.relative_to(data_dir)): sha256_file(p) for p in input_files(data_dir)}
     if config_path is not None:
@@ -223,6 +227,11 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
 
     manifest.update(status="ok", finished=_now(), wall_seconds=round(time.perf_counter() - start, 2))
     _write_manifest(partial, manifest)
+    try:  # publication tables and report.html, from what the notebooks wrote
+        write_report(partial, manifest)
+    except Exception as exc:
+        raise RunError(f"the notebooks ran, but the report could not be written: {type(exc).__name__}: {exc}\n"
+                       f"  run folder so far: {partial}") from None
     if out_dir.exists():
         shutil.rmtree(out_dir)
     partial.rename(out_dir)
