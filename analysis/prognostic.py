@@ -104,8 +104,9 @@ def prognostic_table(data: pd.DataFrame, markers: Sequence[str], *, outcome: str
 
     Columns: ``marker, n, n_events, or_per_sd, or_per_sd_low, or_per_sd_high, p_per_sd,
     or_per_doubling (…), auc, auc_low, auc_high`` (percentile bootstrap), ``auc_delong_low,
-    auc_delong_high``, ``lr_spline_vs_null`` (χ² of the spline model against no marker, the
-    ranking statistic), ``p_nonlinear``, ``message``.
+    auc_delong_high``, ``lr_linear_vs_null`` and ``lr_spline_vs_null`` (χ² against no marker),
+    ``rank_statistic`` (the spline χ² where a spline can be fitted, else the linear one: markers
+    are ranked by it), ``p_nonlinear``, ``message``. Rows are in the order of ``markers``.
     """
     z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
     out = []
@@ -125,6 +126,9 @@ def prognostic_table(data: pd.DataFrame, markers: Sequence[str], *, outcome: str
                 b, se = per_doubling.params["log2"], per_doubling.bse["log2"]
                 row.update(or_per_doubling=np.exp(b), or_per_doubling_low=np.exp(b - z * se),
                            or_per_doubling_high=np.exp(b + z * se), p_per_doubling=float(per_doubling.pvalues["log2"]))
+            null = _logit(rows, outcome, pd.DataFrame(index=range(len(rows))), covariates)
+            row["lr_linear_vs_null"] = likelihood_ratio_test(per_sd, null)["statistic"]
+            row["rank_statistic"] = row["lr_linear_vs_null"]
             a = auc_delong(x, y, conf_level=conf_level)
             low, high = auc_bootstrap_ci(x, y, n_bootstrap=n_bootstrap, seed=seed, conf_level=conf_level)
             row.update(auc=a["auc"], auc_low=low, auc_high=high, auc_delong_low=a["conf_low"],
@@ -134,8 +138,8 @@ def prognostic_table(data: pd.DataFrame, markers: Sequence[str], *, outcome: str
                 knots = rcs_knots(x, nk)
                 names = [f"s{i}" for i in range(nk - 1)]
                 spline = _logit(rows, outcome, pd.DataFrame(rcs_basis(x, knots), columns=names), covariates)
-                null = _logit(rows, outcome, pd.DataFrame(index=range(len(rows))), covariates)
                 row["lr_spline_vs_null"] = likelihood_ratio_test(spline, null)["statistic"]
+                row["rank_statistic"] = row["lr_spline_vs_null"]
                 row["p_nonlinear"] = likelihood_ratio_test(spline, per_sd)["p_value"]
             except ModelError as exc:
                 row["message"] = f"spline: {exc}"

@@ -56,6 +56,17 @@ LIVE_BIRTH_LOG_ODDS = {
 }
 CENTRING = {"age_at_biopsy_years": 36.0, "bmi_kg_m2": 24.0}
 
+#: What the live-birth model above implies for the markers (nothing here changes the draws).
+MARKER_ROLES = {
+    "prognostic": "dysregulated",
+    "prognostic_note": ("Live birth depends on the markers only through the profile group: 'dysregulated' "
+                        "(any of IL-15/Fn-14, IL-18/TWEAK, uNK CD56 outside the lab's cut-offs) is the prognostic "
+                        "signal; each single marker carries it only through its cut-offs (a U-shaped, weak relation)."),
+    "effect_modifiers": ["profile_group"],
+    "null": ["blood_nk_percent", "blood_th1_th2_ratio", "cd138_per_hpf"],
+    "benefit": "personalized therapy raises live birth only in dysregulated profiles (therapy_match = matched)",
+}
+
 #: Multinomial logit of the arm at the first transfer (reference: none). Year = biopsy year − 2018.
 ARM_LOG_ODDS = {
     "personalized": {"intercept": -1.0, "year": 0.25, "prior_failed": 0.35, "age": 0.03,
@@ -440,6 +451,7 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
             "log_odds": ARM_LOG_ODDS,
             "first_transfer_arm_expected_share": expected_share,
         },
+        "marker_roles": MARKER_ROLES,
         "confounding": {
             "personalized_vs_none": {
                 "crude_bias": "downward",
