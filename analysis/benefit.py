@@ -212,3 +212,11 @@ def supported_rule(table: pd.DataFrame, *, by: str = "profile_group", conf_level
             f"profile" if supported else "The data do not show a benefit of personalized immunotherapy in any profile")
     return head + " (crude first-transfer comparison; see the weighted and doubly robust estimates of notebook 05). " \
         + "; ".join(parts) + "."
+
+
+def benefit_table(data: pd.DataFrame, *, groupings: Sequence[str] = ("profile_group", "immune_profile"),
+                  **kwargs) -> pd.DataFrame:
+    """:func:`by_profile_table` for each grouping, stacked with columns ``grouping`` and ``group``."""
+    parts = [by_profile_table(data, by=g, **kwargs).rename(columns={g: "group"}).assign(grouping=g) for g in groupings]
+    out = pd.concat(parts, ignore_index=True)
+    return out[["grouping", "group", *[c for c in out.columns if c not in ("grouping", "group")]]]

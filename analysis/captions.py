@@ -13,7 +13,7 @@ import pandas as pd
 from .disclosure import format_count
 from .style import label_for
 
-__all__ = ["figure_1_caption", "figure_2_caption", "figure_3_caption", "figure_4_caption"]
+__all__ = ["figure_1_caption", "figure_2_caption", "figure_3_caption", "figure_4_caption", "figure_5_caption"]
 
 
 def _pct(conf_level: float) -> str:
@@ -78,3 +78,21 @@ def figure_4_caption(curves: pd.DataFrame, logrank: pd.DataFrame, *, horizon_day
             f"{_pct(conf_level)} CIs; numbers at risk below"
             + (f", counts under {min_cell_count} masked). " if min_cell_count > 1 else "). ")
             + f"At {horizon_days / 365.25:.0f} years: " + "; ".join(at) + p + ".")
+
+
+def figure_5_caption(discrimination: pd.DataFrame, tests: pd.DataFrame, validation: pd.DataFrame,
+                     quintiles: pd.DataFrame, *, conf_level: float = 0.95, min_cell_count: int = 0) -> str:
+    """Caption of the biomarker figure: discrimination, calibration, benefit and decisions."""
+    aucs = "; ".join(f"{r.model} {r.auc:.2f} ({r.conf_low:.2f}–{r.conf_high:.2f})" for r in discrimination.itertuples())
+    endo = tests[(tests["test"] == "DeLong AUC difference")
+                 & (tests["comparison"] == "clinical + endometrial markers vs clinical + blood markers")]
+    delong = f"; endometrial vs blood markers, DeLong p = {endo.iloc[0]['p_value']:.2g}" if len(endo) else ""
+    v = validation.set_index("measure")
+    n = int(discrimination["n"].iloc[0]) if len(discrimination) else 0
+    return (f"Figure 5. Biomarkers and who benefits. (a) ROC curves among untreated first transfers "
+            f"({format_count(n, min_cell_count)} patients): AUC ({_pct(conf_level)} DeLong CI) {aucs}{delong}. "
+            f"(b) Calibration of the clinical + endometrial model (deciles and lowess); optimism-corrected AUC "
+            f"{v.loc['auc', 'corrected']:.2f}, calibration slope {v.loc['calibration_slope', 'corrected']:.2f}. "
+            f"(c) Observed against predicted benefit of personalized therapy by fifth of predicted benefit. "
+            f"(d) Net benefit of treating all, by profile and by the benefit model across the smallest gain in "
+            f"live birth judged worth the therapy.")

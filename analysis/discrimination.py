@@ -143,7 +143,7 @@ def cutoff_metrics(score, y, threshold: float, *, conf_level: float = 0.95) -> d
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
         return p, centre - half, centre + half
 
-    out = {"threshold": threshold, "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    out = {"threshold": threshold, "n_tp": tp, "n_fp": fp, "n_fn": fn, "n_tn": tn}
     for name, k, n in [("sensitivity", tp, tp + fn), ("specificity", tn, tn + fp), ("ppv", tp, tp + fp),
                        ("npv", tn, tn + fn)]:
         p, lo, hi = wilson(k, n)
@@ -175,11 +175,10 @@ def _performance(p, y) -> np.ndarray:
     return np.array([auc(p, y), cal["calibration_slope"], cal["calibration_intercept"], cal["brier"]])
 
 
-def _optimism_replicate(positions, *, data, fit_predict):
-    sample = data.iloc[positions].reset_index(drop=True)
-    y_s = sample["_y"].to_numpy()
+def _optimism_replicate(positions, *, frame, fit_predict):
+    sample = frame.iloc[positions].reset_index(drop=True)
     predict = fit_predict(sample)
-    return _performance(predict(sample), y_s) - _performance(predict(data), data["_y"].to_numpy())
+    return _performance(predict(sample), sample["_y"].to_numpy()) - _performance(predict(frame), frame["_y"].to_numpy())
 
 
 def optimism_corrected(data: pd.DataFrame, *, outcome: str, fit_predict: Callable, n_bootstrap: int = 200,
@@ -197,7 +196,7 @@ def optimism_corrected(data: pd.DataFrame, *, outcome: str, fit_predict: Callabl
     frame = data.reset_index(drop=True).assign(_y=pd.to_numeric(data[outcome]).to_numpy(dtype=float))
     apparent = _performance(fit_predict(frame)(frame), frame["_y"].to_numpy())
     reps = bootstrap(_optimism_replicate, np.arange(len(frame)), n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs,
-                     data=frame, fit_predict=fit_predict)
+                     frame=frame, fit_predict=fit_predict)
     optimism = np.nanmean(reps, axis=0)
     names = ["auc", "calibration_slope", "calibration_intercept", "brier"]
     return pd.DataFrame({"measure": names, "apparent": apparent, "optimism": optimism,
@@ -216,3 +215,46 @@ def auc_bootstrap_ci(score, y, *, n_bootstrap: int = 500, seed: int = 0, conf_le
 
 def _auc_rows(sample: np.ndarray) -> float:
     return auc(sample[:, 0], sample[:, 1])
+
+
+def _youden_rows(sample: np.ndarray, direction: str) -> float:
+    return youden_cutoff(sample[:, 0], sample[:, 1], direction=direction)["threshold"]
+
+
+def cutoff_table(data: pd.DataFrame, *, outcome: str, markers, published: dict | None = None,
+                 n_bootstrap: int = 500, seed: int = 0, conf_level: float = 0.95) -> pd.DataFrame:
+    """Data-driven (Youden, with percentile bootstrap CI) and published cut-offs of each marker.
+
+    Each row: ``marker, source`` (``youden`` or the published cut-off's name), ``threshold``,
+    ``threshold_low``/``threshold_high`` (Youden only), ``direction`` (``<``: outcome more likely
+    above the cut-off), ``sensitivity, specificity, ppv, npv`` with Wilson limits, the 2×2
+    counts, and ``message`` when the marker cannot be analysed.
+    """
+    published = published or {}
+    rows = []
+    for marker in markers:
+        frame = data[[marker, outcome]].apply(pd.to_numeric, errors="coerce").dropna()
+        try:
+            if frame.empty:
+                raise ModelError(f"{marker} has no observed value")
+            x, y = frame[marker].to_numpy(), frame[outcome].to_numpy()
+            best = youden_cutoff(x, y, direction="auto")
+            reps = bootstrap(_youden_rows, np.column_stack([x, y]), n_boot=n_bootstrap, seed=seed,
+                             direction=best["direction"])
+            reps[~np.isfinite(reps)] = np.nan
+            low, high = percentile_interval(reps, conf_level=conf_level)
+            cuts = [("youden", best["threshold"], low[0], high[0])] + [(name, value, np.nan, np.nan)
+                                                                       for name, value in published.get(marker, [])]
+            for source, threshold, lo, hi in cuts:
+                score = x if best["direction"] == "<" else -x
+                t = threshold if best["direction"] == "<" else -threshold
+                m = cutoff_metrics(score, y, t, conf_level=conf_level)
+                m.update(marker=marker, source=source, threshold=threshold, threshold_low=lo, threshold_high=hi,
+                         direction=best["direction"], message="")
+                rows.append(m)
+        except ModelError as exc:
+            rows.append({"marker": marker, "source": "youden", "message": str(exc)})
+    cols = ["marker", "source", "threshold", "threshold_low", "threshold_high", "direction", "n_tp", "n_fp", "n_fn", "n_tn",
+            "sensitivity", "sensitivity_low", "sensitivity_high", "specificity", "specificity_low",
+            "specificity_high", "ppv", "ppv_low", "ppv_high", "npv", "npv_low", "npv_high", "message"]
+    return pd.DataFrame(rows).reindex(columns=cols)

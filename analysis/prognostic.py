@@ -28,7 +28,7 @@ from .discrimination import auc_bootstrap_ci, auc_delong, delong_test
 from .exceptions import ModelError
 from .models.logistic import fit_logit, likelihood_ratio_test
 
-__all__ = ["compare_marker_models", "prognostic_table", "rcs_basis", "rcs_knots", "spline_or_curve"]
+__all__ = ["LogisticRiskModel", "compare_marker_models", "prognostic_table", "rcs_basis", "rcs_knots", "spline_or_curve"]
 
 MIN_EVENTS_PER_SPLINE_DF = 10
 
@@ -189,3 +189,32 @@ def compare_marker_models(data: pd.DataFrame, *, outcome: str = "live_birth", cl
         tests.append({"comparison": f"{big} vs clinical", "test": "likelihood ratio", "estimate": np.nan,
                       "statistic": lr["statistic"], "df": lr["df"], "p_value": lr["p_value"]})
     return {"discrimination": pd.DataFrame(disc), "tests": pd.DataFrame(tests), "predictions": preds, "y": y}
+
+
+class LogisticRiskModel:
+    """Picklable model refitted in each bootstrap resample: ``LogisticRiskModel(formula)(frame)``
+    fits the formula and returns a function giving predicted probabilities for new rows."""
+
+    def __init__(self, formula: str):
+        self.formula = formula
+
+    def __call__(self, frame: pd.DataFrame):
+        fit = fit_logit(frame, self.formula)
+        return lambda new: np.asarray(fit.predict(new), dtype=float)
+
+
+def per_sd_estimates(table: pd.DataFrame, *, outcome: str = "live_birth", conf_level: float = 0.95,
+                     notebook: str = "06_biomarkers") -> pd.DataFrame:
+    """Contract rows (model ``lb_untreated_marker_per_sd``, one term per marker) from :func:`prognostic_table`."""
+    from .results import conform_estimates
+
+    ok = table[pd.to_numeric(table.get("or_per_sd"), errors="coerce").notna()]
+    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    coef = np.log(ok["or_per_sd"].astype(float))
+    se = (np.log(ok["or_per_sd_high"].astype(float)) - np.log(ok["or_per_sd_low"].astype(float))) / (2 * z)
+    return conform_estimates(pd.DataFrame({
+        "notebook": notebook, "model_id": "lb_untreated_marker_per_sd", "outcome": outcome,
+        "population": "first_transfer_untreated", "estimator": "logit", "term": ok["marker"] + " (per SD)",
+        "coef": coef, "std_error": se, "estimate": ok["or_per_sd"].astype(float),
+        "conf_low": ok["or_per_sd_low"].astype(float), "conf_high": ok["or_per_sd_high"].astype(float),
+        "p_value": ok["p_per_sd"].astype(float), "n_obs": ok["n"], "n_events": ok["n_events"]}))

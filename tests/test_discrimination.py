@@ -59,7 +59,7 @@ def test_auc_and_cutoff_by_hand():
     y, s = [1, 1, 0, 0], [3, 4, 1, 3]
     assert discrimination.auc(s, y) == pytest.approx(0.875)
     m = discrimination.cutoff_metrics(s, y, 3.5)
-    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (1, 0, 1, 2)
+    assert (m["n_tp"], m["n_fp"], m["n_fn"], m["n_tn"]) == (1, 0, 1, 2)
     assert m["sensitivity"] == 0.5 and m["specificity"] == 1.0 and m["ppv"] == 1.0 and m["npv"] == pytest.approx(2 / 3)
 
 
