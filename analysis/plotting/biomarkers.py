@@ -45,7 +45,7 @@ def plot_calibration(p, y, *, groups: int = 10, ax=None):
     bins = pd.qcut(pd.Series(p).rank(method="first"), groups, labels=False)
     grouped = pd.DataFrame({"p": p, "y": y, "g": bins}).groupby("g").mean()
     ax.scatter(grouped["p"], grouped["y"], s=12, color=OKABE_ITO["blue"], zorder=3, label="Deciles")
-    smooth = lowess(y, p, frac=0.6, return_sorted=True)
+    smooth = lowess(y, p, frac=0.6, it=0, return_sorted=True)  # no robustness passes: they distort 0/1 data
     ax.plot(smooth[:, 0], smooth[:, 1], color=OKABE_ITO["blue"], lw=1.0, label="Lowess")
     top = max(grouped["p"].max(), grouped["y"].max()) * 1.1
     ax.plot([0, top], [0, top], color=NEUTRAL_COLOR, lw=0.6, ls="--")
