@@ -80,19 +80,29 @@ def figure_4_caption(curves: pd.DataFrame, logrank: pd.DataFrame, *, horizon_day
             + f"At {horizon_days / 365.25:.0f} years: " + "; ".join(at) + p + ".")
 
 
-def figure_5_caption(discrimination: pd.DataFrame, tests: pd.DataFrame, validation: pd.DataFrame,
-                     quintiles: pd.DataFrame, *, conf_level: float = 0.95, min_cell_count: int = 0) -> str:
-    """Caption of the biomarker figure: discrimination, calibration, benefit and decisions."""
-    aucs = "; ".join(f"{r.model} {r.auc:.2f} ({r.conf_low:.2f}–{r.conf_high:.2f})" for r in discrimination.itertuples())
-    endo = tests[(tests["test"] == "DeLong AUC difference")
-                 & (tests["comparison"] == "clinical + endometrial markers vs clinical + blood markers")]
-    delong = f"; endometrial vs blood markers, DeLong p = {endo.iloc[0]['p_value']:.2g}" if len(endo) else ""
-    v = validation.set_index("measure")
-    n = int(discrimination["n"].iloc[0]) if len(discrimination) else 0
-    return (f"Figure 5. Biomarkers and who benefits. (a) ROC curves among untreated first transfers "
-            f"({format_count(n, min_cell_count)} patients): AUC ({_pct(conf_level)} DeLong CI) {aucs}{delong}. "
-            f"(b) Calibration of the clinical + endometrial model (deciles and lowess); optimism-corrected AUC "
-            f"{v.loc['auc', 'corrected']:.2f}, calibration slope {v.loc['calibration_slope', 'corrected']:.2f}. "
-            f"(c) Observed against predicted benefit of personalized therapy by fifth of predicted benefit. "
-            f"(d) Net benefit of treating all, by profile and by the benefit model across the smallest gain in "
-            f"live birth judged worth the therapy.")
+def figure_5_caption(discrimination: pd.DataFrame | None, tests: pd.DataFrame | None, validation: pd.DataFrame | None,
+                     *, conf_level: float = 0.95, min_cell_count: int = 0) -> str:
+    """Caption of the biomarker figure: discrimination, calibration, benefit and decisions.
+
+    A part whose model could not be estimated (None) is said so.
+    """
+    if discrimination is not None and len(discrimination):
+        aucs = "; ".join(f"{r.model} {r.auc:.2f} ({r.conf_low:.2f}–{r.conf_high:.2f})"
+                         for r in discrimination.itertuples())
+        endo = tests[(tests["test"] == "DeLong AUC difference")
+                     & (tests["comparison"] == "clinical + endometrial markers vs clinical + blood markers")]
+        delong = f"; endometrial vs blood markers, DeLong p = {endo.iloc[0]['p_value']:.2g}" if len(endo) else ""
+        n = format_count(int(discrimination["n"].iloc[0]), min_cell_count)
+        part_a = (f"(a) ROC curves among untreated first transfers ({n} patients): AUC ({_pct(conf_level)} DeLong "
+                  f"CI) {aucs}{delong}.")
+    else:
+        part_a = "(a) The marker models could not be estimated on these data (see notebook 06)."
+    if validation is not None:
+        v = validation.set_index("measure")
+        part_b = (f"(b) Calibration of the clinical + endometrial model (deciles and lowess); optimism-corrected "
+                  f"AUC {v.loc['auc', 'corrected']:.2f}, calibration slope {v.loc['calibration_slope', 'corrected']:.2f}.")
+    else:
+        part_b = "(b) The clinical + endometrial model could not be validated on these data."
+    return (f"Figure 5. Biomarkers and who benefits. {part_a} {part_b} (c) Observed against predicted benefit of "
+            f"personalized therapy by fifth of predicted benefit. (d) Net benefit of treating all, by profile and by "
+            f"the benefit model across the smallest gain in live birth judged worth the therapy.")

@@ -310,3 +310,14 @@ def implantation_population(cohort) -> pd.DataFrame:
     out["gestational_sacs"] = out["gestational_sacs"].astype(int)
     out["embryos_transferred"] = out["embryos_transferred"].astype(int)
     return out
+
+
+def attempt(estimate: Callable[[], object]) -> tuple[object | None, str]:
+    """Run one analysis step; return ``(result, "")`` or ``(None, reason)`` when a model cannot be estimated.
+
+    Lets a notebook say why a section has no result and go on with the next one.
+    """
+    try:
+        return estimate(), ""
+    except ModelError as exc:
+        return None, str(exc)

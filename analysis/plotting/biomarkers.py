@@ -97,3 +97,14 @@ def plot_decision_curve(curve: pd.DataFrame, *, ax=None):
     ax.set_ylim(bottom=min(0, curve["net_benefit"].min() * 100) - 0.5)
     ax.legend(frameon=False, fontsize=6)
     return ax
+
+
+def plot_message(text: str, *, ax=None):
+    """An empty panel saying why it has no figure (e.g. a model that could not be estimated)."""
+    import textwrap
+
+    ax = ax or plt.gca()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 45)), ha="center", va="center", transform=ax.transAxes,
+            fontsize=6, color=NEUTRAL_COLOR)
+    return ax
