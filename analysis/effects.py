@@ -39,6 +39,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import patsy
+import scipy.special
 import scipy.stats
 
 from . import outcomes
@@ -92,7 +93,7 @@ def weighted_logit(y: np.ndarray, X: np.ndarray, w: np.ndarray, *, clusters: np.
     beta = np.zeros(X.shape[1])
     for _ in range(max_iter):
         eta = X @ beta
-        mu = 1 / (1 + np.exp(-eta))
+        mu = scipy.special.expit(eta)
         grad = X.T @ (w * (y - mu))
         info = (X * (w * mu * (1 - mu))[:, None]).T @ X
         try:
@@ -104,7 +105,7 @@ def weighted_logit(y: np.ndarray, X: np.ndarray, w: np.ndarray, *, clusters: np.
             break
     else:
         raise ModelError("weighted logistic model did not converge (separation in the weighted data?)")
-    mu = 1 / (1 + np.exp(-(X @ beta)))
+    mu = scipy.special.expit(X @ beta)
     info = (X * (w * mu * (1 - mu))[:, None]).T @ X
     scores = _cluster_sum(X * (w * (y - mu))[:, None], clusters)
     g = scores.shape[0]
