@@ -55,7 +55,7 @@ def _r_stages(work: Path) -> list[dict]:
 
 
 def benchmark_size(n_transfers: int, *, timeout: float, notebooks: list[str], suite: bool,
-                   suite_timeout: float, with_r: bool = True) -> pd.DataFrame:
+                   suite_timeout: float, with_r: bool = True, progress: Path | None = None) -> pd.DataFrame:
     """Run every stage on a cohort of about ``n_transfers`` transfers; return one row per stage."""
     from analysis.synthetic import simulate_cohort, write_cohort
 
@@ -69,15 +69,20 @@ def benchmark_size(n_transfers: int, *, timeout: float, notebooks: list[str], su
         rows = [{"stage": "simulate_and_write", "wall_seconds": round(time.perf_counter() - t0, 3), "status": "ok"}]
         n_actual = len(cohort.transfers)
         del cohort
+        def keep(row):  # each finished stage is written at once, so a long size leaves partial results
+            rows.append(row)
+            if progress is not None:
+                pd.DataFrame(rows).assign(size=n_transfers, n_transfers=n_actual).to_csv(progress, index=False)
+
         for stage in MODEL_STAGES:
-            rows.append(_stage(stage, data, work, timeout))
+            keep(_stage(stage, data, work, timeout))
         if with_r and _stage("export_r", data, work, timeout)["status"] == "ok":
             rows += _r_stages(work)
         for nb in notebooks:
-            rows.append(_stage(f"notebook:{nb}", data, work, timeout))
+            keep(_stage(f"notebook:{nb}", data, work, timeout))
         if suite:
             row = _stage("suite", data, work, suite_timeout)
-            rows.append(row)
+            keep(row)
             rows += [{"stage": f"suite:{nb}", "wall_seconds": wall, "status": "ok"}
                      for nb, wall in (row.get("notebooks_in_suite") or {}).items()]
             if notebooks:
@@ -155,7 +160,8 @@ def main(argv=None) -> int:
     for size in args.sizes:
         print(f"size {size:,} …", flush=True)
         frames.append(benchmark_size(size, timeout=args.timeout, suite=not args.no_suite, suite_timeout=args.suite_timeout,
-                                     notebooks=notebooks if size <= args.notebooks_up_to else [], with_r=not args.no_r))
+                                     notebooks=notebooks if size <= args.notebooks_up_to else [], with_r=not args.no_r,
+                progress=Path(args.out).with_suffix(".in_progress.csv")))
         table = _ratios(pd.concat(frames, ignore_index=True))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)  # after every size, so a long run leaves partial results
