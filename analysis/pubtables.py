@@ -20,7 +20,7 @@ from .disclosure import rule_statement
 from .results import write_table
 from .style import label_for
 
-__all__ = ["PublicationTable", "model_table", "table_one", "write_publication_tables", "write_table_formats"]
+__all__ = ["PublicationTable", "model_table", "model_terms_table", "table_one", "write_publication_tables", "write_table_formats"]
 
 ABBREVIATIONS = ("AIPW, augmented inverse probability weighting; CI, confidence interval; IPTW, inverse "
                  "probability of treatment weighting; IQR, interquartile range; MI, multiple imputation; OR, odds "
@@ -98,6 +98,26 @@ def model_table(estimates: pd.DataFrame, *, conf_level: float = 0.95, min_cell_c
          "caliper 0.2 SD of the logit score, SEs clustered on pairs. MI: Rubin's rules. GEE: exchangeable working "
          "correlation, robust SEs, clustered on patients. Cox: Efron ties. P: two-sided Wald test.",
          ABBREVIATIONS, rule_statement(min_cell_count)])
+
+
+def model_terms_table(estimates: pd.DataFrame, model_id: str, *, title: str, conf_level: float = 0.95,
+                      min_cell_count: int = 0) -> PublicationTable:
+    """Every term of one model (its full coefficient table) as a publication table."""
+    rows = estimates[estimates["model_id"] == model_id]
+    estimator = str(rows["estimator"].iloc[0]) if len(rows) else ""
+    difference = estimator.endswith("_rd")
+    measure = {"cox_efron": "HR"}.get(estimator, "RD (%)" if difference else ("RR" if estimator.endswith("rr") else "OR"))
+    frame = pd.DataFrame({
+        "Term": rows["term"].astype(str).to_numpy(),
+        f"{measure} ({conf_level * 100:g}% CI)": [_ci(r.estimate, r.conf_low, r.conf_high, percent=difference)
+                                                   for r in rows.itertuples()],
+        "P": [_p(v) for v in rows["p_value"]]})
+    frame = frame[frame["Term"] != "(Intercept)"].reset_index(drop=True)
+    n = rows["n_obs"].dropna()
+    size = f" {int(n.iloc[0]):,} observations" if len(n) else ""
+    return PublicationTable(f"table_s_{model_id}", f"{title} (model {model_id};{size})", frame,
+                            [f"Estimator: {estimator}; see Table 2 and docs/analysis_plan.md for the model.",
+                             ABBREVIATIONS, rule_statement(min_cell_count)])
 
 
 def _html(t: PublicationTable) -> str:
@@ -187,6 +207,9 @@ def write_publication_tables(run_dir: str | Path, *, conf_level: float = 0.95,
     if est_path.exists():
         est = pd.read_csv(est_path)
         built.append(model_table(est, conf_level=conf_level, min_cell_count=min_cell_count))
+        built += [model_terms_table(est, model_id, title=f"Supplementary table: {label}, {measure}",
+                                    conf_level=conf_level, min_cell_count=min_cell_count)
+                  for model_id, label, measure in _MODELS if (est["model_id"] == model_id).any()]
     for t in built:
         write_table_formats(t, tables_dir / "publication")
     return built
