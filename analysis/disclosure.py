@@ -115,3 +115,16 @@ def mask_display_counts(frame: pd.DataFrame, columns, rows=None, min_cell_count:
         hit = rows & n.between(1, min_cell_count - 1).to_numpy()
         out[c] = out[c].astype(object).where(~hit, label)
     return out
+
+
+def mask_crosstab(frame: pd.DataFrame, min_cell_count: int = 0) -> pd.DataFrame:
+    """Return a cross-tabulation (every numeric cell a count) with small cells shown as ``"<k"``."""
+    if min_cell_count <= 1:
+        return frame
+    out = frame.copy()
+    label = masked_label(min_cell_count)
+    for c in out.columns:
+        values = pd.to_numeric(out[c], errors="coerce")
+        if pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = out[c].astype(object).where(~values.between(1, min_cell_count - 1), label)
+    return out

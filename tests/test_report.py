@@ -60,6 +60,9 @@ def test_no_small_count_survives_in_tables_captions_or_at_risk_rows(masked_run):
     for svg in (masked_run / "figures").glob("*.svg"):
         numbers = [html.unescape(t) for t in _AT_RISK.findall(svg.read_text()) if t.strip()]
         assert all(t == f"<{K}" or int(t) == 0 or int(t) >= K for t in numbers), svg.name
+    concordance = pd.read_csv(masked_run / "tables" / "profile_concordance.csv", dtype=str).iloc[:, 1:]
+    cells = pd.to_numeric(concordance.stack(), errors="coerce")
+    assert not cells.between(1, K - 1).any()  # a cross-tabulation: every cell is a count
     caption = (masked_run / "figures" / "figure_4.txt").read_text()
     assert f"counts under {K} masked" in caption
     est = pd.read_csv(masked_run / "tables" / "estimates.csv")
