@@ -735,12 +735,15 @@ def plot_missingness(table: pd.DataFrame, *, ax=None):
     """
     ax = _get_ax(ax)
     df = table[["variable", "percent_missing"]].copy()
+    # a masked cell (disclosure control, e.g. "<10") keeps its text and gets no bar
+    df["label"] = df["percent_missing"].map(lambda v: v if isinstance(v, str) else None)
     df["percent_missing"] = pd.to_numeric(df["percent_missing"], errors="coerce").fillna(0.0)
     df = df.sort_values("percent_missing", ascending=True, kind="stable")
     y = np.arange(len(df))
     ax.barh(y, df["percent_missing"], height=0.65, color=NEUTRAL_COLOR)
-    for yi, p in zip(y, df["percent_missing"]):
-        ax.annotate(f"{p:.1f}%", xy=(p, yi), xytext=(2, 0), textcoords="offset points",
+    for yi, p, label in zip(y, df["percent_missing"], df["label"]):
+        text = f"{label} missing" if label else f"{p:.1f}%"
+        ax.annotate(text, xy=(p, yi), xytext=(2, 0), textcoords="offset points",
                     ha="left", va="center", fontsize=_SMALL, annotation_clip=False)
     ax.set_yticks(y)
     ax.set_yticklabels([str(v) for v in df["variable"]])
