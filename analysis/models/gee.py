@@ -46,7 +46,7 @@ import pandas as pd
 import scipy.stats
 
 from ..exceptions import ModelError
-from .logistic import _prefix, binomial_design
+from .logistic import _prefix, binomial_design, binomial_irls
 
 __all__ = ["GEEResult", "fit_gee_logit"]
 
@@ -127,28 +127,6 @@ class GEEResult:
 def _cluster_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Sum rows of ``values`` within contiguous clusters beginning at ``starts``."""
     return np.add.reduceat(values, starts, axis=0)
-
-
-def _logit_glm_start(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Return the weighted binomial GLM estimate by IRLS (the start values of ``geese.fit``)."""
-    mu = (w * y + 0.5) / (w + 1.0)  # R's binomial mustart
-    eta = np.log(mu / (1 - mu))
-    beta = np.zeros(x.shape[1])
-    dev_old = np.inf
-    for _ in range(100):
-        v = mu * (1 - mu)
-        z = eta + (y - mu) / v
-        sw = np.sqrt(w * v)
-        beta = np.linalg.lstsq(x * sw[:, None], z * sw, rcond=None)[0]
-        eta = x @ beta
-        mu = 1 / (1 + np.exp(-eta))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dev = -2 * np.sum(w * (np.where(y > 0, y * np.log(mu), 0)
-                                   + np.where(y < 1, (1 - y) * np.log(1 - mu), 0)))
-        if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-12:
-            break
-        dev_old = dev
-    return beta
 
 
 def _exchangeable_terms(
@@ -246,7 +224,7 @@ def fit_gee_logit(
         dt = (np.sqrt(w) * sd)[:, None] * x  # W^1/2 A^-1/2 dmu/deta x, with dmu/deta = v
         return resid, dt
 
-    beta = _logit_glm_start(x, y, w)
+    beta = binomial_irls(x, y, w)  # the start values of geese.fit
     resid, dt = moments(beta)
     scale = float(np.mean(resid**2))
     alpha = 0.0

@@ -226,6 +226,67 @@ def check_levels_not_separated(
         )
 
 
+def with_categorical_dtype(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Return ``frame`` with the given complete columns as pandas Categoricals of their levels.
+
+    Patsy codes an object column by testing every value in Python; a Categorical it codes
+    from its integer codes, so building a design is linear in numpy rather than in the
+    interpreter. The categories are the observed values, sorted, exactly the levels patsy
+    infers from an object, numeric or boolean column, so the design columns, their order and
+    the reference level do not change. Columns already Categorical are left as they are.
+    """
+    convert = [
+        c for c in columns
+        if c in frame.columns and not isinstance(frame[c].dtype, pd.CategoricalDtype)
+        and frame[c].notna().all()
+    ]
+    if not convert:
+        return frame
+    out = frame.copy()
+    for c in convert:
+        values = out[c].to_numpy()
+        if values.dtype == object and not all(isinstance(v, str) for v in pd.unique(values)):
+            continue  # mixed types: leave patsy's own sorting in charge
+        out[c] = pd.Categorical(values)
+    return out
+
+
+def _categorical_term(data, contrast=None, levels=None):
+    """Patsy's ``C()``, without its per-value loop for a pandas Categorical with no levels given.
+
+    ``C(x, Treatment(ref))`` wraps its data in a box that patsy then codes value by value in
+    Python, even when ``x`` is already a Categorical. For a Categorical (see
+    :func:`with_categorical_dtype`) with the default or a treatment contrast, the same design
+    follows from the Categorical with the reference category moved first and patsy's default
+    treatment coding, which patsy codes from the integer codes. Anything else goes to
+    ``patsy.builtins.C`` unchanged.
+    """
+    if levels is None and isinstance(getattr(data, "dtype", None), pd.CategoricalDtype):
+        categories = list(data.dtype.categories)
+        if contrast is None:
+            return data
+        if isinstance(contrast, patsy.Treatment) and (
+            contrast.reference is None or contrast.reference in categories
+        ):
+            if contrast.reference is None:
+                return data
+            order = [contrast.reference] + [c for c in categories if c != contrast.reference]
+            return pd.Series(data).cat.reorder_categories(order)
+    return patsy.builtins.C(data, contrast, levels)
+
+
+def design_matrix(formula_rhs: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Return the patsy design (a DataFrame with ``design_info``) of a right-hand side.
+
+    Categorical terms of Categorical columns are coded from their integer codes (see
+    :func:`_categorical_term`); column names, order and reference levels are patsy's own.
+    """
+    env = patsy.EvalEnvironment.capture(1).with_outer_namespace({"C": _categorical_term})
+    return patsy.dmatrix(
+        formula_rhs, frame, return_type="dataframe", NA_action="raise", eval_env=env
+    )
+
+
 def check_full_rank(design: pd.DataFrame, *, model_id: str | None = None) -> None:
     """Raise ModelError naming the design columns that are linear combinations of others."""
     x = design.to_numpy(dtype=float)
@@ -313,14 +374,114 @@ def separating_direction(design: pd.DataFrame, proportion: np.ndarray) -> pd.Ser
     return pd.Series(direction / scale, index=design.columns)
 
 
+def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray) -> np.ndarray:
+    """Return the binomial GLM estimate (logit link) by iteratively reweighted least squares.
+
+    Vectorised numpy IRLS started, as R's ``glm``, from :math:`\\mu = (n y + 1/2)/(n + 1)`;
+    stops when the relative change in deviance is below 1e-12 or after 100 iterations. Used
+    as the start of the GEE and to certify that a fit is not separated; the reported logistic
+    models are fitted by statsmodels.
+
+    Parameters
+    ----------
+    x : ndarray
+        Design matrix (n, p).
+    proportion : ndarray
+        Observed proportion of successes per row.
+    trials : ndarray
+        Number of trials (binomial weights) per row.
+
+    Returns
+    -------
+    ndarray
+        Coefficients (p,). Under separation they are large and the fitted probabilities
+        approach 0 or 1; the iterations stop at the last finite estimate and callers check.
+    """
+    y, w = proportion, trials
+    mu = (w * y + 0.5) / (w + 1.0)  # R's binomial mustart
+    eta = np.log(mu / (1 - mu))
+    beta = np.zeros(x.shape[1])
+    dev_old = np.inf
+    for _ in range(100):
+        v = mu * (1 - mu)
+        z = eta + (y - mu) / v
+        sw = np.sqrt(w * v)
+        if not (np.isfinite(z).all() and (sw > 0).all()):
+            break  # fitted probabilities reached 0 or 1 (separation): keep the last estimate
+        beta = np.linalg.lstsq(x * sw[:, None], z * sw, rcond=None)[0]
+        eta = x @ beta
+        mu = 1 / (1 + np.exp(-eta))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev = -2 * np.sum(w * (np.where(y > 0, y * np.log(mu), 0)
+                                   + np.where(y < 1, (1 - y) * np.log(1 - mu), 0)))
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-12:
+            break
+        dev_old = dev
+    return beta
+
+
+def certifies_no_separation(
+    x: np.ndarray, proportion: np.ndarray, trials: np.ndarray, beta: np.ndarray
+) -> bool:
+    """Return True if the fit at ``beta`` proves that the data are not separated.
+
+    By Stiemke's lemma the outcome is not (quasi-)separated by any direction :math:`b` of a
+    full-rank design exactly when positive multipliers :math:`\\lambda_i` exist with
+    :math:`\\sum_i s_i \\lambda_i x_i = 0` (:math:`s_i = +1` for rows with only successes,
+    :math:`-1` for rows with none; rows with some of each enter with either sign). Near the
+    maximum-likelihood estimate the score terms :math:`c_i = n_i (y_i - \\mu_i)` have
+    exactly those signs and sum to almost zero; this function moves them to an exact zero sum
+    along :math:`\\delta = D X \\gamma` (:math:`D = \\mathrm{diag}|c_i|`) and checks that no
+    sign flips (:math:`|x_i^\\top\\gamma| < 1/2`). True is a proof (up to rounding); False
+    only means the cheap certificate failed, and the exact linear programme must decide.
+
+    Parameters
+    ----------
+    x : ndarray
+        Full-rank design matrix (n, p).
+    proportion, trials : ndarray
+        Observed proportion of successes and number of trials per row.
+    beta : ndarray
+        Coefficients of a binomial fit, e.g. from :func:`binomial_irls`.
+    """
+    with np.errstate(all="ignore"):
+        mu = 1 / (1 + np.exp(-(x @ beta)))
+        c = trials * (proportion - mu)
+        constrained = (proportion == 0) | (proportion == 1)
+        d = np.where(constrained, np.abs(c), trials * mu * (1 - mu))
+        if not (np.isfinite(d).all() and (d > 0).all()):
+            return False
+        try:
+            gamma = np.linalg.solve((x * d[:, None]).T @ x, -(x.T @ c))
+        except np.linalg.LinAlgError:
+            return False
+        shift = np.abs(x[constrained] @ gamma)
+    return bool(np.isfinite(shift).all() and (shift.max(initial=0.0) < 0.5))
+
+
 def check_not_separated(
     design: pd.DataFrame,
     proportion: np.ndarray,
     *,
     outcome: str,
     model_id: str | None = None,
+    trials: np.ndarray | None = None,
 ) -> None:
-    """Raise ModelError if the outcome is separated by any combination of design columns."""
+    """Raise ModelError if the outcome is separated by any combination of design columns.
+
+    A vectorised IRLS fit and :func:`certifies_no_separation` settle the usual case in
+    linear time; only when that certificate fails is Konis's linear programme
+    (:func:`separating_direction`) solved, which also names the separating terms.
+    """
+    x = design.to_numpy(dtype=float)
+    n = np.ones(len(x)) if trials is None else np.asarray(trials, dtype=float)
+    try:
+        with np.errstate(all="ignore"):
+            beta = binomial_irls(x, proportion, n)
+        if certifies_no_separation(x, proportion, n, beta):
+            return
+    except (np.linalg.LinAlgError, ValueError):
+        pass
     direction = separating_direction(design, proportion)
     if direction is not None:
         from .tidy import plain_term_name
@@ -403,11 +564,14 @@ def binomial_design(
     check_levels_not_separated(
         frame, y_raw, n_trials, variables["categorical"], outcome=outcome, model_id=model_id
     )
+    frame = with_categorical_dtype(frame, variables["categorical"])
     rhs = formula.split("~", 1)[1]
-    design = patsy.dmatrix(rhs, frame, return_type="dataframe", NA_action="raise")
+    design = design_matrix(rhs, frame)
     check_full_rank(design, model_id=model_id)
     proportion = y_raw / n_trials
-    check_not_separated(design, proportion, outcome=outcome, model_id=model_id)
+    check_not_separated(
+        design, proportion, outcome=outcome, model_id=model_id, trials=n_trials
+    )
     return {
         "frame": frame,
         "positions": positions,
@@ -490,14 +654,30 @@ def fit_logit(
             )
         kwargs["var_weights"] = w
     fit_formula = formula
-    if trials is not None:
+    outcome = checked["outcome"]
+    if trials is None:
+        endog = pd.Series(checked["successes"], index=frame.index, name=outcome)
+    else:
         lhs, rhs = formula.split("~", 1)
         fit_formula = f"{lhs.strip()} + I({trials} - {lhs.strip()}) ~{rhs}"
+        endog = pd.DataFrame(
+            {outcome: checked["successes"],
+             f"I({trials} - {outcome})": checked["trials"] - checked["successes"]},
+            index=frame.index,
+        )
+    # The design checked above is the formula's design; handing it to GLM with its patsy
+    # spec (as statsmodels' from_formula does) keeps predict() on new data frames working
+    # and avoids coding the categorical terms a second time.
+    design = checked["design"]
+    model = sm.GLM(
+        endog, design, family=sm.families.Binomial(), missing="drop", missing_idx=None,
+        formula=fit_formula, model_spec=design.design_info, **kwargs,
+    )
+    model.formula = fit_formula
+    model.data.frame = frame
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = smf.glm(fit_formula, frame, family=sm.families.Binomial(), **kwargs).fit(
-            maxiter=maxiter
-        )
+        result = model.fit(maxiter=maxiter)
     if any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
         raise ModelError(
             f"{_prefix(model_id)}perfect separation: the fitted probabilities reached 0 or 1, so "
