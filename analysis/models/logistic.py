@@ -28,7 +28,6 @@ import scipy.linalg
 import scipy.optimize
 import scipy.stats
 import statsmodels.api as sm
-import statsmodels.formula.api as smf
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from ..exceptions import ModelError
