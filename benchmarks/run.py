@@ -93,6 +93,26 @@ def benchmark_size(n_transfers: int, *, timeout: float, notebooks: list[str], su
     return out
 
 
+def benchmark_shipped(data_dir: Path, *, suite_timeout: float) -> pd.DataFrame:
+    """Time loading and the whole suite (serial and ``--jobs 2``) on the shipped cohort.
+
+    This is the 60-second target: what ``make report`` costs a user on the cohort that comes
+    with the project, kernel start-ups included. Rows have ``size`` "shipped".
+    """
+    from analysis.cohort import load_cohort
+
+    n_actual = len(load_cohort(data_dir).transfers)
+    with tempfile.TemporaryDirectory(prefix="bench_shipped_") as tmp:
+        work = Path(tmp)
+        rows = [_stage(stage, data_dir, work, suite_timeout) for stage in ("load_validate", "suite", "suite_jobs2")]
+    rows = rows[:2] + [{"stage": f"suite:{nb}", "wall_seconds": wall, "status": "ok"}
+                       for nb, wall in (rows[1].get("notebooks_in_suite") or {}).items()] + rows[2:]
+    out = pd.DataFrame(rows).drop(columns="notebooks_in_suite", errors="ignore")
+    out.insert(0, "n_transfers", n_actual)
+    out.insert(0, "size", "shipped")
+    return out
+
+
 def _ratios(table: pd.DataFrame) -> pd.DataFrame:
     r = table[table["stage"].str.startswith("R:")].assign(stage=lambda d: d["stage"].str[2:])
     merged = table.merge(r[["size", "stage", "wall_seconds"]].rename(columns={"wall_seconds": "r_wall_seconds"}),
@@ -109,6 +129,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for stage, rows in table[table["status"] == "ok"].groupby("stage", sort=False):
         if len(rows) > 1 and not stage.startswith("notebook:"):
+            rows = rows.sort_values("n_transfers")
             ax.plot(rows["n_transfers"], rows["wall_seconds"], marker="o", label=stage)
     ax.set_xscale("log"); ax.set_yscale("log")
     ax.set_xlabel("Transfers"); ax.set_ylabel("Wall time (s)")
@@ -134,7 +155,9 @@ def markdown_table(table: pd.DataFrame) -> str:
     t = table.copy()
     t["cell"] = t.apply(cell, axis=1)
     wide = t.pivot_table(index="stage", columns="n_transfers", values="cell", aggfunc="first", sort=False)
-    head = "| stage | " + " | ".join(f"{c:,} transfers" for c in wide.columns) + " |"
+    shipped = set(t.loc[t["size"].astype(str) == "shipped", "n_transfers"])
+    head = "| stage | " + " | ".join(
+        f"{c:,} transfers" + (" (shipped cohort)" if c in shipped else "") for c in wide.columns) + " |"
     sep = "|---" * (len(wide.columns) + 1) + "|"
     body = ["| " + s + " | " + " | ".join(str(v) if v == v else "" for v in row) + " |" for s, row in wide.iterrows()]
     return "\n".join([head, sep, *body])
@@ -142,7 +165,7 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000, 10_000, 100_000, 1_000_000])
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per stage")
     parser.add_argument("--suite-timeout", type=float, default=900,
                         help="seconds allowed for the whole suite (default 900: the 1M-transfer target)")
@@ -152,11 +175,23 @@ def main(argv=None) -> int:
     parser.add_argument("--no-r", action="store_true", help="do not time R even where it is installed")
     parser.add_argument("--out", default=str(RESULTS / "latest.csv"))
     parser.add_argument("--write-docs", action="store_true", help="write the table into docs/performance.md")
+    parser.add_argument("--no-shipped", action="store_true",
+                        help="skip the suite on the shipped cohort (data/synthetic)")
+    parser.add_argument("--keep-other-sizes", action="store_true",
+                        help="keep the rows of sizes not run now from the existing --out CSV")
     args = parser.parse_args(argv)
     from analysis.runner import notebook_paths
 
     notebooks = [] if args.no_suite else [p.stem for p in notebook_paths()]
     frames = []
+    if args.keep_other_sizes and Path(args.out).exists():
+        old = pd.read_csv(args.out, dtype={"size": str})
+        rerun = {str(s) for s in args.sizes} | (set() if args.no_shipped or args.no_suite else {"shipped"})
+        old = old[~old["size"].isin(rerun)].drop(columns=["r_wall_seconds", "ratio_to_r"], errors="ignore")
+        frames.append(old.assign(size=lambda d: d["size"].map(lambda v: v if v == "shipped" else int(v))))
+    if not (args.no_shipped or args.no_suite):
+        print("shipped cohort …", flush=True)
+        frames.append(benchmark_shipped(HERE.parent / "data" / "synthetic", suite_timeout=args.suite_timeout))
     for size in args.sizes:
         print(f"size {size:,} …", flush=True)
         frames.append(benchmark_size(size, timeout=args.timeout, suite=not args.no_suite, suite_timeout=args.suite_timeout,
@@ -166,6 +201,9 @@ def main(argv=None) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)  # after every size, so a long run leaves partial results
         print(table[table["size"] == size][["stage", "wall_seconds", "status"]].to_string(index=False), flush=True)
+    table = _ratios(pd.concat(frames, ignore_index=True))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
     plot(table, Path(args.out).with_suffix(".png"))
     if args.write_docs:
         write_docs(table)
