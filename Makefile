@@ -47,7 +47,7 @@ synth: $(STAMP)
 
 ## bench: benchmarks (not part of the tests)
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run --write-docs
 
 ## clean: remove the virtual environment and run folders
 clean:
