@@ -159,14 +159,16 @@ def brier_score(p, y) -> float:
 
 def calibration(p, y) -> dict:
     """Calibration intercept (in the large) and slope of predicted probabilities on the logit scale."""
-    import statsmodels.api as sm
+    from .models.logistic import binomial_irls
 
     p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
     y = np.asarray(y, dtype=float)
     lp = np.log(p / (1 - p))
-    slope = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
-    intercept = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp).fit()
-    return {"calibration_intercept": float(intercept.params[0]), "calibration_slope": float(slope.params[1]),
+    ones = np.ones((len(y), 1))
+    with np.errstate(all="ignore"):
+        slope = binomial_irls(np.column_stack([ones, lp]), y, np.ones(len(y)))
+        intercept = binomial_irls(ones, y, np.ones(len(y)), offset=lp)
+    return {"calibration_intercept": float(intercept[0]), "calibration_slope": float(slope[1]),
             "brier": brier_score(p, y)}
 
 
@@ -175,10 +177,20 @@ def _performance(p, y) -> np.ndarray:
     return np.array([auc(p, y), cal["calibration_slope"], cal["calibration_intercept"], cal["brier"]])
 
 
-def _optimism_replicate(positions, *, frame, fit_predict):
+def _optimism_replicate(positions, *, frame, fit_predict, arrays=None):
+    if arrays is not None:  # the model's design built once; only the coefficients are refitted
+        x, y = arrays
+        beta = fit_predict.fit_arrays(x[positions], y[positions])
+        if beta is not None:
+            return (_performance(_expit(x[positions] @ beta), y[positions])
+                    - _performance(_expit(x @ beta), y))
     sample = frame.iloc[positions].reset_index(drop=True)
     predict = fit_predict(sample)
     return _performance(predict(sample), sample["_y"].to_numpy()) - _performance(predict(frame), frame["_y"].to_numpy())
+
+
+def _expit(eta: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-eta))
 
 
 def optimism_corrected(data: pd.DataFrame, *, outcome: str, fit_predict: Callable, n_bootstrap: int = 200,
@@ -191,12 +203,16 @@ def optimism_corrected(data: pd.DataFrame, *, outcome: str, fit_predict: Callabl
         Complete rows of the model's variables.
     fit_predict : callable
         ``fit_predict(frame)`` fits the model on ``frame`` and returns ``predict(frame2)`` giving
-        probabilities for new rows; module-level (picklable) for ``n_jobs > 1``.
+        probabilities for new rows; module-level (picklable) for ``n_jobs > 1``. If it also has
+        ``arrays(frame) -> (X, y)`` and ``fit_arrays(X, y) -> coefficients or None`` (as
+        :class:`analysis.prognostic.LogisticRiskModel`), each resample refits on rows of the
+        design built once, and falls back to ``fit_predict`` where ``fit_arrays`` returns None.
     """
     frame = data.reset_index(drop=True).assign(_y=pd.to_numeric(data[outcome]).to_numpy(dtype=float))
     apparent = _performance(fit_predict(frame)(frame), frame["_y"].to_numpy())
+    arrays = fit_predict.arrays(frame) if hasattr(fit_predict, "fit_arrays") else None
     reps = bootstrap(_optimism_replicate, np.arange(len(frame)), n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs,
-                     frame=frame, fit_predict=fit_predict)
+                     frame=frame, fit_predict=fit_predict, arrays=arrays)
     optimism = np.nanmean(reps, axis=0)
     names = ["auc", "calibration_slope", "calibration_intercept", "brier"]
     return pd.DataFrame({"measure": names, "apparent": apparent, "optimism": optimism,

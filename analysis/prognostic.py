@@ -202,6 +202,32 @@ class LogisticRiskModel:
         fit = fit_logit(frame, self.formula)
         return lambda new: np.asarray(fit.predict(new), dtype=float)
 
+    def arrays(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Design matrix and 0/1 outcome of ``frame`` (complete rows), built once for resampling."""
+        from .models.logistic import binomial_design
+
+        checked = binomial_design(frame, self.formula)
+        if len(checked["frame"]) != len(frame):
+            raise ModelError("LogisticRiskModel.arrays needs complete rows of the formula's variables")
+        return checked["design"].to_numpy(dtype=float), checked["successes"]
+
+    @staticmethod
+    def fit_arrays(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """Maximum-likelihood coefficients on rows of a design, or None when not shown estimable.
+
+        None (the caller then refits through :func:`fit_logit`, whose checks decide) when a
+        design column is constant or collinear in these rows, or when the fit cannot be
+        certified free of separation.
+        """
+        from .models.logistic import binomial_irls, certifies_no_separation
+
+        if np.linalg.matrix_rank(x) < x.shape[1]:
+            return None
+        ones = np.ones(len(y))
+        with np.errstate(all="ignore"):
+            beta = binomial_irls(x, y, ones)
+        return beta if certifies_no_separation(x, y, ones, beta) else None
+
 
 def per_sd_estimates(table: pd.DataFrame, *, outcome: str = "live_birth", conf_level: float = 0.95,
                      notebook: str = "06_biomarkers") -> pd.DataFrame:

@@ -84,3 +84,39 @@ def test_bad_markers_get_a_sentence_and_the_rest_goes_on(data):
     assert "too few" in row["message"] and np.isfinite(row["or_per_sd"])
     with pytest.raises(ModelError, match="constant"):
         discrimination.youden_cutoff([1, 1, 1], [0, 1, 0]) if False else prognostic.spline_or_curve(d, "flat")
+
+
+def test_calibration_intercept_and_slope_match_statsmodels_glm():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.9, 400)
+    y = (rng.random(400) < np.clip(p * 1.2 - 0.05, 0, 1)).astype(float)
+    lp = np.log(p / (1 - p))
+    slope = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit().params[1]
+    intercept = sm.GLM(y, np.ones((400, 1)), family=sm.families.Binomial(), offset=lp).fit().params[0]
+    cal = discrimination.calibration(p, y)
+    assert cal["calibration_slope"] == pytest.approx(slope, abs=1e-8)
+    assert cal["calibration_intercept"] == pytest.approx(intercept, abs=1e-8)
+
+
+class _FormulaOnly:
+    """The same model without the array fast path: every resample refits through fit_logit."""
+
+    def __init__(self, formula):
+        self.model = prognostic.LogisticRiskModel(formula)
+
+    def __call__(self, frame):
+        return self.model(frame)
+
+
+def test_optimism_fast_path_equals_refitting_the_formula(data):
+    rows = data.dropna().reset_index(drop=True)
+    outcome = "live_birth"
+    formula = "live_birth ~ il15_fn14_ratio + unk_cd56_percent + blood_nk_percent"
+    fast = discrimination.optimism_corrected(rows, outcome=outcome, fit_predict=prognostic.LogisticRiskModel(formula),
+                                             n_bootstrap=40, seed=11)
+    slow = discrimination.optimism_corrected(rows, outcome=outcome, fit_predict=_FormulaOnly(formula),
+                                             n_bootstrap=40, seed=11)
+    pd.testing.assert_frame_equal(fast, slow, check_exact=False, atol=1e-8, rtol=0)
+    assert (fast["optimism"].abs() > 0).all()  # the resamples did refit

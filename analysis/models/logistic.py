@@ -373,7 +373,8 @@ def separating_direction(design: pd.DataFrame, proportion: np.ndarray) -> pd.Ser
     return pd.Series(direction / scale, index=design.columns)
 
 
-def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray) -> np.ndarray:
+def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray,
+                  offset: np.ndarray | None = None) -> np.ndarray:
     """Return the binomial GLM estimate (logit link) by iteratively reweighted least squares.
 
     Vectorised numpy IRLS started, as R's ``glm``, from :math:`\\mu = (n y + 1/2)/(n + 1)`;
@@ -389,6 +390,8 @@ def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray) -> 
         Observed proportion of successes per row.
     trials : ndarray
         Number of trials (binomial weights) per row.
+    offset : ndarray, optional
+        Known term added to the linear predictor, as ``offset`` in R's ``glm``.
 
     Returns
     -------
@@ -397,18 +400,19 @@ def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray) -> 
         approach 0 or 1; the iterations stop at the last finite estimate and callers check.
     """
     y, w = proportion, trials
+    off = np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=float)
     mu = (w * y + 0.5) / (w + 1.0)  # R's binomial mustart
     eta = np.log(mu / (1 - mu))
     beta = np.zeros(x.shape[1])
     dev_old = np.inf
     for _ in range(100):
         v = mu * (1 - mu)
-        z = eta + (y - mu) / v
+        z = eta - off + (y - mu) / v
         sw = np.sqrt(w * v)
         if not (np.isfinite(z).all() and (sw > 0).all()):
             break  # fitted probabilities reached 0 or 1 (separation): keep the last estimate
         beta = np.linalg.lstsq(x * sw[:, None], z * sw, rcond=None)[0]
-        eta = x @ beta
+        eta = off + x @ beta
         mu = 1 / (1 + np.exp(-eta))
         with np.errstate(divide="ignore", invalid="ignore"):
             dev = -2 * np.sum(w * (np.where(y > 0, y * np.log(mu), 0)
