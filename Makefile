@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 KERNEL := endoimmune
 RUN    ?= reports/synthetic
+JOBS   ?= 2
 
 .DEFAULT_GOAL := help
 
@@ -19,9 +20,9 @@ $(STAMP): pyproject.toml
 ## setup: create .venv, install the pinned dependencies and the package, register the Jupyter kernel
 setup: $(STAMP)
 
-## report: set up if needed, then run the whole suite on the shipped synthetic cohort into $(RUN)
+## report: set up if needed, then run the whole suite on the shipped synthetic cohort into $(RUN) ($(JOBS) notebooks at a time)
 report: $(STAMP)
-	$(BIN)/python -m analysis run --data data/synthetic --out $(RUN) --force
+	$(BIN)/python -m analysis run --data data/synthetic --out $(RUN) --force --jobs $(JOBS)
 
 # The report test opens report.html in Debian's headless Chromium; install it when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -9,6 +9,7 @@ every notebook succeeded, so a run folder is never half written; a failed run le
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -86,6 +87,15 @@ def _now() -> str:
 def _say(message: str, quiet: bool) -> None:
     if not quiet:
         print(message, flush=True)
+
+
+def _previous_wall_seconds(out_dir: Path) -> dict[str, float]:
+    """Wall seconds per notebook from an earlier run's manifest in ``out_dir`` (empty if none)."""
+    try:
+        manifest = json.loads((out_dir / "manifest.json").read_text())
+        return {n["notebook"]: float(n["wall_seconds"]) for n in manifest.get("notebooks", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | Path | None = None,
@@ -177,9 +187,16 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
     }
     start = time.perf_counter()
     jobs = max(1, min(int(jobs), len(paths)))
+    # Notebooks side by side share the cores: a notebook's own workers ("n_jobs: -1", every
+    # core) get their share, so bootstraps do not fight each other. Results do not depend on it.
+    inner_jobs = config.get("n_jobs")
+    if jobs > 1 and inner_jobs in (-1, None):
+        inner_jobs = max(1, (os.cpu_count() or 1) // jobs)
 
     def execute(i: int, path: Path) -> dict:
         params = {k: v for k, v in config.items() if k in per_notebook[path]}
+        if "n_jobs" in params:
+            params["n_jobs"] = inner_jobs
         params.update(data_dir=str(data_dir), run_dir=str(partial))
         target = partial / "notebooks" / path.name
         _say(f"[{i}/{len(paths)}] {path.stem} … ({time.perf_counter() - start:.1f} s so far)", quiet)
@@ -213,8 +230,14 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
     else:
         # Notebooks are independent (each reads the cohort and writes its own tables and
         # figures; estimates.csv is merged under a lock), so they may run side by side.
+        # Longest first, so the last notebook to start is a short one: by the wall times of
+        # the previous run in out_dir when there is one, else later notebooks first (they
+        # build on more and run longer). The manifest keeps the notebooks' own order.
+        previous = _previous_wall_seconds(out_dir)
+        order = sorted(range(len(paths)), key=lambda k: (-previous.get(paths[k].name, 0.0), -k))
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            records = list(pool.map(lambda item: execute(*item), enumerate(paths, 1)))
+            futures = {k: pool.submit(execute, k + 1, paths[k]) for k in order}
+            records = [futures[k].result() for k in range(len(paths))]
     failed = [r for r in records if r["status"] != "ok"]
     manifest["notebooks"] = [{k: v for k, v in r.items() if k != "error"} for r in records]
     lock = partial / "tables" / "estimates.csv.lock"
