@@ -506,6 +506,7 @@ def binomial_design(
     trials: str | None = None,
     extra_columns: Sequence[str] = (),
     model_id: str | None = None,
+    check_separation: bool = True,
 ) -> dict:
     """Return the complete-case rows, design matrix and outcome of a binomial model, checked.
 
@@ -525,6 +526,9 @@ def binomial_design(
         Column with the number of trials per row.
     extra_columns : sequence of str
         Further columns that must be non-missing (cluster id, weights).
+    check_separation : bool
+        Run :func:`check_not_separated` here. :func:`fit_logit` passes False and certifies
+        its own fit instead, which saves a second fit.
 
     Returns
     -------
@@ -572,9 +576,10 @@ def binomial_design(
     design = design_matrix(rhs, frame)
     check_full_rank(design, model_id=model_id)
     proportion = y_raw / n_trials
-    check_not_separated(
-        design, proportion, outcome=outcome, model_id=model_id, trials=n_trials
-    )
+    if check_separation:
+        check_not_separated(
+            design, proportion, outcome=outcome, model_id=model_id, trials=n_trials
+        )
     return {
         "frame": frame,
         "positions": positions,
@@ -637,7 +642,10 @@ def fit_logit(
         non-convergence.
     """
     extra = [weights] if isinstance(weights, str) else []
-    checked = binomial_design(data, formula, trials=trials, extra_columns=extra, model_id=model_id)
+    checked = binomial_design(
+        data, formula, trials=trials, extra_columns=extra, model_id=model_id,
+        check_separation=False,
+    )
     frame = checked["frame"]
     kwargs = {}
     if weights is not None:
@@ -681,6 +689,20 @@ def fit_logit(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = model.fit(maxiter=maxiter)
+    # Separation: the fit itself certifies its absence in the usual case (prior weights scale
+    # the multipliers and keep their signs); otherwise the exact check decides, and names the
+    # separating terms, before any generic convergence message.
+    prior = kwargs.get("var_weights", 1.0)
+    with np.errstate(all="ignore"):
+        certified = bool(np.isfinite(result.params).all()) and certifies_no_separation(
+            design.to_numpy(dtype=float), checked["proportion"], checked["trials"] * prior,
+            result.params.to_numpy(dtype=float),
+        )
+    if not certified:
+        check_not_separated(
+            design, checked["proportion"], outcome=outcome, model_id=model_id,
+            trials=checked["trials"],
+        )
     if any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
         raise ModelError(
             f"{_prefix(model_id)}perfect separation: the fitted probabilities reached 0 or 1, so "
