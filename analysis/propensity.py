@@ -355,8 +355,11 @@ def match_nearest(ps: pd.Series, treated: pd.Series, *, caliper_sd: float = 0.2)
 
     Notes
     -----
-    The loop runs over treated units (each step is a vectorised search over the controls), so
-    the cost grows as treated × controls; registry-size matching should use a dedicated tool.
+    Greedy matching is sequential by definition (each match removes a control for the next),
+    so one step runs per treated unit; each step is a binary search among the controls sorted
+    by score plus near-constant-time lookups of the nearest still-available control on either
+    side (disjoint-set "next available" pointers with path halving). The cost is
+    O(n log n), not treated × controls.
     """
     p = ps.to_numpy(dtype=float)
     if np.any((p <= 0) | (p >= 1)):
@@ -367,17 +370,47 @@ def match_nearest(ps: pd.Series, treated: pd.Series, *, caliper_sd: float = 0.2)
     t_pos = np.flatnonzero(t)
     c_pos = np.flatnonzero(~t)
     order = t_pos[np.lexsort((t_pos, -p[t_pos]))]
-    available = np.ones(len(c_pos), dtype=bool)
-    c_logit = logit[c_pos]
+    c_sorted = c_pos[np.lexsort((c_pos, logit[c_pos]))]  # by score, equal scores by position
+    values = logit[c_sorted]
+    n_c = len(values)
+    # first index of each run of equal scores, so that the earliest row of a run is found
+    new_run = np.r_[True, values[1:] != values[:-1]] if n_c else np.zeros(0, dtype=bool)
+    run_start = np.maximum.accumulate(np.where(new_run, np.arange(n_c), 0)).tolist()
+    right = list(range(n_c + 1))  # right[k]: candidate for the first available index >= k (n_c: none)
+    left = list(range(n_c + 1))   # left[k + 1]: candidate for the last available index <= k (0: none)
+    vals, where = values.tolist(), np.searchsorted(values, logit[order]).tolist()
+    positions, scores = c_sorted.tolist(), logit[order].tolist()
+
+    def first_at_or_after(k):
+        while right[k] != k:
+            right[k] = right[right[k]]
+            k = right[k]
+        return k
+
+    def last_at_or_before(k):  # k is an index + 1
+        while left[k] != k:
+            left[k] = left[left[k]]
+            k = left[k]
+        return k - 1
+
     pairs = []
-    for i in order:
-        if not available.any():
-            break
-        d = np.where(available, np.abs(c_logit - logit[i]), np.inf)
-        j = int(np.argmin(d))
-        if d[j] <= caliper:
-            available[j] = False
-            pairs.append((ps.index[i], ps.index[c_pos[j]], d[j]))
+    for i, x, k in zip(order.tolist(), scores, where):
+        hi = first_at_or_after(k)
+        lo = last_at_or_before(k)
+        if lo >= 0:
+            lo = first_at_or_after(run_start[lo])  # earliest available row with that score
+        best, best_d = -1, np.inf
+        for j in (lo, hi):
+            if 0 <= j < n_c:
+                d = abs(vals[j] - x)
+                if d < best_d or (d == best_d and positions[j] < positions[best]):
+                    best, best_d = j, d
+        if best < 0:
+            break  # no control left
+        if best_d <= caliper:
+            right[best] = best + 1
+            left[best + 1] = best
+            pairs.append((ps.index[i], ps.index[positions[best]], best_d))
     out = pd.DataFrame(pairs, columns=["treated_index", "control_index", "distance"])
     out.insert(0, "pair", np.arange(1, len(out) + 1))
     return out
