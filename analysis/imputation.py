@@ -55,26 +55,28 @@ def _is_numeric(values: pd.Series) -> bool:
     return (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
 
 
+def _block(v: pd.Series) -> np.ndarray:
+    """Design columns of one predictor: a numeric column standardised, a categorical one as
+    indicators of its levels but the first (in sorted order)."""
+    if _is_numeric(v):
+        x = v.to_numpy(dtype=float)
+        return ((x - x.mean()) / (x.std() or 1.0))[:, None]
+    codes, uniques = pd.factorize(v.astype(str), sort=True)
+    if len(uniques) > 1:
+        return (codes[:, None] == np.arange(1, len(uniques))[None, :]).astype(float)
+    return np.empty((len(v), 0))
+
+
 def _design(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Intercept plus numeric columns as they are and categoricals as indicators (first level dropped)."""
-    parts = [np.ones((len(frame), 1))]
-    for c in columns:
-        v = frame[c]
-        if _is_numeric(v):
-            x = v.to_numpy(dtype=float)
-            parts.append(((x - x.mean()) / (x.std() or 1.0))[:, None])
-        else:
-            codes, uniques = pd.factorize(v.astype(str), sort=True)
-            if len(uniques) > 1:
-                parts.append((codes[:, None] == np.arange(1, len(uniques))[None, :]).astype(float))
-    return np.hstack(parts)
+    return np.hstack([np.ones((len(frame), 1))] + [_block(frame[c]) for c in columns])
 
 
 def _pmm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random.Generator,
          donors: int) -> np.ndarray:
     n, p = X_obs.shape
     XtX_inv = np.linalg.pinv(X_obs.T @ X_obs)
-    beta = XtX_inv @ X_obs.T @ y_obs
+    beta = XtX_inv @ (X_obs.T @ y_obs)
     resid = y_obs - X_obs @ beta
     df = max(n - p, 1)
     sigma2 = resid @ resid / rng.chisquare(df)
@@ -82,7 +84,8 @@ def _pmm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random
     beta_star = beta + chol @ rng.standard_normal(p)
     yhat_obs = X_obs @ beta
     yhat_mis = X_mis @ beta_star
-    order = np.lexsort((rng.random(n), yhat_obs))  # ties broken at random, as mice's matcher does
+    shuffled = rng.permutation(n)  # a stable sort of shuffled rows breaks ties at random, as mice's matcher does
+    order = shuffled[np.argsort(yhat_obs[shuffled], kind="stable")]
     sorted_hat = yhat_obs[order]
     k = min(donors, n)
     # candidates: the k positions on either side of each missing value's insertion point
@@ -118,13 +121,15 @@ def _one_imputation(args) -> pd.DataFrame:
     for c in impute:  # start: random draws of the observed values
         obs = data.loc[~missing[c], c].to_numpy()
         data.loc[missing[c], c] = obs[rng.integers(0, len(obs), size=missing[c].sum())]
+    # each predictor's design block is rebuilt only when its column has just been imputed
+    blocks = {c: _block(data[c]) for c in [*impute, *predictors]}
+    intercept = np.ones((len(data), 1))
     for _ in range(n_iter):
         for c in impute:
             miss = missing[c]
             if not miss.any():
                 continue
-            others = [o for o in [*impute, *predictors] if o != c]
-            X = _design(data, others)
+            X = np.hstack([intercept] + [blocks[o] for o in [*impute, *predictors] if o != c])
             if _is_numeric(frame[c]):
                 y = data[c].to_numpy(dtype=float)
                 data.loc[miss, c] = _pmm(y[~miss], X[~miss], X[miss], rng, donors)
@@ -134,6 +139,7 @@ def _one_imputation(args) -> pd.DataFrame:
                 if pd.api.types.is_bool_dtype(frame[c]):
                     drawn = drawn == "True"
                 data.loc[miss, c] = drawn
+            blocks[c] = _block(data[c])
     return data
 
 
@@ -183,7 +189,10 @@ def impute_chained(data: pd.DataFrame, *, columns: Sequence[str], predictors: Se
         frame[c] = frame[c].astype(float) if _is_numeric(frame[c]) else frame[c].astype(object)
     frame = frame.astype({p: object for p in preds if not _is_numeric(data[p])})
     seeds = np.random.SeedSequence(seed).spawn(m)
-    tasks = [(frame, [c for c in cols if frame[c].isna().any()], preds, n_iter, donors, s) for s in seeds]
+    to_impute = [c for c in cols if frame[c].isna().any()]
+    # complete listed columns are predictors of the others, as the imputation model table states
+    model_predictors = [c for c in cols if c not in to_impute] + preds
+    tasks = [(frame, to_impute, model_predictors, n_iter, donors, s) for s in seeds]
     jobs = min(resolve_jobs(n_jobs), m)
     if jobs == 1:
         done = [_one_imputation(t) for t in tasks]
