@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import scipy.special
 import scipy.stats
 
 from .exceptions import ModelError
@@ -182,15 +183,11 @@ def _optimism_replicate(positions, *, frame, fit_predict, arrays=None):
         x, y = arrays
         beta = fit_predict.fit_arrays(x[positions], y[positions])
         if beta is not None:
-            return (_performance(_expit(x[positions] @ beta), y[positions])
-                    - _performance(_expit(x @ beta), y))
+            return (_performance(scipy.special.expit(x[positions] @ beta), y[positions])
+                    - _performance(scipy.special.expit(x @ beta), y))
     sample = frame.iloc[positions].reset_index(drop=True)
     predict = fit_predict(sample)
     return _performance(predict(sample), sample["_y"].to_numpy()) - _performance(predict(frame), frame["_y"].to_numpy())
-
-
-def _expit(eta: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-eta))
 
 
 def optimism_corrected(data: pd.DataFrame, *, outcome: str, fit_predict: Callable, n_bootstrap: int = 200,

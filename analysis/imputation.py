@@ -67,11 +67,6 @@ def _block(v: pd.Series) -> np.ndarray:
     return np.empty((len(v), 0))
 
 
-def _design(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """Intercept plus numeric columns as they are and categoricals as indicators (first level dropped)."""
-    return np.hstack([np.ones((len(frame), 1))] + [_block(frame[c]) for c in columns])
-
-
 def _pmm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random.Generator,
          donors: int) -> np.ndarray:
     n, p = X_obs.shape

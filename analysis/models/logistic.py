@@ -261,15 +261,12 @@ def _categorical_term(data, contrast=None, levels=None):
     ``patsy.builtins.C`` unchanged.
     """
     if levels is None and isinstance(getattr(data, "dtype", None), pd.CategoricalDtype):
-        categories = list(data.dtype.categories)
-        if contrast is None:
+        reference = getattr(contrast, "reference", None)
+        if contrast is None or (isinstance(contrast, patsy.Treatment) and reference is None):
             return data
-        if isinstance(contrast, patsy.Treatment) and (
-            contrast.reference is None or contrast.reference in categories
-        ):
-            if contrast.reference is None:
-                return data
-            order = [contrast.reference] + [c for c in categories if c != contrast.reference]
+        categories = list(data.dtype.categories)
+        if isinstance(contrast, patsy.Treatment) and reference in categories:
+            order = [reference] + [c for c in categories if c != reference]
             return pd.Series(data).cat.reorder_categories(order)
     return patsy.builtins.C(data, contrast, levels)
 
@@ -469,19 +466,33 @@ def check_not_separated(
     outcome: str,
     model_id: str | None = None,
     trials: np.ndarray | None = None,
+    beta: np.ndarray | None = None,
 ) -> None:
     """Raise ModelError if the outcome is separated by any combination of design columns.
 
-    A vectorised IRLS fit and :func:`certifies_no_separation` settle the usual case in
-    linear time; only when that certificate fails is Konis's linear programme
-    (:func:`separating_direction`) solved, which also names the separating terms.
+    :func:`certifies_no_separation` at a fit settles the usual case in linear time; only
+    when that certificate fails is Konis's linear programme (:func:`separating_direction`)
+    solved, which also names the separating terms.
+
+    Parameters
+    ----------
+    trials : ndarray, optional
+        Binomial trials per row (default 1), times any positive prior weights of ``beta``'s
+        fit: positive weights scale the certificate's multipliers without changing signs.
+    beta : ndarray, optional
+        Coefficients of a fit already made with these weights; by default a vectorised IRLS
+        fit (:func:`binomial_irls`) is made here.
     """
     x = design.to_numpy(dtype=float)
     n = np.ones(len(x)) if trials is None else np.asarray(trials, dtype=float)
     try:
         with np.errstate(all="ignore"):
-            beta = binomial_irls(x, proportion, n)
-        if certifies_no_separation(x, proportion, n, beta):
+            if beta is None:
+                beta = binomial_irls(x, proportion, n)
+            certified = bool(np.isfinite(beta).all()) and certifies_no_separation(
+                x, proportion, n, np.asarray(beta, dtype=float)
+            )
+        if certified:
             return
     except (np.linalg.LinAlgError, ValueError):
         pass
@@ -692,17 +703,11 @@ def fit_logit(
     # Separation: the fit itself certifies its absence in the usual case (prior weights scale
     # the multipliers and keep their signs); otherwise the exact check decides, and names the
     # separating terms, before any generic convergence message.
-    prior = kwargs.get("var_weights", 1.0)
-    with np.errstate(all="ignore"):
-        certified = bool(np.isfinite(result.params).all()) and certifies_no_separation(
-            design.to_numpy(dtype=float), checked["proportion"], checked["trials"] * prior,
-            result.params.to_numpy(dtype=float),
-        )
-    if not certified:
-        check_not_separated(
-            design, checked["proportion"], outcome=outcome, model_id=model_id,
-            trials=checked["trials"],
-        )
+    check_not_separated(
+        design, checked["proportion"], outcome=outcome, model_id=model_id,
+        trials=checked["trials"] * kwargs.get("var_weights", 1.0),
+        beta=result.params.to_numpy(dtype=float),
+    )
     if any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
         raise ModelError(
             f"{_prefix(model_id)}perfect separation: the fitted probabilities reached 0 or 1, so "
