@@ -57,7 +57,7 @@ def _r_stages(work: Path) -> list[dict]:
 def benchmark_size(n_transfers: int, *, timeout: float, notebooks: list[str], suite: bool,
                    suite_timeout: float, with_r: bool = True, progress: Path | None = None) -> pd.DataFrame:
     """Run every stage on a cohort of about ``n_transfers`` transfers; return one row per stage."""
-    from analysis.synthetic import simulate_cohort, write_cohort
+    from analysis.data.synthetic import simulate_cohort, write_cohort
 
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
         tmp = Path(tmp)
@@ -99,7 +99,7 @@ def benchmark_shipped(data_dir: Path, *, suite_timeout: float) -> pd.DataFrame:
     This is the 60-second target: what ``make report`` costs a user on the cohort that comes
     with the project, kernel start-ups included. Rows have ``size`` "shipped".
     """
-    from analysis.cohort import load_cohort
+    from analysis.data.cohort import load_cohort
 
     n_actual = len(load_cohort(data_dir).transfers)
     with tempfile.TemporaryDirectory(prefix="bench_shipped_") as tmp:
@@ -131,8 +131,10 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         if len(rows) > 1 and not stage.startswith("notebook:"):
             rows = rows.sort_values("n_transfers")
             ax.plot(rows["n_transfers"], rows["wall_seconds"], marker="o", label=stage)
-    ax.set_xscale("log"); ax.set_yscale("log")
-    ax.set_xlabel("Transfers"); ax.set_ylabel("Wall time (s)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("Transfers")
+    ax.set_ylabel("Wall time (s)")
     if ax.get_lines():
         ax.legend(fontsize=6, ncol=2, frameon=False)
     fig.tight_layout()
@@ -180,7 +182,7 @@ def main(argv=None) -> int:
     parser.add_argument("--keep-other-sizes", action="store_true",
                         help="keep the rows of sizes not run now from the existing --out CSV")
     args = parser.parse_args(argv)
-    from analysis.runner import notebook_paths
+    from analysis.run.runner import notebook_paths
 
     notebooks = [] if args.no_suite else [p.stem for p in notebook_paths()]
     frames = []

@@ -20,13 +20,13 @@ COX_COVARIATES = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers", 
 
 
 def _cohort(data_dir):
-    from analysis.cohort import load_cohort
+    from analysis.data.cohort import load_cohort
     return load_cohort(data_dir)
 
 
 def run_stage(stage: str, data_dir: str, work_dir: str) -> dict:
     """Run one stage; return what was timed (setup such as loading the cohort is not timed)."""
-    from analysis import outcomes
+    from analysis.methods import outcomes
 
     work = Path(work_dir)
     extra: dict = {}
@@ -50,20 +50,20 @@ def run_stage(stage: str, data_dir: str, work_dir: str) -> dict:
                                    exposures=["treatment_arm"], covariates=COVARIATES)
             assert log.status_frame()["status"].eq("ok").all(), log.status_frame()
         elif stage == "fit_cox":
-            from analysis import survival_analysis, time_to_event
+            from analysis.methods import survival_analysis, time_to_event
             from analysis.models import survival as surv
             design = survival_analysis.cox_design(time_to_event.time_to_live_birth(cohort), covariates=COX_COVARIATES)
             setup_done = time.perf_counter()  # the fit alone, as R's coxph (the PH check is timed in notebook 04)
             surv.fit_cox(design, duration_col="time_days", event_col="event",
                          covariates=[c for c in design.columns if c not in ("time_days", "event")])
         elif stage == "fit_iptw":
-            from analysis import effects
+            from analysis.methods import effects
             effects.iptw_estimate(first, covariates=PS_COVARIATES)
         elif stage == "fit_aipw_point":
-            from analysis import effects
+            from analysis.methods import effects
             effects.aipw_risks(first, ps_covariates=PS_COVARIATES, outcome_covariates=PS_COVARIATES)
         elif stage == "export_r":
-            from analysis import time_to_event
+            from analysis.methods import time_to_event
             cols = ["patient_id", "live_birth", "treatment_arm", *COVARIATES]
             outcomes.model_frame(first, cols).to_csv(work / "first.csv", index=False)
             all_t = cohort.population("all", "live_birth")
@@ -71,7 +71,7 @@ def run_stage(stage: str, data_dir: str, work_dir: str) -> dict:
             ttlb = time_to_event.time_to_live_birth(cohort)
             ttlb[["time_days", "event", "treatment_arm", *COX_COVARIATES]].dropna().to_csv(work / "ttlb.csv", index=False)
     elif stage.startswith("notebook:") or stage in ("suite", "suite_jobs2"):
-        from analysis.runner import NOTEBOOK_DIR, run_suite
+        from analysis.run.runner import NOTEBOOK_DIR, run_suite
         notebooks = [NOTEBOOK_DIR / f"{stage.split(':', 1)[1]}.ipynb"] if stage.startswith("notebook:") else None
         out = run_suite(data_dir, work / stage.replace(":", "_"), force=True, notebooks=notebooks, quiet=True,
                         jobs=2 if stage == "suite_jobs2" else 1)

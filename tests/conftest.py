@@ -18,7 +18,7 @@ SHIPPED = REPO / "data" / "synthetic"
 @pytest.fixture(scope="session")
 def small_cohort_dir(tmp_path_factory) -> Path:
     """A 300-patient synthetic cohort (seed 7) in a temporary folder."""
-    from analysis.synthetic import simulate_cohort, write_cohort
+    from analysis.data.synthetic import simulate_cohort, write_cohort
 
     out = tmp_path_factory.mktemp("small_cohort")
     write_cohort(simulate_cohort(300, seed=7), out)
@@ -28,6 +28,6 @@ def small_cohort_dir(tmp_path_factory) -> Path:
 @pytest.fixture()
 def raw_tables():
     """Raw (text) tables of the shipped cohort, fresh copies for each test to break."""
-    from analysis.loading import read_cohort_tables
+    from analysis.data.loading import read_cohort_tables
 
     return read_cohort_tables(SHIPPED)

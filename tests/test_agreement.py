@@ -1,4 +1,4 @@
-"""Tests of analysis.agreement against reference values computed in R.
+"""Tests of analysis.methods.agreement against reference values computed in R.
 
 The reference values come from ``tests/reference/make_agreement_reference.R`` (R 4.2.2,
 vcd 1.4-11, psych 2.2.9) run on ``tests/reference/agreement_data.csv`` (``datasets::airquality``
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.agreement import cohens_kappa, confusion_table, spearman_ci
+from analysis.methods.agreement import cohens_kappa, confusion_table, spearman_ci
 
 REF_DIR = Path(__file__).parent / "reference"
 RTOL = 1e-10  # observed agreement with R: ~1e-13 relative

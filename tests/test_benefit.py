@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import benefit
+from analysis.methods import benefit
 
 
 def test_by_profile_risk_difference_and_nnt_by_hand():

@@ -4,10 +4,10 @@ benefit model's top fifth holds the patients the generator says benefit."""
 
 import pytest
 
-from analysis import benefit, prognostic
-from analysis.cohort import derive_cohort
-from analysis.synthetic import MARKER_ROLES, simulate_cohort
-from analysis.validation import validate_cohort
+from analysis.data.cohort import derive_cohort
+from analysis.data.synthetic import MARKER_ROLES, simulate_cohort
+from analysis.data.validation import validate_cohort
+from analysis.methods import benefit, prognostic
 
 MARKERS = ["il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent", "blood_nk_percent", "blood_th1_th2_ratio"]
 

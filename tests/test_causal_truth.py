@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from analysis import effects, propensity
-from analysis.cohort import derive_cohort
-from analysis.outcomes import ModelLog, fit_logit_model
-from analysis.synthetic import simulate_cohort
-from analysis.validation import validate_cohort
+from analysis.data.cohort import derive_cohort
+from analysis.data.synthetic import simulate_cohort
+from analysis.data.validation import validate_cohort
+from analysis.methods import effects, propensity
+from analysis.methods.outcomes import ModelLog, fit_logit_model
 
 PS_COVARIATES = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers", "center_id", "profile_group"]
 

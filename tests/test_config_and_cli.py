@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 import pytest
-
-from analysis.cli import main
-from analysis.config import default_config, parse_override, resolve_config
-from analysis.exceptions import ConfigError
-from analysis.runner import known_parameters, notebook_paths
 from conftest import REPO, SHIPPED
+
+from analysis.core.exceptions import ConfigError
+from analysis.run.cli import main
+from analysis.run.config import default_config, parse_override, resolve_config
+from analysis.run.runner import known_parameters, notebook_paths
 
 KNOWN = set(known_parameters(notebook_paths()))
 

@@ -1,4 +1,4 @@
-"""Tests of analysis.descriptive on small frames whose numbers can be computed by hand."""
+"""Tests of analysis.methods.descriptive on small frames whose numbers can be computed by hand."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.descriptive import (
+from analysis.methods.descriptive import (
     TABLE_ONE_COLUMNS,
     missingness_table,
     skewness,

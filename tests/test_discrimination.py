@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import discrimination, prognostic
-from analysis.exceptions import ModelError
+from analysis.core.exceptions import ModelError
+from analysis.methods import discrimination, prognostic
 
 REF = Path(__file__).parent / "reference"
 MARKERS = ["il15_fn14_ratio", "unk_cd56_percent", "blood_nk_percent"]

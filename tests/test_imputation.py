@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import imputation, outcomes
-from analysis.exceptions import ModelError
+from analysis.core.exceptions import ModelError
+from analysis.methods import imputation, outcomes
 
 REF = Path(__file__).parent / "reference"
 
@@ -100,9 +100,9 @@ def test_bad_requests_are_explained():
 
 
 def test_mi_on_synthetic_cohort_covers_truth_and_is_close_to_complete_data():
-    from analysis.cohort import derive_cohort
-    from analysis.synthetic import simulate_cohort
-    from analysis.validation import validate_cohort
+    from analysis.data.cohort import derive_cohort
+    from analysis.data.synthetic import simulate_cohort
+    from analysis.data.validation import validate_cohort
     sim = simulate_cohort(1500, seed=202)
     first = derive_cohort(validate_cohort(sim.patients, sim.transfers)).population("first")
     cov = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers", "good_quality_embryos", "center_id"]

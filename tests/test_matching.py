@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.propensity import match_nearest
+from analysis.methods.propensity import match_nearest
 
 
 def _brute_force(ps: pd.Series, treated: pd.Series, caliper_sd: float) -> list[tuple]:

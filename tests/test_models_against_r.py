@@ -35,7 +35,7 @@ from analysis.models import (
     tidy_glm,
     tidy_linear_combination,
 )
-from analysis.results import ESTIMATE_COLUMNS
+from analysis.output.results import ESTIMATE_COLUMNS
 
 RTOL = 1e-4
 REFERENCE = Path(__file__).resolve().parent / "reference"

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.exceptions import AnalysisError, ModelError
+from analysis.core.exceptions import AnalysisError, ModelError
 from analysis.models import (
     aalen_johansen,
     fit_conditional_logit,

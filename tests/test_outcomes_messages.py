@@ -3,9 +3,10 @@ notebook goes on (no crash, no silent number)."""
 
 from __future__ import annotations
 
-from analysis.cohort import load_cohort
-from analysis.outcomes import ModelLog, fit_gee_model, fit_logit_model, stratum_effects
 from conftest import SHIPPED
+
+from analysis.data.cohort import load_cohort
+from analysis.methods.outcomes import ModelLog, fit_gee_model, fit_logit_model, stratum_effects
 
 COV = ["age_at_biopsy_years", "center_id"]
 

@@ -1,4 +1,4 @@
-"""Tests of the figure style (analysis.style) and the figure functions (analysis.plotting)."""
+"""Tests of the figure style (analysis.output.style) and the figure functions (analysis.output.plotting)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 
-from analysis import plotting, style  # noqa: E402
+from analysis.output import plotting, style  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -197,7 +197,7 @@ def test_marker_distribution(ax, patients):
 
 
 def test_marker_distribution_linear_and_default_cutoffs(ax, patients):
-    from analysis.profiles import DEFAULT_CUTOFFS
+    from analysis.data.profiles import DEFAULT_CUTOFFS
 
     plotting.plot_marker_distribution(patients, marker="unk_cd56_percent", cutoffs=DEFAULT_CUTOFFS,
                                       ax=ax)
@@ -370,7 +370,7 @@ def test_plot_functions_do_not_change_rcparams(ax, patients, estimates):
 
 
 def test_effect_plots_draw_every_arm_and_the_balance_threshold():
-    from analysis.plotting import effects as effect_plots
+    from analysis.output.plotting import effects as effect_plots
     scores = pd.DataFrame({"arm": ["none"] * 5 + ["personalized"] * 5,
                            "ps_personalized": np.linspace(0.1, 0.9, 10)})
     ax = effect_plots.plot_overlap(scores)

@@ -8,10 +8,10 @@ import re
 import tomllib
 
 import yaml
-
-from analysis.config import default_config
-from analysis.runner import declared_parameters, notebook_paths
 from conftest import REPO
+
+from analysis.run.config import default_config
+from analysis.run.runner import declared_parameters, notebook_paths
 
 
 def _pins_pyproject():
@@ -59,7 +59,7 @@ def test_notebook_defaults_equal_the_default_analysis_plan():
 
 
 def test_data_dictionary_is_in_step_with_the_contract():
-    from analysis.contract import data_dictionary_markdown
+    from analysis.data.contract import data_dictionary_markdown
 
     text = (REPO / "docs" / "data_dictionary.md").read_text()
     assert data_dictionary_markdown() in text

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import effects, propensity
-from analysis.exceptions import ModelError
+from analysis.core.exceptions import ModelError
+from analysis.methods import effects, propensity
 
 
 def _toy(n=300, seed=0):
@@ -86,9 +86,9 @@ def test_extreme_weights_are_reported_not_hidden():
 
 
 def test_arm_missing_from_a_profile_group_is_named():
-    from analysis.cohort import derive_cohort
-    from analysis.synthetic import simulate_cohort
-    from analysis.validation import validate_cohort
+    from analysis.data.cohort import derive_cohort
+    from analysis.data.synthetic import simulate_cohort
+    from analysis.data.validation import validate_cohort
     sim = simulate_cohort(500, seed=8)
     first = derive_cohort(validate_cohort(sim.patients, sim.transfers)).population("first")
     first = first[~((first["profile_group"] == "balanced") & (first["treatment_arm"] == "personalized"))]

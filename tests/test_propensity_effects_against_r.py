@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import effects, propensity
+from analysis.methods import effects, propensity
 
 REF = Path(__file__).parent / "reference"
 COVARIATES = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers", "center_id", "profile_group"]

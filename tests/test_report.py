@@ -14,8 +14,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from analysis.disclosure import count_columns, mask_table
-from analysis.runner import run_suite
+from analysis.output.disclosure import count_columns, mask_table
+from analysis.run.runner import run_suite
 
 K = 10
 _COUNT_NAME = re.compile(r"^(n|count|events|n_.+|.+_n|.+_count)$")

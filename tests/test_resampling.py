@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from analysis.resampling import bootstrap, bootstrap_rows, percentile_interval
+from analysis.methods.resampling import bootstrap, bootstrap_rows, percentile_interval
 
 
 def _mean_y(sample):

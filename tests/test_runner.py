@@ -10,9 +10,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from analysis.exceptions import RunError
-from analysis.results import ESTIMATE_COLUMNS, read_run
-from analysis.runner import notebook_paths, run_suite
+from analysis.core.exceptions import RunError
+from analysis.output.results import ESTIMATE_COLUMNS, read_run
+from analysis.run.runner import notebook_paths, run_suite
 
 REQUIRED_MODELS = {"lb_first_crude", "lb_first_adjusted", "lb_first_interaction", "cp_first_adjusted",
                    "lb_first_matching", "lb_all_gee", "implantation_all_gee", "ttlb_cox_adjusted"}

@@ -1,13 +1,12 @@
 """Sensitivity sets select exactly the rows their rule names, and a failing set never stops the rest."""
 
-import pandas as pd
 import pytest
 
-from analysis import effects, sensitivity
-from analysis.cohort import derive_cohort
-from analysis.exceptions import ConfigError, ModelError
-from analysis.synthetic import simulate_cohort
-from analysis.validation import validate_cohort
+from analysis.core.exceptions import ConfigError
+from analysis.data.cohort import derive_cohort
+from analysis.data.synthetic import simulate_cohort
+from analysis.data.validation import validate_cohort
+from analysis.methods import effects, sensitivity
 
 COV = ["age_at_biopsy_years", "prior_failed_transfers", "center_id"]
 

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.exceptions import ConfigError
-from analysis.sweep import plan_sweep, read_sweep, run_sweep
+from analysis.core.exceptions import ConfigError
+from analysis.run.sweep import plan_sweep, read_sweep, run_sweep
 
 
 @pytest.fixture(scope="module")
 def tiny_cohort(tmp_path_factory):
-    from analysis.synthetic import simulate_cohort, write_cohort
+    from analysis.data.synthetic import simulate_cohort, write_cohort
 
     out = tmp_path_factory.mktemp("tiny")
     write_cohort(simulate_cohort(200, seed=3), out)

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.cohort import load_cohort
-from analysis.synthetic import LIVE_BIRTH_LOG_ODDS, read_truth, simulate_cohort, write_cohort
 from conftest import SHIPPED
+
+from analysis.data.cohort import load_cohort
+from analysis.data.synthetic import LIVE_BIRTH_LOG_ODDS, read_truth, simulate_cohort, write_cohort
 
 
 def test_shipped_cohort_regenerates_byte_for_byte(tmp_path):
@@ -100,7 +100,7 @@ def test_synthetic_cohort_obeys_the_contract(tmp_path):
 
 
 def test_personalized_therapy_matches_profile_by_construction(big):
-    from analysis.therapy import therapy_match
+    from analysis.data.therapy import therapy_match
 
     t = big.transfers.merge(big.patients[["patient_id", "immune_profile"]], on="patient_id")
     t = t[t["immune_profile"].notna()]

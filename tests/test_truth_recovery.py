@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.cohort import derive_cohort
-from analysis.outcomes import ModelLog, fit_logit_model, stratum_effects
-from analysis.synthetic import simulate_cohort
-from analysis.validation import validate_cohort
+from analysis.data.cohort import derive_cohort
+from analysis.data.synthetic import simulate_cohort
+from analysis.data.validation import validate_cohort
+from analysis.methods.outcomes import ModelLog, fit_logit_model, stratum_effects
 
 COVARIATES = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers", "embryo_stage", "good_quality_embryos",
               "cycle_type", "oocyte_source", "center_id"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.exceptions import CohortValidationError
-from analysis.validation import validate_cohort
+from analysis.core.exceptions import CohortValidationError
+from analysis.data.validation import validate_cohort
 
 
 def _rules(checked, severity="error"):
@@ -177,7 +177,7 @@ def test_soft_findings_are_warnings_and_extra_columns_are_kept(raw_tables):
 
 
 def test_parquet_and_excel_read_like_csv(tmp_path, raw_tables):
-    from analysis.loading import read_cohort_tables
+    from analysis.data.loading import read_cohort_tables
 
     checked_csv = validate_cohort(raw_tables["patients"], raw_tables["transfers"])
     checked_csv.patients.to_parquet(tmp_path / "patients.parquet")

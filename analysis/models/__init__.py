@@ -14,21 +14,21 @@ survival
     with Greenwood standard errors, the log-rank test and the Aalen-Johansen estimator of
     cumulative incidence with competing events.
 tidy
-    Adapters from fitted models to the estimates table of :mod:`analysis.results`.
+    Adapters from fitted models to the estimates table of :mod:`analysis.output.results`.
 
-Every fitting function raises :class:`analysis.exceptions.ModelError` with a sentence naming the
+Every fitting function raises :class:`analysis.core.exceptions.ModelError` with a sentence naming the
 problem when a model cannot be fitted (no rows, no events, one level, separation,
 non-convergence).
 """
 
-from .gee import GEEResult, fit_gee_logit
-from .logistic import (
+from analysis.models.gee import GEEResult, fit_gee_logit
+from analysis.models.logistic import (
     fit_conditional_logit,
     fit_logit,
     likelihood_ratio_test,
     linear_combination,
 )
-from .survival import (
+from analysis.models.survival import (
     aalen_johansen,
     cumulative_incidence_from_km,
     fit_cox,
@@ -37,7 +37,7 @@ from .survival import (
     proportional_hazards_test,
     survival_at,
 )
-from .tidy import (
+from analysis.models.tidy import (
     plain_term_name,
     tidy_conditional_logit,
     tidy_cox,

@@ -45,8 +45,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from ..exceptions import ModelError
-from .logistic import _prefix, binomial_design, binomial_irls
+from analysis.core.exceptions import ModelError
+from analysis.models.logistic import _prefix, binomial_design, binomial_irls
 
 __all__ = ["GEEResult", "fit_gee_logit"]
 

@@ -6,7 +6,7 @@ The logistic model for a binary outcome :math:`y_i` with covariates :math:`x_i` 
 
 fitted by maximum likelihood (``statsmodels`` GLM, binomial family, IRLS), as R's
 ``glm(..., family = binomial)``. Before fitting, :func:`fit_logit` checks the rows it will use
-and raises :class:`~analysis.exceptions.ModelError` with a sentence naming the problem when the
+and raises :class:`~analysis.core.exceptions.ModelError` with a sentence naming the problem when the
 maximum-likelihood estimate does not exist or is not identified: no complete rows, an outcome
 without events (or with events only), a covariate with one value, a rank-deficient design (an
 empty cell of an interaction), or separation (a level, or any combination of terms, that
@@ -30,7 +30,8 @@ import scipy.stats
 import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
-from ..exceptions import ModelError
+from analysis.core.exceptions import ModelError
+from analysis.models.design import plain_term_name
 
 __all__ = [
     "fit_conditional_logit",
@@ -498,7 +499,6 @@ def check_not_separated(
         pass
     direction = separating_direction(design, proportion)
     if direction is not None:
-        from .tidy import plain_term_name
 
         involved = [
             plain_term_name(c) for c, v in direction.items() if v != 0 and c != "Intercept"

@@ -3,14 +3,14 @@
 Used where a model is refitted many times (bootstrap replicates of the AIPW estimator, chained
 equations of the imputation), so the formula layer is skipped. Class 0 is the reference; the
 coefficient matrix has one column per other class. Agrees with R's ``nnet::multinom`` at its
-optimum (checked through :func:`analysis.propensity.propensity_scores` in the tests).
+optimum (checked through :func:`analysis.methods.propensity.propensity_scores` in the tests).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..exceptions import ModelError
+from analysis.core.exceptions import ModelError
 
 __all__ = ["fit_multinomial_logit", "multinomial_probabilities"]
 

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from ..exceptions import ModelError
-from .logistic import _prefix, check_covariates_vary, complete_rows, formula_variables
+from analysis.core.exceptions import ModelError
+from analysis.models.design import _split_top_level, plain_term_name
+from analysis.models.logistic import _prefix, check_covariates_vary, complete_rows, formula_variables
 
 __all__ = [
     "aalen_johansen",
@@ -243,7 +244,6 @@ def _time_transform(
 
 def _terms_of_columns(columns: Sequence[str]) -> dict[str, list[str]]:
     """Group design columns by formula term: ``C(a)[T.x]:b`` belongs to term ``a:b``."""
-    from .tidy import _split_top_level, plain_term_name
 
     grouped: dict[str, list[str]] = {}
     for col in columns:

@@ -1,4 +1,4 @@
-# Reference values for analysis.discrimination and analysis.prognostic.
+# Reference values for analysis.methods.discrimination and analysis.methods.prognostic.
 # Run from this folder: Rscript make_biomarker_reference.R
 # Input: biomarker_data.csv (untreated first transfers of a 1,500-patient synthetic cohort, seed 515;
 # uNK CD56 rounded to 0.1 so that scores tie). Output: biomarker_reference.csv (quantity, marker, value).

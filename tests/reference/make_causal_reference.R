@@ -1,5 +1,5 @@
-# Reference values for propensity scores, IPTW, AIPW, matching and balance (analysis.propensity,
-# analysis.effects). Run from this folder: Rscript make_causal_reference.R
+# Reference values for propensity scores, IPTW, AIPW, matching and balance (analysis.methods.propensity,
+# analysis.methods.effects). Run from this folder: Rscript make_causal_reference.R
 # Input: causal_data.csv (first transfers of a 700-patient synthetic cohort, seed 4242, complete cases).
 # Output: causal_reference_values.csv (quantity, arm, term, value), causal_reference_scores.csv
 # (per-patient multinomial and pairwise scores and weights), causal_reference_pairs.csv (MatchIt pairs).

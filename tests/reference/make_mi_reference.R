@@ -1,7 +1,7 @@
-# Reference values for Rubin's rules (analysis.imputation.pool_rubin / fit_pooled_logit).
+# Reference values for Rubin's rules (analysis.methods.imputation.pool_rubin / fit_pooled_logit).
 # Run from this folder: Rscript make_mi_reference.R
 # Input: mi_completed.csv, five completed copies (column `imputation`) of causal_data.csv after
-# 20% of BMI and 10% of centre were blanked and imputed by analysis.imputation.impute_chained.
+# 20% of BMI and 10% of centre were blanked and imputed by analysis.methods.imputation.impute_chained.
 # Output: mi_reference_pool.csv, mice::pool() of glm(live_birth ~ treatment_arm + age + bmi + centre)
 # over the five copies (pooled estimate, ubar, b, t, df (Barnard-Rubin), riv, lambda, fmi), and
 # mice::pool.scalar on a hand-checkable set of five estimates and variances.

@@ -1,0 +1,202 @@
+"""From validated tables to analysis populations, with every exclusion logged.
+
+:func:`load_cohort` reads, validates and derives in one call. Derivation adds the analysis
+columns (the profile used and where it came from, the profile group, matched or mismatched
+therapy, the patient covariates on every transfer) and never drops a row silently: each
+exclusion is a row of the flow log (:attr:`Cohort.flow`) with its reason and counts, the data of
+the STROBE flow diagram.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.data.contract import ARMS, PROFILES
+from analysis.data.loading import read_cohort_tables
+from analysis.data.profiles import derive_immune_profile, profile_group
+from analysis.data.therapy import therapy_match
+from analysis.data.validation import ValidatedCohort, validate_cohort
+
+FLOW_COLUMNS = ["step", "stage", "kind", "reason", "n_patients", "n_transfers"]
+
+PATIENT_COLUMNS_ON_TRANSFERS = (
+    "center_id", "age_at_biopsy_years", "bmi_kg_m2", "amh_ng_ml", "infertility_years",
+    "prior_failed_transfers", "prior_miscarriages", "indication", "diagnosis", "biopsy_date",
+    "follow_up_end_date", "il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent", "cd138_per_hpf",
+    "blood_nk_percent", "blood_th1_th2_ratio", "immune_profile", "immune_profile_lab",
+    "immune_profile_derived", "profile_source", "profile_group", "biopsy_year",
+)
+
+
+@dataclass
+class Cohort:
+    """A derived cohort.
+
+    Attributes
+    ----------
+    patients : DataFrame
+        Every patient row with the analysis columns ``immune_profile`` (lab's, else derived),
+        ``immune_profile_lab``, ``immune_profile_derived``, ``profile_source``, ``profile_group``,
+        ``biopsy_year``, ``n_transfers`` and ``included`` (has a transfer and a profile).
+    transfers : DataFrame
+        Every transfer with the patient's covariates and ``therapy_match``.
+    flow : DataFrame
+        The exclusion log with :data:`FLOW_COLUMNS`.
+    problems : DataFrame
+        Validation findings (warnings only; errors stop :func:`load_cohort`).
+    outcome : str
+        The outcome the flow was built for.
+    """
+
+    patients: pd.DataFrame
+    transfers: pd.DataFrame
+    flow: pd.DataFrame
+    problems: pd.DataFrame
+    outcome: str = "live_birth"
+
+    def population(self, name: str = "first", outcome: str | None = None) -> pd.DataFrame:
+        """Return an analysis population (see :func:`analysis_population`)."""
+        return analysis_population(self, name, outcome or self.outcome)
+
+
+def _categorical(values: pd.Series, levels) -> pd.Series:
+    return pd.Categorical(values.astype("string").to_numpy(dtype=object, na_value=np.nan), categories=list(levels))
+
+
+def derive_cohort(checked: ValidatedCohort, *, profile_cutoffs: dict | None = None,
+                  outcome: str = "live_birth") -> Cohort:
+    """Add the analysis columns and build the exclusion log.
+
+    Parameters
+    ----------
+    checked : ValidatedCohort
+        Output of :func:`analysis.data.validation.validate_cohort` without errors.
+    profile_cutoffs : dict, optional
+        Overrides of :data:`analysis.data.profiles.DEFAULT_CUTOFFS`.
+    outcome : str
+        Outcome whose unknown values are counted in the flow (``live_birth`` by default).
+    """
+    checked.raise_for_errors()
+    patients = checked.patients.copy()
+    transfers = checked.transfers.copy()
+
+    derived = derive_immune_profile(patients, profile_cutoffs)
+    lab = patients["immune_profile"].astype("string") if "immune_profile" in patients else pd.Series(
+        pd.NA, index=patients.index, dtype="string")
+    patients["immune_profile_lab"] = lab
+    patients["immune_profile_derived"] = derived
+    used = lab.fillna(derived)
+    patients["profile_source"] = pd.Series(np.where(lab.notna(), "lab", np.where(derived.notna(), "derived", "")),
+                                           index=patients.index, dtype="string").replace("", pd.NA)
+    patients["immune_profile"] = _categorical(used, PROFILES)
+    patients["profile_group"] = _categorical(profile_group(used), ("balanced", "dysregulated"))
+    patients["biopsy_year"] = patients["biopsy_date"].dt.year.astype("Int64")
+    counts = transfers.groupby("patient_id").size()
+    patients["n_transfers"] = patients["patient_id"].map(counts).fillna(0).astype(int)
+    patients["included"] = (patients["n_transfers"] > 0) & patients["immune_profile"].notna()
+
+    keep = [c for c in PATIENT_COLUMNS_ON_TRANSFERS if c in patients.columns]
+    transfers = transfers.merge(patients[["patient_id", *keep]], on="patient_id", how="left",
+                                validate="many_to_one", suffixes=("", "_patient"))
+    transfers["treatment_arm"] = _categorical(transfers["treatment_arm"], ARMS)
+    transfers["therapy_match"] = _categorical(
+        therapy_match(transfers["treatment_agents"], transfers["immune_profile"]), ("none", "matched", "mismatched"))
+    transfers = transfers.sort_values(["patient_id", "transfer_number"], kind="stable").reset_index(drop=True)
+    flow = _flow(patients, transfers, outcome)
+    return Cohort(patients, transfers, flow, checked.warnings.reset_index(drop=True), outcome)
+
+
+def _flow(patients: pd.DataFrame, transfers: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    rows = []
+
+    def add(stage, kind, reason, n_pat, n_tr):
+        rows.append(dict(step=len(rows) + 1, stage=stage, kind=kind, reason=reason,
+                         n_patients=int(n_pat), n_transfers=int(n_tr)))
+
+    add("cohort", "included", "patients and transfers in the data", len(patients), len(transfers))
+    no_tr = patients["n_transfers"] == 0
+    add("cohort", "excluded", "no embryo transfer after the biopsy", no_tr.sum(), 0)
+    no_prof = ~no_tr & patients["immune_profile"].isna()
+    n_tr_no_prof = transfers["patient_id"].isin(patients.loc[no_prof, "patient_id"]).sum()
+    add("cohort", "excluded", "immune profile neither reported nor derivable from the markers",
+        no_prof.sum(), n_tr_no_prof)
+    inc = patients["included"]
+    in_tr = transfers["patient_id"].isin(patients.loc[inc, "patient_id"])
+    add("analysed", "included", "patients with at least one transfer and a profile (time-to-event population)",
+        inc.sum(), in_tr.sum())
+    first = in_tr & (transfers["transfer_number"] == 1)
+    add("first_transfer", "included", "first transfers after the biopsy", first.sum(), first.sum())
+    unknown_first = first & transfers[outcome].isna()
+    add("first_transfer", "excluded", f"{outcome} unknown at the first transfer", unknown_first.sum(),
+        unknown_first.sum())
+    add("first_transfer", "analysed", f"first-transfer population for {outcome}",
+        (first & ~unknown_first).sum(), (first & ~unknown_first).sum())
+    unknown_all = in_tr & transfers[outcome].isna()
+    add("all_transfers", "excluded", f"transfers with {outcome} unknown",
+        transfers.loc[unknown_all, "patient_id"].nunique(), unknown_all.sum())
+    kept = in_tr & ~unknown_all
+    add("all_transfers", "analysed", f"all-transfers population for {outcome}",
+        transfers.loc[kept, "patient_id"].nunique(), kept.sum())
+    return pd.DataFrame(rows, columns=FLOW_COLUMNS)
+
+
+def analysis_population(cohort: Cohort, name: str = "first", outcome: str | None = "live_birth") -> pd.DataFrame:
+    """Return the rows of an analysis population.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    name : {"first", "all", "patients"}
+        ``first``: each included patient's first transfer with a known outcome;
+        ``all``: every transfer of included patients with a known outcome (cluster by
+        ``patient_id``); ``patients``: included patients (time-to-event population).
+    outcome : str or None
+        Outcome column whose unknown values are left out (they are counted in
+        :attr:`Cohort.flow`); None keeps every transfer (e.g. for describing the cohort).
+
+    Returns
+    -------
+    DataFrame
+        A copy; the outcome (for transfer populations) as integer 0/1 in ``<outcome>``.
+    """
+    if name == "patients":
+        return cohort.patients[cohort.patients["included"]].copy()
+    if name not in ("first", "all"):
+        raise ValueError(f"population must be 'first', 'all' or 'patients', not {name!r}")
+    included = cohort.patients.loc[cohort.patients["included"], "patient_id"]
+    t = cohort.transfers
+    mask = t["patient_id"].isin(included)
+    if outcome is not None:
+        mask &= t[outcome].notna()
+    if name == "first":
+        mask &= t["transfer_number"] == 1
+    out = t[mask].copy()
+    if outcome is not None and str(out[outcome].dtype) == "boolean":
+        out[outcome] = out[outcome].astype(int)
+    return out.reset_index(drop=True)
+
+
+def load_cohort(data_dir: str | Path, *, profile_cutoffs: dict | None = None,
+                outcome: str = "live_birth") -> Cohort:
+    """Read, validate and derive a cohort folder.
+
+    Raises
+    ------
+    analysis.core.exceptions.DataReadError
+        A table is missing or unreadable.
+    analysis.core.exceptions.CohortValidationError
+        The data break the contract (every error listed).
+
+    Examples
+    --------
+    >>> cohort = load_cohort("data/synthetic")
+    >>> cohort.flow[["stage", "kind", "n_patients"]].head(2).to_dict("list")["kind"]
+    ['included', 'excluded']
+    """
+    raw = read_cohort_tables(data_dir)
+    checked = validate_cohort(raw["patients"], raw["transfers"])
+    return derive_cohort(checked, profile_cutoffs=profile_cutoffs, outcome=outcome)

@@ -1,0 +1,231 @@
+"""The cohort data contract: every column of the two input tables, in one place.
+
+The contract is data, not prose: :data:`PATIENTS` and :data:`TRANSFERS` list one
+:class:`ColumnSpec` per column. Validation (:mod:`analysis.data.validation`), loading
+(:mod:`analysis.data.loading`), the synthetic generator and ``docs/data_dictionary.md`` are all derived
+from these specs; a test checks the dictionary is in step with them.
+
+Sources are cited by short key; ``docs/data_dictionary.md`` lists them in full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ARMS = ("none", "empirical", "personalized")
+PROFILES = ("balanced", "over_activated", "under_activated", "mixed")
+PROFILE_GROUPS = ("balanced", "dysregulated")
+AGENTS = (
+    "prednisolone",
+    "intralipid",
+    "hcg_intrauterine",
+    "g_csf",
+    "ivig",
+    "tacrolimus",
+    "hydroxychloroquine",
+    "lmwh",
+    "other",
+)
+ENDOMETRIAL_MARKERS = ("il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent", "cd138_per_hpf")
+BLOOD_MARKERS = ("blood_nk_percent", "blood_th1_th2_ratio")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of the data contract.
+
+    Attributes
+    ----------
+    name : str
+        Column name as it must appear in the file.
+    kind : {"id", "category", "float", "integer", "boolean", "date", "agents"}
+        Logical type. ``agents`` is a semicolon-separated list from :data:`AGENTS`.
+    required : bool
+        The column must be present in the file.
+    nullable : bool
+        Cells may be empty.
+    unit : str
+        Unit of measurement, or ``""``.
+    levels : tuple of str, optional
+        Allowed values of a category (or of each element of an ``agents`` list).
+    limits : tuple of float, optional
+        Hard range ``(low, high)``: values outside are impossible and stop the run.
+    plausible : tuple of float, optional
+        Soft range: values outside are possible but unusual and give a warning.
+    meaning : str
+        What the column holds.
+    source : str
+        Where the unit, range or levels come from.
+    """
+
+    name: str
+    kind: str
+    required: bool
+    nullable: bool
+    meaning: str
+    unit: str = ""
+    levels: tuple[str, ...] | None = None
+    limits: tuple[float, float] | None = None
+    plausible: tuple[float, float] | None = None
+    source: str = ""
+    unique: bool = False
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _marker(name, meaning, unit, limits, plausible, source):
+    return ColumnSpec(
+        name, "float", required=False, nullable=True, meaning=meaning, unit=unit,
+        limits=limits, plausible=plausible, source=source, tags=("endometrial_marker",),
+    )
+
+
+PATIENTS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("patient_id", "id", True, False, "Patient identifier, unique in the table.", unique=True),
+    ColumnSpec("center_id", "id", True, False, "Centre (clinic or site) that treated the patient."),
+    ColumnSpec("age_at_biopsy_years", "float", True, False, "Age at the endometrial biopsy.",
+               unit="years", limits=(16, 60), plausible=(20, 50), source="[S43]; contract"),
+    ColumnSpec("bmi_kg_m2", "float", True, True, "Body-mass index at biopsy.", unit="kg/m²",
+               limits=(12, 70), plausible=(16, 45), source="[K]"),
+    ColumnSpec("amh_ng_ml", "float", False, True, "Anti-Müllerian hormone.", unit="ng/mL",
+               limits=(0, 50), plausible=(0.01, 20), source="[K]"),
+    ColumnSpec("infertility_years", "float", False, True, "Duration of infertility at biopsy.",
+               unit="years", limits=(0, 30), plausible=(0, 20), source="[K]"),
+    ColumnSpec("prior_failed_transfers", "integer", True, False,
+               "Embryo transfers that failed before the biopsy.", unit="count", limits=(0, 40),
+               plausible=(0, 15), source="[S25] (RIF ≥ 3 failed transfers)"),
+    ColumnSpec("prior_miscarriages", "integer", False, True, "Clinical pregnancy losses before the biopsy.",
+               unit="count", limits=(0, 30), plausible=(0, 10), source="[S10]"),
+    ColumnSpec("indication", "category", True, False,
+               "Reason for referral: rif = recurrent implantation failure, rpl = recurrent pregnancy loss.",
+               levels=("rif", "rpl", "good_prognosis", "donor_oocyte"), source="[S2]"),
+    ColumnSpec("diagnosis", "category", False, True, "Main infertility diagnosis.",
+               levels=("tubal", "male_factor", "endometriosis", "ovulatory", "unexplained", "other")),
+    ColumnSpec("biopsy_date", "date", True, False, "Date of the mid-luteal endometrial biopsy."),
+    ColumnSpec("follow_up_end_date", "date", True, False,
+               "End of follow-up (last contact); time to live birth is censored here."),
+    _marker("il15_fn14_ratio", "IL-15/Fn-14 mRNA ratio: uNK activation and maturation.",
+            "relative mRNA ratio (unitless)", (0, 1000), (0.01, 50), "[S1]; scale [A]"),
+    _marker("il18_tweak_ratio", "IL-18/TWEAK mRNA ratio: Th1-type drift and angiogenesis.",
+            "relative mRNA ratio (unitless)", (0, 1000), (0.01, 50), "[S1]; scale [A]"),
+    _marker("unk_cd56_percent", "uNK density: CD56+ cells as % of stromal cells.",
+            "% of stromal cells", (0, 100), (0.1, 45), "[S11] (reference 1.2–4.5%), [S12]"),
+    _marker("cd138_per_hpf", "CD138+ plasma cells per high-power field (chronic endometritis).",
+            "cells per HPF", (0, 500), (0, 50), "[S18] (≥ 5 per HPF), [S19]"),
+    ColumnSpec("immune_profile", "category", False, True,
+               "The lab's immune profile; derived from the markers when absent.",
+               levels=PROFILES, source="[S1], [S2], [S6]"),
+    ColumnSpec("blood_nk_percent", "float", False, True,
+               "Peripheral blood NK cells (CD3−CD56+) as % of lymphocytes.", unit="% of lymphocytes",
+               limits=(0, 100), plausible=(1, 40), source="[S13], [S17]", tags=("blood_marker",)),
+    ColumnSpec("blood_th1_th2_ratio", "float", False, True,
+               "Peripheral blood Th1/Th2 ratio (CD4+IFN-γ+ / CD4+IL-4+).", unit="ratio",
+               limits=(0, 1000), plausible=(0.5, 80), source="[S27], [S28]", tags=("blood_marker",)),
+)
+
+TRANSFERS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("patient_id", "id", True, False, "Patient identifier (must exist in patients)."),
+    ColumnSpec("transfer_date", "date", True, False, "Date of the embryo transfer."),
+    ColumnSpec("transfer_number", "integer", True, False,
+               "Order of the transfer after the biopsy: 1, 2, … consecutive within a patient.",
+               unit="count", limits=(1, 50), plausible=(1, 12)),
+    ColumnSpec("treatment_arm", "category", True, False,
+               "none = no immunotherapy; empirical = immunotherapy chosen without regard to the "
+               "profile (conventional immunotherapy); personalized = chosen from the profile.",
+               levels=ARMS, source="[S3]"),
+    ColumnSpec("treatment_agents", "agents", True, True,
+               "Immunotherapy agents given, semicolon-separated; empty for none.", levels=AGENTS),
+    ColumnSpec("embryo_stage", "category", True, False, "Stage of the embryo(s) transferred.",
+               levels=("cleavage", "blastocyst")),
+    ColumnSpec("embryos_transferred", "integer", True, False, "Number of embryos transferred.",
+               unit="count", limits=(1, 4), plausible=(1, 3), source="contract; [S45]"),
+    ColumnSpec("good_quality_embryos", "integer", True, True,
+               "Embryos of good (top) morphological quality among those transferred.", unit="count",
+               limits=(0, 4), source="[S3], [S4]"),
+    ColumnSpec("cycle_type", "category", True, False, "Fresh or frozen-thawed transfer.",
+               levels=("fresh", "frozen")),
+    ColumnSpec("oocyte_source", "category", True, False, "Oocytes from the patient or a donor.",
+               levels=("autologous", "donor")),
+    ColumnSpec("pgt_a", "boolean", True, True, "Embryo tested euploid by PGT-A."),
+    ColumnSpec("endometrial_thickness_mm", "float", False, True,
+               "Endometrial thickness before transfer.", unit="mm", limits=(1, 30), plausible=(4, 20),
+               source="[K] (< 7 mm thin)"),
+    ColumnSpec("positive_hcg", "boolean", True, True, "Serum hCG positive (biochemical pregnancy)."),
+    ColumnSpec("gestational_sacs", "integer", True, True,
+               "Gestational sacs on ultrasound; implantation rate = sacs / embryos.", unit="count",
+               limits=(0, 4), source="[S10]"),
+    ColumnSpec("clinical_pregnancy", "boolean", True, True,
+               "At least one gestational sac on ultrasound, including ectopic.", source="[S10]"),
+    ColumnSpec("miscarriage", "boolean", True, True,
+               "Loss of an intrauterine pregnancy before 22 completed weeks.", source="[S10]"),
+    ColumnSpec("live_birth", "boolean", True, True,
+               "At least one live-born baby (a multiple delivery counts once); empty = unknown.",
+               source="[S30]"),
+)
+
+TABLES = {"patients": PATIENTS, "transfers": TRANSFERS}
+
+# Table-level rules checked across columns or tables; names are the ``rule`` in problem reports.
+CROSS_RULES = {
+    "at_least_one_endometrial_marker": "patients: at least one endometrial marker per patient",
+    "biopsy_before_follow_up_end": "patients: biopsy_date ≤ follow_up_end_date",
+    "patient_id_known": "transfers: patient_id exists in patients",
+    "biopsy_before_transfer": "transfers: biopsy_date < transfer_date",
+    "transfer_before_follow_up_end": "transfers: transfer_date ≤ follow_up_end_date",
+    "transfer_numbers_consecutive": "transfers: transfer_number is 1, 2, … without gaps or repeats per patient",
+    "transfer_dates_ordered": "transfers: transfer dates increase with transfer_number",
+    "good_quality_within_embryos": "transfers: good_quality_embryos ≤ embryos_transferred",
+    "sacs_within_embryos": "transfers: gestational_sacs ≤ embryos_transferred",
+    "live_birth_implies_clinical_pregnancy": "transfers: live_birth ⇒ clinical_pregnancy",
+    "clinical_pregnancy_implies_positive_hcg": "transfers: clinical_pregnancy ⇒ positive_hcg",
+    "clinical_pregnancy_iff_sacs": "transfers: clinical_pregnancy ⇔ gestational_sacs > 0",
+    "agents_match_arm": "transfers: arm none has no agents; empirical has at least one",
+    "miscarriage_implies_clinical_pregnancy": "transfers: miscarriage ⇒ clinical_pregnancy",
+}
+
+
+def spec(table: str, column: str) -> ColumnSpec:
+    """Return the :class:`ColumnSpec` of ``column`` in ``table``."""
+    for s in TABLES[table]:
+        if s.name == column:
+            return s
+    raise KeyError(f"{table}.{column} is not in the data contract")
+
+
+def columns(table: str) -> list[str]:
+    """Return the contract's column names of ``table`` in contract order."""
+    return [s.name for s in TABLES[table]]
+
+
+def data_dictionary_markdown() -> str:
+    """Render the contract as the Markdown tables of ``docs/data_dictionary.md``.
+
+    The document embeds this text verbatim; a test keeps the two in step.
+    """
+    lines = []
+    for table, specs in TABLES.items():
+        lines.append(f"### `{table}`\n")
+        lines.append("| column | type | unit | allowed values / range | usual range (warning outside) | required | may be empty | meaning | source |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for s in specs:
+            if s.levels:
+                allowed = ", ".join(s.levels) + (" (semicolon list)" if s.kind == "agents" else "")
+            elif s.limits:
+                allowed = f"{s.limits[0]:g} – {s.limits[1]:g}"
+            elif s.kind == "date":
+                allowed = "YYYY-MM-DD"
+            elif s.kind == "boolean":
+                allowed = "true / false (1/0, yes/no)"
+            else:
+                allowed = "unique" if s.unique else ""
+            usual = f"{s.plausible[0]:g} – {s.plausible[1]:g}" if s.plausible else ""
+            lines.append(
+                f"| `{s.name}` | {s.kind} | {s.unit} | {allowed} | {usual} | {'yes' if s.required else 'no'} "
+                f"| {'yes' if s.nullable else 'no'} | {s.meaning} | {s.source} |"
+            )
+        lines.append("")
+    lines.append("### Rules across columns and tables\n")
+    lines.append("| rule | what it checks |")
+    lines.append("|---|---|")
+    for name, text in CROSS_RULES.items():
+        lines.append(f"| `{name}` | {text} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,376 @@
+"""Validation of a cohort against the data contract.
+
+:func:`validate_cohort` parses the raw tables into typed frames and checks every rule of
+:mod:`analysis.data.contract` at once. Each broken rule becomes one row of a problems table
+(``table, column, rule, severity, n_rows, example_ids, message``); errors stop a run before any
+analysis, warnings are listed in the run's report. No row is dropped here: exclusions belong to
+:mod:`analysis.data.cohort`, which logs them.
+
+Column checks (levels, hard ranges, uniqueness, missing values) are pandera schemas built from
+the contract; parsing and the rules that span columns or tables are vectorised pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from analysis.core.exceptions import CohortValidationError
+from analysis.data import contract
+from analysis.data.contract import ColumnSpec
+
+PROBLEM_COLUMNS = ["table", "column", "rule", "severity", "n_rows", "example_ids", "message"]
+N_EXAMPLES = 5
+
+_TRUE = {"true", "1", "yes", "y", "t", "1.0"}
+_FALSE = {"false", "0", "no", "n", "f", "0.0"}
+
+
+@dataclass
+class ValidatedCohort:
+    """Typed tables and what validation found.
+
+    Attributes
+    ----------
+    patients, transfers : DataFrame
+        Parsed tables: every row of the input, typed per the contract, extra columns kept.
+    problems : DataFrame
+        Findings with :data:`PROBLEM_COLUMNS`; ``severity`` is ``"error"`` or ``"warning"``.
+    """
+
+    patients: pd.DataFrame
+    transfers: pd.DataFrame
+    problems: pd.DataFrame
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        return self.problems[self.problems["severity"] == "error"]
+
+    @property
+    def warnings(self) -> pd.DataFrame:
+        return self.problems[self.problems["severity"] == "warning"]
+
+    def raise_for_errors(self) -> ValidatedCohort:
+        """Raise :class:`CohortValidationError` listing every error, or return ``self``."""
+        if len(self.errors):
+            raise CohortValidationError(self.errors.reset_index(drop=True))
+        return self
+
+
+class _Findings:
+    """Collects problems as rows."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def add(self, table, column, rule, severity, ids, message):
+        ids = pd.Series(ids, dtype="object").astype(str)
+        n = int(len(ids))
+        if n == 0:
+            return
+        examples = ", ".join(ids.drop_duplicates().head(N_EXAMPLES))
+        self.rows.append(
+            dict(table=table, column=column, rule=rule, severity=severity, n_rows=n,
+                 example_ids=examples, message=message)
+        )
+
+    def note(self, table, column, rule, severity, message):
+        self.rows.append(dict(table=table, column=column, rule=rule, severity=severity, n_rows=0,
+                              example_ids="", message=message))
+
+    def frame(self) -> pd.DataFrame:
+        if not self.rows:
+            return pd.DataFrame(columns=PROBLEM_COLUMNS)
+        out = pd.DataFrame(self.rows, columns=PROBLEM_COLUMNS)
+        order = {"error": 0, "warning": 1}
+        return (out.assign(_s=out["severity"].map(order)).sort_values(["_s", "table", "column", "rule"],
+                kind="stable").drop(columns="_s").reset_index(drop=True))
+
+
+def _row_ids(table: str, frame: pd.DataFrame) -> pd.Series:
+    """Identifiers shown in problem reports: patient id, and the transfer number for transfers."""
+    pid = frame["patient_id"].astype("string").fillna("?") if "patient_id" in frame else pd.Series(
+        [f"row {i + 2}" for i in range(len(frame))], index=frame.index)
+    if table == "transfers" and "transfer_number" in frame:
+        return pid + "#" + frame["transfer_number"].astype("string").fillna("?")
+    return pid
+
+
+# --------------------------------------------------------------------------- parsing
+
+def _blank(raw: pd.Series) -> pd.Series:
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        return raw.isna() | (raw.astype("string").str.strip() == "")
+    return raw.isna()
+
+
+def _parse_column(raw: pd.Series, s: ColumnSpec) -> tuple[pd.Series, pd.Series]:
+    """Parse one raw column; return the typed column and a mask of unparseable cells."""
+    blank = _blank(raw)
+    if s.kind in ("id", "category"):
+        out = raw.astype("string").str.strip()
+        if s.kind == "category":
+            out = out.str.lower()
+        out = out.mask(blank)
+        return out, pd.Series(False, index=raw.index)
+    if s.kind == "agents":
+        out = raw.astype("string").str.lower().str.replace(r"\s+", "", regex=True).mask(blank)
+        out = out.fillna("")
+        return out, pd.Series(False, index=raw.index)
+    if s.kind in ("float", "integer"):
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = num.isna() & ~blank
+        if s.kind == "integer":
+            frac = num.notna() & (np.floor(num) != num)
+            bad = bad | frac
+            num = num.mask(frac)
+            return num.astype("Float64").round().astype("Int64"), bad
+        return num.astype(float), bad
+    if s.kind == "boolean":
+        if pd.api.types.is_bool_dtype(raw):
+            return raw.astype("boolean"), pd.Series(False, index=raw.index)
+        text = raw.astype("string").str.strip().str.lower()
+        out = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+        out[text.isin(_TRUE).fillna(False).to_numpy(bool)] = True
+        out[text.isin(_FALSE).fillna(False).to_numpy(bool)] = False
+        bad = out.isna() & ~blank
+        return out, bad
+    if s.kind == "date":
+        if pd.api.types.is_datetime64_any_dtype(raw):
+            out = pd.to_datetime(raw).dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
+            return out.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
+        out = pd.to_datetime(raw.astype("string").str.strip().str.slice(0, 10), format="%Y-%m-%d",
+                             errors="coerce")
+        bad = out.isna() & ~blank
+        return out.astype("datetime64[ns]"), bad
+    raise ValueError(f"unknown column kind {s.kind!r}")
+
+
+_KIND_TEXT = {
+    "float": "a number", "integer": "a whole number", "boolean": "true/false (or 1/0, yes/no)",
+    "date": "a date written YYYY-MM-DD",
+}
+
+
+def _parse_table(table: str, raw: pd.DataFrame, findings: _Findings) -> pd.DataFrame:
+    specs = contract.TABLES[table]
+    known = {s.name for s in specs}
+    out = raw.copy()
+    ids = _row_ids(table, raw)
+    for s in specs:
+        if s.name not in raw.columns:
+            if s.required:
+                findings.note(table, s.name, "required_column", "error",
+                              f"required column '{s.name}' is missing ({s.meaning})")
+            continue
+        parsed, bad = _parse_column(raw[s.name], s)
+        if bad.any():
+            example = raw.loc[bad, s.name].astype(str).head(3).tolist()
+            findings.add(table, s.name, f"type_{s.kind}", "error", ids[bad],
+                         f"{table}.{s.name} must be {_KIND_TEXT[s.kind]}; cannot read {example}")
+        out[s.name] = parsed
+    extra = [c for c in raw.columns if c not in known]
+    for c in extra:
+        findings.note(table, c, "extra_column", "warning",
+                      f"column '{c}' is not in the data contract; it is kept and not analysed")
+    return out
+
+
+# --------------------------------------------------------------------------- column checks
+
+def _schema(table: str, present: set[str]) -> pa.DataFrameSchema:
+    cols = {}
+    for s in contract.TABLES[table]:
+        if s.name not in present:
+            continue
+        checks = []
+        if s.levels is not None and s.kind == "category":
+            checks.append(pa.Check.isin(list(s.levels)))
+        if s.limits is not None:
+            checks.append(pa.Check.in_range(s.limits[0], s.limits[1]))
+        cols[s.name] = pa.Column(checks=checks, nullable=s.nullable, unique=s.unique, required=False,
+                                 coerce=False)
+    return pa.DataFrameSchema(cols, strict=False)
+
+
+_RULE_NAMES = {"not_nullable": "not_null", "field_uniqueness": "unique"}
+
+
+def _column_checks(table: str, frame: pd.DataFrame, findings: _Findings) -> None:
+    schema = _schema(table, set(frame.columns))
+    try:
+        schema.validate(frame, lazy=True)
+        return
+    except pa.errors.SchemaErrors as exc:
+        failures = exc.failure_cases
+    ids = _row_ids(table, frame)
+    failures = failures[failures["index"].notna()]
+    for (column, check), group in failures.groupby(["column", "check"], sort=True):
+        rule = _RULE_NAMES.get(check) or ("range" if str(check).startswith("in_range") else
+                                          "allowed_levels" if str(check).startswith("isin") else str(check))
+        index = group["index"].drop_duplicates()
+        s = contract.spec(table, column)
+        if rule == "allowed_levels":
+            bad = sorted(group["failure_case"].astype(str).unique())[:5]
+            msg = f"{table}.{column} must be one of {list(s.levels)}; found {bad}"
+        elif rule == "range":
+            msg = (f"{table}.{column} must lie in [{s.limits[0]:g}, {s.limits[1]:g}]"
+                   + (f" {s.unit}" if s.unit else "")
+                   + f"; found {sorted(group['failure_case'].astype(float).unique())[:5]}")
+        elif rule == "not_null":
+            msg = f"{table}.{column} is required and may not be empty"
+        elif rule == "unique":
+            msg = f"{table}.{column} must be unique; repeated values found"
+        else:
+            msg = f"{table}.{column} fails {check}"
+        findings.add(table, column, rule, "error", ids.loc[index.to_numpy()], msg)
+
+
+def _soft_checks(table: str, frame: pd.DataFrame, findings: _Findings) -> None:
+    ids = _row_ids(table, frame)
+    for s in contract.TABLES[table]:
+        if s.name not in frame.columns:
+            if not s.required:
+                findings.note(table, s.name, "optional_column_absent", "warning",
+                              f"optional column '{s.name}' is absent; analyses that need it are skipped")
+            continue
+        col = frame[s.name]
+        if not s.required and len(col) and col.isna().all():
+            findings.note(table, s.name, "all_missing", "warning",
+                          f"optional column '{s.name}' is empty in every row; analyses that need it are skipped")
+        if s.plausible is not None and s.kind in ("float", "integer"):
+            lo, hi = s.plausible
+            out = col.notna() & ((col < lo) | (col > hi))
+            if s.limits is not None:
+                out &= (col >= s.limits[0]) & (col <= s.limits[1])
+            out = out.fillna(False).astype(bool)
+            if out.any():
+                findings.add(table, s.name, "plausible_range", "warning", ids[out],
+                             f"{table}.{s.name} outside the usual range [{lo:g}, {hi:g}]"
+                             + (f" {s.unit}" if s.unit else "") + "; possible but worth checking")
+
+
+# --------------------------------------------------------------------------- cross-table rules
+
+def _cross_checks(patients: pd.DataFrame, transfers: pd.DataFrame, findings: _Findings) -> None:
+    rules = contract.CROSS_RULES
+    pids = _row_ids("patients", patients)
+    tids = _row_ids("transfers", transfers)
+
+    def flag(table, column, rule, mask, ids):
+        mask = pd.Series(mask).fillna(False).astype(bool).to_numpy()
+        if mask.any():
+            findings.add(table, column, rule, "error", ids[mask], rules[rule])
+
+    def has(frame, *cols):
+        return all(c in frame.columns for c in cols)
+
+    markers = [m for m in contract.ENDOMETRIAL_MARKERS if m in patients.columns]
+    flag("patients", ",".join(contract.ENDOMETRIAL_MARKERS), "at_least_one_endometrial_marker",
+         patients[markers].isna().all(axis=1) if markers else np.ones(len(patients), bool), pids)
+    if has(patients, "biopsy_date", "follow_up_end_date"):
+        flag("patients", "follow_up_end_date", "biopsy_before_follow_up_end",
+             patients["follow_up_end_date"] < patients["biopsy_date"], pids)
+
+    if not has(transfers, "patient_id") or not has(patients, "patient_id"):
+        return
+    known = transfers["patient_id"].isin(patients["patient_id"].dropna())
+    flag("transfers", "patient_id", "patient_id_known", ~known & transfers["patient_id"].notna(), tids)
+
+    pat_cols = [c for c in ("patient_id", "biopsy_date", "follow_up_end_date") if c in patients.columns]
+    first = patients[pat_cols].drop_duplicates("patient_id")
+    merged = transfers[["patient_id"]].merge(first, on="patient_id", how="left", validate="many_to_one")
+    merged.index = transfers.index
+    if has(transfers, "transfer_date"):
+        if "biopsy_date" in merged:
+            flag("transfers", "transfer_date", "biopsy_before_transfer",
+                 transfers["transfer_date"] <= merged["biopsy_date"], tids)
+        if "follow_up_end_date" in merged:
+            flag("transfers", "transfer_date", "transfer_before_follow_up_end",
+                 transfers["transfer_date"] > merged["follow_up_end_date"], tids)
+
+    if has(transfers, "transfer_number"):
+        num = transfers["transfer_number"]
+        grp = transfers.assign(_n=num).groupby("patient_id", sort=False)["_n"]
+        size = grp.transform("size")
+        nunique = grp.transform("nunique")
+        bad = (grp.transform("min") != 1) | (grp.transform("max") != size) | (nunique != size)
+        flag("transfers", "transfer_number", "transfer_numbers_consecutive", bad & num.notna(), tids)
+        if has(transfers, "transfer_date"):
+            ordered = transfers.sort_values(["patient_id", "transfer_number"], kind="stable")
+            prev = ordered.groupby("patient_id", sort=False)["transfer_date"].shift()
+            bad_order = (ordered["transfer_date"] <= prev).reindex(transfers.index)
+            flag("transfers", "transfer_date", "transfer_dates_ordered", bad_order, tids)
+
+    if has(transfers, "good_quality_embryos", "embryos_transferred"):
+        flag("transfers", "good_quality_embryos", "good_quality_within_embryos",
+             transfers["good_quality_embryos"] > transfers["embryos_transferred"], tids)
+    if has(transfers, "gestational_sacs", "embryos_transferred"):
+        flag("transfers", "gestational_sacs", "sacs_within_embryos",
+             transfers["gestational_sacs"] > transfers["embryos_transferred"], tids)
+    if has(transfers, "live_birth", "clinical_pregnancy"):
+        flag("transfers", "live_birth", "live_birth_implies_clinical_pregnancy",
+             (transfers["live_birth"] == True) & (transfers["clinical_pregnancy"] == False), tids)  # noqa: E712
+    if has(transfers, "miscarriage", "clinical_pregnancy"):
+        flag("transfers", "miscarriage", "miscarriage_implies_clinical_pregnancy",
+             (transfers["miscarriage"] == True) & (transfers["clinical_pregnancy"] == False), tids)  # noqa: E712
+    if has(transfers, "clinical_pregnancy", "positive_hcg"):
+        flag("transfers", "clinical_pregnancy", "clinical_pregnancy_implies_positive_hcg",
+             (transfers["clinical_pregnancy"] == True) & (transfers["positive_hcg"] == False), tids)  # noqa: E712
+    if has(transfers, "clinical_pregnancy", "gestational_sacs"):
+        cp = transfers["clinical_pregnancy"]
+        sacs = transfers["gestational_sacs"]
+        flag("transfers", "clinical_pregnancy", "clinical_pregnancy_iff_sacs",
+             cp.notna() & sacs.notna() & (cp.fillna(False).astype(bool) != (sacs.fillna(0) > 0)), tids)
+    if has(transfers, "treatment_agents", "treatment_arm"):
+        agents = transfers["treatment_agents"].fillna("")
+        arm = transfers["treatment_arm"]
+        flag("transfers", "treatment_agents", "agents_match_arm",
+             ((arm == "none") & (agents != "")) | ((arm == "empirical") & (agents == "")), tids)
+        # Unknown agents: explode the lists once, vectorised.
+        exploded = agents.str.split(";").explode()
+        exploded = exploded[exploded != ""]
+        unknown = ~exploded.isin(contract.AGENTS)
+        if unknown.any():
+            rows = exploded.index[unknown.to_numpy()].unique()
+            found = sorted(exploded[unknown].unique())[:5]
+            findings.add("transfers", "treatment_agents", "allowed_levels", "error", tids.loc[rows],
+                         f"transfers.treatment_agents must list agents from {list(contract.AGENTS)}; found {found}")
+
+
+# --------------------------------------------------------------------------- entry point
+
+def validate_cohort(patients_raw: pd.DataFrame, transfers_raw: pd.DataFrame) -> ValidatedCohort:
+    """Parse and check both tables against the data contract, reporting every problem at once.
+
+    Parameters
+    ----------
+    patients_raw, transfers_raw : DataFrame
+        Tables as read by :func:`analysis.data.loading.read_cohort_tables` (text cells or typed).
+
+    Returns
+    -------
+    ValidatedCohort
+        Typed tables (all input rows, extra columns kept) and the problems found. Call
+        :meth:`ValidatedCohort.raise_for_errors` to stop on errors.
+
+    Examples
+    --------
+    >>> from analysis.data.loading import read_cohort_tables
+    >>> raw = read_cohort_tables("data/synthetic")
+    >>> checked = validate_cohort(raw["patients"], raw["transfers"])
+    >>> len(checked.errors)
+    0
+    """
+    findings = _Findings()
+    patients = _parse_table("patients", patients_raw, findings)
+    transfers = _parse_table("transfers", transfers_raw, findings)
+    _column_checks("patients", patients, findings)
+    _column_checks("transfers", transfers, findings)
+    _soft_checks("patients", patients, findings)
+    _soft_checks("transfers", transfers, findings)
+    _cross_checks(patients, transfers, findings)
+    return ValidatedCohort(patients, transfers, findings.frame())

@@ -1,0 +1,273 @@
+r"""Discrimination, cut-offs and calibration of a marker or a risk model.
+
+- **AUC** is the Mann–Whitney probability that a random event has a higher score than a random
+  non-event (ties count ½), as R's ``pROC::auc``.
+- **DeLong variance** (DeLong, DeLong & Clarke-Pearson 1988, Biometrics 44:837) from the
+  structural components :math:`V_{10}(x_i) = \frac1n\sum_j \psi(x_i, y_j)` and
+  :math:`V_{01}(y_j)`: :math:`\operatorname{var}(\hat A) = s_{10}/m + s_{01}/n`; for two scores
+  on the same patients the covariance uses the cross-covariances, giving the paired test of
+  ``pROC::roc.test(method = "delong", paired = TRUE)``.
+- **Youden cut-off**: the threshold maximising sensitivity + specificity − 1 among pROC's
+  thresholds (midpoints between consecutive distinct values), events being scores ≥ the
+  threshold when events score higher (``coords(roc, "best", best.method = "youden")``).
+- **Calibration**: intercept (calibration-in-the-large, :math:`\alpha` in
+  ``glm(y ~ offset(lp))``) and slope (``glm(y ~ lp)``) on the logit scale; Brier score.
+- **Optimism correction** (Harrell, Lee & Mark 1996, Stat Med 15:361): the model is refitted in
+  each bootstrap resample; optimism is the mean of (performance in the resample − performance of
+  the resample's model on the original data), subtracted from the apparent performance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import scipy.special
+import scipy.stats
+
+from analysis.core.exceptions import ModelError
+from analysis.methods.resampling import bootstrap, percentile_interval
+from analysis.models.logistic import binomial_irls
+
+__all__ = ["auc", "auc_delong", "brier_score", "calibration", "cutoff_metrics", "delong_test",
+           "optimism_corrected", "youden_cutoff"]
+
+
+def _split(score, y):
+    score = np.asarray(score, dtype=float)
+    y = np.asarray(y).astype(int)
+    keep = np.isfinite(score)
+    score, y = score[keep], y[keep]
+    cases, controls = score[y == 1], score[y == 0]
+    if len(cases) == 0 or len(controls) == 0:
+        raise ModelError("AUC needs both events and non-events among rows with a score")
+    return cases, controls
+
+
+def _placements(cases, controls):
+    """Structural components V10 (per case) and V01 (per control), vectorised by ranks."""
+    allv = np.concatenate([cases, controls])
+    r_all = scipy.stats.rankdata(allv)
+    r_cases = scipy.stats.rankdata(cases)
+    r_controls = scipy.stats.rankdata(controls)
+    m, n = len(cases), len(controls)
+    v10 = (r_all[:m] - r_cases) / n            # share of controls below each case (ties ½)
+    v01 = 1 - (r_all[m:] - r_controls) / m      # share of cases above each control (ties ½)
+    return v10, v01
+
+
+def auc(score, y) -> float:
+    """Return the area under the ROC curve (events expected to score higher)."""
+    v10, _ = _placements(*_split(score, y))
+    return float(v10.mean())
+
+
+def auc_delong(score, y, *, conf_level: float = 0.95) -> dict:
+    """Return the AUC with its DeLong variance and Wald CI (``pROC::ci.auc(method = "delong")``)."""
+    cases, controls = _split(score, y)
+    v10, v01 = _placements(cases, controls)
+    a = v10.mean()
+    var = v10.var(ddof=1) / len(cases) + v01.var(ddof=1) / len(controls)
+    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    se = np.sqrt(var)
+    return {"auc": float(a), "variance": float(var), "std_error": float(se), "conf_low": float(max(0, a - z * se)),
+            "conf_high": float(min(1, a + z * se)), "n_events": len(cases), "n_nonevents": len(controls)}
+
+
+def delong_test(score1, score2, y) -> dict:
+    """Paired DeLong test of two AUCs on the same patients (rows with both scores)."""
+    s1, s2, yy = (np.asarray(v, dtype=float) for v in (score1, score2, y))
+    keep = np.isfinite(s1) & np.isfinite(s2) & np.isfinite(yy)
+    s1, s2, yy = s1[keep], s2[keep], yy[keep].astype(int)
+    comps = [_placements(*_split(s, yy)) for s in (s1, s2)]
+    m, n = int((yy == 1).sum()), int((yy == 0).sum())
+    a = np.array([c[0].mean() for c in comps])
+    s10 = np.cov(np.vstack([c[0] for c in comps]))
+    s01 = np.cov(np.vstack([c[1] for c in comps]))
+    cov = s10 / m + s01 / n
+    var_diff = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    z = (a[0] - a[1]) / np.sqrt(var_diff)
+    return {"auc1": float(a[0]), "auc2": float(a[1]), "difference": float(a[0] - a[1]),
+            "std_error": float(np.sqrt(var_diff)), "statistic": float(z),
+            "p_value": float(2 * scipy.stats.norm.sf(abs(z))), "n": int(len(yy))}
+
+
+def youden_cutoff(score, y, *, direction: str = "<") -> dict:
+    """Return the Youden-optimal threshold with its sensitivity and specificity.
+
+    Thresholds are pROC's: −∞, the midpoints between consecutive distinct scores, and +∞.
+    With ``direction="<"`` events are expected to score higher (positive: ``score >= threshold``),
+    with ``">"`` lower (positive: ``score <= threshold``); ``"auto"`` takes the direction whose AUC
+    is at least ½. Among tied maxima the first threshold in increasing order is returned, as
+    pROC's first ``coords(..., "best")`` row.
+    """
+    cases, controls = _split(score, y)
+    if direction == "auto":
+        direction = "<" if auc(np.r_[cases, controls], np.r_[np.ones(len(cases)), np.zeros(len(controls))]) >= 0.5 else ">"
+    values = np.unique(np.concatenate([cases, controls]))
+    if len(values) < 2:
+        raise ModelError("a constant score has no cut-off")
+    thresholds = np.concatenate([[-np.inf], (values[:-1] + values[1:]) / 2, [np.inf]])
+    sc, sn = np.sort(cases), np.sort(controls)  # counts by binary search: O(n log n), no n x n matrix
+    below_c = np.searchsorted(sc, thresholds, side="left") / len(sc)      # share of cases < t
+    below_n = np.searchsorted(sn, thresholds, side="left") / len(sn)      # share of controls < t
+    upto_c = np.searchsorted(sc, thresholds, side="right") / len(sc)      # share of cases <= t
+    upto_n = np.searchsorted(sn, thresholds, side="right") / len(sn)
+    if direction == "<":
+        sens, spec = 1 - below_c, below_n
+    elif direction == ">":
+        sens, spec = upto_c, 1 - upto_n
+    else:
+        raise ValueError("direction must be '<', '>' or 'auto'")
+    j = sens + spec - 1
+    best = int(np.argmax(j))
+    return {"threshold": float(thresholds[best]), "sensitivity": float(sens[best]),
+            "specificity": float(spec[best]), "youden": float(j[best]), "direction": direction}
+
+
+def cutoff_metrics(score, y, threshold: float, *, conf_level: float = 0.95) -> dict:
+    """Sensitivity, specificity, PPV and NPV of ``score >= threshold``, with Wilson CIs."""
+    s = np.asarray(score, dtype=float)
+    yy = np.asarray(y).astype(float)
+    keep = np.isfinite(s) & np.isfinite(yy)
+    pos = s[keep] >= threshold
+    yy = yy[keep].astype(int)
+    tp, fp = int((pos & (yy == 1)).sum()), int((pos & (yy == 0)).sum())
+    fn, tn = int((~pos & (yy == 1)).sum()), int((~pos & (yy == 0)).sum())
+    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+
+    def wilson(k, n):
+        if n == 0:
+            return np.nan, np.nan, np.nan
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return p, centre - half, centre + half
+
+    out = {"threshold": threshold, "n_tp": tp, "n_fp": fp, "n_fn": fn, "n_tn": tn}
+    for name, k, n in [("sensitivity", tp, tp + fn), ("specificity", tn, tn + fp), ("ppv", tp, tp + fp),
+                       ("npv", tn, tn + fn)]:
+        p, lo, hi = wilson(k, n)
+        out.update({name: p, f"{name}_low": lo, f"{name}_high": hi})
+    return out
+
+
+def brier_score(p, y) -> float:
+    """Mean squared difference between predicted probability and outcome."""
+    p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=float)
+    return float(np.mean((p - y) ** 2))
+
+
+def calibration(p, y) -> dict:
+    """Calibration intercept (in the large) and slope of predicted probabilities on the logit scale."""
+
+    p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
+    y = np.asarray(y, dtype=float)
+    lp = np.log(p / (1 - p))
+    ones = np.ones((len(y), 1))
+    with np.errstate(all="ignore"):
+        slope = binomial_irls(np.column_stack([ones, lp]), y, np.ones(len(y)))
+        intercept = binomial_irls(ones, y, np.ones(len(y)), offset=lp)
+    return {"calibration_intercept": float(intercept[0]), "calibration_slope": float(slope[1]),
+            "brier": brier_score(p, y)}
+
+
+def _performance(p, y) -> np.ndarray:
+    cal = calibration(p, y)
+    return np.array([auc(p, y), cal["calibration_slope"], cal["calibration_intercept"], cal["brier"]])
+
+
+def _optimism_replicate(positions, *, frame, fit_predict, arrays=None):
+    if arrays is not None:  # the model's design built once; only the coefficients are refitted
+        x, y = arrays
+        beta = fit_predict.fit_arrays(x[positions], y[positions])
+        if beta is not None:
+            return (_performance(scipy.special.expit(x[positions] @ beta), y[positions])
+                    - _performance(scipy.special.expit(x @ beta), y))
+    sample = frame.iloc[positions].reset_index(drop=True)
+    predict = fit_predict(sample)
+    return _performance(predict(sample), sample["_y"].to_numpy()) - _performance(predict(frame), frame["_y"].to_numpy())
+
+
+def optimism_corrected(data: pd.DataFrame, *, outcome: str, fit_predict: Callable, n_bootstrap: int = 200,
+                       seed: int = 0, n_jobs: int | None = 1) -> pd.DataFrame:
+    """Apparent and optimism-corrected AUC, calibration slope, intercept and Brier score.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Complete rows of the model's variables.
+    fit_predict : callable
+        ``fit_predict(frame)`` fits the model on ``frame`` and returns ``predict(frame2)`` giving
+        probabilities for new rows; module-level (picklable) for ``n_jobs > 1``. If it also has
+        ``arrays(frame) -> (X, y)`` and ``fit_arrays(X, y) -> coefficients or None`` (as
+        :class:`analysis.methods.prognostic.LogisticRiskModel`), each resample refits on rows of the
+        design built once, and falls back to ``fit_predict`` where ``fit_arrays`` returns None.
+    """
+    frame = data.reset_index(drop=True).assign(_y=pd.to_numeric(data[outcome]).to_numpy(dtype=float))
+    apparent = _performance(fit_predict(frame)(frame), frame["_y"].to_numpy())
+    arrays = fit_predict.arrays(frame) if hasattr(fit_predict, "fit_arrays") else None
+    reps = bootstrap(_optimism_replicate, np.arange(len(frame)), n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs,
+                     frame=frame, fit_predict=fit_predict, arrays=arrays)
+    optimism = np.nanmean(reps, axis=0)
+    names = ["auc", "calibration_slope", "calibration_intercept", "brier"]
+    return pd.DataFrame({"measure": names, "apparent": apparent, "optimism": optimism,
+                         "corrected": apparent - optimism, "n_bootstrap": n_bootstrap,
+                         "n_failed_replicates": int(np.isnan(reps).any(axis=1).sum())})
+
+
+def auc_bootstrap_ci(score, y, *, n_bootstrap: int = 500, seed: int = 0, conf_level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the AUC (resampling rows)."""
+    data = np.column_stack([np.asarray(score, dtype=float), np.asarray(y, dtype=float)])
+    data = data[np.isfinite(data).all(axis=1)]
+    reps = bootstrap(_auc_rows, data, n_boot=n_bootstrap, seed=seed)
+    low, high = percentile_interval(reps, conf_level=conf_level)
+    return float(low[0]), float(high[0])
+
+
+def _auc_rows(sample: np.ndarray) -> float:
+    return auc(sample[:, 0], sample[:, 1])
+
+
+def _youden_rows(sample: np.ndarray, direction: str) -> float:
+    return youden_cutoff(sample[:, 0], sample[:, 1], direction=direction)["threshold"]
+
+
+def cutoff_table(data: pd.DataFrame, *, outcome: str, markers, published: dict | None = None,
+                 n_bootstrap: int = 500, seed: int = 0, conf_level: float = 0.95) -> pd.DataFrame:
+    """Data-driven (Youden, with percentile bootstrap CI) and published cut-offs of each marker.
+
+    Each row: ``marker, source`` (``youden`` or the published cut-off's name), ``threshold``,
+    ``threshold_low``/``threshold_high`` (Youden only), ``direction`` (``<``: outcome more likely
+    above the cut-off), ``sensitivity, specificity, ppv, npv`` with Wilson limits, the 2×2
+    counts, and ``message`` when the marker cannot be analysed.
+    """
+    published = published or {}
+    rows = []
+    for marker in markers:
+        frame = data[[marker, outcome]].apply(pd.to_numeric, errors="coerce").dropna()
+        try:
+            if frame.empty:
+                raise ModelError(f"{marker} has no observed value")
+            x, y = frame[marker].to_numpy(), frame[outcome].to_numpy()
+            best = youden_cutoff(x, y, direction="auto")
+            reps = bootstrap(_youden_rows, np.column_stack([x, y]), n_boot=n_bootstrap, seed=seed,
+                             direction=best["direction"])
+            reps[~np.isfinite(reps)] = np.nan
+            low, high = percentile_interval(reps, conf_level=conf_level)
+            cuts = [("youden", best["threshold"], low[0], high[0])] + [(name, value, np.nan, np.nan)
+                                                                       for name, value in published.get(marker, [])]
+            for source, threshold, lo, hi in cuts:
+                score = x if best["direction"] == "<" else -x
+                t = threshold if best["direction"] == "<" else -threshold
+                m = cutoff_metrics(score, y, t, conf_level=conf_level)
+                m.update(marker=marker, source=source, threshold=threshold, threshold_low=lo, threshold_high=hi,
+                         direction=best["direction"], message="")
+                rows.append(m)
+        except ModelError as exc:
+            rows.append({"marker": marker, "source": "youden", "message": str(exc)})
+    cols = ["marker", "source", "threshold", "threshold_low", "threshold_high", "direction", "n_tp", "n_fp", "n_fn", "n_tn",
+            "sensitivity", "sensitivity_low", "sensitivity_high", "specificity", "specificity_low",
+            "specificity_high", "ppv", "ppv_low", "ppv_high", "npv", "npv_low", "npv_high", "message"]
+    return pd.DataFrame(rows).reindex(columns=cols)

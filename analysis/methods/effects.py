@@ -1,0 +1,461 @@
+r"""Marginal effects of the arms: weighted (IPTW), doubly robust (AIPW) and matched estimates.
+
+All functions return rows of the results contract (:data:`analysis.output.results.ESTIMATE_COLUMNS`).
+
+**Weighted outcome model** (``iptw_logit``): logistic regression of the outcome on the arm with
+the IPTW weights, standard errors from the design-based sandwich of R's ``survey::svyglm``
+with ``svydesign(ids = ~1, weights = ~w)`` (or ``ids = ~patient_id`` for all transfers):
+
+.. math:: V = \frac{G}{G-1} A^{-1} \Big(\sum_g U_g U_g^\top\Big) A^{-1},
+
+with :math:`U_g` the summed weighted score of cluster :math:`g` (a patient), :math:`A` the
+weighted information and :math:`G` the number of clusters. The variance treats the weights as
+known, as ``svyglm`` does, which is conservative for the ATE (Lunceford & Davidian 2004, Stat
+Med 23:2937).
+
+**Marginal risks, RD and RR** (``iptw_rd``, ``iptw_rr``): the Hájek weighted mean of the outcome
+in each arm, :math:`\hat\mu_a = \sum_{A_i = a} w_i Y_i / \sum_{A_i = a} w_i`, with influence
+functions :math:`\phi_i = 1\{A_i = a\} w_i (Y_i - \hat\mu_a) / \sum_{A_j = a} w_j`, summed by
+cluster and combined as above (R: ``svyby(~y, ~arm, design, svymean)`` with ``svycontrast``).
+RR limits are computed on the log scale.
+
+**AIPW** (``aipw_rd``; Robins, Rotnitzky & Zhao 1994; Funk et al. 2011, Am J Epidemiol
+173:761): with outcome model predictions :math:`\hat m_a(x)` and scores :math:`\hat e_a(x)`,
+
+.. math:: \hat\mu_a = \frac1n \sum_i \Big[\hat m_a(x_i) + \frac{1\{A_i = a\}(Y_i - \hat m_a(x_i))}{\hat e_a(x_i)}\Big],
+
+consistent if either model is right. Its CI is the percentile bootstrap over patients, both
+models refitted in every replicate.
+
+**Matched** (``matched_logit``): logistic regression of the outcome on the arm in the matched
+sample, standard errors clustered on the matched pair (R: ``sandwich::vcovCL(fit, cluster =
+~subclass)``, HC0 with the :math:`G/(G-1)` adjustment; Austin 2011, Multivariate Behav Res 46:399).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import patsy
+import scipy.special
+import scipy.stats
+
+from analysis.core.exceptions import ModelError
+from analysis.methods import outcomes
+from analysis.methods.propensity import ARM_LEVELS, design_rows, iptw_weights, propensity_scores, truncate_weights
+from analysis.methods.resampling import bootstrap, percentile_interval
+from analysis.models.multinomial import fit_multinomial_logit
+from analysis.models.schema import conform_estimates
+
+__all__ = [
+    "aipw_risks",
+    "aipw_rd_rows",
+    "evalue_table",
+    "evalue",
+    "iptw_logit_rows",
+    "iptw_risk_rows",
+    "matched_logit_rows",
+    "weighted_logit",
+]
+
+
+def _z(conf_level: float) -> float:
+    return float(scipy.stats.norm.ppf(0.5 + conf_level / 2))
+
+
+def _cluster_sum(values: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
+    """Sum rows of ``values`` (n × k) within clusters (each row its own cluster when None)."""
+    if clusters is None:
+        return values
+    codes, _ = pd.factorize(pd.Series(clusters), sort=True)
+    out = np.zeros((codes.max() + 1, values.shape[1]))
+    np.add.at(out, codes, values)
+    return out
+
+
+def _check_weights(w: np.ndarray, what: str) -> None:
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ModelError(f"{what}: weights must be finite and non-negative (an estimated propensity of 0 or 1 "
+                         f"gives an infinite weight; check the overlap table)")
+
+
+def weighted_logit(y: np.ndarray, X: np.ndarray, w: np.ndarray, *, clusters: np.ndarray | None = None,
+                   tol: float = 1e-12, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Return coefficients and design-based sandwich covariance of a weighted logistic model.
+
+    Newton–Raphson on the weighted log likelihood; covariance
+    :math:`\\frac{G}{G-1} A^{-1} B A^{-1}` with :math:`B` the cross-product of the cluster score
+    sums (R ``survey::svyglm``).
+    """
+    _check_weights(w, "weighted logistic model")
+    beta = np.zeros(X.shape[1])
+    for _ in range(max_iter):
+        eta = X @ beta
+        mu = scipy.special.expit(eta)
+        grad = X.T @ (w * (y - mu))
+        info = (X * (w * mu * (1 - mu))[:, None]).T @ X
+        try:
+            step = np.linalg.solve(info, grad)
+        except np.linalg.LinAlgError:
+            raise ModelError("weighted logistic model: singular information (an empty arm or covariate level)") from None
+        beta = beta + step
+        if np.max(np.abs(step)) < tol:
+            break
+    else:
+        raise ModelError("weighted logistic model did not converge (separation in the weighted data?)")
+    mu = scipy.special.expit(X @ beta)
+    info = (X * (w * mu * (1 - mu))[:, None]).T @ X
+    scores = _cluster_sum(X * (w * (y - mu))[:, None], clusters)
+    g = scores.shape[0]
+    bread = np.linalg.inv(info)
+    cov = g / (g - 1) * bread @ (scores.T @ scores) @ bread
+    return beta, cov
+
+
+def _arm_design(arm: pd.Series, reference: str, levels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    others = [lvl for lvl in levels if lvl != reference and (arm == lvl).any()]
+    X = np.column_stack([np.ones(len(arm))] + [(arm == lvl).to_numpy(dtype=float) for lvl in others])
+    return X, others
+
+
+def _rows(model_id, estimator, terms, coef, se, *, ratio, conf_level, n_obs, n_events, n_clusters,
+          outcome, population, notebook):
+    z = _z(conf_level)
+    coef = np.asarray(coef, dtype=float)
+    se = np.asarray(se, dtype=float)
+    low, high = coef - z * se, coef + z * se
+    tr = np.exp if ratio else (lambda v: v)
+    frame = pd.DataFrame({
+        "notebook": notebook, "model_id": model_id, "outcome": outcome, "population": population,
+        "estimator": estimator, "term": terms, "coef": coef, "std_error": se, "estimate": tr(coef),
+        "conf_low": tr(low), "conf_high": tr(high),
+        "p_value": 2 * scipy.stats.norm.sf(np.abs(coef / se)), "n_obs": n_obs, "n_events": n_events,
+        "n_clusters": n_clusters})
+    return conform_estimates(frame)
+
+
+def iptw_logit_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "live_birth",
+                    treatment: str = "treatment_arm", reference: str = "none", cluster: str | None = None,
+                    model_id: str = "lb_first_iptw", population: str = "first_transfer",
+                    notebook: str = "05_treatment_effects", conf_level: float = 0.95) -> pd.DataFrame:
+    """Return the weighted (marginal) OR of each arm against the reference, sandwich SEs.
+
+    Rows of ``data`` are those of ``weights`` (its index); ``cluster`` names a column whose
+    values are the clusters (patients, for all transfers).
+    """
+    rows = data.loc[weights.index]
+    y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
+    arm = rows[treatment].astype(str)
+    X, others = _arm_design(arm, reference, ARM_LEVELS)
+    clusters = rows[cluster].to_numpy() if cluster else None
+    beta, cov = weighted_logit(y, X, weights.to_numpy(dtype=float), clusters=clusters)
+    terms = [f"{treatment}[{lvl}]" for lvl in others]
+    return _rows(model_id, "iptw_logit", terms, beta[1:], np.sqrt(np.diag(cov))[1:], ratio=True,
+                 conf_level=conf_level, n_obs=len(rows), n_events=int(y.sum()),
+                 n_clusters=len(np.unique(clusters)) if cluster else pd.NA,
+                 outcome=outcome, population=population, notebook=notebook)
+
+
+def weighted_risks(y: np.ndarray, arm: np.ndarray, w: np.ndarray, levels: Sequence[str],
+                   clusters: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return Hájek weighted risks by arm and the design-based covariance of the risks."""
+    _check_weights(w, "weighted risks")
+    mus, infl = [], []
+    for lvl in levels:
+        ind = (arm == lvl).astype(float) * w
+        mu = (ind * y).sum() / ind.sum()
+        mus.append(mu)
+        infl.append(ind * (y - mu) / ind.sum())
+    phi = _cluster_sum(np.column_stack(infl), clusters)
+    g = phi.shape[0]
+    return np.array(mus), g / (g - 1) * phi.T @ phi
+
+
+def iptw_risk_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "live_birth",
+                   treatment: str = "treatment_arm", reference: str = "none", cluster: str | None = None,
+                   population: str = "first_transfer", notebook: str = "05_treatment_effects",
+                   conf_level: float = 0.95, model_id: str = "lb_first_iptw") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the weighted risk difference and risk ratio of each arm against the reference.
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        Rows for ``<model_id>_rd`` (estimator ``iptw_rd``) and ``<model_id>_rr``
+        (``iptw_rr``, coef = log RR), and a table of the weighted risks by arm with CIs.
+    """
+    rows = data.loc[weights.index]
+    y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
+    arm = rows[treatment].astype(str).to_numpy()
+    levels = [lvl for lvl in ARM_LEVELS if (arm == lvl).any()]
+    clusters = rows[cluster].to_numpy() if cluster else None
+    mu, cov = weighted_risks(y, arm, weights.to_numpy(dtype=float), levels, clusters)
+    ref = levels.index(reference)
+    others = [i for i in range(len(levels)) if i != ref]
+    rd, rd_se, lrr, lrr_se = [], [], [], []
+    for i in others:
+        c = np.zeros(len(levels))
+        c[i], c[ref] = 1, -1
+        rd.append(mu[i] - mu[ref])
+        rd_se.append(np.sqrt(c @ cov @ c))
+        d = np.zeros(len(levels))
+        d[i], d[ref] = 1 / mu[i], -1 / mu[ref]
+        lrr.append(np.log(mu[i] / mu[ref]))
+        lrr_se.append(np.sqrt(d @ cov @ d))
+    terms = [f"{treatment}[{levels[i]}]" for i in others]
+    common = dict(conf_level=conf_level, n_obs=len(rows), n_events=int(y.sum()),
+                  n_clusters=len(np.unique(clusters)) if cluster else pd.NA, outcome=outcome,
+                  population=population, notebook=notebook)
+    est = pd.concat([_rows(f"{model_id}_rd", "iptw_rd", terms, rd, rd_se, ratio=False, **common),
+                     _rows(f"{model_id}_rr", "iptw_rr", terms, lrr, lrr_se, ratio=True, **common)],
+                    ignore_index=True)
+    z = _z(conf_level)
+    se = np.sqrt(np.diag(cov))
+    risks = pd.DataFrame({"arm": levels, "risk": mu, "std_error": se, "conf_low": mu - z * se,
+                          "conf_high": mu + z * se,
+                          "n": [int((arm == lvl).sum()) for lvl in levels],
+                          "weighted_n": [float(weights.to_numpy()[arm == lvl].sum()) for lvl in levels]})
+    return est, risks
+
+
+# --------------------------------------------------------------------------------------------
+# AIPW
+# --------------------------------------------------------------------------------------------
+
+
+def _aipw_arrays(data, *, outcome, treatment, ps_covariates, outcome_covariates, modifier, reference, cluster):
+    """Numeric pieces of the AIPW estimator, built once (design matrices are not rebuilt per resample)."""
+    extra = [outcome] + ([modifier] if modifier else []) + list(outcome_covariates) + ([cluster] if cluster else [])
+    rows = design_rows(data, treatment=treatment, covariates=list(dict.fromkeys([*ps_covariates, *extra])))
+    arm = rows[treatment].astype(str).to_numpy()
+    levels = [reference] + [lvl for lvl in ARM_LEVELS if lvl != reference and (arm == lvl).any()]
+    codes = pd.Categorical(arm, categories=levels).codes
+    X_ps = patsy.dmatrix(" + ".join(outcomes.term(c, rows) for c in ps_covariates) or "1", rows,
+                         return_type="dataframe").to_numpy()
+    exposure = f"{treatment}*{modifier}" if modifier else treatment
+    f = outcomes.formula(outcome, [exposure], [c for c in outcome_covariates if c not in (treatment, modifier)],
+                         rows, references={treatment: reference})
+    _, X = patsy.dmatrices(f, rows, return_type="dataframe")
+    X_arm = []
+    for lvl in levels:
+        counterfactual = rows.copy()
+        counterfactual[treatment] = lvl
+        X_arm.append(patsy.build_design_matrices([X.design_info], counterfactual, return_type="dataframe")[0].to_numpy())
+    strata = {"all": np.ones(len(rows), dtype=bool)}
+    if modifier:
+        mod = rows[modifier].astype(str).to_numpy()
+        strata.update({f"{modifier}={lvl}": mod == lvl for lvl in sorted(np.unique(mod))})
+        empty = [f"{lvl} in {name}" for name, mask in strata.items() for lvl in levels
+                 if not (mask & (arm == lvl)).any()]
+        if empty:
+            raise ModelError(f"AIPW by {modifier}: no patient received " + ", ".join(empty)
+                             + "; the arm effect cannot be estimated there (rerun without the modifier, "
+                               "or merge groups)")
+    # diagnose separation and empty arms in words before any fitting
+    propensity_scores(rows, treatment=treatment, covariates=ps_covariates, reference=reference)
+    arrays = dict(y=pd.to_numeric(rows[outcome]).to_numpy(dtype=float), codes=codes, levels=levels, X_ps=X_ps,
+                  X=X.to_numpy(), X_arm=X_arm, strata=strata)
+    labels = rows[cluster].to_numpy() if cluster else None
+    return arrays, labels
+
+
+def _aipw_from_arrays(pos: np.ndarray, *, y, codes, levels, X_ps, X, X_arm, strata) -> np.ndarray:
+    """AIPW risks for every (stratum, arm) on the rows ``pos`` (a resample, or all rows)."""
+    y, codes, X_ps, X = y[pos], codes[pos], X_ps[pos], X[pos]
+    if len(np.unique(codes)) < len(levels):
+        raise ModelError("an arm is absent from the resample")
+    e = fit_multinomial_logit(X_ps, codes, n_classes=len(levels))[2]
+    beta, _ = weighted_logit(y, X, np.ones(len(y)))
+    out = []
+    for mask in strata.values():
+        m_pos = mask[pos]
+        for j in range(len(levels)):
+            m = 1 / (1 + np.exp(-(X_arm[j][pos] @ beta)))
+            aug = m + (codes == j) * (y - m) / e[:, j]
+            out.append(aug[m_pos].mean() if m_pos.any() else np.nan)
+    return np.array(out)
+
+
+def _risk_frame(arrays: dict, risks: np.ndarray) -> pd.DataFrame:
+    keys = [(s, lvl) for s in arrays["strata"] for lvl in arrays["levels"]]
+    return pd.DataFrame({"stratum": [k[0] for k in keys], "arm": [k[1] for k in keys], "risk": risks,
+                         "n": [int(arrays["strata"][k[0]].sum()) for k in keys]})
+
+
+def aipw_risks(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: str = "treatment_arm",
+               ps_covariates: Sequence[str], outcome_covariates: Sequence[str],
+               modifier: str | None = "profile_group", reference: str = "none") -> pd.DataFrame:
+    """Return AIPW counterfactual risks under each arm, overall and within each level of ``modifier``.
+
+    The propensity model is a multinomial logistic regression of the arm on ``ps_covariates``
+    (as :func:`analysis.methods.propensity.propensity_scores`); the outcome model a logistic regression
+    of the outcome on arm × ``modifier`` plus ``outcome_covariates``. Rows missing any of the
+    columns are left out.
+
+    Returns
+    -------
+    DataFrame
+        ``stratum`` (``all`` or ``<modifier>=<level>``), ``arm``, ``risk``, ``n``.
+    """
+    arrays, _ = _aipw_arrays(data, outcome=outcome, treatment=treatment, ps_covariates=ps_covariates,
+                             outcome_covariates=outcome_covariates, modifier=modifier, reference=reference,
+                             cluster=None)
+    return _risk_frame(arrays, _aipw_from_arrays(np.arange(len(arrays["y"])), **arrays))
+
+
+def aipw_rd_rows(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: str = "treatment_arm",
+                 ps_covariates: Sequence[str], outcome_covariates: Sequence[str],
+                 modifier: str | None = "profile_group", reference: str = "none", n_bootstrap: int = 500,
+                 seed: int = 0, n_jobs: int | None = 1, cluster: str = "patient_id", conf_level: float = 0.95,
+                 model_id: str = "lb_first_aipw", population: str = "first_transfer",
+                 notebook: str = "05_treatment_effects") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return AIPW risk differences against the reference, overall and by ``modifier``, with bootstrap CIs.
+
+    Patients are resampled (``cluster``) ``n_bootstrap`` times, both models refitted each time;
+    the CI is the percentile interval, ``std_error`` the bootstrap SD, the p-value from the
+    normal approximation. A replicate where a model cannot be fitted (e.g. an arm absent from a
+    resample) is dropped and counted in the returned risks table (``n_failed_replicates``).
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        Contract rows (estimator ``aipw_rd``; stratum rows with terms
+        ``treatment_arm[personalized] | profile_group=dysregulated``) and the risks by stratum
+        and arm with bootstrap CIs.
+    """
+    arrays, labels = _aipw_arrays(data, outcome=outcome, treatment=treatment, ps_covariates=ps_covariates,
+                                  outcome_covariates=outcome_covariates, modifier=modifier, reference=reference,
+                                  cluster=cluster)
+    positions = np.arange(len(arrays["y"]))
+    point = _risk_frame(arrays, _aipw_from_arrays(positions, **arrays))
+    keys = list(zip(point["stratum"], point["arm"]))
+    reps = bootstrap(_aipw_from_arrays, positions, n_boot=n_bootstrap, seed=seed, cluster=labels, n_jobs=n_jobs,
+                     **arrays)
+    failed = int(np.isnan(reps).all(axis=1).sum())
+    if failed > n_bootstrap / 2:
+        raise ModelError(f"{model_id}: the AIPW estimate could not be computed in {failed} of {n_bootstrap} "
+                         f"bootstrap resamples (an arm too small in some stratum?)")
+    idx = {k: i for i, k in enumerate(keys)}
+    rows = []
+    z_alpha = conf_level
+    for stratum in dict.fromkeys(point["stratum"]):
+        for lvl in [a for a in ARM_LEVELS if a != reference and (stratum, a) in idx]:
+            i, j = idx[(stratum, lvl)], idx[(stratum, reference)]
+            est = point["risk"].iloc[i] - point["risk"].iloc[j]
+            diff = reps[:, i] - reps[:, j]
+            ok = np.isfinite(diff)
+            low, high = percentile_interval(diff[ok][:, None], conf_level=z_alpha)
+            se = diff[ok].std(ddof=1)
+            term = f"{treatment}[{lvl}]" + ("" if stratum == "all" else f" | {stratum}")
+            n = int(point["n"].iloc[i])
+            rows.append({"notebook": notebook, "model_id": model_id, "outcome": outcome, "population": population,
+                         "estimator": "aipw_rd", "term": term, "coef": est, "std_error": se, "estimate": est,
+                         "conf_low": low[0], "conf_high": high[0],
+                         "p_value": 2 * scipy.stats.norm.sf(abs(est / se)) if se > 0 else np.nan,
+                         "n_obs": n, "n_events": pd.NA, "n_clusters": pd.NA})
+    risk_low, risk_high = percentile_interval(reps, conf_level=conf_level)
+    risks = point.assign(conf_low=risk_low, conf_high=risk_high, n_bootstrap=n_bootstrap,
+                         n_failed_replicates=failed)
+    return conform_estimates(pd.DataFrame(rows)), risks
+
+
+# --------------------------------------------------------------------------------------------
+# matching
+# --------------------------------------------------------------------------------------------
+
+
+def matched_logit_rows(data: pd.DataFrame, pairs: pd.DataFrame, *, outcome: str = "live_birth",
+                       treatment: str = "treatment_arm", treated: str = "personalized", reference: str = "none",
+                       model_id: str = "lb_first_matched", population: str = "first_transfer_matched",
+                       notebook: str = "05_treatment_effects", conf_level: float = 0.95) -> pd.DataFrame:
+    """Return the OR of ``treated`` vs ``reference`` in the matched sample, SEs clustered on pairs."""
+    if pairs.empty:
+        raise ModelError(f"{model_id}: no treated patient found a control within the caliper")
+    idx = np.concatenate([pairs["treated_index"].to_numpy(), pairs["control_index"].to_numpy()])
+    pair = np.concatenate([pairs["pair"].to_numpy(), pairs["pair"].to_numpy()])
+    rows = data.loc[idx]
+    y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
+    x = (rows[treatment].astype(str) == treated).to_numpy(dtype=float)
+    X = np.column_stack([np.ones(len(x)), x])
+    beta, cov = weighted_logit(y, X, np.ones(len(y)), clusters=pair)
+    return _rows(model_id, "matched_logit", [f"{treatment}[{treated}]"], beta[1:], np.sqrt(np.diag(cov))[1:],
+                 ratio=True, conf_level=conf_level, n_obs=len(rows), n_events=int(y.sum()),
+                 n_clusters=len(pairs), outcome=outcome, population=population, notebook=notebook)
+
+
+# --------------------------------------------------------------------------------------------
+# E-values
+# --------------------------------------------------------------------------------------------
+
+
+def evalue(rr: float) -> float:
+    """Return the E-value of a risk ratio (VanderWeele & Ding 2017, Ann Intern Med 167:268).
+
+    :math:`E = RR + \\sqrt{RR (RR - 1)}` for :math:`RR \\ge 1`; protective ratios are inverted
+    first. The minimum strength of association, on the risk-ratio scale, that an unmeasured
+    confounder would need with both the treatment and the outcome to explain the estimate away.
+    """
+    if not np.isfinite(rr) or rr <= 0:
+        raise ModelError(f"E-value needs a positive finite risk ratio, got {rr}")
+    r = rr if rr >= 1 else 1 / rr
+    return float(r + np.sqrt(r * (r - 1)))
+
+
+def evalue_table(estimates: pd.DataFrame, *, outcome_risk: float, rare_threshold: float = 0.15) -> pd.DataFrame:
+    """Return E-values for ratio estimates (OR, RR) and their CI limit nearest the null.
+
+    ORs are converted to the risk-ratio scale first: unchanged when the outcome is rare
+    (``outcome_risk`` below ``rare_threshold``), else :math:`RR \\approx \\sqrt{OR}`
+    (VanderWeele 2017). For the CI, the E-value of the limit closer to 1, or 1 when the CI
+    includes 1.
+
+    Parameters
+    ----------
+    estimates : DataFrame
+        Contract rows with estimators ending in ``logit`` (OR) or ``rr``.
+    outcome_risk : float
+        Overall risk of the outcome in the analysed population.
+    """
+    common = outcome_risk >= rare_threshold
+    out = []
+    for r in estimates.itertuples():
+        is_or = not str(r.estimator).endswith("rr")
+        conv = (np.sqrt if (is_or and common) else (lambda v: v))
+        point, low, high = conv(r.estimate), conv(r.conf_low), conv(r.conf_high)
+        limit = 1.0 if low <= 1 <= high else (low if point > 1 else high)
+        out.append({"model_id": r.model_id, "term": r.term, "estimator": r.estimator,
+                    "measure": "OR" if is_or else "RR", "estimate": r.estimate,
+                    "conversion": "sqrt(OR)" if (is_or and common) else "none",
+                    "rr_scale_estimate": point, "evalue_estimate": evalue(point),
+                    "evalue_ci_limit": 1.0 if limit == 1.0 else evalue(limit)})
+    return pd.DataFrame(out)
+
+
+def estimand_statement(*, estimand: str, covariates: Sequence[str], n: int, truncation: Sequence[float]) -> str:
+    """Return a sentence stating the estimand, the population and the propensity model."""
+    target = ("the average treatment effect (ATE): the effect had every patient in the first-transfer "
+              "population received one arm rather than the other" if estimand.upper() == "ATE" else
+              "the average treatment effect in the treated (ATT): the effect among patients who received "
+              "the treated arm")
+    trunc = (f"weights truncated at the {truncation[0]:g}th and {truncation[1]:g}th percentiles"
+             if truncation else "weights not truncated")
+    return (f"Estimand: {target}. Propensity model: multinomial logistic regression of the arm at the first "
+            f"transfer on {', '.join(covariates)} ({n} patients with complete covariates); {trunc}.")
+
+
+def iptw_estimate(data: pd.DataFrame, *, covariates: Sequence[str], population: str = "first_transfer",
+                  model_id: str = "lb_first_iptw", outcome: str = "live_birth", estimand: str = "ATE",
+                  treated: str = "personalized", truncation: Sequence[float] = (), reference: str = "none",
+                  notebook: str = "05_treatment_effects", conf_level: float = 0.95) -> pd.DataFrame:
+    """Return the IPTW OR rows of one population: scores, weights (truncated) and weighted model.
+
+    The estimator every sensitivity set reruns. With ``population="all_transfers"`` the score
+    models the arm at each transfer and the SEs are clustered on ``patient_id``.
+    """
+
+    scores = propensity_scores(data, covariates=covariates, reference=reference)
+    weights = truncate_weights(iptw_weights(scores, estimand=estimand, treated=treated), list(truncation))
+    cluster = "patient_id" if population == "all_transfers" else None
+    return iptw_logit_rows(data, weights, outcome=outcome, reference=reference, cluster=cluster, model_id=model_id,
+                           population=population, notebook=notebook, conf_level=conf_level)

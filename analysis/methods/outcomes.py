@@ -1,0 +1,322 @@
+"""The outcome models of the study, as named model specifications with stable ids.
+
+Each ``fit_*`` function fits one family of the analysis plan's models and returns tidy rows for
+``tables/estimates.csv`` (via :mod:`analysis.models.tidy`). Models that cannot be fitted (no
+events, separation, a covariate with one level, non-convergence) do not stop the notebook:
+:class:`ModelLog` records their status and message for the reader and for
+``tables/model_status.csv``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis.core.exceptions import ModelError
+from analysis.data.cohort import analysis_population
+from analysis.models import gee as gee_models
+from analysis.models import logistic
+from analysis.models import tidy as tidy_models
+from analysis.models.schema import conform_estimates, empty_estimates
+
+STATUS_COLUMNS = ["notebook", "model_id", "outcome", "population", "status", "n_obs", "message"]
+
+#: Covariates treated as categorical in formulas (reference level = first in sorted order).
+CATEGORICAL = {"embryo_stage": "cleavage", "cycle_type": "fresh", "oocyte_source": "autologous",
+               "center_id": None, "indication": "rif", "diagnosis": None, "pgt_a": None,
+               "profile_group": "balanced", "immune_profile": "balanced", "treatment_arm": "none",
+               "therapy_match": "none"}
+
+
+def is_categorical(column: str, data: pd.DataFrame | None = None) -> bool:
+    """Return whether a column enters models as categorical (dummy-coded against a reference).
+
+    Columns named in :data:`CATEGORICAL` always do; others when ``data`` holds them as a
+    categorical, string or boolean column.
+    """
+    if column in CATEGORICAL:
+        return True
+    if data is None or column not in data:
+        return False
+    values = data[column]
+    return (isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values)
+            or pd.api.types.is_bool_dtype(values))
+
+
+def reference_level(column: str, data: pd.DataFrame | None = None, reference: str | None = None) -> str | None:
+    """Return the reference level of a categorical column.
+
+    ``reference`` when given, else the analysis plan's default (:data:`CATEGORICAL`), else the
+    first level in sorted order present in ``data`` (None when there is none).
+    """
+    ref = reference or CATEGORICAL.get(column)
+    if ref is None and data is not None and column in data:
+        levels = sorted(pd.Series(data[column]).dropna().astype(str).unique())
+        ref = levels[0] if levels else None
+    return ref
+
+
+def term(column: str, data: pd.DataFrame | None = None, reference: str | None = None) -> str:
+    """Return the formula term for a column: ``C(col, Treatment(reference=…))`` for categoricals.
+
+    Which columns are categorical and their reference levels follow :func:`is_categorical` and
+    :func:`reference_level`, the rule every model of the suite shares.
+    """
+    if not is_categorical(column, data):
+        return column
+    ref = reference_level(column, data, reference)
+    return f"C({column}, Treatment(reference={ref!r}))" if ref is not None else f"C({column})"
+
+
+def formula(outcome: str, exposures: list[str], covariates: list[str], data: pd.DataFrame,
+            references: dict | None = None) -> str:
+    """Build a patsy formula ``outcome ~ exposures + covariates`` with categorical references.
+
+    Exposures may contain interactions written ``a:b`` or ``a*b`` of column names.
+    """
+    references = references or {}
+
+    def expand(expr: str) -> str:
+        for op in ("*", ":"):
+            if op in expr:
+                return op.join(term(p.strip(), data, references.get(p.strip())) for p in expr.split(op))
+        return term(expr, data, references.get(expr))
+
+    rhs = [expand(e) for e in exposures] + [term(c, data, references.get(c)) for c in covariates
+                                            if c not in exposures]
+    return f"{outcome} ~ " + " + ".join(rhs) if rhs else f"{outcome} ~ 1"
+
+
+def model_frame(data: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Return the complete cases of ``columns`` with categoricals as plain strings (for patsy)."""
+    cols = list(dict.fromkeys(columns))
+    out = data[cols].dropna().copy()
+    for c in cols:
+        if isinstance(out[c].dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].astype(str)
+        elif str(out[c].dtype) in ("Int64", "Float64"):
+            out[c] = out[c].astype(float)
+        elif str(out[c].dtype) == "boolean":
+            out[c] = out[c].astype(int)
+    return out
+
+
+@dataclass
+class ModelLog:
+    """Collects tidy estimates and the status of every model a notebook fits."""
+
+    notebook: str
+    estimates: list[pd.DataFrame] = field(default_factory=list)
+    status: list[dict] = field(default_factory=list)
+
+    def ok(self, model_id, outcome, population, n_obs, rows: pd.DataFrame, message=""):
+        self.estimates.append(rows)
+        self.status.append(dict(notebook=self.notebook, model_id=model_id, outcome=outcome,
+                                population=population, status="ok", n_obs=int(n_obs), message=message))
+
+    def failed(self, model_id, outcome, population, message, n_obs=0):
+        self.status.append(dict(notebook=self.notebook, model_id=model_id, outcome=outcome,
+                                population=population, status="not estimable", n_obs=int(n_obs),
+                                message=str(message)))
+
+    def run(self, model_id, outcome, population, n_obs, estimate: Callable[[], pd.DataFrame]):
+        """Call ``estimate()`` and log its rows as ``ok``, or its :class:`ModelError` as not estimable.
+
+        Returns the rows, or None when the model could not be estimated (the reason is in the
+        status table, and the notebook goes on).
+        """
+        try:
+            rows = estimate()
+        except ModelError as exc:
+            self.failed(model_id, outcome, population, f"{model_id}: {exc}", n_obs=n_obs)
+            return None
+        self.ok(model_id, outcome, population, n_obs, rows)
+        return rows
+
+    def record(self, rows: pd.DataFrame, outcome, population, n_obs=None):
+        """Log contract rows that hold several models (one ``ok`` status per model id)."""
+        for model_id, part in rows.groupby("model_id", sort=False):
+            self.ok(model_id, outcome, part["population"].iloc[0] if "population" in part else population,
+                    int(part["n_obs"].max()) if n_obs is None else n_obs, part)
+
+    def estimates_frame(self) -> pd.DataFrame:
+        frames = [f for f in self.estimates if len(f)]
+        return conform_estimates(pd.concat(frames, ignore_index=True)) if frames else empty_estimates()
+
+    def status_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.status, columns=STATUS_COLUMNS)
+
+
+def fit_logit_model(log: ModelLog, data: pd.DataFrame, *, model_id: str, outcome: str, population: str,
+                    exposures: list[str], covariates: list[str], conf_level: float = 0.95,
+                    references: dict | None = None, estimator: str = "logit"):
+    """Fit one logistic model, record its tidy rows in ``log`` and return the fit (or None)."""
+    needed = [outcome] + [p.strip() for e in exposures for p in e.replace("*", ":").split(":")] + covariates
+    frame = model_frame(data, needed)
+    f = formula(outcome, exposures, covariates, frame, references)
+    try:
+        fit = logistic.fit_logit(frame, f)
+    except ModelError as exc:
+        log.failed(model_id, outcome, population, f"{model_id}: {exc}", n_obs=len(frame))
+        return None
+    rows = tidy_models.tidy_glm(fit, notebook=log.notebook, model_id=model_id, outcome=outcome,
+                                population=population, estimator=estimator, conf_level=conf_level)
+    log.ok(model_id, outcome, population, fit.nobs, rows, message=f"formula: {f}")
+    return fit
+
+
+def stratum_effects(log: ModelLog, fit, *, model_id: str, outcome: str, population: str, arm_levels: list[str],
+                    modifier: str, modifier_levels: list[str], reference_arm: str = "none",
+                    conf_level: float = 0.95, data: pd.DataFrame | None = None, min_events: int = 5) -> pd.DataFrame:
+    """Stratum-specific ORs of each arm vs the reference from an arm × modifier model.
+
+    The OR of arm ``a`` vs the reference within level ``m`` of the modifier is
+    :math:`\\exp(\\beta_a + \\beta_{a:m})` (the interaction term is zero in the modifier's reference
+    level), with its variance :math:`\\mathrm{Var}\\,\\beta_a + \\mathrm{Var}\\,\\beta_{a:m} +
+    2\\,\\mathrm{Cov}(\\beta_a, \\beta_{a:m})` from the model's covariance matrix.
+
+    Strata in which an arm has fewer than ``min_events`` events or non-events get no estimate and
+    a message in the log instead (too small for its model).
+    """
+    if fit is None:  # the interaction model itself could not be fitted
+        for level in modifier_levels:
+            log.failed(f"{model_id}:{level}", outcome, population,
+                       f"{model_id}: no stratum-specific ORs, the interaction model could not be fitted")
+        return empty_estimates()
+    names = list(fit.params.index)
+    rows = []
+    for level in modifier_levels:
+        for arm in arm_levels:
+            if arm == reference_arm:
+                continue
+            main = [n for n in names if n.endswith(f"[T.{arm}]") and "treatment_arm" in n and ":" not in n]
+            inter = [n for n in names if ":" in n and f"[T.{arm}]" in n and f"[T.{level}]" in n]
+            label = f"treatment_arm[{arm}] | {modifier}={level}"
+            if data is not None:
+                cell = data[(data[modifier].astype(str) == level) & (data["treatment_arm"].astype(str) == arm)]
+                ev = int(cell[outcome].sum())
+                if ev < min_events or len(cell) - ev < min_events:
+                    log.failed(f"{model_id}:{level}:{arm}", outcome, population,
+                               f"{label}: {ev} event(s) among {len(cell)} transfers; fewer than {min_events} "
+                               "events or non-events, too few for a stratum-specific OR", n_obs=len(cell))
+                    continue
+            if not main:
+                continue
+            weights = {main[0]: 1.0, **({inter[0]: 1.0} if inter else {})}
+            rows.append(tidy_models.tidy_linear_combination(
+                fit, weights, term=label, notebook=log.notebook, model_id=model_id, outcome=outcome,
+                population=population, estimator="logit_linear_combination", conf_level=conf_level))
+    out = pd.concat(rows, ignore_index=True) if rows else empty_estimates()
+    if len(out):
+        log.estimates.append(out)
+    return out
+
+
+def fit_gee_model(log: ModelLog, data: pd.DataFrame, *, model_id: str, outcome: str, population: str,
+                  exposures: list[str], covariates: list[str], groups: str = "patient_id",
+                  trials: str | None = None, conf_level: float = 0.95, estimator: str = "gee_logit_exchangeable"):
+    """Fit one logistic GEE (exchangeable, robust SEs, clusters = ``groups``) and record it.
+
+    With ``trials`` the response is ``outcome`` successes out of ``trials`` (R's
+    ``cbind(successes, trials - successes)``), e.g. gestational sacs out of embryos transferred.
+    """
+    needed = [outcome, groups] + exposures + covariates + ([trials] if trials else [])
+    frame = model_frame(data, needed).sort_values(groups, kind="stable")
+    f = formula(outcome, exposures, covariates, frame)
+    try:
+        fit = gee_models.fit_gee_logit(frame, f, groups=groups, cov_struct="exchangeable", trials=trials)
+    except ModelError as exc:
+        log.failed(model_id, outcome, population, f"{model_id}: {exc}", n_obs=len(frame))
+        return None
+    rows = tidy_models.tidy_gee(fit, notebook=log.notebook, model_id=model_id, outcome=outcome,
+                                population=population, estimator=estimator, conf_level=conf_level)
+    log.ok(model_id, outcome, population, len(frame), rows, message=f"formula: {f}; clusters: {groups}")
+    return fit
+
+
+def interaction_test(fit_full, fit_reduced) -> dict:
+    """Likelihood-ratio test of the interaction terms (full vs reduced model on the same rows)."""
+    return logistic.likelihood_ratio_test(fit_full, fit_reduced)
+
+
+def or_table(estimates: pd.DataFrame, *, model_ids: list[str], term_prefix: str = "treatment_arm[") -> pd.DataFrame:
+    """Rows of ``estimates`` for the given models whose term starts with ``term_prefix``."""
+    sel = estimates[estimates["model_id"].isin(model_ids) & estimates["term"].str.startswith(term_prefix)]
+    return sel.reset_index(drop=True)
+
+
+def forest_rows(estimates: pd.DataFrame, *, adjusted_id: str, stratified_id: str,
+                arm_labels: dict | None = None) -> pd.DataFrame:
+    """Rows for the forest plot: adjusted ORs overall, then per profile group, one per arm.
+
+    Returns
+    -------
+    DataFrame
+        group, label, treatment_arm, estimate, conf_low, conf_high.
+    """
+    arm_labels = arm_labels or {}
+    rows = []
+    overall = estimates[(estimates["model_id"] == adjusted_id) & estimates["term"].str.startswith("treatment_arm[")]
+    for r in overall.itertuples():
+        arm = r.term.split("[", 1)[1].rstrip("]")
+        rows.append(dict(group="Overall", label=arm_labels.get(arm, arm), treatment_arm=arm, estimate=r.estimate,
+                         conf_low=r.conf_low, conf_high=r.conf_high))
+    strat = estimates[(estimates["model_id"] == stratified_id) & estimates["term"].str.contains(r"\|", regex=True)]
+    for r in strat.itertuples():
+        arm = r.term.split("[", 1)[1].split("]", 1)[0]
+        level = r.term.split("=", 1)[1]
+        rows.append(dict(group=level.capitalize(), label=arm_labels.get(arm, arm), treatment_arm=arm,
+                         estimate=r.estimate, conf_low=r.conf_low, conf_high=r.conf_high))
+    return pd.DataFrame(rows, columns=["group", "label", "treatment_arm", "estimate", "conf_low", "conf_high"])
+
+
+def events_by(data: pd.DataFrame, *, outcome: str, by: list[str]) -> pd.DataFrame:
+    """Counts and crude rates of ``outcome`` by the columns ``by`` (n, events, percent)."""
+    g = data.groupby(by, observed=True)[outcome]
+    out = pd.DataFrame({"n": g.size(), "events": g.sum().astype(int)})
+    out["percent"] = 100 * out["events"] / out["n"]
+    return out.reset_index()
+
+
+__all__ = ["ModelLog", "fit_logit_model", "fit_gee_model", "stratum_effects", "interaction_test", "formula",
+           "term", "model_frame", "or_table", "forest_rows", "events_by"]
+
+
+def interaction_lr_table(full, reduced, *, model_id: str, terms: str = "treatment_arm:profile_group") -> pd.DataFrame:
+    """Tidy one-row table of the likelihood-ratio test of an interaction (empty message if fitted).
+
+    When either model could not be fitted, the row carries the message instead of numbers.
+    """
+    row = dict(model_id=model_id, interaction=terms, statistic=np.nan, df=np.nan, p_value=np.nan, message="")
+    if full is None or reduced is None:
+        row["message"] = "not tested: a model could not be fitted (see the model status table)"
+    else:
+        try:
+            res = logistic.likelihood_ratio_test(full, reduced)
+            row.update(statistic=res["statistic"], df=res["df"], p_value=res["p_value"])
+        except ModelError as exc:
+            row["message"] = str(exc)
+    return pd.DataFrame([row])
+
+
+def implantation_population(cohort) -> pd.DataFrame:
+    """All transfers of included patients with known gestational sacs (one row per transfer)."""
+
+    out = analysis_population(cohort, "all", outcome="gestational_sacs")
+    out["gestational_sacs"] = out["gestational_sacs"].astype(int)
+    out["embryos_transferred"] = out["embryos_transferred"].astype(int)
+    return out
+
+
+def attempt(estimate: Callable[[], object]) -> tuple[object | None, str]:
+    """Run one analysis step; return ``(result, "")`` or ``(None, reason)`` when a model cannot be estimated.
+
+    Lets a notebook say why a section has no result and go on with the next one.
+    """
+    try:
+        return estimate(), ""
+    except ModelError as exc:
+        return None, str(exc)

@@ -1,0 +1,249 @@
+r"""Prognostic value of immune markers: ORs per SD and per doubling, splines, model comparison.
+
+- **Per SD / per doubling**: logistic regression of the outcome on the marker divided by its
+  SD, and on :math:`\log_2` of the marker (positive markers only).
+- **Restricted cubic splines** with Harrell's knots (R's ``Hmisc::rcspline.eval``: quantiles
+  .05, .35, .65, .95 for 4 knots; .10, .50, .90 for 3; basis normalised by
+  :math:`(t_k - t_1)^2`); non-linearity tested by the likelihood ratio of the spline model
+  against the linear one. The fitted OR curve is relative to the marker's median, with delta-
+  method Wald limits.
+- **Model comparison**: clinical covariates alone, + endometrial markers, + blood markers, on
+  the same complete rows: AUC with DeLong CIs, paired DeLong tests, and likelihood-ratio tests
+  of each marker set added to the clinical model.
+A marker that cannot be analysed (no value, one value, too few events for a spline) gets a
+sentence in the ``message`` column; the others go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from analysis.core.exceptions import ModelError
+from analysis.methods import outcomes
+from analysis.methods.discrimination import auc_bootstrap_ci, auc_delong, delong_test
+from analysis.models.logistic import (
+    binomial_design,
+    binomial_irls,
+    certifies_no_separation,
+    fit_logit,
+    likelihood_ratio_test,
+)
+from analysis.models.schema import conform_estimates
+
+__all__ = ["LogisticRiskModel", "compare_marker_models", "prognostic_table", "rcs_basis", "rcs_knots", "spline_or_curve"]
+
+MIN_EVENTS_PER_SPLINE_DF = 10
+
+
+def rcs_knots(x, nk: int = 4) -> np.ndarray:
+    """Harrell's default knot positions (``Hmisc::rcspline.eval``, ``nk`` from 3 to 7)."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    outer = {3: 0.10, 4: 0.05, 5: 0.05, 6: 0.05, 7: 0.025}[nk]
+    knots = np.quantile(x, np.linspace(outer, 1 - outer, nk))
+    if len(np.unique(knots)) < nk:
+        raise ModelError(f"too few distinct values for {nk} spline knots")
+    return knots
+
+
+def rcs_basis(x, knots) -> np.ndarray:
+    """Restricted cubic spline basis: ``x`` and ``len(knots) - 2`` non-linear columns."""
+    x = np.asarray(x, dtype=float)
+    t = np.asarray(knots, dtype=float)
+    k = len(t)
+    norm = (t[-1] - t[0]) ** 2
+    cols = [x]
+    for j in range(k - 2):
+        col = (np.maximum(x - t[j], 0) ** 3
+               - np.maximum(x - t[k - 2], 0) ** 3 * (t[k - 1] - t[j]) / (t[k - 1] - t[k - 2])
+               + np.maximum(x - t[k - 1], 0) ** 3 * (t[k - 2] - t[j]) / (t[k - 1] - t[k - 2]))
+        cols.append(col / norm)
+    return np.column_stack(cols)
+
+
+def _marker_rows(data: pd.DataFrame, marker: str, outcome: str, covariates: Sequence[str]) -> pd.DataFrame:
+    if marker not in data or data[marker].notna().sum() == 0:
+        raise ModelError(f"{marker} has no observed value")
+    rows = outcomes.model_frame(data, [outcome, marker, *covariates])
+    if rows[marker].nunique() < 2:
+        raise ModelError(f"{marker} is constant ({rows[marker].iloc[0]:g}) among the {len(rows)} rows: no association can be estimated")
+    return rows
+
+
+def _logit(rows, outcome, extra: pd.DataFrame, covariates):
+    frame = pd.concat([rows.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
+    rhs = " + ".join(list(extra.columns) + [outcomes.term(c, rows) for c in covariates]) or "1"
+    return fit_logit(frame, f"{outcome} ~ {rhs}")
+
+
+def spline_or_curve(data: pd.DataFrame, marker: str, *, outcome: str = "live_birth", covariates: Sequence[str] = (),
+                    nk: int = 4, n_points: int = 50, conf_level: float = 0.95) -> pd.DataFrame:
+    """OR of the outcome along the marker (spline model) relative to the marker's median, with CI band."""
+    rows = _marker_rows(data, marker, outcome, covariates)
+    events = int(rows[outcome].sum())
+    if min(events, len(rows) - events) < MIN_EVENTS_PER_SPLINE_DF * (nk - 1):
+        raise ModelError(f"{marker}: {min(events, len(rows) - events)} events or non-events are too few for a "
+                         f"{nk}-knot spline ({MIN_EVENTS_PER_SPLINE_DF} per degree of freedom needed)")
+    knots = rcs_knots(rows[marker], nk)
+    names = [f"s{i}" for i in range(nk - 1)]
+    fit = _logit(rows, outcome, pd.DataFrame(rcs_basis(rows[marker], knots), columns=names), covariates)
+    grid = np.linspace(*np.quantile(rows[marker], [0.02, 0.98]), n_points)
+    ref = float(np.median(rows[marker]))
+    diff = rcs_basis(grid, knots) - rcs_basis(np.array([ref]), knots)
+    beta = fit.params[names].to_numpy()
+    cov = fit.cov_params().loc[names, names].to_numpy()
+    lp = diff @ beta
+    se = np.sqrt(np.einsum("ij,jk,ik->i", diff, cov, diff))
+    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    return pd.DataFrame({"marker": marker, "value": grid, "reference_value": ref, "odds_ratio": np.exp(lp),
+                         "conf_low": np.exp(lp - z * se), "conf_high": np.exp(lp + z * se)})
+
+
+def prognostic_table(data: pd.DataFrame, markers: Sequence[str], *, outcome: str = "live_birth",
+                     covariates: Sequence[str] = (), nk: int = 4, n_bootstrap: int = 500, seed: int = 0,
+                     conf_level: float = 0.95) -> pd.DataFrame:
+    """One row per marker: ORs per SD and per doubling, AUC, spline non-linearity test, or why not.
+
+    Columns: ``marker, n, n_events, or_per_sd, or_per_sd_low, or_per_sd_high, p_per_sd,
+    or_per_doubling (…), auc, auc_low, auc_high`` (percentile bootstrap), ``auc_delong_low,
+    auc_delong_high``, ``lr_linear_vs_null`` and ``lr_spline_vs_null`` (χ² against no marker),
+    ``rank_statistic`` (the spline χ² where a spline can be fitted, else the linear one: markers
+    are ranked by it), ``p_nonlinear``, ``message``. Rows are in the order of ``markers``.
+    """
+    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    out = []
+    for marker in markers:
+        row = {"marker": marker, "message": ""}
+        try:
+            rows = _marker_rows(data, marker, outcome, covariates)
+            y = rows[outcome].to_numpy(dtype=float)
+            x = rows[marker].to_numpy(dtype=float)
+            row.update(n=len(rows), n_events=int(y.sum()))
+            per_sd = _logit(rows, outcome, pd.DataFrame({"per_sd": x / x.std(ddof=1)}), covariates)
+            b, se = per_sd.params["per_sd"], per_sd.bse["per_sd"]
+            row.update(or_per_sd=np.exp(b), or_per_sd_low=np.exp(b - z * se), or_per_sd_high=np.exp(b + z * se),
+                       p_per_sd=float(per_sd.pvalues["per_sd"]))
+            if (x > 0).all():
+                per_doubling = _logit(rows, outcome, pd.DataFrame({"log2": np.log2(x)}), covariates)
+                b, se = per_doubling.params["log2"], per_doubling.bse["log2"]
+                row.update(or_per_doubling=np.exp(b), or_per_doubling_low=np.exp(b - z * se),
+                           or_per_doubling_high=np.exp(b + z * se), p_per_doubling=float(per_doubling.pvalues["log2"]))
+            null = _logit(rows, outcome, pd.DataFrame(index=range(len(rows))), covariates)
+            row["lr_linear_vs_null"] = likelihood_ratio_test(per_sd, null)["statistic"]
+            row["rank_statistic"] = row["lr_linear_vs_null"]
+            a = auc_delong(x, y, conf_level=conf_level)
+            low, high = auc_bootstrap_ci(x, y, n_bootstrap=n_bootstrap, seed=seed, conf_level=conf_level)
+            row.update(auc=a["auc"], auc_low=low, auc_high=high, auc_delong_low=a["conf_low"],
+                       auc_delong_high=a["conf_high"])
+            try:
+                spline_or_curve(rows, marker, outcome=outcome, covariates=covariates, nk=nk)  # events check
+                knots = rcs_knots(x, nk)
+                names = [f"s{i}" for i in range(nk - 1)]
+                spline = _logit(rows, outcome, pd.DataFrame(rcs_basis(x, knots), columns=names), covariates)
+                row["lr_spline_vs_null"] = likelihood_ratio_test(spline, null)["statistic"]
+                row["rank_statistic"] = row["lr_spline_vs_null"]
+                row["p_nonlinear"] = likelihood_ratio_test(spline, per_sd)["p_value"]
+            except ModelError as exc:
+                row["message"] = f"spline: {exc}"
+        except ModelError as exc:
+            row["message"] = str(exc)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _fit_and_predict(rows, outcome, columns):
+    f = f"{outcome} ~ " + (" + ".join(outcomes.term(c, rows) for c in columns) or "1")
+    fit = fit_logit(rows, f)
+    return fit, np.asarray(fit.fittedvalues, dtype=float)
+
+
+def compare_marker_models(data: pd.DataFrame, *, outcome: str = "live_birth", clinical: Sequence[str],
+                          endometrial: Sequence[str], blood: Sequence[str],
+                          conf_level: float = 0.95) -> dict[str, pd.DataFrame]:
+    """Clinical model vs + endometrial markers vs + blood markers, on the same complete rows.
+
+    Returns
+    -------
+    dict
+        ``discrimination`` (model, n, n_events, auc, conf_low, conf_high: DeLong), ``tests``
+        (comparison, test, statistic, df, p_value: paired DeLong AUC differences and LR tests).
+    """
+    rows = outcomes.model_frame(data, [outcome, *clinical, *endometrial, *blood])
+    if rows.empty:
+        raise ModelError("no patient has every clinical covariate and marker")
+    y = rows[outcome].to_numpy(dtype=float)
+    models = {"clinical": list(clinical), "clinical + endometrial markers": [*clinical, *endometrial],
+              "clinical + blood markers": [*clinical, *blood]}
+    fits, preds, disc = {}, {}, []
+    for name, cols in models.items():
+        fits[name], preds[name] = _fit_and_predict(rows, outcome, cols)
+        a = auc_delong(preds[name], y, conf_level=conf_level)
+        disc.append({"model": name, "n": len(rows), "n_events": int(y.sum()), "auc": a["auc"],
+                     "conf_low": a["conf_low"], "conf_high": a["conf_high"]})
+    tests = []
+    for a_name, b_name in [("clinical + endometrial markers", "clinical"), ("clinical + blood markers", "clinical"),
+                           ("clinical + endometrial markers", "clinical + blood markers")]:
+        d = delong_test(preds[a_name], preds[b_name], y)
+        tests.append({"comparison": f"{a_name} vs {b_name}", "test": "DeLong AUC difference",
+                      "estimate": d["difference"], "statistic": d["statistic"], "df": np.nan, "p_value": d["p_value"]})
+    for big in ("clinical + endometrial markers", "clinical + blood markers"):
+        lr = likelihood_ratio_test(fits[big], fits["clinical"])
+        tests.append({"comparison": f"{big} vs clinical", "test": "likelihood ratio", "estimate": np.nan,
+                      "statistic": lr["statistic"], "df": lr["df"], "p_value": lr["p_value"]})
+    return {"discrimination": pd.DataFrame(disc), "tests": pd.DataFrame(tests), "predictions": preds, "y": y}
+
+
+class LogisticRiskModel:
+    """Picklable model refitted in each bootstrap resample: ``LogisticRiskModel(formula)(frame)``
+    fits the formula and returns a function giving predicted probabilities for new rows."""
+
+    def __init__(self, formula: str):
+        self.formula = formula
+
+    def __call__(self, frame: pd.DataFrame):
+        fit = fit_logit(frame, self.formula)
+        return lambda new: np.asarray(fit.predict(new), dtype=float)
+
+    def arrays(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Design matrix and 0/1 outcome of ``frame`` (complete rows), built once for resampling."""
+
+        checked = binomial_design(frame, self.formula)
+        if len(checked["frame"]) != len(frame):
+            raise ModelError("LogisticRiskModel.arrays needs complete rows of the formula's variables")
+        return checked["design"].to_numpy(dtype=float), checked["successes"]
+
+    @staticmethod
+    def fit_arrays(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """Maximum-likelihood coefficients on rows of a design, or None when not shown estimable.
+
+        None (the caller then refits through :func:`fit_logit`, whose checks decide) when a
+        design column is constant or collinear in these rows, or when the fit cannot be
+        certified free of separation.
+        """
+
+        if np.linalg.matrix_rank(x) < x.shape[1]:
+            return None
+        ones = np.ones(len(y))
+        with np.errstate(all="ignore"):
+            beta = binomial_irls(x, y, ones)
+        return beta if certifies_no_separation(x, y, ones, beta) else None
+
+
+def per_sd_estimates(table: pd.DataFrame, *, outcome: str = "live_birth", conf_level: float = 0.95,
+                     notebook: str = "06_biomarkers") -> pd.DataFrame:
+    """Contract rows (model ``lb_untreated_marker_per_sd``, one term per marker) from :func:`prognostic_table`."""
+
+    ok = table[pd.to_numeric(table.get("or_per_sd"), errors="coerce").notna()]
+    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    coef = np.log(ok["or_per_sd"].astype(float))
+    se = (np.log(ok["or_per_sd_high"].astype(float)) - np.log(ok["or_per_sd_low"].astype(float))) / (2 * z)
+    return conform_estimates(pd.DataFrame({
+        "notebook": notebook, "model_id": "lb_untreated_marker_per_sd", "outcome": outcome,
+        "population": "first_transfer_untreated", "estimator": "logit", "term": ok["marker"] + " (per SD)",
+        "coef": coef, "std_error": se, "estimate": ok["or_per_sd"].astype(float),
+        "conf_low": ok["or_per_sd_low"].astype(float), "conf_high": ok["or_per_sd_high"].astype(float),
+        "p_value": ok["p_per_sd"].astype(float), "n_obs": ok["n"], "n_events": ok["n_events"]}))

@@ -1,0 +1,178 @@
+"""Sensitivity analyses as named parameter sets: which rows each one analyses.
+
+The analysis plan names each set in the config key ``sensitivity_analyses``, a mapping from a
+label to a spec. A spec may hold:
+
+``population``
+    ``first`` (default: each patient's first transfer) or ``all`` (every transfer; estimators
+    must then cluster on the patient).
+``exclude``
+    ``{column: [values]}``: rows whose value is listed are left out (e.g. donor oocytes,
+    PGT-A cycles).
+``min_prior_failed_transfers``
+    keep patients with at least this many failed transfers before the biopsy (recurrent
+    implantation failure: 3).
+``leave_one_out``
+    a column (``center_id``): one rerun per value, each leaving that value's rows out,
+    labelled ``<label>_<value>``.
+
+:func:`sensitivity_populations` turns the sets into row selections; :func:`run_sensitivity`
+applies one estimator to each and gathers estimates, a status per set and a summary for the
+forest plot. A set whose estimator fails is reported with its message; the others go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis.core.exceptions import AnalysisError, ConfigError
+from analysis.data.cohort import Cohort
+from analysis.models.schema import conform_estimates, empty_estimates
+
+__all__ = ["DEFAULT_SETS", "SensitivityPopulation", "check_sets", "run_sensitivity", "sensitivity_populations"]
+
+#: The analysis plan's default sets (mirrored in ``default_config.yaml``).
+DEFAULT_SETS = {
+    "all_transfers": {"population": "all"},
+    "no_donor_oocytes": {"exclude": {"oocyte_source": ["donor"]}},
+    "no_pgt_a": {"exclude": {"pgt_a": [True]}},
+    "rif_only": {"min_prior_failed_transfers": 3},
+    "leave_one_centre_out": {"leave_one_out": "center_id"},
+}
+
+_KEYS = {"population", "exclude", "min_prior_failed_transfers", "leave_one_out"}
+
+
+@dataclass(frozen=True)
+class SensitivityPopulation:
+    """One rerun: its label, population name, rows and a sentence saying what was left out."""
+
+    label: str
+    population: str
+    data: pd.DataFrame
+    note: str
+
+
+def check_sets(sets: Mapping, columns) -> None:
+    """Raise one :class:`ConfigError` listing every problem of the sensitivity specs."""
+    problems = []
+    if not isinstance(sets, Mapping):
+        raise ConfigError(f"sensitivity_analyses must be a mapping of name to spec, got {type(sets).__name__}")
+    for label, spec in sets.items():
+        if not isinstance(spec, Mapping):
+            problems.append(f"{label}: spec must be a mapping, got {spec!r}")
+            continue
+        unknown = set(spec) - _KEYS
+        if unknown:
+            problems.append(f"{label}: unknown key(s) {sorted(unknown)} (known: {sorted(_KEYS)})")
+        if spec.get("population", "first") not in ("first", "all"):
+            problems.append(f"{label}: population must be 'first' or 'all', got {spec['population']!r}")
+        for col, values in (spec.get("exclude") or {}).items():
+            if col not in columns:
+                problems.append(f"{label}: exclude names column {col!r}, which the cohort does not have")
+            if not isinstance(values, list):
+                problems.append(f"{label}: exclude.{col} must be a list of values, got {values!r}")
+        loo = spec.get("leave_one_out")
+        if loo is not None and loo not in columns:
+            problems.append(f"{label}: leave_one_out names column {loo!r}, which the cohort does not have")
+        k = spec.get("min_prior_failed_transfers")
+        if k is not None and (not isinstance(k, int) or k < 0):
+            problems.append(f"{label}: min_prior_failed_transfers must be a non-negative integer, got {k!r}")
+    if problems:
+        raise ConfigError("sensitivity_analyses has problems:\n  - " + "\n  - ".join(problems))
+
+
+def _matches(values: pd.Series, listed: list) -> pd.Series:
+    """Rows whose value is one of ``listed`` (booleans compared as booleans, others as text)."""
+    if pd.api.types.is_bool_dtype(values):
+        wanted = {str(v).lower() in ("true", "1", "yes") for v in listed}
+        return values.isin(list(wanted)).fillna(False).astype(bool)
+    return values.astype("string").isin([str(v) for v in listed]).fillna(False).astype(bool)
+
+
+def sensitivity_populations(cohort: Cohort, sets: Mapping, *, outcome: str = "live_birth") -> list[SensitivityPopulation]:
+    """Return the rows each sensitivity set analyses, in the order of ``sets``.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    sets : mapping
+        Label → spec (module docstring).
+    outcome : str
+        Outcome whose known values the rows need.
+    """
+    first = cohort.population("first", outcome)
+    check_sets(sets, set(first.columns))
+    out = []
+    for label, spec in sets.items():
+        pop = spec.get("population", "first")
+        data = cohort.population(pop, outcome) if pop == "all" else first
+        notes = ["all transfers" if pop == "all" else "first transfers"]
+        keep = pd.Series(True, index=data.index)
+        for col, values in (spec.get("exclude") or {}).items():
+            hit = _matches(data[col], values)
+            keep &= ~hit
+            notes.append(f"{int(hit.sum())} with {col} in {values} left out")
+        k = spec.get("min_prior_failed_transfers")
+        if k is not None:
+            low = ~(pd.to_numeric(data["prior_failed_transfers"]) >= k).fillna(False).astype(bool)
+            keep &= ~low
+            notes.append(f"{int(low.sum())} with fewer than {k} prior failed transfers (or unknown) left out")
+        base = data[keep]
+        loo = spec.get("leave_one_out")
+        if loo is None:
+            out.append(SensitivityPopulation(label, pop, base, "; ".join(notes)))
+            continue
+        for value in sorted(base[loo].dropna().astype(str).unique()):
+            hit = base[loo].astype(str) == value
+            out.append(SensitivityPopulation(f"{label}_{value}", pop, base[~hit],
+                                             "; ".join(notes + [f"{int(hit.sum())} from {loo} {value} left out"])))
+    return out
+
+
+def run_sensitivity(populations: list[SensitivityPopulation], estimator: Callable[..., pd.DataFrame], *,
+                    term: str, main: pd.DataFrame | None = None, prefix: str = "lb_sens_") -> dict[str, pd.DataFrame]:
+    """Apply one estimator to every sensitivity population.
+
+    Parameters
+    ----------
+    populations : list of SensitivityPopulation
+    estimator : callable
+        ``estimator(data, population=..., model_id=...)`` returning contract rows; ``population``
+        is ``first_transfer`` or ``all_transfers``.
+    term : str
+        The term the summary shows (e.g. ``treatment_arm[personalized]``).
+    main : DataFrame, optional
+        The main analysis' contract rows, shown first in the summary.
+    prefix : str
+        Model id prefix; the id is ``<prefix><label>``.
+
+    Returns
+    -------
+    dict
+        ``estimates`` (contract rows of every set), ``status`` (label, model_id, status,
+        n_obs, note, message) and ``summary`` (label, model_id, n_obs, n_events, estimate,
+        conf_low, conf_high; the main estimate first).
+    """
+    estimates, status = [], []
+    for p in populations:
+        model_id = f"{prefix}{p.label}"
+        population = "all_transfers" if p.population == "all" else "first_transfer"
+        try:
+            rows = estimator(p.data, population=population, model_id=model_id)
+            estimates.append(rows)
+            status.append({"label": p.label, "model_id": model_id, "status": "ok", "n_obs": len(p.data),
+                           "note": p.note, "message": ""})
+        except AnalysisError as exc:
+            status.append({"label": p.label, "model_id": model_id, "status": "not estimable", "n_obs": len(p.data),
+                           "note": p.note, "message": str(exc)})
+    est = conform_estimates(pd.concat(estimates, ignore_index=True)) if estimates else empty_estimates()
+    pick = est[est["term"] == term]
+    parts = [main[main["term"] == term].assign(label="main analysis")] if main is not None else []
+    parts.append(pick.assign(label=pick["model_id"].str.removeprefix(prefix)))
+    summary = pd.concat(parts, ignore_index=True)
+    summary = summary[["label", "model_id", "estimator", "n_obs", "n_events", "estimate", "conf_low", "conf_high"]]
+    return {"estimates": est, "status": pd.DataFrame(status), "summary": summary.reset_index(drop=True)}

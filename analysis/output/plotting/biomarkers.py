@@ -1,0 +1,110 @@
+"""Figures of the biomarker analysis: ROC curves, calibration, OR curves, benefit and decision curves.
+
+Each function takes tidy frames or arrays from :mod:`analysis.methods.discrimination`,
+:mod:`analysis.methods.prognostic` and :mod:`analysis.methods.benefit`, draws on ``ax`` (current Axes when
+None) and returns the Axes.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analysis.output.style import NEUTRAL_COLOR, OKABE_ITO, label_for
+
+_SERIES = [OKABE_ITO[k] for k in ("blue", "vermillion", "bluish_green", "reddish_purple", "orange", "sky_blue")]
+
+__all__ = ["plot_benefit_quintiles", "plot_calibration", "plot_decision_curve", "plot_or_curve", "plot_roc"]
+
+
+def plot_roc(predictions: dict, y, *, aucs: dict | None = None, ax=None):
+    """ROC curves of several scores for the same outcome (legend with each AUC)."""
+    ax = ax or plt.gca()
+    y = np.asarray(y, dtype=float)
+    for (name, p), color in zip(predictions.items(), _SERIES):
+        order = np.argsort(-np.asarray(p, dtype=float), kind="stable")
+        tpr = np.r_[0, np.cumsum(y[order]) / y.sum()]
+        fpr = np.r_[0, np.cumsum(1 - y[order]) / (1 - y).sum()]
+        label = name if aucs is None else f"{name} (AUC {aucs[name]:.2f})"
+        ax.plot(fpr, tpr, color=color, lw=1.2, label=label)
+    ax.plot([0, 1], [0, 1], color=NEUTRAL_COLOR, lw=0.6, ls="--")
+    ax.set_xlabel("1 − specificity")
+    ax.set_ylabel("Sensitivity")
+    ax.set_aspect("equal")
+    ax.legend(frameon=False, loc="lower right", fontsize=6)
+    return ax
+
+
+def plot_calibration(p, y, *, groups: int = 10, ax=None):
+    """Grouped (deciles of predicted risk) and lowess-smoothed calibration of predicted probabilities."""
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    ax = ax or plt.gca()
+    p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=float)
+    bins = pd.qcut(pd.Series(p).rank(method="first"), groups, labels=False)
+    grouped = pd.DataFrame({"p": p, "y": y, "g": bins}).groupby("g").mean()
+    ax.scatter(grouped["p"], grouped["y"], s=12, color=OKABE_ITO["blue"], zorder=3, label="Deciles")
+    smooth = lowess(y, p, frac=0.6, it=0, return_sorted=True)  # no robustness passes: they distort 0/1 data
+    ax.plot(smooth[:, 0], smooth[:, 1], color=OKABE_ITO["blue"], lw=1.0, label="Lowess")
+    top = max(grouped["p"].max(), grouped["y"].max()) * 1.1
+    ax.plot([0, top], [0, top], color=NEUTRAL_COLOR, lw=0.6, ls="--")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("Predicted probability of live birth")
+    ax.set_ylabel("Observed proportion")
+    ax.legend(frameon=False, loc="upper left", fontsize=6)
+    return ax
+
+
+def plot_or_curve(curve: pd.DataFrame, *, ylabel: str = "Odds ratio (95% CI)", ax=None):
+    """An odds-ratio curve along a marker with its confidence band, log scale, line at 1."""
+    ax = ax or plt.gca()
+    ax.fill_between(curve["value"], curve["conf_low"], curve["conf_high"], color=OKABE_ITO["bluish_green"], alpha=0.25, lw=0)
+    ax.plot(curve["value"], curve["odds_ratio"], color=OKABE_ITO["bluish_green"], lw=1.2)
+    ax.axhline(1, color=NEUTRAL_COLOR, lw=0.6, ls="--")
+    ax.set_yscale("log")
+    ax.set_xlabel(label_for(curve["marker"].iloc[0]))
+    ax.set_ylabel(ylabel)
+    return ax
+
+
+def plot_benefit_quintiles(table: pd.DataFrame, *, ax=None):
+    """Observed (with CI) against predicted benefit by fifth of predicted benefit."""
+    ax = ax or plt.gca()
+    x = table["predicted_benefit"] * 100
+    ax.errorbar(x, table["observed_benefit"] * 100, yerr=[(table["observed_benefit"] - table["conf_low"]) * 100,
+                                                         (table["conf_high"] - table["observed_benefit"]) * 100],
+                fmt="o", ms=3, color=OKABE_ITO["blue"], lw=0.8, capsize=2)
+    lims = [min(x.min(), (table["conf_low"] * 100).min()), max(x.max(), (table["conf_high"] * 100).max())]
+    ax.plot(lims, lims, color=NEUTRAL_COLOR, lw=0.6, ls="--")
+    ax.axhline(0, color=NEUTRAL_COLOR, lw=0.4)
+    ax.set_xlabel("Predicted benefit (percentage points)")
+    ax.set_ylabel("Observed benefit (percentage points)")
+    return ax
+
+
+def plot_decision_curve(curve: pd.DataFrame, *, ax=None):
+    """Net benefit of each treatment strategy across thresholds of required benefit."""
+    ax = ax or plt.gca()
+    styles = {"treat none": (NEUTRAL_COLOR, ":"), "treat all": (NEUTRAL_COLOR, "--")}
+    others = iter(_SERIES)
+    for name, rows in curve.groupby("strategy", sort=False):
+        color, ls = styles.get(name, (next(others), "-"))
+        ax.plot(rows["threshold"] * 100, rows["net_benefit"] * 100, color=color, ls=ls, lw=1.1, label=name.capitalize())
+    ax.set_xlabel("Smallest gain worth treating (percentage points)")
+    ax.set_ylabel("Net benefit (live births per 100)")
+    ax.set_ylim(bottom=min(0, curve["net_benefit"].min() * 100) - 0.5)
+    ax.legend(frameon=False, fontsize=6)
+    return ax
+
+
+def plot_message(text: str, *, ax=None):
+    """An empty panel saying why it has no figure (e.g. a model that could not be estimated)."""
+    import textwrap
+
+    ax = ax or plt.gca()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 45)), ha="center", va="center", transform=ax.transAxes,
+            fontsize=6, color=NEUTRAL_COLOR)
+    return ax

@@ -1,0 +1,69 @@
+"""Figures of the treatment-effect analysis: score overlap, covariate balance (love plot), weights.
+
+Each function takes a tidy frame from :mod:`analysis.methods.propensity` first, draws on ``ax`` (the
+current Axes when None) and returns the Axes. Arm colours and labels come from
+:mod:`analysis.output.style`.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analysis.output.style import NEUTRAL_COLOR, color_for, label_for
+
+__all__ = ["plot_love", "plot_overlap"]
+
+
+def plot_overlap(scores: pd.DataFrame, *, score: str = "ps_personalized", bins: int = 30, ax=None):
+    """Histogram of one propensity score within each arm, as densities on a shared scale.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Output of :func:`analysis.methods.propensity.propensity_scores` (``arm`` and ``ps_*`` columns).
+    score : str
+        The score column drawn (e.g. the probability of personalized therapy).
+    """
+    ax = ax or plt.gca()
+    edges = np.linspace(0, 1, bins + 1)
+    for arm in dict.fromkeys(scores["arm"]):
+        values = scores.loc[scores["arm"] == arm, score].to_numpy()
+        ax.hist(values, bins=edges, density=True, histtype="step", linewidth=1.2, color=color_for(arm),
+                label=f"{label_for(arm)} (n = {len(values)})")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"Estimated probability of {label_for(score.removeprefix('ps_')).lower()}")
+    ax.set_ylabel("Density")
+    ax.legend(frameon=False, loc="upper right")
+    return ax
+
+
+def plot_love(balance: pd.DataFrame, *, group: str = "personalized", threshold: float = 0.1, ax=None):
+    """Love plot: absolute standardized mean difference of each covariate before and after weighting.
+
+    Parameters
+    ----------
+    balance : DataFrame
+        Output of :func:`analysis.methods.propensity.balance_table`; ``smd_matched`` is drawn too when present.
+    group : str
+        The arm compared with the reference.
+    threshold : float
+        Dashed line of acceptable imbalance (0.1; Austin 2009, Stat Med 28:3083).
+    """
+    ax = ax or plt.gca()
+    rows = balance[balance["group"] == group].reset_index(drop=True)
+    rows = rows.iloc[np.argsort(-rows["smd_unweighted"].abs().to_numpy(), kind="stable")].reset_index(drop=True)
+    y = np.arange(len(rows))[::-1]
+    series = [("smd_unweighted", "Unweighted", "o", NEUTRAL_COLOR, "none"),
+              ("smd_weighted", "Weighted", "o", color_for(group), color_for(group))]
+    if "smd_matched" in rows:
+        series.append(("smd_matched", "Matched", "^", color_for(group), "none"))
+    for col, name, marker, edge, face in series:
+        ax.scatter(rows[col].abs(), y, marker=marker, s=18, edgecolors=edge, facecolors=face, label=name, zorder=3)
+    ax.axvline(threshold, color=NEUTRAL_COLOR, linestyle="--", linewidth=0.8)
+    ax.set_yticks(y, [str(label_for(v)).replace("_", " ") for v in rows["variable"]])
+    ax.set_xlabel(f"|SMD|, {label_for(group).lower()} vs {label_for(rows['reference'].iloc[0]).lower()}")
+    ax.set_xlim(left=0)
+    ax.legend(frameon=False, loc="lower right")
+    return ax

@@ -1,0 +1,134 @@
+"""The run report: one self-contained ``report.html`` per run folder.
+
+Opens offline in any browser: no script, no external address; figures are linked relative to
+the run folder (PNG shown, PDF and SVG linked), publication tables are inlined, and the
+executed notebooks are linked. Sections: main figures with their captions, supplementary
+figures, publication tables, the analysis-plan parameters, the data-validation warnings and the
+exclusion log, the disclosure rule, and the manifest. Patient identifiers never appear: the
+validation findings are shown without their example ids.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.output.disclosure import mask_table, rule_statement
+from analysis.output.pubtables import write_publication_tables
+
+__all__ = ["write_report"]
+
+_CSS = """
+body{font-family:Helvetica,Arial,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}
+h1{font-size:1.6rem} h2{font-size:1.25rem;border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2.2rem}
+figure{margin:1.5rem 0} figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.9rem}
+table{border-collapse:collapse;font-size:.82rem;margin:.8rem 0} th,td{border-bottom:1px solid #ddd;padding:.2rem .5rem;
+text-align:left;vertical-align:top} caption{font-weight:bold;text-align:left;padding:.3rem 0}
+.footnote{font-size:.78rem;color:#555;margin:.2rem 0} pre{background:#f6f6f6;padding:.8rem;overflow-x:auto;font-size:.75rem}
+.note{background:#fff6db;padding:.5rem .8rem;border-left:3px solid #e0b000}
+"""
+
+
+def _table_html(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape('' if pd.isna(v) else str(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figure_html(run_dir: Path, stem: str, caption: str) -> str:
+    links = " · ".join(f'<a href="figures/{stem}.{ext}">{ext.upper()}</a>' for ext in ("pdf", "svg", "png")
+                       if (run_dir / "figures" / f"{stem}.{ext}").exists())
+    img = (f'<img src="figures/{stem}.png" alt="{html.escape(stem)}">' if (run_dir / "figures" / f"{stem}.png").exists()
+           else "")
+    return (f"<figure id=\"{html.escape(stem)}\">{img}<figcaption>{html.escape(caption)} "
+            f"<span class=\"footnote\">({links})</span></figcaption></figure>")
+
+
+def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
+    """Write the publication tables and ``report.html`` of a finished run folder.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run folder (``figures/``, ``tables/``, ``notebooks/``).
+    manifest : dict, optional
+        The run's manifest (read from ``manifest.json`` when not given).
+
+    Returns
+    -------
+    Path
+        The report.
+    """
+    run_dir = Path(run_dir)
+    if manifest is None:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    params = manifest.get("parameters", {})
+    k = int(params.get("min_cell_count", 0) or 0)
+    publication = write_publication_tables(run_dir, conf_level=float(params.get("conf_level", 0.95)), min_cell_count=k)
+
+    parts = ["<h1>Endometrial immune profiling and immunotherapy: run report</h1>",
+             f"<p>Run of suite version {html.escape(str(manifest.get('suite_version')))} on "
+             f"<code>{html.escape(Path(str(manifest.get('data_dir', ''))).name)}</code>; status "
+             f"<b>{html.escape(str(manifest.get('status')))}</b>. Tables are in <code>tables/</code> "
+             f"(publication versions in CSV, HTML, LaTeX and Word in <code>tables/publication/</code>).</p>",
+             f"<p class=\"note\">{html.escape(rule_statement(k))}</p>"]
+
+    figures = run_dir / "figures"
+    main = sorted({p.stem for p in figures.glob("figure_*.png") if re.match(r"figure_\d+_", p.stem)},
+                  key=lambda s: int(s.split("_")[1]))
+    parts.append("<h2>Main figures</h2>")
+    for stem in main:
+        number = stem.split("_")[1]
+        cap_path = figures / f"figure_{number}.txt"
+        caption = cap_path.read_text(encoding="utf-8").strip() if cap_path.exists() else f"Figure {number}."
+        parts.append(_figure_html(run_dir, stem, caption))
+    supp = sorted({p.stem for p in figures.glob("supp_*.png")})
+    if supp:
+        parts.append("<h2>Supplementary figures</h2>")
+        for i, stem in enumerate(supp, 1):
+            parts.append(_figure_html(run_dir, stem, f"Supplementary figure S{i}: {stem[5:].replace('_', ' ')}."))
+
+    parts.append("<h2>Publication tables</h2>")
+    for t in publication:
+        html_path = run_dir / "tables" / "publication" / f"{t.name}.html"
+        links = " · ".join(f'<a href="tables/publication/{t.name}.{ext}">{ext}</a>' for ext in ("csv", "html", "tex", "docx"))
+        parts.append(html_path.read_text(encoding="utf-8") + f"<p class=\"footnote\">Download: {links}</p>")
+
+    parts.append("<h2>Analysis-plan parameters</h2>")
+    rows = [{"parameter": key, "value": json.dumps(value, sort_keys=True)} for key, value in sorted(params.items())]
+    parts.append(_table_html(pd.DataFrame(rows)))
+
+    parts.append("<h2>Data validation and exclusions</h2>")
+    findings = run_dir / "tables" / "validation_findings.csv"
+    if findings.exists():
+        f = pd.read_csv(findings)
+        f = f.drop(columns=[c for c in f.columns if "id" in c.lower()], errors="ignore")  # never patient ids
+        parts.append("<p>Warnings found when the data were checked against the data contract:</p>"
+                     + (_table_html(mask_table(f, k)) if len(f) else "<p>None.</p>"))
+    exclusions = run_dir / "tables" / "exclusions.csv"
+    if exclusions.exists():
+        parts.append("<p>Exclusion log (Figure 1 is drawn from it):</p>"
+                     + _table_html(pd.read_csv(exclusions, dtype=str, keep_default_na=False)))
+
+    parts.append("<h2>Executed notebooks</h2><ul>")
+    for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):
+        parts.append(f'<li><a href="notebooks/{nb.name}">{html.escape(nb.name)}</a> (open in JupyterLab)</li>')
+    parts.append("</ul>")
+
+    parts.append("<h2>Manifest</h2><p>Inputs with their SHA-256, versions, git commit and timings "
+                 '(<a href="manifest.json">manifest.json</a>):</p>')
+    shown = {key: value for key, value in manifest.items() if key not in ("parameters",)}
+    parts.append(f"<pre>{html.escape(json.dumps(shown, indent=2, sort_keys=True, default=str))}</pre>")
+
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Run report</title>"
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    path = run_dir / "report.html"
+    tmp = path.with_name("report.html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,70 @@
+"""What a notebook needs around its analysis: where to write, and how.
+
+A notebook run by the runner receives ``run_dir``; run interactively (``run_dir = ""``) it writes
+into ``reports/interactive`` so exploring never touches a finished run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.output.disclosure import mask_estimates, mask_table
+from analysis.output.results import append_estimates, write_table
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Folders of a run: the run folder, its ``figures/`` and ``tables/``."""
+
+    run_dir: Path
+    figures: Path
+    tables: Path
+    min_cell_count: int = 0
+
+
+def run_paths(run_dir: str | Path | None = None, *, min_cell_count: int = 0) -> RunPaths:
+    """Return (and create) the folders a notebook writes into.
+
+    Parameters
+    ----------
+    run_dir : str or Path, optional
+        The run folder given by the runner; empty or None means ``reports/interactive``.
+    min_cell_count : int
+        Disclosure threshold of the run: counts below it (other than 0) are masked in what the
+        notebook saves (0 disables masking).
+    """
+    base = Path(run_dir) if run_dir else REPO_ROOT / "reports" / "interactive"
+    paths = RunPaths(base, base / "figures", base / "tables", int(min_cell_count))
+    for p in (paths.figures, paths.tables):
+        p.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def save_table(frame: pd.DataFrame, name: str, paths: RunPaths) -> pd.DataFrame:
+    """Write a tidy table as ``tables/<name>.csv`` and return what was written.
+
+    Small counts are masked by the run's disclosure rule (:func:`analysis.output.disclosure.mask_table`);
+    notebooks display the returned frame, so the executed notebook shows what the file holds.
+    """
+    masked = mask_table(frame, paths.min_cell_count)
+    write_table(masked, paths.tables / f"{name}.csv")
+    return masked
+
+
+def save_estimates(frame: pd.DataFrame, paths: RunPaths) -> Path:
+    """Add a notebook's estimates to ``tables/estimates.csv`` (replacing its earlier rows)."""
+    return append_estimates(mask_estimates(frame, paths.min_cell_count), paths.run_dir)
+
+
+def save_caption(text: str, number: int, paths: RunPaths) -> str:
+    """Write the caption of main figure ``number`` as ``figures/figure_<number>.txt`` and return it."""
+    path = paths.figures / f"figure_{number}.txt"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text.rstrip() + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return text

@@ -1,0 +1,63 @@
+"""Cohort descriptions for ``01_cohort``: Table 1 by arm and by profile, missingness.
+
+The variable lists live here, once; :mod:`analysis.methods.descriptive` does the statistics.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.data.cohort import Cohort, analysis_population
+from analysis.methods import descriptive
+from analysis.output.disclosure import mask_display_counts
+
+TABLE1_CONTINUOUS = [
+    "age_at_biopsy_years", "bmi_kg_m2", "amh_ng_ml", "infertility_years", "prior_failed_transfers",
+    "prior_miscarriages", "il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent", "cd138_per_hpf",
+    "blood_nk_percent", "blood_th1_th2_ratio", "embryos_transferred", "good_quality_embryos",
+    "endometrial_thickness_mm",
+]
+TABLE1_CATEGORICAL = [
+    "center_id", "indication", "diagnosis", "immune_profile", "embryo_stage", "cycle_type", "oocyte_source",
+    "pgt_a",
+]
+
+
+def first_transfers_described(cohort: Cohort) -> pd.DataFrame:
+    """First transfers of included patients (outcome known or not): the rows Table 1 describes."""
+    out = analysis_population(cohort, "first", outcome=None)
+    for c in TABLE1_CONTINUOUS:
+        if c in out:
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    return out
+
+
+def table_one_by(cohort: Cohort, by: str, *, min_cell_count: int = 0) -> dict[str, pd.DataFrame]:
+    """Table 1 of the first-transfer population grouped by ``by`` (``treatment_arm`` or ``immune_profile``).
+
+    With ``min_cell_count`` the display table masks small counts of categorical levels and of
+    missing values (:mod:`analysis.output.disclosure`); ``long`` is masked when saved.
+
+    Returns
+    -------
+    dict
+        ``long`` (tidy, :data:`analysis.methods.descriptive.TABLE_ONE_COLUMNS`), ``smd`` (standardized
+        mean differences) and ``wide`` (display table with SMD and missing counts).
+    """
+    data = first_transfers_described(cohort)
+    cont = [c for c in TABLE1_CONTINUOUS if c in data and data[c].notna().any()]
+    cat = [c for c in TABLE1_CATEGORICAL if c in data and c != by and data[c].notna().any()]
+    long = descriptive.table_one(data, groupby=by, continuous=cont, categorical=cat)
+    smd = descriptive.standardized_mean_differences(data, groupby=by, continuous=cont, categorical=cat)
+    wide = descriptive.table_one_wide(long, smd=smd)
+    groups = [c for c in wide.columns if c not in ("variable", "level", "SMD", "missing")]
+    wide = mask_display_counts(wide, groups, rows=wide["level"].astype(str) != "", min_cell_count=min_cell_count)
+    wide = mask_display_counts(wide, ["missing"], min_cell_count=min_cell_count)
+    return {"long": long, "smd": smd, "wide": wide}
+
+
+def missingness(cohort: Cohort) -> pd.DataFrame:
+    """Missing values per variable in the first-transfer population, overall and by arm."""
+    data = first_transfers_described(cohort)
+    cols = [c for c in TABLE1_CONTINUOUS + TABLE1_CATEGORICAL + ["live_birth", "clinical_pregnancy"] if c in data]
+    return descriptive.missingness_table(data, columns=cols)
