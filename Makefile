@@ -30,8 +30,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null
 
-## test: set up if needed (venv, package, kernel, Chromium), then run the test suite (what CI runs)
-test: $(STAMP) /usr/bin/chromedriver
+## lint: ruff (lint rules in pyproject.toml) and the import-linter layer and cycle contracts
+lint: $(STAMP)
+	$(BIN)/ruff check analysis tests benchmarks docs notebooks
+	$(BIN)/lint-imports --no-logo
+
+## test: set up if needed (venv, package, kernel, Chromium), lint, then run the test suite (what CI runs)
+test: $(STAMP) /usr/bin/chromedriver lint
 	$(BIN)/python -m pytest -q
 
 ## test-slow: the on-demand checks (coverage study over many seeds)
@@ -58,4 +63,4 @@ clean:
 help:
 	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  make /'
 
-.PHONY: setup report test test-slow lab synth bench clean help
+.PHONY: setup report lint test test-slow lab synth bench clean help

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _synth(args) -> int:
-    from analysis.data.synthetic import simulate_cohort, write_cohort
+    from analysis.data.synthetic import simulate_cohort, write_cohort  # lazy: see the note above _synth
 
     if args.patients < 1:
         raise AnalysisError("--patients must be at least 1")
@@ -81,9 +81,9 @@ def _synth(args) -> int:
 
 
 def _validate(args) -> int:
-    from analysis.core.exceptions import format_problems
-    from analysis.data.loading import read_cohort_tables
-    from analysis.data.validation import validate_cohort
+    from analysis.core.exceptions import format_problems  # lazy: see the note above _synth
+    from analysis.data.loading import read_cohort_tables  # lazy: see the note above _synth
+    from analysis.data.validation import validate_cohort  # lazy: see the note above _synth
 
     raw = read_cohort_tables(args.data)
     checked = validate_cohort(raw["patients"], raw["transfers"])
@@ -95,7 +95,7 @@ def _validate(args) -> int:
 
 
 def _run(args) -> int:
-    from analysis.run.runner import run_suite
+    from analysis.run.runner import run_suite  # lazy: see the note above _synth
 
     run_suite(args.data, args.out, config_path=args.config, overrides=args.parameter, force=args.force,
               kernel_name=args.kernel, quiet=args.quiet, jobs=args.jobs)
@@ -103,7 +103,7 @@ def _run(args) -> int:
 
 
 def _sweep(args) -> int:
-    from analysis.run.sweep import run_sweep
+    from analysis.run.sweep import run_sweep  # lazy: see the note above _synth
 
     status = run_sweep(args.sweep_file, args.out, jobs=args.jobs, scheduler=args.scheduler, quiet=args.quiet)
     failed = status[status["status"] != "ok"]
