@@ -10,8 +10,9 @@ draws cohorts in the same data contract with each of these features switchable
 * **arm switching after failure**: after a failed transfer a woman keeps her arm with
   probability ``keep_arm``; with dysregulated profiles she moves to personalized therapy with
   probability ``switch_to_personalized`` (the clinic learns from failures).
-* **arm-dependent delay**: personalized therapy needs its agents prepared: the first
-  personalized transfer comes ``prep_days`` (uniform) later than it would have.
+* **arm-dependent delay**: personalized therapy needs its agents prepared: a first transfer
+  under personalized therapy comes ``prep_days`` (uniform) later after the biopsy than it
+  would have (the delay falls before time zero; later transfers keep the clinic's usual gaps).
 * **patient frailty**: a normal random intercept (SD ``frailty_sd``) on the log odds of live
   birth at every transfer; it also drives drop-out.
 * **calendar trend**: live birth rises by ``calendar_trend`` log odds per year of transfer
@@ -326,7 +327,6 @@ def simulate_clinic(n_patients: int = 3000, seed: int = 1, *, features: ClinicFe
     happened = np.zeros((n, k), bool)
     live_birth = np.zeros((n, k), bool)
     lost = np.zeros((n, k), bool)
-    prepared = np.zeros(n, bool)  # personalized agents ready (prepared once)
     active = ~no_transfer
     failures = np.zeros(n)
     current = first_arm.copy()
@@ -348,9 +348,8 @@ def simulate_clinic(n_patients: int = 3000, seed: int = 1, *, features: ClinicFe
                 keep = u_keep[:, j] < f.keep_arm
                 codes = pd.Series(current).map({a: i for i, a in enumerate(ARMS)}).to_numpy()
                 current = np.where(keep, current, np.asarray(ARMS, dtype=object)[(codes + shift[:, j]) % 3])
-        needs_prep = f.arm_dependent_delay & (current == "personalized") & ~prepared
-        t = t + np.where(needs_prep, prep, 0)
-        prepared |= active & (current == "personalized")
+        if j == 0 and f.arm_dependent_delay:  # biopsy to first transfer: agents to prepare
+            t = t + np.where(current == "personalized", prep, 0)
         now = active & (t <= cut)
         happened[:, j] = now
         arm[:, j] = current
