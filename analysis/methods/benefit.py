@@ -26,9 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import patsy
-import scipy.stats
 
 from analysis.core.exceptions import ModelError
+from analysis.core.intervals import z_value
 from analysis.methods import outcomes
 from analysis.models.logistic import fit_logit
 
@@ -79,7 +79,7 @@ def effect_modification_curve(data: pd.DataFrame, marker: str, *, outcome: str =
     L = np.column_stack([np.ones(n_points), grid])
     lp = L @ beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", L, cov, L))
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     curve = pd.DataFrame({"marker": marker, "value": grid_raw, "odds_ratio": np.exp(lp),
                           "conf_low": np.exp(lp - z * se), "conf_high": np.exp(lp + z * se)})
     b, s = fit.params["_treated:_m"], fit.bse["_treated:_m"]
@@ -134,7 +134,7 @@ def predicted_benefit(data: pd.DataFrame, *, outcome: str = "live_birth", modifi
 def benefit_by_quintile(benefit: pd.DataFrame, *, outcome: str = "live_birth", conf_level: float = 0.95) -> pd.DataFrame:
     """Observed vs predicted risk difference within fifths of predicted benefit."""
     q = pd.qcut(benefit["benefit"].rank(method="first"), 5, labels=[1, 2, 3, 4, 5])
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     rows = []
     for k, g in benefit.groupby(q, observed=True):
         t, c = g[g["treated"] == 1][outcome], g[g["treated"] == 0][outcome]
@@ -168,7 +168,7 @@ def by_profile_table(data: pd.DataFrame, *, outcome: str = "live_birth", by: str
                      conf_level: float = 0.95) -> pd.DataFrame:
     """Live birth with and without personalized therapy by profile, RD with CI and NNT (or NNH)."""
     rows = _two_arms(data, treatment, treated, reference).dropna(subset=[outcome, by])
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     out = []
     for level, g in rows.groupby(rows[by].astype(str), sort=True):
         t, c = g.loc[g["_treated"] == 1, outcome].astype(float), g.loc[g["_treated"] == 0, outcome].astype(float)

@@ -43,6 +43,7 @@ import scipy.special
 import scipy.stats
 
 from analysis.core.exceptions import ModelError
+from analysis.core.intervals import z_value
 from analysis.methods import outcomes
 from analysis.methods.propensity import ARM_LEVELS, design_rows, iptw_weights, propensity_scores, truncate_weights
 from analysis.methods.resampling import bootstrap, percentile_interval
@@ -62,7 +63,7 @@ __all__ = [
 
 
 def _z(conf_level: float) -> float:
-    return float(scipy.stats.norm.ppf(0.5 + conf_level / 2))
+    return z_value(conf_level)
 
 
 def _cluster_sum(values: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
@@ -122,7 +123,7 @@ def _arm_design(arm: pd.Series, reference: str, levels: Sequence[str]) -> tuple[
 
 def _rows(model_id, estimator, terms, coef, se, *, ratio, conf_level, n_obs, n_events, n_clusters,
           outcome, population, notebook):
-    z = _z(conf_level)
+    z = z_value(conf_level)
     coef = np.asarray(coef, dtype=float)
     se = np.asarray(se, dtype=float)
     low, high = coef - z * se, coef + z * se
@@ -210,7 +211,7 @@ def iptw_risk_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "li
     est = pd.concat([_rows(f"{model_id}_rd", "iptw_rd", terms, rd, rd_se, ratio=False, **common),
                      _rows(f"{model_id}_rr", "iptw_rr", terms, lrr, lrr_se, ratio=True, **common)],
                     ignore_index=True)
-    z = _z(conf_level)
+    z = z_value(conf_level)
     se = np.sqrt(np.diag(cov))
     risks = pd.DataFrame({"arm": levels, "risk": mu, "std_error": se, "conf_low": mu - z * se,
                           "conf_high": mu + z * se,

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from analysis.core.exceptions import ModelError
+from analysis.core.intervals import z_value
 from analysis.methods import outcomes
 from analysis.methods.discrimination import auc_bootstrap_ci, auc_delong, delong_test
 from analysis.models.logistic import (
@@ -98,7 +98,7 @@ def spline_or_curve(data: pd.DataFrame, marker: str, *, outcome: str = "live_bir
     cov = fit.cov_params().loc[names, names].to_numpy()
     lp = diff @ beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", diff, cov, diff))
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     return pd.DataFrame({"marker": marker, "value": grid, "reference_value": ref, "odds_ratio": np.exp(lp),
                          "conf_low": np.exp(lp - z * se), "conf_high": np.exp(lp + z * se)})
 
@@ -114,7 +114,7 @@ def prognostic_table(data: pd.DataFrame, markers: Sequence[str], *, outcome: str
     ``rank_statistic`` (the spline χ² where a spline can be fitted, else the linear one: markers
     are ranked by it), ``p_nonlinear``, ``message``. Rows are in the order of ``markers``.
     """
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     out = []
     for marker in markers:
         row = {"marker": marker, "message": ""}
@@ -238,7 +238,7 @@ def per_sd_estimates(table: pd.DataFrame, *, outcome: str = "live_birth", conf_l
     """Contract rows (model ``lb_untreated_marker_per_sd``, one term per marker) from :func:`prognostic_table`."""
 
     ok = table[pd.to_numeric(table.get("or_per_sd"), errors="coerce").notna()]
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     coef = np.log(ok["or_per_sd"].astype(float))
     se = (np.log(ok["or_per_sd_high"].astype(float)) - np.log(ok["or_per_sd_low"].astype(float))) / (2 * z)
     return conform_estimates(pd.DataFrame({

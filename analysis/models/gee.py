@@ -46,6 +46,7 @@ import pandas as pd
 import scipy.stats
 
 from analysis.core.exceptions import ModelError
+from analysis.core.intervals import z_value
 from analysis.models.logistic import _prefix, binomial_design, binomial_irls
 
 __all__ = ["GEEResult", "fit_gee_logit"]
@@ -118,7 +119,7 @@ class GEEResult:
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald confidence limits on the log-odds scale."""
-        z = scipy.stats.norm.ppf(1 - alpha / 2)
+        z = z_value(1 - alpha)
         return pd.DataFrame(
             {0: self.params - z * self.bse, 1: self.params + z * self.bse}, index=self.params.index
         )

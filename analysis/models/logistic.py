@@ -31,6 +31,7 @@ import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from analysis.core.exceptions import ModelError
+from analysis.core.intervals import z_value
 from analysis.models.design import plain_term_name
 
 __all__ = [
@@ -852,7 +853,7 @@ def linear_combination(
     c_arr = c.to_numpy()
     coef = float(c_arr @ params.to_numpy())
     se = float(np.sqrt(c_arr @ cov.loc[params.index, params.index].to_numpy() @ c_arr))
-    z_crit = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z_crit = z_value(conf_level)
     z = coef / se
     return pd.Series(
         {

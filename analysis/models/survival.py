@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.stats
 
 from analysis.core.exceptions import ModelError
+from analysis.core.intervals import z_value
 from analysis.models.design import _split_top_level, plain_term_name
 from analysis.models.logistic import _prefix, check_covariates_vary, complete_rows, formula_variables
 
@@ -496,7 +497,7 @@ def kaplan_meier(
         greenwood = np.where(d > 0, d / (n * (n - d)), 0.0)
     var_log = pd.Series(greenwood).groupby(grp).cumsum().to_numpy()
     se_log = np.sqrt(var_log)
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     low, high = _confidence_limits(surv, se_log, z, conf_type)
     with np.errstate(invalid="ignore"):
         std_error = np.where(surv == 0, np.nan, surv * se_log)
@@ -794,7 +795,7 @@ def aalen_johansen(
     c = table["n_censored"].to_numpy(dtype=float)
     d_k = table[f"n_code_{int(event_of_interest)}"].to_numpy(dtype=float)
     d_all = table[[col for col in code_cols if col != "n_code_0"]].sum(axis=1).to_numpy(dtype=float)
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     group = table["group"].to_numpy(dtype=object)
     bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
     pieces = [

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from analysis.core.intervals import z_value
 from analysis.models.design import _split_top_level, plain_term_name  # noqa: F401  (re-exported)
 from analysis.models.logistic import linear_combination
 from analysis.models.schema import conform_estimates
@@ -33,7 +34,7 @@ __all__ = [
 def _wald_frame(
     params: pd.Series, se: pd.Series, *, conf_level: float, p_values: pd.Series | None = None
 ) -> pd.DataFrame:
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     coef = params.to_numpy(dtype=float)
     s = se.to_numpy(dtype=float)
     p = (
