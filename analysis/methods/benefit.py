@@ -29,7 +29,7 @@ import patsy
 
 from analysis.core.exceptions import ModelError
 from analysis.core.intervals import z_value
-from analysis.methods import outcomes
+from analysis.models import design as model_design
 from analysis.models.logistic import fit_logit
 
 __all__ = ["benefit_by_quintile", "by_profile_table", "decision_curve", "effect_modification_curve",
@@ -62,14 +62,14 @@ def effect_modification_curve(data: pd.DataFrame, marker: str, *, outcome: str =
     rows = _two_arms(data, treatment, treated, reference)
     if marker not in rows or rows[marker].notna().sum() == 0:
         raise ModelError(f"{marker} has no observed value")
-    rows = outcomes.model_frame(rows, [outcome, "_treated", marker, *covariates])
+    rows = model_design.model_frame(rows, [outcome, "_treated", marker, *covariates])
     if rows[marker].nunique() < 2:
         raise ModelError(f"{marker} is constant: it cannot modify the therapy effect")
     if rows["_treated"].nunique() < 2:
         raise ModelError(f"{marker}: one arm has no patient with the marker measured")
     m, scale = _transformed(rows[marker])
     rows["_m"] = m
-    rhs = " + ".join(["_treated * _m"] + [outcomes.term(c, rows) for c in covariates])
+    rhs = " + ".join(["_treated * _m"] + [model_design.term(c, rows) for c in covariates])
     fit = fit_logit(rows, f"{outcome} ~ {rhs}")
     grid_raw = np.linspace(*np.quantile(rows[marker], [0.05, 0.95]), n_points)
     grid = np.log2(grid_raw) if scale == "log2" else grid_raw
@@ -114,11 +114,11 @@ def predicted_benefit(data: pd.DataFrame, *, outcome: str = "live_birth", modifi
         and the received arm as ``treated`` (0/1).
     """
     rows = _two_arms(data, treatment, treated, reference)
-    rows = outcomes.model_frame(rows, [outcome, "_treated", *modifiers, *covariates])
+    rows = model_design.model_frame(rows, [outcome, "_treated", *modifiers, *covariates])
     if rows["_treated"].nunique() < 2:
         raise ModelError("benefit model: one arm has no patient with complete data")
-    rhs = " + ".join(["_treated"] + [f"_treated:{outcomes.term(mname, rows)}" for mname in modifiers]
-                     + [outcomes.term(c, rows) for c in dict.fromkeys([*modifiers, *covariates])])
+    rhs = " + ".join(["_treated"] + [f"_treated:{model_design.term(mname, rows)}" for mname in modifiers]
+                     + [model_design.term(c, rows) for c in dict.fromkeys([*modifiers, *covariates])])
     fit = fit_logit(rows, f"{outcome} ~ {rhs}")
     _, design = patsy.dmatrices(f"{outcome} ~ {rhs}", rows, return_type="dataframe")
     beta = fit.params.reindex(design.columns).to_numpy()

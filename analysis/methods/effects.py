@@ -44,9 +44,9 @@ import scipy.stats
 
 from analysis.core.exceptions import ModelError
 from analysis.core.intervals import z_value
-from analysis.methods import outcomes
 from analysis.methods.propensity import ARM_LEVELS, design_rows, iptw_weights, propensity_scores, truncate_weights
 from analysis.methods.resampling import bootstrap, percentile_interval
+from analysis.models import design as model_design
 from analysis.models.multinomial import fit_multinomial_logit
 from analysis.models.schema import conform_estimates
 
@@ -115,12 +115,6 @@ def weighted_logit(y: np.ndarray, X: np.ndarray, w: np.ndarray, *, clusters: np.
     return beta, cov
 
 
-def _arm_design(arm: pd.Series, reference: str, levels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    others = [lvl for lvl in levels if lvl != reference and (arm == lvl).any()]
-    X = np.column_stack([np.ones(len(arm))] + [(arm == lvl).to_numpy(dtype=float) for lvl in others])
-    return X, others
-
-
 def _rows(model_id, estimator, terms, coef, se, *, ratio, conf_level, n_obs, n_events, n_clusters,
           outcome, population, notebook):
     z = z_value(conf_level)
@@ -148,11 +142,13 @@ def iptw_logit_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "l
     """
     rows = data.loc[weights.index]
     y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
-    arm = rows[treatment].astype(str)
-    X, others = _arm_design(arm, reference, ARM_LEVELS)
+    present = set(rows[treatment].astype(str))
+    X, names = model_design.covariate_design(
+        rows, [treatment], references={treatment: reference},
+        levels={treatment: [lvl for lvl in ARM_LEVELS if lvl in present]})
     clusters = rows[cluster].to_numpy() if cluster else None
     beta, cov = weighted_logit(y, X, weights.to_numpy(dtype=float), clusters=clusters)
-    terms = [f"{treatment}[{lvl}]" for lvl in others]
+    terms = names[1:]
     return _rows(model_id, "iptw_logit", terms, beta[1:], np.sqrt(np.diag(cov))[1:], ratio=True,
                  conf_level=conf_level, n_obs=len(rows), n_events=int(y.sum()),
                  n_clusters=len(np.unique(clusters)) if cluster else pd.NA,
@@ -232,10 +228,9 @@ def _aipw_arrays(data, *, outcome, treatment, ps_covariates, outcome_covariates,
     arm = rows[treatment].astype(str).to_numpy()
     levels = [reference] + [lvl for lvl in ARM_LEVELS if lvl != reference and (arm == lvl).any()]
     codes = pd.Categorical(arm, categories=levels).codes
-    X_ps = patsy.dmatrix(" + ".join(outcomes.term(c, rows) for c in ps_covariates) or "1", rows,
-                         return_type="dataframe").to_numpy()
+    X_ps, _ = model_design.covariate_design(rows, ps_covariates)
     exposure = f"{treatment}*{modifier}" if modifier else treatment
-    f = outcomes.formula(outcome, [exposure], [c for c in outcome_covariates if c not in (treatment, modifier)],
+    f = model_design.formula(outcome, [exposure], [c for c in outcome_covariates if c not in (treatment, modifier)],
                          rows, references={treatment: reference})
     _, X = patsy.dmatrices(f, rows, return_type="dataframe")
     X_arm = []
@@ -377,10 +372,10 @@ def matched_logit_rows(data: pd.DataFrame, pairs: pd.DataFrame, *, outcome: str 
     pair = np.concatenate([pairs["pair"].to_numpy(), pairs["pair"].to_numpy()])
     rows = data.loc[idx]
     y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
-    x = (rows[treatment].astype(str) == treated).to_numpy(dtype=float)
-    X = np.column_stack([np.ones(len(x)), x])
+    X, names = model_design.covariate_design(rows, [treatment], references={treatment: reference},
+                                             levels={treatment: [reference, treated]})
     beta, cov = weighted_logit(y, X, np.ones(len(y)), clusters=pair)
-    return _rows(model_id, "matched_logit", [f"{treatment}[{treated}]"], beta[1:], np.sqrt(np.diag(cov))[1:],
+    return _rows(model_id, "matched_logit", names[1:], beta[1:], np.sqrt(np.diag(cov))[1:],
                  ratio=True, conf_level=conf_level, n_obs=len(rows), n_events=int(y.sum()),
                  n_clusters=len(pairs), outcome=outcome, population=population, notebook=notebook)
 

@@ -23,8 +23,8 @@ import pandas as pd
 
 from analysis.core.exceptions import ModelError
 from analysis.core.intervals import z_value
-from analysis.methods import outcomes
 from analysis.methods.discrimination import auc_bootstrap_ci, auc_delong, delong_test
+from analysis.models import design as model_design
 from analysis.models.logistic import (
     binomial_design,
     binomial_irls,
@@ -68,7 +68,7 @@ def rcs_basis(x, knots) -> np.ndarray:
 def _marker_rows(data: pd.DataFrame, marker: str, outcome: str, covariates: Sequence[str]) -> pd.DataFrame:
     if marker not in data or data[marker].notna().sum() == 0:
         raise ModelError(f"{marker} has no observed value")
-    rows = outcomes.model_frame(data, [outcome, marker, *covariates])
+    rows = model_design.model_frame(data, [outcome, marker, *covariates])
     if rows[marker].nunique() < 2:
         raise ModelError(f"{marker} is constant ({rows[marker].iloc[0]:g}) among the {len(rows)} rows: no association can be estimated")
     return rows
@@ -76,7 +76,7 @@ def _marker_rows(data: pd.DataFrame, marker: str, outcome: str, covariates: Sequ
 
 def _logit(rows, outcome, extra: pd.DataFrame, covariates):
     frame = pd.concat([rows.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
-    rhs = " + ".join(list(extra.columns) + [outcomes.term(c, rows) for c in covariates]) or "1"
+    rhs = " + ".join(list(extra.columns) + [model_design.term(c, rows) for c in covariates]) or "1"
     return fit_logit(frame, f"{outcome} ~ {rhs}")
 
 
@@ -156,7 +156,7 @@ def prognostic_table(data: pd.DataFrame, markers: Sequence[str], *, outcome: str
 
 
 def _fit_and_predict(rows, outcome, columns):
-    f = f"{outcome} ~ " + (" + ".join(outcomes.term(c, rows) for c in columns) or "1")
+    f = f"{outcome} ~ " + (" + ".join(model_design.term(c, rows) for c in columns) or "1")
     fit = fit_logit(rows, f)
     return fit, np.asarray(fit.fittedvalues, dtype=float)
 
@@ -172,7 +172,7 @@ def compare_marker_models(data: pd.DataFrame, *, outcome: str = "live_birth", cl
         ``discrimination`` (model, n, n_events, auc, conf_low, conf_high: DeLong), ``tests``
         (comparison, test, statistic, df, p_value: paired DeLong AUC differences and LR tests).
     """
-    rows = outcomes.model_frame(data, [outcome, *clinical, *endometrial, *blood])
+    rows = model_design.model_frame(data, [outcome, *clinical, *endometrial, *blood])
     if rows.empty:
         raise ModelError("no patient has every clinical covariate and marker")
     y = rows[outcome].to_numpy(dtype=float)
