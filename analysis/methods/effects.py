@@ -47,6 +47,7 @@ from analysis.core.intervals import z_value
 from analysis.methods.propensity import ARM_LEVELS, design_rows, iptw_weights, propensity_scores, truncate_weights
 from analysis.methods.resampling import bootstrap, percentile_interval
 from analysis.models import design as model_design
+from analysis.models.logistic import cluster_sums, fit_binomial_irls, logistic_covariance
 from analysis.models.multinomial import fit_multinomial_logit
 from analysis.models.schema import conform_estimates
 
@@ -66,16 +67,6 @@ def _z(conf_level: float) -> float:
     return z_value(conf_level)
 
 
-def _cluster_sum(values: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
-    """Sum rows of ``values`` (n × k) within clusters (each row its own cluster when None)."""
-    if clusters is None:
-        return values
-    codes, _ = pd.factorize(pd.Series(clusters), sort=True)
-    out = np.zeros((codes.max() + 1, values.shape[1]))
-    np.add.at(out, codes, values)
-    return out
-
-
 def _check_weights(w: np.ndarray, what: str) -> None:
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ModelError(f"{what}: weights must be finite and non-negative (an estimated propensity of 0 or 1 "
@@ -86,33 +77,20 @@ def weighted_logit(y: np.ndarray, X: np.ndarray, w: np.ndarray, *, clusters: np.
                    tol: float = 1e-12, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Return coefficients and design-based sandwich covariance of a weighted logistic model.
 
-    Newton–Raphson on the weighted log likelihood; covariance
-    :math:`\\frac{G}{G-1} A^{-1} B A^{-1}` with :math:`B` the cross-product of the cluster score
-    sums (R ``survey::svyglm``).
+    Fitted by the suite's one IRLS (:func:`analysis.models.logistic.fit_binomial_irls`, the
+    weights as prior weights, zero allowed) until no coefficient moves by ``tol``; covariance
+    :math:`\\frac{G}{G-1} A^{-1} B A^{-1}` with :math:`B` the cross-product of the cluster
+    score sums (R ``survey::svyglm``; :func:`analysis.models.logistic.logistic_covariance`).
     """
     _check_weights(w, "weighted logistic model")
-    beta = np.zeros(X.shape[1])
-    for _ in range(max_iter):
-        eta = X @ beta
-        mu = scipy.special.expit(eta)
-        grad = X.T @ (w * (y - mu))
-        info = (X * (w * mu * (1 - mu))[:, None]).T @ X
-        try:
-            step = np.linalg.solve(info, grad)
-        except np.linalg.LinAlgError:
-            raise ModelError("weighted logistic model: singular information (an empty arm or covariate level)") from None
-        beta = beta + step
-        if np.max(np.abs(step)) < tol:
-            break
-    else:
+    if np.linalg.matrix_rank(X[w > 0]) < X.shape[1]:
+        raise ModelError("weighted logistic model: singular information (an empty arm or covariate level)")
+    fit = fit_binomial_irls(X, y, w, coef_tol=tol, max_iter=max_iter)
+    if not fit.converged:
         raise ModelError("weighted logistic model did not converge (separation in the weighted data?)")
-    mu = scipy.special.expit(X @ beta)
-    info = (X * (w * mu * (1 - mu))[:, None]).T @ X
-    scores = _cluster_sum(X * (w * (y - mu))[:, None], clusters)
-    g = scores.shape[0]
-    bread = np.linalg.inv(info)
-    cov = g / (g - 1) * bread @ (scores.T @ scores) @ bread
-    return beta, cov
+    cov = logistic_covariance(X, y, w, fit.fitted, kind="sandwich" if clusters is None else "cluster",
+                              clusters=clusters)
+    return fit.coef, cov
 
 
 def _rows(model_id, estimator, terms, coef, se, *, ratio, conf_level, n_obs, n_events, n_clusters,
@@ -165,7 +143,7 @@ def weighted_risks(y: np.ndarray, arm: np.ndarray, w: np.ndarray, levels: Sequen
         mu = (ind * y).sum() / ind.sum()
         mus.append(mu)
         infl.append(ind * (y - mu) / ind.sum())
-    phi = _cluster_sum(np.column_stack(infl), clusters)
+    phi = cluster_sums(np.column_stack(infl), clusters)
     g = phi.shape[0]
     return np.array(mus), g / (g - 1) * phi.T @ phi
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -40,10 +41,15 @@ from analysis.models.design import (
 )
 
 __all__ = [
+    "BinomialFit",
+    "binomial_irls",
+    "cluster_sums",
+    "fit_binomial_irls",
     "fit_conditional_logit",
     "fit_logit",
     "likelihood_ratio_test",
     "linear_combination",
+    "logistic_covariance",
 ]
 
 
@@ -218,14 +224,36 @@ def separating_direction(design: pd.DataFrame, proportion: np.ndarray) -> pd.Ser
     return pd.Series(direction / scale, index=design.columns)
 
 
-def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray,
-                  offset: np.ndarray | None = None) -> np.ndarray:
-    """Return the binomial GLM estimate (logit link) by iteratively reweighted least squares.
+@dataclass(frozen=True)
+class BinomialFit:
+    """A binomial GLM (logit link) fitted by :func:`fit_binomial_irls`.
 
-    Vectorised numpy IRLS started, as R's ``glm``, from :math:`\\mu = (n y + 1/2)/(n + 1)`;
-    stops when the relative change in deviance is below 1e-12 or after 100 iterations. Used
-    as the start of the GEE and to certify that a fit is not separated; the reported logistic
-    models are fitted by statsmodels.
+    Attributes
+    ----------
+    coef : ndarray
+        Coefficients (p,).
+    fitted : ndarray
+        Fitted probabilities of every row (n,), rows of weight zero included.
+    converged : bool
+        The stopping rule was met with finite fitted probabilities strictly inside (0, 1);
+        False under separation or when the iterations ran out.
+    """
+
+    coef: np.ndarray
+    fitted: np.ndarray
+    converged: bool
+
+
+def fit_binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray, *,
+                      offset: np.ndarray | None = None, coef_tol: float | None = None,
+                      max_iter: int = 100) -> BinomialFit:
+    """Return the binomial GLM fit (logit link) by iteratively reweighted least squares.
+
+    The one logistic fitter of the suite's own numerics: vectorised numpy IRLS started, as
+    R's ``glm``, from :math:`\\mu = (n y + 1/2)/(n + 1)`. It stops when the relative change
+    in deviance is below 1e-12 or, with ``coef_tol``, when no coefficient moves by more than
+    ``coef_tol``; or after ``max_iter`` iterations. Rows with ``trials`` zero (a weight of
+    zero) carry no information and are left out of the iterations.
 
     Parameters
     ----------
@@ -234,38 +262,129 @@ def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray,
     proportion : ndarray
         Observed proportion of successes per row.
     trials : ndarray
-        Number of trials (binomial weights) per row.
+        Number of trials per row, times any prior (e.g. inverse probability) weight; zero
+        allowed.
     offset : ndarray, optional
         Known term added to the linear predictor, as ``offset`` in R's ``glm``.
+    coef_tol : float, optional
+        Stop on the change of the coefficients instead of the deviance.
+    max_iter : int
+        Maximum number of iterations.
 
     Returns
     -------
-    ndarray
-        Coefficients (p,). Under separation they are large and the fitted probabilities
-        approach 0 or 1; the iterations stop at the last finite estimate and callers check.
+    BinomialFit
+        Under separation the coefficients are large and the fitted probabilities approach 0
+        or 1; the iterations stop at the last finite estimate, ``converged`` is False.
     """
-    y, w = proportion, trials
-    off = np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=float)
+    y_all, w_all = np.asarray(proportion, dtype=float), np.asarray(trials, dtype=float)
+    off_all = np.zeros(len(y_all)) if offset is None else np.asarray(offset, dtype=float)
+    used = w_all > 0
+    every = bool(used.all())
+    x_used = x if every else x[used]
+    y, w, off = (y_all, w_all, off_all) if every else (y_all[used], w_all[used], off_all[used])
     mu = (w * y + 0.5) / (w + 1.0)  # R's binomial mustart
     eta = np.log(mu / (1 - mu))
     beta = np.zeros(x.shape[1])
     dev_old = np.inf
-    for _ in range(100):
+    converged = False
+    for _ in range(max_iter):
         v = mu * (1 - mu)
         z = eta - off + (y - mu) / v
         sw = np.sqrt(w * v)
         if not (np.isfinite(z).all() and (sw > 0).all()):
             break  # fitted probabilities reached 0 or 1 (separation): keep the last estimate
-        beta = np.linalg.lstsq(x * sw[:, None], z * sw, rcond=None)[0]
-        eta = off + x @ beta
+        beta_old = beta
+        beta = np.linalg.lstsq(x_used * sw[:, None], z * sw, rcond=None)[0]
+        eta = off + x_used @ beta
         mu = 1 / (1 + np.exp(-eta))
+        if coef_tol is not None:
+            if np.max(np.abs(beta - beta_old)) < coef_tol:
+                converged = True
+                break
+            continue
         with np.errstate(divide="ignore", invalid="ignore"):
             dev = -2 * np.sum(w * (np.where(y > 0, y * np.log(mu), 0)
                                    + np.where(y < 1, (1 - y) * np.log(1 - mu), 0)))
         if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-12:
+            converged = True
             break
         dev_old = dev
-    return beta
+    with np.errstate(over="ignore"):
+        fitted = 1 / (1 + np.exp(-(off_all + x @ beta)))
+    converged = converged and bool(np.isfinite(fitted).all() and (fitted > 0).all() and (fitted < 1).all())
+    return BinomialFit(coef=beta, fitted=fitted, converged=converged)
+
+
+def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray,
+                  offset: np.ndarray | None = None) -> np.ndarray:
+    """Return the coefficients of :func:`fit_binomial_irls` (deviance stopping rule).
+
+    Used as the start of the GEE, to certify that a fit is not separated, and for the
+    calibration and bootstrap refits; the reported formula models are fitted by statsmodels.
+
+    Returns
+    -------
+    ndarray
+        Coefficients (p,); under separation the last finite estimate (callers check).
+    """
+    return fit_binomial_irls(x, proportion, trials, offset=offset).coef
+
+
+def cluster_sums(values: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
+    """Sum rows of ``values`` (n × k) within clusters (each row its own cluster when None)."""
+    if clusters is None:
+        return values
+    codes, _ = pd.factorize(pd.Series(clusters), sort=True)
+    out = np.zeros((codes.max() + 1, values.shape[1]))
+    np.add.at(out, codes, values)
+    return out
+
+
+def logistic_covariance(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray, fitted: np.ndarray,
+                        *, kind: str = "model", clusters: np.ndarray | None = None) -> np.ndarray:
+    """Return the covariance of logistic coefficients: model-based, sandwich or cluster-robust.
+
+    With :math:`A = X^\\top \\operatorname{diag}(n_i \\mu_i(1-\\mu_i)) X` (the information)
+    and :math:`U_g = \\sum_{i \\in g} n_i (y_i - \\mu_i) x_i` (score sums of cluster :math:`g`):
+
+    - ``"model"``: :math:`A^{-1}`;
+    - ``"sandwich"``: :math:`\\frac{n}{n-1} A^{-1} (\\sum_i U_i U_i^\\top) A^{-1}`, each row its
+      own cluster (R ``survey::svyglm`` with ``ids = ~1``);
+    - ``"cluster"``: :math:`\\frac{G}{G-1} A^{-1} (\\sum_g U_g U_g^\\top) A^{-1}` over the
+      :math:`G` clusters (``svyglm`` with ``ids = ~cluster``; ``sandwich::vcovCL``, HC0 with the
+      :math:`G/(G-1)` adjustment).
+
+    Parameters
+    ----------
+    x : ndarray
+        Design matrix (n, p).
+    proportion, trials : ndarray
+        Observed proportion and trials (times prior weights) per row.
+    fitted : ndarray
+        Fitted probabilities :math:`\\mu_i`.
+    kind : {"model", "sandwich", "cluster"}
+        Which covariance.
+    clusters : array-like, optional
+        Cluster label per row, for ``"cluster"``.
+
+    Returns
+    -------
+    ndarray
+        (p, p) covariance matrix.
+    """
+    if kind not in ("model", "sandwich", "cluster"):
+        raise ValueError(f"kind must be 'model', 'sandwich' or 'cluster', got {kind!r}")
+    if kind == "cluster" and clusters is None:
+        raise ValueError("a cluster covariance needs the clusters")
+    info = (x * (trials * fitted * (1 - fitted))[:, None]).T @ x
+    bread = np.linalg.inv(info)
+    if kind == "model":
+        return bread
+    scores = cluster_sums(x * (trials * (proportion - fitted))[:, None],
+                           clusters if kind == "cluster" else None)
+    g = scores.shape[0]
+    return g / (g - 1) * bread @ (scores.T @ scores) @ bread
 
 
 def certifies_no_separation(
