@@ -49,7 +49,7 @@ from analysis.methods.resampling import bootstrap, percentile_interval
 from analysis.models import design as model_design
 from analysis.models.logistic import cluster_sums, fit_binomial_irls, logistic_covariance
 from analysis.models.multinomial import fit_multinomial_logit
-from analysis.models.schema import conform_estimates
+from analysis.models.tidy import estimate_rows
 
 __all__ = [
     "aipw_risks",
@@ -95,18 +95,9 @@ def weighted_logit(y: np.ndarray, X: np.ndarray, w: np.ndarray, *, clusters: np.
 
 def _rows(model_id, estimator, terms, coef, se, *, ratio, conf_level, n_obs, n_events, n_clusters,
           outcome, population, notebook):
-    z = z_value(conf_level)
-    coef = np.asarray(coef, dtype=float)
-    se = np.asarray(se, dtype=float)
-    low, high = coef - z * se, coef + z * se
-    tr = np.exp if ratio else (lambda v: v)
-    frame = pd.DataFrame({
-        "notebook": notebook, "model_id": model_id, "outcome": outcome, "population": population,
-        "estimator": estimator, "term": terms, "coef": coef, "std_error": se, "estimate": tr(coef),
-        "conf_low": tr(low), "conf_high": tr(high),
-        "p_value": 2 * scipy.stats.norm.sf(np.abs(coef / se)), "n_obs": n_obs, "n_events": n_events,
-        "n_clusters": n_clusters})
-    return conform_estimates(frame)
+    return estimate_rows(terms, coef, se, conf_level=conf_level, ratio=ratio, notebook=notebook,
+                         model_id=model_id, outcome=outcome, population=population, estimator=estimator,
+                         n_obs=n_obs, n_events=n_events, n_clusters=n_clusters)
 
 
 def iptw_logit_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "live_birth",
@@ -311,27 +302,27 @@ def aipw_rd_rows(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: 
         raise ModelError(f"{model_id}: the AIPW estimate could not be computed in {failed} of {n_bootstrap} "
                          f"bootstrap resamples (an arm too small in some stratum?)")
     idx = {k: i for i, k in enumerate(keys)}
-    rows = []
-    z_alpha = conf_level
+    terms, est, se, low, high, p, n = [], [], [], [], [], [], []
     for stratum in dict.fromkeys(point["stratum"]):
         for lvl in [a for a in ARM_LEVELS if a != reference and (stratum, a) in idx]:
             i, j = idx[(stratum, lvl)], idx[(stratum, reference)]
-            est = point["risk"].iloc[i] - point["risk"].iloc[j]
             diff = reps[:, i] - reps[:, j]
             ok = np.isfinite(diff)
-            low, high = percentile_interval(diff[ok][:, None], conf_level=z_alpha)
-            se = diff[ok].std(ddof=1)
-            term = f"{treatment}[{lvl}]" + ("" if stratum == "all" else f" | {stratum}")
-            n = int(point["n"].iloc[i])
-            rows.append({"notebook": notebook, "model_id": model_id, "outcome": outcome, "population": population,
-                         "estimator": "aipw_rd", "term": term, "coef": est, "std_error": se, "estimate": est,
-                         "conf_low": low[0], "conf_high": high[0],
-                         "p_value": 2 * scipy.stats.norm.sf(abs(est / se)) if se > 0 else np.nan,
-                         "n_obs": n, "n_events": pd.NA, "n_clusters": pd.NA})
+            lo, hi = percentile_interval(diff[ok][:, None], conf_level=conf_level)
+            est.append(point["risk"].iloc[i] - point["risk"].iloc[j])
+            se.append(diff[ok].std(ddof=1))
+            low.append(lo[0])
+            high.append(hi[0])
+            p.append(2 * scipy.stats.norm.sf(abs(est[-1] / se[-1])) if se[-1] > 0 else np.nan)
+            terms.append(f"{treatment}[{lvl}]" + ("" if stratum == "all" else f" | {stratum}"))
+            n.append(int(point["n"].iloc[i]))
+    rows = estimate_rows(terms, est, se, ratio=False, conf_low=low, conf_high=high, p_value=p,
+                         notebook=notebook, model_id=model_id, outcome=outcome, population=population,
+                         estimator="aipw_rd", n_obs=n, n_events=pd.NA, n_clusters=pd.NA)
     risk_low, risk_high = percentile_interval(reps, conf_level=conf_level)
     risks = point.assign(conf_low=risk_low, conf_high=risk_high, n_bootstrap=n_bootstrap,
                          n_failed_replicates=failed)
-    return conform_estimates(pd.DataFrame(rows)), risks
+    return rows, risks
 
 
 # --------------------------------------------------------------------------------------------

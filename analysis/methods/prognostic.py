@@ -32,7 +32,7 @@ from analysis.models.logistic import (
     fit_logit,
     likelihood_ratio_test,
 )
-from analysis.models.schema import conform_estimates
+from analysis.models.tidy import estimate_rows
 
 __all__ = ["LogisticRiskModel", "compare_marker_models", "prognostic_table", "rcs_basis", "rcs_knots", "spline_or_curve"]
 
@@ -241,9 +241,9 @@ def per_sd_estimates(table: pd.DataFrame, *, outcome: str = "live_birth", conf_l
     z = z_value(conf_level)
     coef = np.log(ok["or_per_sd"].astype(float))
     se = (np.log(ok["or_per_sd_high"].astype(float)) - np.log(ok["or_per_sd_low"].astype(float))) / (2 * z)
-    return conform_estimates(pd.DataFrame({
-        "notebook": notebook, "model_id": "lb_untreated_marker_per_sd", "outcome": outcome,
-        "population": "first_transfer_untreated", "estimator": "logit", "term": ok["marker"] + " (per SD)",
-        "coef": coef, "std_error": se, "estimate": ok["or_per_sd"].astype(float),
-        "conf_low": ok["or_per_sd_low"].astype(float), "conf_high": ok["or_per_sd_high"].astype(float),
-        "p_value": ok["p_per_sd"].astype(float), "n_obs": ok["n"], "n_events": ok["n_events"]}))
+    return estimate_rows(ok["marker"] + " (per SD)", coef, se, estimate=ok["or_per_sd"].astype(float),
+                         conf_low=ok["or_per_sd_low"].astype(float), conf_high=ok["or_per_sd_high"].astype(float),
+                         p_value=ok["p_per_sd"].astype(float), notebook=notebook,
+                         model_id="lb_untreated_marker_per_sd", outcome=outcome,
+                         population="first_transfer_untreated", estimator="logit", n_obs=ok["n"],
+                         n_events=ok["n_events"])
