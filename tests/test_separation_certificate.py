@@ -13,12 +13,11 @@ import pandas as pd
 import patsy
 import pytest
 
+from analysis.models.design import design_matrix, with_categorical_dtype
 from analysis.models.logistic import (
     binomial_irls,
     certifies_no_separation,
-    design_matrix,
     separating_direction,
-    with_categorical_dtype,
 )
 
 

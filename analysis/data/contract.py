@@ -56,6 +56,13 @@ class ColumnSpec:
         What the column holds.
     source : str
         Where the unit, range or levels come from.
+    unique : bool
+        Values are unique in the table.
+    tags : tuple of str
+        Groups the column belongs to (e.g. ``endometrial_marker``).
+    reference : str, optional
+        Reference level of a category in every model (its odds, hazard or risk ratios are
+        against this level); None leaves the first observed level in sorted order.
     """
 
     name: str
@@ -70,6 +77,7 @@ class ColumnSpec:
     source: str = ""
     unique: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
+    reference: str | None = None
 
 
 def _marker(name, meaning, unit, limits, plausible, source):
@@ -97,7 +105,7 @@ PATIENTS: tuple[ColumnSpec, ...] = (
                unit="count", limits=(0, 30), plausible=(0, 10), source="[S10]"),
     ColumnSpec("indication", "category", True, False,
                "Reason for referral: rif = recurrent implantation failure, rpl = recurrent pregnancy loss.",
-               levels=("rif", "rpl", "good_prognosis", "donor_oocyte"), source="[S2]"),
+               levels=("rif", "rpl", "good_prognosis", "donor_oocyte"), source="[S2]", reference="rif"),
     ColumnSpec("diagnosis", "category", False, True, "Main infertility diagnosis.",
                levels=("tubal", "male_factor", "endometriosis", "ovulatory", "unexplained", "other")),
     ColumnSpec("biopsy_date", "date", True, False, "Date of the mid-luteal endometrial biopsy."),
@@ -113,7 +121,7 @@ PATIENTS: tuple[ColumnSpec, ...] = (
             "cells per HPF", (0, 500), (0, 50), "[S18] (≥ 5 per HPF), [S19]"),
     ColumnSpec("immune_profile", "category", False, True,
                "The lab's immune profile; derived from the markers when absent.",
-               levels=PROFILES, source="[S1], [S2], [S6]"),
+               levels=PROFILES, source="[S1], [S2], [S6]", reference="balanced"),
     ColumnSpec("blood_nk_percent", "float", False, True,
                "Peripheral blood NK cells (CD3−CD56+) as % of lymphocytes.", unit="% of lymphocytes",
                limits=(0, 100), plausible=(1, 40), source="[S13], [S17]", tags=("blood_marker",)),
@@ -131,20 +139,20 @@ TRANSFERS: tuple[ColumnSpec, ...] = (
     ColumnSpec("treatment_arm", "category", True, False,
                "none = no immunotherapy; empirical = immunotherapy chosen without regard to the "
                "profile (conventional immunotherapy); personalized = chosen from the profile.",
-               levels=ARMS, source="[S3]"),
+               levels=ARMS, source="[S3]", reference="none"),
     ColumnSpec("treatment_agents", "agents", True, True,
                "Immunotherapy agents given, semicolon-separated; empty for none.", levels=AGENTS),
     ColumnSpec("embryo_stage", "category", True, False, "Stage of the embryo(s) transferred.",
-               levels=("cleavage", "blastocyst")),
+               levels=("cleavage", "blastocyst"), reference="cleavage"),
     ColumnSpec("embryos_transferred", "integer", True, False, "Number of embryos transferred.",
                unit="count", limits=(1, 4), plausible=(1, 3), source="contract; [S45]"),
     ColumnSpec("good_quality_embryos", "integer", True, True,
                "Embryos of good (top) morphological quality among those transferred.", unit="count",
                limits=(0, 4), source="[S3], [S4]"),
     ColumnSpec("cycle_type", "category", True, False, "Fresh or frozen-thawed transfer.",
-               levels=("fresh", "frozen")),
+               levels=("fresh", "frozen"), reference="fresh"),
     ColumnSpec("oocyte_source", "category", True, False, "Oocytes from the patient or a donor.",
-               levels=("autologous", "donor")),
+               levels=("autologous", "donor"), reference="autologous"),
     ColumnSpec("pgt_a", "boolean", True, True, "Embryo tested euploid by PGT-A."),
     ColumnSpec("endometrial_thickness_mm", "float", False, True,
                "Endometrial thickness before transfer.", unit="mm", limits=(1, 30), plausible=(4, 20),
@@ -163,6 +171,41 @@ TRANSFERS: tuple[ColumnSpec, ...] = (
 )
 
 TABLES = {"patients": PATIENTS, "transfers": TRANSFERS}
+
+THERAPY_MATCH_LEVELS = ("none", "matched", "mismatched")
+
+
+@dataclass(frozen=True)
+class CategoricalSpec:
+    """How a categorical column enters the models: its levels and its reference level.
+
+    Attributes
+    ----------
+    name : str
+        Column of the analysis data (input or derived).
+    levels : tuple of str, optional
+        Allowed levels; None when they are whatever values occur (identifiers, booleans).
+    reference : str, optional
+        Level every other level is compared with; None leaves the first observed level in
+        sorted order.
+    """
+
+    name: str
+    levels: tuple[str, ...] | None
+    reference: str | None
+
+
+#: Every column that enters models as categorical: the category columns of the input tables
+#: (levels and reference from their :class:`ColumnSpec`), the centre, PGT-A, and the columns
+#: the cohort derives (profile group, match of therapy and profile).
+CATEGORICALS: dict[str, CategoricalSpec] = {
+    **{s.name: CategoricalSpec(s.name, s.levels, s.reference)
+       for specs in TABLES.values() for s in specs if s.kind == "category"},
+    "center_id": CategoricalSpec("center_id", None, None),
+    "pgt_a": CategoricalSpec("pgt_a", None, None),
+    "profile_group": CategoricalSpec("profile_group", PROFILE_GROUPS, "balanced"),
+    "therapy_match": CategoricalSpec("therapy_match", THERAPY_MATCH_LEVELS, "none"),
+}
 
 # Table-level rules checked across columns or tables; names are the ``rule`` in problem reports.
 CROSS_RULES = {

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.core.intervals import z_value
+
 SPEARMAN_CI_METHODS = ("fisher", "fieller")
 
 
@@ -115,7 +117,7 @@ def spearman_ci(x, y, *, conf_level=0.95, method="fisher"):
         se = np.sqrt((1.0 + rho**2 / 2.0) / (n - 3))
     else:
         se = 1.06 / np.sqrt(n - 3)
-    crit = stats.norm.ppf((1.0 + conf_level) / 2.0)
+    crit = z_value(conf_level)
     with np.errstate(divide="ignore"):
         z = np.arctanh(rho)
     return {
@@ -272,7 +274,7 @@ def cohens_kappa(a, b, *, conf_level=0.95):
     var0 = (pe + pe**2 - np.sum(row * col * (row + col))) / (n * (1.0 - pe) ** 2)
     se0 = float(np.sqrt(max(var0, 0.0)))
     z = kappa / se0 if se0 > 0 else np.nan
-    crit = stats.norm.ppf((1.0 + conf_level) / 2.0)
+    crit = z_value(conf_level)
     return {
         "kappa": float(kappa),
         "std_error": se,

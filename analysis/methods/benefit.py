@@ -26,10 +26,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import patsy
-import scipy.stats
 
 from analysis.core.exceptions import ModelError
-from analysis.methods import outcomes
+from analysis.core.intervals import z_value
+from analysis.models import design as model_design
 from analysis.models.logistic import fit_logit
 
 __all__ = ["benefit_by_quintile", "by_profile_table", "decision_curve", "effect_modification_curve",
@@ -62,14 +62,14 @@ def effect_modification_curve(data: pd.DataFrame, marker: str, *, outcome: str =
     rows = _two_arms(data, treatment, treated, reference)
     if marker not in rows or rows[marker].notna().sum() == 0:
         raise ModelError(f"{marker} has no observed value")
-    rows = outcomes.model_frame(rows, [outcome, "_treated", marker, *covariates])
+    rows = model_design.model_frame(rows, [outcome, "_treated", marker, *covariates])
     if rows[marker].nunique() < 2:
         raise ModelError(f"{marker} is constant: it cannot modify the therapy effect")
     if rows["_treated"].nunique() < 2:
         raise ModelError(f"{marker}: one arm has no patient with the marker measured")
     m, scale = _transformed(rows[marker])
     rows["_m"] = m
-    rhs = " + ".join(["_treated * _m"] + [outcomes.term(c, rows) for c in covariates])
+    rhs = " + ".join(["_treated * _m"] + [model_design.term(c, rows) for c in covariates])
     fit = fit_logit(rows, f"{outcome} ~ {rhs}")
     grid_raw = np.linspace(*np.quantile(rows[marker], [0.05, 0.95]), n_points)
     grid = np.log2(grid_raw) if scale == "log2" else grid_raw
@@ -79,7 +79,7 @@ def effect_modification_curve(data: pd.DataFrame, marker: str, *, outcome: str =
     L = np.column_stack([np.ones(n_points), grid])
     lp = L @ beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", L, cov, L))
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     curve = pd.DataFrame({"marker": marker, "value": grid_raw, "odds_ratio": np.exp(lp),
                           "conf_low": np.exp(lp - z * se), "conf_high": np.exp(lp + z * se)})
     b, s = fit.params["_treated:_m"], fit.bse["_treated:_m"]
@@ -114,11 +114,11 @@ def predicted_benefit(data: pd.DataFrame, *, outcome: str = "live_birth", modifi
         and the received arm as ``treated`` (0/1).
     """
     rows = _two_arms(data, treatment, treated, reference)
-    rows = outcomes.model_frame(rows, [outcome, "_treated", *modifiers, *covariates])
+    rows = model_design.model_frame(rows, [outcome, "_treated", *modifiers, *covariates])
     if rows["_treated"].nunique() < 2:
         raise ModelError("benefit model: one arm has no patient with complete data")
-    rhs = " + ".join(["_treated"] + [f"_treated:{outcomes.term(mname, rows)}" for mname in modifiers]
-                     + [outcomes.term(c, rows) for c in dict.fromkeys([*modifiers, *covariates])])
+    rhs = " + ".join(["_treated"] + [f"_treated:{model_design.term(mname, rows)}" for mname in modifiers]
+                     + [model_design.term(c, rows) for c in dict.fromkeys([*modifiers, *covariates])])
     fit = fit_logit(rows, f"{outcome} ~ {rhs}")
     _, design = patsy.dmatrices(f"{outcome} ~ {rhs}", rows, return_type="dataframe")
     beta = fit.params.reindex(design.columns).to_numpy()
@@ -134,7 +134,7 @@ def predicted_benefit(data: pd.DataFrame, *, outcome: str = "live_birth", modifi
 def benefit_by_quintile(benefit: pd.DataFrame, *, outcome: str = "live_birth", conf_level: float = 0.95) -> pd.DataFrame:
     """Observed vs predicted risk difference within fifths of predicted benefit."""
     q = pd.qcut(benefit["benefit"].rank(method="first"), 5, labels=[1, 2, 3, 4, 5])
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     rows = []
     for k, g in benefit.groupby(q, observed=True):
         t, c = g[g["treated"] == 1][outcome], g[g["treated"] == 0][outcome]
@@ -168,7 +168,7 @@ def by_profile_table(data: pd.DataFrame, *, outcome: str = "live_birth", by: str
                      conf_level: float = 0.95) -> pd.DataFrame:
     """Live birth with and without personalized therapy by profile, RD with CI and NNT (or NNH)."""
     rows = _two_arms(data, treatment, treated, reference).dropna(subset=[outcome, by])
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     out = []
     for level, g in rows.groupby(rows[by].astype(str), sort=True):
         t, c = g.loc[g["_treated"] == 1, outcome].astype(float), g.loc[g["_treated"] == 0, outcome].astype(float)

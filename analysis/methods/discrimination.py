@@ -27,6 +27,7 @@ import scipy.special
 import scipy.stats
 
 from analysis.core.exceptions import ModelError
+from analysis.core.intervals import z_value
 from analysis.methods.resampling import bootstrap, percentile_interval
 from analysis.models.logistic import binomial_irls
 
@@ -69,7 +70,7 @@ def auc_delong(score, y, *, conf_level: float = 0.95) -> dict:
     v10, v01 = _placements(cases, controls)
     a = v10.mean()
     var = v10.var(ddof=1) / len(cases) + v01.var(ddof=1) / len(controls)
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     se = np.sqrt(var)
     return {"auc": float(a), "variance": float(var), "std_error": float(se), "conf_low": float(max(0, a - z * se)),
             "conf_high": float(min(1, a + z * se)), "n_events": len(cases), "n_nonevents": len(controls)}
@@ -135,7 +136,7 @@ def cutoff_metrics(score, y, threshold: float, *, conf_level: float = 0.95) -> d
     yy = yy[keep].astype(int)
     tp, fp = int((pos & (yy == 1)).sum()), int((pos & (yy == 0)).sum())
     fn, tn = int((~pos & (yy == 1)).sum()), int((~pos & (yy == 0)).sum())
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
 
     def wilson(k, n):
         if n == 0:

@@ -43,11 +43,13 @@ import scipy.special
 import scipy.stats
 
 from analysis.core.exceptions import ModelError
-from analysis.methods import outcomes
+from analysis.core.intervals import z_value
 from analysis.methods.propensity import ARM_LEVELS, design_rows, iptw_weights, propensity_scores, truncate_weights
 from analysis.methods.resampling import bootstrap, percentile_interval
+from analysis.models import design as model_design
+from analysis.models.logistic import cluster_sums, fit_binomial_irls, logistic_covariance
 from analysis.models.multinomial import fit_multinomial_logit
-from analysis.models.schema import conform_estimates
+from analysis.models.tidy import estimate_rows
 
 __all__ = [
     "aipw_risks",
@@ -62,17 +64,7 @@ __all__ = [
 
 
 def _z(conf_level: float) -> float:
-    return float(scipy.stats.norm.ppf(0.5 + conf_level / 2))
-
-
-def _cluster_sum(values: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
-    """Sum rows of ``values`` (n × k) within clusters (each row its own cluster when None)."""
-    if clusters is None:
-        return values
-    codes, _ = pd.factorize(pd.Series(clusters), sort=True)
-    out = np.zeros((codes.max() + 1, values.shape[1]))
-    np.add.at(out, codes, values)
-    return out
+    return z_value(conf_level)
 
 
 def _check_weights(w: np.ndarray, what: str) -> None:
@@ -85,55 +77,27 @@ def weighted_logit(y: np.ndarray, X: np.ndarray, w: np.ndarray, *, clusters: np.
                    tol: float = 1e-12, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Return coefficients and design-based sandwich covariance of a weighted logistic model.
 
-    Newton–Raphson on the weighted log likelihood; covariance
-    :math:`\\frac{G}{G-1} A^{-1} B A^{-1}` with :math:`B` the cross-product of the cluster score
-    sums (R ``survey::svyglm``).
+    Fitted by the suite's one IRLS (:func:`analysis.models.logistic.fit_binomial_irls`, the
+    weights as prior weights, zero allowed) until no coefficient moves by ``tol``; covariance
+    :math:`\\frac{G}{G-1} A^{-1} B A^{-1}` with :math:`B` the cross-product of the cluster
+    score sums (R ``survey::svyglm``; :func:`analysis.models.logistic.logistic_covariance`).
     """
     _check_weights(w, "weighted logistic model")
-    beta = np.zeros(X.shape[1])
-    for _ in range(max_iter):
-        eta = X @ beta
-        mu = scipy.special.expit(eta)
-        grad = X.T @ (w * (y - mu))
-        info = (X * (w * mu * (1 - mu))[:, None]).T @ X
-        try:
-            step = np.linalg.solve(info, grad)
-        except np.linalg.LinAlgError:
-            raise ModelError("weighted logistic model: singular information (an empty arm or covariate level)") from None
-        beta = beta + step
-        if np.max(np.abs(step)) < tol:
-            break
-    else:
+    if np.linalg.matrix_rank(X[w > 0]) < X.shape[1]:
+        raise ModelError("weighted logistic model: singular information (an empty arm or covariate level)")
+    fit = fit_binomial_irls(X, y, w, coef_tol=tol, max_iter=max_iter)
+    if not fit.converged:
         raise ModelError("weighted logistic model did not converge (separation in the weighted data?)")
-    mu = scipy.special.expit(X @ beta)
-    info = (X * (w * mu * (1 - mu))[:, None]).T @ X
-    scores = _cluster_sum(X * (w * (y - mu))[:, None], clusters)
-    g = scores.shape[0]
-    bread = np.linalg.inv(info)
-    cov = g / (g - 1) * bread @ (scores.T @ scores) @ bread
-    return beta, cov
-
-
-def _arm_design(arm: pd.Series, reference: str, levels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    others = [lvl for lvl in levels if lvl != reference and (arm == lvl).any()]
-    X = np.column_stack([np.ones(len(arm))] + [(arm == lvl).to_numpy(dtype=float) for lvl in others])
-    return X, others
+    cov = logistic_covariance(X, y, w, fit.fitted, kind="sandwich" if clusters is None else "cluster",
+                              clusters=clusters)
+    return fit.coef, cov
 
 
 def _rows(model_id, estimator, terms, coef, se, *, ratio, conf_level, n_obs, n_events, n_clusters,
           outcome, population, notebook):
-    z = _z(conf_level)
-    coef = np.asarray(coef, dtype=float)
-    se = np.asarray(se, dtype=float)
-    low, high = coef - z * se, coef + z * se
-    tr = np.exp if ratio else (lambda v: v)
-    frame = pd.DataFrame({
-        "notebook": notebook, "model_id": model_id, "outcome": outcome, "population": population,
-        "estimator": estimator, "term": terms, "coef": coef, "std_error": se, "estimate": tr(coef),
-        "conf_low": tr(low), "conf_high": tr(high),
-        "p_value": 2 * scipy.stats.norm.sf(np.abs(coef / se)), "n_obs": n_obs, "n_events": n_events,
-        "n_clusters": n_clusters})
-    return conform_estimates(frame)
+    return estimate_rows(terms, coef, se, conf_level=conf_level, ratio=ratio, notebook=notebook,
+                         model_id=model_id, outcome=outcome, population=population, estimator=estimator,
+                         n_obs=n_obs, n_events=n_events, n_clusters=n_clusters)
 
 
 def iptw_logit_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "live_birth",
@@ -147,11 +111,13 @@ def iptw_logit_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "l
     """
     rows = data.loc[weights.index]
     y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
-    arm = rows[treatment].astype(str)
-    X, others = _arm_design(arm, reference, ARM_LEVELS)
+    present = set(rows[treatment].astype(str))
+    X, names = model_design.covariate_design(
+        rows, [treatment], references={treatment: reference},
+        levels={treatment: [lvl for lvl in ARM_LEVELS if lvl in present]})
     clusters = rows[cluster].to_numpy() if cluster else None
     beta, cov = weighted_logit(y, X, weights.to_numpy(dtype=float), clusters=clusters)
-    terms = [f"{treatment}[{lvl}]" for lvl in others]
+    terms = names[1:]
     return _rows(model_id, "iptw_logit", terms, beta[1:], np.sqrt(np.diag(cov))[1:], ratio=True,
                  conf_level=conf_level, n_obs=len(rows), n_events=int(y.sum()),
                  n_clusters=len(np.unique(clusters)) if cluster else pd.NA,
@@ -168,7 +134,7 @@ def weighted_risks(y: np.ndarray, arm: np.ndarray, w: np.ndarray, levels: Sequen
         mu = (ind * y).sum() / ind.sum()
         mus.append(mu)
         infl.append(ind * (y - mu) / ind.sum())
-    phi = _cluster_sum(np.column_stack(infl), clusters)
+    phi = cluster_sums(np.column_stack(infl), clusters)
     g = phi.shape[0]
     return np.array(mus), g / (g - 1) * phi.T @ phi
 
@@ -210,7 +176,7 @@ def iptw_risk_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "li
     est = pd.concat([_rows(f"{model_id}_rd", "iptw_rd", terms, rd, rd_se, ratio=False, **common),
                      _rows(f"{model_id}_rr", "iptw_rr", terms, lrr, lrr_se, ratio=True, **common)],
                     ignore_index=True)
-    z = _z(conf_level)
+    z = z_value(conf_level)
     se = np.sqrt(np.diag(cov))
     risks = pd.DataFrame({"arm": levels, "risk": mu, "std_error": se, "conf_low": mu - z * se,
                           "conf_high": mu + z * se,
@@ -231,10 +197,9 @@ def _aipw_arrays(data, *, outcome, treatment, ps_covariates, outcome_covariates,
     arm = rows[treatment].astype(str).to_numpy()
     levels = [reference] + [lvl for lvl in ARM_LEVELS if lvl != reference and (arm == lvl).any()]
     codes = pd.Categorical(arm, categories=levels).codes
-    X_ps = patsy.dmatrix(" + ".join(outcomes.term(c, rows) for c in ps_covariates) or "1", rows,
-                         return_type="dataframe").to_numpy()
+    X_ps, _ = model_design.covariate_design(rows, ps_covariates)
     exposure = f"{treatment}*{modifier}" if modifier else treatment
-    f = outcomes.formula(outcome, [exposure], [c for c in outcome_covariates if c not in (treatment, modifier)],
+    f = model_design.formula(outcome, [exposure], [c for c in outcome_covariates if c not in (treatment, modifier)],
                          rows, references={treatment: reference})
     _, X = patsy.dmatrices(f, rows, return_type="dataframe")
     X_arm = []
@@ -337,27 +302,27 @@ def aipw_rd_rows(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: 
         raise ModelError(f"{model_id}: the AIPW estimate could not be computed in {failed} of {n_bootstrap} "
                          f"bootstrap resamples (an arm too small in some stratum?)")
     idx = {k: i for i, k in enumerate(keys)}
-    rows = []
-    z_alpha = conf_level
+    terms, est, se, low, high, p, n = [], [], [], [], [], [], []
     for stratum in dict.fromkeys(point["stratum"]):
         for lvl in [a for a in ARM_LEVELS if a != reference and (stratum, a) in idx]:
             i, j = idx[(stratum, lvl)], idx[(stratum, reference)]
-            est = point["risk"].iloc[i] - point["risk"].iloc[j]
             diff = reps[:, i] - reps[:, j]
             ok = np.isfinite(diff)
-            low, high = percentile_interval(diff[ok][:, None], conf_level=z_alpha)
-            se = diff[ok].std(ddof=1)
-            term = f"{treatment}[{lvl}]" + ("" if stratum == "all" else f" | {stratum}")
-            n = int(point["n"].iloc[i])
-            rows.append({"notebook": notebook, "model_id": model_id, "outcome": outcome, "population": population,
-                         "estimator": "aipw_rd", "term": term, "coef": est, "std_error": se, "estimate": est,
-                         "conf_low": low[0], "conf_high": high[0],
-                         "p_value": 2 * scipy.stats.norm.sf(abs(est / se)) if se > 0 else np.nan,
-                         "n_obs": n, "n_events": pd.NA, "n_clusters": pd.NA})
+            lo, hi = percentile_interval(diff[ok][:, None], conf_level=conf_level)
+            est.append(point["risk"].iloc[i] - point["risk"].iloc[j])
+            se.append(diff[ok].std(ddof=1))
+            low.append(lo[0])
+            high.append(hi[0])
+            p.append(2 * scipy.stats.norm.sf(abs(est[-1] / se[-1])) if se[-1] > 0 else np.nan)
+            terms.append(f"{treatment}[{lvl}]" + ("" if stratum == "all" else f" | {stratum}"))
+            n.append(int(point["n"].iloc[i]))
+    rows = estimate_rows(terms, est, se, ratio=False, conf_low=low, conf_high=high, p_value=p,
+                         notebook=notebook, model_id=model_id, outcome=outcome, population=population,
+                         estimator="aipw_rd", n_obs=n, n_events=pd.NA, n_clusters=pd.NA)
     risk_low, risk_high = percentile_interval(reps, conf_level=conf_level)
     risks = point.assign(conf_low=risk_low, conf_high=risk_high, n_bootstrap=n_bootstrap,
                          n_failed_replicates=failed)
-    return conform_estimates(pd.DataFrame(rows)), risks
+    return rows, risks
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,10 +341,10 @@ def matched_logit_rows(data: pd.DataFrame, pairs: pd.DataFrame, *, outcome: str 
     pair = np.concatenate([pairs["pair"].to_numpy(), pairs["pair"].to_numpy()])
     rows = data.loc[idx]
     y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
-    x = (rows[treatment].astype(str) == treated).to_numpy(dtype=float)
-    X = np.column_stack([np.ones(len(x)), x])
+    X, names = model_design.covariate_design(rows, [treatment], references={treatment: reference},
+                                             levels={treatment: [reference, treated]})
     beta, cov = weighted_logit(y, X, np.ones(len(y)), clusters=pair)
-    return _rows(model_id, "matched_logit", [f"{treatment}[{treated}]"], beta[1:], np.sqrt(np.diag(cov))[1:],
+    return _rows(model_id, "matched_logit", names[1:], beta[1:], np.sqrt(np.diag(cov))[1:],
                  ratio=True, conf_level=conf_level, n_obs=len(rows), n_events=int(y.sum()),
                  n_clusters=len(pairs), outcome=outcome, population=population, notebook=notebook)
 

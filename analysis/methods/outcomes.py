@@ -20,89 +20,12 @@ from analysis.data.cohort import analysis_population
 from analysis.models import gee as gee_models
 from analysis.models import logistic
 from analysis.models import tidy as tidy_models
+
+# formula, model_frame and term are named here too: the notebooks call them as outcomes.*
+from analysis.models.design import formula, model_frame, term  # noqa: F401
 from analysis.models.schema import conform_estimates, empty_estimates
 
 STATUS_COLUMNS = ["notebook", "model_id", "outcome", "population", "status", "n_obs", "message"]
-
-#: Covariates treated as categorical in formulas (reference level = first in sorted order).
-CATEGORICAL = {"embryo_stage": "cleavage", "cycle_type": "fresh", "oocyte_source": "autologous",
-               "center_id": None, "indication": "rif", "diagnosis": None, "pgt_a": None,
-               "profile_group": "balanced", "immune_profile": "balanced", "treatment_arm": "none",
-               "therapy_match": "none"}
-
-
-def is_categorical(column: str, data: pd.DataFrame | None = None) -> bool:
-    """Return whether a column enters models as categorical (dummy-coded against a reference).
-
-    Columns named in :data:`CATEGORICAL` always do; others when ``data`` holds them as a
-    categorical, string or boolean column.
-    """
-    if column in CATEGORICAL:
-        return True
-    if data is None or column not in data:
-        return False
-    values = data[column]
-    return (isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values)
-            or pd.api.types.is_bool_dtype(values))
-
-
-def reference_level(column: str, data: pd.DataFrame | None = None, reference: str | None = None) -> str | None:
-    """Return the reference level of a categorical column.
-
-    ``reference`` when given, else the analysis plan's default (:data:`CATEGORICAL`), else the
-    first level in sorted order present in ``data`` (None when there is none).
-    """
-    ref = reference or CATEGORICAL.get(column)
-    if ref is None and data is not None and column in data:
-        levels = sorted(pd.Series(data[column]).dropna().astype(str).unique())
-        ref = levels[0] if levels else None
-    return ref
-
-
-def term(column: str, data: pd.DataFrame | None = None, reference: str | None = None) -> str:
-    """Return the formula term for a column: ``C(col, Treatment(reference=…))`` for categoricals.
-
-    Which columns are categorical and their reference levels follow :func:`is_categorical` and
-    :func:`reference_level`, the rule every model of the suite shares.
-    """
-    if not is_categorical(column, data):
-        return column
-    ref = reference_level(column, data, reference)
-    return f"C({column}, Treatment(reference={ref!r}))" if ref is not None else f"C({column})"
-
-
-def formula(outcome: str, exposures: list[str], covariates: list[str], data: pd.DataFrame,
-            references: dict | None = None) -> str:
-    """Build a patsy formula ``outcome ~ exposures + covariates`` with categorical references.
-
-    Exposures may contain interactions written ``a:b`` or ``a*b`` of column names.
-    """
-    references = references or {}
-
-    def expand(expr: str) -> str:
-        for op in ("*", ":"):
-            if op in expr:
-                return op.join(term(p.strip(), data, references.get(p.strip())) for p in expr.split(op))
-        return term(expr, data, references.get(expr))
-
-    rhs = [expand(e) for e in exposures] + [term(c, data, references.get(c)) for c in covariates
-                                            if c not in exposures]
-    return f"{outcome} ~ " + " + ".join(rhs) if rhs else f"{outcome} ~ 1"
-
-
-def model_frame(data: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Return the complete cases of ``columns`` with categoricals as plain strings (for patsy)."""
-    cols = list(dict.fromkeys(columns))
-    out = data[cols].dropna().copy()
-    for c in cols:
-        if isinstance(out[c].dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(out[c]):
-            out[c] = out[c].astype(str)
-        elif str(out[c].dtype) in ("Int64", "Float64"):
-            out[c] = out[c].astype(float)
-        elif str(out[c].dtype) == "boolean":
-            out[c] = out[c].astype(int)
-    return out
-
 
 @dataclass
 class ModelLog:

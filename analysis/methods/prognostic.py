@@ -20,11 +20,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from analysis.core.exceptions import ModelError
-from analysis.methods import outcomes
+from analysis.core.intervals import z_value
 from analysis.methods.discrimination import auc_bootstrap_ci, auc_delong, delong_test
+from analysis.models import design as model_design
 from analysis.models.logistic import (
     binomial_design,
     binomial_irls,
@@ -32,7 +32,7 @@ from analysis.models.logistic import (
     fit_logit,
     likelihood_ratio_test,
 )
-from analysis.models.schema import conform_estimates
+from analysis.models.tidy import estimate_rows
 
 __all__ = ["LogisticRiskModel", "compare_marker_models", "prognostic_table", "rcs_basis", "rcs_knots", "spline_or_curve"]
 
@@ -68,7 +68,7 @@ def rcs_basis(x, knots) -> np.ndarray:
 def _marker_rows(data: pd.DataFrame, marker: str, outcome: str, covariates: Sequence[str]) -> pd.DataFrame:
     if marker not in data or data[marker].notna().sum() == 0:
         raise ModelError(f"{marker} has no observed value")
-    rows = outcomes.model_frame(data, [outcome, marker, *covariates])
+    rows = model_design.model_frame(data, [outcome, marker, *covariates])
     if rows[marker].nunique() < 2:
         raise ModelError(f"{marker} is constant ({rows[marker].iloc[0]:g}) among the {len(rows)} rows: no association can be estimated")
     return rows
@@ -76,7 +76,7 @@ def _marker_rows(data: pd.DataFrame, marker: str, outcome: str, covariates: Sequ
 
 def _logit(rows, outcome, extra: pd.DataFrame, covariates):
     frame = pd.concat([rows.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
-    rhs = " + ".join(list(extra.columns) + [outcomes.term(c, rows) for c in covariates]) or "1"
+    rhs = " + ".join(list(extra.columns) + [model_design.term(c, rows) for c in covariates]) or "1"
     return fit_logit(frame, f"{outcome} ~ {rhs}")
 
 
@@ -98,7 +98,7 @@ def spline_or_curve(data: pd.DataFrame, marker: str, *, outcome: str = "live_bir
     cov = fit.cov_params().loc[names, names].to_numpy()
     lp = diff @ beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", diff, cov, diff))
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     return pd.DataFrame({"marker": marker, "value": grid, "reference_value": ref, "odds_ratio": np.exp(lp),
                          "conf_low": np.exp(lp - z * se), "conf_high": np.exp(lp + z * se)})
 
@@ -114,7 +114,7 @@ def prognostic_table(data: pd.DataFrame, markers: Sequence[str], *, outcome: str
     ``rank_statistic`` (the spline χ² where a spline can be fitted, else the linear one: markers
     are ranked by it), ``p_nonlinear``, ``message``. Rows are in the order of ``markers``.
     """
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     out = []
     for marker in markers:
         row = {"marker": marker, "message": ""}
@@ -156,7 +156,7 @@ def prognostic_table(data: pd.DataFrame, markers: Sequence[str], *, outcome: str
 
 
 def _fit_and_predict(rows, outcome, columns):
-    f = f"{outcome} ~ " + (" + ".join(outcomes.term(c, rows) for c in columns) or "1")
+    f = f"{outcome} ~ " + (" + ".join(model_design.term(c, rows) for c in columns) or "1")
     fit = fit_logit(rows, f)
     return fit, np.asarray(fit.fittedvalues, dtype=float)
 
@@ -172,7 +172,7 @@ def compare_marker_models(data: pd.DataFrame, *, outcome: str = "live_birth", cl
         ``discrimination`` (model, n, n_events, auc, conf_low, conf_high: DeLong), ``tests``
         (comparison, test, statistic, df, p_value: paired DeLong AUC differences and LR tests).
     """
-    rows = outcomes.model_frame(data, [outcome, *clinical, *endometrial, *blood])
+    rows = model_design.model_frame(data, [outcome, *clinical, *endometrial, *blood])
     if rows.empty:
         raise ModelError("no patient has every clinical covariate and marker")
     y = rows[outcome].to_numpy(dtype=float)
@@ -238,12 +238,12 @@ def per_sd_estimates(table: pd.DataFrame, *, outcome: str = "live_birth", conf_l
     """Contract rows (model ``lb_untreated_marker_per_sd``, one term per marker) from :func:`prognostic_table`."""
 
     ok = table[pd.to_numeric(table.get("or_per_sd"), errors="coerce").notna()]
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     coef = np.log(ok["or_per_sd"].astype(float))
     se = (np.log(ok["or_per_sd_high"].astype(float)) - np.log(ok["or_per_sd_low"].astype(float))) / (2 * z)
-    return conform_estimates(pd.DataFrame({
-        "notebook": notebook, "model_id": "lb_untreated_marker_per_sd", "outcome": outcome,
-        "population": "first_transfer_untreated", "estimator": "logit", "term": ok["marker"] + " (per SD)",
-        "coef": coef, "std_error": se, "estimate": ok["or_per_sd"].astype(float),
-        "conf_low": ok["or_per_sd_low"].astype(float), "conf_high": ok["or_per_sd_high"].astype(float),
-        "p_value": ok["p_per_sd"].astype(float), "n_obs": ok["n"], "n_events": ok["n_events"]}))
+    return estimate_rows(ok["marker"] + " (per SD)", coef, se, estimate=ok["or_per_sd"].astype(float),
+                         conf_low=ok["or_per_sd_low"].astype(float), conf_high=ok["or_per_sd_high"].astype(float),
+                         p_value=ok["p_per_sd"].astype(float), notebook=notebook,
+                         model_id="lb_untreated_marker_per_sd", outcome=outcome,
+                         population="first_transfer_untreated", estimator="logit", n_obs=ok["n"],
+                         n_events=ok["n_events"])

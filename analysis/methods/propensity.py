@@ -28,12 +28,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import patsy
 import statsmodels.api as sm
 
 from analysis.core.exceptions import ModelError
-from analysis.methods import outcomes
 from analysis.methods.descriptive import standardized_mean_differences
+from analysis.models import design as model_design
 from analysis.models.logistic import fit_logit
 
 __all__ = [
@@ -53,10 +52,6 @@ __all__ = [
 ARM_LEVELS = ("none", "empirical", "personalized")
 
 
-def _rhs(covariates: Sequence[str], data: pd.DataFrame) -> str:
-    return " + ".join(outcomes.term(c, data) for c in covariates) or "1"
-
-
 def design_rows(data: pd.DataFrame, *, treatment: str, covariates: Sequence[str],
                 extra: Sequence[str] = ()) -> pd.DataFrame:
     """Return the complete cases of the treatment, covariates and ``extra`` columns.
@@ -68,7 +63,7 @@ def design_rows(data: pd.DataFrame, *, treatment: str, covariates: Sequence[str]
     missing = [c for c in cols if c not in data]
     if missing:
         raise ModelError(f"propensity model: column(s) {missing} are not in the data")
-    return outcomes.model_frame(data, cols)
+    return model_design.model_frame(data, cols)
 
 
 def _arm_levels(arm: pd.Series, levels: Sequence[str]) -> list[str]:
@@ -95,7 +90,7 @@ def pairwise_propensity(data: pd.DataFrame, *, treatment: str = "treatment_arm",
         raise ModelError(f"propensity model {treated} vs {reference}: one of the two arms has no patient "
                          f"with complete covariates")
     rows["_treated"] = (rows[treatment] == treated).astype(float)
-    fit = fit_logit(rows, f"_treated ~ {_rhs(covariates, rows)}",
+    fit = fit_logit(rows, f"_treated ~ {model_design.covariate_terms(covariates, rows)}",
                     model_id=f"propensity {treated} vs {reference}")
     return pd.Series(np.asarray(fit.fittedvalues, dtype=float), index=rows.index, name="ps")
 
@@ -147,7 +142,7 @@ def propensity_scores(data: pd.DataFrame, *, treatment: str = "treatment_arm", c
                                 covariates=covariates)
     ordered = [reference] + [lvl for lvl in present if lvl != reference]
     codes = pd.Categorical(arm, categories=ordered).codes
-    X = patsy.dmatrix(_rhs(covariates, rows), rows, return_type="dataframe")
+    X, _ = model_design.covariate_design(rows, covariates)
     fit = sm.MNLogit(codes, X).fit(method="newton", maxiter=100, disp=False)
     if not fit.mle_retvals.get("converged", True):
         raise ModelError("propensity model: the multinomial logistic model did not converge")
@@ -310,8 +305,8 @@ def balance_table(data: pd.DataFrame, *, treatment: str = "treatment_arm", covar
         binary, Yang–Dalton distance for categoricals with more levels).
     """
     rows = data.loc[weights.index]
-    cont = [c for c in covariates if not outcomes.is_categorical(c, rows)]
-    cat = [c for c in covariates if outcomes.is_categorical(c, rows)]
+    cont = [c for c in covariates if not model_design.is_categorical(c, rows)]
+    cat = [c for c in covariates if model_design.is_categorical(c, rows)]
     frame = rows[[treatment, *covariates]].copy()
     frame[treatment] = frame[treatment].astype(str)
     for c in cont:

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.exceptions import ModelError
-from analysis.methods.outcomes import ModelLog, is_categorical, reference_level
+from analysis.methods.outcomes import ModelLog
 from analysis.models import survival as surv
 from analysis.models import tidy as tidy_models
+from analysis.models.design import covariate_design
 from analysis.models.schema import SURVIVAL_COLUMNS
 
 AT_RISK_TIMES = (0, 180, 365, 545, 730)
@@ -64,28 +65,18 @@ def logrank_table(ttlb: pd.DataFrame, *, by: list[str]) -> pd.DataFrame:
 def cox_design(ttlb: pd.DataFrame, *, covariates: list[str], reference_arm: str = "none") -> pd.DataFrame:
     """Complete cases of the Cox model's columns, with categoricals dummy-coded under plain names.
 
-    ``treatment_arm`` uses ``reference_arm`` as reference; which other columns are categorical, and
-    their references, follow the rule the logistic models use (:func:`analysis.methods.outcomes.is_categorical`,
-    :func:`analysis.methods.outcomes.reference_level`). Dummy columns are named ``column[level]``, as in the
-    results contract.
+    The design is :func:`analysis.models.design.covariate_design` without intercept:
+    ``treatment_arm`` uses ``reference_arm`` as reference, other categorical columns and their
+    references follow the rule every model of the suite shares. Dummy columns are named
+    ``column[level]``, as in the results contract.
     """
     cols = ["time_days", "event", "treatment_arm", *covariates]
     data = ttlb[cols].dropna().copy()
     out = data[["time_days", "event"]].astype(float)
     out["event"] = out["event"].astype(int)
-    for col in ["treatment_arm", *covariates]:
-        values = data[col]
-        if is_categorical(col, data) or values.dtype == object:
-            values = values.astype(str)
-            levels = sorted(values.unique())
-            ref = reference_level(col, data, reference_arm if col == "treatment_arm" else None)
-            ref = ref if ref in levels else levels[0]
-            for level in levels:
-                if level != ref:
-                    out[f"{col}[{level}]"] = (values == level).astype(float)
-        else:
-            out[col] = values.astype(float)
-    return out
+    x, names = covariate_design(data, ["treatment_arm", *covariates],
+                                references={"treatment_arm": reference_arm}, intercept=False)
+    return pd.concat([out, pd.DataFrame(x, index=data.index, columns=names)], axis=1)
 
 
 def _categorical_source(term: str) -> str | None:

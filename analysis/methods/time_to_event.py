@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from analysis.core.intervals import z_value
 from analysis.data.cohort import Cohort, analysis_population
 
 EVENT_CODES = {"censored": 0, "live_birth": 1, "dropout": 2}
@@ -58,7 +58,7 @@ def time_to_live_birth(cohort: Cohort) -> pd.DataFrame:
 
 
 def _wilson(k, n, conf_level):
-    z = stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     k, n = np.asarray(k, float), np.asarray(n, float)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
@@ -105,7 +105,7 @@ def cumulative_live_birth_by_transfer(cohort: Cohort, *, group_col: str | None =
     per = (t.assign(known=known, lb=lb)
            .groupby(["group", "patient_id", "stage"], observed=True)
            .agg(known=("known", "max"), lb=("lb", "max")).reset_index())
-    z = stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     rows = []
     for group, g in per.groupby("group", sort=True):
         n_pat = g["patient_id"].nunique()

@@ -46,7 +46,9 @@ import pandas as pd
 import scipy.stats
 
 from analysis.core.exceptions import ModelError
-from analysis.models.logistic import _prefix, binomial_design, binomial_irls
+from analysis.core.intervals import z_value
+from analysis.models.design import error_prefix
+from analysis.models.logistic import binomial_design, binomial_irls
 
 __all__ = ["GEEResult", "fit_gee_logit"]
 
@@ -118,7 +120,7 @@ class GEEResult:
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald confidence limits on the log-odds scale."""
-        z = scipy.stats.norm.ppf(1 - alpha / 2)
+        z = z_value(1 - alpha)
         return pd.DataFrame(
             {0: self.params - z * self.bse, 1: self.params + z * self.bse}, index=self.params.index
         )
@@ -198,7 +200,7 @@ def fit_gee_logit(
     """
     if cov_struct not in _COV_STRUCTS:
         raise ModelError(
-            f"{_prefix(model_id)}cov_struct must be one of {', '.join(_COV_STRUCTS)}, "
+            f"{error_prefix(model_id)}cov_struct must be one of {', '.join(_COV_STRUCTS)}, "
             f"not {cov_struct!r}"
         )
     checked = binomial_design(
@@ -240,7 +242,7 @@ def fit_gee_logit(
             step = np.linalg.solve(h, g)
         except np.linalg.LinAlgError:
             raise ModelError(
-                f"{_prefix(model_id)}the GEE information matrix became singular at iteration "
+                f"{error_prefix(model_id)}the GEE information matrix became singular at iteration "
                 f"{iterations}; the model is not estimable"
             ) from None
         beta = beta + step
@@ -263,12 +265,12 @@ def fit_gee_logit(
             break
     if not converged:
         raise ModelError(
-            f"{_prefix(model_id)}the GEE did not converge within maxiter={maxiter} iterations "
+            f"{error_prefix(model_id)}the GEE did not converge within maxiter={maxiter} iterations "
             f"(last change {change:.3g} > tolerance {tol:g}); its estimates cannot be used"
         )
     if exchangeable and not (-1 / (sizes.max() - 1 if sizes.max() > 1 else 1) < alpha < 1):
         raise ModelError(
-            f"{_prefix(model_id)}the estimated exchangeable correlation {alpha:.3g} is outside "
+            f"{error_prefix(model_id)}the estimated exchangeable correlation {alpha:.3g} is outside "
             "the range allowed by the cluster sizes; use cov_struct='independence'"
         )
     rt = np.sqrt(w) * resid

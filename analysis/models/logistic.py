@@ -17,13 +17,12 @@ Konis (2007): the MLE does not exist if and only if some direction :math:`b \\ne
 
 from __future__ import annotations
 
-import ast
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import patsy
 import scipy.linalg
 import scipy.optimize
 import scipy.stats
@@ -31,120 +30,32 @@ import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from analysis.core.exceptions import ModelError
-from analysis.models.design import plain_term_name
+from analysis.core.intervals import z_value
+from analysis.models.design import (
+    complete_rows,
+    design_matrix,
+    error_prefix,
+    formula_variables,
+    plain_term_name,
+    with_categorical_dtype,
+)
 
 __all__ = [
+    "BinomialFit",
+    "binomial_irls",
+    "cluster_sums",
+    "fit_binomial_irls",
     "fit_conditional_logit",
     "fit_logit",
-    "formula_variables",
     "likelihood_ratio_test",
     "linear_combination",
+    "logistic_covariance",
 ]
 
 
 # --------------------------------------------------------------------------------------------
-# formula inspection and checks shared by the logistic, GEE and Cox fitters
+# checks shared by the logistic, GEE and Cox fitters
 # --------------------------------------------------------------------------------------------
-
-
-def _prefix(model_id: str | None) -> str:
-    return f"{model_id}: " if model_id else ""
-
-
-def _names_in_code(code: str, columns: pd.Index) -> tuple[list[str], list[str]]:
-    """Return (columns referenced, columns wrapped in ``C()``) by one patsy factor's code."""
-    tree = ast.parse(code, mode="eval")
-    found: list[str] = []
-    categorical: list[str] = []
-
-    def column_of(node: ast.AST) -> str | None:
-        if isinstance(node, ast.Name) and node.id in columns:
-            return node.id
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id == "Q"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and node.args[0].value in columns
-        ):
-            return node.args[0].value
-        return None
-
-    for node in ast.walk(tree):
-        name = column_of(node)
-        if name is not None:
-            found.append(name)
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id == "C"
-            and node.args
-        ):
-            inner = column_of(node.args[0])
-            if inner is not None:
-                categorical.append(inner)
-    return found, categorical
-
-
-def formula_variables(formula: str, data: pd.DataFrame) -> dict[str, list[str]]:
-    """Return the data columns a patsy formula refers to.
-
-    Parameters
-    ----------
-    formula : str
-        A patsy formula such as ``"live_birth ~ C(treatment_arm, Treatment('none')) + age"``.
-    data : DataFrame
-        The data the formula will be evaluated on.
-
-    Returns
-    -------
-    dict
-        ``outcome``: columns on the left-hand side; ``covariates``: columns on the right-hand
-        side; ``categorical``: right-hand-side columns treated as categorical (wrapped in
-        ``C()`` or of a non-numeric dtype). Each list keeps formula order without duplicates.
-    """
-    desc = patsy.ModelDesc.from_formula(formula)
-
-    def collect(terms):
-        names: list[str] = []
-        cats: list[str] = []
-        for term in terms:
-            for factor in term.factors:
-                found, cat = _names_in_code(factor.code, data.columns)
-                names.extend(found)
-                cats.extend(cat)
-        return list(dict.fromkeys(names)), list(dict.fromkeys(cats))
-
-    lhs, _ = collect(desc.lhs_termlist)
-    rhs, cats = collect(desc.rhs_termlist)
-    non_numeric = [
-        c
-        for c in rhs
-        if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c])
-    ]
-    categorical = list(dict.fromkeys(cats + non_numeric))
-    return {"outcome": lhs, "covariates": rhs, "categorical": categorical}
-
-
-def complete_rows(
-    data: pd.DataFrame, columns: Sequence[str], *, model_id: str | None = None
-) -> pd.DataFrame:
-    """Return the rows of ``data`` with no missing value in ``columns`` (a view, not a copy).
-
-    Raises
-    ------
-    ModelError
-        If no row is complete.
-    """
-    columns = list(dict.fromkeys(columns))
-    mask = data[columns].notna().all(axis=1).to_numpy()
-    if not mask.any():
-        raise ModelError(
-            f"{_prefix(model_id)}no rows left after dropping missing values of "
-            f"{', '.join(columns)} ({len(data)} rows before); the model cannot be fitted"
-        )
-    return data.loc[mask]
 
 
 def check_outcome_has_events(
@@ -160,12 +71,12 @@ def check_outcome_has_events(
     n = len(successes)
     if events == 0:
         raise ModelError(
-            f"{_prefix(model_id)}no events: {outcome} is 0 in all {n} rows used, so no odds "
+            f"{error_prefix(model_id)}no events: {outcome} is 0 in all {n} rows used, so no odds "
             "ratio is estimable"
         )
     if events == total:
         raise ModelError(
-            f"{_prefix(model_id)}events only: {outcome} is 1 in all {n} rows used, so no odds "
+            f"{error_prefix(model_id)}events only: {outcome} is 1 in all {n} rows used, so no odds "
             "ratio is estimable"
         )
 
@@ -182,7 +93,7 @@ def check_covariates_vary(
 
         described = ", ".join(f"{c} (always {shown(frame[c].iloc[0])})" for c in single)
         raise ModelError(
-            f"{_prefix(model_id)}{described} takes a single value in all {len(frame)} rows "
+            f"{error_prefix(model_id)}{described} takes a single value in all {len(frame)} rows "
             "used, so its effect is not estimable; drop it from the model or widen the "
             "population"
         )
@@ -221,67 +132,9 @@ def check_levels_not_separated(
         ]
     if problems:
         raise ModelError(
-            f"{_prefix(model_id)}{'; '.join(problems)}; the odds ratio of that level is not "
+            f"{error_prefix(model_id)}{'; '.join(problems)}; the odds ratio of that level is not "
             "estimable (perfect separation)"
         )
-
-
-def with_categorical_dtype(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Return ``frame`` with the given complete columns as pandas Categoricals of their levels.
-
-    Patsy codes an object column by testing every value in Python; a Categorical it codes
-    from its integer codes, so building a design is linear in numpy rather than in the
-    interpreter. The categories are the observed values, sorted, exactly the levels patsy
-    infers from an object, numeric or boolean column, so the design columns, their order and
-    the reference level do not change. Columns already Categorical are left as they are.
-    """
-    convert = [
-        c for c in columns
-        if c in frame.columns and not isinstance(frame[c].dtype, pd.CategoricalDtype)
-        and frame[c].notna().all()
-    ]
-    if not convert:
-        return frame
-    out = frame.copy()
-    for c in convert:
-        values = out[c].to_numpy()
-        if values.dtype == object and not all(isinstance(v, str) for v in pd.unique(values)):
-            continue  # mixed types: leave patsy's own sorting in charge
-        out[c] = pd.Categorical(values)
-    return out
-
-
-def _categorical_term(data, contrast=None, levels=None):
-    """Patsy's ``C()``, without its per-value loop for a pandas Categorical with no levels given.
-
-    ``C(x, Treatment(ref))`` wraps its data in a box that patsy then codes value by value in
-    Python, even when ``x`` is already a Categorical. For a Categorical (see
-    :func:`with_categorical_dtype`) with the default or a treatment contrast, the same design
-    follows from the Categorical with the reference category moved first and patsy's default
-    treatment coding, which patsy codes from the integer codes. Anything else goes to
-    ``patsy.builtins.C`` unchanged.
-    """
-    if levels is None and isinstance(getattr(data, "dtype", None), pd.CategoricalDtype):
-        reference = getattr(contrast, "reference", None)
-        if contrast is None or (isinstance(contrast, patsy.Treatment) and reference is None):
-            return data
-        categories = list(data.dtype.categories)
-        if isinstance(contrast, patsy.Treatment) and reference in categories:
-            order = [reference] + [c for c in categories if c != reference]
-            return pd.Series(data).cat.reorder_categories(order)
-    return patsy.builtins.C(data, contrast, levels)
-
-
-def design_matrix(formula_rhs: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Return the patsy design (a DataFrame with ``design_info``) of a right-hand side.
-
-    Categorical terms of Categorical columns are coded from their integer codes (see
-    :func:`_categorical_term`); column names, order and reference levels are patsy's own.
-    """
-    env = patsy.EvalEnvironment.capture(1).with_outer_namespace({"C": _categorical_term})
-    return patsy.dmatrix(
-        formula_rhs, frame, return_type="dataframe", NA_action="raise", eval_env=env
-    )
 
 
 def check_full_rank(design: pd.DataFrame, *, model_id: str | None = None) -> None:
@@ -289,7 +142,7 @@ def check_full_rank(design: pd.DataFrame, *, model_id: str | None = None) -> Non
     x = design.to_numpy(dtype=float)
     if x.shape[0] < x.shape[1]:
         raise ModelError(
-            f"{_prefix(model_id)}{x.shape[0]} rows are fewer than the {x.shape[1]} "
+            f"{error_prefix(model_id)}{x.shape[0]} rows are fewer than the {x.shape[1]} "
             "coefficients of the model; it is not estimable"
         )
     scale = np.abs(x).max(axis=0)
@@ -300,7 +153,7 @@ def check_full_rank(design: pd.DataFrame, *, model_id: str | None = None) -> Non
     if rank < x.shape[1]:
         redundant = [design.columns[j] for j in piv[rank:]]
         raise ModelError(
-            f"{_prefix(model_id)}the design is rank deficient: {', '.join(map(str, redundant))} "
+            f"{error_prefix(model_id)}the design is rank deficient: {', '.join(map(str, redundant))} "
             "is a linear combination of the other terms (an empty cell of an interaction, a "
             "level absent from the rows used, or collinear covariates); drop or merge terms"
         )
@@ -371,14 +224,36 @@ def separating_direction(design: pd.DataFrame, proportion: np.ndarray) -> pd.Ser
     return pd.Series(direction / scale, index=design.columns)
 
 
-def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray,
-                  offset: np.ndarray | None = None) -> np.ndarray:
-    """Return the binomial GLM estimate (logit link) by iteratively reweighted least squares.
+@dataclass(frozen=True)
+class BinomialFit:
+    """A binomial GLM (logit link) fitted by :func:`fit_binomial_irls`.
 
-    Vectorised numpy IRLS started, as R's ``glm``, from :math:`\\mu = (n y + 1/2)/(n + 1)`;
-    stops when the relative change in deviance is below 1e-12 or after 100 iterations. Used
-    as the start of the GEE and to certify that a fit is not separated; the reported logistic
-    models are fitted by statsmodels.
+    Attributes
+    ----------
+    coef : ndarray
+        Coefficients (p,).
+    fitted : ndarray
+        Fitted probabilities of every row (n,), rows of weight zero included.
+    converged : bool
+        The stopping rule was met with finite fitted probabilities strictly inside (0, 1);
+        False under separation or when the iterations ran out.
+    """
+
+    coef: np.ndarray
+    fitted: np.ndarray
+    converged: bool
+
+
+def fit_binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray, *,
+                      offset: np.ndarray | None = None, coef_tol: float | None = None,
+                      max_iter: int = 100) -> BinomialFit:
+    """Return the binomial GLM fit (logit link) by iteratively reweighted least squares.
+
+    The one logistic fitter of the suite's own numerics: vectorised numpy IRLS started, as
+    R's ``glm``, from :math:`\\mu = (n y + 1/2)/(n + 1)`. It stops when the relative change
+    in deviance is below 1e-12 or, with ``coef_tol``, when no coefficient moves by more than
+    ``coef_tol``; or after ``max_iter`` iterations. Rows with ``trials`` zero (a weight of
+    zero) carry no information and are left out of the iterations.
 
     Parameters
     ----------
@@ -387,38 +262,129 @@ def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray,
     proportion : ndarray
         Observed proportion of successes per row.
     trials : ndarray
-        Number of trials (binomial weights) per row.
+        Number of trials per row, times any prior (e.g. inverse probability) weight; zero
+        allowed.
     offset : ndarray, optional
         Known term added to the linear predictor, as ``offset`` in R's ``glm``.
+    coef_tol : float, optional
+        Stop on the change of the coefficients instead of the deviance.
+    max_iter : int
+        Maximum number of iterations.
 
     Returns
     -------
-    ndarray
-        Coefficients (p,). Under separation they are large and the fitted probabilities
-        approach 0 or 1; the iterations stop at the last finite estimate and callers check.
+    BinomialFit
+        Under separation the coefficients are large and the fitted probabilities approach 0
+        or 1; the iterations stop at the last finite estimate, ``converged`` is False.
     """
-    y, w = proportion, trials
-    off = np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=float)
+    y_all, w_all = np.asarray(proportion, dtype=float), np.asarray(trials, dtype=float)
+    off_all = np.zeros(len(y_all)) if offset is None else np.asarray(offset, dtype=float)
+    used = w_all > 0
+    every = bool(used.all())
+    x_used = x if every else x[used]
+    y, w, off = (y_all, w_all, off_all) if every else (y_all[used], w_all[used], off_all[used])
     mu = (w * y + 0.5) / (w + 1.0)  # R's binomial mustart
     eta = np.log(mu / (1 - mu))
     beta = np.zeros(x.shape[1])
     dev_old = np.inf
-    for _ in range(100):
+    converged = False
+    for _ in range(max_iter):
         v = mu * (1 - mu)
         z = eta - off + (y - mu) / v
         sw = np.sqrt(w * v)
         if not (np.isfinite(z).all() and (sw > 0).all()):
             break  # fitted probabilities reached 0 or 1 (separation): keep the last estimate
-        beta = np.linalg.lstsq(x * sw[:, None], z * sw, rcond=None)[0]
-        eta = off + x @ beta
+        beta_old = beta
+        beta = np.linalg.lstsq(x_used * sw[:, None], z * sw, rcond=None)[0]
+        eta = off + x_used @ beta
         mu = 1 / (1 + np.exp(-eta))
+        if coef_tol is not None:
+            if np.max(np.abs(beta - beta_old)) < coef_tol:
+                converged = True
+                break
+            continue
         with np.errstate(divide="ignore", invalid="ignore"):
             dev = -2 * np.sum(w * (np.where(y > 0, y * np.log(mu), 0)
                                    + np.where(y < 1, (1 - y) * np.log(1 - mu), 0)))
         if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-12:
+            converged = True
             break
         dev_old = dev
-    return beta
+    with np.errstate(over="ignore"):
+        fitted = 1 / (1 + np.exp(-(off_all + x @ beta)))
+    converged = converged and bool(np.isfinite(fitted).all() and (fitted > 0).all() and (fitted < 1).all())
+    return BinomialFit(coef=beta, fitted=fitted, converged=converged)
+
+
+def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray,
+                  offset: np.ndarray | None = None) -> np.ndarray:
+    """Return the coefficients of :func:`fit_binomial_irls` (deviance stopping rule).
+
+    Used as the start of the GEE, to certify that a fit is not separated, and for the
+    calibration and bootstrap refits; the reported formula models are fitted by statsmodels.
+
+    Returns
+    -------
+    ndarray
+        Coefficients (p,); under separation the last finite estimate (callers check).
+    """
+    return fit_binomial_irls(x, proportion, trials, offset=offset).coef
+
+
+def cluster_sums(values: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
+    """Sum rows of ``values`` (n × k) within clusters (each row its own cluster when None)."""
+    if clusters is None:
+        return values
+    codes, _ = pd.factorize(pd.Series(clusters), sort=True)
+    out = np.zeros((codes.max() + 1, values.shape[1]))
+    np.add.at(out, codes, values)
+    return out
+
+
+def logistic_covariance(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray, fitted: np.ndarray,
+                        *, kind: str = "model", clusters: np.ndarray | None = None) -> np.ndarray:
+    """Return the covariance of logistic coefficients: model-based, sandwich or cluster-robust.
+
+    With :math:`A = X^\\top \\operatorname{diag}(n_i \\mu_i(1-\\mu_i)) X` (the information)
+    and :math:`U_g = \\sum_{i \\in g} n_i (y_i - \\mu_i) x_i` (score sums of cluster :math:`g`):
+
+    - ``"model"``: :math:`A^{-1}`;
+    - ``"sandwich"``: :math:`\\frac{n}{n-1} A^{-1} (\\sum_i U_i U_i^\\top) A^{-1}`, each row its
+      own cluster (R ``survey::svyglm`` with ``ids = ~1``);
+    - ``"cluster"``: :math:`\\frac{G}{G-1} A^{-1} (\\sum_g U_g U_g^\\top) A^{-1}` over the
+      :math:`G` clusters (``svyglm`` with ``ids = ~cluster``; ``sandwich::vcovCL``, HC0 with the
+      :math:`G/(G-1)` adjustment).
+
+    Parameters
+    ----------
+    x : ndarray
+        Design matrix (n, p).
+    proportion, trials : ndarray
+        Observed proportion and trials (times prior weights) per row.
+    fitted : ndarray
+        Fitted probabilities :math:`\\mu_i`.
+    kind : {"model", "sandwich", "cluster"}
+        Which covariance.
+    clusters : array-like, optional
+        Cluster label per row, for ``"cluster"``.
+
+    Returns
+    -------
+    ndarray
+        (p, p) covariance matrix.
+    """
+    if kind not in ("model", "sandwich", "cluster"):
+        raise ValueError(f"kind must be 'model', 'sandwich' or 'cluster', got {kind!r}")
+    if kind == "cluster" and clusters is None:
+        raise ValueError("a cluster covariance needs the clusters")
+    info = (x * (trials * fitted * (1 - fitted))[:, None]).T @ x
+    bread = np.linalg.inv(info)
+    if kind == "model":
+        return bread
+    scores = cluster_sums(x * (trials * (proportion - fitted))[:, None],
+                           clusters if kind == "cluster" else None)
+    g = scores.shape[0]
+    return g / (g - 1) * bread @ (scores.T @ scores) @ bread
 
 
 def certifies_no_separation(
@@ -504,7 +470,7 @@ def check_not_separated(
             plain_term_name(c) for c, v in direction.items() if v != 0 and c != "Intercept"
         ] or [plain_term_name(c) for c, v in direction.items() if v != 0]
         raise ModelError(
-            f"{_prefix(model_id)}perfect or quasi-complete separation: {outcome} is predicted "
+            f"{error_prefix(model_id)}perfect or quasi-complete separation: {outcome} is predicted "
             f"without error by {', '.join(involved)} among the {len(design)} rows used, so the "
             "maximum-likelihood estimates do not exist (the coefficients diverge)"
         )
@@ -551,7 +517,7 @@ def binomial_design(
     variables = formula_variables(formula, data)
     if len(variables["outcome"]) != 1:
         raise ModelError(
-            f"{_prefix(model_id)}the formula {formula!r} must have one outcome column of the "
+            f"{error_prefix(model_id)}the formula {formula!r} must have one outcome column of the "
             "data on its left-hand side"
         )
     outcome = variables["outcome"][0]
@@ -564,7 +530,7 @@ def binomial_design(
     if trials is None:
         if not np.isin(y_raw, (0.0, 1.0)).all():
             raise ModelError(
-                f"{_prefix(model_id)}{outcome} must be coded 0/1 for a logistic model; it has "
+                f"{error_prefix(model_id)}{outcome} must be coded 0/1 for a logistic model; it has "
                 f"values {sorted(pd.unique(frame[outcome]))[:5]}"
             )
         n_trials = np.ones(len(frame))
@@ -573,7 +539,7 @@ def binomial_design(
         bad = (n_trials <= 0) | (y_raw < 0) | (y_raw > n_trials) | (np.round(y_raw) != y_raw)
         if bad.any():
             raise ModelError(
-                f"{_prefix(model_id)}{int(bad.sum())} rows have {trials} <= 0 or {outcome} "
+                f"{error_prefix(model_id)}{int(bad.sum())} rows have {trials} <= 0 or {outcome} "
                 f"outside 0..{trials}; a binomial response needs whole successes out of a "
                 "positive number of trials"
             )
@@ -666,12 +632,12 @@ def fit_logit(
             w = np.asarray(weights, dtype=float)
             if len(w) != len(data):
                 raise ModelError(
-                    f"{_prefix(model_id)}weights has {len(w)} values but the data {len(data)} rows"
+                    f"{error_prefix(model_id)}weights has {len(w)} values but the data {len(data)} rows"
                 )
             w = w[checked["positions"]]
         if not (np.isfinite(w).all() and (w > 0).all()):
             raise ModelError(
-                f"{_prefix(model_id)}{int((~(np.isfinite(w) & (w > 0))).sum())} rows used have a "
+                f"{error_prefix(model_id)}{int((~(np.isfinite(w) & (w > 0))).sum())} rows used have a "
                 "missing, zero or negative weight; prior weights must be positive"
             )
         kwargs["var_weights"] = w
@@ -710,12 +676,12 @@ def fit_logit(
     )
     if any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
         raise ModelError(
-            f"{_prefix(model_id)}perfect separation: the fitted probabilities reached 0 or 1, so "
+            f"{error_prefix(model_id)}perfect separation: the fitted probabilities reached 0 or 1, so "
             "the maximum-likelihood estimates do not exist"
         )
     if not result.converged or any(issubclass(w.category, ConvergenceWarning) for w in caught):
         raise ModelError(
-            f"{_prefix(model_id)}the logistic model did not converge in {maxiter} iterations; "
+            f"{error_prefix(model_id)}the logistic model did not converge in {maxiter} iterations; "
             "check for sparse levels or extreme covariate values"
         )
     return result
@@ -772,7 +738,7 @@ def fit_conditional_logit(
     per_set = pd.Series(y).groupby(frame[groups].to_numpy()).agg(["min", "max"])
     if not (per_set["min"] < per_set["max"]).any():
         raise ModelError(
-            f"{_prefix(model_id)}no matched set of {groups} has both a case and a control, so "
+            f"{error_prefix(model_id)}no matched set of {groups} has both a case and a control, so "
             "the conditional likelihood carries no information"
         )
     compact = formula.replace(" ", "")
@@ -783,7 +749,7 @@ def fit_conditional_logit(
         result = model.fit(method="newton", disp=False)
     if not np.all(np.isfinite(result.params)) or not np.all(np.isfinite(result.bse)):
         raise ModelError(
-            f"{_prefix(model_id)}the conditional logistic model did not converge to finite "
+            f"{error_prefix(model_id)}the conditional logistic model did not converge to finite "
             "estimates (separation within matched sets)"
         )
     return result
@@ -852,7 +818,7 @@ def linear_combination(
     c_arr = c.to_numpy()
     coef = float(c_arr @ params.to_numpy())
     se = float(np.sqrt(c_arr @ cov.loc[params.index, params.index].to_numpy() @ c_arr))
-    z_crit = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z_crit = z_value(conf_level)
     z = coef / se
     return pd.Series(
         {

@@ -22,8 +22,9 @@ import pandas as pd
 import scipy.stats
 
 from analysis.core.exceptions import ModelError
-from analysis.models.design import _split_top_level, plain_term_name
-from analysis.models.logistic import _prefix, check_covariates_vary, complete_rows, formula_variables
+from analysis.core.intervals import z_value
+from analysis.models.design import _split_top_level, complete_rows, error_prefix, formula_variables, plain_term_name
+from analysis.models.logistic import check_covariates_vary
 
 __all__ = [
     "aalen_johansen",
@@ -43,7 +44,7 @@ def _event_indicator(values: pd.Series, column: str, model_id: str | None = None
     arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     if not np.isin(arr, (0.0, 1.0)).all():
         raise ModelError(
-            f"{_prefix(model_id)}{column} must be an event indicator coded 0/1 (or False/True); "
+            f"{error_prefix(model_id)}{column} must be an event indicator coded 0/1 (or False/True); "
             f"it has values {sorted(pd.unique(values))[:5]}"
         )
     return arr
@@ -122,7 +123,7 @@ def fit_cox(
     from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 
     if (formula is None) == (covariates is None):
-        raise ModelError(f"{_prefix(model_id)}give exactly one of formula or covariates")
+        raise ModelError(f"{error_prefix(model_id)}give exactly one of formula or covariates")
     strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
     if formula is not None:
         variables = formula_variables(f"{duration_col} ~ {formula}", data)
@@ -134,7 +135,7 @@ def fit_cox(
         text = [c for c in rhs if not pd.api.types.is_numeric_dtype(data[c])]
         if text:
             raise ModelError(
-                f"{_prefix(model_id)}covariates {', '.join(text)} are not numeric; pass a "
+                f"{error_prefix(model_id)}covariates {', '.join(text)} are not numeric; pass a "
                 f"formula such as 'C({text[0]})' to use them as categorical"
             )
     columns = list(dict.fromkeys([duration_col, event_col, *rhs, *strata_cols]))
@@ -142,7 +143,7 @@ def fit_cox(
     event = _event_indicator(frame[event_col], event_col, model_id)
     if event.sum() == 0:
         raise ModelError(
-            f"{_prefix(model_id)}no events: {event_col} is 0 in all {len(frame)} rows used, so "
+            f"{error_prefix(model_id)}no events: {event_col} is 0 in all {len(frame)} rows used, so "
             "no hazard ratio is estimable"
         )
     check_covariates_vary(frame, rhs, model_id=model_id)
@@ -156,7 +157,7 @@ def fit_cox(
         ]
     if problems:
         raise ModelError(
-            f"{_prefix(model_id)}{'; '.join(problems)}; the hazard ratio of that level is not "
+            f"{error_prefix(model_id)}{'; '.join(problems)}; the hazard ratio of that level is not "
             "estimable (the partial likelihood is monotone)"
         )
     fit_frame = frame[columns].copy()
@@ -176,7 +177,7 @@ def fit_cox(
     except ConvergenceError as err:
         first = str(err).split(".")[0]
         raise ModelError(
-            f"{_prefix(model_id)}the Cox model did not converge ({first}); check for "
+            f"{error_prefix(model_id)}the Cox model did not converge ({first}); check for "
             "collinear covariates or levels without events"
         ) from None
     bad = [
@@ -188,7 +189,7 @@ def fit_cox(
     if bad:
         reason = str(bad[0].message).split(". ")[0].strip().rstrip(".")
         raise ModelError(
-            f"{_prefix(model_id)}the Cox model did not converge within maxiter={maxiter} "
+            f"{error_prefix(model_id)}the Cox model did not converge within maxiter={maxiter} "
             f"Newton-Raphson steps (lifelines: {reason}); check for separation or collinearity"
         )
     cox.model_columns = columns
@@ -496,7 +497,7 @@ def kaplan_meier(
         greenwood = np.where(d > 0, d / (n * (n - d)), 0.0)
     var_log = pd.Series(greenwood).groupby(grp).cumsum().to_numpy()
     se_log = np.sqrt(var_log)
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     low, high = _confidence_limits(surv, se_log, z, conf_type)
     with np.errstate(invalid="ignore"):
         std_error = np.where(surv == 0, np.nan, surv * se_log)
@@ -794,7 +795,7 @@ def aalen_johansen(
     c = table["n_censored"].to_numpy(dtype=float)
     d_k = table[f"n_code_{int(event_of_interest)}"].to_numpy(dtype=float)
     d_all = table[[col for col in code_cols if col != "n_code_0"]].sum(axis=1).to_numpy(dtype=float)
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(conf_level)
     group = table["group"].to_numpy(dtype=object)
     bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
     pieces = [

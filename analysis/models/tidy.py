@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from analysis.core.intervals import z_value
 from analysis.models.design import _split_top_level, plain_term_name  # noqa: F401  (re-exported)
 from analysis.models.logistic import linear_combination
 from analysis.models.schema import conform_estimates
 
 __all__ = [
+    "estimate_rows",
     "plain_term_name",
     "tidy_conditional_logit",
     "tidy_cox",
@@ -30,27 +32,72 @@ __all__ = [
 ]
 
 
+def _estimate_frame(terms, coef, std_error, *, conf_level: float, ratio: bool = True, estimate=None,
+                    conf_low=None, conf_high=None, p_value=None) -> pd.DataFrame:
+    """The seven estimate columns of the contract, from coefficients and standard errors."""
+    coef = np.asarray(coef, dtype=float)
+    s = np.asarray(std_error, dtype=float)
+    scale = np.exp if ratio else (lambda v: v)
+    if conf_low is None or conf_high is None:
+        z = z_value(conf_level)
+        conf_low, conf_high = scale(coef - z * s), scale(coef + z * s)
+    return pd.DataFrame(
+        {
+            "term": list(terms),
+            "coef": coef,
+            "std_error": s,
+            "estimate": scale(coef) if estimate is None else estimate,
+            "conf_low": conf_low,
+            "conf_high": conf_high,
+            "p_value": 2 * scipy.stats.norm.sf(np.abs(coef / s)) if p_value is None else p_value,
+        }
+    )
+
+
+def estimate_rows(terms, coef, std_error, *, conf_level: float = 0.95, ratio: bool = True,
+                  estimate=None, conf_low=None, conf_high=None, p_value=None, **labels) -> pd.DataFrame:
+    """Return contract rows of estimates given as arrays (the adapter of the suite's own estimators).
+
+    By default Wald rows: ``estimate`` :math:`= g(coef)` and limits
+    :math:`g(coef \\mp z\\, se)` with :math:`z` from :func:`analysis.core.intervals.z_value` and
+    :math:`g = \\exp` for a ratio (coef on the log scale) or the identity for a difference;
+    ``p_value`` two-sided from the normal distribution. An estimator with its own interval
+    (bootstrap percentiles, Rubin's t limits) or p-value passes them instead.
+
+    Parameters
+    ----------
+    terms : sequence of str
+        Plain term names, one per row.
+    coef, std_error : array-like
+        Estimate on the linear (log or difference) scale and its standard error.
+    conf_level : float
+        Level of the Wald limits.
+    ratio : bool
+        Exponentiate ``coef`` and the limits.
+    estimate, conf_low, conf_high, p_value : array-like, optional
+        Values computed by the estimator, used as given.
+    **labels
+        The other columns of the contract (``notebook``, ``model_id``, ``outcome``,
+        ``population``, ``estimator``, ``n_obs``, ``n_events``, ``n_clusters``): scalars or
+        one value per row.
+
+    Returns
+    -------
+    DataFrame
+        :data:`~analysis.output.results.ESTIMATE_COLUMNS`.
+    """
+    frame = _estimate_frame(terms, coef, std_error, conf_level=conf_level, ratio=ratio, estimate=estimate,
+                            conf_low=conf_low, conf_high=conf_high, p_value=p_value)
+    return conform_estimates(frame.assign(**labels))
+
+
 def _wald_frame(
     params: pd.Series, se: pd.Series, *, conf_level: float, p_values: pd.Series | None = None
 ) -> pd.DataFrame:
-    z = scipy.stats.norm.ppf(0.5 + conf_level / 2)
-    coef = params.to_numpy(dtype=float)
-    s = se.to_numpy(dtype=float)
-    p = (
-        2 * scipy.stats.norm.sf(np.abs(coef / s))
-        if p_values is None
-        else p_values.to_numpy(dtype=float)
-    )
-    return pd.DataFrame(
-        {
-            "term": [plain_term_name(t) for t in params.index],
-            "coef": coef,
-            "std_error": s,
-            "estimate": np.exp(coef),
-            "conf_low": np.exp(coef - z * s),
-            "conf_high": np.exp(coef + z * s),
-            "p_value": p,
-        }
+    return _estimate_frame(
+        [plain_term_name(t) for t in params.index], params.to_numpy(dtype=float),
+        se.to_numpy(dtype=float), conf_level=conf_level,
+        p_value=None if p_values is None else p_values.to_numpy(dtype=float),
     )
 
 
