@@ -58,7 +58,7 @@ def run_stage(stage: str, data_dir: str, work_dir: str) -> dict:
                          covariates=[c for c in design.columns if c not in ("time_days", "event")])
         elif stage == "fit_iptw":
             from analysis.methods import effects
-            effects.iptw_estimate(first, covariates=PS_COVARIATES)
+            effects.iptw_estimate(first, covariates=PS_COVARIATES, model_id="lb_first_iptw", notebook="benchmark")
         elif stage == "fit_aipw_point":
             from analysis.methods import effects
             effects.aipw_risks(first, ps_covariates=PS_COVARIATES, outcome_covariates=PS_COVARIATES)

@@ -82,7 +82,7 @@ def test_extreme_weights_are_reported_not_hidden():
     assert any("outside" in s for s in warnings) or any("exceed" in s for s in warnings)
     bad = pd.Series(np.r_[w.to_numpy()[:-1], np.inf], index=w.index)
     with pytest.raises(ModelError, match="finite"):
-        effects.iptw_logit_rows(d, bad)
+        effects.iptw_logit_rows(d, bad, model_id="lb_first_iptw", notebook="05_treatment_effects")
 
 
 def test_arm_missing_from_a_profile_group_is_named():
@@ -94,8 +94,10 @@ def test_arm_missing_from_a_profile_group_is_named():
     first = first[~((first["profile_group"] == "balanced") & (first["treatment_arm"] == "personalized"))]
     cov = ["age_at_biopsy_years", "prior_failed_transfers", "profile_group"]
     with pytest.raises(ModelError, match="no patient received personalized in profile_group=balanced"):
-        effects.aipw_rd_rows(first, ps_covariates=cov, outcome_covariates=cov, n_bootstrap=5)
+        effects.aipw_rd_rows(first, ps_covariates=cov, outcome_covariates=cov, n_bootstrap=5,
+                            model_id="lb_first_aipw", notebook="05_treatment_effects")
     # without the modifier the overall effect is still estimable
     cov = ["age_at_biopsy_years", "prior_failed_transfers"]
-    rows, _ = effects.aipw_rd_rows(first, ps_covariates=cov, outcome_covariates=cov, modifier=None, n_bootstrap=20)
+    rows = effects.aipw_rd_rows(first, ps_covariates=cov, outcome_covariates=cov, modifier=None, n_bootstrap=20,
+                                model_id="lb_first_aipw", notebook="05_treatment_effects").estimates
     assert rows["estimate"].notna().all() and np.isfinite(rows["conf_low"]).all()

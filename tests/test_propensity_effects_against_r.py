@@ -67,8 +67,8 @@ def test_pairwise_score_matches_glm(data, ref_scores):
 def test_weighted_or_rd_rr_match_survey(data, scores, ref, estimand):
     """R: svyglm(live_birth ~ arm, svydesign(ids=~1, weights=~w), quasibinomial); svyby + svycontrast."""
     w = propensity.iptw_weights(scores, estimand=estimand.upper(), treated="personalized")
-    rows = effects.iptw_logit_rows(data, w).set_index("term")
-    est, risks = effects.iptw_risk_rows(data, w)
+    rows = effects.iptw_logit_rows(data, w, model_id="lb_first_iptw", notebook="05_treatment_effects").set_index("term")
+    est, risks = effects.iptw_risk_rows(data, w, model_id="lb_first_iptw", notebook="05_treatment_effects")
     est = est.set_index(["model_id", "term"])
     for arm in ["empirical", "personalized"]:
         term = f"treatment_arm[{arm}]"
@@ -104,7 +104,7 @@ def test_matched_or_on_matchit_pairs_matches_vcovcl(data, ref):
                           "treated_index": position.loc[expected["treated_id"]].to_numpy(),
                           "control_index": position.loc[expected["control_id"]].to_numpy(),
                           "distance": np.nan})
-    rows = effects.matched_logit_rows(data, pairs)
+    rows = effects.matched_logit_rows(data, pairs, model_id="lb_first_matched", notebook="05_treatment_effects")
     np.testing.assert_allclose(rows["coef"].iloc[0], value(ref, "matched_coef", term="personalized"), rtol=1e-7)
     np.testing.assert_allclose(rows["std_error"].iloc[0], value(ref, "matched_se", term="personalized"), rtol=1e-7)
 

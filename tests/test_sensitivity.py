@@ -49,17 +49,19 @@ def test_failing_set_is_reported_and_others_go_on(cohort):
     pops = sensitivity.sensitivity_populations(cohort, sets)
 
     def estimator(data, *, population, model_id):
-        return effects.iptw_estimate(data, covariates=COV, population=population, model_id=model_id)
+        return effects.iptw_estimate(data, covariates=COV, population=population, model_id=model_id,
+                                     notebook="05_treatment_effects")
 
     out = sensitivity.run_sensitivity(pops, estimator, term="treatment_arm[personalized]")
-    status = out["status"].set_index("label")
+    status = out.status.set_index("label")
     assert status.loc["ok", "status"] == "ok"
     assert status.loc["empty_arm", "status"] == "not estimable" and "no patient" in status.loc["empty_arm", "message"]
-    assert list(out["summary"]["label"]) == ["ok"]
-    assert set(out["estimates"]["model_id"]) == {"lb_sens_ok"}
+    assert list(out.summary["label"]) == ["ok"]
+    assert set(out.estimates["model_id"]) == {"lb_sens_ok"}
 
 
 def test_all_transfer_rerun_clusters_on_patients(cohort):
     pops = sensitivity.sensitivity_populations(cohort, {"all": {"population": "all"}})
-    rows = effects.iptw_estimate(pops[0].data, covariates=COV, population="all_transfers", model_id="m")
+    rows = effects.iptw_estimate(pops[0].data, covariates=COV, population="all_transfers", model_id="m",
+                                 notebook="05_treatment_effects")
     assert rows["n_clusters"].iloc[0] == pops[0].data["patient_id"].nunique() < rows["n_obs"].iloc[0]

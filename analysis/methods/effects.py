@@ -35,6 +35,7 @@ sample, standard errors clustered on the matched pair (R: ``sandwich::vcovCL(fit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,7 @@ from analysis.models.multinomial import fit_multinomial_logit
 from analysis.models.tidy import estimate_rows
 
 __all__ = [
+    "AipwRiskDifferences",
     "aipw_risks",
     "aipw_rd_rows",
     "evalue_table",
@@ -61,6 +63,23 @@ __all__ = [
     "matched_logit_rows",
     "weighted_logit",
 ]
+
+
+@dataclass(frozen=True)
+class AipwRiskDifferences:
+    """AIPW risk differences against the reference arm, overall and by a modifier.
+
+    Attributes
+    ----------
+    estimates : DataFrame
+        Contract rows (estimator ``aipw_rd``; stratum rows with terms
+        ``treatment_arm[personalized] | profile_group=dysregulated``).
+    risks : DataFrame
+        Risks by stratum and arm with bootstrap CIs, and the number of failed replicates.
+    """
+
+    estimates: pd.DataFrame
+    risks: pd.DataFrame
 
 
 def _z(conf_level: float) -> float:
@@ -102,8 +121,8 @@ def _rows(model_id, estimator, terms, coef, se, *, ratio, conf_level, n_obs, n_e
 
 def iptw_logit_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "live_birth",
                     treatment: str = "treatment_arm", reference: str = "none", cluster: str | None = None,
-                    model_id: str = "lb_first_iptw", population: str = "first_transfer",
-                    notebook: str = "05_treatment_effects", conf_level: float = 0.95) -> pd.DataFrame:
+                    model_id: str, population: str = "first_transfer", notebook: str,
+                    conf_level: float = 0.95) -> pd.DataFrame:
     """Return the weighted (marginal) OR of each arm against the reference, sandwich SEs.
 
     Rows of ``data`` are those of ``weights`` (its index); ``cluster`` names a column whose
@@ -141,8 +160,8 @@ def weighted_risks(y: np.ndarray, arm: np.ndarray, w: np.ndarray, levels: Sequen
 
 def iptw_risk_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "live_birth",
                    treatment: str = "treatment_arm", reference: str = "none", cluster: str | None = None,
-                   population: str = "first_transfer", notebook: str = "05_treatment_effects",
-                   conf_level: float = 0.95, model_id: str = "lb_first_iptw") -> tuple[pd.DataFrame, pd.DataFrame]:
+                   population: str = "first_transfer", notebook: str, conf_level: float = 0.95,
+                   model_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the weighted risk difference and risk ratio of each arm against the reference.
 
     Returns
@@ -273,8 +292,7 @@ def aipw_rd_rows(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: 
                  ps_covariates: Sequence[str], outcome_covariates: Sequence[str],
                  modifier: str | None = "profile_group", reference: str = "none", n_bootstrap: int = 500,
                  seed: int = 0, n_jobs: int | None = 1, cluster: str = "patient_id", conf_level: float = 0.95,
-                 model_id: str = "lb_first_aipw", population: str = "first_transfer",
-                 notebook: str = "05_treatment_effects") -> tuple[pd.DataFrame, pd.DataFrame]:
+                 model_id: str, population: str = "first_transfer", notebook: str) -> AipwRiskDifferences:
     """Return AIPW risk differences against the reference, overall and by ``modifier``, with bootstrap CIs.
 
     Patients are resampled (``cluster``) ``n_bootstrap`` times, both models refitted each time;
@@ -284,10 +302,7 @@ def aipw_rd_rows(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: 
 
     Returns
     -------
-    (DataFrame, DataFrame)
-        Contract rows (estimator ``aipw_rd``; stratum rows with terms
-        ``treatment_arm[personalized] | profile_group=dysregulated``) and the risks by stratum
-        and arm with bootstrap CIs.
+    AipwRiskDifferences
     """
     arrays, labels = _aipw_arrays(data, outcome=outcome, treatment=treatment, ps_covariates=ps_covariates,
                                   outcome_covariates=outcome_covariates, modifier=modifier, reference=reference,
@@ -322,7 +337,7 @@ def aipw_rd_rows(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: 
     risk_low, risk_high = percentile_interval(reps, conf_level=conf_level)
     risks = point.assign(conf_low=risk_low, conf_high=risk_high, n_bootstrap=n_bootstrap,
                          n_failed_replicates=failed)
-    return rows, risks
+    return AipwRiskDifferences(estimates=rows, risks=risks)
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,8 +347,8 @@ def aipw_rd_rows(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: 
 
 def matched_logit_rows(data: pd.DataFrame, pairs: pd.DataFrame, *, outcome: str = "live_birth",
                        treatment: str = "treatment_arm", treated: str = "personalized", reference: str = "none",
-                       model_id: str = "lb_first_matched", population: str = "first_transfer_matched",
-                       notebook: str = "05_treatment_effects", conf_level: float = 0.95) -> pd.DataFrame:
+                       model_id: str, population: str = "first_transfer_matched", notebook: str,
+                       conf_level: float = 0.95) -> pd.DataFrame:
     """Return the OR of ``treated`` vs ``reference`` in the matched sample, SEs clustered on pairs."""
     if pairs.empty:
         raise ModelError(f"{model_id}: no treated patient found a control within the caliper")
@@ -410,9 +425,9 @@ def estimand_statement(*, estimand: str, covariates: Sequence[str], n: int, trun
 
 
 def iptw_estimate(data: pd.DataFrame, *, covariates: Sequence[str], population: str = "first_transfer",
-                  model_id: str = "lb_first_iptw", outcome: str = "live_birth", estimand: str = "ATE",
+                  model_id: str, outcome: str = "live_birth", estimand: str = "ATE",
                   treated: str = "personalized", truncation: Sequence[float] = (), reference: str = "none",
-                  notebook: str = "05_treatment_effects", conf_level: float = 0.95) -> pd.DataFrame:
+                  notebook: str, conf_level: float = 0.95) -> pd.DataFrame:
     """Return the IPTW OR rows of one population: scores, weights (truncated) and weighted model.
 
     The estimator every sensitivity set reruns. With ``population="all_transfers"`` the score

@@ -234,12 +234,42 @@ def implantation_population(cohort) -> pd.DataFrame:
     return out
 
 
-def attempt(estimate: Callable[[], object]) -> tuple[object | None, str]:
-    """Run one analysis step; return ``(result, "")`` or ``(None, reason)`` when a model cannot be estimated.
+@dataclass(frozen=True)
+class Attempt:
+    """The result of one analysis step, or why there is none.
+
+    Attributes
+    ----------
+    value : object or None
+        The step's result; None when a model could not be estimated.
+    reason : str
+        Why there is no result (empty when there is one).
+    """
+
+    value: object | None
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        """Whether the step gave a result."""
+        return self.value is not None
+
+
+def attempt(estimate: Callable[[], object]) -> Attempt:
+    """Run one analysis step; return its result, or no result and the reason when a model cannot be estimated.
 
     Lets a notebook say why a section has no result and go on with the next one.
+
+    Parameters
+    ----------
+    estimate : callable
+        The step, called without arguments.
+
+    Returns
+    -------
+    Attempt
     """
     try:
-        return estimate(), ""
+        return Attempt(estimate(), "")
     except ModelError as exc:
-        return None, str(exc)
+        return Attempt(None, str(exc))

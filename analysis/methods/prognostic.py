@@ -17,6 +17,7 @@ sentence in the ``message`` column; the others go on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ from analysis.models.logistic import (
 )
 from analysis.models.tidy import estimate_rows
 
-__all__ = ["LogisticRiskModel", "compare_marker_models", "prognostic_table", "rcs_basis", "rcs_knots", "spline_or_curve"]
+__all__ = ["LogisticRiskModel", "MarkerModelComparison", "compare_marker_models", "prognostic_table", "rcs_basis", "rcs_knots", "spline_or_curve"]
 
 MIN_EVENTS_PER_SPLINE_DF = 10
 
@@ -161,16 +162,49 @@ def _fit_and_predict(rows, outcome, columns):
     return fit, np.asarray(fit.fittedvalues, dtype=float)
 
 
+@dataclass(frozen=True)
+class MarkerModelComparison:
+    """Clinical model vs + endometrial markers vs + blood markers, on the same complete rows.
+
+    Attributes
+    ----------
+    discrimination : DataFrame
+        model, n, n_events, auc, conf_low, conf_high (DeLong).
+    tests : DataFrame
+        comparison, test, estimate, statistic, df, p_value: paired DeLong AUC differences and
+        likelihood-ratio tests.
+    predictions : dict of str to ndarray
+        Model name → fitted probabilities of the complete rows.
+    y : ndarray
+        The 0/1 outcome of those rows.
+    """
+
+    discrimination: pd.DataFrame
+    tests: pd.DataFrame
+    predictions: dict
+    y: np.ndarray
+
+    def aucs(self) -> dict[str, float]:
+        """Model name → AUC."""
+        return dict(zip(self.discrimination["model"], self.discrimination["auc"]))
+
+
 def compare_marker_models(data: pd.DataFrame, *, outcome: str = "live_birth", clinical: Sequence[str],
                           endometrial: Sequence[str], blood: Sequence[str],
-                          conf_level: float = 0.95) -> dict[str, pd.DataFrame]:
+                          conf_level: float = 0.95) -> MarkerModelComparison:
     """Clinical model vs + endometrial markers vs + blood markers, on the same complete rows.
+
+    Parameters
+    ----------
+    data : DataFrame
+    outcome : str
+    clinical, endometrial, blood : sequence of str
+        The clinical covariates and the two marker sets.
+    conf_level : float
 
     Returns
     -------
-    dict
-        ``discrimination`` (model, n, n_events, auc, conf_low, conf_high: DeLong), ``tests``
-        (comparison, test, statistic, df, p_value: paired DeLong AUC differences and LR tests).
+    MarkerModelComparison
     """
     rows = model_design.model_frame(data, [outcome, *clinical, *endometrial, *blood])
     if rows.empty:
@@ -194,7 +228,7 @@ def compare_marker_models(data: pd.DataFrame, *, outcome: str = "live_birth", cl
         lr = likelihood_ratio_test(fits[big], fits["clinical"])
         tests.append({"comparison": f"{big} vs clinical", "test": "likelihood ratio", "estimate": np.nan,
                       "statistic": lr["statistic"], "df": lr["df"], "p_value": lr["p_value"]})
-    return {"discrimination": pd.DataFrame(disc), "tests": pd.DataFrame(tests), "predictions": preds, "y": y}
+    return MarkerModelComparison(discrimination=pd.DataFrame(disc), tests=pd.DataFrame(tests), predictions=preds, y=y)
 
 
 class LogisticRiskModel:
@@ -234,7 +268,7 @@ class LogisticRiskModel:
 
 
 def per_sd_estimates(table: pd.DataFrame, *, outcome: str = "live_birth", conf_level: float = 0.95,
-                     notebook: str = "06_biomarkers") -> pd.DataFrame:
+                     notebook: str) -> pd.DataFrame:
     """Contract rows (model ``lb_untreated_marker_per_sd``, one term per marker) from :func:`prognostic_table`."""
 
     ok = table[pd.to_numeric(table.get("or_per_sd"), errors="coerce").notna()]

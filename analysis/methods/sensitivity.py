@@ -32,7 +32,7 @@ from analysis.core.exceptions import AnalysisError, ConfigError
 from analysis.data.cohort import Cohort
 from analysis.models.schema import conform_estimates, empty_estimates
 
-__all__ = ["DEFAULT_SETS", "SensitivityPopulation", "check_sets", "run_sensitivity", "sensitivity_populations"]
+__all__ = ["DEFAULT_SETS", "SensitivityPopulation", "SensitivityResults", "check_sets", "run_sensitivity", "sensitivity_populations"]
 
 #: The analysis plan's default sets (mirrored in ``default_config.yaml``).
 DEFAULT_SETS = {
@@ -54,6 +54,26 @@ class SensitivityPopulation:
     population: str
     data: pd.DataFrame
     note: str
+
+
+@dataclass(frozen=True)
+class SensitivityResults:
+    """One estimator rerun in every sensitivity set.
+
+    Attributes
+    ----------
+    estimates : DataFrame
+        Contract rows of every set.
+    status : DataFrame
+        label, model_id, status, n_obs, note, message: one row per set.
+    summary : DataFrame
+        label, model_id, estimator, n_obs, n_events, estimate, conf_low, conf_high of the
+        summary term; the main estimate first.
+    """
+
+    estimates: pd.DataFrame
+    status: pd.DataFrame
+    summary: pd.DataFrame
 
 
 def check_sets(sets: Mapping, columns) -> None:
@@ -134,7 +154,7 @@ def sensitivity_populations(cohort: Cohort, sets: Mapping, *, outcome: str = "li
 
 
 def run_sensitivity(populations: list[SensitivityPopulation], estimator: Callable[..., pd.DataFrame], *,
-                    term: str, main: pd.DataFrame | None = None, prefix: str = "lb_sens_") -> dict[str, pd.DataFrame]:
+                    term: str, main: pd.DataFrame | None = None, prefix: str = "lb_sens_") -> SensitivityResults:
     """Apply one estimator to every sensitivity population.
 
     Parameters
@@ -152,10 +172,7 @@ def run_sensitivity(populations: list[SensitivityPopulation], estimator: Callabl
 
     Returns
     -------
-    dict
-        ``estimates`` (contract rows of every set), ``status`` (label, model_id, status,
-        n_obs, note, message) and ``summary`` (label, model_id, n_obs, n_events, estimate,
-        conf_low, conf_high; the main estimate first).
+    SensitivityResults
     """
     estimates, status = [], []
     for p in populations:
@@ -175,4 +192,4 @@ def run_sensitivity(populations: list[SensitivityPopulation], estimator: Callabl
     parts.append(pick.assign(label=pick["model_id"].str.removeprefix(prefix)))
     summary = pd.concat(parts, ignore_index=True)
     summary = summary[["label", "model_id", "estimator", "n_obs", "n_events", "estimate", "conf_low", "conf_high"]]
-    return {"estimates": est, "status": pd.DataFrame(status), "summary": summary.reset_index(drop=True)}
+    return SensitivityResults(estimates=est, status=pd.DataFrame(status), summary=summary.reset_index(drop=True))

@@ -6,6 +6,8 @@ incidence), with groups labelled ``<column>=<level>`` so that one ``survival.csv
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -20,6 +22,60 @@ AT_RISK_TIMES = (0, 180, 365, 545, 730)
 PH_ALPHA = 0.05
 
 
+@dataclass(frozen=True)
+class KaplanMeierCurves:
+    """Kaplan–Meier cumulative live birth by each grouping column.
+
+    Attributes
+    ----------
+    curves : dict of str to DataFrame
+        Column → tidy curve (group, time_days, estimate, conf_low, conf_high, n_at_risk, n_events).
+    at_risk : dict of str to DataFrame
+        Column → numbers at risk (group, time_days, n_at_risk) at ``at_risk_times``.
+    at_risk_times : list of float
+        The times of the numbers-at-risk table.
+    """
+
+    curves: dict
+    at_risk: dict
+    at_risk_times: list
+
+
+@dataclass(frozen=True)
+class CoxWithPHCheck:
+    """An adjusted Cox model with its proportional-hazards check.
+
+    Attributes
+    ----------
+    estimates : DataFrame
+        Tidy rows of every fitted model (adjusted, and stratified or time-split when needed).
+    ph_test : DataFrame
+        Scaled Schoenfeld residual test per covariate and globally (empty when no fit).
+    decision : str
+        What the check decided, for the reader.
+    status : DataFrame
+        The model log (one row per model).
+    fit : object or None
+        The main fitted model (lifelines ``CoxPHFitter``), None when it could not be fitted.
+    design : DataFrame
+        Complete-case design of the model (time_days, event and the dummy-coded terms).
+    """
+
+    estimates: pd.DataFrame
+    ph_test: pd.DataFrame
+    decision: str
+    status: pd.DataFrame
+    fit: object | None
+    design: pd.DataFrame
+
+    @property
+    def arm_terms(self) -> list[str]:
+        """The model's arm terms (``treatment_arm[...]``); empty when the model was not fitted."""
+        if self.fit is None:
+            return []
+        return [t for t in self.design.columns if t.startswith("treatment_arm[")]
+
+
 def _labelled(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     out = frame.copy()
     out["group"] = f"{by}=" + out["group"].astype(str)
@@ -27,15 +83,13 @@ def _labelled(frame: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def cumulative_live_birth_curves(ttlb: pd.DataFrame, *, by: list[str], conf_level: float = 0.95,
-                                 at_risk_times=AT_RISK_TIMES) -> dict:
+                                 at_risk_times=AT_RISK_TIMES) -> KaplanMeierCurves:
     """Kaplan–Meier cumulative live birth (1 − S, Greenwood SE, log CI inverted) by each column of ``by``.
 
     Returns
     -------
-    dict
-        ``curves`` {column: tidy frame group, time_days, estimate, conf_low, conf_high, n_at_risk,
-        n_events}, ``at_risk`` {column: group, time_days, n_at_risk at ``at_risk_times``} and
-        ``at_risk_times``.
+    KaplanMeierCurves
+        Curves and numbers at risk at ``at_risk_times``, one of each per column of ``by``.
     """
     curves, at_risk = {}, {}
     for col in by:
@@ -47,7 +101,7 @@ def cumulative_live_birth_curves(ttlb: pd.DataFrame, *, by: list[str], conf_leve
         curves[col] = cum
         at = surv.survival_at(km, list(at_risk_times))
         at_risk[col] = at[["group", "time_days", "n_at_risk"]].reset_index(drop=True)
-    return {"curves": curves, "at_risk": at_risk, "at_risk_times": list(at_risk_times)}
+    return KaplanMeierCurves(curves=curves, at_risk=at_risk, at_risk_times=list(at_risk_times))
 
 
 def logrank_table(ttlb: pd.DataFrame, *, by: list[str]) -> pd.DataFrame:
@@ -84,8 +138,7 @@ def _categorical_source(term: str) -> str | None:
 
 
 def fit_cox_with_ph_check(ttlb: pd.DataFrame, *, covariates: list[str], reference_arm: str = "none",
-                          conf_level: float = 0.95, notebook: str = "04_time_to_live_birth",
-                          model_id: str = "ttlb_cox_adjusted") -> dict:
+                          conf_level: float = 0.95, notebook: str, model_id: str) -> CoxWithPHCheck:
     """Adjusted Cox model (Efron ties) of time to live birth, checked for proportional hazards.
 
     The scaled Schoenfeld residual test (R's ``cox.zph`` with the KM transform) is run per term
@@ -94,11 +147,22 @@ def fit_cox_with_ph_check(ttlb: pd.DataFrame, *, covariates: list[str], referenc
     continuous covariate is reported, and the arm effect is also estimated separately before and
     after the median event time (``ttlb_cox_time_split``), so a reader sees how it changes.
 
+    Parameters
+    ----------
+    ttlb : DataFrame
+        One row per patient (:func:`analysis.methods.time_to_event.time_to_live_birth`).
+    covariates : list of str
+        Adjustment covariates.
+    reference_arm : str
+        Reference level of the arm.
+    conf_level : float
+        Confidence level of the intervals.
+    notebook, model_id : str
+        Written into the estimate and status rows of the main model.
+
     Returns
     -------
-    dict
-        ``estimates`` (tidy rows for every fitted model), ``ph_test``, ``decision`` (text for
-        the reader), ``status`` (model log), ``fit`` (the main fitted model) and ``design``.
+    CoxWithPHCheck
     """
     log = ModelLog(notebook)
     design = cox_design(ttlb, covariates=covariates, reference_arm=reference_arm)
@@ -107,8 +171,9 @@ def fit_cox_with_ph_check(ttlb: pd.DataFrame, *, covariates: list[str], referenc
         fit = surv.fit_cox(design, duration_col="time_days", event_col="event", covariates=terms)
     except ModelError as exc:
         log.failed(model_id, "live_birth", "patients", f"{model_id}: {exc}", n_obs=len(design))
-        return {"estimates": log.estimates_frame(), "ph_test": pd.DataFrame(), "status": log.status_frame(),
-                "decision": f"The Cox model could not be fitted: {exc}", "fit": None, "design": design}
+        return CoxWithPHCheck(estimates=log.estimates_frame(), ph_test=pd.DataFrame(),
+                              decision=f"The Cox model could not be fitted: {exc}", status=log.status_frame(),
+                              fit=None, design=design)
     log.ok(model_id, "live_birth", "patients", len(design),
            tidy_models.tidy_cox(fit, notebook=notebook, model_id=model_id, outcome="live_birth",
                                 population="patients", conf_level=conf_level))
@@ -142,8 +207,8 @@ def fit_cox_with_ph_check(ttlb: pd.DataFrame, *, covariates: list[str], referenc
         decisions.append(f"{', '.join(split_terms)} fail(s) the test: the arm effect is also shown before "
                          "and after the median event time (model ttlb_cox_time_split).")
         _fit_time_split(log, design, terms, notebook=notebook, conf_level=conf_level)
-    return {"estimates": log.estimates_frame(), "ph_test": ph, "decision": " ".join(decisions),
-            "status": log.status_frame(), "fit": fit, "design": design}
+    return CoxWithPHCheck(estimates=log.estimates_frame(), ph_test=ph, decision=" ".join(decisions),
+                          status=log.status_frame(), fit=fit, design=design)
 
 
 def _fit_time_split(log: ModelLog, design: pd.DataFrame, terms: list[str], *, notebook: str,
@@ -179,9 +244,9 @@ def _fit_time_split(log: ModelLog, design: pd.DataFrame, terms: list[str], *, no
            message=f"episodes split at the median event time, {tau:g} days")
 
 
-def schoenfeld_residuals(cox: dict, *, term: str) -> pd.DataFrame:
+def schoenfeld_residuals(cox: CoxWithPHCheck, *, term: str) -> pd.DataFrame:
     """Scaled Schoenfeld residuals of one term against time (columns time, residual)."""
-    fit, design = cox["fit"], cox["design"]
+    fit, design = cox.fit, cox.design
     res = fit.compute_residuals(design, kind="scaled_schoenfeld")
     times = design.loc[res.index, "time_days"]
     return pd.DataFrame({"time": times.to_numpy(), "residual": res[term].to_numpy()})
@@ -209,9 +274,9 @@ def curves_at(curves: pd.DataFrame, times: list[float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def survival_table(km: dict, aj: pd.DataFrame, *, aj_by: str = "treatment_arm") -> pd.DataFrame:
+def survival_table(km: KaplanMeierCurves, aj: pd.DataFrame, *, aj_by: str = "treatment_arm") -> pd.DataFrame:
     """All curves in the results contract's ``survival.csv`` form (group labelled by method and column)."""
-    frames = [_labelled(c, f"km:{col}") for col, c in km["curves"].items()]
+    frames = [_labelled(c, f"km:{col}") for col, c in km.curves.items()]
     frames.append(_labelled(aj, f"aalen_johansen:{aj_by}"))
     out = pd.concat(frames, ignore_index=True)
     return out.reindex(columns=SURVIVAL_COLUMNS)

@@ -1,0 +1,487 @@
+"""What ``06_biomarkers`` shows: prognostic value of the markers, cut-offs, effect modification, who benefits.
+
+Each function takes the run context (:class:`analysis.study.context.RunContext`) and the
+notebook's analysis parameters, saves what the notebook writes through the context, and returns
+a small result object with the tables, figures and messages the notebook shows. A section whose
+model cannot be estimated on the data returns its reason instead of a table, and the figure
+panels that need it say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from analysis.data.contract import BLOOD_MARKERS, ENDOMETRIAL_MARKERS
+from analysis.methods import benefit, discrimination, outcomes, prognostic
+from analysis.methods.landscape import marker_cutoff_lines
+from analysis.methods.outcomes import Attempt
+from analysis.output import captions, style
+from analysis.output.plotting import biomarkers as bplots
+from analysis.study.context import RunContext
+from analysis.study.messages import Message, not_estimable
+
+__all__ = [
+    "BenefitResult", "CutOffs", "EffectModification", "Figure5", "MarkerComparison", "Populations",
+    "PrognosticMarkers", "Validation", "compare_markers", "cutoffs", "effect_modification", "figure_5",
+    "internal_validation", "marker_spline_figure", "populations", "prognostic_markers", "published_cutoffs",
+    "who_benefits",
+]
+
+#: Every marker analysed: endometrial, then blood.
+MARKERS = [*ENDOMETRIAL_MARKERS, *BLOOD_MARKERS]
+#: The endometrial markers of the profile rule: the marker set of the model comparison and validation.
+CORE_ENDOMETRIAL = ["il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent"]
+#: Markers whose spline OR curves are drawn (one panel each).
+SPLINE_MARKERS = [*CORE_ENDOMETRIAL, "blood_nk_percent"]
+#: Bootstrap resamples of the internal validation are capped here (each refits the model).
+MAX_VALIDATION_BOOTSTRAP = 200
+#: Points of the decision curve between 0 and ``dca_max_threshold``.
+DECISION_CURVE_POINTS = 41
+PROGNOSTIC_COLUMNS = ["marker", "n", "n_events", "or_per_sd", "or_per_sd_low", "or_per_sd_high", "auc", "auc_low",
+                      "auc_high", "rank_statistic", "p_nonlinear", "message"]
+CUTOFF_COLUMNS = ["marker", "source", "threshold", "threshold_low", "threshold_high", "sensitivity", "specificity",
+                  "ppv", "npv", "message"]
+PANEL_LETTERS = "abcdefgh"
+
+
+@dataclass(frozen=True)
+class Populations:
+    """The rows the notebook analyses.
+
+    Attributes
+    ----------
+    first : DataFrame
+        First transfers with a known outcome.
+    untreated : DataFrame
+        Those of them in the reference arm (no immunotherapy): prognosis without treatment.
+    """
+
+    first: pd.DataFrame
+    untreated: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class PrognosticMarkers:
+    """Prognostic value of each marker among untreated first transfers.
+
+    Attributes
+    ----------
+    table : DataFrame
+        As saved in ``tables/prognostic_markers.csv``.
+    shown : DataFrame
+        The columns a reader looks at.
+    """
+
+    table: pd.DataFrame
+    shown: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class MarkerComparison:
+    """Clinical vs + endometrial vs + blood marker models, or why they could not be compared.
+
+    Attributes
+    ----------
+    result : Attempt
+        Holds a :class:`analysis.methods.prognostic.MarkerModelComparison`, or the reason.
+    shown : DataFrame or Message
+        The tests as saved in ``tables/discrimination_tests.csv``, or the reason.
+    """
+
+    result: Attempt
+    shown: pd.DataFrame | Message
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Bootstrap internal validation of the clinical + endometrial model, or why not.
+
+    Attributes
+    ----------
+    result : Attempt
+        Holds the validation table (apparent and optimism-corrected measures), or the reason.
+    rows : DataFrame
+        The complete rows the model is fitted on.
+    risk_model : LogisticRiskModel
+        The model (refitted on ``rows`` for the calibration panel).
+    outcome : str
+        The outcome column of ``rows``.
+    shown : DataFrame or Message
+        The table as saved in ``tables/validation_internal.csv``, or the reason.
+    """
+
+    result: Attempt
+    rows: pd.DataFrame
+    risk_model: prognostic.LogisticRiskModel
+    outcome: str
+    shown: pd.DataFrame | Message
+
+
+@dataclass(frozen=True)
+class CutOffs:
+    """Data-driven (Youden) and published cut-offs of each marker.
+
+    Attributes
+    ----------
+    table : DataFrame
+        As saved in ``tables/cutoffs.csv``.
+    shown : DataFrame
+        The columns a reader looks at.
+    """
+
+    table: pd.DataFrame
+    shown: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class EffectModification:
+    """OR of personalized vs none along each marker, and the interaction tests.
+
+    Attributes
+    ----------
+    curves : DataFrame
+        The OR curves of every marker.
+    tests : DataFrame
+        As saved in ``tables/interaction_tests_markers.csv``.
+    figure : Figure
+        Saved as ``supp_effect_modification``.
+    """
+
+    curves: pd.DataFrame
+    tests: pd.DataFrame
+    figure: Figure
+
+
+@dataclass(frozen=True)
+class BenefitResult:
+    """The treatment-benefit model, decision curves and live birth with and without therapy by profile.
+
+    Attributes
+    ----------
+    predicted : Attempt
+        Holds each patient's predicted benefit, or why the benefit model could not be fitted.
+    quintiles : DataFrame or None
+        Observed vs predicted benefit by fifth (None without a benefit model).
+    decisions : DataFrame or None
+        Net benefit of each strategy across thresholds (None without a benefit model).
+    quintiles_shown : DataFrame or Message
+        The quintiles as saved in ``tables/benefit_by_quintile.csv``, or why there are none.
+    by_group : DataFrame
+        Live birth with and without personalized therapy by profile group.
+    table : DataFrame
+        As saved in ``tables/benefit.csv`` (by profile group and by immune profile).
+    rule : Message
+        The treatment rule the data support, in one paragraph.
+    """
+
+    predicted: Attempt
+    quintiles: pd.DataFrame | None
+    decisions: pd.DataFrame | None
+    quintiles_shown: pd.DataFrame | Message
+    by_group: pd.DataFrame
+    table: pd.DataFrame
+    rule: Message
+
+
+@dataclass(frozen=True)
+class Figure5:
+    """Figure 5 and its caption.
+
+    Attributes
+    ----------
+    figure : Figure
+        Saved as ``figure_5_biomarkers``.
+    caption : str
+        Saved as ``figures/figure_5.txt``.
+    """
+
+    figure: Figure
+    caption: str
+
+
+def populations(ctx: RunContext, *, outcome: str, reference_arm: str) -> Populations:
+    """Return the first transfers with a known outcome and the untreated among them.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    outcome : str
+    reference_arm : str
+        The arm without immunotherapy.
+
+    Returns
+    -------
+    Populations
+    """
+    first = ctx.cohort.population("first", outcome)
+    return Populations(first=first, untreated=first[first["treatment_arm"].astype(str) == reference_arm])
+
+
+def prognostic_markers(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, spline_knots: int,
+                       n_bootstrap: int, seed: int) -> PrognosticMarkers:
+    """OR per SD and per doubling, AUC and spline χ² of every marker; save the table and per-SD estimates.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    untreated : DataFrame
+        :attr:`Populations.untreated`.
+    outcome : str
+    spline_knots : int
+    n_bootstrap, seed : int
+        Bootstrap of the AUC.
+
+    Returns
+    -------
+    PrognosticMarkers
+    """
+    table = prognostic.prognostic_table(untreated, MARKERS, outcome=outcome, nk=spline_knots, n_bootstrap=n_bootstrap,
+                                        seed=seed, conf_level=ctx.conf_level)
+    table = ctx.save_table(table, "prognostic_markers")
+    ctx.save_estimates(prognostic.per_sd_estimates(table, outcome=outcome, conf_level=ctx.conf_level,
+                                                   notebook=ctx.notebook))
+    return PrognosticMarkers(table=table, shown=table[PROGNOSTIC_COLUMNS])
+
+
+def marker_spline_figure(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, spline_knots: int) -> Figure:
+    """Draw and save the spline OR curves of :data:`SPLINE_MARKERS` (``supp_marker_splines``).
+
+    A marker whose spline cannot be fitted gets a panel saying why.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    untreated : DataFrame
+    outcome : str
+    spline_knots : int
+
+    Returns
+    -------
+    Figure
+    """
+    fig, axes = plt.subplots(2, 2, figsize=style.figure_size("double", aspect=0.7))
+    for ax, marker, letter in zip(axes.flat, SPLINE_MARKERS, PANEL_LETTERS):
+        curve = outcomes.attempt(lambda m=marker: prognostic.spline_or_curve(untreated, m, outcome=outcome,
+                                                                            nk=spline_knots,
+                                                                            conf_level=ctx.conf_level))
+        if curve.ok:
+            bplots.plot_or_curve(curve.value, ax=ax, ylabel="OR of live birth vs median")
+        else:
+            bplots.plot_message(curve.reason, ax=ax)
+        style.add_panel_letter(ax, letter)
+    ctx.save_figure(fig, "supp_marker_splines")
+    return fig
+
+
+def compare_markers(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, clinical: list[str]) -> MarkerComparison:
+    """Compare the clinical model with + endometrial and + blood markers; save both tables when estimable.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    untreated : DataFrame
+    outcome : str
+    clinical : list of str
+        Clinical covariates.
+
+    Returns
+    -------
+    MarkerComparison
+    """
+    result = outcomes.attempt(lambda: prognostic.compare_marker_models(
+        untreated, outcome=outcome, clinical=clinical, endometrial=CORE_ENDOMETRIAL, blood=list(BLOOD_MARKERS),
+        conf_level=ctx.conf_level))
+    if not result.ok:
+        return MarkerComparison(result=result, shown=not_estimable(result.reason))
+    ctx.save_table(result.value.discrimination, "discrimination")
+    return MarkerComparison(result=result, shown=ctx.save_table(result.value.tests, "discrimination_tests"))
+
+
+def internal_validation(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, clinical: list[str],
+                        n_bootstrap: int, seed: int, n_jobs: int) -> Validation:
+    """Optimism-corrected performance of the clinical + endometrial model; save it when estimable.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    untreated : DataFrame
+    outcome : str
+    clinical : list of str
+    n_bootstrap : int
+        Resamples, capped at :data:`MAX_VALIDATION_BOOTSTRAP`.
+    seed, n_jobs : int
+
+    Returns
+    -------
+    Validation
+    """
+    rows = outcomes.model_frame(untreated, [outcome, *clinical, *CORE_ENDOMETRIAL])
+    risk_model = prognostic.LogisticRiskModel(outcomes.formula(outcome, CORE_ENDOMETRIAL, clinical, rows))
+    result = outcomes.attempt(lambda: discrimination.optimism_corrected(
+        rows, outcome=outcome, fit_predict=risk_model, n_bootstrap=min(n_bootstrap, MAX_VALIDATION_BOOTSTRAP),
+        seed=seed, n_jobs=n_jobs))
+    shown = ctx.save_table(result.value, "validation_internal") if result.ok else not_estimable(result.reason)
+    return Validation(result=result, rows=rows, risk_model=risk_model, outcome=outcome, shown=shown)
+
+
+def published_cutoffs(profile_cutoffs: dict, *, blood_nk_cutoff: float) -> dict[str, list[tuple[str, float]]]:
+    """The lab's published cut-offs of each profile-rule marker and of blood NK cells.
+
+    The endometrial ones are the profile rule's lines
+    (:func:`analysis.methods.landscape.marker_cutoff_lines`), named ``published low`` and
+    ``published high``.
+
+    Parameters
+    ----------
+    profile_cutoffs : dict
+        The profile cut-off rule.
+    blood_nk_cutoff : float
+        Published blood NK cut-off, % of lymphocytes.
+
+    Returns
+    -------
+    dict
+        Marker → list of (name, value), as :func:`analysis.methods.discrimination.cutoff_table` takes.
+    """
+    lines = marker_cutoff_lines(profile_cutoffs)
+    out = {marker: [(f"published {side}", value) for side, value in lines[marker].items()]
+           for marker in CORE_ENDOMETRIAL}
+    out["blood_nk_percent"] = [("published", blood_nk_cutoff)]
+    return out
+
+
+def cutoffs(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, profile_cutoffs: dict,
+            blood_nk_cutoff: float, n_bootstrap: int, seed: int) -> CutOffs:
+    """Youden cut-offs (bootstrap CI) beside the published ones for every marker; save the table.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    untreated : DataFrame
+    outcome : str
+    profile_cutoffs : dict
+    blood_nk_cutoff : float
+    n_bootstrap, seed : int
+
+    Returns
+    -------
+    CutOffs
+    """
+    table = discrimination.cutoff_table(untreated, outcome=outcome, markers=MARKERS,
+                                        published=published_cutoffs(profile_cutoffs, blood_nk_cutoff=blood_nk_cutoff),
+                                        n_bootstrap=n_bootstrap, seed=seed, conf_level=ctx.conf_level)
+    table = ctx.save_table(table, "cutoffs")
+    return CutOffs(table=table, shown=table[CUTOFF_COLUMNS])
+
+
+def effect_modification(ctx: RunContext, first: pd.DataFrame, *, outcome: str, covariates: list[str],
+                        reference_arm: str) -> EffectModification:
+    """OR of personalized vs none along each marker and its interaction test; save table and figure.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    first : DataFrame
+        :attr:`Populations.first`.
+    outcome : str
+    covariates : list of str
+    reference_arm : str
+
+    Returns
+    -------
+    EffectModification
+    """
+    curves, tests = benefit.interaction_tests(first, MARKERS, outcome=outcome, covariates=covariates,
+                                              reference=reference_arm, conf_level=ctx.conf_level)
+    tests = ctx.save_table(tests, "interaction_tests_markers")
+    fig, axes = plt.subplots(2, 3, figsize=style.figure_size("double", aspect=0.55), sharey=True)
+    for ax, (_, curve), letter in zip(axes.flat, curves.groupby("marker", sort=False), PANEL_LETTERS):
+        bplots.plot_or_curve(curve, ax=ax, ylabel="OR personalized vs none")
+        style.add_panel_letter(ax, letter)
+    ctx.save_figure(fig, "supp_effect_modification")
+    return EffectModification(curves=curves, tests=tests, figure=fig)
+
+
+def who_benefits(ctx: RunContext, first: pd.DataFrame, *, outcome: str, covariates: list[str], reference_arm: str,
+                 dca_max_threshold: float) -> BenefitResult:
+    """Treatment-benefit model, benefit by fifth, decision curves and the benefit tables; save them.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    first : DataFrame
+    outcome : str
+    covariates : list of str
+    reference_arm : str
+    dca_max_threshold : float
+        Largest required gain in the decision curves.
+
+    Returns
+    -------
+    BenefitResult
+    """
+    predicted = outcomes.attempt(lambda: benefit.predicted_benefit(
+        first, outcome=outcome, modifiers=["profile_group"], covariates=covariates, reference=reference_arm))
+    quintiles = decisions = None
+    quintiles_shown = not_estimable(predicted.reason)
+    if predicted.ok:
+        quintiles = benefit.benefit_by_quintile(predicted.value, outcome=outcome, conf_level=ctx.conf_level)
+        decisions = benefit.decision_curve(predicted.value,
+                                           thresholds=np.linspace(0, dca_max_threshold, DECISION_CURVE_POINTS))
+        quintiles_shown = ctx.save_table(quintiles, "benefit_by_quintile")
+        ctx.save_table(decisions, "decision_curve")
+    by_group = benefit.by_profile_table(first, outcome=outcome, by="profile_group", reference=reference_arm,
+                                        conf_level=ctx.conf_level)
+    table = ctx.save_table(benefit.benefit_table(first, outcome=outcome, reference=reference_arm,
+                                                 conf_level=ctx.conf_level), "benefit")
+    return BenefitResult(predicted=predicted, quintiles=quintiles, decisions=decisions,
+                         quintiles_shown=quintiles_shown, by_group=by_group, table=table,
+                         rule=Message(benefit.supported_rule(by_group, conf_level=ctx.conf_level)))
+
+
+def figure_5(ctx: RunContext, comparison: MarkerComparison, validation: Validation,
+             benefits: BenefitResult) -> Figure5:
+    """Draw and save Figure 5 (ROC, calibration, benefit by fifth, decision curves) and its caption.
+
+    A panel whose model could not be estimated says why.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    comparison : MarkerComparison
+    validation : Validation
+    benefits : BenefitResult
+
+    Returns
+    -------
+    Figure5
+    """
+    fig, axes = plt.subplots(2, 2, figsize=style.figure_size("double", aspect=0.85))
+    models = comparison.result.value
+    if comparison.result.ok:
+        bplots.plot_roc(models.predictions, models.y, ax=axes[0, 0], aucs=models.aucs())
+    else:
+        bplots.plot_message(comparison.result.reason, ax=axes[0, 0])
+    if validation.result.ok:
+        predict = validation.risk_model(validation.rows)
+        bplots.plot_calibration(predict(validation.rows), validation.rows[validation.outcome], ax=axes[0, 1])
+    else:
+        bplots.plot_message(validation.result.reason, ax=axes[0, 1])
+    if benefits.predicted.ok:
+        bplots.plot_benefit_quintiles(benefits.quintiles, ax=axes[1, 0])
+        bplots.plot_decision_curve(benefits.decisions, ax=axes[1, 1])
+    else:
+        bplots.plot_message(benefits.predicted.reason, ax=axes[1, 0])
+        bplots.plot_message(benefits.predicted.reason, ax=axes[1, 1])
+    for ax, letter in zip(axes.flat, PANEL_LETTERS):
+        style.add_panel_letter(ax, letter)
+    ctx.save_figure(fig, "figure_5_biomarkers")
+    caption = captions.figure_5_caption(models.discrimination if comparison.result.ok else None,
+                                        models.tests if comparison.result.ok else None, validation.result.value,
+                                        conf_level=ctx.conf_level, min_cell_count=ctx.min_cell_count)
+    return Figure5(figure=fig, caption=ctx.save_caption(caption, 5))
