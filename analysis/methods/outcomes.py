@@ -281,8 +281,8 @@ def events_by(data: pd.DataFrame, *, outcome: str, by: list[str]) -> pd.DataFram
     return out.reset_index()
 
 
-__all__ = ["ModelLog", "fit_logit_model", "fit_gee_model", "stratum_effects", "interaction_test", "formula",
-           "term", "model_frame", "or_table", "forest_rows", "events_by"]
+__all__ = ["Attempt", "attempt", "ModelLog", "fit_logit_model", "fit_gee_model", "stratum_effects", "interaction_test",
+           "formula", "term", "model_frame", "or_table", "forest_rows", "events_by"]
 
 
 def interaction_lr_table(full, reduced, *, model_id: str, terms: str = "treatment_arm:profile_group") -> pd.DataFrame:
@@ -311,12 +311,48 @@ def implantation_population(cohort) -> pd.DataFrame:
     return out
 
 
-def attempt(estimate: Callable[[], object]) -> tuple[object | None, str]:
-    """Run one analysis step; return ``(result, "")`` or ``(None, reason)`` when a model cannot be estimated.
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one analysis step that may not be estimable on the data.
 
-    Lets a notebook say why a section has no result and go on with the next one.
+    Attributes
+    ----------
+    value : object or None
+        What the step returned; None when it could not be estimated.
+    reason : str
+        Why it could not be estimated; empty when it was.
+    """
+
+    value: object | None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the step gave a result."""
+        return not self.reason
+
+    def __iter__(self):
+        """Unpack as ``value, reason``, the former tuple (for callers not yet moved to the fields)."""
+        return iter((self.value, self.reason))
+
+
+def attempt(estimate: Callable[[], object]) -> Attempt:
+    """Run one analysis step; keep its result, or the reason when a model cannot be estimated.
+
+    Lets a study say why a section has no result and go on with the next one.
+
+    Parameters
+    ----------
+    estimate : callable
+        The step, called without arguments; it raises :class:`analysis.core.exceptions.ModelError`
+        when the data cannot support it.
+
+    Returns
+    -------
+    Attempt
+        ``Attempt(value)`` or ``Attempt(None, reason)``.
     """
     try:
-        return estimate(), ""
+        return Attempt(estimate())
     except ModelError as exc:
-        return None, str(exc)
+        return Attempt(None, str(exc) or type(exc).__name__)
