@@ -83,7 +83,15 @@ class BloodVsEndometrium:
 
 @dataclass(frozen=True)
 class LandscapeFigure:
-    """Figure 2 (the immune landscape in four panels) and its caption."""
+    """Figure 2, the immune landscape in four panels, and its caption.
+
+    Attributes
+    ----------
+    figure : Figure
+        Figure 2 (``figures/figure_2_landscape.*``).
+    caption : str
+        Its caption (``figures/figure_2.txt``).
+    """
 
     figure: Figure
     caption: str

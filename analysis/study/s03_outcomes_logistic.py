@@ -119,6 +119,7 @@ def logistic_models(ctx: RunContext, *, outcome: str, secondary_outcome: str, co
     refs = {ARM: reference_arm}
 
     def logit(model_id, data, y, exposures, cov, references=refs):
+        """Fit one first-transfer logistic model into ``log``; return the fit or None."""
         return outcomes.fit_logit_model(log, data, model_id=model_id, outcome=y, population=FIRST,
                                         exposures=exposures, covariates=cov, references=references,
                                         conf_level=level)
