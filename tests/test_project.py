@@ -3,10 +3,12 @@ match the default analysis plan, the data dictionary is in step with the contrac
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import tomllib
 
+import pytest
 import yaml
 from conftest import REPO
 
@@ -45,12 +47,30 @@ def test_notebooks_have_a_tagged_parameters_cell_and_define_no_functions():
             assert not re.search(r"^\s*(def|class) ", src, re.M), f"{path.name} defines a function or class"
 
 
+#: Syntax a notebook leaves to :mod:`analysis.study`: loops, conditionals, functions, classes, comprehensions.
+CONTROL_FLOW = (ast.For, ast.AsyncFor, ast.While, ast.If, ast.IfExp, ast.Lambda, ast.FunctionDef,
+                ast.AsyncFunctionDef, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+                ast.Try, ast.Match)
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
+def test_notebooks_hold_no_loops_conditionals_functions_or_comprehensions(path):
+    """A notebook is parameters, a context line, calls into ``analysis.study`` and what they show."""
+    nb = json.loads(path.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        tree = ast.parse("".join(cell["source"]), filename=f"{path.name} cell {i}")
+        found = sorted({type(node).__name__ for node in ast.walk(tree) if isinstance(node, CONTROL_FLOW)})
+        assert not found, f"{path.name}, cell {i}: {', '.join(found)}"
+
+
 def test_notebook_defaults_equal_the_default_analysis_plan():
     defaults = default_config()
     seen = set()
     for path in notebook_paths():
         for name, info in declared_parameters(path).items():
-            if name in ("data_dir", "run_dir"):
+            if name in ("data_dir", "run_dir", "cohort_file"):  # set by the runner, not by the plan
                 continue
             seen.add(name)
             assert name in defaults, f"{path.name} declares {name}, missing from default_config.yaml"

@@ -5,6 +5,8 @@ The variable lists live here, once; :mod:`analysis.methods.descriptive` does the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from analysis.data.cohort import Cohort, analysis_population
@@ -32,17 +34,43 @@ def first_transfers_described(cohort: Cohort) -> pd.DataFrame:
     return out
 
 
-def table_one_by(cohort: Cohort, by: str, *, min_cell_count: int = 0) -> dict[str, pd.DataFrame]:
+@dataclass(frozen=True)
+class TableOne:
+    """Table 1 in its three forms.
+
+    Attributes
+    ----------
+    long : DataFrame
+        Tidy rows, :data:`analysis.methods.descriptive.TABLE_ONE_COLUMNS`.
+    smd : DataFrame
+        Standardized mean differences.
+    wide : DataFrame
+        The display table, with SMD and missing counts.
+    """
+
+    long: pd.DataFrame
+    smd: pd.DataFrame
+    wide: pd.DataFrame
+
+
+def table_one_by(cohort: Cohort, by: str, *, min_cell_count: int) -> TableOne:
     """Table 1 of the first-transfer population grouped by ``by`` (``treatment_arm`` or ``immune_profile``).
 
-    With ``min_cell_count`` the display table masks small counts of categorical levels and of
-    missing values (:mod:`analysis.output.disclosure`); ``long`` is masked when saved.
+    The display table masks small counts of categorical levels and of missing values by the
+    disclosure threshold ``min_cell_count`` (:mod:`analysis.output.disclosure`; 0 masks nothing);
+    ``long`` and ``smd`` are masked when saved.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    by : str
+        Grouping column.
+    min_cell_count : int
+        Disclosure threshold of the display table.
 
     Returns
     -------
-    dict
-        ``long`` (tidy, :data:`analysis.methods.descriptive.TABLE_ONE_COLUMNS`), ``smd`` (standardized
-        mean differences) and ``wide`` (display table with SMD and missing counts).
+    TableOne
     """
     data = first_transfers_described(cohort)
     cont = [c for c in TABLE1_CONTINUOUS if c in data and data[c].notna().any()]
@@ -53,7 +81,7 @@ def table_one_by(cohort: Cohort, by: str, *, min_cell_count: int = 0) -> dict[st
     groups = [c for c in wide.columns if c not in ("variable", "level", "SMD", "missing")]
     wide = mask_display_counts(wide, groups, rows=wide["level"].astype(str) != "", min_cell_count=min_cell_count)
     wide = mask_display_counts(wide, ["missing"], min_cell_count=min_cell_count)
-    return {"long": long, "smd": smd, "wide": wide}
+    return TableOne(long=long, smd=smd, wide=wide)
 
 
 def missingness(cohort: Cohort) -> pd.DataFrame:
