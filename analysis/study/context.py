@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.data.cohort import Cohort, load_cohort
+from analysis.data.cohort_cache import read_cohort_cache
 from analysis.output import session
 from analysis.output import style as figure_style
 from analysis.output.disclosure import format_count, masked_label, rule_statement
@@ -128,8 +129,6 @@ def open_context(notebook: str, *, data_dir: str | Path, run_dir: str | Path = "
     RunContext
     """
     if cohort_file:
-        from analysis.data.cohort import read_cohort_cache  # written by the runner's cache step
-
         cohort = read_cohort_cache(cohort_file)
     else:
         cohort = load_cohort(data_dir, profile_cutoffs=profile_cutoffs, outcome=outcome)
