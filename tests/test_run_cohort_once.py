@@ -19,7 +19,8 @@ from analysis.run.runner import COHORT_CACHE, run_suite
 
 READS_CACHE = '''\
 from analysis.study.context import open_context
-ctx = open_context("01_reads_cache", data_dir=data_dir, run_dir=run_dir, cohort_file=cohort_file)
+ctx = open_context("01_reads_cache", data_dir=data_dir, run_dir=run_dir, cohort_file=cohort_file,
+                   min_cell_count=0)
 assert cohort_file, "the runner passes the cache"
 ctx.save_table(pd.DataFrame({"patients": [len(ctx.cohort.patients)], "cohort_file": [cohort_file]}), "cache_seen")
 '''

@@ -32,7 +32,7 @@ def first_transfers_described(cohort: Cohort) -> pd.DataFrame:
     return out
 
 
-def table_one_by(cohort: Cohort, by: str, *, min_cell_count: int = 0) -> dict[str, pd.DataFrame]:
+def table_one_by(cohort: Cohort, by: str, *, min_cell_count: int) -> dict[str, pd.DataFrame]:
     """Table 1 of the first-transfer population grouped by ``by`` (``treatment_arm`` or ``immune_profile``).
 
     With ``min_cell_count`` the display table masks small counts of categorical levels and of
