@@ -13,6 +13,7 @@ from analysis.data.cohort import derive_cohort, load_cohort
 from analysis.data.cohort_cache import COHORT_TABLES, read_cohort_cache, write_cohort_cache
 from analysis.data.loading import read_cohort_tables
 from analysis.data.validation import validate_cohort
+from analysis.study.context import open_context
 from tests.conftest import SHIPPED
 
 
@@ -65,3 +66,11 @@ def test_a_cache_that_does_not_match_its_record_is_refused(tmp_path):
         read_cohort_cache(folder)
     with pytest.raises(DataReadError, match="cohort.json missing"):
         read_cohort_cache(tmp_path / "nowhere")
+
+
+def test_context_from_the_cache_equals_the_interactive_context(tmp_path):
+    cohort = load_cohort(SHIPPED)
+    folder = write_cohort_cache(cohort, tmp_path / "interim" / "cohort")
+    cached = open_context("00_test", data_dir="", run_dir=tmp_path / "a", cohort_file=str(folder), min_cell_count=0)
+    interactive = open_context("00_test", data_dir=SHIPPED, run_dir=tmp_path / "b", min_cell_count=0)
+    _assert_same(interactive.cohort, cached.cohort)
