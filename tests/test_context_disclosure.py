@@ -324,6 +324,11 @@ def test_a_forgotten_min_cell_count_is_an_error_not_a_small_count(inputs):
         flow.plot_flow(inputs["cohort"].flow)
     with pytest.raises(TypeError, match="min_cell_count"):
         summaries.table_one_by(inputs["cohort"], "treatment_arm")
+    km = inputs["km"]
+    with pytest.raises(TypeError, match="min_cell_count"):
+        core.plot_cumulative_incidence(km["curves"]["treatment_arm"], at_risk=km["at_risk"]["treatment_arm"],
+                                       at_risk_times=km["at_risk_times"])
+    plt.close("all")
 
 
 def test_the_context_refuses_to_lower_the_rule(ctx, inputs):

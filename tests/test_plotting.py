@@ -136,7 +136,7 @@ def _demo_figure():
     plotting.plot_correlation_heatmap(
         pd.DataFrame([[1, 0.3, -0.2], [0.3, 1, 0.5], [-0.2, 0.5, 1]],
                      index=list("abc"), columns=list("abc")), ax=axes[0])
-    plotting.plot_cumulative_incidence(_curves(), ax=axes[1], min_cell_count=0)
+    plotting.plot_cumulative_incidence(_curves(), ax=axes[1])
     style.add_panel_letter(axes[0], "a")
     return fig
 

@@ -508,7 +508,7 @@ def plot_cumulative_incidence(curves: pd.DataFrame, *, group_col: str = "group",
                               colors: dict | None = None, at_risk: pd.DataFrame | None = None,
                               at_risk_times: Sequence[float] | None = None,
                               xlabel: str = "Days since biopsy",
-                              ylabel: str = "Cumulative live birth", min_cell_count: int):
+                              ylabel: str = "Cumulative live birth", min_cell_count: int | None = None):
     """Cumulative-incidence step curves with confidence bands and a numbers-at-risk table.
 
     Parameters
@@ -531,11 +531,18 @@ def plot_cumulative_incidence(curves: pd.DataFrame, *, group_col: str = "group",
     at_risk_times : sequence of float, optional
         Times of the table columns; they become the x ticks. Default: the x ticks.
     xlabel, ylabel : str
+    min_cell_count : int
+        Disclosure threshold of the numbers at risk. Required whenever ``at_risk`` is given (the
+        only counts this figure draws): leaving it out then raises ``TypeError`` instead of
+        drawing unmasked counts. Curves alone show no count and need none.
 
     Returns
     -------
     Axes
     """
+    if at_risk is not None and min_cell_count is None:
+        raise TypeError("plot_cumulative_incidence() draws numbers at risk: the keyword argument "
+                        "'min_cell_count' is required with at_risk")
     ax = _get_ax(ax)
     groups = _levels(curves[group_col])
     palette = colors_for(groups)
