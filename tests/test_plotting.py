@@ -182,7 +182,7 @@ def test_pdf_fonts_are_truetype_not_type3(tmp_path):
 
 def test_marker_distribution(ax, patients):
     out = plotting.plot_marker_distribution(patients, marker="il15_fn14_ratio",
-                                            cutoffs={"low": 0.5, "high": 2.0}, ax=ax)
+                                            cutoffs={"low": 0.5, "high": 2.0}, ax=ax, min_cell_count=0)
     assert out is ax
     assert ax.get_yscale() == "log"  # log-normal marker: right-skewed
     labels = [t.get_text() for t in ax.get_xticklabels()]
@@ -200,7 +200,7 @@ def test_marker_distribution_linear_and_default_cutoffs(ax, patients):
     from analysis.data.profiles import DEFAULT_CUTOFFS
 
     plotting.plot_marker_distribution(patients, marker="unk_cd56_percent", cutoffs=DEFAULT_CUTOFFS,
-                                      ax=ax)
+                                      ax=ax, min_cell_count=0)
     assert ax.get_yscale() == "linear"  # symmetric marker
     dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
     assert sorted(ln.get_ydata()[0] for ln in dashed) == [1.2, 4.5]
@@ -208,11 +208,11 @@ def test_marker_distribution_linear_and_default_cutoffs(ax, patients):
 
 def test_marker_distribution_current_axes(patients):
     fig, ax = plt.subplots()
-    assert plotting.plot_marker_distribution(patients, marker="unk_cd56_percent") is ax
+    assert plotting.plot_marker_distribution(patients, marker="unk_cd56_percent", min_cell_count=0) is ax
 
 
 def test_prevalence(ax, patients):
-    out = plotting.plot_prevalence(patients, by="center_id", ax=ax)
+    out = plotting.plot_prevalence(patients, by="center_id", ax=ax, min_cell_count=0)
     assert out is ax
     assert len(ax.patches) == 3 * 4
     # each bar stacks to 100 %
@@ -228,7 +228,7 @@ def test_prevalence(ax, patients):
 
 
 def test_prevalence_overall(ax, patients):
-    plotting.plot_prevalence(patients, ax=ax)
+    plotting.plot_prevalence(patients, ax=ax, min_cell_count=0)
     assert len(ax.patches) == 4
     assert "n = 60" in [t.get_text() for t in ax.texts]
 
@@ -254,7 +254,7 @@ def test_correlation_heatmap_masks_upper_triangle(ax):
 def test_cutoff_scatter(ax, patients):
     out = plotting.plot_cutoff_scatter(patients, x="il15_fn14_ratio", y="il18_tweak_ratio",
                                        x_cutoff=(0.5, 2.0), y_cutoff=2.0, hue="immune_profile",
-                                       log=(True, True), ax=ax)
+                                       log=(True, True), ax=ax, min_cell_count=0)
     assert out is ax
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert _points(ax) == len(patients)
@@ -268,7 +268,7 @@ def test_cutoff_scatter(ax, patients):
 def test_cutoff_scatter_missing_hue(ax, patients):
     patients.loc[:4, "immune_profile"] = pd.NA
     plotting.plot_cutoff_scatter(patients, x="il15_fn14_ratio", y="il18_tweak_ratio",
-                                 hue="immune_profile", ax=ax)
+                                 hue="immune_profile", ax=ax, min_cell_count=0)
     assert _points(ax) == len(patients)
     assert "Missing (n = 5)" in [t.get_text() for t in ax.get_legend().get_texts()]
 
@@ -304,7 +304,7 @@ def test_cumulative_incidence_with_at_risk(ax):
                             "time_days": [0, 200, 400] * 2,
                             "n_at_risk": [50, 31, 12, 40, 22, 7]})
     out = plotting.plot_cumulative_incidence(_curves(), at_risk=at_risk,
-                                             at_risk_times=[0, 200, 400], ax=ax)
+                                             at_risk_times=[0, 200, 400], ax=ax, min_cell_count=0)
     assert out is ax
     numbers = [t.get_text() for t in ax.texts if t.get_gid() == "at-risk-number"]
     assert numbers == ["50", "31", "12", "40", "22", "7"]
@@ -324,7 +324,7 @@ def test_cumulative_incidence_with_at_risk(ax):
 def test_cumulative_incidence_as_of_lookup(ax):
     at_risk = pd.DataFrame({"group": ["none"] * 2, "time_days": [0, 150], "n_at_risk": [50, 30]})
     plotting.plot_cumulative_incidence(_curves()[lambda d: d.group == "none"], at_risk=at_risk,
-                                       at_risk_times=[0, 100, 200], ax=ax)
+                                       at_risk_times=[0, 100, 200], ax=ax, min_cell_count=0)
     assert [t.get_text() for t in ax.texts if t.get_gid() == "at-risk-number"] == ["50", "50", "30"]
 
 
@@ -365,7 +365,7 @@ def test_missingness(ax):
 def test_plot_functions_do_not_change_rcparams(ax, patients, estimates):
     before = dict(plt.rcParams)
     plotting.plot_forest(estimates, ax=ax)
-    plotting.plot_prevalence(patients, ax=plt.figure().gca())
+    plotting.plot_prevalence(patients, ax=plt.figure().gca(), min_cell_count=0)
     assert dict(plt.rcParams) == before
 
 

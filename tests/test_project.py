@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from analysis.run.config import default_config
+from analysis.run.config import RUNNER_PARAMETERS, default_config
 from analysis.run.runner import declared_parameters, notebook_paths
 
 
@@ -70,7 +70,7 @@ def test_notebook_defaults_equal_the_default_analysis_plan():
     seen = set()
     for path in notebook_paths():
         for name, info in declared_parameters(path).items():
-            if name in ("data_dir", "run_dir", "cohort_file"):  # set by the runner, not by the plan
+            if name in RUNNER_PARAMETERS:
                 continue
             seen.add(name)
             assert name in defaults, f"{path.name} declares {name}, missing from default_config.yaml"

@@ -20,7 +20,7 @@ def _pct(conf_level: float) -> str:
     return f"{conf_level * 100:g}%"
 
 
-def figure_1_caption(flow: pd.DataFrame, *, min_cell_count: int = 0) -> str:
+def figure_1_caption(flow: pd.DataFrame, *, min_cell_count: int) -> str:
     """Caption of the study flow diagram."""
     start = flow[flow["step"] == flow["step"].min()].iloc[0]
     first = flow[(flow["stage"] == "first_transfer") & (flow["kind"] == "analysed")]
@@ -36,7 +36,7 @@ def figure_1_caption(flow: pd.DataFrame, *, min_cell_count: int = 0) -> str:
     return text
 
 
-def figure_2_caption(prevalence: pd.DataFrame, *, n_patients: int, min_cell_count: int = 0) -> str:
+def figure_2_caption(prevalence: pd.DataFrame, *, n_patients: int, min_cell_count: int) -> str:
     """Caption of the immune-landscape figure (prevalence of each profile overall)."""
     overall = prevalence[prevalence["group"] == "overall"]
     parts = []
@@ -49,7 +49,7 @@ def figure_2_caption(prevalence: pd.DataFrame, *, n_patients: int, min_cell_coun
             "endometrial uNK cells, with the blood cut-off and the endometrial upper cut-off.")
 
 
-def figure_3_caption(forest: pd.DataFrame, *, n_obs: int, conf_level: float = 0.95, min_cell_count: int = 0) -> str:
+def figure_3_caption(forest: pd.DataFrame, *, n_obs: int, conf_level: float = 0.95, min_cell_count: int) -> str:
     """Caption of the forest plot of adjusted ORs, overall and by profile group."""
     pers = forest[forest["treatment_arm"] == "personalized"]
     parts = [f"{g.lower()} {r.estimate:.2f} ({r.conf_low:.2f}–{r.conf_high:.2f})" for g, r in
@@ -62,7 +62,7 @@ def figure_3_caption(forest: pd.DataFrame, *, n_obs: int, conf_level: float = 0.
 
 
 def figure_4_caption(curves: pd.DataFrame, logrank: pd.DataFrame, *, horizon_days: float,
-                     conf_level: float = 0.95, min_cell_count: int = 0) -> str:
+                     conf_level: float = 0.95, min_cell_count: int) -> str:
     """Caption of the cumulative live-birth curves by arm, with the estimate at ``horizon_days``."""
     km = curves[curves["group"].str.startswith("km:treatment_arm=")]
     at = []
@@ -81,7 +81,7 @@ def figure_4_caption(curves: pd.DataFrame, logrank: pd.DataFrame, *, horizon_day
 
 
 def figure_5_caption(discrimination: pd.DataFrame | None, tests: pd.DataFrame | None, validation: pd.DataFrame | None,
-                     *, conf_level: float = 0.95, min_cell_count: int = 0) -> str:
+                     *, conf_level: float = 0.95, min_cell_count: int) -> str:
     """Caption of the biomarker figure: discrimination, calibration, benefit and decisions.
 
     A part whose model could not be estimated (None) is said so.

@@ -35,7 +35,7 @@ def masked_label(min_cell_count: int) -> str:
     return f"<{int(min_cell_count)}"
 
 
-def format_count(n, min_cell_count: int = 0) -> str:
+def format_count(n, min_cell_count: int) -> str:
     """Return a count as text, ``"<k"`` when it is below the threshold (and not zero)."""
     if n is None or (isinstance(n, float) and np.isnan(n)):
         return "NA"
@@ -43,7 +43,7 @@ def format_count(n, min_cell_count: int = 0) -> str:
     return masked_label(min_cell_count) if 0 < n < min_cell_count else f"{n:,}"
 
 
-def mask_table(frame: pd.DataFrame, min_cell_count: int = 0) -> pd.DataFrame:
+def mask_table(frame: pd.DataFrame, min_cell_count: int) -> pd.DataFrame:
     """Return ``frame`` with small counts, and the percentages of their rows, replaced by ``"<k"``.
 
     The input is not changed. With ``min_cell_count`` 0 or 1 the frame is returned unchanged.
@@ -68,7 +68,7 @@ def mask_table(frame: pd.DataFrame, min_cell_count: int = 0) -> pd.DataFrame:
     return out
 
 
-def mask_estimates(frame: pd.DataFrame, min_cell_count: int = 0) -> pd.DataFrame:
+def mask_estimates(frame: pd.DataFrame, min_cell_count: int) -> pd.DataFrame:
     """Return estimates with model counts below the threshold set to NA (the file stays numeric)."""
     if min_cell_count <= 1:
         return frame
@@ -92,7 +92,7 @@ def rule_statement(min_cell_count: int) -> str:
 _LEADING_COUNT = re.compile(r"^\s*(\d[\d,]*)\s*(\(|$)")
 
 
-def mask_display_counts(frame: pd.DataFrame, columns, rows=None, min_cell_count: int = 0) -> pd.DataFrame:
+def mask_display_counts(frame: pd.DataFrame, columns, rows=None, *, min_cell_count: int) -> pd.DataFrame:
     """Return a display table with cells ``"n (p%)"`` whose count is small replaced by ``"<k"``.
 
     Parameters
@@ -117,7 +117,7 @@ def mask_display_counts(frame: pd.DataFrame, columns, rows=None, min_cell_count:
     return out
 
 
-def mask_crosstab(frame: pd.DataFrame, min_cell_count: int = 0) -> pd.DataFrame:
+def mask_crosstab(frame: pd.DataFrame, min_cell_count: int) -> pd.DataFrame:
     """Return a cross-tabulation (every numeric cell a count) with small cells shown as ``"<k"``."""
     if min_cell_count <= 1:
         return frame

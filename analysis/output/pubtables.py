@@ -49,7 +49,7 @@ def _p(p) -> str:
     return "" if pd.isna(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
-def table_one(display: pd.DataFrame, *, by: str, min_cell_count: int = 0) -> PublicationTable:
+def table_one(display: pd.DataFrame, *, by: str, min_cell_count: int) -> PublicationTable:
     """Table 1 from a saved display table (``table1_by_arm_display.csv``)."""
     frame = display.fillna("").rename(columns={"variable": "Characteristic", "level": "Level", "missing": "Missing",
                                                "overall": "Overall"})
@@ -77,7 +77,7 @@ _MODELS = [  # (model_id, label, measure)
 ]
 
 
-def model_table(estimates: pd.DataFrame, *, conf_level: float = 0.95, min_cell_count: int = 0) -> PublicationTable:
+def model_table(estimates: pd.DataFrame, *, conf_level: float = 0.95, min_cell_count: int) -> PublicationTable:
     """Main effect estimates of each arm against no immunotherapy across the suite's models."""
     rows = []
     for model_id, label, measure in _MODELS:
@@ -101,7 +101,7 @@ def model_table(estimates: pd.DataFrame, *, conf_level: float = 0.95, min_cell_c
 
 
 def model_terms_table(estimates: pd.DataFrame, model_id: str, *, title: str, conf_level: float = 0.95,
-                      min_cell_count: int = 0) -> PublicationTable:
+                      min_cell_count: int) -> PublicationTable:
     """Every term of one model (its full coefficient table) as a publication table."""
     rows = estimates[estimates["model_id"] == model_id]
     estimator = str(rows["estimator"].iloc[0]) if len(rows) else ""
@@ -193,7 +193,7 @@ def write_table_formats(t: PublicationTable, folder: Path) -> list[Path]:
 
 
 def write_publication_tables(run_dir: str | Path, *, conf_level: float = 0.95,
-                             min_cell_count: int = 0) -> list[PublicationTable]:
+                             min_cell_count: int) -> list[PublicationTable]:
     """Build every publication table a run's tidy tables allow and write them in all formats."""
     tables_dir = Path(run_dir) / "tables"
     built = []

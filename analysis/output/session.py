@@ -24,10 +24,10 @@ class RunPaths:
     run_dir: Path
     figures: Path
     tables: Path
-    min_cell_count: int = 0
+    min_cell_count: int
 
 
-def run_paths(run_dir: str | Path | None = None, *, min_cell_count: int = 0) -> RunPaths:
+def run_paths(run_dir: str | Path | None = None, *, min_cell_count: int) -> RunPaths:
     """Return (and create) the folders a notebook writes into.
 
     Parameters

@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print no progress")
     run.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="notebooks executed at the same time (default 1); the outputs are the same bytes")
+    run.add_argument("--keep-interim", action="store_true",
+                     help="keep interim/ (the cached derived cohort, patient-level data) in the finished run folder; "
+                          "by default it is removed when the run succeeds")
 
     sweep = sub.add_parser("sweep", help="run a grid of parameter sets into one sweep folder",
                            description="Run the suite once per parameter set of SWEEP.yaml (data x sets x grid; "
@@ -98,7 +101,7 @@ def _run(args) -> int:
     from analysis.run.runner import run_suite  # lazy: see the note above _synth
 
     run_suite(args.data, args.out, config_path=args.config, overrides=args.parameter, force=args.force,
-              kernel_name=args.kernel, quiet=args.quiet, jobs=args.jobs)
+              kernel_name=args.kernel, quiet=args.quiet, jobs=args.jobs, keep_interim=args.keep_interim)
     return 0
 
 

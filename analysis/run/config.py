@@ -16,7 +16,7 @@ import yaml
 
 from analysis.core.exceptions import ConfigError
 
-RUNNER_PARAMETERS = ("data_dir", "run_dir")  # set by the runner, not by a config
+RUNNER_PARAMETERS = ("data_dir", "run_dir", "cohort_file")  # set by the runner, not by a config
 
 
 def default_config() -> dict:

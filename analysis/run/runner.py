@@ -1,7 +1,11 @@
 """The runner: validate a cohort, then execute the notebooks through papermill into one run folder.
 
 A run folder holds the executed notebooks (``notebooks/``), ``figures/``, ``tables/`` and
-``manifest.json``. The run is written into ``<out>.partial`` and renamed to ``<out>`` only when
+``manifest.json``. The cohort is read, validated and derived once, before any notebook runs, and
+cached as Parquet in the run's private ``interim/cohort/``; each notebook that declares the
+parameter ``cohort_file`` reads that cache instead of deriving the cohort again. ``interim/``
+holds patient-level data: it is removed when the run succeeds (``keep_interim`` keeps it) and is
+never linked from ``report.html`` nor read by the report, the publication tables or a sweep. The run is written into ``<out>.partial`` and renamed to ``<out>`` only when
 every notebook succeeded, so a run folder is never half written; a failed run leaves the
 ``.partial`` folder with the partly executed notebook for inspection.
 """
@@ -22,6 +26,7 @@ from pathlib import Path
 from analysis import __version__
 from analysis.core.exceptions import RunError
 from analysis.data.cohort import load_cohort
+from analysis.data.cohort_cache import write_cohort_cache
 from analysis.data.loading import input_files, sha256_file
 from analysis.output.disclosure import mask_table
 from analysis.output.report import write_report
@@ -30,6 +35,8 @@ from analysis.run.config import RUNNER_PARAMETERS, resolve_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+INTERIM_DIR = "interim"  # private part of a run folder: never shared, never in the report
+COHORT_CACHE = f"{INTERIM_DIR}/cohort"
 VERSIONED_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "seaborn",
                       "papermill", "pandera", "pyarrow")
 
@@ -100,7 +107,7 @@ def _previous_wall_seconds(out_dir: Path) -> dict[str, float]:
 def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | Path | None = None,
               overrides: list[str] | tuple[str, ...] = (), force: bool = False,
               notebooks: list[Path] | None = None, kernel_name: str = "python3",
-              quiet: bool = False, jobs: int = 1) -> Path:
+              quiet: bool = False, jobs: int = 1, keep_interim: bool = False) -> Path:
     """Validate the cohort, then execute every notebook into one run folder.
 
     Parameters
@@ -124,6 +131,10 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
     jobs : int
         Notebooks executed at the same time (each in its own kernel). The run folder's tables
         and figures are the same bytes as a serial run's.
+    keep_interim : bool
+        Keep ``interim/`` (the cached derived cohort, patient-level data) in the finished run
+        folder; by default it is removed when the run succeeds. A failed run keeps it in the
+        ``.partial`` folder for inspection.
 
     Returns
     -------
@@ -154,7 +165,9 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
     declared = {name for names in per_notebook.values() for name in names}
     config = resolve_config(declared, config_path, overrides)
     # Validation before anything is written: hard errors stop here.
+    t_derive = time.perf_counter()
     cohort = load_cohort(data_dir, profile_cutoffs=config.get("profile_cutoffs"), outcome=config["outcome"])
+    derive_seconds = time.perf_counter() - t_derive
     _say(f"Cohort in {data_dir}: {len(cohort.patients)} patients, {len(cohort.transfers)} transfers, "
          f"{len(cohort.problems)} warning(s)", quiet)
 
@@ -166,6 +179,13 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
     k = int(config.get("min_cell_count", 0) or 0)
     findings = cohort.problems if k <= 1 else mask_table(cohort.problems.drop(columns="example_ids"), k)
     write_table(findings, partial / "tables" / "validation_findings.csv")  # ids only when no disclosure control
+    t_cache = time.perf_counter()
+    cache = write_cohort_cache(cohort, partial / COHORT_CACHE)
+    derive_seconds += time.perf_counter() - t_cache
+    sharing = [path.stem for path in paths if "cohort_file" in per_notebook[path]]
+    _say(f"cohort derived once ({derive_seconds:.1f} s), shared by {len(sharing)} of {len(paths)} notebooks"
+         + (f" (the others derive it themselves: {', '.join(p.stem for p in paths if p.stem not in sharing)})"
+            if len(sharing) < len(paths) else ""), quiet)
 
     inputs = {str(p.relative_to(data_dir)): sha256_file(p) for p in input_files(data_dir)}
     if config_path is not None:
@@ -183,6 +203,8 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
         "finished": None,
         "status": "running",
         "notebooks": [],
+        "cohort": {"derived_once": True, "derive_seconds": round(derive_seconds, 2),
+                   "interim": COHORT_CACHE, "shared_with": sharing},
     }
     start = time.perf_counter()
     jobs = max(1, min(int(jobs), len(paths)))
@@ -197,6 +219,8 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
         if "n_jobs" in params:
             params["n_jobs"] = inner_jobs
         params.update(data_dir=str(data_dir), run_dir=str(partial))
+        if "cohort_file" in per_notebook[path]:
+            params["cohort_file"] = str(cache)
         target = partial / "notebooks" / path.name
         _say(f"[{i}/{len(paths)}] {path.stem} … ({time.perf_counter() - start:.1f} s so far)", quiet)
         t0 = time.perf_counter()
@@ -247,6 +271,9 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
         _write_manifest(partial, manifest)
         raise RunError("\n".join(r["error"] for r in failed))
 
+    if not keep_interim:
+        shutil.rmtree(partial / INTERIM_DIR)
+        manifest["cohort"]["interim"] = None
     manifest.update(status="ok", finished=_now(), wall_seconds=round(time.perf_counter() - start, 2))
     _write_manifest(partial, manifest)
     try:  # publication tables and report.html, from what the notebooks wrote
@@ -268,4 +295,4 @@ def _write_manifest(run_dir: Path, manifest: dict) -> None:
     tmp.replace(run_dir / "manifest.json")
 
 
-__all__ = ["run_suite", "notebook_paths", "known_parameters", "declared_parameters", "RUNNER_PARAMETERS"]
+__all__ = ["COHORT_CACHE", "INTERIM_DIR", "run_suite", "notebook_paths", "known_parameters", "declared_parameters", "RUNNER_PARAMETERS"]

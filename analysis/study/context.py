@@ -3,7 +3,11 @@
 A notebook opens its context in one line (:func:`open_context`) and then goes through it for
 everything it reads and writes: the derived cohort, the confidence level, the figure formats and
 resolution, and the disclosure rule. Saving a table, an estimate, a figure or a caption through
-the context applies the run's disclosure control, so no call can forget it.
+the context applies the run's disclosure control, so no call can forget it; plotting, caption
+and table functions of the output layer called through :meth:`RunContext.plot`,
+:meth:`RunContext.caption` and :meth:`RunContext.table` receive the run's ``min_cell_count`` and
+``conf_level`` without the notebook passing them. Those functions require ``min_cell_count``
+(no default), so a call outside the context that forgets it is an error, never an unmasked count.
 
 Run by the runner, a notebook receives ``cohort_file``: the cohort the runner validated and
 derived once, cached as Parquet in the run folder's private ``interim/`` area. Run interactively
@@ -13,16 +17,18 @@ derived once, cached as Parquet in the run folder's private ``interim/`` area. R
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from analysis.data.cohort import Cohort, load_cohort
+from analysis.data.cohort_cache import read_cohort_cache
 from analysis.output import session
 from analysis.output import style as figure_style
-from analysis.output.disclosure import format_count, masked_label, rule_statement
+from analysis.output.disclosure import format_count, mask_crosstab, mask_table, masked_label, rule_statement
 
 __all__ = ["RunContext", "open_context"]
 
@@ -73,6 +79,55 @@ class RunContext:
         """One sentence stating the disclosure rule of the run."""
         return rule_statement(self.min_cell_count)
 
+    def mask(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return a tidy table with small counts (and their rows' percentages) masked, for display."""
+        return mask_table(frame, self.min_cell_count)
+
+    def mask_crosstab(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return a cross-tabulation (every numeric cell a count) with small cells masked, for display."""
+        return mask_crosstab(frame, self.min_cell_count)
+
+    # -- calling the output layer with the run's settings --------------------------------------
+    def _with_run_settings(self, fn: Callable, args, kwargs):
+        """Call ``fn`` with ``min_cell_count`` and ``conf_level`` filled in from the run where it takes them."""
+        params = inspect.signature(fn).parameters
+        kwargs = dict(kwargs)
+        for name, value in (("min_cell_count", self.min_cell_count), ("conf_level", self.conf_level)):
+            if name not in params:
+                continue
+            given = kwargs.setdefault(name, value)
+            if given != value:
+                raise ValueError(f"{fn.__name__}: {name}={given!r} differs from the run's {name}={value!r}; "
+                                 f"a notebook does not override the run's settings")
+        return fn(*args, **kwargs)
+
+    def caption(self, fn: Callable, *args, **kwargs) -> str:
+        """Return ``fn(*args, **kwargs)`` (a caption function of :mod:`analysis.output.captions`)
+        with the run's ``min_cell_count`` and ``conf_level``.
+
+        Examples
+        --------
+        >>> text = ctx.caption(figure_1_caption, ctx.cohort.flow)  # doctest: +SKIP
+        >>> ctx.save_caption(text, 1)  # doctest: +SKIP
+        """
+        return self._with_run_settings(fn, args, kwargs)
+
+    def plot(self, fn: Callable, *args, **kwargs):
+        """Return ``fn(*args, **kwargs)`` (a plotting function of :mod:`analysis.output.plotting`)
+        with the run's ``min_cell_count`` (and ``conf_level`` where it takes one).
+
+        Examples
+        --------
+        >>> ctx.plot(plot_flow, ctx.cohort.flow, ax=ax)  # doctest: +SKIP
+        """
+        return self._with_run_settings(fn, args, kwargs)
+
+    def table(self, fn: Callable, *args, **kwargs):
+        """Return ``fn(*args, **kwargs)`` (a table builder such as
+        :func:`analysis.study.summaries.table_one_by` or :mod:`analysis.output.pubtables`) with the
+        run's ``min_cell_count`` and ``conf_level``."""
+        return self._with_run_settings(fn, args, kwargs)
+
     # -- labels that follow the confidence level -----------------------------------------------
     @property
     def ci_label(self) -> str:
@@ -101,7 +156,7 @@ class RunContext:
 def open_context(notebook: str, *, data_dir: str | Path, run_dir: str | Path = "", cohort_file: str = "",
                  profile_cutoffs: dict | None = None, outcome: str = "live_birth", conf_level: float = 0.95,
                  figure_formats: Sequence[str] = ("pdf", "svg", "png"), figure_dpi: int = 300,
-                 min_cell_count: int = 0) -> RunContext:
+                 min_cell_count: int) -> RunContext:
     """Return the run context of one notebook and apply the figure style.
 
     Parameters
@@ -121,15 +176,14 @@ def open_context(notebook: str, *, data_dir: str | Path, run_dir: str | Path = "
     figure_formats, figure_dpi
         How figures are saved.
     min_cell_count : int
-        Disclosure threshold (0: none).
+        Disclosure threshold (0: none). Required, so a notebook cannot forget it: the
+        parameters cell's ``min_cell_count`` (the run's value) is passed here.
 
     Returns
     -------
     RunContext
     """
     if cohort_file:
-        from analysis.data.cohort import read_cohort_cache  # written by the runner's cache step
-
         cohort = read_cohort_cache(cohort_file)
     else:
         cohort = load_cohort(data_dir, profile_cutoffs=profile_cutoffs, outcome=outcome)

@@ -4,7 +4,7 @@ Every function takes its data (a tidy DataFrame) first and options by keyword, d
 (the current Axes when ``ax`` is None) and returns the Axes, so panels compose freely::
 
     fig, axes = plt.subplots(1, 2, figsize=figure_size("double", aspect=0.4))
-    plot_prevalence(patients, ax=axes[0])
+    plot_prevalence(patients, ax=axes[0], min_cell_count=0)
     plot_forest(estimates, ax=axes[1])
 
 Colours and display names come from :mod:`analysis.output.style` (an arm, profile or profile group
@@ -111,7 +111,7 @@ def _cutoff_lines(cutoffs, marker: str | None = None) -> list[tuple[str, float]]
     return [("", float(v)) for v in cutoffs]
 
 
-def _n_label(level, n: int, wrap: bool = False, min_cell_count: int = 0) -> str:
+def _n_label(level, n: int, wrap: bool, min_cell_count: int) -> str:
     """Display name and n on two lines; with ``wrap``, hyphenated names break after the hyphen."""
     name = label_for(level)
     if wrap and "-" in name:
@@ -119,7 +119,7 @@ def _n_label(level, n: int, wrap: bool = False, min_cell_count: int = 0) -> str:
     return f"{name}\n(n = {_n(n, min_cell_count)})"
 
 
-def _n(n, min_cell_count: int = 0) -> str:
+def _n(n, min_cell_count: int) -> str:
     """A count as printed in figures: ``"<k"`` below the disclosure threshold."""
     return masked_label(min_cell_count) if 0 < int(n) < min_cell_count else str(int(n))
 
@@ -130,7 +130,7 @@ def _n(n, min_cell_count: int = 0) -> str:
 
 def plot_marker_distribution(data: pd.DataFrame, *, marker: str, by: str = "immune_profile",
                              log: bool | None = None, cutoffs=None, ax=None, seed: int = 0,
-                             min_cell_count: int = 0):
+                             min_cell_count: int):
     """Strip plot over a box plot of one marker by profile (or another grouping column).
 
     Parameters
@@ -205,7 +205,7 @@ def plot_marker_distribution(data: pd.DataFrame, *, marker: str, by: str = "immu
 
 
 def plot_prevalence(data: pd.DataFrame, *, by: str | None = None,
-                    profile_col: str = "immune_profile", ax=None, min_cell_count: int = 0):
+                    profile_col: str = "immune_profile", ax=None, min_cell_count: int):
     """Stacked 100 % bars of the immune-profile prevalence, overall or by a column.
 
     Parameters
@@ -328,7 +328,7 @@ def plot_correlation_heatmap(corr: pd.DataFrame, *, ax=None, annotate: bool = Tr
 
 def plot_cutoff_scatter(data: pd.DataFrame, *, x: str, y: str, x_cutoff=None, y_cutoff=None,
                         hue: str | None = None, log: tuple[bool, bool] = (False, False), ax=None,
-                        min_cell_count: int = 0):
+                        min_cell_count: int):
     """Scatter of two markers with their cut-offs drawn and labelled.
 
     Parameters
@@ -508,7 +508,7 @@ def plot_cumulative_incidence(curves: pd.DataFrame, *, group_col: str = "group",
                               colors: dict | None = None, at_risk: pd.DataFrame | None = None,
                               at_risk_times: Sequence[float] | None = None,
                               xlabel: str = "Days since biopsy",
-                              ylabel: str = "Cumulative live birth", min_cell_count: int = 0):
+                              ylabel: str = "Cumulative live birth", min_cell_count: int | None = None):
     """Cumulative-incidence step curves with confidence bands and a numbers-at-risk table.
 
     Parameters
@@ -531,11 +531,18 @@ def plot_cumulative_incidence(curves: pd.DataFrame, *, group_col: str = "group",
     at_risk_times : sequence of float, optional
         Times of the table columns; they become the x ticks. Default: the x ticks.
     xlabel, ylabel : str
+    min_cell_count : int
+        Disclosure threshold of the numbers at risk. Required whenever ``at_risk`` is given (the
+        only counts this figure draws): leaving it out then raises ``TypeError`` instead of
+        drawing unmasked counts. Curves alone show no count and need none.
 
     Returns
     -------
     Axes
     """
+    if at_risk is not None and min_cell_count is None:
+        raise TypeError("plot_cumulative_incidence() draws numbers at risk: the keyword argument "
+                        "'min_cell_count' is required with at_risk")
     ax = _get_ax(ax)
     groups = _levels(curves[group_col])
     palette = colors_for(groups)
@@ -576,7 +583,7 @@ def plot_cumulative_incidence(curves: pd.DataFrame, *, group_col: str = "group",
     return ax
 
 
-def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count=0):
+def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count):
     """Numbers at risk under the x label, in points below the axis (same in every figure)."""
     rc = plt.rcParams
     line = 1.25 * float(rc["xtick.labelsize"] if not isinstance(rc["xtick.labelsize"], str)

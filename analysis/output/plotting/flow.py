@@ -31,7 +31,7 @@ def _counts(row, min_cell_count: int) -> str:
     return ", ".join(parts)
 
 
-def plot_flow(flow: pd.DataFrame, *, min_cell_count: int = 0, ax=None, wrap: int = 38):
+def plot_flow(flow: pd.DataFrame, *, min_cell_count: int, ax=None, wrap: int = 38):
     """Draw the flow diagram of a cohort's exclusion log.
 
     Parameters
