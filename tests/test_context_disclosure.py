@@ -116,8 +116,8 @@ def inputs(ctx) -> dict:
     km = survival_analysis.cumulative_live_birth_curves(ttlb, by=["treatment_arm"], conf_level=ctx.conf_level)
     aj = survival_analysis.competing_risk_curves(ttlb, by="treatment_arm", conf_level=ctx.conf_level)
     cox = survival_analysis.fit_cox_with_ph_check(ttlb, covariates=COVARIATES, reference_arm="none",
-                                                  conf_level=ctx.conf_level, notebook="99_disclosure")
-    arm_term = next(t for t in cox["design"].columns if t.startswith("treatment_arm["))
+                                                  conf_level=ctx.conf_level, notebook="99_disclosure", model_id="ttlb_cox_itt")
+    arm_term = next(t for t in cox.design.columns if t.startswith("treatment_arm["))
     log = outcomes.ModelLog("99_disclosure")
     refs = {"treatment_arm": "none"}
     for model_id, cov in (("lb_first_crude", []), ("lb_first_adjusted", COVARIATES)):
@@ -137,7 +137,7 @@ def inputs(ctx) -> dict:
         untreated, outcome="live_birth", clinical=COVARIATES,
         endometrial=["il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent"], blood=["blood_nk_percent"],
         conf_level=ctx.conf_level)
-    name, p = next(iter(comparison["predictions"].items()))
+    name, p = next(iter(comparison.predictions.items()))
     rows = outcomes.model_frame(untreated, ["live_birth", *COVARIATES, "unk_cd56_percent"])
     risk_model = prognostic.LogisticRiskModel(outcomes.formula("live_birth", ["unk_cd56_percent"], COVARIATES, rows))
     predicted = benefit.predicted_benefit(first, outcome="live_birth", modifiers=["profile_group"],
@@ -153,10 +153,14 @@ def inputs(ctx) -> dict:
                                        stratified_id="lb_first_interaction"),
         "n_first": int(log.status_frame().set_index("model_id").loc["lb_first_adjusted", "n_obs"]),
         "scores": scores,
+        "strategy_curves": pd.DataFrame({"group": "all", "strategy": ["none"] * 3 + ["personalized"] * 3,
+                                         "k": [1, 2, 3] * 2, "estimate": [0.3, 0.45, 0.55, 0.4, 0.6, 0.7],
+                                         "conf_low": [0.25, 0.4, 0.5, 0.33, 0.52, 0.6],
+                                         "conf_high": [0.35, 0.5, 0.6, 0.47, 0.68, 0.8]}),
         "balance": propensity.balance_table(first, covariates=COVARIATES, weights=weights, reference="none"),
         "spline": prognostic.spline_or_curve(untreated, "unk_cd56_percent", outcome="live_birth", nk=3,
                                              conf_level=ctx.conf_level),
-        "comparison": comparison, "calibration": (p, comparison["y"]),
+        "comparison": comparison, "calibration": (p, comparison.y),
         "validation": discrimination.optimism_corrected(rows, outcome="live_birth", fit_predict=risk_model,
                                                         n_bootstrap=10, seed=1, n_jobs=1),
         "quintiles": benefit.benefit_by_quintile(predicted, outcome="live_birth", conf_level=ctx.conf_level),
@@ -191,8 +195,8 @@ def _publication(ctx, t) -> list[str]:
 
 def _table_one(ctx, i):
     by = ctx.table(summaries.table_one_by, i["cohort"], "treatment_arm")
-    return (_saved(ctx, by["long"], "table1_by_arm") + _saved(ctx, by["smd"], "table1_by_arm_smd")
-            + _saved(ctx, by["wide"], "table1_by_arm_display"))
+    return (_saved(ctx, by.long, "table1_by_arm") + _saved(ctx, by.smd, "table1_by_arm_smd")
+            + _saved(ctx, by.wide, "table1_by_arm_display"))
 
 
 CASES = {
@@ -212,9 +216,9 @@ CASES = {
     "plot_forest": lambda ctx, i: _figure(lambda ax: ctx.plot(core.plot_forest, i["forest"], group_col="group",
                                                               ax=ax)),
     "plot_cumulative_incidence": lambda ctx, i: (
-        _figure(lambda ax: ctx.plot(core.plot_cumulative_incidence, i["km"]["curves"]["treatment_arm"],
-                                    at_risk=i["km"]["at_risk"]["treatment_arm"],
-                                    at_risk_times=i["km"]["at_risk_times"], ax=ax))
+        _figure(lambda ax: ctx.plot(core.plot_cumulative_incidence, i["km"].curves["treatment_arm"],
+                                    at_risk=i["km"].at_risk["treatment_arm"],
+                                    at_risk_times=i["km"].at_risk_times, ax=ax))
         + _figure(lambda ax: ctx.plot(core.plot_cumulative_incidence, i["aj"], ax=ax))),
     "plot_cumulative_by_transfer": lambda ctx, i: _figure(lambda ax: ctx.plot(
         core.plot_cumulative_by_transfer, ctx.save_table(i["per_transfer"], "cumulative_by_transfer"), ax=ax)),
@@ -225,8 +229,10 @@ CASES = {
                                                                    ax=ax)),
     "plot_overlap": lambda ctx, i: _figure(lambda ax: ctx.plot(effects.plot_overlap, i["scores"], ax=ax)),
     "plot_love": lambda ctx, i: _figure(lambda ax: ctx.plot(effects.plot_love, i["balance"], ax=ax)),
-    "plot_roc": lambda ctx, i: _figure(lambda ax: ctx.plot(biomarkers.plot_roc, i["comparison"]["predictions"],
-                                                           i["comparison"]["y"], ax=ax)),
+    "plot_strategy_curves": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(effects.plot_strategy_curves, i["strategy_curves"], ax=ax)),
+    "plot_roc": lambda ctx, i: _figure(lambda ax: ctx.plot(biomarkers.plot_roc, i["comparison"].predictions,
+                                                           i["comparison"].y, ax=ax)),
     "plot_calibration": lambda ctx, i: _figure(lambda ax: ctx.plot(biomarkers.plot_calibration,
                                                                    *i["calibration"], ax=ax)),
     "plot_or_curve": lambda ctx, i: _figure(lambda ax: ctx.plot(biomarkers.plot_or_curve, i["spline"], ax=ax)),
@@ -247,7 +253,7 @@ CASES = {
         ctx.caption(captions.figure_4_caption, survival_analysis.survival_table(i["km"], i["aj"]), i["logrank"],
                     horizon_days=3 * 365.25), 4)),
     "figure_5_caption": lambda ctx, i: small_counts_in_text(ctx.save_caption(
-        ctx.caption(captions.figure_5_caption, i["comparison"]["discrimination"], i["comparison"]["tests"],
+        ctx.caption(captions.figure_5_caption, i["comparison"].discrimination, i["comparison"].tests,
                     i["validation"]), 5)),
     # tables
     "table_one_by": _table_one,
@@ -311,10 +317,10 @@ def test_the_scanners_find_counts_when_nothing_masks_them(ctx, inputs, tmp_path)
     assert small_counts_in_text(captions.figure_1_caption(inputs["cohort"].flow, min_cell_count=0))
     assert _figure(lambda ax: flow.plot_flow(inputs["cohort"].flow, ax=ax, min_cell_count=0))
     assert _figure(lambda ax: core.plot_cumulative_incidence(
-        inputs["km"]["curves"]["treatment_arm"], at_risk=inputs["km"]["at_risk"]["treatment_arm"],
-        at_risk_times=inputs["km"]["at_risk_times"], ax=ax, min_cell_count=0))
+        inputs["km"].curves["treatment_arm"], at_risk=inputs["km"].at_risk["treatment_arm"],
+        at_risk_times=inputs["km"].at_risk_times, ax=ax, min_cell_count=0))
     by = summaries.table_one_by(inputs["cohort"], "treatment_arm", min_cell_count=0)
-    assert small_counts_in_table(by["wide"])
+    assert small_counts_in_table(by.wide)
 
 
 def test_a_forgotten_min_cell_count_is_an_error_not_a_small_count(inputs):
@@ -326,8 +332,8 @@ def test_a_forgotten_min_cell_count_is_an_error_not_a_small_count(inputs):
         summaries.table_one_by(inputs["cohort"], "treatment_arm")
     km = inputs["km"]
     with pytest.raises(TypeError, match="min_cell_count"):
-        core.plot_cumulative_incidence(km["curves"]["treatment_arm"], at_risk=km["at_risk"]["treatment_arm"],
-                                       at_risk_times=km["at_risk_times"])
+        core.plot_cumulative_incidence(km.curves["treatment_arm"], at_risk=km.at_risk["treatment_arm"],
+                                       at_risk_times=km.at_risk_times)
     plt.close("all")
 
 

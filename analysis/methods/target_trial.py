@@ -43,8 +43,8 @@ from analysis.core.exceptions import ModelError
 from analysis.data.cohort import Cohort
 from analysis.methods.effects import weighted_logit
 from analysis.methods.propensity import iptw_weights, propensity_scores
+from analysis.methods.resampling import bootstrap, percentile_interval
 from analysis.models.design import covariate_design, is_categorical
-from analysis.models.schema import conform_estimates
 from analysis.models.tidy import estimate_rows
 
 ARMS = ("none", "empirical", "personalized")
@@ -391,9 +391,34 @@ class CumulativeResult:
     n_failed_replicates: int
 
 
+def _pp_weights(t: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
+    """Baseline IPTW × cumulative switch IPCW of every transfer row (NaN off protocol)."""
+    women = t[t["k"] == 1]
+    sw = switch_weights(t, covariates=covariates).to_numpy()
+    bw = baseline_weights(women, covariates=covariates)
+    bmap = pd.Series(bw.to_numpy(), index=women.loc[bw.index, "patient_id"].to_numpy())
+    return sw * t["patient_id"].map(bmap).to_numpy(float)
+
+
+def _pp_statistic(t: pd.DataFrame, *, covariates: Sequence[str], max_k: int, groups: Sequence[str]) -> np.ndarray:
+    """Cumulative live birth by transfer for each group and arm, flattened (group, arm, k).
+
+    Works on a bootstrap resample of whole courses: a course starts at ``k == 1``, so copies of
+    one woman become separate women.
+    """
+    t = t.assign(patient_id=np.cumsum(t["k"].to_numpy() == 1).astype(str))
+    w = _pp_weights(t, covariates)
+    out = []
+    for g in groups:
+        m = np.ones(len(t), bool) if g == "all" else (t["profile_group"].astype(str) == g).to_numpy()
+        curves = _pp_curves(t[m], w[m], max_k)
+        out += [curves[arm] for arm in ARMS]
+    return np.concatenate(out)
+
+
 def per_protocol_cumulative(course: Course, *, covariates: Sequence[str], max_k: int = 3,
                             groups: Sequence[str] = ("all", "dysregulated", "balanced"), n_boot: int = 200,
-                            seed: int = 1, conf_level: float = 0.95, notebook: str,
+                            seed: int = 1, n_jobs: int | None = 1, conf_level: float = 0.95, notebook: str,
                             model_id: str = "clb_pp") -> CumulativeResult:
     """Cumulative live birth by transfer under "always" each arm, per protocol, with bootstrap CIs.
 
@@ -401,62 +426,48 @@ def per_protocol_cumulative(course: Course, *, covariates: Sequence[str], max_k:
     live birth at transfer ``k`` and the weighted share who come back after a failure at ``k``
     give the cumulative live birth by transfer ``K`` with drop-out as it happens (a competing
     end of the course): :math:`\\sum_{k \\le K} h_k \\prod_{j<k}(1-h_j) c_j`. Intervals:
-    percentile bootstrap over women (the weight models refitted in each replicate).
+    percentile bootstrap over women (whole courses resampled, both weight models refitted in
+    every replicate; :func:`analysis.methods.resampling.bootstrap`, the same numbers for any
+    ``n_jobs``).
     """
     t_all = course.transfers
+    groups = list(groups)
+    point = _pp_statistic(t_all, covariates=covariates, max_k=max_k, groups=groups)
+    reps = bootstrap(_pp_statistic, t_all, n_boot=n_boot, seed=seed, cluster="patient_id", n_jobs=n_jobs,
+                     covariates=list(covariates), max_k=max_k, groups=groups)
+    failed = int(np.isnan(reps).all(axis=1).sum())
+    shape = (len(groups), len(ARMS), max_k)
+    point, reps = point.reshape(shape), reps.reshape((len(reps), *shape))
+    low, high = percentile_interval(reps.reshape(len(reps), -1), conf_level=conf_level)
+    low, high = low.reshape(shape), high.reshape(shape)
+    pers, none = ARMS.index("personalized"), ARMS.index("none")
+    diff = reps[:, :, pers] - reps[:, :, none]
+    d_low, d_high = percentile_interval(diff.reshape(len(reps), -1), conf_level=conf_level)
+    d_low, d_high = d_low.reshape(len(groups), max_k), d_high.reshape(len(groups), max_k)
+    d_se = np.nanstd(diff, axis=0, ddof=1) if n_boot > 1 else np.full((len(groups), max_k), np.nan)
+    curve_rows, diff_rows, terms, est, se, lo, hi, n_obs, pops = [], [], [], [], [], [], [], [], []
     women = course.women
-    rng = np.random.default_rng(seed)
-    ids = women["patient_id"].to_numpy()
-
-    def estimate(t: pd.DataFrame, wm: pd.DataFrame) -> dict:
-        sw = switch_weights(t, covariates=covariates).to_numpy()
-        bw = baseline_weights(wm, covariates=covariates)
-        bmap = pd.Series(bw.to_numpy(), index=wm.loc[bw.index, "patient_id"].to_numpy())
-        w = sw * t["patient_id"].map(bmap).to_numpy(float)
-        out = {}
-        for g in groups:
-            m = np.ones(len(t), bool) if g == "all" else (t["profile_group"].astype(str) == g).to_numpy()
-            out[g] = _pp_curves(t[m], w[m], max_k)
-        return out
-
-    point = estimate(t_all, women)
-    by_id = {pid: idx for pid, idx in t_all.groupby("patient_id").indices.items()}
-    reps, failed = [], 0
-    for _ in range(n_boot):  # replicates: resample women, refit both weight models
-        draw = rng.choice(ids, size=len(ids), replace=True)
-        new_id = np.arange(len(draw))
-        idx = np.concatenate([by_id[p] for p in draw])
-        rep_t = t_all.iloc[idx].copy()
-        rep_t["patient_id"] = np.repeat(new_id, [len(by_id[p]) for p in draw]).astype(str)
-        rep_w = women.set_index("patient_id").loc[draw].reset_index()
-        rep_w["patient_id"] = new_id.astype(str)
-        try:
-            reps.append(estimate(rep_t.reset_index(drop=True), rep_w))
-        except (ModelError, np.linalg.LinAlgError, ValueError):
-            failed += 1
-    alpha = (1 - conf_level) / 2
-    curve_rows, diff_rows, est_rows = [], [], []
-    for g in groups:
-        for arm in ("none", "empirical", "personalized"):
-            boot = np.array([r[g][arm] for r in reps]) if reps else np.full((1, max_k), np.nan)
-            lo, hi = np.nanquantile(boot, [alpha, 1 - alpha], axis=0)
+    for gi, g in enumerate(groups):
+        for ai, arm in enumerate(ARMS):
             for k in range(max_k):
-                curve_rows.append({"group": g, "strategy": arm, "k": k + 1, "estimate": point[g][arm][k],
-                                   "conf_low": lo[k], "conf_high": hi[k]})
-        d_point = point[g]["personalized"] - point[g]["none"]
-        d_boot = np.array([r[g]["personalized"] - r[g]["none"] for r in reps]) if reps else np.full((1, max_k), np.nan)
-        lo, hi = np.nanquantile(d_boot, [alpha, 1 - alpha], axis=0)
-        se = np.nanstd(d_boot, axis=0, ddof=1) if len(reps) > 1 else np.full(max_k, np.nan)
+                curve_rows.append({"group": g, "strategy": arm, "k": k + 1, "estimate": point[gi, ai, k],
+                                   "conf_low": low[gi, ai, k], "conf_high": high[gi, ai, k]})
+        n_g = len(women) if g == "all" else int((women["profile_group"].astype(str) == g).sum())
         for k in range(max_k):
-            diff_rows.append({"group": g, "k": k + 1, "estimate": d_point[k], "conf_low": lo[k], "conf_high": hi[k]})
-            est_rows.append({"notebook": notebook, "model_id": model_id, "outcome": "live_birth",
-                             "population": f"target_trial_{g}", "estimator": "pp_ipcw_cumulative_rd",
-                             "term": f"treatment_arm[personalized]:k{k + 1}", "coef": d_point[k], "std_error": se[k],
-                             "estimate": d_point[k], "conf_low": lo[k], "conf_high": hi[k], "p_value": np.nan,
-                             "n_obs": int(len(women) if g == "all" else (women["profile_group"].astype(str) == g).sum()),
-                             "n_events": pd.NA, "n_clusters": pd.NA})
-    return CumulativeResult(pd.DataFrame(curve_rows), pd.DataFrame(diff_rows), conform_estimates(pd.DataFrame(est_rows)),
-                            failed)
+            d = point[gi, pers, k] - point[gi, none, k]
+            diff_rows.append({"group": g, "k": k + 1, "estimate": d, "conf_low": d_low[gi, k],
+                              "conf_high": d_high[gi, k]})
+            terms.append(f"treatment_arm[personalized]:k{k + 1}")
+            est.append(d)
+            se.append(d_se[gi, k])
+            lo.append(d_low[gi, k])
+            hi.append(d_high[gi, k])
+            n_obs.append(n_g)
+            pops.append(f"target_trial_{g}")
+    rows = estimate_rows(terms, est, se, ratio=False, conf_low=lo, conf_high=hi, p_value=[np.nan] * len(terms),
+                         notebook=notebook, model_id=model_id, outcome="live_birth", population=pops,
+                         estimator="pp_ipcw_cumulative_rd", n_obs=n_obs, n_events=pd.NA, n_clusters=pd.NA)
+    return CumulativeResult(pd.DataFrame(curve_rows), pd.DataFrame(diff_rows), rows, failed)
 
 
 def discrete_time_hazard(course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str,

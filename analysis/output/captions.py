@@ -74,7 +74,8 @@ def figure_4_caption(curves: pd.DataFrame, logrank: pd.DataFrame, *, horizon_day
                       f"({100 * last['conf_low']:.1f}–{100 * last['conf_high']:.1f})")
     test = logrank[logrank["comparison"] == "by treatment_arm"]
     p = f"; log-rank p = {test.iloc[0]['p_value']:.2g}" if len(test) else ""
-    return (f"Figure 4. Cumulative live birth from the biopsy by arm at the first transfer (1 − Kaplan–Meier, "
+    return (f"Figure 4. Cumulative live birth from the first embryo transfer after the biopsy (time zero of the "
+            f"emulated target trial) by arm at that transfer (1 − Kaplan–Meier, "
             f"{_pct(conf_level)} CIs; numbers at risk below"
             + (f", counts under {min_cell_count} masked). " if min_cell_count > 1 else "). ")
             + f"At {horizon_days / 365.25:.0f} years: " + "; ".join(at) + p + ".")

@@ -1,4 +1,10 @@
-"""What ``04_time_to_live_birth`` shows: cumulative live birth, the adjusted Cox model, competing risks.
+"""What ``04_time_to_live_birth`` shows: the emulated target trial of time to live birth.
+
+Time zero is the first transfer after the biopsy, the arm at that transfer the assigned strategy
+(:mod:`analysis.methods.target_trial`): cumulative live birth (Kaplan–Meier, Figure 4), the
+intention-to-treat-analogue Cox model with its proportional-hazards check, competing risks with
+drop-out, and the per-protocol analyses (weighted Cox, cumulative live birth by transfer under
+"always personalized" vs "never", the discrete-time hazard model).
 
 Each function takes the run context (:class:`analysis.study.context.RunContext`) and the
 notebook's analysis parameters, saves what the notebook writes (tables, figures, caption,
@@ -13,18 +19,23 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.methods import survival_analysis, time_to_event
+from analysis.methods import survival_analysis, target_trial, time_to_event
 from analysis.methods.survival_analysis import CoxWithPHCheck, KaplanMeierCurves
-from analysis.output import captions, disclosure, plotting, style
+from analysis.methods.target_trial import Course, CumulativeResult
+from analysis.output import captions, plotting, style
+from analysis.output.plotting import effects as effect_plots
 from analysis.study.context import RunContext
 
 __all__ = [
-    "AdjustedCox", "CompetingRisks", "CumulativeLiveBirth", "FollowUp", "TransferCurves", "adjusted_cox",
-    "competing_risks", "cumulative_live_birth", "cumulative_live_birth_by_transfer", "follow_up",
-    "save_survival_results", "schoenfeld_figure",
+    "AdjustedCox", "CompetingRisks", "CumulativeLiveBirth", "FollowUp", "PerProtocol", "Protocol", "TransferCurves",
+    "adjusted_cox", "competing_risks", "cumulative_live_birth", "cumulative_live_birth_by_transfer", "follow_up",
+    "per_protocol", "protocol", "save_survival_results", "schoenfeld_figure",
 ]
 
-COX_MODEL_ID = "ttlb_cox_adjusted"
+COX_MODEL_ID = "ttlb_cox_itt"
+PP_COX_MODEL_ID = "ttlb_cox_pp"
+PP_CUMULATIVE_MODEL_ID = "clb_pp"
+DISCRETE_TIME_MODEL_ID = "clb_dth"
 #: The groupings of the Kaplan–Meier curves and log-rank tests (panels a and b of Figure 4).
 GROUPINGS = ["treatment_arm", "profile_group"]
 #: Days at which the Aalen–Johansen curves are read off for the reader.
@@ -32,23 +43,73 @@ COMPETING_RISK_DAYS = [180, 365, 730]
 #: Horizon of the cumulative live birth quoted in the Figure 4 caption (three years).
 CAPTION_HORIZON_DAYS = 3 * 365.25
 STATUS_LABELS = {0: "censored", 1: "live birth", 2: "drop-out"}
+#: Groups of the per-protocol cumulative live birth (all women, then by profile group).
+PP_GROUPS = ("all", "dysregulated", "balanced")
 PANEL_LETTERS = "abcdefgh"
 
 
 @dataclass(frozen=True)
 class FollowUp:
-    """Time from biopsy to live birth of each patient, and how each follow-up ended.
+    """The emulated trial's population and how each woman's follow-up ended.
 
     Attributes
     ----------
+    course : Course
+        Each woman's course of transfers from time zero, cut at her first live birth.
     ttlb : DataFrame
-        One row per patient (:func:`analysis.methods.time_to_event.time_to_live_birth`).
+        One row per woman: ``treatment_arm`` (arm at time zero), ``time_days`` from time zero,
+        ``event`` (live birth), ``status`` (0 censored, 1 live birth, 2 drop-out), baseline covariates.
     status_counts : DataFrame
-        status (censored, live birth, drop-out) and n, small counts masked.
+        How follow-up ended (live birth, drop-out, outcome unknown, end of follow-up) and n, masked.
+    after_birth : int
+        Transfers after a woman's first live birth: reported, not counted.
     """
 
+    course: Course
     ttlb: pd.DataFrame
     status_counts: pd.DataFrame
+    after_birth: int
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The target-trial protocol (TARGET items) and the delay from biopsy to time zero by arm.
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``item, target_trial, emulation`` as saved in ``tables/target_trial_protocol.csv``.
+    delay : DataFrame
+        Days from the biopsy to the first transfer by arm (``tables/delay_biopsy_to_first_transfer.csv``).
+    """
+
+    table: pd.DataFrame
+    delay: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class PerProtocol:
+    """Per-protocol analyses: censored at a switch of arm, with stabilised IPTW × IPCW.
+
+    Attributes
+    ----------
+    cox : DataFrame
+        Hazard ratios of the weighted Cox model (``ttlb_cox_pp``).
+    cumulative : CumulativeResult
+        Cumulative live birth by transfer under each strategy, and the difference (``clb_pp``).
+    figure : Figure
+        ``supp_cumulative_per_protocol``: the strategies' curves for all women and by profile group.
+    discrete_time : DataFrame
+        Odds ratios of the discrete-time hazard model of live birth per transfer (``clb_dth``).
+    estimates : DataFrame
+        All their estimate rows, as saved.
+    """
+
+    cox: pd.DataFrame
+    cumulative: CumulativeResult
+    figure: Figure
+    discrete_time: pd.DataFrame
+    estimates: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -132,20 +193,89 @@ class TransferCurves:
     shown: pd.DataFrame
 
 
-def follow_up(ctx: RunContext) -> FollowUp:
-    """Return each patient's time to live birth and the counts of how follow-up ended.
+def follow_up(ctx: RunContext, *, dropout_days: int) -> FollowUp:
+    """Return each woman's course from time zero, her time to live birth and how follow-up ended.
 
     Parameters
     ----------
     ctx : RunContext
+    dropout_days : int
+        No transfer for this many days after a failure, with follow-up beyond it, is drop-out.
 
     Returns
     -------
     FollowUp
     """
-    ttlb = time_to_event.time_to_live_birth(ctx.cohort)
-    counts = ttlb["status"].map(STATUS_LABELS).value_counts().rename_axis("status").reset_index(name="n")
-    return FollowUp(ttlb=ttlb, status_counts=disclosure.mask_table(counts, ctx.min_cell_count))
+    course = target_trial.first_course(ctx.cohort, dropout_days=dropout_days)
+    ttlb = course.women.assign(treatment_arm=course.women["assigned_arm"])
+    counts = ttlb["end"].str.replace("_", " ").value_counts().rename_axis("end of follow-up").reset_index(name="n")
+    return FollowUp(course=course, ttlb=ttlb, status_counts=ctx.mask(counts), after_birth=len(course.after_birth))
+
+
+def protocol(ctx: RunContext, *, covariates: list[str], dropout_days: int, max_transfers: int,
+             n_bootstrap: int) -> Protocol:
+    """Save and return the target-trial protocol table and the biopsy-to-first-transfer delay by arm.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    covariates : list of str
+        Baseline confounders of the arm at time zero.
+    dropout_days : int
+        The drop-out rule.
+    max_transfers : int
+        Transfers of the per-protocol cumulative live birth.
+    n_bootstrap : int
+        Bootstrap replicates of its intervals.
+
+    Returns
+    -------
+    Protocol
+    """
+    table = target_trial.protocol_table(covariates=covariates, dropout_days=dropout_days, max_k=max_transfers,
+                                        conf_level=ctx.conf_level, n_boot=n_bootstrap)
+    table = ctx.save_table(table, "target_trial_protocol")
+    delay = ctx.save_table(target_trial.delay_by_arm(ctx.cohort), "delay_biopsy_to_first_transfer")
+    return Protocol(table=table, delay=delay)
+
+
+def per_protocol(ctx: RunContext, follow: FollowUp, *, covariates: list[str], max_transfers: int,
+                 n_bootstrap: int, seed: int, n_jobs: int) -> PerProtocol:
+    """Fit the per-protocol analyses; save their estimates, curves and figure.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    follow : FollowUp
+    covariates : list of str
+        Baseline confounders (also in the switch model, with transfer number and profile group).
+    max_transfers : int
+        Cumulative live birth by transfer 1 … this number.
+    n_bootstrap, seed, n_jobs : int
+        Bootstrap of the cumulative live birth (whole courses resampled, weights refitted).
+
+    Returns
+    -------
+    PerProtocol
+    """
+    course = follow.course
+    cox = target_trial.per_protocol_cox(course, covariates=covariates, conf_level=ctx.conf_level,
+                                        notebook=ctx.notebook, model_id=PP_COX_MODEL_ID)
+    cumulative = target_trial.per_protocol_cumulative(course, covariates=covariates, max_k=max_transfers,
+                                                      groups=PP_GROUPS, n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs,
+                                                      conf_level=ctx.conf_level, notebook=ctx.notebook,
+                                                      model_id=PP_CUMULATIVE_MODEL_ID)
+    dth = target_trial.discrete_time_hazard(course, covariates=covariates, conf_level=ctx.conf_level,
+                                            notebook=ctx.notebook, model_id=DISCRETE_TIME_MODEL_ID)
+    ctx.save_table(cumulative.curves, "cumulative_live_birth_per_protocol")
+    fig, axes = plt.subplots(1, len(PP_GROUPS), figsize=style.figure_size("double", aspect=0.38), sharey=True)
+    for ax, group, letter in zip(axes, PP_GROUPS, PANEL_LETTERS):
+        effect_plots.plot_strategy_curves(cumulative.curves, group=group, ci_label=ctx.ci_label, ax=ax)
+        style.add_panel_letter(ax, letter)
+    ctx.save_figure(fig, "supp_cumulative_per_protocol")
+    plt.close(fig)
+    estimates = pd.concat([cox, cumulative.estimates, dth], ignore_index=True)
+    return PerProtocol(cox=cox, cumulative=cumulative, figure=fig, discrete_time=dth, estimates=estimates)
 
 
 def cumulative_live_birth(ctx: RunContext, ttlb: pd.DataFrame) -> CumulativeLiveBirth:
@@ -264,7 +394,7 @@ def cumulative_live_birth_by_transfer(ctx: RunContext, *, max_transfer_number: i
 
 
 def save_survival_results(ctx: RunContext, km: CumulativeLiveBirth, cox: AdjustedCox,
-                          competing: CompetingRisks) -> str:
+                          competing: CompetingRisks, per_protocol: PerProtocol) -> str:
     """Save every curve (``survival.csv``), the Cox estimates and the Figure 4 caption; return the caption.
 
     Parameters
@@ -273,6 +403,7 @@ def save_survival_results(ctx: RunContext, km: CumulativeLiveBirth, cox: Adjuste
     km : CumulativeLiveBirth
     cox : AdjustedCox
     competing : CompetingRisks
+    per_protocol : PerProtocol
 
     Returns
     -------
@@ -281,7 +412,7 @@ def save_survival_results(ctx: RunContext, km: CumulativeLiveBirth, cox: Adjuste
     """
     curves = survival_analysis.survival_table(km.curves, competing.curves)
     ctx.save_table(curves, "survival")
-    ctx.save_estimates(cox.estimates)
+    ctx.save_estimates(pd.concat([cox.estimates, per_protocol.estimates], ignore_index=True))
     caption = captions.figure_4_caption(curves, km.logrank, horizon_days=CAPTION_HORIZON_DAYS,
                                         conf_level=ctx.conf_level, min_cell_count=ctx.min_cell_count)
     return ctx.save_caption(caption, 4)

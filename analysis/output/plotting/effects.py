@@ -10,10 +10,11 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import PercentFormatter
 
 from analysis.output.style import NEUTRAL_COLOR, color_for, label_for
 
-__all__ = ["plot_love", "plot_overlap"]
+__all__ = ["plot_love", "plot_overlap", "plot_strategy_curves"]
 
 
 def plot_overlap(scores: pd.DataFrame, *, score: str = "ps_personalized", bins: int = 30, ax=None):
@@ -66,4 +67,48 @@ def plot_love(balance: pd.DataFrame, *, group: str = "personalized", threshold: 
     ax.set_xlabel(f"|SMD|, {label_for(group).lower()} vs {label_for(rows['reference'].iloc[0]).lower()}")
     ax.set_xlim(left=0)
     ax.legend(frameon=False, loc="lower right")
+    return ax
+
+
+def plot_strategy_curves(curves: pd.DataFrame, *, group: str = "all", strategies=("none", "personalized"),
+                         ci_label: str = "95% CI", ax=None):
+    """Cumulative live birth by transfer number under each strategy, with its interval band.
+
+    Parameters
+    ----------
+    curves : DataFrame
+        ``group, strategy, k, estimate, conf_low, conf_high`` (proportions), e.g.
+        :attr:`analysis.methods.target_trial.CumulativeResult.curves`.
+    group : str
+        The group drawn (``all``, ``dysregulated``, ``balanced``).
+    strategies : sequence of str
+        Arms drawn, each held at every transfer ("always …"; ``none`` is "never").
+    ci_label : str
+        How the band is named in the legend (follows the run's confidence level).
+    ax : Axes, optional
+
+    Returns
+    -------
+    Axes
+    """
+    ax = ax or plt.gca()
+    sub = curves[curves["group"] == group]
+    for arm in strategies:
+        rows = sub[sub["strategy"] == arm].sort_values("k")
+        if rows.empty:
+            continue
+        color = color_for(arm)
+        name = "Never immunotherapy" if arm == "none" else f"Always {label_for(arm).lower()}"
+        ax.plot(rows["k"], rows["estimate"], marker="o", markersize=3.5, color=color, label=name)
+        ax.fill_between(rows["k"].to_numpy(float), rows["conf_low"].to_numpy(float), rows["conf_high"].to_numpy(float),
+                        color=color, alpha=0.18, linewidth=0)
+    ks = sorted(sub["k"].unique())
+    ax.set_xticks(ks)
+    ax.set_xlim(min(ks, default=1) - 0.3, max(ks, default=1) + 0.3)
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    ax.set_xlabel("Embryo transfers from time zero")
+    ax.set_ylabel(f"Cumulative live birth ({ci_label})")
+    ax.set_title(label_for(group) if group != "all" else "All women")
+    ax.legend(frameon=False, loc="upper left")
     return ax
