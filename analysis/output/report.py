@@ -93,6 +93,15 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
         for i, stem in enumerate(supp, 1):
             parts.append(_figure_html(run_dir, stem, f"Supplementary figure S{i}: {stem[5:].replace('_', ' ')}."))
 
+    protocol = run_dir / "tables" / "target_trial_protocol.csv"
+    if protocol.exists():
+        parts.append("<h2>The emulated target trial</h2><p>The protocol of the trial that the longitudinal "
+                     "analyses emulate (TARGET guideline items), and the days from the biopsy to time zero by "
+                     "arm:</p>" + _table_html(pd.read_csv(protocol, dtype=str, keep_default_na=False)))
+        delay = run_dir / "tables" / "delay_biopsy_to_first_transfer.csv"
+        if delay.exists():
+            parts.append(_table_html(pd.read_csv(delay, dtype=str, keep_default_na=False)))  # masked when saved
+
     parts.append("<h2>Publication tables</h2>")
     for t in publication:
         html_path = run_dir / "tables" / "publication" / f"{t.name}.html"

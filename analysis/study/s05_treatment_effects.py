@@ -142,11 +142,17 @@ class DoublyRobust:
         As saved in ``tables/aipw_risks.csv``.
     shown : DataFrame
         term, estimate, conf_low, conf_high, n_obs of the risk differences.
+    negative_control : DataFrame
+        The main contrast (personalized vs none, dysregulated profiles) beside the negative control
+        (the same contrast in balanced profiles, where personalized therapy gives no agent, so its
+        true effect is null), each with what its interval says; as saved in
+        ``tables/negative_control.csv``.
     """
 
     log: ModelLog
     risks: pd.DataFrame
     shown: pd.DataFrame
+    negative_control: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -406,8 +412,48 @@ def doubly_robust(ctx: RunContext, scores: Propensity, *, outcome: str, ps_covar
                                 notebook=ctx.notebook)
     log = ModelLog(ctx.notebook)
     log.record(aipw.estimates, outcome, "first_transfer")
+    control = ctx.save_table(negative_control(aipw.estimates), "negative_control")
     return DoublyRobust(log=log, risks=ctx.save_table(aipw.risks, "aipw_risks"),
-                        shown=aipw.estimates[["term", "estimate", "conf_low", "conf_high", "n_obs"]])
+                        shown=aipw.estimates[["term", "estimate", "conf_low", "conf_high", "n_obs"]],
+                        negative_control=control)
+
+
+#: The main contrast and its negative control among the AIPW rows.
+NEGATIVE_CONTROL_TERMS = {
+    "treatment_arm[personalized] | profile_group=dysregulated": "main contrast",
+    "treatment_arm[personalized] | profile_group=balanced": "negative control",
+}
+
+
+def negative_control(estimates: pd.DataFrame) -> pd.DataFrame:
+    """Set the negative control beside the main contrast, with what each interval says.
+
+    Personalized therapy in a balanced profile means no agent (nothing is out of range to
+    correct), so its effect there is null by construction: an interval that excludes 0 points to
+    residual confounding of who gets personalized care (or an effect of the visit, not the agent).
+
+    Parameters
+    ----------
+    estimates : DataFrame
+        AIPW risk-difference rows (``lb_first_aipw``).
+
+    Returns
+    -------
+    DataFrame
+        ``role, term, estimate, conf_low, conf_high, n_obs, reading``.
+    """
+    rows = estimates[estimates["term"].isin(list(NEGATIVE_CONTROL_TERMS))].copy()
+    rows["role"] = rows["term"].map(NEGATIVE_CONTROL_TERMS)
+    rows = rows.sort_values("role", key=lambda r: r.map({"main contrast": 0, "negative control": 1}))
+    excludes = (rows["conf_low"] > 0) | (rows["conf_high"] < 0)
+    reading = {
+        ("main contrast", True): "the interval excludes no difference",
+        ("main contrast", False): "the interval includes no difference",
+        ("negative control", True): "the interval excludes 0 where no agent is given: residual confounding is likely",
+        ("negative control", False): "the interval includes 0, as it should where no agent is given",
+    }
+    rows["reading"] = [reading[(r, bool(x))] for r, x in zip(rows["role"], excludes)]
+    return rows[["role", "term", "estimate", "conf_low", "conf_high", "n_obs", "reading"]].reset_index(drop=True)
 
 
 def matched_effect(ctx: RunContext, scores: Propensity, matched: Balance, *, outcome: str, reference_arm: str,
