@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import json
 import subprocess
 import sys
 
@@ -98,3 +99,14 @@ def test_synth_command_writes_contract_cohort(tmp_path, capsys):
     assert main(["synth", "--patients", "50", "--seed", "3", "--out", str(tmp_path)]) == 0
     assert {p.name for p in tmp_path.iterdir()} == {"patients.csv", "transfers.csv", "truth.json"}
     assert main(["validate", "--data", str(tmp_path)]) == 0
+
+
+def test_synth_writes_a_realistic_null_clinic_and_refuses_null_without_the_preset(tmp_path, capsys):
+    assert main(["synth", "--preset", "realistic", "--null", "--patients", "200", "--seed", "4",
+                 "--out", str(tmp_path)]) == 0
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert truth["null"] is True and truth["generator"] == "analysis.data.clinic.simulate_clinic"
+    assert truth["first_transfer"]["all"]["rd_personalized_vs_none"] == 0.0
+    assert main(["validate", "--data", str(tmp_path)]) == 0
+    assert main(["synth", "--null", "--patients", "20", "--out", str(tmp_path / "x")]) == 2
+    assert "--null needs --preset realistic" in capsys.readouterr().err

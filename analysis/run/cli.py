@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--patients", type=int, default=1500, metavar="N", help="number of patients (default 1500)")
     synth.add_argument("--seed", type=int, default=20261124, metavar="S", help="random seed (default 20261124)")
     synth.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+    synth.add_argument("--preset", choices=("default", "realistic"), default="default",
+                       help="default: the shipped generator; realistic: a clinic with arm switching after "
+                            "failures, arm-dependent delays, frailty, a calendar trend, informative drop-out, a "
+                            "data cut, returns for siblings and missing markers (analysis.data.clinic)")
+    synth.add_argument("--null", action="store_true",
+                       help="realistic preset only: no arm has any effect on live birth")
 
     validate = sub.add_parser("validate", help="check a cohort folder against the data contract",
                               description="Read a cohort folder and list every contract violation "
@@ -72,11 +78,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _synth(args) -> int:
+    from analysis.data.clinic import simulate_clinic  # lazy: see the note above _synth
     from analysis.data.synthetic import simulate_cohort, write_cohort  # lazy: see the note above _synth
 
     if args.patients < 1:
         raise AnalysisError("--patients must be at least 1")
-    cohort = simulate_cohort(args.patients, seed=args.seed)
+    if args.null and args.preset != "realistic":
+        raise AnalysisError("--null needs --preset realistic (the default generator has fixed effects)")
+    if args.preset == "realistic":
+        cohort = simulate_clinic(args.patients, seed=args.seed, null=args.null)
+    else:
+        cohort = simulate_cohort(args.patients, seed=args.seed)
     paths = write_cohort(cohort, args.out)
     print(f"wrote {len(cohort.patients)} patients and {len(cohort.transfers)} transfers: "
           + ", ".join(str(p) for p in paths))
