@@ -124,7 +124,7 @@ def test_switch_and_baseline_weights_match_r(fixed_course):
 @pytest.mark.parametrize("function,prefix", [(tt.per_protocol_cox, "cox_pp"), (tt.itt_cox, "cox_itt"),
                                              (tt.discrete_time_hazard, "dth"), (tt.sequential_trials, "seq")])
 def test_longitudinal_models_match_r(fixed_course, r_values, function, prefix):
-    rows = function(fixed_course, covariates=COV, notebook="test").set_index("term")
+    rows = function(fixed_course, covariates=COV, notebook="test", model_id="test").set_index("term")
     for arm in ("empirical", "personalized"):
         row = rows.loc[f"treatment_arm[{arm}]"]
         assert row["coef"] == pytest.approx(r_values[(f"{prefix}_coef", arm)], rel=1e-5, abs=1e-8)
@@ -145,11 +145,11 @@ def _clinic_course(tmp_path_factory, seed: int, null: bool, n: int = 3000):
 def test_every_longitudinal_arm_estimate_holds_the_null_on_a_realistic_null_clinic(tmp_path_factory, seed):
     _, course = _clinic_course(tmp_path_factory, seed, null=True)
     for function in (tt.itt_cox, tt.per_protocol_cox, tt.discrete_time_hazard, tt.sequential_trials):
-        rows = function(course, covariates=COV, notebook="test", conf_level=0.99)
+        rows = function(course, covariates=COV, notebook="test", model_id="test", conf_level=0.99)
         for row in rows.itertuples():
             assert row.conf_low < 1 < row.conf_high, (function.__name__, row.term, row.estimate, row.conf_low,
                                                        row.conf_high)
-    cumulative = tt.per_protocol_cumulative(course, covariates=COV, notebook="test", n_boot=60, groups=("all",),
+    cumulative = tt.per_protocol_cumulative(course, covariates=COV, notebook="test", model_id="test", n_boot=60, groups=("all",),
                                             conf_level=0.99, seed=seed)
     assert cumulative.n_failed_replicates == 0
     d = cumulative.differences
@@ -158,7 +158,7 @@ def test_every_longitudinal_arm_estimate_holds_the_null_on_a_realistic_null_clin
 
 def test_per_protocol_cumulative_difference_covers_the_declared_strategy_effect(tmp_path_factory):
     clinic, course = _clinic_course(tmp_path_factory, 21, null=False)
-    result = tt.per_protocol_cumulative(course, covariates=COV, notebook="test", n_boot=100, groups=("all",), seed=21)
+    result = tt.per_protocol_cumulative(course, covariates=COV, notebook="test", model_id="test", n_boot=100, groups=("all",), seed=21)
     truth = clinic.truth["cumulative"]["with_dropout"]["difference"]["all"]["by_transfer"]
     d = result.differences.set_index("k")
     for k in (1, 2, 3):
@@ -172,7 +172,7 @@ def test_coverage_of_the_per_protocol_cumulative_difference_over_many_seeds(tmp_
     hits = []
     for seed in range(100, 130):
         clinic, course = _clinic_course(tmp_path_factory, seed, null=False, n=2500)
-        result = tt.per_protocol_cumulative(course, covariates=COV, notebook="test", n_boot=200, groups=("all",),
+        result = tt.per_protocol_cumulative(course, covariates=COV, notebook="test", model_id="test", n_boot=200, groups=("all",),
                                             seed=seed)
         truth = clinic.truth["cumulative"]["with_dropout"]["difference"]["all"]["by_transfer"][2]
         row = result.differences.set_index("k").loc[3]

@@ -293,7 +293,7 @@ def _cox_rows(women: pd.DataFrame, *, covariates: Sequence[str], weights: pd.Ser
 
 
 def itt_cox(course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str,
-            model_id: str = "ttlb_cox_itt") -> pd.DataFrame:
+            model_id: str) -> pd.DataFrame:
     """Cox model of time from time zero to live birth by the arm at time zero (ITT analogue).
 
     Drop-out and loss are censoring (a cause-specific hazard); Efron ties; robust SEs.
@@ -339,7 +339,7 @@ def per_protocol_intervals(course: Course, *, covariates: Sequence[str]) -> pd.D
 
 
 def per_protocol_cox(course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str,
-                     model_id: str = "ttlb_cox_pp") -> pd.DataFrame:
+                     model_id: str) -> pd.DataFrame:
     """Weighted Cox model of the per-protocol effect (censored at a switch, IPTW × IPCW, robust SEs)."""
     rows = per_protocol_intervals(course, covariates=covariates)
     return _cox_rows(rows, covariates=covariates, weights=rows["w"], start="start", model_id=model_id,
@@ -419,7 +419,7 @@ def _pp_statistic(t: pd.DataFrame, *, covariates: Sequence[str], max_k: int, gro
 def per_protocol_cumulative(course: Course, *, covariates: Sequence[str], max_k: int = 3,
                             groups: Sequence[str] = ("all", "dysregulated", "balanced"), n_boot: int = 200,
                             seed: int = 1, n_jobs: int | None = 1, conf_level: float = 0.95, notebook: str,
-                            model_id: str = "clb_pp") -> CumulativeResult:
+                            model_id: str) -> CumulativeResult:
     """Cumulative live birth by transfer under "always" each arm, per protocol, with bootstrap CIs.
 
     Among women on their assigned arm, the weighted (baseline IPTW × switch IPCW) share with a
@@ -471,7 +471,7 @@ def per_protocol_cumulative(course: Course, *, covariates: Sequence[str], max_k:
 
 
 def discrete_time_hazard(course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str,
-                         model_id: str = "clb_dth") -> pd.DataFrame:
+                         model_id: str) -> pd.DataFrame:
     """Pooled logistic model of live birth per transfer (the discrete-time hazard), robust SEs by woman.
 
     Terms: the arm at each transfer (time-varying), transfer number (1, 2, 3, 4+), earlier failed
@@ -501,7 +501,7 @@ def discrete_time_hazard(course: Course, *, covariates: Sequence[str], conf_leve
 
 
 def sequential_trials(course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str,
-                      model_id: str = "lb_seq_trials") -> pd.DataFrame:
+                      model_id: str) -> pd.DataFrame:
     """A trial at every transfer among women still in their course, pooled (marginal ORs).
 
     Each transfer of a course is the time zero of its own trial: eligible women are those at that
