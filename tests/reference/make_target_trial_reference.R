@@ -5,13 +5,15 @@
 # R 4.2.2, survival 3.5.3, nnet 7.3-18, sandwich 3.0-2 (R_VERSIONS_target_trial.txt).
 #
 # R rebuilds everything from the raw course table (one row per transfer of each woman's course
-# from time zero): the baseline IPTW (nnet::multinom polished by Newton-Raphson, stabilised), the switch IPCW (two pooled
-# logistic models, cumulative product), the per-protocol counting-process rows, and fits
+# from time zero): the baseline IPTW (nnet::multinom polished by Newton-Raphson, stabilised),
+# the switch IPCW (two pooled logistic models, cumulative product), the per-protocol
+# counting-process rows, and fits
 #   coxph(Surv(start, stop, event) ~ ..., weights = w, cluster = patient_id, ties = "efron")
 #   coxph(Surv(time_days, event) ~ assigned arm + ..., cluster = patient_id)          (ITT)
 #   glm(lb ~ arm + transfer band + year + ..., binomial) with vcovCL(HC0, G/(G-1))   (discrete time)
 #   glm(lb ~ arm + transfer band, quasibinomial, weights = sequential-trial IPTW) with vcovCL
-# Writes target_trial_reference.csv (quantity, term, value) and target_trial_weights.csv.
+# Writes target_trial_reference.csv (quantity, term, value), target_trial_weights.csv, and
+# cox_counting_rows.csv / cox_counting_reference.csv (the per-protocol Cox fit in full).
 suppressPackageStartupMessages({library(survival); library(nnet); library(sandwich)})
 
 tr <- read.csv("target_trial_transfers.csv", stringsAsFactors = FALSE)
@@ -106,6 +108,18 @@ for (t in c("empirical", "personalized")) {
   add("cox_pp_coef", t, coef(cox_pp)[paste0("assigned_arm", t)])
   add("cox_pp_robust_se", t, sqrt(diag(vcov(cox_pp)))[paste0("assigned_arm", t)])
 }
+
+# The same fit as a fixed data set for the models-layer unit test (tests/test_cox_counting.py):
+# R's own rows and design, and every coefficient with its model-based and robust SE.
+exact <- function(x) sprintf("%.17g", x)
+mm <- model.matrix(cox_pp)
+cp_rows <- data.frame(patient_id = pp$patient_id, start = pp$start, stop = pp$stop, event = pp$event,
+                      w = exact(pp$w), apply(mm, 2, exact), check.names = FALSE)
+write.csv(cp_rows, "cox_counting_rows.csv", row.names = FALSE, quote = FALSE)
+write.csv(data.frame(term = names(coef(cox_pp)), coef = exact(coef(cox_pp)),
+                     se = exact(sqrt(diag(cox_pp$naive.var))), robust_se = exact(sqrt(diag(vcov(cox_pp)))),
+                     loglik = exact(cox_pp$loglik[2])),
+          "cox_counting_reference.csv", row.names = FALSE, quote = FALSE)
 
 # ITT analogue.
 wm$event <- as.numeric(wm$status == 1)
