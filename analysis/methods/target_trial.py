@@ -45,6 +45,7 @@ from analysis.methods.effects import weighted_logit
 from analysis.methods.propensity import iptw_weights, propensity_scores
 from analysis.methods.resampling import bootstrap, percentile_interval
 from analysis.models.design import covariate_design, is_categorical
+from analysis.models.survival import cox_counting_process_fit
 from analysis.models.tidy import estimate_rows
 
 ARMS = ("none", "empirical", "personalized")
@@ -259,8 +260,6 @@ def switch_weights(transfers: pd.DataFrame, *, covariates: Sequence[str]) -> pd.
 def _cox_rows(women: pd.DataFrame, *, covariates: Sequence[str], weights: pd.Series | None, start: str | None,
               model_id: str, estimator: str, conf_level: float, notebook: str, cluster: str = "patient_id",
               population: str = "target_trial") -> pd.DataFrame:
-    from lifelines import CoxPHFitter  # lifelines is heavy; imported when a Cox model is fitted
-
     cols = ["time_days", "event", "assigned_arm", *covariates] + ([start] if start else [])
     data = _complete(women, cols)
     arm_x, arm_names = _dummies(data["assigned_arm"], ARMS, "treatment_arm")
@@ -269,26 +268,19 @@ def _cox_rows(women: pd.DataFrame, *, covariates: Sequence[str], weights: pd.Ser
     frame = pd.DataFrame(np.column_stack([arm_x, cov_x]), columns=names, index=data.index)
     keep = frame.columns[frame.std(ddof=0) > 0]
     frame = frame[keep]
-    frame["time_days"] = data["time_days"].to_numpy(float)
-    frame["event"] = data["event"].to_numpy(int)
-    frame["cluster"] = data[cluster].to_numpy()
-    kw = {}
-    if weights is not None:
-        frame["w"] = weights.loc[data.index].to_numpy(float)
-        kw["weights_col"] = "w"
-    if start:
-        frame["start"] = data[start].to_numpy(float)
-        kw["entry_col"] = "start"
-    if int(frame["event"].sum()) == 0:
+    event = data["event"].to_numpy(int)
+    if int(event.sum()) == 0:
         raise ModelError(f"{model_id}: no live birth in the follow-up")
-    fit = CoxPHFitter().fit(frame, duration_col="time_days", event_col="event", cluster_col="cluster",
-                            robust=True, fit_options={"precision": 1e-12, "max_steps": 100}, **kw)
-    params = fit.params_
-    se = fit.standard_errors_
+    fit = cox_counting_process_fit(frame.to_numpy(float), stop=data["time_days"].to_numpy(float), event=event,
+                                   start=data[start].to_numpy(float) if start else None,
+                                   weights=None if weights is None else weights.loc[data.index].to_numpy(float),
+                                   clusters=data[cluster].to_numpy())
+    params = pd.Series(fit.coef, index=keep)
+    se = pd.Series(np.sqrt(np.diag(fit.robust_covariance)), index=keep)
     arm_terms = [t for t in arm_names if t in params.index]
     return _rows(model_id, estimator, arm_terms, params[arm_terms].to_numpy(), se[arm_terms].to_numpy(),
                  ratio=True, conf_level=conf_level, n_obs=int(data["patient_id"].nunique()),
-                 n_events=int(frame["event"].sum()), n_clusters=int(data["patient_id"].nunique()),
+                 n_events=int(event.sum()), n_clusters=int(data["patient_id"].nunique()),
                  outcome="live_birth", population=population, notebook=notebook)
 
 

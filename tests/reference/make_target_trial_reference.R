@@ -5,13 +5,15 @@
 # R 4.2.2, survival 3.5.3, nnet 7.3-18, sandwich 3.0-2 (R_VERSIONS_target_trial.txt).
 #
 # R rebuilds everything from the raw course table (one row per transfer of each woman's course
-# from time zero): the baseline IPTW (nnet::multinom, stabilised), the switch IPCW (two pooled
-# logistic models, cumulative product), the per-protocol counting-process rows, and fits
+# from time zero): the baseline IPTW (nnet::multinom polished by Newton-Raphson, stabilised),
+# the switch IPCW (two pooled logistic models, cumulative product), the per-protocol
+# counting-process rows, and fits
 #   coxph(Surv(start, stop, event) ~ ..., weights = w, cluster = patient_id, ties = "efron")
 #   coxph(Surv(time_days, event) ~ assigned arm + ..., cluster = patient_id)          (ITT)
 #   glm(lb ~ arm + transfer band + year + ..., binomial) with vcovCL(HC0, G/(G-1))   (discrete time)
 #   glm(lb ~ arm + transfer band, quasibinomial, weights = sequential-trial IPTW) with vcovCL
-# Writes target_trial_reference.csv (quantity, term, value) and target_trial_weights.csv.
+# Writes target_trial_reference.csv (quantity, term, value), target_trial_weights.csv, and
+# cox_counting_rows.csv / cox_counting_reference.csv (the per-protocol Cox fit in full).
 suppressPackageStartupMessages({library(survival); library(nnet); library(sandwich)})
 
 tr <- read.csv("target_trial_transfers.csv", stringsAsFactors = FALSE)
@@ -29,12 +31,42 @@ wm$profile_group <- factor(wm$profile_group, levels = c("balanced", "dysregulate
 out <- list()
 add <- function(q, term, value) out[[length(out) + 1]] <<- data.frame(quantity = q, term = term, value = value)
 
+# nnet's BFGS stops on the relative change of the deviance and leaves the fitted probabilities
+# ~1e-8 from the MLE (raising maxit or lowering reltol/abstol does not get it closer: checked), which
+# moved the sequential-trials coefficient by ~1e-6 relative. So nnet's fit is polished by
+# Newton-Raphson on the multinomial log-likelihood, on the full-rank columns of the design (an
+# aliased column is dropped; the fitted probabilities are identified), to a step below 1e-12.
+multinom_mle <- function(formula, data) {
+  start <- multinom(formula, data = data, trace = FALSE, maxit = 1000, reltol = 1e-14)
+  X <- model.matrix(formula, data = data)
+  q <- qr(X)
+  X <- X[, sort(q$pivot[seq_len(q$rank)]), drop = FALSE]
+  y <- model.response(model.frame(formula, data = data))
+  Y <- sapply(levels(y), function(l) as.numeric(y == l))
+  K <- ncol(Y); p <- ncol(X)
+  # Start from nnet's fitted log-odds projected on the kept columns.
+  B <- qr.coef(qr(X), log(fitted(start)[, -1, drop = FALSE] / fitted(start)[, 1]))
+  for (it in 1:100) {
+    eta <- cbind(0, X %*% B)
+    P <- exp(eta - apply(eta, 1, max)); P <- P / rowSums(P)
+    g <- as.vector(crossprod(X, Y[, -1] - P[, -1]))
+    H <- matrix(0, p * (K - 1), p * (K - 1))
+    for (a in 1:(K - 1)) for (b in 1:(K - 1))
+      H[(a - 1) * p + 1:p, (b - 1) * p + 1:p] <- crossprod(X, X * (P[, a + 1] * ((a == b) - P[, b + 1])))
+    step <- solve(H, g)
+    B <- B + matrix(step, p, K - 1)
+    if (max(abs(step)) < 1e-12) break
+  }
+  if (max(abs(step)) >= 1e-12) stop("multinomial Newton-Raphson did not converge")
+  eta <- cbind(0, X %*% B)
+  P <- exp(eta - apply(eta, 1, max))
+  P / rowSums(P)
+}
+
 # Baseline IPTW: multinomial propensity of the arm at time zero, stabilised by the arm's share.
-# (calendar years centred: nnet's BFGS converges to 1e-7 only on well-scaled covariates; the
-# fitted probabilities do not depend on the centring)
-ps_fit <- multinom(assigned_arm ~ age_at_biopsy_years + prior_failed_transfers + center_id + profile_group +
-                   I(first_transfer_year - 2018), data = wm, trace = FALSE, maxit = 1000, reltol = 1e-14)
-ps <- fitted(ps_fit)
+# (calendar years centred, so that nnet's starting fit is well scaled)
+ps <- multinom_mle(assigned_arm ~ age_at_biopsy_years + prior_failed_transfers + center_id + profile_group +
+                     I(first_transfer_year - 2018), data = wm)
 received <- ps[cbind(seq_len(nrow(wm)), as.integer(wm$assigned_arm))]
 share <- as.numeric(table(wm$assigned_arm)[as.integer(wm$assigned_arm)]) / nrow(wm)
 wm$bw <- share / received
@@ -77,6 +109,18 @@ for (t in c("empirical", "personalized")) {
   add("cox_pp_robust_se", t, sqrt(diag(vcov(cox_pp)))[paste0("assigned_arm", t)])
 }
 
+# The same fit as a fixed data set for the models-layer unit test (tests/test_cox_counting.py):
+# R's own rows and design, and every coefficient with its model-based and robust SE.
+exact <- function(x) sprintf("%.17g", x)
+mm <- model.matrix(cox_pp)
+cp_rows <- data.frame(patient_id = pp$patient_id, start = pp$start, stop = pp$stop, event = pp$event,
+                      w = exact(pp$w), apply(mm, 2, exact), check.names = FALSE)
+write.csv(cp_rows, "cox_counting_rows.csv", row.names = FALSE, quote = FALSE)
+write.csv(data.frame(term = names(coef(cox_pp)), coef = exact(coef(cox_pp)),
+                     se = exact(sqrt(diag(cox_pp$naive.var))), robust_se = exact(sqrt(diag(vcov(cox_pp)))),
+                     loglik = exact(cox_pp$loglik[2])),
+          "cox_counting_reference.csv", row.names = FALSE, quote = FALSE)
+
 # ITT analogue.
 wm$event <- as.numeric(wm$status == 1)
 cox_itt <- coxph(Surv(time_days, event) ~ assigned_arm + age_at_biopsy_years + prior_failed_transfers + center_id +
@@ -102,10 +146,10 @@ for (t in c("empirical", "personalized")) {
 known$previous_arm <- ave(as.character(known$treatment_arm), known$patient_id,
                           FUN = function(x) c("first", head(x, -1)))
 known$previous_arm <- factor(known$previous_arm)
-st_ps <- multinom(treatment_arm ~ kband + previous_arm + I(transfer_year - 2018) + age_at_biopsy_years +
-                    prior_failed_transfers + center_id + profile_group + I(first_transfer_year - 2018),
-                  data = known, trace = FALSE, maxit = 1000, reltol = 1e-14)
-pr <- fitted(st_ps)
+# (previous_arm "first" is aliased with kband 1: dropped in the Newton polish.)
+pr <- multinom_mle(treatment_arm ~ kband + previous_arm + I(transfer_year - 2018) + age_at_biopsy_years +
+                     prior_failed_transfers + center_id + profile_group + I(first_transfer_year - 2018),
+                   data = known)
 rec <- pr[cbind(seq_len(nrow(known)), as.integer(known$treatment_arm))]
 sh <- as.numeric(table(known$treatment_arm)[as.integer(known$treatment_arm)]) / nrow(known)
 known$stw <- sh / rec
