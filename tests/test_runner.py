@@ -15,7 +15,7 @@ from analysis.output.results import ESTIMATE_COLUMNS, read_run
 from analysis.run.runner import notebook_paths, run_suite
 
 REQUIRED_MODELS = {"lb_first_crude", "lb_first_adjusted", "lb_first_interaction", "cp_first_adjusted",
-                   "lb_first_matching", "lb_all_gee", "implantation_all_gee", "ttlb_cox_adjusted"}
+                   "lb_first_matching", "lb_all_gee_ind", "implantation_all_gee", "ttlb_cox_adjusted"}
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_parameters_really_reach_the_notebooks(run):
 def test_required_model_ids_land_in_estimates(run):
     est = read_run(run)["estimates"]
     assert REQUIRED_MODELS <= set(est["model_id"])
-    gee = est[est["model_id"] == "lb_all_gee"]
+    gee = est[est["model_id"] == "lb_all_gee_ind"]
     assert (gee["n_clusters"] > 0).all()
     surv = pd.read_csv(run / "tables" / "survival.csv")
     assert list(surv.columns) == ["group", "time_days", "estimate", "conf_low", "conf_high", "n_at_risk", "n_events"]

@@ -1,12 +1,16 @@
 """Sensitivity sets select exactly the rows their rule names, and a failing set never stops the rest."""
 
+from functools import partial
+
+import pandas as pd
 import pytest
 
 from analysis.core.exceptions import ConfigError
 from analysis.data.cohort import derive_cohort
 from analysis.data.synthetic import simulate_cohort
 from analysis.data.validation import validate_cohort
-from analysis.methods import effects, sensitivity
+from analysis.methods import effects, sensitivity, target_trial
+from analysis.models.schema import conform_estimates
 
 COV = ["age_at_biopsy_years", "prior_failed_transfers", "center_id"]
 
@@ -19,7 +23,8 @@ def cohort():
 
 def test_each_set_keeps_the_rows_its_rule_names(cohort):
     first = cohort.population("first", "live_birth")
-    pops = {p.label: p for p in sensitivity.sensitivity_populations(cohort, sensitivity.DEFAULT_SETS)}
+    sets = {**sensitivity.DEFAULT_SETS, "all_transfers": {"population": "all"}}  # no longer a default set
+    pops = {p.label: p for p in sensitivity.sensitivity_populations(cohort, sets)}
     assert len(pops["all_transfers"].data) == len(cohort.population("all", "live_birth"))
     assert len(pops["no_donor_oocytes"].data) == int((first["oocyte_source"] != "donor").sum())
     assert not pops["no_donor_oocytes"].data["oocyte_source"].eq("donor").any()
@@ -65,3 +70,28 @@ def test_all_transfer_rerun_clusters_on_patients(cohort):
     rows = effects.iptw_estimate(pops[0].data, covariates=COV, population="all_transfers", model_id="m",
                                  notebook="05_treatment_effects")
     assert rows["n_clusters"].iloc[0] == pops[0].data["patient_id"].nunique() < rows["n_obs"].iloc[0]
+
+
+def test_sequential_trials_set_is_the_target_trial_emulation(cohort):
+    """The default all-transfer set runs the sequential trials on the course, with its own model id."""
+    pops = {p.label: p for p in sensitivity.sensitivity_populations(cohort, sensitivity.DEFAULT_SETS)}
+    assert "all_transfers" not in pops
+    trials = pops["sequential_trials"]
+    course = target_trial.first_course(cohort)
+    assert len(trials.data) == int(course.transfers["lb"].notna().sum()) == len(cohort.population("all", "live_birth"))
+    out = sensitivity.run_sensitivity(
+        [trials], None, term="treatment_arm[personalized]",
+        trial_estimator=partial(target_trial.sequential_trials, covariates=COV, notebook="05_treatment_effects"))
+    direct = target_trial.sequential_trials(course, covariates=COV, notebook="05_treatment_effects",
+                                            model_id="lb_sens_sequential_trials")
+    pd.testing.assert_frame_equal(out.estimates.reset_index(drop=True), conform_estimates(direct))
+    assert out.status["status"].tolist() == ["ok"] and list(out.summary["label"]) == ["sequential_trials"]
+    assert set(out.estimates["population"]) == {"sequential_trials"}
+
+
+def test_sequential_trials_set_takes_no_other_key_and_needs_its_estimator(cohort):
+    with pytest.raises(ConfigError, match="takes no other key"):
+        sensitivity.sensitivity_populations(cohort, {"s": {"population": "sequential_trials", "leave_one_out": "center_id"}})
+    pops = sensitivity.sensitivity_populations(cohort, {"s": {"population": "sequential_trials"}})
+    with pytest.raises(ValueError, match="trial_estimator"):
+        sensitivity.run_sensitivity(pops, None, term="treatment_arm[personalized]")

@@ -190,3 +190,23 @@ def test_parquet_and_excel_read_like_csv(tmp_path, raw_tables):
     assert checked.errors.empty, checked.errors
     pd.testing.assert_series_equal(checked.patients["age_at_biopsy_years"].reset_index(drop=True),
                                    checked_csv.patients.loc[keep.to_numpy(), "age_at_biopsy_years"].reset_index(drop=True))
+
+
+def _live_birth_at_first_of_several(t):
+    """Make transfer 1 of a woman with several transfers a live birth (consistent outcome cells)."""
+    several = t.groupby("patient_id")["transfer_number"].transform("size") > 1
+    i = t.index[several & (t["transfer_number"] == "1")][0]
+    t.loc[i, ["positive_hcg", "gestational_sacs", "clinical_pregnancy", "miscarriage", "live_birth"]] = [
+        "true", "1", "true", "false", "true"]
+    return t.loc[i, "patient_id"], int((t["patient_id"] == t.loc[i, "patient_id"]).sum()) - 1
+
+
+def test_transfer_after_live_birth_is_a_warning_with_ids(raw_tables):
+    t = raw_tables["transfers"]
+    pid, n_after = _live_birth_at_first_of_several(t)
+    checked = validate_cohort(raw_tables["patients"], t)
+    assert checked.errors.empty
+    assert ("live_birth", "transfer_after_live_birth") in _rules(checked, "warning")
+    row = checked.warnings.set_index("rule").loc["transfer_after_live_birth"]
+    assert row["n_rows"] == n_after and row["example_ids"].startswith(f"{pid}#2")
+    assert len(checked.transfers) == len(t)  # reported, never dropped here

@@ -19,7 +19,7 @@ from analysis.data.contract import ARMS, PROFILES
 from analysis.data.loading import read_cohort_tables
 from analysis.data.profiles import derive_immune_profile, profile_group
 from analysis.data.therapy import therapy_match
-from analysis.data.validation import ValidatedCohort, validate_cohort
+from analysis.data.validation import ValidatedCohort, after_first_live_birth, validate_cohort
 
 FLOW_COLUMNS = ["step", "stage", "kind", "reason", "n_patients", "n_transfers"]
 
@@ -43,7 +43,9 @@ class Cohort:
         ``immune_profile_lab``, ``immune_profile_derived``, ``profile_source``, ``profile_group``,
         ``biopsy_year``, ``n_transfers`` and ``included`` (has a transfer and a profile).
     transfers : DataFrame
-        Every transfer with the patient's covariates and ``therapy_match``.
+        Every transfer with the patient's covariates, ``therapy_match`` and
+        ``after_first_live_birth`` (the transfer follows the woman's first live birth: a sibling
+        attempt, kept here and reported, left out of the per-woman and all-transfer analyses).
     flow : DataFrame
         The exclusion log with :data:`FLOW_COLUMNS`.
     problems : DataFrame
@@ -106,6 +108,7 @@ def derive_cohort(checked: ValidatedCohort, *, profile_cutoffs: dict | None = No
     transfers["therapy_match"] = _categorical(
         therapy_match(transfers["treatment_agents"], transfers["immune_profile"]), ("none", "matched", "mismatched"))
     transfers = transfers.sort_values(["patient_id", "transfer_number"], kind="stable").reset_index(drop=True)
+    transfers["after_first_live_birth"] = after_first_live_birth(transfers)
     flow = _flow(patients, transfers, outcome)
     return Cohort(patients, transfers, flow, checked.warnings.reset_index(drop=True), outcome)
 
@@ -135,13 +138,31 @@ def _flow(patients: pd.DataFrame, transfers: pd.DataFrame, outcome: str) -> pd.D
         unknown_first.sum())
     add("first_transfer", "analysed", f"first-transfer population for {outcome}",
         (first & ~unknown_first).sum(), (first & ~unknown_first).sum())
-    unknown_all = in_tr & transfers[outcome].isna()
+    after = in_tr & transfers["after_first_live_birth"]
+    if after.any():  # a row only when there are any, so cohorts without siblings keep their log
+        add("all_transfers", "excluded", "transfers after the woman's first live birth (sibling attempts; "
+            "reported, not analysed)", transfers.loc[after, "patient_id"].nunique(), after.sum())
+    course = in_tr & ~after
+    unknown_all = course & transfers[outcome].isna()
     add("all_transfers", "excluded", f"transfers with {outcome} unknown",
         transfers.loc[unknown_all, "patient_id"].nunique(), unknown_all.sum())
-    kept = in_tr & ~unknown_all
+    kept = course & ~unknown_all
     add("all_transfers", "analysed", f"all-transfers population for {outcome}",
         transfers.loc[kept, "patient_id"].nunique(), kept.sum())
     return pd.DataFrame(rows, columns=FLOW_COLUMNS)
+
+
+def after_first_live_birth_flags(transfers: pd.DataFrame) -> pd.Series:
+    """Return ``transfers["after_first_live_birth"]``, derived when absent (a cohort built by hand).
+
+    Returns
+    -------
+    Series
+        Boolean, indexed like ``transfers``: the transfer follows the woman's first live birth.
+    """
+    if "after_first_live_birth" in transfers:
+        return transfers["after_first_live_birth"].astype(bool)
+    return after_first_live_birth(transfers)
 
 
 def analysis_population(cohort: Cohort, name: str = "first", outcome: str | None = "live_birth") -> pd.DataFrame:
@@ -152,8 +173,9 @@ def analysis_population(cohort: Cohort, name: str = "first", outcome: str | None
     cohort : Cohort
     name : {"first", "all", "patients"}
         ``first``: each included patient's first transfer with a known outcome;
-        ``all``: every transfer of included patients with a known outcome (cluster by
-        ``patient_id``); ``patients``: included patients (time-to-event population).
+        ``all``: every transfer of included patients with a known outcome up to and including
+        the woman's first live birth (later transfers, sibling attempts, are flagged
+        ``after_first_live_birth`` and left out; cluster by ``patient_id``); ``patients``: included patients (time-to-event population).
     outcome : str or None
         Outcome column whose unknown values are left out (they are counted in
         :attr:`Cohort.flow`); None keeps every transfer (e.g. for describing the cohort).
@@ -174,6 +196,8 @@ def analysis_population(cohort: Cohort, name: str = "first", outcome: str | None
         mask &= t[outcome].notna()
     if name == "first":
         mask &= t["transfer_number"] == 1
+    else:
+        mask &= ~after_first_live_birth_flags(t)
     out = t[mask].copy()
     if outcome is not None and str(out[outcome].dtype) == "boolean":
         out[outcome] = out[outcome].astype(int)

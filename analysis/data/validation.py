@@ -25,6 +25,12 @@ from analysis.data.contract import ColumnSpec
 PROBLEM_COLUMNS = ["table", "column", "rule", "severity", "n_rows", "example_ids", "message"]
 N_EXAMPLES = 5
 
+#: Rules that warn (the data are possible, but some rows are left out of an analysis), by name.
+WARNING_RULES = {
+    "transfer_after_live_birth": "transfers: a transfer after the woman's first live birth (a sibling attempt) is "
+    "reported and left out of the per-woman and all-transfer analyses",
+}
+
 _TRUE = {"true", "1", "yes", "y", "t", "1.0"}
 _FALSE = {"false", "0", "no", "n", "f", "0.0"}
 
@@ -255,6 +261,38 @@ def _soft_checks(table: str, frame: pd.DataFrame, findings: _Findings) -> None:
 
 # --------------------------------------------------------------------------- cross-table rules
 
+def after_first_live_birth(transfers: pd.DataFrame) -> pd.Series:
+    """Flag the transfers that follow a woman's first live birth (sibling attempts).
+
+    A transfer is flagged when an earlier transfer of the same woman (lower ``transfer_number``)
+    ended in live birth; unknown outcomes count as no live birth, and rows without a patient id
+    or transfer number are never flagged.
+
+    Parameters
+    ----------
+    transfers : DataFrame
+        Typed transfers with ``patient_id``, ``transfer_number`` and ``live_birth``.
+
+    Returns
+    -------
+    Series
+        Boolean, indexed like ``transfers``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"patient_id": ["a", "a", "a", "b"], "transfer_number": [1, 2, 3, 1],
+    ...                   "live_birth": [False, True, False, True]})
+    >>> after_first_live_birth(t).tolist()
+    [False, False, True, False]
+    """
+    usable = transfers["patient_id"].notna() & transfers["transfer_number"].notna()
+    t = transfers.loc[usable, ["patient_id", "transfer_number", "live_birth"]]
+    t = t.sort_values(["patient_id", "transfer_number"], kind="stable")
+    lb = t["live_birth"].astype("boolean").fillna(False).astype(int)
+    births_before = lb.groupby(t["patient_id"], sort=False).cumsum() - lb
+    return (births_before > 0).reindex(transfers.index, fill_value=False).astype(bool)
+
+
 def _cross_checks(patients: pd.DataFrame, transfers: pd.DataFrame, findings: _Findings) -> None:
     rules = contract.CROSS_RULES
     pids = _row_ids("patients", patients)
@@ -304,6 +342,11 @@ def _cross_checks(patients: pd.DataFrame, transfers: pd.DataFrame, findings: _Fi
             prev = ordered.groupby("patient_id", sort=False)["transfer_date"].shift()
             bad_order = (ordered["transfer_date"] <= prev).reindex(transfers.index)
             flag("transfers", "transfer_date", "transfer_dates_ordered", bad_order, tids)
+        if has(transfers, "live_birth"):
+            after = after_first_live_birth(transfers)
+            if after.any():
+                findings.add("transfers", "live_birth", "transfer_after_live_birth", "warning", tids[after.to_numpy()],
+                             WARNING_RULES["transfer_after_live_birth"])
 
     if has(transfers, "good_quality_embryos", "embryos_transferred"):
         flag("transfers", "good_quality_embryos", "good_quality_within_embryos",

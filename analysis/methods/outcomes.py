@@ -140,23 +140,35 @@ def stratum_effects(log: ModelLog, fit, *, model_id: str, outcome: str, populati
 
 def fit_gee_model(log: ModelLog, data: pd.DataFrame, *, model_id: str, outcome: str, population: str,
                   exposures: list[str], covariates: list[str], groups: str = "patient_id",
-                  trials: str | None = None, conf_level: float = 0.95, estimator: str = "gee_logit_exchangeable"):
-    """Fit one logistic GEE (exchangeable, robust SEs, clusters = ``groups``) and record it.
+                  trials: str | None = None, conf_level: float = 0.95, estimator: str = "gee_logit_exchangeable",
+                  cov_struct: str = "exchangeable", cluster_weighted: bool = False):
+    """Fit one logistic GEE (robust SEs, clusters = ``groups``) and record it.
 
     With ``trials`` the response is ``outcome`` successes out of ``trials`` (R's
     ``cbind(successes, trials - successes)``), e.g. gestational sacs out of embryos transferred.
+    ``cov_struct`` is the working correlation (``exchangeable`` or ``independence``); with
+    ``cluster_weighted`` every row gets the prior weight 1 / (rows of its cluster among the
+    complete rows), the cluster-weighted GEE in which every cluster counts once.
     """
     needed = [outcome, groups] + exposures + covariates + ([trials] if trials else [])
     frame = model_frame(data, needed).sort_values(groups, kind="stable")
     f = formula(outcome, exposures, covariates, frame)
+    weights = None
+    if cluster_weighted:
+        weights = "_cluster_weight"
+        frame = frame.assign(**{weights: gee_models.inverse_cluster_size(frame[groups])})
     try:
-        fit = gee_models.fit_gee_logit(frame, f, groups=groups, cov_struct="exchangeable", trials=trials)
+        fit = gee_models.fit_gee_logit(frame, f, groups=groups, cov_struct=cov_struct, trials=trials,
+                                       weights=weights)
     except ModelError as exc:
         log.failed(model_id, outcome, population, f"{model_id}: {exc}", n_obs=len(frame))
         return None
     rows = tidy_models.tidy_gee(fit, notebook=log.notebook, model_id=model_id, outcome=outcome,
                                 population=population, estimator=estimator, conf_level=conf_level)
-    log.ok(model_id, outcome, population, len(frame), rows, message=f"formula: {f}; clusters: {groups}")
+    message = f"formula: {f}; clusters: {groups}"
+    if cov_struct != "exchangeable" or cluster_weighted:
+        message += f"; working correlation: {cov_struct}" + ("; weights: 1/cluster size" if cluster_weighted else "")
+    log.ok(model_id, outcome, population, len(frame), rows, message=message)
     return fit
 
 

@@ -4,8 +4,16 @@ The analysis plan names each set in the config key ``sensitivity_analyses``, a m
 label to a spec. A spec may hold:
 
 ``population``
-    ``first`` (default: each patient's first transfer) or ``all`` (every transfer; estimators
-    must then cluster on the patient).
+    ``first`` (default: each patient's first transfer); ``sequential_trials``: the sequential
+    target-trial emulation over all transfers (:func:`analysis.methods.target_trial.sequential_trials`:
+    a trial at every transfer of a woman's course, up to her first live birth, among the women
+    still in it; the arm at that transfer modelled on the history (transfer number, previous
+    arm, calendar year) and the baseline covariates; weighted pooled logistic model with robust
+    SEs by woman). It takes no other key. ``all`` (every transfer of the course, the first
+    estimator rerun with SEs clustered on the patient) is still accepted for existing configs,
+    but no longer a default set: its baseline propensity score models an arm that changes from
+    transfer to transfer without the history that moves it (earlier failures, the previous
+    arm), so it is not an all-transfer effect; the sequential trials replace it.
 ``exclude``
     ``{column: [values]}``: rows whose value is listed are left out (e.g. donor oocytes,
     PGT-A cycles).
@@ -17,8 +25,9 @@ label to a spec. A spec may hold:
     labelled ``<label>_<value>``.
 
 :func:`sensitivity_populations` turns the sets into row selections; :func:`run_sensitivity`
-applies one estimator to each and gathers estimates, a status per set and a summary for the
-forest plot. A set whose estimator fails is reported with its message; the others go on.
+applies one estimator to each (the trial estimator to the ``sequential_trials`` sets) and
+gathers estimates, a status per set and a summary for the forest plot. A set whose estimator
+fails is reported with its message; the others go on.
 """
 
 from __future__ import annotations
@@ -30,13 +39,15 @@ import pandas as pd
 
 from analysis.core.exceptions import AnalysisError, ConfigError
 from analysis.data.cohort import Cohort
+from analysis.methods.target_trial import Course, first_course
 from analysis.models.schema import conform_estimates, empty_estimates
 
 __all__ = ["DEFAULT_SETS", "SensitivityPopulation", "SensitivityResults", "check_sets", "run_sensitivity", "sensitivity_populations"]
 
-#: The analysis plan's default sets (mirrored in ``default_config.yaml``).
+#: The analysis plan's default sets (mirrored in ``default_config.yaml``). ``sequential_trials``
+#: replaced ``all_transfers`` (``{"population": "all"}``, model id ``lb_sens_all_transfers``, retired).
 DEFAULT_SETS = {
-    "all_transfers": {"population": "all"},
+    "sequential_trials": {"population": "sequential_trials"},
     "no_donor_oocytes": {"exclude": {"oocyte_source": ["donor"]}},
     "no_pgt_a": {"exclude": {"pgt_a": [True]}},
     "rif_only": {"min_prior_failed_transfers": 3},
@@ -44,16 +55,23 @@ DEFAULT_SETS = {
 }
 
 _KEYS = {"population", "exclude", "min_prior_failed_transfers", "leave_one_out"}
+_POPULATIONS = ("first", "all", "sequential_trials")
+TRIALS = "sequential_trials"
 
 
 @dataclass(frozen=True)
 class SensitivityPopulation:
-    """One rerun: its label, population name, rows and a sentence saying what was left out."""
+    """One rerun: its label, population name, rows and a sentence saying what was left out.
+
+    ``course`` is the emulated trial's population of a ``sequential_trials`` set (None otherwise);
+    ``data`` then holds its transfers with a known outcome.
+    """
 
     label: str
     population: str
     data: pd.DataFrame
     note: str
+    course: Course | None = None
 
 
 @dataclass(frozen=True)
@@ -88,8 +106,12 @@ def check_sets(sets: Mapping, columns) -> None:
         unknown = set(spec) - _KEYS
         if unknown:
             problems.append(f"{label}: unknown key(s) {sorted(unknown)} (known: {sorted(_KEYS)})")
-        if spec.get("population", "first") not in ("first", "all"):
-            problems.append(f"{label}: population must be 'first' or 'all', got {spec['population']!r}")
+        if spec.get("population", "first") not in _POPULATIONS:
+            problems.append(f"{label}: population must be one of {', '.join(map(repr, _POPULATIONS))}, "
+                            f"got {spec['population']!r}")
+        elif spec.get("population") == TRIALS and set(spec) - {"population"}:
+            problems.append(f"{label}: population 'sequential_trials' takes no other key "
+                            f"(got {sorted(set(spec) - {'population'})})")
         for col, values in (spec.get("exclude") or {}).items():
             if col not in columns:
                 problems.append(f"{label}: exclude names column {col!r}, which the cohort does not have")
@@ -129,6 +151,13 @@ def sensitivity_populations(cohort: Cohort, sets: Mapping, *, outcome: str = "li
     out = []
     for label, spec in sets.items():
         pop = spec.get("population", "first")
+        if pop == TRIALS:
+            course = first_course(cohort)
+            known = course.transfers[course.transfers["lb"].notna()]
+            out.append(SensitivityPopulation(label, pop, known, (
+                f"sequential trials: {len(known)} transfers of {known['patient_id'].nunique()} women up to their "
+                f"first live birth ({len(course.after_birth)} later transfers not counted)"), course=course))
+            continue
         data = cohort.population(pop, outcome) if pop == "all" else first
         notes = ["all transfers" if pop == "all" else "first transfers"]
         keep = pd.Series(True, index=data.index)
@@ -154,7 +183,8 @@ def sensitivity_populations(cohort: Cohort, sets: Mapping, *, outcome: str = "li
 
 
 def run_sensitivity(populations: list[SensitivityPopulation], estimator: Callable[..., pd.DataFrame], *,
-                    term: str, main: pd.DataFrame | None = None, prefix: str = "lb_sens_") -> SensitivityResults:
+                    term: str, main: pd.DataFrame | None = None, prefix: str = "lb_sens_",
+                    trial_estimator: Callable[..., pd.DataFrame] | None = None) -> SensitivityResults:
     """Apply one estimator to every sensitivity population.
 
     Parameters
@@ -162,24 +192,38 @@ def run_sensitivity(populations: list[SensitivityPopulation], estimator: Callabl
     populations : list of SensitivityPopulation
     estimator : callable
         ``estimator(data, population=..., model_id=...)`` returning contract rows; ``population``
-        is ``first_transfer`` or ``all_transfers``.
+        is ``first_transfer`` or ``all_transfers``; not used for ``sequential_trials`` sets.
     term : str
         The term the summary shows (e.g. ``treatment_arm[personalized]``).
     main : DataFrame, optional
         The main analysis' contract rows, shown first in the summary.
     prefix : str
         Model id prefix; the id is ``<prefix><label>``.
+    trial_estimator : callable, optional
+        ``trial_estimator(course, model_id=...)`` returning contract rows, applied to the
+        ``sequential_trials`` sets (e.g. :func:`analysis.methods.target_trial.sequential_trials`
+        with its covariates bound); required when there is such a set.
 
     Returns
     -------
     SensitivityResults
+
+    Raises
+    ------
+    ValueError
+        A ``sequential_trials`` set without ``trial_estimator``.
     """
+    if trial_estimator is None and any(p.population == TRIALS for p in populations):
+        raise ValueError("a sequential_trials sensitivity set needs trial_estimator")
     estimates, status = [], []
     for p in populations:
         model_id = f"{prefix}{p.label}"
         population = "all_transfers" if p.population == "all" else "first_transfer"
         try:
-            rows = estimator(p.data, population=population, model_id=model_id)
+            if p.population == TRIALS:
+                rows = trial_estimator(p.course, model_id=model_id)
+            else:
+                rows = estimator(p.data, population=population, model_id=model_id)
             estimates.append(rows)
             status.append({"label": p.label, "model_id": model_id, "status": "ok", "n_obs": len(p.data),
                            "note": p.note, "message": ""})

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.intervals import z_value
-from analysis.data.cohort import Cohort, analysis_population
+from analysis.data.cohort import Cohort, after_first_live_birth_flags, analysis_population
 
 EVENT_CODES = {"censored": 0, "live_birth": 1, "dropout": 2}
 
@@ -71,13 +71,18 @@ def cumulative_live_birth_by_transfer(cohort: Cohort, *, group_col: str | None =
                                       max_transfer: int = 4, conf_level: float = 0.95) -> pd.DataFrame:
     """Cumulative live birth by transfer 1, 2, …, ``max_transfer``+ (discrete time).
 
+    Each woman is counted once and followed to her first live birth: transfers after it (sibling
+    attempts, flagged ``after_first_live_birth`` and logged in the cohort's flow) are not
+    counted, so a woman contributes at most one live birth and leaves the risk set after it.
+
     Two bounds, as the cumulative-live-birth literature reports them [S36, S37, S38]:
 
     - conservative: women who stop count as never having a live birth,
-      :math:`C_k = \\#\\{\\text{live birth at transfer} \\le k\\} / N` (Wilson CI);
+      :math:`C_k = \\#\\{\\text{women with a first live birth at transfer} \\le k\\} / N` (Wilson CI);
     - optimistic: women who stop would have had the same chance as those who went on,
       :math:`O_k = 1 - \\prod_{j \\le k} (1 - b_j / r_j)` with :math:`r_j` the women with a
-      known outcome at transfer :math:`j` and :math:`b_j` their live births (a discrete-time
+      known outcome at transfer :math:`j` of their course (no live birth before it) and
+      :math:`b_j` their live births (a discrete-time
       Kaplan–Meier; Greenwood log CI for the survival, inverted).
 
     The last stage pools transfers ``max_transfer`` and later ("4+").
@@ -90,7 +95,8 @@ def cumulative_live_birth_by_transfer(cohort: Cohort, *, group_col: str | None =
         optimistic_high.
     """
     patients = analysis_population(cohort, "patients")
-    t = cohort.transfers[cohort.transfers["patient_id"].isin(patients["patient_id"])].copy()
+    t = cohort.transfers[cohort.transfers["patient_id"].isin(patients["patient_id"])]
+    t = t[~after_first_live_birth_flags(t)].copy()
     t["stage"] = np.minimum(t["transfer_number"].astype(int), max_transfer)
     first_arm = t.loc[t["transfer_number"] == 1].set_index("patient_id")
     if group_col is None:

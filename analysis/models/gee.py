@@ -32,7 +32,13 @@ R's ``geeglm(..., family = binomial, corstr = "exchangeable")`` to a relative 1e
 
 A grouped binomial response (``trials=``) is what geeglm does with ``cbind(s, n - s)``: the
 response becomes the proportion :math:`s/n` and the prior weights become :math:`n` (geeglm
-replaces any user weights by the row totals). Clusters are the distinct values of ``groups``;
+replaces any user weights by the row totals, so ``trials`` and ``weights`` are not combined
+here). Prior weights of a binary response (``weights=``) are geeglm's ``weights``: with
+:math:`w_{ij} = 1/m_i` (:func:`inverse_cluster_size`) the independence GEE is the
+cluster-weighted GEE (Williamson, Datta and Satten, Biometrics 2003), in which every woman
+counts once whatever her number of transfers; it stays valid when the cluster size depends on
+the outcome (informative cluster size), where a non-diagonal working correlation can bias the
+estimates (Pepe and Anderson, 1994). Clusters are the distinct values of ``groups``;
 rows are sorted stably by cluster first, which is what geeglm computes when the data are sorted
 by id (geepack treats every *run* of equal ids as one cluster).
 """
@@ -50,7 +56,7 @@ from analysis.core.intervals import z_value
 from analysis.models.design import error_prefix
 from analysis.models.logistic import binomial_design, binomial_irls
 
-__all__ = ["GEEResult", "fit_gee_logit"]
+__all__ = ["GEEResult", "fit_gee_logit", "inverse_cluster_size"]
 
 _COV_STRUCTS = ("exchangeable", "independence")
 
@@ -150,6 +156,29 @@ def _exchangeable_terms(
     return h, u.sum(axis=0), u
 
 
+def inverse_cluster_size(groups: pd.Series) -> pd.Series:
+    """Return the cluster-weighting prior weights :math:`1/m_i`, one per row.
+
+    Parameters
+    ----------
+    groups : Series
+        Cluster of each row (e.g. ``patient_id``) of the rows the model uses: compute the
+        weights after dropping incomplete rows, so that every cluster's weights sum to 1.
+
+    Returns
+    -------
+    Series
+        Indexed like ``groups``; NaN where the cluster is missing.
+
+    Examples
+    --------
+    >>> inverse_cluster_size(pd.Series(["a", "a", "b"])).tolist()
+    [0.5, 0.5, 1.0]
+    """
+    sizes = groups.map(groups.value_counts(dropna=True))
+    return (1.0 / sizes).astype(float).rename("cluster_weight")
+
+
 def fit_gee_logit(
     data: pd.DataFrame,
     formula: str,
@@ -157,6 +186,7 @@ def fit_gee_logit(
     groups: str,
     cov_struct: str = "exchangeable",
     trials: str | None = None,
+    weights: str | None = None,
     maxiter: int = 25,
     tol: float = 1e-4,
     model_id: str | None = None,
@@ -180,6 +210,9 @@ def fit_gee_logit(
     trials : str, optional
         Column with the number of trials (e.g. embryos transferred): the model of
         ``cbind(successes, trials - successes)``.
+    weights : str, optional
+        Column of positive prior weights of a binary response (geeglm's ``weights``), e.g.
+        :func:`inverse_cluster_size` for the cluster-weighted GEE. Not with ``trials``.
     maxiter : int
         Maximum iterations (geepack's ``maxit``).
     tol : float
@@ -195,24 +228,35 @@ def fit_gee_logit(
     ------
     ModelError
         No complete rows, no events or events only, a covariate with one value, separation,
-        a rank-deficient design, an invalid working correlation, or no convergence within
-        ``maxiter`` iterations.
+        a rank-deficient design, an invalid working correlation, weights that are not positive
+        and finite (or given with ``trials``), or no convergence within ``maxiter`` iterations.
     """
     if cov_struct not in _COV_STRUCTS:
         raise ModelError(
             f"{error_prefix(model_id)}cov_struct must be one of {', '.join(_COV_STRUCTS)}, "
             f"not {cov_struct!r}"
         )
-    checked = binomial_design(
-        data, formula, trials=trials, extra_columns=[groups], model_id=model_id
-    )
+    if weights is not None and trials is not None:
+        raise ModelError(
+            f"{error_prefix(model_id)}prior weights and trials cannot be combined (geeglm replaces "
+            "the weights of a grouped response by its trials)"
+        )
+    extra = [groups] if weights is None else [groups, weights]
+    checked = binomial_design(data, formula, trials=trials, extra_columns=extra, model_id=model_id)
     frame = checked["frame"]
+    prior = np.ones(len(frame))
+    if weights is not None:
+        prior = pd.to_numeric(frame[weights], errors="coerce").to_numpy(dtype=float)
+        if not (np.isfinite(prior) & (prior > 0)).all():
+            raise ModelError(
+                f"{error_prefix(model_id)}the prior weights {weights!r} must be positive and finite"
+            )
     cluster_codes, _ = pd.factorize(frame[groups], sort=True)
     order = np.argsort(cluster_codes, kind="stable")
     codes = cluster_codes[order]
     x = checked["design"].to_numpy(dtype=float)[order]
     y = checked["proportion"][order]
-    w = checked["trials"][order]
+    w = (checked["trials"] * prior)[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     sizes = np.diff(np.r_[starts, len(codes)])
     exchangeable = cov_struct == "exchangeable"
@@ -226,7 +270,7 @@ def fit_gee_logit(
         dt = (np.sqrt(w) * sd)[:, None] * x  # W^1/2 A^-1/2 dmu/deta x, with dmu/deta = v
         return resid, dt
 
-    beta = binomial_irls(x, y, w)  # the start values of geese.fit
+    beta = binomial_irls(x, y, w)  # the start values of geese.fit (glm.fit with the prior weights)
     resid, dt = moments(beta)
     scale = float(np.mean(resid**2))
     alpha = 0.0

@@ -72,7 +72,7 @@ _MODELS = [  # (model_id, label, measure)
     ("lb_first_aipw", "AIPW (doubly robust)", "RD (%)"),
     ("lb_first_matched", "Propensity-score matched", "OR"),
     ("lb_first_mi", "Adjusted logistic, multiple imputation", "OR"),
-    ("lb_all_gee", "All transfers, GEE", "OR"),
+    ("lb_all_gee_ind", "All transfers, GEE", "OR"),
     ("ttlb_cox_adjusted", "Time to live birth, Cox", "HR"),
 ]
 
@@ -95,8 +95,9 @@ def model_table(estimates: pd.DataFrame, *, conf_level: float = 0.95, min_cell_c
         ["First transfer unless stated. Adjusted models: age, BMI, prior failed transfers, embryo stage, good-quality "
          "embryos, cycle type, oocyte source and centre. IPTW: stabilised weights from a multinomial propensity model, "
          "design-based (sandwich) SEs. AIPW: percentile bootstrap CI over patients. Matched: 1:1 nearest neighbour, "
-         "caliper 0.2 SD of the logit score, SEs clustered on pairs. MI: Rubin's rules. GEE: exchangeable working "
-         "correlation, robust SEs, clustered on patients. Cox: Efron ties. P: two-sided Wald test.",
+         "caliper 0.2 SD of the logit score, SEs clustered on pairs. MI: Rubin's rules. GEE: transfers up to the first "
+         "live birth, adjusted also for the transfer number, independence working correlation, robust SEs, clustered on "
+         "patients. Cox: Efron ties. P: two-sided Wald test.",
          ABBREVIATIONS, rule_statement(min_cell_count)])
 
 

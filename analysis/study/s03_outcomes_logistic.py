@@ -5,6 +5,25 @@ secondary outcome; the arm × profile-group interaction with stratum-specific OR
 likelihood-ratio test; matched vs mismatched therapy. All transfers: GEE for the primary outcome
 and for implantation per embryo. The model ids below are the ones ``tables/estimates.csv`` and
 the reports name.
+
+All-transfer live-birth models (every transfer of a woman's course up to her first live birth;
+later transfers, sibling attempts, are left out by the ``all`` population). The arm changes
+after failures and a woman stops after a live birth, so her number of transfers depends on the
+outcome; with a non-diagonal working correlation the GEE estimates can then be biased (Pepe and
+Anderson, Commun Stat Simul 1994). Hence:
+
+* ``lb_all_gee_ind`` (main): independence working correlation, robust SEs by woman;
+* ``lb_all_gee_exch`` (sensitivity): the same model with an exchangeable working correlation;
+* ``lb_all_gee_cw`` (sensitivity): cluster-weighted independence GEE, prior weights 1 / (the
+  woman's number of transfers in the model), so every woman counts once (Williamson, Datta and
+  Satten, Biometrics 2003), which stays valid under informative cluster size.
+
+Each adjusts for the transfer number (1, 2, 3, 4+, ``transfer_number_band``) besides the
+adjustment set. Earlier failed transfers are in the model through the two: within a course cut
+at the first live birth, the failures before transfer :math:`k` are the baseline
+``prior_failed_transfers`` (a covariate of the adjustment set) plus :math:`k - 1`. The retired
+id ``lb_all_gee`` (exchangeable, no transfer number, sibling attempts included) is replaced by
+``lb_all_gee_ind`` (``docs/results_format.md``).
 """
 
 from __future__ import annotations
@@ -19,7 +38,7 @@ from analysis.methods import outcomes
 from analysis.output import captions, plotting, style
 from analysis.study.context import RunContext
 
-__all__ = ["LogisticResults", "crude_rates", "logistic_models"]
+__all__ = ["LogisticResults", "crude_rates", "gee_side_by_side", "logistic_models", "with_transfer_band"]
 
 FIRST = "first_transfer"
 ARM = "treatment_arm"
@@ -28,7 +47,16 @@ LB_CRUDE, LB_ADJUSTED, CP_CRUDE, CP_ADJUSTED = ("lb_first_crude", "lb_first_adju
                                                 "cp_first_adjusted")
 LB_PROFILE, LB_INTERACTION = "lb_first_profile_adjusted", "lb_first_interaction"
 LB_MATCHING = "lb_first_matching"
-LB_GEE, IMPLANTATION_GEE = "lb_all_gee", "implantation_all_gee"
+#: All-transfer live-birth GEE: independence (main), exchangeable and cluster-weighted (sensitivity).
+LB_GEE_IND, LB_GEE_EXCH, LB_GEE_CW = "lb_all_gee_ind", "lb_all_gee_exch", "lb_all_gee_cw"
+IMPLANTATION_GEE = "implantation_all_gee"
+#: Each all-transfer live-birth GEE: (model id, working correlation, cluster-weighted, estimator, label).
+LB_GEE_MODELS = [
+    (LB_GEE_IND, "independence", False, "gee_logit_independence", "independence (main)"),
+    (LB_GEE_EXCH, "exchangeable", False, "gee_logit_exchangeable", "exchangeable"),
+    (LB_GEE_CW, "independence", True, "gee_logit_independence_cluster_weighted", "cluster-weighted"),
+]
+TRANSFER_BAND, TRANSFER_BANDS = "transfer_number_band", ["1", "2", "3", "4+"]
 MODIFIER, MODIFIER_LEVELS = "profile_group", ["balanced", "dysregulated"]
 TREATED_ARMS = ["empirical", "personalized"]
 
@@ -49,6 +77,8 @@ class LogisticResults:
         ORs of matched and mismatched therapy against none.
     all_transfers : DataFrame
         Arm ORs of the GEE models over all transfers (primary outcome, implantation per embryo).
+    gee_side_by_side : DataFrame
+        The arm ORs (CI) of the three all-transfer live-birth GEE, one column per model.
     status : DataFrame
         Every model's status, rows used and message (``tables/model_status_03.csv``).
     estimates : DataFrame
@@ -66,6 +96,7 @@ class LogisticResults:
     strata: pd.DataFrame
     matching: pd.DataFrame
     all_transfers: pd.DataFrame
+    gee_side_by_side: pd.DataFrame
     status: pd.DataFrame
     estimates: pd.DataFrame
     forest: pd.DataFrame
@@ -90,6 +121,41 @@ def crude_rates(ctx: RunContext, *, outcome: str) -> pd.DataFrame:
     first = ctx.cohort.population("first", outcome)
     return ctx.save_table(outcomes.events_by(first, outcome=outcome, by=[MODIFIER, ARM]),
                           "rates_first_by_profile_arm")
+
+
+def with_transfer_band(transfers: pd.DataFrame) -> pd.DataFrame:
+    """Return ``transfers`` with ``transfer_number_band``: the transfer number as 1, 2, 3, 4+ (text levels).
+
+    Examples
+    --------
+    >>> with_transfer_band(pd.DataFrame({"transfer_number": [1, 4, 6]}))["transfer_number_band"].tolist()
+    ['1', '4+', '4+']
+    """
+    number = transfers["transfer_number"].astype(int)
+    last = len(TRANSFER_BANDS)
+    band = number.astype(str).where(number < last, TRANSFER_BANDS[-1])
+    return transfers.assign(**{TRANSFER_BAND: band})
+
+
+def gee_side_by_side(estimates: pd.DataFrame) -> pd.DataFrame:
+    """Arm ORs (CI) of the all-transfer live-birth GEE, one column per model, main model first.
+
+    Parameters
+    ----------
+    estimates : DataFrame
+        Contract rows holding the models of :data:`LB_GEE_MODELS`.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by term; one column per model (its label and id), cells ``OR (low–high)``.
+    """
+    arms = outcomes.or_table(estimates, model_ids=[m[0] for m in LB_GEE_MODELS])
+    cells = arms.assign(cell=[f"{r.estimate:.2f} ({r.conf_low:.2f}–{r.conf_high:.2f})" for r in arms.itertuples()])
+    columns = {m[0]: f"{m[4]}: {m[0]}" for m in LB_GEE_MODELS}
+    wide = cells.pivot(index="term", columns="model_id", values="cell")
+    wide = wide.reindex(columns=[m for m in columns if m in wide.columns]).rename(columns=columns)
+    return wide.rename_axis(columns=None)
 
 
 def logistic_models(ctx: RunContext, *, outcome: str, secondary_outcome: str, covariates: list[str],
@@ -140,8 +206,11 @@ def logistic_models(ctx: RunContext, *, outcome: str, secondary_outcome: str, co
                                       reference_arm=reference_arm, conf_level=level, data=first)
     logit(LB_MATCHING, first, outcome, ["therapy_match", MODIFIER], covariates, references=None)
 
-    outcomes.fit_gee_model(log, cohort.population("all", outcome), model_id=LB_GEE, outcome=outcome,
-                           population="all_transfers", exposures=[ARM], covariates=covariates, conf_level=level)
+    all_transfers = with_transfer_band(cohort.population("all", outcome))
+    for model_id, cov_struct, weighted, estimator, _ in LB_GEE_MODELS:
+        outcomes.fit_gee_model(log, all_transfers, model_id=model_id, outcome=outcome, population="all_transfers",
+                               exposures=[ARM], covariates=[*covariates, TRANSFER_BAND], conf_level=level,
+                               estimator=estimator, cov_struct=cov_struct, cluster_weighted=weighted)
     outcomes.fit_gee_model(log, outcomes.implantation_population(cohort), model_id=IMPLANTATION_GEE,
                            outcome="gestational_sacs", population="all_transfers_embryos", exposures=[ARM],
                            covariates=covariates, trials="embryos_transferred", conf_level=level,
@@ -164,5 +233,6 @@ def logistic_models(ctx: RunContext, *, outcome: str, secondary_outcome: str, co
         first_transfer=outcomes.or_table(estimates, model_ids=[m[0] for m in first_transfer_models]),
         interaction=lr, strata=strata,
         matching=outcomes.or_table(estimates, model_ids=[LB_MATCHING], term_prefix="therapy_match["),
-        all_transfers=outcomes.or_table(estimates, model_ids=[LB_GEE, IMPLANTATION_GEE]),
+        all_transfers=outcomes.or_table(estimates, model_ids=[*(m[0] for m in LB_GEE_MODELS), IMPLANTATION_GEE]),
+        gee_side_by_side=gee_side_by_side(estimates),
         status=status, estimates=estimates, forest=forest, figure=fig, caption=ctx.save_caption(caption, 3))

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.methods import effects, imputation, outcomes, propensity, sensitivity
+from analysis.methods import effects, imputation, outcomes, propensity, sensitivity, target_trial
 from analysis.methods.outcomes import ModelLog
 from analysis.output import plotting, style
 from analysis.output.plotting import effects as effect_plots
@@ -570,6 +570,9 @@ def sensitivity_reruns(ctx: RunContext, weighted: WeightedEffects, *, sensitivit
                        reference_arm: str) -> SensitivityReruns:
     """Rerun the IPTW OR of personalized vs none in each sensitivity set; save status and summary.
 
+    A ``sequential_trials`` set is the sequential target-trial emulation over all transfers
+    (:func:`analysis.methods.target_trial.sequential_trials` with ``ps_covariates``).
+
     Parameters
     ----------
     ctx : RunContext
@@ -592,8 +595,10 @@ def sensitivity_reruns(ctx: RunContext, weighted: WeightedEffects, *, sensitivit
                         truncation=weight_truncation, reference=reference_arm, notebook=ctx.notebook,
                         conf_level=ctx.conf_level)
     main = weighted.log.estimates_frame()
+    trials = partial(target_trial.sequential_trials, covariates=ps_covariates, notebook=ctx.notebook,
+                     conf_level=ctx.conf_level)
     result = sensitivity.run_sensitivity(populations, estimator, term=SENSITIVITY_TERM,
-                                         main=main[main["model_id"] == IPTW_ID])
+                                         main=main[main["model_id"] == IPTW_ID], trial_estimator=trials)
     log = ModelLog(ctx.notebook)
     log.record(result.estimates, outcome, "sensitivity")
     status = ctx.save_table(result.status, "sensitivity_status")
