@@ -18,7 +18,9 @@ import pytest
 from analysis.data.clinic import simulate_clinic
 from analysis.data.cohort import Cohort, load_cohort
 from analysis.data.synthetic import write_cohort
+from analysis.methods import outcomes
 from analysis.methods import target_trial as tt
+from analysis.study.s03_outcomes_logistic import with_transfer_band
 
 REF = Path(__file__).parent / "reference"
 COV = ["age_at_biopsy_years", "prior_failed_transfers", "center_id", "profile_group", "first_transfer_year"]
@@ -134,21 +136,44 @@ def test_longitudinal_models_match_r(fixed_course, r_values, function, prefix):
 # ---------------------------------------------------------------------------------------------
 # against the truth of a realistic clinic
 # ---------------------------------------------------------------------------------------------
-def _clinic_course(tmp_path_factory, seed: int, null: bool, n: int = 3000):
+def _clinic_course(tmp_path_factory, seed: int, null: bool, n: int = 3000, with_cohort: bool = False):
     folder = tmp_path_factory.mktemp(f"clinic_{seed}_{null}")
     clinic = simulate_clinic(n, seed=seed, null=null)
     write_cohort(clinic, folder)
-    return clinic, tt.first_course(load_cohort(folder))
+    cohort = load_cohort(folder)
+    return (clinic, tt.first_course(cohort), cohort) if with_cohort else (clinic, tt.first_course(cohort))
+
+
+#: The all-transfer GEE models of notebook 03 (main, and the two sensitivity models).
+GEE_MODELS = [("independence", False), ("exchangeable", False), ("independence", True)]
+GEE_COV = ["age_at_biopsy_years", "prior_failed_transfers", "center_id", "profile_group", "biopsy_year",
+           "transfer_number_band"]
+
+
+def _gee_rows(cohort) -> pd.DataFrame:
+    """Arm rows of the three all-transfer GEE models, fitted as notebook 03 fits them."""
+    log = outcomes.ModelLog("test")
+    data = with_transfer_band(cohort.population("all", "live_birth"))
+    for i, (corr, weighted) in enumerate(GEE_MODELS):
+        outcomes.fit_gee_model(log, data, model_id=f"gee{i}", outcome="live_birth", population="all_transfers",
+                               exposures=["treatment_arm"], covariates=GEE_COV, conf_level=0.99,
+                               cov_struct=corr, cluster_weighted=weighted)
+    rows = log.estimates_frame()
+    return rows[rows["term"].str.startswith("treatment_arm[")]
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_every_longitudinal_arm_estimate_holds_the_null_on_a_realistic_null_clinic(tmp_path_factory, seed):
-    _, course = _clinic_course(tmp_path_factory, seed, null=True)
+    _, course, cohort = _clinic_course(tmp_path_factory, seed, null=True, with_cohort=True)
     for function in (tt.itt_cox, tt.per_protocol_cox, tt.discrete_time_hazard, tt.sequential_trials):
         rows = function(course, covariates=COV, notebook="test", model_id="test", conf_level=0.99)
         for row in rows.itertuples():
             assert row.conf_low < 1 < row.conf_high, (function.__name__, row.term, row.estimate, row.conf_low,
                                                        row.conf_high)
+    gee = _gee_rows(cohort)
+    assert len(gee) == 2 * len(GEE_MODELS)
+    for row in gee.itertuples():
+        assert row.conf_low < 1 < row.conf_high, (row.model_id, row.term, row.estimate, row.conf_low, row.conf_high)
     cumulative = tt.per_protocol_cumulative(course, covariates=COV, notebook="test", model_id="test", n_boot=60, groups=("all",),
                                             conf_level=0.99, seed=seed)
     assert cumulative.n_failed_replicates == 0

@@ -243,8 +243,14 @@ def switch_weights(transfers: pd.DataFrame, *, covariates: Sequence[str]) -> pd.
     extra = [] if "prior_failed_transfers" in covariates else [rows["earlier_failures"].to_numpy(float)[:, None]]
     full = np.column_stack([base, *extra, hist])
     w1 = np.ones(len(rows))
-    p_num = scipy.special.expit(base @ weighted_logit(stay, base, w1)[0])
-    p_den = scipy.special.expit(full @ weighted_logit(stay, full, w1)[0])
+    try:
+        p_num = scipy.special.expit(base @ weighted_logit(stay, base, w1)[0])
+        p_den = scipy.special.expit(full @ weighted_logit(stay, full, w1)[0])
+    except ModelError as exc:
+        n_switch = int((stay == 0).sum())
+        raise ModelError(f"the model of staying on the assigned arm cannot be estimated ({exc}): {n_switch} switch(es) "
+                         f"of arm among {len(rows)} later transfers; some assigned arm × profile group has too few "
+                         "switches (or none) for per-protocol weights") from None
     ratio = pd.Series(np.where(stay == 1, p_num / p_den, np.nan), index=rows.index)
     out = pd.Series(1.0, index=transfers.index)
     out.loc[rows.index] = ratio

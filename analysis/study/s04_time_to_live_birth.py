@@ -20,11 +20,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.methods import survival_analysis, target_trial, time_to_event
+from analysis.methods.outcomes import attempt
 from analysis.methods.survival_analysis import CoxWithPHCheck, KaplanMeierCurves
 from analysis.methods.target_trial import Course, CumulativeResult
 from analysis.output import captions, plotting, style
+from analysis.output.plotting import biomarkers as biomarker_plots
 from analysis.output.plotting import effects as effect_plots
 from analysis.study.context import RunContext
+from analysis.study.messages import Message, not_estimable
 
 __all__ = [
     "AdjustedCox", "CompetingRisks", "CumulativeLiveBirth", "FollowUp", "PerProtocol", "Protocol", "TransferCurves",
@@ -91,24 +94,30 @@ class Protocol:
 class PerProtocol:
     """Per-protocol analyses: censored at a switch of arm, with stabilised IPTW × IPCW.
 
+    Each part is fitted on its own; a part the data cannot support (a weight model separated in a
+    small cohort, say) is shown as the reason, and the others go on.
+
     Attributes
     ----------
-    cox : DataFrame
-        Hazard ratios of the weighted Cox model (``ttlb_cox_pp``).
-    cumulative : CumulativeResult
+    cox : DataFrame or Message
+        Hazard ratios of the weighted Cox model (``ttlb_cox_pp``), or why there are none.
+    cumulative : CumulativeResult or None
         Cumulative live birth by transfer under each strategy, and the difference (``clb_pp``).
+    differences : DataFrame or Message
+        Always personalized − never by transfer and group, or why there is none.
     figure : Figure
         ``supp_cumulative_per_protocol``: the strategies' curves for all women and by profile group.
-    discrete_time : DataFrame
+    discrete_time : DataFrame or Message
         Odds ratios of the discrete-time hazard model of live birth per transfer (``clb_dth``).
     estimates : DataFrame
         All their estimate rows, as saved.
     """
 
-    cox: pd.DataFrame
-    cumulative: CumulativeResult
+    cox: pd.DataFrame | Message
+    cumulative: CumulativeResult | None
+    differences: pd.DataFrame | Message
     figure: Figure
-    discrete_time: pd.DataFrame
+    discrete_time: pd.DataFrame | Message
     estimates: pd.DataFrame
 
 
@@ -259,23 +268,40 @@ def per_protocol(ctx: RunContext, follow: FollowUp, *, covariates: list[str], ma
     PerProtocol
     """
     course = follow.course
-    cox = target_trial.per_protocol_cox(course, covariates=covariates, conf_level=ctx.conf_level,
-                                        notebook=ctx.notebook, model_id=PP_COX_MODEL_ID)
-    cumulative = target_trial.per_protocol_cumulative(course, covariates=covariates, max_k=max_transfers,
-                                                      groups=PP_GROUPS, n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs,
-                                                      conf_level=ctx.conf_level, notebook=ctx.notebook,
-                                                      model_id=PP_CUMULATIVE_MODEL_ID)
-    dth = target_trial.discrete_time_hazard(course, covariates=covariates, conf_level=ctx.conf_level,
-                                            notebook=ctx.notebook, model_id=DISCRETE_TIME_MODEL_ID)
-    ctx.save_table(cumulative.curves, "cumulative_live_birth_per_protocol")
+    cox = attempt(lambda: target_trial.per_protocol_cox(course, covariates=covariates, conf_level=ctx.conf_level,
+                                                        notebook=ctx.notebook, model_id=PP_COX_MODEL_ID))
+    cumulative = attempt(lambda: target_trial.per_protocol_cumulative(
+        course, covariates=covariates, max_k=max_transfers, groups=PP_GROUPS, n_boot=n_bootstrap, seed=seed,
+        n_jobs=n_jobs, conf_level=ctx.conf_level, notebook=ctx.notebook, model_id=PP_CUMULATIVE_MODEL_ID))
+    dth = attempt(lambda: target_trial.discrete_time_hazard(course, covariates=covariates, conf_level=ctx.conf_level,
+                                                            notebook=ctx.notebook, model_id=DISCRETE_TIME_MODEL_ID))
     fig, axes = plt.subplots(1, len(PP_GROUPS), figsize=style.figure_size("double", aspect=0.38), sharey=True)
+    if cumulative.ok:
+        ctx.save_table(cumulative.value.curves, "cumulative_live_birth_per_protocol")
     for ax, group, letter in zip(axes, PP_GROUPS, PANEL_LETTERS):
-        effect_plots.plot_strategy_curves(cumulative.curves, group=group, ci_label=ctx.ci_label, ax=ax)
+        _strategy_panel(ctx, cumulative, group, ax)
         style.add_panel_letter(ax, letter)
     ctx.save_figure(fig, "supp_cumulative_per_protocol")
     plt.close(fig)
-    estimates = pd.concat([cox, cumulative.estimates, dth], ignore_index=True)
-    return PerProtocol(cox=cox, cumulative=cumulative, figure=fig, discrete_time=dth, estimates=estimates)
+    parts = [a.value if a.ok else None for a in (cox, dth)]
+    parts.append(cumulative.value.estimates if cumulative.ok else None)
+    estimates = pd.concat([e for e in parts if e is not None], ignore_index=True) if any(
+        e is not None for e in parts) else pd.DataFrame()
+    return PerProtocol(
+        cox=cox.value if cox.ok else not_estimable(cox.reason),
+        cumulative=cumulative.value if cumulative.ok else None,
+        differences=(cumulative.value.differences if cumulative.ok else not_estimable(cumulative.reason)),
+        figure=fig,
+        discrete_time=dth.value if dth.ok else not_estimable(dth.reason),
+        estimates=estimates)
+
+
+def _strategy_panel(ctx: RunContext, cumulative, group: str, ax) -> None:
+    """One panel of the per-protocol figure: the strategies' curves, or why there are none."""
+    if cumulative.ok:
+        effect_plots.plot_strategy_curves(cumulative.value.curves, group=group, ci_label=ctx.ci_label, ax=ax)
+    else:
+        biomarker_plots.plot_message(f"Not estimable: {cumulative.reason}", ax=ax)
 
 
 def cumulative_live_birth(ctx: RunContext, ttlb: pd.DataFrame) -> CumulativeLiveBirth:
@@ -412,7 +438,7 @@ def save_survival_results(ctx: RunContext, km: CumulativeLiveBirth, cox: Adjuste
     """
     curves = survival_analysis.survival_table(km.curves, competing.curves)
     ctx.save_table(curves, "survival")
-    ctx.save_estimates(pd.concat([cox.estimates, per_protocol.estimates], ignore_index=True))
+    ctx.save_estimates(pd.concat([e for e in (cox.estimates, per_protocol.estimates) if len(e)], ignore_index=True))
     caption = captions.figure_4_caption(curves, km.logrank, horizon_days=CAPTION_HORIZON_DAYS,
                                         conf_level=ctx.conf_level, min_cell_count=ctx.min_cell_count)
     return ctx.save_caption(caption, 4)
