@@ -15,7 +15,7 @@ from analysis.output.results import ESTIMATE_COLUMNS, read_run
 from analysis.run.runner import notebook_paths, run_suite
 
 REQUIRED_MODELS = {"lb_first_crude", "lb_first_adjusted", "lb_first_interaction", "cp_first_adjusted",
-                   "lb_first_matching", "lb_all_gee_ind", "implantation_all_gee", "ttlb_cox_adjusted"}
+                   "lb_first_matching", "lb_all_gee_ind", "implantation_all_gee", "ttlb_cox_itt"}
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,8 @@ _MODELS = [  # (model_id, label, measure)
     ("lb_first_matched", "Propensity-score matched", "OR"),
     ("lb_first_mi", "Adjusted logistic, multiple imputation", "OR"),
     ("lb_all_gee_ind", "All transfers, GEE", "OR"),
-    ("ttlb_cox_adjusted", "Time to live birth, Cox", "HR"),
+    ("ttlb_cox_itt", "Time to live birth from the first transfer, Cox (ITT analogue)", "HR"),
+    ("ttlb_cox_pp", "Time to live birth, per protocol (IPTW × IPCW Cox)", "HR"),
 ]
 
 
