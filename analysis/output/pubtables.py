@@ -98,7 +98,8 @@ def model_table(estimates: pd.DataFrame, *, conf_level: float = 0.95, min_cell_c
          "design-based (sandwich) SEs. AIPW: percentile bootstrap CI over patients. Matched: 1:1 nearest neighbour, "
          "caliper 0.2 SD of the logit score, SEs clustered on pairs. MI: Rubin's rules. GEE: transfers up to the first "
          "live birth, adjusted also for the transfer number, independence working correlation, robust SEs, clustered on "
-         "patients. Cox: Efron ties. P: two-sided Wald test.",
+         "patients. Cox: Efron ties, time zero at the first transfer after the biopsy (emulated target trial); per "
+         "protocol: censored at a switch of arm, stabilised IPTW × IPCW, robust SEs by woman. P: two-sided Wald test.",
          ABBREVIATIONS, rule_statement(min_cell_count)])
 
 
@@ -108,7 +109,7 @@ def model_terms_table(estimates: pd.DataFrame, model_id: str, *, title: str, con
     rows = estimates[estimates["model_id"] == model_id]
     estimator = str(rows["estimator"].iloc[0]) if len(rows) else ""
     difference = estimator.endswith("_rd")
-    measure = {"cox_efron": "HR"}.get(estimator, "RD (%)" if difference else ("RR" if estimator.endswith("rr") else "OR"))
+    measure = {"cox_efron": "HR", "cox_itt": "HR", "cox_pp_ipcw": "HR"}.get(estimator, "RD (%)" if difference else ("RR" if estimator.endswith("rr") else "OR"))
     frame = pd.DataFrame({
         "Term": rows["term"].astype(str).to_numpy(),
         f"{measure} ({conf_level * 100:g}% CI)": [_ci(r.estimate, r.conf_low, r.conf_high, percent=difference)
