@@ -205,3 +205,18 @@ def test_coverage_of_the_per_protocol_cumulative_difference_over_many_seeds(tmp_
     coverage = float(np.mean(hits))
     print(f"coverage of clb_pp at transfer 3: {coverage:.3f} over {len(hits)} clinics")
     assert coverage >= 0.85
+
+
+def test_a_recorded_end_reason_column_passes_the_contract_and_reaches_the_course(tmp_path):
+    clinic = simulate_clinic(400, seed=8)
+    patients = clinic.patients.copy()
+    # Women without a live birth who never come back after a failure stopped treatment.
+    lb = clinic.transfers.groupby("patient_id")["live_birth"].max()
+    patients["follow_up_end_reason"] = np.where(patients["patient_id"].map(lb).eq(1), "data_cut", "stopped_treatment")
+    write_cohort(type(clinic)(patients, clinic.transfers, clinic.truth), tmp_path)
+    cohort = load_cohort(tmp_path)
+    assert "follow_up_end_reason" in cohort.transfers.columns
+    women = tt.first_course(cohort).women
+    no_birth = women["status"] != 1
+    known = women["end"] != "outcome_unknown"
+    assert (women.loc[no_birth & known, "status"] == 2).all()   # the recorded reason decides: drop-out

@@ -434,7 +434,7 @@ def simulate_clinic(n_patients: int = 3000, seed: int = 1, *, features: ClinicFe
         t0=day[:, 0], gaps=gaps, slot=slot, base_prior=base_prior,
         cont_logit=cont_logit, frailty=frailty, effects=effects, arm_prob=arm_prob)
     _clinic_missingness(rng, patients, transfers, f)
-    return SyntheticCohort(patients[columns("patients")], transfers[columns("transfers")], truth)
+    return SyntheticCohort(patients[[c for c in columns("patients") if c in patients]], transfers[columns("transfers")], truth)
 
 
 def _clinic_missingness(rng, patients: pd.DataFrame, transfers: pd.DataFrame, f: ClinicFeatures) -> None:

@@ -26,7 +26,7 @@ FLOW_COLUMNS = ["step", "stage", "kind", "reason", "n_patients", "n_transfers"]
 PATIENT_COLUMNS_ON_TRANSFERS = (
     "center_id", "age_at_biopsy_years", "bmi_kg_m2", "amh_ng_ml", "infertility_years",
     "prior_failed_transfers", "prior_miscarriages", "indication", "diagnosis", "biopsy_date",
-    "follow_up_end_date", "il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent", "cd138_per_hpf",
+    "follow_up_end_date", "follow_up_end_reason", "il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent", "cd138_per_hpf",
     "blood_nk_percent", "blood_th1_th2_ratio", "immune_profile", "immune_profile_lab",
     "immune_profile_derived", "profile_source", "profile_group", "biopsy_year",
 )

@@ -63,6 +63,9 @@ class ColumnSpec:
     reference : str, optional
         Reference level of a category in every model (its odds, hazard or risk ratios are
         against this level); None leaves the first observed level in sorted order.
+    warn_if_absent : bool
+        An optional column's absence is reported as a warning (False where the analyses have a
+        documented rule for its absence, so nothing is skipped).
     """
 
     name: str
@@ -78,6 +81,7 @@ class ColumnSpec:
     unique: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
     reference: str | None = None
+    warn_if_absent: bool = True
 
 
 def _marker(name, meaning, unit, limits, plausible, source):
@@ -111,6 +115,11 @@ PATIENTS: tuple[ColumnSpec, ...] = (
     ColumnSpec("biopsy_date", "date", True, False, "Date of the mid-luteal endometrial biopsy."),
     ColumnSpec("follow_up_end_date", "date", True, False,
                "End of follow-up (last contact); time to live birth is censored here."),
+    ColumnSpec("follow_up_end_reason", "category", False, True,
+               "Why follow-up ended: data_cut (administrative end of the study, woman possibly still in treatment), "
+               "stopped_treatment (drop-out), lost or moved (censored). When present it decides between drop-out and "
+               "censoring in the target-trial analyses; when absent drop-out is defined by the dropout_days rule.",
+               levels=("data_cut", "stopped_treatment", "lost", "moved"), warn_if_absent=False),
     _marker("il15_fn14_ratio", "IL-15/Fn-14 mRNA ratio: uNK activation and maturation.",
             "relative mRNA ratio (unitless)", (0, 1000), (0.01, 50), "[S1]; scale [A]"),
     _marker("il18_tweak_ratio", "IL-18/TWEAK mRNA ratio: Th1-type drift and angiogenesis.",

@@ -354,7 +354,7 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
     })
     truth = _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients)
     _apply_missingness(rng, patients, transfers)
-    patients = patients[columns("patients")]
+    patients = patients[[c for c in columns("patients") if c in patients]]
     transfers = transfers[columns("transfers")]
     return SyntheticCohort(patients, transfers, truth)
 

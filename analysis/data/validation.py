@@ -239,7 +239,7 @@ def _soft_checks(table: str, frame: pd.DataFrame, findings: _Findings) -> None:
     ids = _row_ids(table, frame)
     for s in contract.TABLES[table]:
         if s.name not in frame.columns:
-            if not s.required:
+            if not s.required and s.warn_if_absent:
                 findings.note(table, s.name, "optional_column_absent", "warning",
                               f"optional column '{s.name}' is absent; analyses that need it are skipped")
             continue
