@@ -30,9 +30,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null
 
-## lint: ruff (lint rules in pyproject.toml) and the import-linter layer and cycle contracts
+## lint: ruff (lint rules and formatting, pyproject.toml) and the import-linter layer and cycle contracts
 lint: $(STAMP)
 	$(BIN)/ruff check analysis tests benchmarks docs notebooks
+	$(BIN)/ruff format --check analysis tests benchmarks docs notebooks
 	$(BIN)/lint-imports --no-logo
 
 ## test: set up if needed (venv, package, kernel, Chromium), lint, then run the test suite (what CI runs)

@@ -44,10 +44,16 @@ def cohort_once_timings(n_transfers: int, *, repeats: int = 3, notebooks: int = 
         write = _median_seconds(lambda: write_cohort_cache(cohort, Path(tmp) / "cache"), repeats)
         read = _median_seconds(lambda: read_cohort_cache(Path(tmp) / "cache"), repeats)
     saved = derive - read
-    return {"transfers": len(cohort.transfers), "patients": len(cohort.patients), "derive_seconds": round(derive, 3),
-            "cache_write_seconds": round(write, 3), "cache_read_seconds": round(read, 3),
-            "saved_per_notebook_seconds": round(saved, 3), "notebooks": notebooks,
-            "saved_per_suite_seconds": round(notebooks * saved - write, 3)}
+    return {
+        "transfers": len(cohort.transfers),
+        "patients": len(cohort.patients),
+        "derive_seconds": round(derive, 3),
+        "cache_write_seconds": round(write, 3),
+        "cache_read_seconds": round(read, 3),
+        "saved_per_notebook_seconds": round(saved, 3),
+        "notebooks": notebooks,
+        "saved_per_suite_seconds": round(notebooks * saved - write, 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

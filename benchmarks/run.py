@@ -32,8 +32,13 @@ TARGETS = {"suite_shipped_s": 60, "suite_1m_s": 15 * 60, "suite_1m_gib": 8, "fit
 def _stage(stage: str, data_dir: Path, work: Path, timeout: float) -> dict:
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.stage", stage, str(data_dir), str(work)],
-                              capture_output=True, text=True, timeout=timeout, cwd=HERE.parent)
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.stage", stage, str(data_dir), str(work)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=HERE.parent,
+        )
     except subprocess.TimeoutExpired:
         return {"stage": stage, "status": f"timed out after {timeout:.0f} s", "wall_seconds": float("nan")}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -54,8 +59,16 @@ def _r_stages(work: Path) -> list[dict]:
     return rows
 
 
-def benchmark_size(n_transfers: int, *, timeout: float, notebooks: list[str], suite: bool,
-                   suite_timeout: float, with_r: bool = True, progress: Path | None = None) -> pd.DataFrame:
+def benchmark_size(
+    n_transfers: int,
+    *,
+    timeout: float,
+    notebooks: list[str],
+    suite: bool,
+    suite_timeout: float,
+    with_r: bool = True,
+    progress: Path | None = None,
+) -> pd.DataFrame:
     """Run every stage on a cohort of about ``n_transfers`` transfers; return one row per stage."""
     from analysis.data.synthetic import simulate_cohort, write_cohort
 
@@ -69,6 +82,7 @@ def benchmark_size(n_transfers: int, *, timeout: float, notebooks: list[str], su
         rows = [{"stage": "simulate_and_write", "wall_seconds": round(time.perf_counter() - t0, 3), "status": "ok"}]
         n_actual = len(cohort.transfers)
         del cohort
+
         def keep(row):  # each finished stage is written at once, so a long size leaves partial results
             rows.append(row)
             if progress is not None:
@@ -83,8 +97,10 @@ def benchmark_size(n_transfers: int, *, timeout: float, notebooks: list[str], su
         if suite:
             row = _stage("suite", data, work, suite_timeout)
             keep(row)
-            rows += [{"stage": f"suite:{nb}", "wall_seconds": wall, "status": "ok"}
-                     for nb, wall in (row.get("notebooks_in_suite") or {}).items()]
+            rows += [
+                {"stage": f"suite:{nb}", "wall_seconds": wall, "status": "ok"}
+                for nb, wall in (row.get("notebooks_in_suite") or {}).items()
+            ]
             if notebooks:
                 rows.append(_stage("suite_jobs2", data, work, suite_timeout))
     out = pd.DataFrame(rows).drop(columns="notebooks_in_suite", errors="ignore")
@@ -105,8 +121,14 @@ def benchmark_shipped(data_dir: Path, *, suite_timeout: float) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="bench_shipped_") as tmp:
         work = Path(tmp)
         rows = [_stage(stage, data_dir, work, suite_timeout) for stage in ("load_validate", "suite", "suite_jobs2")]
-    rows = rows[:2] + [{"stage": f"suite:{nb}", "wall_seconds": wall, "status": "ok"}
-                       for nb, wall in (rows[1].get("notebooks_in_suite") or {}).items()] + rows[2:]
+    rows = (
+        rows[:2]
+        + [
+            {"stage": f"suite:{nb}", "wall_seconds": wall, "status": "ok"}
+            for nb, wall in (rows[1].get("notebooks_in_suite") or {}).items()
+        ]
+        + rows[2:]
+    )
     out = pd.DataFrame(rows).drop(columns="notebooks_in_suite", errors="ignore")
     out.insert(0, "n_transfers", n_actual)
     out.insert(0, "size", "shipped")
@@ -115,14 +137,18 @@ def benchmark_shipped(data_dir: Path, *, suite_timeout: float) -> pd.DataFrame:
 
 def _ratios(table: pd.DataFrame) -> pd.DataFrame:
     r = table[table["stage"].str.startswith("R:")].assign(stage=lambda d: d["stage"].str[2:])
-    merged = table.merge(r[["size", "stage", "wall_seconds"]].rename(columns={"wall_seconds": "r_wall_seconds"}),
-                         on=["size", "stage"], how="left")
+    merged = table.merge(
+        r[["size", "stage", "wall_seconds"]].rename(columns={"wall_seconds": "r_wall_seconds"}),
+        on=["size", "stage"],
+        how="left",
+    )
     merged["ratio_to_r"] = merged["wall_seconds"] / merged["r_wall_seconds"]
     return merged
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -144,6 +170,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 
 def markdown_table(table: pd.DataFrame) -> str:
     """The benchmark table as Markdown: stages down, sizes across (seconds / peak MiB)."""
+
     def cell(r):
         if r["status"] != "ok":
             return r["status"]
@@ -154,12 +181,16 @@ def markdown_table(table: pd.DataFrame) -> str:
         if r.get("ratio_to_r") == r.get("ratio_to_r") and r.get("ratio_to_r") is not None:
             text += f" (×{r['ratio_to_r']:.2f} R)"
         return text
+
     t = table.copy()
     t["cell"] = t.apply(cell, axis=1)
     wide = t.pivot_table(index="stage", columns="n_transfers", values="cell", aggfunc="first", sort=False)
     shipped = set(t.loc[t["size"].astype(str) == "shipped", "n_transfers"])
-    head = "| stage | " + " | ".join(
-        f"{c:,} transfers" + (" (shipped cohort)" if c in shipped else "") for c in wide.columns) + " |"
+    head = (
+        "| stage | "
+        + " | ".join(f"{c:,} transfers" + (" (shipped cohort)" if c in shipped else "") for c in wide.columns)
+        + " |"
+    )
     sep = "|---" * (len(wide.columns) + 1) + "|"
     body = ["| " + s + " | " + " | ".join(str(v) if v == v else "" for v in row) + " |" for s, row in wide.iterrows()]
     return "\n".join([head, sep, *body])
@@ -169,18 +200,28 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000, 10_000, 100_000, 1_000_000])
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per stage")
-    parser.add_argument("--suite-timeout", type=float, default=900,
-                        help="seconds allowed for the whole suite (default 900: the 1M-transfer target)")
-    parser.add_argument("--notebooks-up-to", type=int, default=100_000,
-                        help="largest size at which each notebook and the --jobs 2 suite are also run on their own")
+    parser.add_argument(
+        "--suite-timeout",
+        type=float,
+        default=900,
+        help="seconds allowed for the whole suite (default 900: the 1M-transfer target)",
+    )
+    parser.add_argument(
+        "--notebooks-up-to",
+        type=int,
+        default=100_000,
+        help="largest size at which each notebook and the --jobs 2 suite are also run on their own",
+    )
     parser.add_argument("--no-suite", action="store_true", help="skip the notebooks and the whole suite")
     parser.add_argument("--no-r", action="store_true", help="do not time R even where it is installed")
     parser.add_argument("--out", default=str(RESULTS / "latest.csv"))
     parser.add_argument("--write-docs", action="store_true", help="write the table into docs/performance.md")
-    parser.add_argument("--no-shipped", action="store_true",
-                        help="skip the suite on the shipped cohort (data/synthetic)")
-    parser.add_argument("--keep-other-sizes", action="store_true",
-                        help="keep the rows of sizes not run now from the existing --out CSV")
+    parser.add_argument(
+        "--no-shipped", action="store_true", help="skip the suite on the shipped cohort (data/synthetic)"
+    )
+    parser.add_argument(
+        "--keep-other-sizes", action="store_true", help="keep the rows of sizes not run now from the existing --out CSV"
+    )
     args = parser.parse_args(argv)
     from analysis.run.runner import notebook_paths
 
@@ -196,9 +237,17 @@ def main(argv=None) -> int:
         frames.append(benchmark_shipped(HERE.parent / "data" / "synthetic", suite_timeout=args.suite_timeout))
     for size in args.sizes:
         print(f"size {size:,} …", flush=True)
-        frames.append(benchmark_size(size, timeout=args.timeout, suite=not args.no_suite, suite_timeout=args.suite_timeout,
-                                     notebooks=notebooks if size <= args.notebooks_up_to else [], with_r=not args.no_r,
-                progress=Path(args.out).with_suffix(".in_progress.csv")))
+        frames.append(
+            benchmark_size(
+                size,
+                timeout=args.timeout,
+                suite=not args.no_suite,
+                suite_timeout=args.suite_timeout,
+                notebooks=notebooks if size <= args.notebooks_up_to else [],
+                with_r=not args.no_r,
+                progress=Path(args.out).with_suffix(".in_progress.csv"),
+            )
+        )
         table = _ratios(pd.concat(frames, ignore_index=True))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)  # after every size, so a long run leaves partial results

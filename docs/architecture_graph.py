@@ -83,7 +83,7 @@ def layer_mermaid(package: str = "analysis") -> str:
         if key[0] != key[1]:
             counts[key] = counts.get(key, 0) + 1
     lines = ["```mermaid", "flowchart TB"]
-    lines += [f"  {layer}[\"{layer}\"]" for layer in LAYERS]
+    lines += [f'  {layer}["{layer}"]' for layer in LAYERS]
     for (a, b), n in sorted(counts.items(), key=lambda kv: (LAYERS.index(kv[0][0]), LAYERS.index(kv[0][1]))):
         lines.append(f"  {a} -->|{n}| {b}")
     lines.append("```")
@@ -95,10 +95,10 @@ def mermaid(package: str = "analysis") -> str:
     layers, edges = module_edges(package)
     lines = ["```mermaid", "flowchart TB"]
     for layer in LAYERS:
-        lines.append(f"  subgraph {layer}[\"{layer}\"]")
+        lines.append(f'  subgraph {layer}["{layer}"]')
         lines.append("    direction LR")
         for module in layers[layer]:
-            lines.append(f"    {_node(module)}[\"{_label(module)}\"]")
+            lines.append(f'    {_node(module)}["{_label(module)}"]')
         lines.append("  end")
     for a, b in edges:
         lines.append(f"  {_node(a)} --> {_node(b)}")
@@ -108,8 +108,10 @@ def mermaid(package: str = "analysis") -> str:
 
 def generated_block(package: str = "analysis") -> str:
     """Return the block of ``docs/architecture.md`` between its markers."""
-    return (f"{BEGIN}\n\nLayers (an arrow: modules of one layer import modules of the other, with the number of\n"
-            f"module pairs):\n\n{layer_mermaid(package)}\n\nModules:\n\n{mermaid(package)}\n\n{END}")
+    return (
+        f"{BEGIN}\n\nLayers (an arrow: modules of one layer import modules of the other, with the number of\n"
+        f"module pairs):\n\n{layer_mermaid(package)}\n\nModules:\n\n{mermaid(package)}\n\n{END}"
+    )
 
 
 def write_doc(path: Path = DOC) -> None:

@@ -19,7 +19,12 @@ def cohort_with_siblings(raw_tables):
     several = t.groupby("patient_id")["transfer_number"].transform("size") > 1
     rows = t.index[several & (t["transfer_number"] == "1")][:2]
     t.loc[rows, ["positive_hcg", "gestational_sacs", "clinical_pregnancy", "miscarriage", "live_birth"]] = [
-        "true", "1", "true", "false", "true"]
+        "true",
+        "1",
+        "true",
+        "false",
+        "true",
+    ]
     women = t.loc[rows, "patient_id"]
     n_after = int(t["patient_id"].isin(women).sum()) - len(rows)
     return derive_cohort(validate_cohort(raw_tables["patients"], t)), set(women), n_after
@@ -35,8 +40,15 @@ def test_siblings_are_flagged_logged_and_left_out_of_all_transfers(cohort_with_s
     assert row.iloc[0]["n_transfers"] == n_after and row.iloc[0]["n_patients"] == len(women)
     everything = analysis_population(cohort, "all", None)
     assert not everything["after_first_live_birth"].any()
-    assert len(everything) == len(cohort.transfers[cohort.transfers["patient_id"].isin(
-        cohort.patients.loc[cohort.patients["included"], "patient_id"])]) - n_after
+    assert (
+        len(everything)
+        == len(
+            cohort.transfers[
+                cohort.transfers["patient_id"].isin(cohort.patients.loc[cohort.patients["included"], "patient_id"])
+            ]
+        )
+        - n_after
+    )
     analysed = cohort.flow[(cohort.flow["stage"] == "all_transfers") & (cohort.flow["kind"] == "analysed")]
     assert analysed.iloc[0]["n_transfers"] == len(cohort.population("all", "live_birth"))
     assert cohort.problems["rule"].eq("transfer_after_live_birth").sum() == 1
@@ -51,11 +63,13 @@ def test_shipped_cohort_has_no_sibling_row_in_its_flow(raw_tables):
 def _hand_cohort() -> Cohort:
     """Four women. A: fail, live birth, live birth (a sibling); B: live birth, fail (a sibling attempt);
     C: fail, fail, unknown; D: fail, then stops."""
-    transfers = pd.DataFrame({
-        "patient_id": ["A", "A", "A", "B", "B", "C", "C", "C", "D"],
-        "transfer_number": [1, 2, 3, 1, 2, 1, 2, 3, 1],
-        "live_birth": pd.array([False, True, True, True, False, False, False, None, False], dtype="boolean"),
-    })
+    transfers = pd.DataFrame(
+        {
+            "patient_id": ["A", "A", "A", "B", "B", "C", "C", "C", "D"],
+            "transfer_number": [1, 2, 3, 1, 2, 1, 2, 3, 1],
+            "live_birth": pd.array([False, True, True, True, False, False, False, None, False], dtype="boolean"),
+        }
+    )
     patients = pd.DataFrame({"patient_id": ["A", "B", "C", "D"], "included": True})
     return Cohort(patients, transfers, pd.DataFrame(), pd.DataFrame())
 

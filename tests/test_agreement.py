@@ -37,9 +37,7 @@ def _reference_cases(case):
 @pytest.mark.parametrize("case, expected", _reference_cases("spearman"))
 def test_spearman_matches_r(data, case, expected):
     d = data if case["rows"] == 0 else data.iloc[: case["rows"]]
-    got = spearman_ci(
-        d[case["x"]], d[case["y"]], conf_level=case["conf_level"], method=case["method"]
-    )
+    got = spearman_ci(d[case["x"]], d[case["y"]], conf_level=case["conf_level"], method=case["method"])
     assert got["n"] == expected["n"]
     for q in ["rho", "p_value", "conf_low", "conf_high"]:
         assert got[q] == pytest.approx(expected[q], rel=RTOL), q
@@ -50,8 +48,17 @@ def test_kappa_matches_vcd_and_psych(data, case, expected):
     got = cohens_kappa(data[case["x"]], data[case["y"]], conf_level=case["conf_level"])
     assert got["n"] == expected["n"]
     # vcd::Kappa / confint (kappa, ASE, CI); the null SE and z test by hand in R
-    for q in ["kappa", "std_error", "conf_low", "conf_high", "std_error_null", "statistic",
-              "p_value", "observed_agreement", "expected_agreement"]:
+    for q in [
+        "kappa",
+        "std_error",
+        "conf_low",
+        "conf_high",
+        "std_error_null",
+        "statistic",
+        "p_value",
+        "observed_agreement",
+        "expected_agreement",
+    ]:
         assert got[q] == pytest.approx(expected[q], rel=RTOL), q
     # psych::cohen.kappa gives the same kappa, SE and interval
     for q in ["kappa", "std_error", "conf_low", "conf_high"]:

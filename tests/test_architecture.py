@@ -22,8 +22,9 @@ import architecture_graph  # noqa: E402  (the docs script, imported by path)
 
 
 def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def _copy_package(tmp_path: Path) -> Path:
@@ -76,7 +77,7 @@ def _in_function_package_imports(path: Path) -> list[tuple[int, str]]:
                 continue
             # A reason is a comment on the import line, or a comment block opening the function
             # body or sitting just above the function (the CLI explains its lazy imports once).
-            window = lines[max(node.lineno - 6, 0): inner.lineno]
+            window = lines[max(node.lineno - 6, 0) : inner.lineno]
             if not any("#" in line for line in window):
                 found.append((inner.lineno, names[0]))
     return found
@@ -98,16 +99,21 @@ def test_in_function_import_check_finds_an_unexplained_one(tmp_path):
 
 
 def test_no_relative_imports_in_the_package():
-    relative = [str(p.relative_to(REPO)) for p in (REPO / "analysis").rglob("*.py")
-                if any(isinstance(n, ast.ImportFrom) and n.level > 0
-                       for n in ast.walk(ast.parse(p.read_text(encoding="utf-8"))))]
+    relative = [
+        str(p.relative_to(REPO))
+        for p in (REPO / "analysis").rglob("*.py")
+        if any(
+            isinstance(n, ast.ImportFrom) and n.level > 0 for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        )
+    ]
     assert relative == []
 
 
 def test_architecture_doc_shows_the_current_import_graph():
     text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
     assert architecture_graph.generated_block() in text, (
-        "docs/architecture.md is out of date: run `python docs/architecture_graph.py --write`")
+        "docs/architecture.md is out of date: run `python docs/architecture_graph.py --write`"
+    )
 
 
 def test_every_layer_folder_is_in_the_contract_and_the_picture():
@@ -121,6 +127,7 @@ def test_every_layer_folder_is_in_the_contract_and_the_picture():
 @pytest.mark.parametrize("target", ["analysis", "tests", "benchmarks", "docs"])
 def test_ruff_finds_nothing(target):
     ruff = Path(sys.executable).with_name("ruff")
-    result = subprocess.run([str(ruff), "check", "--no-cache", target], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [str(ruff), "check", "--no-cache", target], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -19,11 +19,15 @@ def test_harness_times_every_model_stage_and_writes_table(tmp_path):
 
 def test_rerunning_one_size_keeps_the_others_and_marks_the_shipped_cohort(tmp_path):
     out = tmp_path / "bench.csv"
-    earlier = pd.DataFrame({
-        "size": ["shipped", "shipped", "1000"], "n_transfers": [2900, 2900, 967],
-        "stage": ["load_validate", "suite", "suite"], "wall_seconds": [0.3, 40.0, 35.0],
-        "status": ["ok", "ok", "ok"],
-    })
+    earlier = pd.DataFrame(
+        {
+            "size": ["shipped", "shipped", "1000"],
+            "n_transfers": [2900, 2900, 967],
+            "stage": ["load_validate", "suite", "suite"],
+            "wall_seconds": [0.3, 40.0, 35.0],
+            "status": ["ok", "ok", "ok"],
+        }
+    )
     earlier.to_csv(out, index=False)
     assert run.main(["--sizes", "300", "--no-suite", "--no-r", "--keep-other-sizes", "--out", str(out)]) == 0
     table = pd.read_csv(out, dtype={"size": str})

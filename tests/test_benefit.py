@@ -11,7 +11,9 @@ def test_by_profile_risk_difference_and_nnt_by_hand():
     # dysregulated: treated 40/100, untreated 20/100 -> RD 0.2, SE sqrt(.24/100 + .16/100) = 0.0632
     rows = []
     for arm, events, n in [("personalized", 40, 100), ("none", 20, 100)]:
-        rows += [{"treatment_arm": arm, "profile_group": "dysregulated", "live_birth": int(i < events)} for i in range(n)]
+        rows += [
+            {"treatment_arm": arm, "profile_group": "dysregulated", "live_birth": int(i < events)} for i in range(n)
+        ]
     t = benefit.by_profile_table(pd.DataFrame(rows)).iloc[0]
     se = np.sqrt(0.4 * 0.6 / 100 + 0.2 * 0.8 / 100)
     assert t["risk_difference"] == pytest.approx(0.2)

@@ -28,16 +28,22 @@ def test_declared_prognostic_signal_ranks_first_among_untreated(first):
 
 
 def test_declared_null_markers_do_not_modify_the_therapy_effect(first):
-    _, tests = benefit.interaction_tests(first, [m for m in MARKER_ROLES["null"] if m != "cd138_per_hpf"],
-                                         covariates=["age_at_biopsy_years", "prior_failed_transfers"])
+    _, tests = benefit.interaction_tests(
+        first,
+        [m for m in MARKER_ROLES["null"] if m != "cd138_per_hpf"],
+        covariates=["age_at_biopsy_years", "prior_failed_transfers"],
+    )
     for row in tests.itertuples():
         assert row.conf_low <= 1 <= row.conf_high, row
 
 
 def test_top_fifth_of_predicted_benefit_is_the_declared_beneficiaries(first):
-    b = benefit.predicted_benefit(first, modifiers=MARKER_ROLES["effect_modifiers"],
-                                  covariates=["age_at_biopsy_years", "prior_failed_transfers"])
+    b = benefit.predicted_benefit(
+        first, modifiers=MARKER_ROLES["effect_modifiers"], covariates=["age_at_biopsy_years", "prior_failed_transfers"]
+    )
     top = b[b["benefit"].rank(pct=True) > 0.8]
     assert (top["profile_group"].astype(str) == "dysregulated").all()
-    assert b.loc[b["profile_group"].astype(str) == "dysregulated", "benefit"].mean() > \
-        b.loc[b["profile_group"].astype(str) == "balanced", "benefit"].mean() + 0.05
+    assert (
+        b.loc[b["profile_group"].astype(str) == "dysregulated", "benefit"].mean()
+        > b.loc[b["profile_group"].astype(str) == "balanced", "benefit"].mean() + 0.05
+    )

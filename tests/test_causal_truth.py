@@ -29,12 +29,20 @@ def test_crude_is_below_weighted_as_declared(case):
     first, truth = case
     assert truth["confounding"]["personalized_vs_none"]["crude_bias"] == "downward"
     log = ModelLog("t")
-    fit_logit_model(log, first, model_id="crude", outcome="live_birth", population="first_transfer",
-                    exposures=["treatment_arm"], covariates=[])
+    fit_logit_model(
+        log,
+        first,
+        model_id="crude",
+        outcome="live_birth",
+        population="first_transfer",
+        exposures=["treatment_arm"],
+        covariates=[],
+    )
     crude = log.estimates_frame().set_index("term").loc["treatment_arm[personalized]", "estimate"]
     scores = propensity.propensity_scores(first, covariates=PS_COVARIATES)
-    iptw = effects.iptw_logit_rows(first, propensity.iptw_weights(scores), model_id="lb_first_iptw",
-                                   notebook="05_treatment_effects").set_index("term")
+    iptw = effects.iptw_logit_rows(
+        first, propensity.iptw_weights(scores), model_id="lb_first_iptw", notebook="05_treatment_effects"
+    ).set_index("term")
     assert crude < iptw.loc["treatment_arm[personalized]", "estimate"]
 
 
@@ -42,12 +50,20 @@ def test_iptw_and_aipw_risk_differences_cover_truth(case):
     first, truth = case
     marginal = truth["marginal_first_transfer"]
     scores = propensity.propensity_scores(first, covariates=PS_COVARIATES)
-    rd, _ = effects.iptw_risk_rows(first, propensity.iptw_weights(scores), model_id="lb_first_iptw",
-                                   notebook="05_treatment_effects")
+    rd, _ = effects.iptw_risk_rows(
+        first, propensity.iptw_weights(scores), model_id="lb_first_iptw", notebook="05_treatment_effects"
+    )
     rd = rd[rd["model_id"] == "lb_first_iptw_rd"].set_index("term")
-    aipw = effects.aipw_rd_rows(first, ps_covariates=PS_COVARIATES, outcome_covariates=PS_COVARIATES,
-                                n_bootstrap=200, seed=7, n_jobs=1, model_id="lb_first_aipw",
-                                notebook="05_treatment_effects").estimates
+    aipw = effects.aipw_rd_rows(
+        first,
+        ps_covariates=PS_COVARIATES,
+        outcome_covariates=PS_COVARIATES,
+        n_bootstrap=200,
+        seed=7,
+        n_jobs=1,
+        model_id="lb_first_aipw",
+        notebook="05_treatment_effects",
+    ).estimates
     aipw = aipw.set_index("term")
     for arm in ["personalized", "empirical"]:
         target = marginal["all"][f"rd_{arm}_vs_none"]
@@ -69,8 +85,9 @@ def test_coverage_of_iptw_risk_difference_over_seeds():
         sim = simulate_cohort(1500, seed=seed)
         first = derive_cohort(validate_cohort(sim.patients, sim.transfers)).population("first")
         scores = propensity.propensity_scores(first, covariates=PS_COVARIATES)
-        rd, _ = effects.iptw_risk_rows(first, propensity.iptw_weights(scores), model_id="lb_first_iptw",
-                                       notebook="05_treatment_effects")
+        rd, _ = effects.iptw_risk_rows(
+            first, propensity.iptw_weights(scores), model_id="lb_first_iptw", notebook="05_treatment_effects"
+        )
         row = rd[rd["model_id"] == "lb_first_iptw_rd"].set_index("term").loc["treatment_arm[personalized]"]
         target = sim.truth["marginal_first_transfer"]["all"]["rd_personalized_vs_none"]
         hits += row["conf_low"] <= target <= row["conf_high"]

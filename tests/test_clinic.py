@@ -75,7 +75,8 @@ def test_same_seed_same_clinic():
 
 def _delay_by_first_arm(clinic):
     first = clinic.transfers[clinic.transfers["transfer_number"] == 1].merge(
-        clinic.patients[["patient_id", "biopsy_date"]], on="patient_id")
+        clinic.patients[["patient_id", "biopsy_date"]], on="patient_id"
+    )
     delay = (first["transfer_date"] - first["biopsy_date"]).dt.days
     return delay.groupby(first["treatment_arm"]).mean()
 
@@ -87,17 +88,21 @@ def test_each_feature_shows_in_the_data_and_vanishes_when_switched_off():
     d_on, d_off = _delay_by_first_arm(on), _delay_by_first_arm(off)
     assert d_on["personalized"] - d_on["none"] > 30
     assert abs(d_off["personalized"] - d_off["none"]) < 8
+
     # Switching toward personalized after a failure, in dysregulated profiles.
     def moved_to_personalized(clinic):
         tr = clinic.transfers.sort_values(["patient_id", "transfer_number"])
         prev = tr.groupby("patient_id")["treatment_arm"].shift()
         return ((prev != "personalized") & prev.notna() & (tr["treatment_arm"] == "personalized")).mean()
+
     assert moved_to_personalized(on) > 1.5 * moved_to_personalized(off)
+
     # Returns for a sibling: transfers after a live birth.
     def after_birth(clinic):
         tr = clinic.transfers.sort_values(["patient_id", "transfer_number"])
         born = tr["live_birth"].eq(1).groupby(tr["patient_id"]).cumsum() - tr["live_birth"].eq(1)
         return int((born > 0).sum())
+
     assert after_birth(on) > 20 and after_birth(off) == 0
     # Administrative censoring: women still in treatment at the cut, outcomes pending.
     cut = pd.Timestamp(ClinicFeatures().data_cut)
@@ -112,11 +117,13 @@ def test_each_feature_shows_in_the_data_and_vanishes_when_switched_off():
 def test_single_marker_profiles_put_one_marker_outside_the_range():
     clinic = simulate_clinic(3000, seed=4, features=dataclasses.replace(ClinicFeatures(), markers_missing=False))
     p = clinic.patients
-    out = pd.DataFrame({
-        "il15": (p["il15_fn14_ratio"] < 0.5) | (p["il15_fn14_ratio"] > 2.0),
-        "il18": (p["il18_tweak_ratio"] < 0.5) | (p["il18_tweak_ratio"] > 2.0),
-        "unk": (p["unk_cd56_percent"] < 1.2) | (p["unk_cd56_percent"] > 4.5),
-    }).sum(axis=1)
+    out = pd.DataFrame(
+        {
+            "il15": (p["il15_fn14_ratio"] < 0.5) | (p["il15_fn14_ratio"] > 2.0),
+            "il18": (p["il18_tweak_ratio"] < 0.5) | (p["il18_tweak_ratio"] > 2.0),
+            "unk": (p["unk_cd56_percent"] < 1.2) | (p["unk_cd56_percent"] > 4.5),
+        }
+    ).sum(axis=1)
     true_profile = clinic.truth  # the lab profile column is the truth where present
     single = p["immune_profile"].isin(["over_activated", "under_activated"])
     assert (out[single] == 1).mean() > 0.9
@@ -131,19 +138,24 @@ def test_old_biopsy_origin_cox_design_reports_an_effect_on_a_null_clinic():
     test stopped failing the old design, the generator would have lost the feature.
     """
     clinic = simulate_clinic(4000, seed=13, null=True)
-    tr = clinic.transfers.merge(clinic.patients[["patient_id", "biopsy_date", "follow_up_end_date",
-                                                  "age_at_biopsy_years", "prior_failed_transfers"]],
-                                on="patient_id")
+    tr = clinic.transfers.merge(
+        clinic.patients[
+            ["patient_id", "biopsy_date", "follow_up_end_date", "age_at_biopsy_years", "prior_failed_transfers"]
+        ],
+        on="patient_id",
+    )
     first_arm = tr[tr["transfer_number"] == 1].set_index("patient_id")["treatment_arm"]
     lb = tr[tr["live_birth"].eq(1)].groupby("patient_id")["transfer_date"].min()
-    pat = tr.groupby("patient_id").first()[["biopsy_date", "follow_up_end_date", "age_at_biopsy_years",
-                                             "prior_failed_transfers"]]
+    pat = tr.groupby("patient_id").first()[
+        ["biopsy_date", "follow_up_end_date", "age_at_biopsy_years", "prior_failed_transfers"]
+    ]
     pat["arm"] = first_arm
     pat["event"] = pat.index.isin(lb.index).astype(int)
     end = lb.reindex(pat.index).fillna(pat["follow_up_end_date"])
     pat["days"] = (end - pat["biopsy_date"]).dt.days.clip(lower=1)
-    design = pd.get_dummies(pat[["days", "event", "age_at_biopsy_years", "prior_failed_transfers", "arm"]],
-                            columns=["arm"], dtype=float).drop(columns="arm_none")
+    design = pd.get_dummies(
+        pat[["days", "event", "age_at_biopsy_years", "prior_failed_transfers", "arm"]], columns=["arm"], dtype=float
+    ).drop(columns="arm_none")
     # Early follow-up (the first 120 days after the biopsy) is where the waiting shows.
     early = design.copy()
     early["event"] = np.where(early["days"] > 120, 0, early["event"])

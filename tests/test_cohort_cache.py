@@ -26,8 +26,15 @@ def _assert_same(a, b):
             if isinstance(dtype, pd.CategoricalDtype):
                 assert list(right[c].cat.categories) == list(dtype.categories), (name, c)
                 assert right[c].cat.ordered == dtype.ordered
-        pd.testing.assert_frame_equal(left, right, check_exact=True, check_dtype=True,
-                                      check_index_type=True, check_column_type=True, check_categorical=True)
+        pd.testing.assert_frame_equal(
+            left,
+            right,
+            check_exact=True,
+            check_dtype=True,
+            check_index_type=True,
+            check_column_type=True,
+            check_categorical=True,
+        )
 
 
 def test_shipped_cohort_round_trips_exactly(tmp_path):
@@ -43,12 +50,29 @@ def test_round_trip_keeps_warnings_missing_levels_and_unused_categories(tmp_path
     patients.loc[patients.index[:5], "il15_fn14_ratio"] = np.nan
     patients.loc[patients.index[:5], "immune_profile"] = pd.NA
     cohort = derive_cohort(validate_cohort(patients, raw["transfers"]), outcome="clinical_pregnancy")
-    cohort.problems = pd.concat([cohort.problems, pd.DataFrame(
-        [dict(table="patients", column="bmi_kg_m2", rule="range", severity="warning", n_rows=3,
-              example_ids="P1, P2, P3", message="implausible")])], ignore_index=True)
+    cohort.problems = pd.concat(
+        [
+            cohort.problems,
+            pd.DataFrame(
+                [
+                    dict(
+                        table="patients",
+                        column="bmi_kg_m2",
+                        rule="range",
+                        severity="warning",
+                        n_rows=3,
+                        example_ids="P1, P2, P3",
+                        message="implausible",
+                    )
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     # a categorical with an unused level, in a non-alphabetical order
     cohort.transfers["treatment_arm"] = cohort.transfers["treatment_arm"].cat.set_categories(
-        ["personalized", "none", "empirical", "unused"])
+        ["personalized", "none", "empirical", "unused"]
+    )
     folder = write_cohort_cache(cohort, tmp_path / "c")
     back = read_cohort_cache(folder)
     _assert_same(cohort, back)

@@ -21,7 +21,9 @@ KNOWN = set(known_parameters(notebook_paths()))
 def test_defaults_resolve_and_overrides_apply(tmp_path):
     study = tmp_path / "study.yaml"
     study.write_text("conf_level: 0.9\nprofile_cutoffs:\n  unk_cd56_high: 5.0\n")
-    cfg = resolve_config(KNOWN, study, ["covariates=[age_at_biopsy_years, center_id]", "profile_cutoffs.unk_cd56_low=1.0"])
+    cfg = resolve_config(
+        KNOWN, study, ["covariates=[age_at_biopsy_years, center_id]", "profile_cutoffs.unk_cd56_low=1.0"]
+    )
     assert cfg["conf_level"] == 0.9
     assert cfg["covariates"] == ["age_at_biopsy_years", "center_id"]
     assert cfg["profile_cutoffs"]["unk_cd56_high"] == 5.0
@@ -47,8 +49,9 @@ def test_override_values_are_yaml():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "analysis", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
 
 
 def test_cli_missing_folder_is_a_clean_message(tmp_path):
@@ -102,8 +105,10 @@ def test_synth_command_writes_contract_cohort(tmp_path, capsys):
 
 
 def test_synth_writes_a_realistic_null_clinic_and_refuses_null_without_the_preset(tmp_path, capsys):
-    assert main(["synth", "--preset", "realistic", "--null", "--patients", "200", "--seed", "4",
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(["synth", "--preset", "realistic", "--null", "--patients", "200", "--seed", "4", "--out", str(tmp_path)])
+        == 0
+    )
     truth = json.loads((tmp_path / "truth.json").read_text())
     assert truth["null"] is True and truth["generator"] == "analysis.data.clinic.simulate_clinic"
     assert truth["first_transfer"]["all"]["rd_personalized_vs_none"] == 0.0

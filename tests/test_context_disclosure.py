@@ -43,11 +43,11 @@ SURFACE: tuple[ModuleType, ...] = (core, flow, biomarkers, effects, captions, pu
 _COUNT_COLUMN = re.compile(r"^(n|count|events|missing|n_.+|.+_n|.+_count)$", re.I)
 _NOT_COUNTS = {"n_bootstrap", "n_imputations", "n_jobs", "n_failed_replicates", "n_clusters_total"}
 _IN_TEXT = [
-    re.compile(r"\bn\s*=\s*(\d[\d,]*)"),                                        # n = 5
+    re.compile(r"\bn\s*=\s*(\d[\d,]*)"),  # n = 5
     re.compile(r"\b(\d[\d,]*)\s+(?:first\s+)?(?:included\s+)?(?:patients|transfers|observations)\b"),
-    re.compile(r"\((\d[\d,]*)\)"),                                              # reason (5)
-    re.compile(r"(?:^|[\s;:])(\d[\d,]*)\s*\(\d+(?:\.\d+)?%\)"),                 # 5 (3.3%)
-    re.compile(r"(?:^|[\s;:])(\d[\d,]*), \d+(?:\.\d+)?%"),                      # 5, 3.3%
+    re.compile(r"\((\d[\d,]*)\)"),  # reason (5)
+    re.compile(r"(?:^|[\s;:])(\d[\d,]*)\s*\(\d+(?:\.\d+)?%\)"),  # 5 (3.3%)
+    re.compile(r"(?:^|[\s;:])(\d[\d,]*), \d+(?:\.\d+)?%"),  # 5, 3.3%
 ]
 _BARE_INTEGER = re.compile(r"^\s*(\d[\d,]*)\s*$")
 
@@ -75,8 +75,13 @@ def small_counts_in_table(frame: pd.DataFrame) -> list[str]:
 
 def small_counts_in_figure(fig) -> list[str]:
     """Figure texts presenting a count 1..K-1: labelled counts anywhere, bare integers in annotations."""
-    ticks = {id(label) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
-             for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()] for label in (tick.label1, tick.label2)}
+    ticks = {
+        id(label)
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]
+        for label in (tick.label1, tick.label2)
+    }
     found = []
     for artist in fig.findobj(Text):
         if not artist.get_visible():
@@ -102,8 +107,14 @@ def small_counts_in_run(ctx: RunContext) -> list[str]:
 # -- the context and the inputs, from the methods layer ------------------------------------------
 @pytest.fixture(scope="module")
 def ctx(small_cohort_dir, tmp_path_factory) -> RunContext:
-    return open_context("99_disclosure", data_dir=small_cohort_dir, run_dir=tmp_path_factory.mktemp("run"),
-                        min_cell_count=K, figure_formats=("svg",), figure_dpi=50)
+    return open_context(
+        "99_disclosure",
+        data_dir=small_cohort_dir,
+        run_dir=tmp_path_factory.mktemp("run"),
+        min_cell_count=K,
+        figure_formats=("svg",),
+        figure_dpi=50,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,54 +126,107 @@ def inputs(ctx) -> dict:
     ttlb = time_to_event.time_to_live_birth(cohort)
     km = survival_analysis.cumulative_live_birth_curves(ttlb, by=["treatment_arm"], conf_level=ctx.conf_level)
     aj = survival_analysis.competing_risk_curves(ttlb, by="treatment_arm", conf_level=ctx.conf_level)
-    cox = survival_analysis.fit_cox_with_ph_check(ttlb, covariates=COVARIATES, reference_arm="none",
-                                                  conf_level=ctx.conf_level, notebook="99_disclosure", model_id="ttlb_cox_itt")
+    cox = survival_analysis.fit_cox_with_ph_check(
+        ttlb,
+        covariates=COVARIATES,
+        reference_arm="none",
+        conf_level=ctx.conf_level,
+        notebook="99_disclosure",
+        model_id="ttlb_cox_itt",
+    )
     arm_term = next(t for t in cox.design.columns if t.startswith("treatment_arm["))
     log = outcomes.ModelLog("99_disclosure")
     refs = {"treatment_arm": "none"}
     for model_id, cov in (("lb_first_crude", []), ("lb_first_adjusted", COVARIATES)):
-        outcomes.fit_logit_model(log, first, model_id=model_id, outcome="live_birth", population="first_transfer",
-                                 exposures=["treatment_arm"], covariates=cov, references=refs,
-                                 conf_level=ctx.conf_level)
-    interaction = outcomes.fit_logit_model(log, first, model_id="lb_first_interaction", outcome="live_birth",
-                                           population="first_transfer", exposures=["treatment_arm*profile_group"],
-                                           covariates=COVARIATES, references=refs, conf_level=ctx.conf_level)
-    outcomes.stratum_effects(log, interaction, model_id="lb_first_interaction", outcome="live_birth",
-                             population="first_transfer", arm_levels=["empirical", "personalized"],
-                             modifier="profile_group", modifier_levels=["balanced", "dysregulated"],
-                             reference_arm="none", conf_level=ctx.conf_level, data=first)
+        outcomes.fit_logit_model(
+            log,
+            first,
+            model_id=model_id,
+            outcome="live_birth",
+            population="first_transfer",
+            exposures=["treatment_arm"],
+            covariates=cov,
+            references=refs,
+            conf_level=ctx.conf_level,
+        )
+    interaction = outcomes.fit_logit_model(
+        log,
+        first,
+        model_id="lb_first_interaction",
+        outcome="live_birth",
+        population="first_transfer",
+        exposures=["treatment_arm*profile_group"],
+        covariates=COVARIATES,
+        references=refs,
+        conf_level=ctx.conf_level,
+    )
+    outcomes.stratum_effects(
+        log,
+        interaction,
+        model_id="lb_first_interaction",
+        outcome="live_birth",
+        population="first_transfer",
+        arm_levels=["empirical", "personalized"],
+        modifier="profile_group",
+        modifier_levels=["balanced", "dysregulated"],
+        reference_arm="none",
+        conf_level=ctx.conf_level,
+        data=first,
+    )
     scores = propensity.propensity_scores(first, covariates=COVARIATES, reference="none")
     weights = propensity.iptw_weights(scores, estimand="ATE")
     comparison = prognostic.compare_marker_models(
-        untreated, outcome="live_birth", clinical=COVARIATES,
-        endometrial=["il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent"], blood=["blood_nk_percent"],
-        conf_level=ctx.conf_level)
+        untreated,
+        outcome="live_birth",
+        clinical=COVARIATES,
+        endometrial=["il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent"],
+        blood=["blood_nk_percent"],
+        conf_level=ctx.conf_level,
+    )
     name, p = next(iter(comparison.predictions.items()))
     rows = outcomes.model_frame(untreated, ["live_birth", *COVARIATES, "unk_cd56_percent"])
     risk_model = prognostic.LogisticRiskModel(outcomes.formula("live_birth", ["unk_cd56_percent"], COVARIATES, rows))
-    predicted = benefit.predicted_benefit(first, outcome="live_birth", modifiers=["profile_group"],
-                                          covariates=COVARIATES, reference="none")
+    predicted = benefit.predicted_benefit(
+        first, outcome="live_birth", modifiers=["profile_group"], covariates=COVARIATES, reference="none"
+    )
     return {
-        "cohort": cohort, "patients": patients, "first": first, "ttlb": ttlb, "km": km, "aj": aj,
+        "cohort": cohort,
+        "patients": patients,
+        "first": first,
+        "ttlb": ttlb,
+        "km": km,
+        "aj": aj,
         "logrank": survival_analysis.logrank_table(ttlb, by=["treatment_arm"]),
-        "per_transfer": time_to_event.cumulative_live_birth_by_transfer(cohort, group_col="treatment_arm",
-                                                                        max_transfer=4, conf_level=ctx.conf_level),
-        "schoenfeld": survival_analysis.schoenfeld_residuals(cox, term=arm_term), "arm_term": arm_term,
+        "per_transfer": time_to_event.cumulative_live_birth_by_transfer(
+            cohort, group_col="treatment_arm", max_transfer=4, conf_level=ctx.conf_level
+        ),
+        "schoenfeld": survival_analysis.schoenfeld_residuals(cox, term=arm_term),
+        "arm_term": arm_term,
         "estimates": log.estimates_frame(),
-        "forest": outcomes.forest_rows(log.estimates_frame(), adjusted_id="lb_first_adjusted",
-                                       stratified_id="lb_first_interaction"),
+        "forest": outcomes.forest_rows(
+            log.estimates_frame(), adjusted_id="lb_first_adjusted", stratified_id="lb_first_interaction"
+        ),
         "n_first": int(log.status_frame().set_index("model_id").loc["lb_first_adjusted", "n_obs"]),
         "scores": scores,
-        "strategy_curves": pd.DataFrame({"group": "all", "strategy": ["none"] * 3 + ["personalized"] * 3,
-                                         "k": [1, 2, 3] * 2, "estimate": [0.3, 0.45, 0.55, 0.4, 0.6, 0.7],
-                                         "conf_low": [0.25, 0.4, 0.5, 0.33, 0.52, 0.6],
-                                         "conf_high": [0.35, 0.5, 0.6, 0.47, 0.68, 0.8]}),
+        "strategy_curves": pd.DataFrame(
+            {
+                "group": "all",
+                "strategy": ["none"] * 3 + ["personalized"] * 3,
+                "k": [1, 2, 3] * 2,
+                "estimate": [0.3, 0.45, 0.55, 0.4, 0.6, 0.7],
+                "conf_low": [0.25, 0.4, 0.5, 0.33, 0.52, 0.6],
+                "conf_high": [0.35, 0.5, 0.6, 0.47, 0.68, 0.8],
+            }
+        ),
         "balance": propensity.balance_table(first, covariates=COVARIATES, weights=weights, reference="none"),
-        "spline": prognostic.spline_or_curve(untreated, "unk_cd56_percent", outcome="live_birth", nk=3,
-                                             conf_level=ctx.conf_level),
-        "comparison": comparison, "calibration": (p, comparison.y),
-        "validation": discrimination.optimism_corrected(rows, outcome="live_birth", fit_predict=risk_model,
-                                                        n_bootstrap=10, seed=1, n_jobs=1),
+        "spline": prognostic.spline_or_curve(
+            untreated, "unk_cd56_percent", outcome="live_birth", nk=3, conf_level=ctx.conf_level
+        ),
+        "comparison": comparison,
+        "calibration": (p, comparison.y),
+        "validation": discrimination.optimism_corrected(
+            rows, outcome="live_birth", fit_predict=risk_model, n_bootstrap=10, seed=1, n_jobs=1
+        ),
         "quintiles": benefit.benefit_by_quintile(predicted, outcome="live_birth", conf_level=ctx.conf_level),
         "decisions": benefit.decision_curve(predicted, thresholds=np.linspace(0, 0.2, 11)),
         "prevalence": landscape.profile_prevalence(patients),
@@ -189,106 +253,184 @@ def _saved(ctx, frame, name) -> list[str]:
 def _publication(ctx, t) -> list[str]:
     ctx_folder = ctx.paths.tables / "publication"
     pubtables.write_table_formats(t, ctx_folder)
-    return (small_counts_in_table(pd.read_csv(ctx_folder / f"{t.name}.csv", dtype=str))
-            + small_counts_in_text(t.title) + [h for n in t.footnotes for h in small_counts_in_text(n)])
+    return (
+        small_counts_in_table(pd.read_csv(ctx_folder / f"{t.name}.csv", dtype=str))
+        + small_counts_in_text(t.title)
+        + [h for n in t.footnotes for h in small_counts_in_text(n)]
+    )
 
 
 def _table_one(ctx, i):
     by = ctx.table(summaries.table_one_by, i["cohort"], "treatment_arm")
-    return (_saved(ctx, by.long, "table1_by_arm") + _saved(ctx, by.smd, "table1_by_arm_smd")
-            + _saved(ctx, by.wide, "table1_by_arm_display"))
+    return (
+        _saved(ctx, by.long, "table1_by_arm")
+        + _saved(ctx, by.smd, "table1_by_arm_smd")
+        + _saved(ctx, by.wide, "table1_by_arm_display")
+    )
 
 
 CASES = {
     # plotting
     "plot_flow": lambda ctx, i: _figure(lambda ax: ctx.plot(flow.plot_flow, i["cohort"].flow, ax=ax)),
-    "plot_prevalence": lambda ctx, i: (_figure(lambda ax: ctx.plot(core.plot_prevalence, i["patients"], ax=ax))
-                                       + _figure(lambda ax: ctx.plot(core.plot_prevalence, i["patients"],
-                                                                     by="center_id", ax=ax))),
-    "plot_marker_distribution": lambda ctx, i: _figure(lambda ax: ctx.plot(
-        core.plot_marker_distribution, i["patients"], marker="unk_cd56_percent",
-        cutoffs=i["cutoffs"]["unk_cd56_percent"], ax=ax)),
-    "plot_cutoff_scatter": lambda ctx, i: _figure(lambda ax: ctx.plot(
-        core.plot_cutoff_scatter, i["patients"], x="blood_nk_percent", y="unk_cd56_percent", x_cutoff=12.0,
-        hue="immune_profile", ax=ax)),
-    "plot_correlation_heatmap": lambda ctx, i: _figure(lambda ax: ctx.plot(core.plot_correlation_heatmap,
-                                                                           i["corr"], ax=ax)),
-    "plot_forest": lambda ctx, i: _figure(lambda ax: ctx.plot(core.plot_forest, i["forest"], group_col="group",
-                                                              ax=ax)),
+    "plot_prevalence": lambda ctx, i: (
+        _figure(lambda ax: ctx.plot(core.plot_prevalence, i["patients"], ax=ax))
+        + _figure(lambda ax: ctx.plot(core.plot_prevalence, i["patients"], by="center_id", ax=ax))
+    ),
+    "plot_marker_distribution": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(
+            core.plot_marker_distribution,
+            i["patients"],
+            marker="unk_cd56_percent",
+            cutoffs=i["cutoffs"]["unk_cd56_percent"],
+            ax=ax,
+        )
+    ),
+    "plot_cutoff_scatter": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(
+            core.plot_cutoff_scatter,
+            i["patients"],
+            x="blood_nk_percent",
+            y="unk_cd56_percent",
+            x_cutoff=12.0,
+            hue="immune_profile",
+            ax=ax,
+        )
+    ),
+    "plot_correlation_heatmap": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(core.plot_correlation_heatmap, i["corr"], ax=ax)
+    ),
+    "plot_forest": lambda ctx, i: _figure(lambda ax: ctx.plot(core.plot_forest, i["forest"], group_col="group", ax=ax)),
     "plot_cumulative_incidence": lambda ctx, i: (
-        _figure(lambda ax: ctx.plot(core.plot_cumulative_incidence, i["km"].curves["treatment_arm"],
-                                    at_risk=i["km"].at_risk["treatment_arm"],
-                                    at_risk_times=i["km"].at_risk_times, ax=ax))
-        + _figure(lambda ax: ctx.plot(core.plot_cumulative_incidence, i["aj"], ax=ax))),
-    "plot_cumulative_by_transfer": lambda ctx, i: _figure(lambda ax: ctx.plot(
-        core.plot_cumulative_by_transfer, ctx.save_table(i["per_transfer"], "cumulative_by_transfer"), ax=ax)),
-    "plot_schoenfeld": lambda ctx, i: _figure(lambda ax: ctx.plot(core.plot_schoenfeld, i["schoenfeld"],
-                                                                  covariate=i["arm_term"], ax=ax)),
-    "plot_missingness": lambda ctx, i: _figure(lambda ax: ctx.plot(core.plot_missingness,
-                                                                   ctx.save_table(i["missing"], "missingness"),
-                                                                   ax=ax)),
+        _figure(
+            lambda ax: ctx.plot(
+                core.plot_cumulative_incidence,
+                i["km"].curves["treatment_arm"],
+                at_risk=i["km"].at_risk["treatment_arm"],
+                at_risk_times=i["km"].at_risk_times,
+                ax=ax,
+            )
+        )
+        + _figure(lambda ax: ctx.plot(core.plot_cumulative_incidence, i["aj"], ax=ax))
+    ),
+    "plot_cumulative_by_transfer": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(
+            core.plot_cumulative_by_transfer, ctx.save_table(i["per_transfer"], "cumulative_by_transfer"), ax=ax
+        )
+    ),
+    "plot_schoenfeld": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(core.plot_schoenfeld, i["schoenfeld"], covariate=i["arm_term"], ax=ax)
+    ),
+    "plot_missingness": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(core.plot_missingness, ctx.save_table(i["missing"], "missingness"), ax=ax)
+    ),
     "plot_overlap": lambda ctx, i: _figure(lambda ax: ctx.plot(effects.plot_overlap, i["scores"], ax=ax)),
     "plot_love": lambda ctx, i: _figure(lambda ax: ctx.plot(effects.plot_love, i["balance"], ax=ax)),
     "plot_strategy_curves": lambda ctx, i: _figure(
-        lambda ax: ctx.plot(effects.plot_strategy_curves, i["strategy_curves"], ax=ax)),
-    "plot_roc": lambda ctx, i: _figure(lambda ax: ctx.plot(biomarkers.plot_roc, i["comparison"].predictions,
-                                                           i["comparison"].y, ax=ax)),
-    "plot_calibration": lambda ctx, i: _figure(lambda ax: ctx.plot(biomarkers.plot_calibration,
-                                                                   *i["calibration"], ax=ax)),
+        lambda ax: ctx.plot(effects.plot_strategy_curves, i["strategy_curves"], ax=ax)
+    ),
+    "plot_roc": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(biomarkers.plot_roc, i["comparison"].predictions, i["comparison"].y, ax=ax)
+    ),
+    "plot_calibration": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(biomarkers.plot_calibration, *i["calibration"], ax=ax)
+    ),
     "plot_or_curve": lambda ctx, i: _figure(lambda ax: ctx.plot(biomarkers.plot_or_curve, i["spline"], ax=ax)),
-    "plot_benefit_quintiles": lambda ctx, i: _figure(lambda ax: ctx.plot(biomarkers.plot_benefit_quintiles,
-                                                                         i["quintiles"], ax=ax)),
-    "plot_decision_curve": lambda ctx, i: _figure(lambda ax: ctx.plot(biomarkers.plot_decision_curve,
-                                                                      i["decisions"], ax=ax)),
-    "plot_message": lambda ctx, i: _figure(lambda ax: ctx.plot(biomarkers.plot_message,
-                                                               "The model could not be estimated.", ax=ax)),
+    "plot_benefit_quintiles": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(biomarkers.plot_benefit_quintiles, i["quintiles"], ax=ax)
+    ),
+    "plot_decision_curve": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(biomarkers.plot_decision_curve, i["decisions"], ax=ax)
+    ),
+    "plot_message": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(biomarkers.plot_message, "The model could not be estimated.", ax=ax)
+    ),
     # captions
-    "figure_1_caption": lambda ctx, i: small_counts_in_text(ctx.save_caption(
-        ctx.caption(captions.figure_1_caption, i["cohort"].flow), 1)),
-    "figure_2_caption": lambda ctx, i: small_counts_in_text(ctx.save_caption(
-        ctx.caption(captions.figure_2_caption, i["prevalence"], n_patients=len(i["patients"])), 2)),
-    "figure_3_caption": lambda ctx, i: small_counts_in_text(ctx.save_caption(
-        ctx.caption(captions.figure_3_caption, i["forest"], n_obs=i["n_first"]), 3)),
-    "figure_4_caption": lambda ctx, i: small_counts_in_text(ctx.save_caption(
-        ctx.caption(captions.figure_4_caption, survival_analysis.survival_table(i["km"], i["aj"]), i["logrank"],
-                    horizon_days=3 * 365.25), 4)),
-    "figure_5_caption": lambda ctx, i: small_counts_in_text(ctx.save_caption(
-        ctx.caption(captions.figure_5_caption, i["comparison"].discrimination, i["comparison"].tests,
-                    i["validation"]), 5)),
+    "figure_1_caption": lambda ctx, i: small_counts_in_text(
+        ctx.save_caption(ctx.caption(captions.figure_1_caption, i["cohort"].flow), 1)
+    ),
+    "figure_2_caption": lambda ctx, i: small_counts_in_text(
+        ctx.save_caption(ctx.caption(captions.figure_2_caption, i["prevalence"], n_patients=len(i["patients"])), 2)
+    ),
+    "figure_3_caption": lambda ctx, i: small_counts_in_text(
+        ctx.save_caption(ctx.caption(captions.figure_3_caption, i["forest"], n_obs=i["n_first"]), 3)
+    ),
+    "figure_4_caption": lambda ctx, i: small_counts_in_text(
+        ctx.save_caption(
+            ctx.caption(
+                captions.figure_4_caption,
+                survival_analysis.survival_table(i["km"], i["aj"]),
+                i["logrank"],
+                horizon_days=3 * 365.25,
+            ),
+            4,
+        )
+    ),
+    "figure_5_caption": lambda ctx, i: small_counts_in_text(
+        ctx.save_caption(
+            ctx.caption(
+                captions.figure_5_caption, i["comparison"].discrimination, i["comparison"].tests, i["validation"]
+            ),
+            5,
+        )
+    ),
     # tables
     "table_one_by": _table_one,
     "missingness": lambda ctx, i: _saved(ctx, summaries.missingness(i["cohort"]), "missingness"),
     "first_transfers_described": lambda ctx, i: _saved(
-        ctx, outcomes.events_by(summaries.first_transfers_described(i["cohort"]), outcome="live_birth",
-                                by=["center_id", "treatment_arm"]), "first_transfers_by_centre"),
-    "table_one": lambda ctx, i: _publication(ctx, ctx.table(
-        pubtables.table_one, pd.read_csv(ctx.paths.tables / "table1_by_arm_display.csv", dtype=str,
-                                         keep_default_na=False), by="treatment_arm")),
+        ctx,
+        outcomes.events_by(
+            summaries.first_transfers_described(i["cohort"]), outcome="live_birth", by=["center_id", "treatment_arm"]
+        ),
+        "first_transfers_by_centre",
+    ),
+    "table_one": lambda ctx, i: _publication(
+        ctx,
+        ctx.table(
+            pubtables.table_one,
+            pd.read_csv(ctx.paths.tables / "table1_by_arm_display.csv", dtype=str, keep_default_na=False),
+            by="treatment_arm",
+        ),
+    ),
     "model_table": lambda ctx, i: _publication(ctx, ctx.table(pubtables.model_table, i["estimates"])),
-    "model_terms_table": lambda ctx, i: _publication(ctx, ctx.table(pubtables.model_terms_table, i["estimates"],
-                                                                    "lb_first_adjusted", title="Terms")),
+    "model_terms_table": lambda ctx, i: _publication(
+        ctx, ctx.table(pubtables.model_terms_table, i["estimates"], "lb_first_adjusted", title="Terms")
+    ),
     "write_table_formats": lambda ctx, i: _publication(ctx, ctx.table(pubtables.model_table, i["estimates"])),
     "write_publication_tables": lambda ctx, i: [
-        hit for t in ctx.table(pubtables.write_publication_tables, ctx.paths.run_dir)
-        for hit in small_counts_in_table(t.frame)],
+        hit
+        for t in ctx.table(pubtables.write_publication_tables, ctx.paths.run_dir)
+        for hit in small_counts_in_table(t.frame)
+    ],
     # the context's own writers
-    "save_table": lambda ctx, i: _saved(ctx, outcomes.events_by(i["first"], outcome="live_birth",
-                                                                by=["center_id", "immune_profile"]), "rates"),
-    "save_estimates": lambda ctx, i: (ctx.save_estimates(i["estimates"]) and small_counts_in_table(
-        pd.read_csv(ctx.paths.run_dir / "tables" / "estimates.csv", dtype=str)[["n_obs", "n_events"]]
-        .rename(columns={"n_obs": "n", "n_events": "events"}))),
-    "save_caption": lambda ctx, i: small_counts_in_text(ctx.save_caption(ctx.caption(
-        captions.figure_1_caption, i["cohort"].flow), 1)),
-    "save_figure": lambda ctx, i: _figure(lambda ax: ctx.save_figure(
-        ctx.plot(flow.plot_flow, i["cohort"].flow, ax=ax).figure, "figure_1_flow")),
+    "save_table": lambda ctx, i: _saved(
+        ctx, outcomes.events_by(i["first"], outcome="live_birth", by=["center_id", "immune_profile"]), "rates"
+    ),
+    "save_estimates": lambda ctx, i: (
+        ctx.save_estimates(i["estimates"])
+        and small_counts_in_table(
+            pd.read_csv(ctx.paths.run_dir / "tables" / "estimates.csv", dtype=str)[["n_obs", "n_events"]].rename(
+                columns={"n_obs": "n", "n_events": "events"}
+            )
+        )
+    ),
+    "save_caption": lambda ctx, i: small_counts_in_text(
+        ctx.save_caption(ctx.caption(captions.figure_1_caption, i["cohort"].flow), 1)
+    ),
+    "save_figure": lambda ctx, i: _figure(
+        lambda ax: ctx.save_figure(ctx.plot(flow.plot_flow, i["cohort"].flow, ax=ax).figure, "figure_1_flow")
+    ),
 }
 ORDER = list(CASES)  # table_one reads the display table that table_one_by saved, so cases run in this order
 
 
 def public_surface() -> set[str]:
     """Every public function of the plotting, caption, table and summary modules, and the context's writers."""
-    names = {name for module in SURFACE for name, fn in inspect.getmembers(module, inspect.isfunction)
-             if not name.startswith("_") and fn.__module__ == module.__name__}
+    names = {
+        name
+        for module in SURFACE
+        for name, fn in inspect.getmembers(module, inspect.isfunction)
+        if not name.startswith("_") and fn.__module__ == module.__name__
+    }
     return names | {name for name in vars(RunContext) if name.startswith("save_")}
 
 
@@ -316,9 +458,15 @@ def test_the_scanners_find_counts_when_nothing_masks_them(ctx, inputs, tmp_path)
     assert small_counts_in_table(session.save_table(rates, "rates", open_paths))
     assert small_counts_in_text(captions.figure_1_caption(inputs["cohort"].flow, min_cell_count=0))
     assert _figure(lambda ax: flow.plot_flow(inputs["cohort"].flow, ax=ax, min_cell_count=0))
-    assert _figure(lambda ax: core.plot_cumulative_incidence(
-        inputs["km"].curves["treatment_arm"], at_risk=inputs["km"].at_risk["treatment_arm"],
-        at_risk_times=inputs["km"].at_risk_times, ax=ax, min_cell_count=0))
+    assert _figure(
+        lambda ax: core.plot_cumulative_incidence(
+            inputs["km"].curves["treatment_arm"],
+            at_risk=inputs["km"].at_risk["treatment_arm"],
+            at_risk_times=inputs["km"].at_risk_times,
+            ax=ax,
+            min_cell_count=0,
+        )
+    )
     by = summaries.table_one_by(inputs["cohort"], "treatment_arm", min_cell_count=0)
     assert small_counts_in_table(by.wide)
 
@@ -332,8 +480,9 @@ def test_a_forgotten_min_cell_count_is_an_error_not_a_small_count(inputs):
         summaries.table_one_by(inputs["cohort"], "treatment_arm")
     km = inputs["km"]
     with pytest.raises(TypeError, match="min_cell_count"):
-        core.plot_cumulative_incidence(km.curves["treatment_arm"], at_risk=km.at_risk["treatment_arm"],
-                                       at_risk_times=km.at_risk_times)
+        core.plot_cumulative_incidence(
+            km.curves["treatment_arm"], at_risk=km.at_risk["treatment_arm"], at_risk_times=km.at_risk_times
+        )
     plt.close("all")
 
 

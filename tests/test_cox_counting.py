@@ -34,9 +34,15 @@ def r_fit():
 
 
 def _fit_rows(rows: pd.DataFrame, terms, **kw):
-    return cox_counting_process_fit(rows[list(terms)].to_numpy(float), start=rows["start"].to_numpy(float),
-                                    stop=rows["stop"].to_numpy(float), event=rows["event"].to_numpy(int),
-                                    weights=rows["w"].to_numpy(float), clusters=rows["patient_id"].to_numpy(), **kw)
+    return cox_counting_process_fit(
+        rows[list(terms)].to_numpy(float),
+        start=rows["start"].to_numpy(float),
+        stop=rows["stop"].to_numpy(float),
+        event=rows["event"].to_numpy(int),
+        weights=rows["w"].to_numpy(float),
+        clusters=rows["patient_id"].to_numpy(),
+        **kw,
+    )
 
 
 def test_weighted_counting_process_fit_matches_r_coxph_with_cluster(r_rows, r_fit):
@@ -92,21 +98,35 @@ def test_a_case_solved_by_hand():
     info = a * a * u / (a * u + 1) ** 2 + u / (1 + u) ** 2
     xbar1, h1 = a * u / (a * u + 1), a / (a * u + 1)
     xbar2, h2 = u / (1 + u), 1 / (1 + u)
-    resid = np.array([(1 - xbar1) - u * (1 - xbar1) * h1,  # A: event, then its share of the hazard
-                      xbar1 * h1,                          # B: at risk at t=1
-                      -xbar2 + xbar2 * h2,                 # C: event at t=2
-                      -u * (1 - xbar2) * h2])              # D: at risk at t=2
+    resid = np.array(
+        [
+            (1 - xbar1) - u * (1 - xbar1) * h1,  # A: event, then its share of the hazard
+            xbar1 * h1,  # B: at risk at t=1
+            -xbar2 + xbar2 * h2,  # C: event at t=2
+            -u * (1 - xbar2) * h2,
+        ]
+    )  # D: at risk at t=2
     w = np.array([a, 1, 1, 1])
-    fit = cox_counting_process_fit(np.array([[1.0], [0], [0], [1]]), start=np.array([0, 0, 1.5, 1.5]),
-                                   stop=np.array([1, 1.5, 2, 3]), event=np.array([1, 0, 1, 0]), weights=w)
+    fit = cox_counting_process_fit(
+        np.array([[1.0], [0], [0], [1]]),
+        start=np.array([0, 0, 1.5, 1.5]),
+        stop=np.array([1, 1.5, 2, 3]),
+        event=np.array([1, 0, 1, 0]),
+        weights=w,
+    )
     assert fit.coef[0] == pytest.approx(np.log(u), rel=1e-12)
     assert fit.covariance[0, 0] == pytest.approx(1 / info, rel=1e-10)
     assert_allclose(fit.score_residuals[:, 0], resid, rtol=1e-10, atol=1e-14)
     assert fit.robust_covariance[0, 0] == pytest.approx(np.sum((w * resid) ** 2) / info**2, rel=1e-10)
     # A and D in one cluster, B and C in another: scores summed within cluster first.
-    fit2 = cox_counting_process_fit(np.array([[1.0], [0], [0], [1]]), start=np.array([0, 0, 1.5, 1.5]),
-                                    stop=np.array([1, 1.5, 2, 3]), event=np.array([1, 0, 1, 0]), weights=w,
-                                    clusters=np.array(["g1", "g2", "g2", "g1"]))
+    fit2 = cox_counting_process_fit(
+        np.array([[1.0], [0], [0], [1]]),
+        start=np.array([0, 0, 1.5, 1.5]),
+        stop=np.array([1, 1.5, 2, 3]),
+        event=np.array([1, 0, 1, 0]),
+        weights=w,
+        clusters=np.array(["g1", "g2", "g2", "g1"]),
+    )
     by_cluster = np.array([w[0] * resid[0] + resid[3], resid[1] + resid[2]])
     assert fit2.robust_covariance[0, 0] == pytest.approx(np.sum(by_cluster**2) / info**2, rel=1e-10)
     assert fit2.n_clusters == 2
@@ -124,8 +144,9 @@ def test_efron_ties_by_hand():
     b_hat = scipy.optimize.brentq(lambda b: 1 - means(b).sum(), -5, 5, xtol=1e-15, rtol=1e-15)
     breslow = np.log(1 / 3)  # 1 - 2 * 3u / (3u + 1) = 0: what ignoring Efron's correction gives
     assert abs(b_hat - breslow) > 0.1
-    fit = cox_counting_process_fit(np.array([[1.0], [0], [1], [1]]), stop=np.array([1.0, 1, 2, 2]),
-                                   event=np.array([1, 1, 0, 0]))
+    fit = cox_counting_process_fit(
+        np.array([[1.0], [0], [1], [1]]), stop=np.array([1.0, 1, 2, 2]), event=np.array([1, 1, 0, 0])
+    )
     assert fit.coef[0] == pytest.approx(b_hat, rel=1e-10)
     xbar = means(b_hat)
     assert fit.covariance[0, 0] == pytest.approx(1 / np.sum(xbar * (1 - xbar)), rel=1e-10)

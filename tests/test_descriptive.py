@@ -94,9 +94,7 @@ def test_automatic_choice_by_skewness():
 
 
 def test_smd_hand_values(tiny):
-    s = standardized_mean_differences(
-        tiny, groupby="arm", continuous=["age"], categorical=["smoker"]
-    )
+    s = standardized_mean_differences(tiny, groupby="arm", continuous=["age"], categorical=["smoker"])
     assert list(s["comparison"]) == ["vs_reference"] * 2
     assert list(s["group"]) == ["trt", "trt"] and list(s["reference"]) == ["ctl", "ctl"]
     smd = s.set_index("variable")["smd"]
@@ -123,8 +121,7 @@ def test_three_level_categorical_smd_is_mahalanobis():
         {
             "arm": np.repeat(["ctl", "trt"], [40, 60]),
             "grade": np.concatenate(
-                [rng.choice(list("ABC"), 40, p=[0.5, 0.3, 0.2]),
-                 rng.choice(list("ABC"), 60, p=[0.2, 0.3, 0.5])]
+                [rng.choice(list("ABC"), 40, p=[0.5, 0.3, 0.2]), rng.choice(list("ABC"), 60, p=[0.2, 0.3, 0.5])]
             ),
         }
     )
@@ -201,11 +198,10 @@ def test_three_arms_vs_reference_and_max_pairwise():
 
 
 def test_smd_degenerate_cases():
-    df = pd.DataFrame({"arm": list("aabb"), "same": [1.0] * 4, "apart": [1.0, 1, 2, 2],
-                       "cat": ["x", "x", "y", "z"]})
-    s = standardized_mean_differences(
-        df, groupby="arm", continuous=["same", "apart"], categorical=["cat"]
-    ).set_index("variable")["smd"]
+    df = pd.DataFrame({"arm": list("aabb"), "same": [1.0] * 4, "apart": [1.0, 1, 2, 2], "cat": ["x", "x", "y", "z"]})
+    s = standardized_mean_differences(df, groupby="arm", continuous=["same", "apart"], categorical=["cat"]).set_index(
+        "variable"
+    )["smd"]
     assert s["same"] == 0 and s["apart"] == np.inf and s["cat"] == np.inf
 
 
@@ -231,8 +227,7 @@ def test_all_missing_variable_gives_no_data_rows(tiny):
         assert list(rows["n_missing"]) == [4, 4, 8]
         assert (rows["display"] == "no data").all()
     with pytest.warns(UserWarning, match="no non-missing values"):
-        s = standardized_mean_differences(df, groupby="arm", continuous=["crp"],
-                                          categorical=["nk"])
+        s = standardized_mean_differences(df, groupby="arm", continuous=["crp"], categorical=["nk"])
     assert s["smd"].isna().all()
     wide = table_one_wide(t)
     assert list(wide["missing"]) == ["8 (100.0%)", "8 (100.0%)"]
@@ -268,8 +263,7 @@ def test_no_groupby_gives_overall_only(tiny):
 
 def test_table_one_wide(tiny):
     t = table_one(tiny, groupby="arm", continuous=["age"], categorical=["smoker"], nonnormal=[])
-    s = standardized_mean_differences(tiny, groupby="arm", continuous=["age"],
-                                      categorical=["smoker"])
+    s = standardized_mean_differences(tiny, groupby="arm", continuous=["age"], categorical=["smoker"])
     w = table_one_wide(t, smd=s)
     assert list(w.columns) == ["variable", "level", "ctl", "trt", "overall", "SMD", "missing"]
     assert list(w["variable"]) == ["age, mean (SD)", "smoker, n (%)", ""]
@@ -302,15 +296,12 @@ def test_clear_errors(tiny):
     with pytest.raises(ValueError, match="reference"):
         standardized_mean_differences(tiny, groupby="arm", continuous=["age"], reference="x")
     with pytest.raises(ValueError, match="non-negative"):
-        standardized_mean_differences(tiny, groupby="arm", continuous=["age"],
-                                      weights=-np.ones(8))
+        standardized_mean_differences(tiny, groupby="arm", continuous=["age"], weights=-np.ones(8))
 
 
 def test_no_warnings_on_clean_data(tiny):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         t = table_one(tiny, groupby="arm", continuous=["age"], categorical=["smoker", "grade"])
-        s = standardized_mean_differences(
-            tiny, groupby="arm", continuous=["age"], categorical=["smoker", "grade"]
-        )
+        s = standardized_mean_differences(tiny, groupby="arm", continuous=["age"], categorical=["smoker", "grade"])
         table_one_wide(t, smd=s)

@@ -114,9 +114,11 @@ def test_optimism_fast_path_equals_refitting_the_formula(data):
     rows = data.dropna().reset_index(drop=True)
     outcome = "live_birth"
     formula = "live_birth ~ il15_fn14_ratio + unk_cd56_percent + blood_nk_percent"
-    fast = discrimination.optimism_corrected(rows, outcome=outcome, fit_predict=prognostic.LogisticRiskModel(formula),
-                                             n_bootstrap=40, seed=11)
-    slow = discrimination.optimism_corrected(rows, outcome=outcome, fit_predict=_FormulaOnly(formula),
-                                             n_bootstrap=40, seed=11)
+    fast = discrimination.optimism_corrected(
+        rows, outcome=outcome, fit_predict=prognostic.LogisticRiskModel(formula), n_bootstrap=40, seed=11
+    )
+    slow = discrimination.optimism_corrected(
+        rows, outcome=outcome, fit_predict=_FormulaOnly(formula), n_bootstrap=40, seed=11
+    )
     pd.testing.assert_frame_equal(fast, slow, check_exact=False, atol=1e-8, rtol=0)
     assert (fast["optimism"].abs() > 0).all()  # the resamples did refit

@@ -29,9 +29,11 @@ NAMES = {
     "transfer_band3": "C(transfer_band)[T.3]",
     "transfer_band4": "C(transfer_band)[T.4]",
 }
-CASES = [("gee_binary_independence", "independence", False),
-         ("gee_binary_exchangeable", "exchangeable", False),
-         ("gee_binary_cluster_weighted", "independence", True)]
+CASES = [
+    ("gee_binary_independence", "independence", False),
+    ("gee_binary_exchangeable", "exchangeable", False),
+    ("gee_binary_cluster_weighted", "independence", True),
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +51,9 @@ def reference() -> pd.DataFrame:
 @pytest.mark.parametrize(("model_id", "cov_struct", "weighted"), CASES, ids=[c[0] for c in CASES])
 def test_binary_gee_matches_geepack(data, reference, model_id, cov_struct, weighted):
     """Coefficients, robust SEs, working correlation and scale equal geeglm's to a relative 1e-6."""
-    fit = fit_gee_logit(data, FORMULA, groups="patient_id", cov_struct=cov_struct,
-                        weights="cluster_weight" if weighted else None)
+    fit = fit_gee_logit(
+        data, FORMULA, groups="patient_id", cov_struct=cov_struct, weights="cluster_weight" if weighted else None
+    )
     ref = reference[reference["model_id"] == model_id].set_index("term")
     assert_allclose(fit.params[list(NAMES.values())], ref.loc[list(NAMES), "coef"], rtol=RTOL)
     assert_allclose(fit.bse[list(NAMES.values())], ref.loc[list(NAMES), "std_error"], rtol=RTOL)
@@ -68,8 +71,7 @@ def test_cluster_weights_sum_to_one_per_woman(data):
 def test_unit_weights_give_the_unweighted_fit(data):
     """Weights of 1 reproduce the unweighted independence GEE exactly."""
     plain = fit_gee_logit(data, FORMULA, groups="patient_id", cov_struct="independence")
-    ones = fit_gee_logit(data.assign(one=1.0), FORMULA, groups="patient_id", cov_struct="independence",
-                         weights="one")
+    ones = fit_gee_logit(data.assign(one=1.0), FORMULA, groups="patient_id", cov_struct="independence", weights="one")
     assert_allclose(ones.params, plain.params, rtol=1e-12)
     assert_allclose(ones.cov_robust, plain.cov_robust, rtol=1e-12)
 

@@ -35,11 +35,17 @@ def test_pooling_matches_mice_pool():
     d = pd.read_csv(REF / "mi_completed.csv", dtype={"center_id": str})
     frames = [g.reset_index(drop=True) for _, g in d.groupby("imputation")]
     f = "live_birth ~ C(treatment_arm, Treatment(reference='none')) + age_at_biopsy_years + bmi_kg_m2 + C(center_id)"
-    rows = imputation.fit_pooled_logit(frames, f, model_id="lb_first_mi", outcome="live_birth",
-                                       population="first_transfer", notebook="t").set_index("term")
-    names = {"(Intercept)": "(Intercept)", "treatment_arm[empirical]": "treatment_armempirical",
-             "treatment_arm[personalized]": "treatment_armpersonalized", "bmi_kg_m2": "bmi_kg_m2",
-             "age_at_biopsy_years": "age_at_biopsy_years", "center_id[C4]": "center_idC4"}
+    rows = imputation.fit_pooled_logit(
+        frames, f, model_id="lb_first_mi", outcome="live_birth", population="first_transfer", notebook="t"
+    ).set_index("term")
+    names = {
+        "(Intercept)": "(Intercept)",
+        "treatment_arm[empirical]": "treatment_armempirical",
+        "treatment_arm[personalized]": "treatment_armpersonalized",
+        "bmi_kg_m2": "bmi_kg_m2",
+        "age_at_biopsy_years": "age_at_biopsy_years",
+        "center_id[C4]": "center_idC4",
+    }
     for ours, theirs in names.items():
         assert rows.loc[ours, "coef"] == pytest.approx(ref.loc[theirs, "estimate"], rel=1e-6)
         assert rows.loc[ours, "std_error"] == pytest.approx(np.sqrt(ref.loc[theirs, "t"]), rel=1e-5)
@@ -85,8 +91,8 @@ def test_pmm_preserves_the_relation_with_the_outcome():
     d.loc[(y == 1) & (rng.random(n) < 0.6), "x"] = np.nan
     imps = imputation.impute_chained(d, columns=["x"], predictors=["y", "z"], m=10, seed=1)
     mi_mean = np.mean([i["x"].mean() for i in imps])
-    assert abs(d["x"].mean() - x.mean()) > 0.15          # complete cases are biased ...
-    assert abs(mi_mean - x.mean()) < 0.06               # ... imputation is not
+    assert abs(d["x"].mean() - x.mean()) > 0.15  # complete cases are biased ...
+    assert abs(mi_mean - x.mean()) < 0.06  # ... imputation is not
 
 
 def test_bad_requests_are_explained():
@@ -103,14 +109,17 @@ def test_mi_on_synthetic_cohort_covers_truth_and_is_close_to_complete_data():
     from analysis.data.cohort import derive_cohort
     from analysis.data.synthetic import simulate_cohort
     from analysis.data.validation import validate_cohort
+
     sim = simulate_cohort(1500, seed=202)
     first = derive_cohort(validate_cohort(sim.patients, sim.transfers)).population("first")
     cov = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers", "good_quality_embryos", "center_id"]
     f = outcomes.formula("live_birth", ["therapy_match", "profile_group"], cov, first)
-    imps = imputation.impute_chained(first, columns=cov + ["profile_group"], predictors=["live_birth", "therapy_match"],
-                                     m=10, seed=5)
-    rows = imputation.fit_pooled_logit(imps, f, model_id="m", outcome="live_birth", population="p",
-                                       notebook="t").set_index("term")
+    imps = imputation.impute_chained(
+        first, columns=cov + ["profile_group"], predictors=["live_birth", "therapy_match"], m=10, seed=5
+    )
+    rows = imputation.fit_pooled_logit(
+        imps, f, model_id="m", outcome="live_birth", population="p", notebook="t"
+    ).set_index("term")
     row = rows.loc["therapy_match[matched]"]
     assert row["conf_low"] <= 1.8 <= row["conf_high"]
     assert row["n_obs"] == len(first)

@@ -35,8 +35,9 @@ def test_matches_equal_the_brute_force_definition(seed, caliper_sd):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(5, 300))
     # coarse scores make many exact ties, between controls and between treated units
-    ps = pd.Series(np.round(rng.uniform(0.05, 0.95, n), int(rng.integers(1, 4))),
-                   index=rng.permutation(np.arange(1000, 1000 + n)))
+    ps = pd.Series(
+        np.round(rng.uniform(0.05, 0.95, n), int(rng.integers(1, 4))), index=rng.permutation(np.arange(1000, 1000 + n))
+    )
     treated = pd.Series(rng.random(n) < rng.uniform(0.2, 0.8), index=ps.index)
     got = match_nearest(ps, treated, caliper_sd=caliper_sd)
     want = _brute_force(ps, treated, caliper_sd)

@@ -125,9 +125,7 @@ def test_glm_crude_matches_r_glm_infert(infert, ref_coefs):
     r_terms = ["(Intercept)", "spontaneous", "induced"]
     py_terms = ["Intercept", "spontaneous", "induced"]
     assert_allclose(fit.params[py_terms], r_values(ref_coefs, "glm_logit_crude", r_terms, "coef"), rtol=RTOL)
-    assert_allclose(
-        fit.bse[py_terms], r_values(ref_coefs, "glm_logit_crude", r_terms, "std_error"), rtol=RTOL
-    )
+    assert_allclose(fit.bse[py_terms], r_values(ref_coefs, "glm_logit_crude", r_terms, "std_error"), rtol=RTOL)
     assert fit.nobs == 248
 
 
@@ -151,12 +149,8 @@ def test_glm_adjusted_with_education_factor_matches_r_glm_infert(infert, ref_coe
         "induced": "induced",
     }
     r_terms, py_terms = list(names), list(names.values())
-    assert_allclose(
-        fit.params[py_terms], r_values(ref_coefs, "glm_logit_adjusted", r_terms, "coef"), rtol=RTOL
-    )
-    assert_allclose(
-        fit.bse[py_terms], r_values(ref_coefs, "glm_logit_adjusted", r_terms, "std_error"), rtol=RTOL
-    )
+    assert_allclose(fit.params[py_terms], r_values(ref_coefs, "glm_logit_adjusted", r_terms, "coef"), rtol=RTOL)
+    assert_allclose(fit.bse[py_terms], r_values(ref_coefs, "glm_logit_adjusted", r_terms, "std_error"), rtol=RTOL)
 
 
 def test_glm_with_prior_weights_matches_r_glm_weights_infert(infert, ref_coefs):
@@ -190,9 +184,7 @@ def test_glm_interaction_matches_r_glm_infert(infert, ref_coefs):
     """
     fit = fit_logit(infert, "case ~ spont_any * induced_any + age")
     r_terms, py_terms = list(INTERACTION_NAMES), list(INTERACTION_NAMES.values())
-    assert_allclose(
-        fit.params[py_terms], r_values(ref_coefs, "glm_logit_interaction", r_terms, "coef"), rtol=RTOL
-    )
+    assert_allclose(fit.params[py_terms], r_values(ref_coefs, "glm_logit_interaction", r_terms, "coef"), rtol=RTOL)
     assert_allclose(
         fit.bse[py_terms],
         r_values(ref_coefs, "glm_logit_interaction", r_terms, "std_error"),
@@ -262,9 +254,7 @@ def test_conditional_logit_matches_r_clogit_infert(infert, ref_coefs):
     fit = fit_conditional_logit(infert, "case ~ spontaneous + induced", groups="stratum")
     terms = ["spontaneous", "induced"]
     assert_allclose(fit.params[terms], r_values(ref_coefs, "clogit_matched_sets", terms, "coef"), rtol=RTOL)
-    assert_allclose(
-        fit.bse[terms], r_values(ref_coefs, "clogit_matched_sets", terms, "std_error"), rtol=RTOL
-    )
+    assert_allclose(fit.bse[terms], r_values(ref_coefs, "clogit_matched_sets", terms, "std_error"), rtol=RTOL)
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,7 +568,12 @@ def test_tidy_glm_matches_r_glm_infert_under_plain_names(infert, ref_coefs):
     tidy = tidy_glm(fit, notebook="nb", model_id="adj", outcome="case", population="infert")
     assert list(tidy.columns) == ESTIMATE_COLUMNS
     tidy = tidy.set_index("term")
-    names = {"(Intercept)": "(Intercept)", "education6-11yrs": "education[6-11yrs]", "education12+ yrs": "education[12+ yrs]", "age": "age"}
+    names = {
+        "(Intercept)": "(Intercept)",
+        "education6-11yrs": "education[6-11yrs]",
+        "education12+ yrs": "education[12+ yrs]",
+        "age": "age",
+    }
     assert_allclose(
         tidy.loc[list(names.values()), "coef"],
         r_values(ref_coefs, "glm_logit_adjusted", list(names), "coef"),

@@ -76,9 +76,7 @@ def test_outcome_with_only_events_raises(cohort):
 
 def test_level_without_events_names_the_level(cohort):
     """No live births in the empirical arm: that level's OR is not estimable."""
-    data = cohort.assign(
-        live_birth=np.where(cohort["treatment_arm"] == "empirical", 0, cohort["live_birth"])
-    )
+    data = cohort.assign(live_birth=np.where(cohort["treatment_arm"] == "empirical", 0, cohort["live_birth"]))
     n_emp = int((data["treatment_arm"] == "empirical").sum())
     with pytest.raises(
         ModelError,
@@ -97,7 +95,10 @@ def test_quasi_separation_in_an_interaction_cell_raises(cohort):
     """Events in every arm and every profile, but none for personalized x dysregulated."""
     cell = (cohort["treatment_arm"] == "personalized") & (cohort["profile_group"] == "dysregulated")
     data = cohort.assign(live_birth=np.where(cell, 0, cohort["live_birth"]))
-    with pytest.raises(ModelError, match=r"quasi-complete separation: live_birth is predicted without error by treatment_arm\[personalized\]:profile_group\[dysregulated\]"):
+    with pytest.raises(
+        ModelError,
+        match=r"quasi-complete separation: live_birth is predicted without error by treatment_arm\[personalized\]:profile_group\[dysregulated\]",
+    ):
         fit_logit(data, f"live_birth ~ {ARM} * profile_group")
 
 
@@ -197,9 +198,7 @@ def test_gee_unknown_working_correlation_raises(cohort):
 
 
 def test_gee_level_without_events_raises(cohort):
-    data = cohort.assign(
-        live_birth=np.where(cohort["treatment_arm"] == "none", 0, cohort["live_birth"])
-    )
+    data = cohort.assign(live_birth=np.where(cohort["treatment_arm"] == "none", 0, cohort["live_birth"]))
     with pytest.raises(ModelError, match=r"live_birth has no events among the \d+ rows with treatment_arm=none"):
         fit_gee_logit(data, f"live_birth ~ {ARM}", groups="patient_id")
 
@@ -231,9 +230,7 @@ def test_cox_one_level_covariate_raises(cohort):
 
 
 def test_cox_level_without_events_raises(cohort):
-    data = cohort.assign(
-        live_birth=np.where(cohort["treatment_arm"] == "empirical", 0, cohort["live_birth"])
-    )
+    data = cohort.assign(live_birth=np.where(cohort["treatment_arm"] == "empirical", 0, cohort["live_birth"]))
     with pytest.raises(ModelError, match=r"live_birth has no events among the \d+ rows with treatment_arm=empirical"):
         fit_cox(data, duration_col="days", event_col="live_birth", formula="age + C(treatment_arm)")
 

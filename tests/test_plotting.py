@@ -32,27 +32,31 @@ def ax():
 def patients():
     rng = np.random.default_rng(3)
     n = 60
-    return pd.DataFrame({
-        "il15_fn14_ratio": rng.lognormal(0, 1.0, n),
-        "il18_tweak_ratio": rng.lognormal(0, 0.7, n),
-        "unk_cd56_percent": rng.normal(3, 0.5, n),
-        "center_id": np.repeat(["C1", "C2", "C3"], n // 3),
-        "immune_profile": pd.Series(
-            np.tile(["balanced", "over_activated", "under_activated", "mixed"], n // 4),
-            dtype="string"),
-    })
+    return pd.DataFrame(
+        {
+            "il15_fn14_ratio": rng.lognormal(0, 1.0, n),
+            "il18_tweak_ratio": rng.lognormal(0, 0.7, n),
+            "unk_cd56_percent": rng.normal(3, 0.5, n),
+            "center_id": np.repeat(["C1", "C2", "C3"], n // 3),
+            "immune_profile": pd.Series(
+                np.tile(["balanced", "over_activated", "under_activated", "mixed"], n // 4), dtype="string"
+            ),
+        }
+    )
 
 
 @pytest.fixture
 def estimates():
-    return pd.DataFrame({
-        "group": ["overall", "overall", "balanced", "balanced", "dysregulated", "dysregulated"],
-        "label": ["Empirical vs none", "Personalized vs none"] * 3,
-        "treatment_arm": ["empirical", "personalized"] * 3,
-        "estimate": [1.2, 1.6, 0.9, np.nan, 1.3, 2.1],
-        "conf_low": [0.8, 1.1, 0.5, np.nan, 0.7, 1.2],
-        "conf_high": [1.8, 2.3, 1.6, np.nan, 2.4, 3.7],
-    })
+    return pd.DataFrame(
+        {
+            "group": ["overall", "overall", "balanced", "balanced", "dysregulated", "dysregulated"],
+            "label": ["Empirical vs none", "Personalized vs none"] * 3,
+            "treatment_arm": ["empirical", "personalized"] * 3,
+            "estimate": [1.2, 1.6, 0.9, np.nan, 1.3, 2.1],
+            "conf_low": [0.8, 1.1, 0.5, np.nan, 0.7, 1.2],
+            "conf_high": [1.8, 2.3, 1.6, np.nan, 2.4, 3.7],
+        }
+    )
 
 
 def _curves():
@@ -60,8 +64,17 @@ def _curves():
     rows = []
     for g, f in [("none", 0.10), ("personalized", 0.15)]:
         est = 1 - np.exp(-f * t / 100)
-        rows.append(pd.DataFrame({"group": g, "time_days": t, "estimate": est,
-                                  "conf_low": est * 0.8, "conf_high": np.minimum(est * 1.2, 1)}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "group": g,
+                    "time_days": t,
+                    "estimate": est,
+                    "conf_low": est * 0.8,
+                    "conf_high": np.minimum(est * 1.2, 1),
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -92,8 +105,9 @@ def test_colours_fixed_distinct_and_stable():
     assert style.ARM_COLORS == first
     assert style.colors_for(["personalized"])["personalized"] == first["personalized"]
     assert style.colors_for(["none", "empirical", "personalized"]) == first
-    palette = list(style.ARM_COLORS.values()) + list(style.PROFILE_COLORS.values()) + [
-        style.GROUP_COLORS["dysregulated"]]
+    palette = (
+        list(style.ARM_COLORS.values()) + list(style.PROFILE_COLORS.values()) + [style.GROUP_COLORS["dysregulated"]]
+    )
     assert len(set(palette)) == len(palette)
     assert style.GROUP_COLORS["balanced"] == style.PROFILE_COLORS["balanced"]
     assert set(palette) <= set(style.OKABE_ITO.values())
@@ -134,8 +148,9 @@ def test_panel_letter_fixed_offset_in_points():
 def _demo_figure():
     fig, axes = plt.subplots(1, 2, figsize=style.figure_size("double", 0.4))
     plotting.plot_correlation_heatmap(
-        pd.DataFrame([[1, 0.3, -0.2], [0.3, 1, 0.5], [-0.2, 0.5, 1]],
-                     index=list("abc"), columns=list("abc")), ax=axes[0])
+        pd.DataFrame([[1, 0.3, -0.2], [0.3, 1, 0.5], [-0.2, 0.5, 1]], index=list("abc"), columns=list("abc")),
+        ax=axes[0],
+    )
     plotting.plot_cumulative_incidence(_curves(), ax=axes[1])
     style.add_panel_letter(axes[0], "a")
     return fig
@@ -154,7 +169,8 @@ def test_save_figure_formats_and_identical_bytes(tmp_path):
     third = style.save_figure(_demo_figure(), "fig2", tmp_path / "out")
     assert [p.read_bytes() for p in third] == bytes1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        ["fig1.pdf", "fig1.svg", "fig1.png", "fig2.pdf", "fig2.svg", "fig2.png"])  # no temp files
+        ["fig1.pdf", "fig1.svg", "fig1.png", "fig2.pdf", "fig2.svg", "fig2.png"]
+    )  # no temp files
     pdf = bytes1[0]
     assert b"CreationDate" not in pdf and b"ModDate" not in pdf
     assert b"<dc:date>" not in bytes1[1]
@@ -181,8 +197,9 @@ def test_pdf_fonts_are_truetype_not_type3(tmp_path):
 
 
 def test_marker_distribution(ax, patients):
-    out = plotting.plot_marker_distribution(patients, marker="il15_fn14_ratio",
-                                            cutoffs={"low": 0.5, "high": 2.0}, ax=ax, min_cell_count=0)
+    out = plotting.plot_marker_distribution(
+        patients, marker="il15_fn14_ratio", cutoffs={"low": 0.5, "high": 2.0}, ax=ax, min_cell_count=0
+    )
     assert out is ax
     assert ax.get_yscale() == "log"  # log-normal marker: right-skewed
     labels = [t.get_text() for t in ax.get_xticklabels()]
@@ -199,8 +216,9 @@ def test_marker_distribution(ax, patients):
 def test_marker_distribution_linear_and_default_cutoffs(ax, patients):
     from analysis.data.profiles import DEFAULT_CUTOFFS
 
-    plotting.plot_marker_distribution(patients, marker="unk_cd56_percent", cutoffs=DEFAULT_CUTOFFS,
-                                      ax=ax, min_cell_count=0)
+    plotting.plot_marker_distribution(
+        patients, marker="unk_cd56_percent", cutoffs=DEFAULT_CUTOFFS, ax=ax, min_cell_count=0
+    )
     assert ax.get_yscale() == "linear"  # symmetric marker
     dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
     assert sorted(ln.get_ydata()[0] for ln in dashed) == [1.2, 4.5]
@@ -234,8 +252,11 @@ def test_prevalence_overall(ax, patients):
 
 
 def test_correlation_heatmap_masks_upper_triangle(ax):
-    corr = pd.DataFrame([[1, 0.3, -0.2, 0.1], [0.3, 1, 0.5, 0.0], [-0.2, 0.5, 1, 0.7],
-                         [0.1, 0.0, 0.7, 1]], index=list("abcd"), columns=list("abcd"))
+    corr = pd.DataFrame(
+        [[1, 0.3, -0.2, 0.1], [0.3, 1, 0.5, 0.0], [-0.2, 0.5, 1, 0.7], [0.1, 0.0, 0.7, 1]],
+        index=list("abcd"),
+        columns=list("abcd"),
+    )
     out = plotting.plot_correlation_heatmap(corr, ax=ax)
     assert out is ax
     img = ax.images[0]
@@ -252,9 +273,17 @@ def test_correlation_heatmap_masks_upper_triangle(ax):
 
 
 def test_cutoff_scatter(ax, patients):
-    out = plotting.plot_cutoff_scatter(patients, x="il15_fn14_ratio", y="il18_tweak_ratio",
-                                       x_cutoff=(0.5, 2.0), y_cutoff=2.0, hue="immune_profile",
-                                       log=(True, True), ax=ax, min_cell_count=0)
+    out = plotting.plot_cutoff_scatter(
+        patients,
+        x="il15_fn14_ratio",
+        y="il18_tweak_ratio",
+        x_cutoff=(0.5, 2.0),
+        y_cutoff=2.0,
+        hue="immune_profile",
+        log=(True, True),
+        ax=ax,
+        min_cell_count=0,
+    )
     assert out is ax
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert _points(ax) == len(patients)
@@ -267,8 +296,9 @@ def test_cutoff_scatter(ax, patients):
 
 def test_cutoff_scatter_missing_hue(ax, patients):
     patients.loc[:4, "immune_profile"] = pd.NA
-    plotting.plot_cutoff_scatter(patients, x="il15_fn14_ratio", y="il18_tweak_ratio",
-                                 hue="immune_profile", ax=ax, min_cell_count=0)
+    plotting.plot_cutoff_scatter(
+        patients, x="il15_fn14_ratio", y="il18_tweak_ratio", hue="immune_profile", ax=ax, min_cell_count=0
+    )
     assert _points(ax) == len(patients)
     assert "Missing (n = 5)" in [t.get_text() for t in ax.get_legend().get_texts()]
 
@@ -286,25 +316,28 @@ def test_forest(ax, estimates):
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[0] == "Overall" and "Balanced" in labels and "Dysregulated" in labels
     assert len(labels) == 9  # 3 headings + 6 rows
-    colours = {matplotlib.colors.to_hex(c.get_facecolor()[0])
-               for c in ax.collections if isinstance(c, PathCollection)}
+    colours = {matplotlib.colors.to_hex(c.get_facecolor()[0]) for c in ax.collections if isinstance(c, PathCollection)}
     assert colours == {style.ARM_COLORS[a].lower() for a in ["empirical", "personalized"]}
 
 
 def test_forest_plain(ax, estimates):
-    plotting.plot_forest(estimates.drop(columns=["treatment_arm", "group"]), annotate=False,
-                         log=False, ax=ax)
+    plotting.plot_forest(estimates.drop(columns=["treatment_arm", "group"]), annotate=False, log=False, ax=ax)
     assert ax.get_xscale() == "linear"
     assert [t.get_text() for t in ax.texts] == ["not estimable"]
     assert len(ax.get_yticklabels()) == 6
 
 
 def test_cumulative_incidence_with_at_risk(ax):
-    at_risk = pd.DataFrame({"group": ["none"] * 3 + ["personalized"] * 3,
-                            "time_days": [0, 200, 400] * 2,
-                            "n_at_risk": [50, 31, 12, 40, 22, 7]})
-    out = plotting.plot_cumulative_incidence(_curves(), at_risk=at_risk,
-                                             at_risk_times=[0, 200, 400], ax=ax, min_cell_count=0)
+    at_risk = pd.DataFrame(
+        {
+            "group": ["none"] * 3 + ["personalized"] * 3,
+            "time_days": [0, 200, 400] * 2,
+            "n_at_risk": [50, 31, 12, 40, 22, 7],
+        }
+    )
+    out = plotting.plot_cumulative_incidence(
+        _curves(), at_risk=at_risk, at_risk_times=[0, 200, 400], ax=ax, min_cell_count=0
+    )
     assert out is ax
     numbers = [t.get_text() for t in ax.texts if t.get_gid() == "at-risk-number"]
     assert numbers == ["50", "31", "12", "40", "22", "7"]
@@ -323,15 +356,20 @@ def test_cumulative_incidence_with_at_risk(ax):
 
 def test_cumulative_incidence_as_of_lookup(ax):
     at_risk = pd.DataFrame({"group": ["none"] * 2, "time_days": [0, 150], "n_at_risk": [50, 30]})
-    plotting.plot_cumulative_incidence(_curves()[lambda d: d.group == "none"], at_risk=at_risk,
-                                       at_risk_times=[0, 100, 200], ax=ax, min_cell_count=0)
+    plotting.plot_cumulative_incidence(
+        _curves()[lambda d: d.group == "none"], at_risk=at_risk, at_risk_times=[0, 100, 200], ax=ax, min_cell_count=0
+    )
     assert [t.get_text() for t in ax.texts if t.get_gid() == "at-risk-number"] == ["50", "50", "30"]
 
 
 def test_cumulative_by_transfer(ax):
-    table = pd.DataFrame([dict(group=g, transfer_number=k, conservative=0.1 * k,
-                               optimistic=0.12 * k)
-                          for g in ["balanced", "dysregulated"] for k in range(1, 5)])
+    table = pd.DataFrame(
+        [
+            dict(group=g, transfer_number=k, conservative=0.1 * k, optimistic=0.12 * k)
+            for g in ["balanced", "dysregulated"]
+            for k in range(1, 5)
+        ]
+    )
     out = plotting.plot_cumulative_by_transfer(table, ax=ax)
     assert out is ax
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3", "4+"]
@@ -352,8 +390,9 @@ def test_schoenfeld(ax):
 
 
 def test_missingness(ax):
-    table = pd.DataFrame({"variable": ["amh_ng_ml", "bmi_kg_m2", "cd138_per_hpf"],
-                          "percent_missing": [20.0, 0.0, 45.5]})
+    table = pd.DataFrame(
+        {"variable": ["amh_ng_ml", "bmi_kg_m2", "cd138_per_hpf"], "percent_missing": [20.0, 0.0, 45.5]}
+    )
     out = plotting.plot_missingness(table, ax=ax)
     assert out is ax
     assert len(ax.patches) == 3
@@ -371,14 +410,24 @@ def test_plot_functions_do_not_change_rcparams(ax, patients, estimates):
 
 def test_effect_plots_draw_every_arm_and_the_balance_threshold():
     from analysis.output.plotting import effects as effect_plots
-    scores = pd.DataFrame({"arm": ["none"] * 5 + ["personalized"] * 5,
-                           "ps_personalized": np.linspace(0.1, 0.9, 10)})
+
+    scores = pd.DataFrame({"arm": ["none"] * 5 + ["personalized"] * 5, "ps_personalized": np.linspace(0.1, 0.9, 10)})
     ax = effect_plots.plot_overlap(scores)
     assert len(ax.patches) == 2 and [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "No immunotherapy (n = 5)", "Personalized (n = 5)"]
+        "No immunotherapy (n = 5)",
+        "Personalized (n = 5)",
+    ]
     plt.close(ax.figure)
-    balance = pd.DataFrame({"variable": ["age", "bmi"], "variable_type": "continuous", "group": "personalized",
-                            "reference": "none", "smd_unweighted": [0.4, -0.05], "smd_weighted": [0.02, 0.01]})
+    balance = pd.DataFrame(
+        {
+            "variable": ["age", "bmi"],
+            "variable_type": "continuous",
+            "group": "personalized",
+            "reference": "none",
+            "smd_unweighted": [0.4, -0.05],
+            "smd_weighted": [0.02, 0.01],
+        }
+    )
     ax = effect_plots.plot_love(balance)
     top = max(ax.get_yticklabels(), key=lambda t: t.get_position()[1])
     assert top.get_text() == "age"  # largest imbalance on top

@@ -48,9 +48,23 @@ def test_notebooks_have_a_tagged_parameters_cell_and_define_no_functions():
 
 
 #: Syntax a notebook leaves to :mod:`analysis.study`: loops, conditionals, functions, classes, comprehensions.
-CONTROL_FLOW = (ast.For, ast.AsyncFor, ast.While, ast.If, ast.IfExp, ast.Lambda, ast.FunctionDef,
-                ast.AsyncFunctionDef, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
-                ast.Try, ast.Match)
+CONTROL_FLOW = (
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.If,
+    ast.IfExp,
+    ast.Lambda,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.Try,
+    ast.Match,
+)
 
 
 @pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)

@@ -13,8 +13,7 @@ def _toy(n=300, seed=0):
     x = rng.normal(size=n)
     arm = np.where(rng.random(n) < 1 / (1 + np.exp(-x)), "personalized", "none")
     y = (rng.random(n) < 0.3).astype(int)
-    return pd.DataFrame({"patient_id": [f"P{i:04d}" for i in range(n)], "x": x, "treatment_arm": arm,
-                         "live_birth": y})
+    return pd.DataFrame({"patient_id": [f"P{i:04d}" for i in range(n)], "x": x, "treatment_arm": arm, "live_birth": y})
 
 
 def test_greedy_matching_by_hand():
@@ -32,8 +31,13 @@ def test_greedy_matching_by_hand():
 
 
 def test_ate_weights_by_hand_and_truncation():
-    scores = pd.DataFrame({"arm": ["none", "none", "personalized", "personalized"],
-                           "ps_none": [0.8, 0.5, 0.5, 0.2], "ps_personalized": [0.2, 0.5, 0.5, 0.8]})
+    scores = pd.DataFrame(
+        {
+            "arm": ["none", "none", "personalized", "personalized"],
+            "ps_none": [0.8, 0.5, 0.5, 0.2],
+            "ps_personalized": [0.2, 0.5, 0.5, 0.8],
+        }
+    )
     w = propensity.iptw_weights(scores)  # share 0.5 over the received score
     np.testing.assert_allclose(w, [0.625, 1.0, 1.0, 0.625])
     att = propensity.iptw_weights(scores, estimand="ATT", treated="personalized")
@@ -48,8 +52,16 @@ def test_evalue_by_hand():
     # VanderWeele & Ding (2017): RR 3.9 gives E = 3.9 + sqrt(3.9 * 2.9) = 7.26
     assert effects.evalue(3.9) == pytest.approx(3.9 + np.sqrt(3.9 * 2.9))
     assert effects.evalue(1 / 3.9) == pytest.approx(effects.evalue(3.9))
-    est = pd.DataFrame({"model_id": ["m"], "term": ["t"], "estimator": ["iptw_logit"], "estimate": [2.25],
-                        "conf_low": [1.21], "conf_high": [4.0]})
+    est = pd.DataFrame(
+        {
+            "model_id": ["m"],
+            "term": ["t"],
+            "estimator": ["iptw_logit"],
+            "estimate": [2.25],
+            "conf_low": [1.21],
+            "conf_high": [4.0],
+        }
+    )
     common = effects.evalue_table(est, outcome_risk=0.3).iloc[0]  # common outcome: RR ~ sqrt(OR) = 1.5
     assert common["rr_scale_estimate"] == pytest.approx(1.5)
     assert common["evalue_estimate"] == pytest.approx(1.5 + np.sqrt(1.5 * 0.5))
@@ -89,15 +101,29 @@ def test_arm_missing_from_a_profile_group_is_named():
     from analysis.data.cohort import derive_cohort
     from analysis.data.synthetic import simulate_cohort
     from analysis.data.validation import validate_cohort
+
     sim = simulate_cohort(500, seed=8)
     first = derive_cohort(validate_cohort(sim.patients, sim.transfers)).population("first")
     first = first[~((first["profile_group"] == "balanced") & (first["treatment_arm"] == "personalized"))]
     cov = ["age_at_biopsy_years", "prior_failed_transfers", "profile_group"]
     with pytest.raises(ModelError, match="no patient received personalized in profile_group=balanced"):
-        effects.aipw_rd_rows(first, ps_covariates=cov, outcome_covariates=cov, n_bootstrap=5,
-                            model_id="lb_first_aipw", notebook="05_treatment_effects")
+        effects.aipw_rd_rows(
+            first,
+            ps_covariates=cov,
+            outcome_covariates=cov,
+            n_bootstrap=5,
+            model_id="lb_first_aipw",
+            notebook="05_treatment_effects",
+        )
     # without the modifier the overall effect is still estimable
     cov = ["age_at_biopsy_years", "prior_failed_transfers"]
-    rows = effects.aipw_rd_rows(first, ps_covariates=cov, outcome_covariates=cov, modifier=None, n_bootstrap=20,
-                                model_id="lb_first_aipw", notebook="05_treatment_effects").estimates
+    rows = effects.aipw_rd_rows(
+        first,
+        ps_covariates=cov,
+        outcome_covariates=cov,
+        modifier=None,
+        n_bootstrap=20,
+        model_id="lb_first_aipw",
+        notebook="05_treatment_effects",
+    ).estimates
     assert rows["estimate"].notna().all() and np.isfinite(rows["conf_low"]).all()

@@ -72,12 +72,24 @@ def test_weighted_or_rd_rr_match_survey(data, scores, ref, estimand):
     est = est.set_index(["model_id", "term"])
     for arm in ["empirical", "personalized"]:
         term = f"treatment_arm[{arm}]"
-        np.testing.assert_allclose(rows.loc[term, "coef"], value(ref, f"iptw_logit_coef_{estimand}", term=f"treatment_arm{arm}"), rtol=RTOL)
-        np.testing.assert_allclose(rows.loc[term, "std_error"], value(ref, f"iptw_logit_se_{estimand}", term=f"treatment_arm{arm}"), rtol=RTOL)
-        np.testing.assert_allclose(est.loc[("lb_first_iptw_rd", term), "coef"], value(ref, f"rd_{estimand}", arm), rtol=RTOL)
-        np.testing.assert_allclose(est.loc[("lb_first_iptw_rd", term), "std_error"], value(ref, f"rd_se_{estimand}", arm), rtol=RTOL)
-        np.testing.assert_allclose(est.loc[("lb_first_iptw_rr", term), "coef"], value(ref, f"log_rr_{estimand}", arm), rtol=RTOL)
-        np.testing.assert_allclose(est.loc[("lb_first_iptw_rr", term), "std_error"], value(ref, f"log_rr_se_{estimand}", arm), rtol=RTOL)
+        np.testing.assert_allclose(
+            rows.loc[term, "coef"], value(ref, f"iptw_logit_coef_{estimand}", term=f"treatment_arm{arm}"), rtol=RTOL
+        )
+        np.testing.assert_allclose(
+            rows.loc[term, "std_error"], value(ref, f"iptw_logit_se_{estimand}", term=f"treatment_arm{arm}"), rtol=RTOL
+        )
+        np.testing.assert_allclose(
+            est.loc[("lb_first_iptw_rd", term), "coef"], value(ref, f"rd_{estimand}", arm), rtol=RTOL
+        )
+        np.testing.assert_allclose(
+            est.loc[("lb_first_iptw_rd", term), "std_error"], value(ref, f"rd_se_{estimand}", arm), rtol=RTOL
+        )
+        np.testing.assert_allclose(
+            est.loc[("lb_first_iptw_rr", term), "coef"], value(ref, f"log_rr_{estimand}", arm), rtol=RTOL
+        )
+        np.testing.assert_allclose(
+            est.loc[("lb_first_iptw_rr", term), "std_error"], value(ref, f"log_rr_se_{estimand}", arm), rtol=RTOL
+        )
     for r in risks.itertuples():
         np.testing.assert_allclose(r.risk, value(ref, f"risk_{estimand}", r.arm), rtol=RTOL)
         np.testing.assert_allclose(r.std_error, value(ref, f"risk_se_{estimand}", r.arm), rtol=RTOL)
@@ -100,10 +112,14 @@ def test_matched_or_on_matchit_pairs_matches_vcovcl(data, ref):
     """
     expected = pd.read_csv(REF / "causal_reference_pairs.csv", dtype=str)
     position = pd.Series(data.index, index=data["patient_id"])
-    pairs = pd.DataFrame({"pair": np.arange(1, len(expected) + 1),
-                          "treated_index": position.loc[expected["treated_id"]].to_numpy(),
-                          "control_index": position.loc[expected["control_id"]].to_numpy(),
-                          "distance": np.nan})
+    pairs = pd.DataFrame(
+        {
+            "pair": np.arange(1, len(expected) + 1),
+            "treated_index": position.loc[expected["treated_id"]].to_numpy(),
+            "control_index": position.loc[expected["control_id"]].to_numpy(),
+            "distance": np.nan,
+        }
+    )
     rows = effects.matched_logit_rows(data, pairs, model_id="lb_first_matched", notebook="05_treatment_effects")
     np.testing.assert_allclose(rows["coef"].iloc[0], value(ref, "matched_coef", term="personalized"), rtol=1e-7)
     np.testing.assert_allclose(rows["std_error"].iloc[0], value(ref, "matched_se", term="personalized"), rtol=1e-7)
@@ -115,5 +131,6 @@ def test_balance_smds_match_r(data, scores, ref):
     table = table[table["group"] == "personalized"].set_index("variable")
     for v in ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers"]:
         np.testing.assert_allclose(table.loc[v, "smd_unweighted"], value(ref, "smd_none", "personalized", v), rtol=1e-9)
-        np.testing.assert_allclose(table.loc[v, "smd_weighted"], value(ref, "smd_ate", "personalized", v),
-                                   rtol=RTOL, atol=1e-7)  # weighted SMDs are near 0; weights carry nnet's ~1e-8 error
+        np.testing.assert_allclose(
+            table.loc[v, "smd_weighted"], value(ref, "smd_ate", "personalized", v), rtol=RTOL, atol=1e-7
+        )  # weighted SMDs are near 0; weights carry nnet's ~1e-8 error

@@ -25,8 +25,13 @@ _AT_RISK = re.compile(r'id="at-risk-number">\s*<text[^>]*>([^<]*)</text>')
 @pytest.fixture(scope="module")
 def masked_run(small_cohort_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("masked") / "run"
-    run_suite(small_cohort_dir, out, overrides=[f"min_cell_count={K}", "n_bootstrap=50", "n_imputations=3"],
-              quiet=True, jobs=2)
+    run_suite(
+        small_cohort_dir,
+        out,
+        overrides=[f"min_cell_count={K}", "n_bootstrap=50", "n_imputations=3"],
+        quiet=True,
+        jobs=2,
+    )
     return out
 
 
@@ -35,7 +40,9 @@ def small_counts_in_tables(run_dir: Path) -> list[str]:
     found = []
     for path in sorted((run_dir / "tables").rglob("*.csv")):
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        for col in [c for c in frame.columns if _COUNT_NAME.match(c) and c not in ("n_bootstrap", "n_failed_replicates")]:
+        for col in [
+            c for c in frame.columns if _COUNT_NAME.match(c) and c not in ("n_bootstrap", "n_failed_replicates")
+        ]:
             values = pd.to_numeric(frame[col].str.replace(",", ""), errors="coerce")
             small = values[values.between(1, K - 1)]
             found += [f"{path.name}:{col}={v:g}" for v in small.unique()]
@@ -55,7 +62,9 @@ def test_scanner_finds_small_counts_when_nothing_is_masked(tmp_path):
 
 def test_no_small_count_survives_in_tables_captions_or_at_risk_rows(masked_run):
     assert small_counts_in_tables(masked_run) == []
-    masked_cells = sum((pd.read_csv(p, dtype=str) == f"<{K}").sum().sum() for p in (masked_run / "tables").glob("*.csv"))
+    masked_cells = sum(
+        (pd.read_csv(p, dtype=str) == f"<{K}").sum().sum() for p in (masked_run / "tables").glob("*.csv")
+    )
     assert masked_cells > 0  # a 300-patient cohort has small cells: masking really happened
     for svg in (masked_run / "figures").glob("*.svg"):
         numbers = [html.unescape(t) for t in _AT_RISK.findall(svg.read_text()) if t.strip()]
@@ -99,8 +108,14 @@ def test_publication_tables_in_every_format(masked_run):
 
 def test_report_sections_and_no_external_resources(masked_run):
     page = (masked_run / "report.html").read_text()
-    for heading in ["Main figures", "Publication tables", "Analysis-plan parameters", "Data validation and exclusions",
-                    "Executed notebooks", "Manifest"]:
+    for heading in [
+        "Main figures",
+        "Publication tables",
+        "Analysis-plan parameters",
+        "Data validation and exclusions",
+        "Executed notebooks",
+        "Manifest",
+    ]:
         assert f"<h2>{heading}</h2>" in page
     assert "Disclosure control: every count from 1 to 9" in page
     for n in (1, 2, 3, 4):
@@ -117,16 +132,26 @@ def test_report_opens_in_headless_chromium_with_every_image_and_link_resolving(m
 
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]:
+    for flag in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
     try:
         driver.get((masked_run / "report.html").as_uri())
         images = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]);")
+            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]);"
+        )
         assert len(images) >= 4
         broken = [src for src, complete, width in images if not complete or width == 0]
         assert not broken, broken

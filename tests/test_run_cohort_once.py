@@ -17,18 +17,18 @@ from analysis.data.cohort import load_cohort
 from analysis.run.cli import _parser
 from analysis.run.runner import COHORT_CACHE, run_suite
 
-READS_CACHE = '''\
+READS_CACHE = """\
 from analysis.study.context import open_context
 ctx = open_context("01_reads_cache", data_dir=data_dir, run_dir=run_dir, cohort_file=cohort_file,
                    min_cell_count=0)
 assert cohort_file, "the runner passes the cache"
 ctx.save_table(pd.DataFrame({"patients": [len(ctx.cohort.patients)], "cohort_file": [cohort_file]}), "cache_seen")
-'''
-DERIVES_ITSELF = '''\
+"""
+DERIVES_ITSELF = """\
 from analysis.data.cohort import load_cohort
 cohort = load_cohort(data_dir)
 pd.DataFrame({"patients": [len(cohort.patients)]}).to_csv(run_dir + "/tables/derived_here.csv", index=False)
-'''
+"""
 
 
 def _notebook(folder, name, parameters, body):
@@ -46,8 +46,10 @@ def _notebook(folder, name, parameters, body):
 def two_notebooks(tmp_path):
     folder = tmp_path / "nb"
     folder.mkdir()
-    return [_notebook(folder, "01_reads_cache", 'data_dir = ""\nrun_dir = ""\ncohort_file = ""', READS_CACHE),
-            _notebook(folder, "02_derives_itself", 'data_dir = ""\nrun_dir = ""', DERIVES_ITSELF)]
+    return [
+        _notebook(folder, "01_reads_cache", 'data_dir = ""\nrun_dir = ""\ncohort_file = ""', READS_CACHE),
+        _notebook(folder, "02_derives_itself", 'data_dir = ""\nrun_dir = ""', DERIVES_ITSELF),
+    ]
 
 
 def test_cohort_is_derived_once_shared_and_interim_removed(small_cohort_dir, two_notebooks, tmp_path, capsys):

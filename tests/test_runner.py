@@ -14,8 +14,16 @@ from analysis.core.exceptions import RunError
 from analysis.output.results import ESTIMATE_COLUMNS, read_run
 from analysis.run.runner import notebook_paths, run_suite
 
-REQUIRED_MODELS = {"lb_first_crude", "lb_first_adjusted", "lb_first_interaction", "cp_first_adjusted",
-                   "lb_first_matching", "lb_all_gee_ind", "implantation_all_gee", "ttlb_cox_itt"}
+REQUIRED_MODELS = {
+    "lb_first_crude",
+    "lb_first_adjusted",
+    "lb_first_interaction",
+    "cp_first_adjusted",
+    "lb_first_matching",
+    "lb_all_gee_ind",
+    "implantation_all_gee",
+    "ttlb_cox_itt",
+}
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +96,7 @@ def test_failing_notebook_names_notebook_cell_and_partial_path(small_cohort_dir,
     nbformat.write(broken, nb_dir / "01_cohort.ipynb")
     out = tmp_path / "run"
     with pytest.raises(RunError) as info:
-        run_suite(small_cohort_dir, out, notebooks=[nb_dir / "01_cohort.ipynb"],
-                  overrides=[], quiet=True)
+        run_suite(small_cohort_dir, out, notebooks=[nb_dir / "01_cohort.ipynb"], overrides=[], quiet=True)
     text = str(info.value)
     assert "01_cohort.ipynb" in text and "ValueError: deliberate failure" in text and "cell" in text
     partial = out.with_name("run.partial") / "notebooks" / "01_cohort.ipynb"
@@ -98,16 +105,21 @@ def test_failing_notebook_names_notebook_cell_and_partial_path(small_cohort_dir,
 
 
 def _files(run_dir):
-    return {p.relative_to(run_dir): p.read_bytes() for sub in ("tables", "figures")
-            for p in sorted((run_dir / sub).rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(run_dir): p.read_bytes()
+        for sub in ("tables", "figures")
+        for p in sorted((run_dir / sub).rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_two_runs_one_parallel_give_byte_identical_tables_and_figures(run, small_cohort_dir, tmp_path):
     """Determinism and --jobs together: a second run of the same inputs and parameters, its
     notebooks two at a time, writes the same bytes in every table and figure (PDF, SVG, PNG);
     only the manifest's times and the executed notebooks' metadata differ."""
-    again = run_suite(small_cohort_dir, tmp_path / "again", overrides=["conf_level=0.9", "blood_nk_cutoff=15"],
-                      quiet=True, jobs=2)
+    again = run_suite(
+        small_cohort_dir, tmp_path / "again", overrides=["conf_level=0.9", "blood_nk_cutoff=15"], quiet=True, jobs=2
+    )
     first, second = _files(run), _files(again)
     assert sorted(first) == sorted(second)
     assert any(str(p).endswith(".pdf") for p in first) and any(str(p).endswith(".svg") for p in first)

@@ -40,8 +40,12 @@ def test_each_set_keeps_the_rows_its_rule_names(cohort):
 
 
 def test_bad_specs_are_listed_together(cohort):
-    bad = {"a": {"populaton": "all"}, "b": {"exclude": {"nope": ["x"]}}, "c": {"leave_one_out": "zzz"},
-           "d": {"population": "some"}}
+    bad = {
+        "a": {"populaton": "all"},
+        "b": {"exclude": {"nope": ["x"]}},
+        "c": {"leave_one_out": "zzz"},
+        "d": {"population": "some"},
+    }
     with pytest.raises(ConfigError) as err:
         sensitivity.sensitivity_populations(cohort, bad)
     text = str(err.value)
@@ -54,8 +58,9 @@ def test_failing_set_is_reported_and_others_go_on(cohort):
     pops = sensitivity.sensitivity_populations(cohort, sets)
 
     def estimator(data, *, population, model_id):
-        return effects.iptw_estimate(data, covariates=COV, population=population, model_id=model_id,
-                                     notebook="05_treatment_effects")
+        return effects.iptw_estimate(
+            data, covariates=COV, population=population, model_id=model_id, notebook="05_treatment_effects"
+        )
 
     out = sensitivity.run_sensitivity(pops, estimator, term="treatment_arm[personalized]")
     status = out.status.set_index("label")
@@ -67,8 +72,9 @@ def test_failing_set_is_reported_and_others_go_on(cohort):
 
 def test_all_transfer_rerun_clusters_on_patients(cohort):
     pops = sensitivity.sensitivity_populations(cohort, {"all": {"population": "all"}})
-    rows = effects.iptw_estimate(pops[0].data, covariates=COV, population="all_transfers", model_id="m",
-                                 notebook="05_treatment_effects")
+    rows = effects.iptw_estimate(
+        pops[0].data, covariates=COV, population="all_transfers", model_id="m", notebook="05_treatment_effects"
+    )
     assert rows["n_clusters"].iloc[0] == pops[0].data["patient_id"].nunique() < rows["n_obs"].iloc[0]
 
 
@@ -80,10 +86,14 @@ def test_sequential_trials_set_is_the_target_trial_emulation(cohort):
     course = target_trial.first_course(cohort)
     assert len(trials.data) == int(course.transfers["lb"].notna().sum()) == len(cohort.population("all", "live_birth"))
     out = sensitivity.run_sensitivity(
-        [trials], None, term="treatment_arm[personalized]",
-        trial_estimator=partial(target_trial.sequential_trials, covariates=COV, notebook="05_treatment_effects"))
-    direct = target_trial.sequential_trials(course, covariates=COV, notebook="05_treatment_effects",
-                                            model_id="lb_sens_sequential_trials")
+        [trials],
+        None,
+        term="treatment_arm[personalized]",
+        trial_estimator=partial(target_trial.sequential_trials, covariates=COV, notebook="05_treatment_effects"),
+    )
+    direct = target_trial.sequential_trials(
+        course, covariates=COV, notebook="05_treatment_effects", model_id="lb_sens_sequential_trials"
+    )
     pd.testing.assert_frame_equal(out.estimates.reset_index(drop=True), conform_estimates(direct))
     assert out.status["status"].tolist() == ["ok"] and list(out.summary["label"]) == ["sequential_trials"]
     assert set(out.estimates["population"]) == {"sequential_trials"}
@@ -91,7 +101,9 @@ def test_sequential_trials_set_is_the_target_trial_emulation(cohort):
 
 def test_sequential_trials_set_takes_no_other_key_and_needs_its_estimator(cohort):
     with pytest.raises(ConfigError, match="takes no other key"):
-        sensitivity.sensitivity_populations(cohort, {"s": {"population": "sequential_trials", "leave_one_out": "center_id"}})
+        sensitivity.sensitivity_populations(
+            cohort, {"s": {"population": "sequential_trials", "leave_one_out": "center_id"}}
+        )
     pops = sensitivity.sensitivity_populations(cohort, {"s": {"population": "sequential_trials"}})
     with pytest.raises(ValueError, match="trial_estimator"):
         sensitivity.run_sensitivity(pops, None, term="treatment_arm[personalized]")

@@ -74,14 +74,17 @@ def test_certificate_on_binomial_counts_matches_hand_case():
 def test_integer_coded_categorical_design_equals_patsy():
     rng = np.random.default_rng(7)
     n = 500
-    frame = pd.DataFrame({
-        "arm": rng.choice(["none", "empirical", "personalized"], n),
-        "centre": rng.choice([3, 1, 2], n),
-        "donor": rng.random(n) < 0.3,
-        "age": rng.normal(35, 4, n),
-    })
-    rhs = ("C(arm, Treatment('none')) + C(centre, Treatment(reference=2)) + C(donor) + age"
-           " + C(arm, Treatment('none')):age")
+    frame = pd.DataFrame(
+        {
+            "arm": rng.choice(["none", "empirical", "personalized"], n),
+            "centre": rng.choice([3, 1, 2], n),
+            "donor": rng.random(n) < 0.3,
+            "age": rng.normal(35, 4, n),
+        }
+    )
+    rhs = (
+        "C(arm, Treatment('none')) + C(centre, Treatment(reference=2)) + C(donor) + age + C(arm, Treatment('none')):age"
+    )
     expected = patsy.dmatrix(rhs, frame, return_type="dataframe")
     fast = design_matrix(rhs, with_categorical_dtype(frame, ["arm", "centre", "donor"]))
     assert list(fast.columns) == list(expected.columns)

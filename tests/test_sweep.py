@@ -23,9 +23,14 @@ def tiny_cohort(tmp_path_factory):
 
 
 def _sweep_file(tmp_path, cohort, **extra):
-    spec = {"data": str(cohort), "notebooks": ["03_outcomes_logistic"], "base": {"conf_level": 0.9},
-            "sets": {"main": {}, "broken": {"reference_arm": "no_such_arm"}},
-            "grid": {"outcome": ["live_birth", "clinical_pregnancy"]}, **extra}
+    spec = {
+        "data": str(cohort),
+        "notebooks": ["03_outcomes_logistic"],
+        "base": {"conf_level": 0.9},
+        "sets": {"main": {}, "broken": {"reference_arm": "no_such_arm"}},
+        "grid": {"outcome": ["live_birth", "clinical_pregnancy"]},
+        **extra,
+    }
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -33,8 +38,12 @@ def _sweep_file(tmp_path, cohort, **extra):
 
 def test_plan_is_the_product_in_a_stable_order(tmp_path, tiny_cohort):
     runs = plan_sweep(read_sweep(_sweep_file(tmp_path, tiny_cohort)))
-    assert [r.slug for r in runs] == ["001_main_outcome-live_birth", "002_main_outcome-clinical_pregnancy",
-                                      "003_broken_outcome-live_birth", "004_broken_outcome-clinical_pregnancy"]
+    assert [r.slug for r in runs] == [
+        "001_main_outcome-live_birth",
+        "002_main_outcome-clinical_pregnancy",
+        "003_broken_outcome-live_birth",
+        "004_broken_outcome-clinical_pregnancy",
+    ]
     assert runs[2].parameters == {"conf_level": 0.9, "reference_arm": "no_such_arm", "outcome": "live_birth"}
 
 
@@ -52,8 +61,10 @@ def test_sweep_on_local_dask_cluster_survives_a_failure_and_resumes(tmp_path, ti
 
     sweep = _sweep_file(tmp_path, tiny_cohort)
     out = tmp_path / "sweep_out"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         status = run_sweep(sweep, out, scheduler=client, quiet=True)
     assert list(status["status"]) == ["ok", "ok", "failed", "failed"]
     assert "no_such_arm" in status.loc[2, "message"]

@@ -32,9 +32,9 @@ def test_truth_file_declares_the_generator_coefficients():
     declared = truth["live_birth_model"]["log_odds"]
     assert declared == pytest.approx(LIVE_BIRTH_LOG_ODDS)
     eff = truth["declared_effects"]
-    assert eff["personalized_vs_none_OR"]["dysregulated"] > 1       # personalized helps dysregulated
-    assert eff["mismatched_vs_none_OR"] < 1                         # mismatched therapy harms
-    assert eff["age_OR_per_year"] < 1                               # age lowers live birth
+    assert eff["personalized_vs_none_OR"]["dysregulated"] > 1  # personalized helps dysregulated
+    assert eff["mismatched_vs_none_OR"] < 1  # mismatched therapy harms
+    assert eff["age_OR_per_year"] < 1  # age lowers live birth
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_confounding_goes_the_declared_way(big):
     prior = first.groupby("treatment_arm")["prior_failed_transfers"].mean()
     assert prior["personalized"] > prior["none"] + 0.3
     year = first.assign(y=pd.to_datetime(first["biopsy_date"]).dt.year).groupby("treatment_arm")["y"].mean()
-    assert year["personalized"] > year["none"] + 0.5       # rises over calendar time
+    assert year["personalized"] > year["none"] + 0.5  # rises over calendar time
     assert big.truth["confounding"]["personalized_vs_none"]["crude_bias"] == "downward"
 
 

@@ -32,21 +32,36 @@ COV = ["age_at_biopsy_years", "prior_failed_transfers", "center_id", "profile_gr
 def _hand_cohort(with_reason: bool = False) -> Cohort:
     d = pd.Timestamp
     rows = [  # patient, k, date, arm, live birth
-        ("A", 1, "2020-01-10", "none", 0.0), ("A", 2, "2020-04-10", "none", 1.0), ("A", 3, "2022-01-10", "none", 0.0),
+        ("A", 1, "2020-01-10", "none", 0.0),
+        ("A", 2, "2020-04-10", "none", 1.0),
+        ("A", 3, "2022-01-10", "none", 0.0),
         ("B", 1, "2020-01-10", "empirical", 0.0),
         ("C", 1, "2020-01-10", "none", 0.0),
         ("D", 1, "2020-01-10", "personalized", np.nan),
-        ("E", 1, "2020-01-10", "none", 0.0), ("E", 2, "2020-05-10", "personalized", 0.0),
+        ("E", 1, "2020-01-10", "none", 0.0),
+        ("E", 2, "2020-05-10", "personalized", 0.0),
         ("E", 3, "2020-09-10", "personalized", 1.0),
         ("F", 1, "2020-01-10", "none", 0.0),
     ]
     tr = pd.DataFrame(rows, columns=["patient_id", "transfer_number", "transfer_date", "treatment_arm", "live_birth"])
     tr["transfer_date"] = pd.to_datetime(tr["transfer_date"])
     tr["live_birth"] = tr["live_birth"].astype("Float64")
-    end = {"A": d("2023-01-01"), "B": d("2021-06-01"), "C": d("2020-04-20"), "D": d("2020-03-01"),
-           "E": d("2021-06-01"), "F": d("2020-04-20")}
-    pats = pd.DataFrame({"patient_id": list(end), "included": True, "follow_up_end_date": list(end.values()),
-                         "prior_failed_transfers": 2})
+    end = {
+        "A": d("2023-01-01"),
+        "B": d("2021-06-01"),
+        "C": d("2020-04-20"),
+        "D": d("2020-03-01"),
+        "E": d("2021-06-01"),
+        "F": d("2020-04-20"),
+    }
+    pats = pd.DataFrame(
+        {
+            "patient_id": list(end),
+            "included": True,
+            "follow_up_end_date": list(end.values()),
+            "prior_failed_transfers": 2,
+        }
+    )
     if with_reason:
         pats["follow_up_end_reason"] = ["data_cut", "data_cut", "data_cut", "lost", "data_cut", "stopped_treatment"]
     tr = tr.merge(pats.drop(columns="included"), on="patient_id")
@@ -55,7 +70,7 @@ def _hand_cohort(with_reason: bool = False) -> Cohort:
 
 def test_first_course_cuts_at_the_first_live_birth_and_dates_follow_up_from_time_zero():
     course = tt.first_course(_hand_cohort(), dropout_days=365)
-    assert course.after_birth["patient_id"].tolist() == ["A"]           # the sibling transfer, reported
+    assert course.after_birth["patient_id"].tolist() == ["A"]  # the sibling transfer, reported
     assert course.transfers.groupby("patient_id").size().to_dict() == {"A": 2, "B": 1, "C": 1, "D": 1, "E": 3, "F": 1}
     women = course.women.set_index("patient_id")
     # A: live birth at her second transfer, 91 days after time zero (event dated the day after).
@@ -63,7 +78,11 @@ def test_first_course_cuts_at_the_first_live_birth_and_dates_follow_up_from_time
     # B: a failure and no transfer for more than 365 days of follow-up: drop-out.
     assert (women.loc["B", "status"], women.loc["B", "end"]) == (2, "dropout")
     # C and F: follow-up ends 101 days after a failure: still in treatment, censored at the cut.
-    assert (women.loc["C", "status"], women.loc["C", "time_days"], women.loc["C", "end"]) == (0, 101, "end_of_follow_up")
+    assert (women.loc["C", "status"], women.loc["C", "time_days"], women.loc["C", "end"]) == (
+        0,
+        101,
+        "end_of_follow_up",
+    )
     # D: unknown outcome at her first transfer: censored there.
     assert (women.loc["D", "status"], women.loc["D", "time_days"]) == (0, 0.5)
     e = course.transfers[course.transfers["patient_id"] == "E"]
@@ -76,20 +95,29 @@ def test_first_course_cuts_at_the_first_live_birth_and_dates_follow_up_from_time
 
 def test_a_recorded_end_reason_decides_between_drop_out_and_censoring():
     women = tt.first_course(_hand_cohort(with_reason=True)).women.set_index("patient_id")
-    assert women.loc["F", "status"] == 2          # stopped treatment, though follow-up was short
-    assert women.loc["B", "status"] == 0          # data cut, though follow-up was long
+    assert women.loc["F", "status"] == 2  # stopped treatment, though follow-up was short
+    assert women.loc["B", "status"] == 0  # data cut, though follow-up was long
 
 
 def test_cumulative_live_birth_from_hazards_and_continuation_by_hand():
     # h = (0.3, 0.2, 0.5), c = (0.5, 1.0, -): 0.3; 0.3 + 0.7*0.5*0.2 = 0.37; 0.37 + 0.7*0.5*0.8*1.0*0.5 = 0.51
-    np.testing.assert_allclose(tt._cumulative(np.array([0.3, 0.2, 0.5]), np.array([0.5, 1.0, 1.0])),
-                               [0.3, 0.37, 0.51], rtol=1e-14)
+    np.testing.assert_allclose(
+        tt._cumulative(np.array([0.3, 0.2, 0.5]), np.array([0.5, 1.0, 1.0])), [0.3, 0.37, 0.51], rtol=1e-14
+    )
 
 
 def test_protocol_table_has_every_target_item():
     table = tt.protocol_table(covariates=COV, dropout_days=365, max_k=3, conf_level=0.95, n_boot=200)
-    assert table["item"].tolist() == ["Eligibility", "Treatment strategies", "Assignment", "Time zero", "Outcome",
-                                      "Follow-up", "Causal contrasts", "Analysis"]
+    assert table["item"].tolist() == [
+        "Eligibility",
+        "Treatment strategies",
+        "Assignment",
+        "Time zero",
+        "Outcome",
+        "Follow-up",
+        "Causal contrasts",
+        "Analysis",
+    ]
     assert "365 days" in table.set_index("item").loc["Follow-up", "emulation"]
 
 
@@ -113,8 +141,14 @@ def test_switch_and_baseline_weights_match_r(fixed_course):
     sw = tt.switch_weights(t, covariates=COV)
     bw = tt.baseline_weights(fixed_course.women, covariates=COV)
     bmap = pd.Series(bw.to_numpy(), index=fixed_course.women.loc[bw.index, "patient_id"].to_numpy())
-    ours = pd.DataFrame({"patient_id": t["patient_id"], "k": t["k"], "sw": sw.to_numpy(),
-                         "w": sw.to_numpy() * t["patient_id"].map(bmap).to_numpy()})
+    ours = pd.DataFrame(
+        {
+            "patient_id": t["patient_id"],
+            "k": t["k"],
+            "sw": sw.to_numpy(),
+            "w": sw.to_numpy() * t["patient_id"].map(bmap).to_numpy(),
+        }
+    )
     both = ours.merge(r, on=["patient_id", "k"], suffixes=("", "_r"))
     assert len(both) == len(r) == len(t)
     np.testing.assert_array_equal(np.isnan(both["sw"]), np.isnan(both["sw_r"]))
@@ -123,8 +157,15 @@ def test_switch_and_baseline_weights_match_r(fixed_course):
     np.testing.assert_allclose(both.loc[keep, "w"], both.loc[keep, "w_r"], rtol=1e-5)
 
 
-@pytest.mark.parametrize("function,prefix", [(tt.per_protocol_cox, "cox_pp"), (tt.itt_cox, "cox_itt"),
-                                             (tt.discrete_time_hazard, "dth"), (tt.sequential_trials, "seq")])
+@pytest.mark.parametrize(
+    "function,prefix",
+    [
+        (tt.per_protocol_cox, "cox_pp"),
+        (tt.itt_cox, "cox_itt"),
+        (tt.discrete_time_hazard, "dth"),
+        (tt.sequential_trials, "seq"),
+    ],
+)
 def test_longitudinal_models_match_r(fixed_course, r_values, function, prefix):
     rows = function(fixed_course, covariates=COV, notebook="test", model_id="test").set_index("term")
     for arm in ("empirical", "personalized"):
@@ -146,8 +187,14 @@ def _clinic_course(tmp_path_factory, seed: int, null: bool, n: int = 3000, with_
 
 #: The all-transfer GEE models of notebook 03 (main, and the two sensitivity models).
 GEE_MODELS = [("independence", False), ("exchangeable", False), ("independence", True)]
-GEE_COV = ["age_at_biopsy_years", "prior_failed_transfers", "center_id", "profile_group", "biopsy_year",
-           "transfer_number_band"]
+GEE_COV = [
+    "age_at_biopsy_years",
+    "prior_failed_transfers",
+    "center_id",
+    "profile_group",
+    "biopsy_year",
+    "transfer_number_band",
+]
 
 
 def _gee_rows(cohort) -> pd.DataFrame:
@@ -155,9 +202,18 @@ def _gee_rows(cohort) -> pd.DataFrame:
     log = outcomes.ModelLog("test")
     data = with_transfer_band(cohort.population("all", "live_birth"))
     for i, (corr, weighted) in enumerate(GEE_MODELS):
-        outcomes.fit_gee_model(log, data, model_id=f"gee{i}", outcome="live_birth", population="all_transfers",
-                               exposures=["treatment_arm"], covariates=GEE_COV, conf_level=0.99,
-                               cov_struct=corr, cluster_weighted=weighted)
+        outcomes.fit_gee_model(
+            log,
+            data,
+            model_id=f"gee{i}",
+            outcome="live_birth",
+            population="all_transfers",
+            exposures=["treatment_arm"],
+            covariates=GEE_COV,
+            conf_level=0.99,
+            cov_struct=corr,
+            cluster_weighted=weighted,
+        )
     rows = log.estimates_frame()
     return rows[rows["term"].str.startswith("treatment_arm[")]
 
@@ -168,14 +224,20 @@ def test_every_longitudinal_arm_estimate_holds_the_null_on_a_realistic_null_clin
     for function in (tt.itt_cox, tt.per_protocol_cox, tt.discrete_time_hazard, tt.sequential_trials):
         rows = function(course, covariates=COV, notebook="test", model_id="test", conf_level=0.99)
         for row in rows.itertuples():
-            assert row.conf_low < 1 < row.conf_high, (function.__name__, row.term, row.estimate, row.conf_low,
-                                                       row.conf_high)
+            assert row.conf_low < 1 < row.conf_high, (
+                function.__name__,
+                row.term,
+                row.estimate,
+                row.conf_low,
+                row.conf_high,
+            )
     gee = _gee_rows(cohort)
     assert len(gee) == 2 * len(GEE_MODELS)
     for row in gee.itertuples():
         assert row.conf_low < 1 < row.conf_high, (row.model_id, row.term, row.estimate, row.conf_low, row.conf_high)
-    cumulative = tt.per_protocol_cumulative(course, covariates=COV, notebook="test", model_id="test", n_boot=60, groups=("all",),
-                                            conf_level=0.99, seed=seed)
+    cumulative = tt.per_protocol_cumulative(
+        course, covariates=COV, notebook="test", model_id="test", n_boot=60, groups=("all",), conf_level=0.99, seed=seed
+    )
     assert cumulative.n_failed_replicates == 0
     d = cumulative.differences
     assert ((d["conf_low"] < 0) & (0 < d["conf_high"])).all(), d
@@ -183,7 +245,9 @@ def test_every_longitudinal_arm_estimate_holds_the_null_on_a_realistic_null_clin
 
 def test_per_protocol_cumulative_difference_covers_the_declared_strategy_effect(tmp_path_factory):
     clinic, course = _clinic_course(tmp_path_factory, 21, null=False)
-    result = tt.per_protocol_cumulative(course, covariates=COV, notebook="test", model_id="test", n_boot=100, groups=("all",), seed=21)
+    result = tt.per_protocol_cumulative(
+        course, covariates=COV, notebook="test", model_id="test", n_boot=100, groups=("all",), seed=21
+    )
     truth = clinic.truth["cumulative"]["with_dropout"]["difference"]["all"]["by_transfer"]
     d = result.differences.set_index("k")
     for k in (1, 2, 3):
@@ -197,8 +261,9 @@ def test_coverage_of_the_per_protocol_cumulative_difference_over_many_seeds(tmp_
     hits = []
     for seed in range(100, 130):
         clinic, course = _clinic_course(tmp_path_factory, seed, null=False, n=2500)
-        result = tt.per_protocol_cumulative(course, covariates=COV, notebook="test", model_id="test", n_boot=200, groups=("all",),
-                                            seed=seed)
+        result = tt.per_protocol_cumulative(
+            course, covariates=COV, notebook="test", model_id="test", n_boot=200, groups=("all",), seed=seed
+        )
         truth = clinic.truth["cumulative"]["with_dropout"]["difference"]["all"]["by_transfer"][2]
         row = result.differences.set_index("k").loc[3]
         hits.append(row["conf_low"] < truth < row["conf_high"])
@@ -219,4 +284,4 @@ def test_a_recorded_end_reason_column_passes_the_contract_and_reaches_the_course
     women = tt.first_course(cohort).women
     no_birth = women["status"] != 1
     known = women["end"] != "outcome_unknown"
-    assert (women.loc[no_birth & known, "status"] == 2).all()   # the recorded reason decides: drop-out
+    assert (women.loc[no_birth & known, "status"] == 2).all()  # the recorded reason decides: drop-out

@@ -11,8 +11,16 @@ from analysis.data.synthetic import simulate_cohort
 from analysis.data.validation import validate_cohort
 from analysis.methods.outcomes import ModelLog, fit_logit_model, stratum_effects
 
-COVARIATES = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers", "embryo_stage", "good_quality_embryos",
-              "cycle_type", "oocyte_source", "center_id"]
+COVARIATES = [
+    "age_at_biopsy_years",
+    "bmi_kg_m2",
+    "prior_failed_transfers",
+    "embryo_stage",
+    "good_quality_embryos",
+    "cycle_type",
+    "oocyte_source",
+    "center_id",
+]
 
 
 def _first(seed, n):
@@ -22,8 +30,15 @@ def _first(seed, n):
 
 
 def _match_model(first, log):
-    fit_logit_model(log, first, model_id="lb_first_matching", outcome="live_birth", population="first_transfer",
-                    exposures=["therapy_match", "profile_group"], covariates=COVARIATES)
+    fit_logit_model(
+        log,
+        first,
+        model_id="lb_first_matching",
+        outcome="live_birth",
+        population="first_transfer",
+        exposures=["therapy_match", "profile_group"],
+        covariates=COVARIATES,
+    )
     return log.estimates_frame().set_index("term")
 
 
@@ -37,36 +52,74 @@ def test_match_model_cis_cover_declared_odds_ratios(seed):
     first, truth = _first(seed, 3000)
     est = _match_model(first, ModelLog("test"))
     ors = truth["live_birth_model"]["odds_ratios"]
-    for term in ("therapy_match[matched]", "therapy_match[mismatched]", "age_at_biopsy_years",
-                 "prior_failed_transfers", "profile_group[dysregulated]"):
-        assert _covers(est, term, ors[term]), (term, est.loc[term, ["estimate", "conf_low", "conf_high"]].tolist(),
-                                               ors[term])
+    for term in (
+        "therapy_match[matched]",
+        "therapy_match[mismatched]",
+        "age_at_biopsy_years",
+        "prior_failed_transfers",
+        "profile_group[dysregulated]",
+    ):
+        assert _covers(est, term, ors[term]), (
+            term,
+            est.loc[term, ["estimate", "conf_low", "conf_high"]].tolist(),
+            ors[term],
+        )
 
 
 def test_stratum_or_of_personalized_in_dysregulated_covers_truth():
     first, truth = _first(303, 3000)
     log = ModelLog("test")
-    fit = fit_logit_model(log, first, model_id="lb_first_interaction", outcome="live_birth",
-                          population="first_transfer", exposures=["treatment_arm*profile_group"],
-                          covariates=COVARIATES)
-    strata = stratum_effects(log, fit, model_id="lb_first_interaction", outcome="live_birth",
-                             population="first_transfer", arm_levels=["empirical", "personalized"],
-                             modifier="profile_group", modifier_levels=["balanced", "dysregulated"],
-                             data=first).set_index("term")
+    fit = fit_logit_model(
+        log,
+        first,
+        model_id="lb_first_interaction",
+        outcome="live_birth",
+        population="first_transfer",
+        exposures=["treatment_arm*profile_group"],
+        covariates=COVARIATES,
+    )
+    strata = stratum_effects(
+        log,
+        fit,
+        model_id="lb_first_interaction",
+        outcome="live_birth",
+        population="first_transfer",
+        arm_levels=["empirical", "personalized"],
+        modifier="profile_group",
+        modifier_levels=["balanced", "dysregulated"],
+        data=first,
+    ).set_index("term")
     declared = truth["declared_effects"]["personalized_vs_none_OR"]
     assert _covers(strata, "treatment_arm[personalized] | profile_group=dysregulated", declared["dysregulated"])
     assert _covers(strata, "treatment_arm[personalized] | profile_group=balanced", declared["balanced"])
-    assert _covers(strata, "treatment_arm[empirical] | profile_group=balanced",
-                   truth["declared_effects"]["empirical_vs_none_OR"]["balanced"])
+    assert _covers(
+        strata,
+        "treatment_arm[empirical] | profile_group=balanced",
+        truth["declared_effects"]["empirical_vs_none_OR"]["balanced"],
+    )
 
 
 def test_crude_personalized_or_is_biased_in_the_declared_direction():
     first, truth = _first(404, 4000)
     log = ModelLog("test")
-    fit_logit_model(log, first, model_id="crude", outcome="live_birth", population="first_transfer",
-                    exposures=["treatment_arm"], covariates=[])
-    fit_logit_model(log, first, model_id="adjusted", outcome="live_birth", population="first_transfer",
-                    exposures=["treatment_arm"], covariates=COVARIATES)
+    fit_logit_model(
+        log,
+        first,
+        model_id="crude",
+        outcome="live_birth",
+        population="first_transfer",
+        exposures=["treatment_arm"],
+        covariates=[],
+    )
+    fit_logit_model(
+        log,
+        first,
+        model_id="adjusted",
+        outcome="live_birth",
+        population="first_transfer",
+        exposures=["treatment_arm"],
+        covariates=COVARIATES,
+    )
     est = log.estimates_frame()
     pick = est[est["term"] == "treatment_arm[personalized]"].set_index("model_id")["estimate"]
     assert truth["confounding"]["personalized_vs_none"]["crude_bias"] == "downward"
@@ -80,7 +133,9 @@ def test_coverage_study_over_many_seeds():
     for seed in range(1000, 1200):
         first, truth = _first(seed, 1500)
         est = _match_model(first, ModelLog("cov"))
-        hits.append(_covers(est, "therapy_match[matched]", truth["live_birth_model"]["odds_ratios"]["therapy_match[matched]"]))
+        hits.append(
+            _covers(est, "therapy_match[matched]", truth["live_birth_model"]["odds_ratios"]["therapy_match[matched]"])
+        )
     coverage = float(np.mean(hits))
     print(f"coverage of the matched-therapy OR over {len(hits)} seeds: {coverage:.3f}")
     assert 0.91 <= coverage <= 0.985

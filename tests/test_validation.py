@@ -102,7 +102,12 @@ def test_transfer_numbers_with_gap(raw_tables):
 
 def test_sacs_more_than_embryos(raw_tables):
     t = raw_tables["transfers"]
-    t.loc[0, ["embryos_transferred", "gestational_sacs", "clinical_pregnancy", "positive_hcg"]] = ["1", "2", "true", "true"]
+    t.loc[0, ["embryos_transferred", "gestational_sacs", "clinical_pregnancy", "positive_hcg"]] = [
+        "1",
+        "2",
+        "true",
+        "true",
+    ]
     assert ("gestational_sacs", "sacs_within_embryos") in _rules(validate_cohort(raw_tables["patients"], t))
 
 
@@ -188,8 +193,10 @@ def test_parquet_and_excel_read_like_csv(tmp_path, raw_tables):
     keep = raw["patients"]["patient_id"].isin(t200["patient_id"])
     checked = validate_cohort(raw["patients"][keep], t200)
     assert checked.errors.empty, checked.errors
-    pd.testing.assert_series_equal(checked.patients["age_at_biopsy_years"].reset_index(drop=True),
-                                   checked_csv.patients.loc[keep.to_numpy(), "age_at_biopsy_years"].reset_index(drop=True))
+    pd.testing.assert_series_equal(
+        checked.patients["age_at_biopsy_years"].reset_index(drop=True),
+        checked_csv.patients.loc[keep.to_numpy(), "age_at_biopsy_years"].reset_index(drop=True),
+    )
 
 
 def _live_birth_at_first_of_several(t):
@@ -197,7 +204,12 @@ def _live_birth_at_first_of_several(t):
     several = t.groupby("patient_id")["transfer_number"].transform("size") > 1
     i = t.index[several & (t["transfer_number"] == "1")][0]
     t.loc[i, ["positive_hcg", "gestational_sacs", "clinical_pregnancy", "miscarriage", "live_birth"]] = [
-        "true", "1", "true", "false", "true"]
+        "true",
+        "1",
+        "true",
+        "false",
+        "true",
+    ]
     return t.loc[i, "patient_id"], int((t["patient_id"] == t.loc[i, "patient_id"]).sum()) - 1
 
 

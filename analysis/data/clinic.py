@@ -150,9 +150,16 @@ class ClinicFeatures:
 
 #: Features all off: the clinic then behaves like the simple generator (no switching, no delay,
 #: no frailty, no trend, drop-out at random, no returns); useful to isolate one feature.
-PLAIN_CLINIC = ClinicFeatures(arm_switching=False, arm_dependent_delay=False, frailty_sd=0.0,
-                              calendar_trend=0.0, informative_dropout=False, sibling_return=0.0,
-                              single_marker_profiles=False, markers_missing=False)
+PLAIN_CLINIC = ClinicFeatures(
+    arm_switching=False,
+    arm_dependent_delay=False,
+    frailty_sd=0.0,
+    calendar_trend=0.0,
+    informative_dropout=False,
+    sibling_return=0.0,
+    single_marker_profiles=False,
+    markers_missing=False,
+)
 
 #: Probability of continuing after the k-th failure (k = 1, 2, …) at average frailty.
 CONTINUE_AFTER_FAILURE = (0.80, 0.70, 0.60, 0.50, 0.40, 0.30, 0.20)
@@ -199,21 +206,33 @@ def _single_marker(rng, patients: pd.DataFrame) -> None:
         patients[m] = x.round(3 if m != "unk_cd56_percent" else 2)
 
 
-def _eta_fixed(patients: pd.DataFrame, k: int, slot: dict, prior_failed: np.ndarray, year: np.ndarray,
-               features: ClinicFeatures) -> np.ndarray:
+def _eta_fixed(
+    patients: pd.DataFrame, k: int, slot: dict, prior_failed: np.ndarray, year: np.ndarray, features: ClinicFeatures
+) -> np.ndarray:
     """Log odds of live birth without the therapy term, frailty included (n × k)."""
     b = LIVE_BIRTH_LOG_ODDS
     age = patients["age_at_biopsy_years"].to_numpy(float)[:, None]
     bmi = patients["bmi_kg_m2"].to_numpy(float)[:, None]
-    centre = pd.Series(patients["center_id"].to_numpy()).map(
-        {c: b.get(f"center_id[{c}]", 0.0) for c in CENTRES}).to_numpy(float)[:, None]
+    centre = (
+        pd.Series(patients["center_id"].to_numpy())
+        .map({c: b.get(f"center_id[{c}]", 0.0) for c in CENTRES})
+        .to_numpy(float)[:, None]
+    )
     dys = (patients["immune_profile"].to_numpy() != "balanced")[:, None]
-    return (b["intercept"] + b["age_at_biopsy_years"] * (age - 36.0) + b["bmi_kg_m2"] * (bmi - 24.0)
-            + b["prior_failed_transfers"] * prior_failed
-            + b["embryo_stage[blastocyst]"] * slot["blastocyst"] + b["good_quality_embryos"] * slot["good"]
-            + b["cycle_type[frozen]"] * slot["frozen"] + b["oocyte_source[donor]"] * slot["donor"]
-            + centre + b["profile_group[dysregulated]"] * dys
-            + features.calendar_trend * (year - 2018) + slot["frailty"][:, None] * np.ones((1, k)))
+    return (
+        b["intercept"]
+        + b["age_at_biopsy_years"] * (age - 36.0)
+        + b["bmi_kg_m2"] * (bmi - 24.0)
+        + b["prior_failed_transfers"] * prior_failed
+        + b["embryo_stage[blastocyst]"] * slot["blastocyst"]
+        + b["good_quality_embryos"] * slot["good"]
+        + b["cycle_type[frozen]"] * slot["frozen"]
+        + b["oocyte_source[donor]"] * slot["donor"]
+        + centre
+        + b["profile_group[dysregulated]"] * dys
+        + features.calendar_trend * (year - 2018)
+        + slot["frailty"][:, None] * np.ones((1, k))
+    )
 
 
 def _therapy_log_odds(null: bool) -> dict[str, float]:
@@ -225,9 +244,14 @@ def _therapy_log_odds(null: bool) -> dict[str, float]:
 
 def _p_empirical_matched(profile: np.ndarray) -> np.ndarray:
     """Chance that an empirical regimen happens to match the profile (as in the simple generator)."""
-    return np.select([profile == "over_activated", profile == "under_activated"],
-                     [EMPIRICAL_MAIN["prednisolone"] + EMPIRICAL_MAIN["intralipid"] + EMPIRICAL_MAIN["ivig"],
-                      EMPIRICAL_MAIN["hcg_intrauterine"]], default=0.0)
+    return np.select(
+        [profile == "over_activated", profile == "under_activated"],
+        [
+            EMPIRICAL_MAIN["prednisolone"] + EMPIRICAL_MAIN["intralipid"] + EMPIRICAL_MAIN["ivig"],
+            EMPIRICAL_MAIN["hcg_intrauterine"],
+        ],
+        default=0.0,
+    )
 
 
 def _arm_effect(arm: str, profile: np.ndarray, eta: np.ndarray, effects: dict) -> np.ndarray:
@@ -240,8 +264,14 @@ def _arm_effect(arm: str, profile: np.ndarray, eta: np.ndarray, effects: dict) -
     return pm * _expit(eta + effects["matched"]) + (1 - pm) * _expit(eta + effects["mismatched"])
 
 
-def simulate_clinic(n_patients: int = 3000, seed: int = 1, *, features: ClinicFeatures = ClinicFeatures(),
-                    null: bool = False, horizon_days: int = 540) -> SyntheticCohort:
+def simulate_clinic(
+    n_patients: int = 3000,
+    seed: int = 1,
+    *,
+    features: ClinicFeatures = ClinicFeatures(),
+    null: bool = False,
+    horizon_days: int = 540,
+) -> SyntheticCohort:
     """Simulate a clinic's cohort with the features that break longitudinal analyses.
 
     Parameters
@@ -316,10 +346,17 @@ def simulate_clinic(n_patients: int = 3000, seed: int = 1, *, features: ClinicFe
     biopsy = _days(patients["biopsy_date"].to_numpy())
     cut = int(_days(np.datetime64(f.data_cut)))
     effects = _therapy_log_odds(null)
-    slot = {"blastocyst": blastocyst, "good": good, "frozen": frozen,
-            "donor": np.broadcast_to(donor[:, None], (n, k)), "frailty": frailty}
+    slot = {
+        "blastocyst": blastocyst,
+        "good": good,
+        "frozen": frozen,
+        "donor": np.broadcast_to(donor[:, None], (n, k)),
+        "frailty": frailty,
+    }
     base_prior = patients["prior_failed_transfers"].to_numpy(float)
-    cont_logit = _logit(np.array(CONTINUE_AFTER_FAILURE[: k - 1] + (0.5,) * max(0, k - 1 - len(CONTINUE_AFTER_FAILURE))))
+    cont_logit = _logit(
+        np.array(CONTINUE_AFTER_FAILURE[: k - 1] + (0.5,) * max(0, k - 1 - len(CONTINUE_AFTER_FAILURE)))
+    )
 
     # ---- the observed course: loop over at most max_transfers slots, vectorised over women ----
     arm = np.empty((n, k), dtype=object)
@@ -355,17 +392,19 @@ def simulate_clinic(n_patients: int = 3000, seed: int = 1, *, features: ClinicFe
         arm[:, j] = current
         day[:, j] = t
         prior = base_prior + failures
-        slot_j = {key: (v[:, j:j + 1] if np.ndim(v) == 2 else v) for key, v in slot.items()}
+        slot_j = {key: (v[:, j : j + 1] if np.ndim(v) == 2 else v) for key, v in slot.items()}
         eta = _eta_fixed(patients, 1, slot_j, prior[:, None], (1970 + t / 365.25)[:, None], f)[:, 0]
-        agents_j = np.where(current == "personalized", pers_agents[:, j],
-                            np.where(current == "empirical", emp_agents[:, j], ""))
+        agents_j = np.where(
+            current == "personalized", pers_agents[:, j], np.where(current == "empirical", emp_agents[:, j], "")
+        )
         match = therapy_match(pd.Series(agents_j), pd.Series(profile)).to_numpy(dtype=object)
         p = _expit(eta + pd.Series(match).map(effects).fillna(0.0).to_numpy(float))
         lb = u_lb[:, j] < p
         live_birth[:, j] = lb
         lost[:, j] = now & (u_lost[:, j] < f.lost_share)
-        cont_p = _expit(cont_logit[min(j, len(cont_logit) - 1)]
-                        + (f.dropout_frailty * frailty if f.informative_dropout else 0.0))
+        cont_p = _expit(
+            cont_logit[min(j, len(cont_logit) - 1)] + (f.dropout_frailty * frailty if f.informative_dropout else 0.0)
+        )
         failures = failures + (now & ~lb)
         active = now & ~lb & ~lost[:, j] & (u_cont[:, j] < cont_p)
 
@@ -382,8 +421,9 @@ def simulate_clinic(n_patients: int = 3000, seed: int = 1, *, features: ClinicFe
     t_day = day[ii, jj]
     pending = t_day > cut - f.pending_days
     unknown = lost[ii, jj] | pending
-    agents = np.where(arm[ii, jj] == "personalized", pers_agents[ii, jj],
-                      np.where(arm[ii, jj] == "empirical", emp_agents[ii, jj], ""))
+    agents = np.where(
+        arm[ii, jj] == "personalized", pers_agents[ii, jj], np.where(arm[ii, jj] == "empirical", emp_agents[ii, jj], "")
+    )
     lb = live_birth[ii, jj]
     p_cp_loss = _expit(-1.5 + 0.10 * (patients["age_at_biopsy_years"].to_numpy(float)[ii] - 36))
     cp_no_lb = ~lb & (u_cp[ii, jj] < p_cp_loss)
@@ -393,32 +433,53 @@ def simulate_clinic(n_patients: int = 3000, seed: int = 1, *, features: ClinicFe
     hcg = clinical | (u_hcg[ii, jj] < 0.12)
     sacs = np.where(clinical, 1 + (embryos[ii, jj] > 1) * (u_cp[ii, jj] < 0.2), 0)
     frame = {
-        "patient_id": patients["patient_id"].to_numpy()[ii], "transfer_date": EPOCH + t_day.astype("timedelta64[D]"),
-        "transfer_number": jj + 1, "treatment_arm": arm[ii, jj], "treatment_agents": agents,
+        "patient_id": patients["patient_id"].to_numpy()[ii],
+        "transfer_date": EPOCH + t_day.astype("timedelta64[D]"),
+        "transfer_number": jj + 1,
+        "treatment_arm": arm[ii, jj],
+        "treatment_agents": agents,
         "embryo_stage": np.where(blastocyst[ii, jj], "blastocyst", "cleavage"),
-        "embryos_transferred": embryos[ii, jj], "good_quality_embryos": good[ii, jj].astype(float),
+        "embryos_transferred": embryos[ii, jj],
+        "good_quality_embryos": good[ii, jj].astype(float),
         "cycle_type": np.where(frozen[ii, jj], "frozen", "fresh"),
-        "oocyte_source": np.where(donor[ii], "donor", "autologous"), "pgt_a": pgt[ii, jj],
-        "endometrial_thickness_mm": thickness[ii, jj], "positive_hcg": hcg, "gestational_sacs": sacs,
-        "clinical_pregnancy": clinical, "miscarriage": np.where(unknown, np.nan, miscarriage.astype(float)),
+        "oocyte_source": np.where(donor[ii], "donor", "autologous"),
+        "pgt_a": pgt[ii, jj],
+        "endometrial_thickness_mm": thickness[ii, jj],
+        "positive_hcg": hcg,
+        "gestational_sacs": sacs,
+        "clinical_pregnancy": clinical,
+        "miscarriage": np.where(unknown, np.nan, miscarriage.astype(float)),
         "live_birth": np.where(unknown, np.nan, lb.astype(float)),
     }
     transfers = pd.DataFrame(frame)
     if sibling.any():
         s = np.nonzero(sibling)[0]
         sj = last[s]
-        sib = pd.DataFrame({
-            "patient_id": patients["patient_id"].to_numpy()[s], "transfer_date": EPOCH + sib_day[s].astype("timedelta64[D]"),
-            "transfer_number": n_tr[s] + 1, "treatment_arm": arm[s, sj],
-            "treatment_agents": np.where(arm[s, sj] == "personalized", pers_agents[s, sj],
-                                         np.where(arm[s, sj] == "empirical", emp_agents[s, sj], "")),
-            "embryo_stage": "blastocyst", "embryos_transferred": 1, "good_quality_embryos": 1.0,
-            "cycle_type": "frozen", "oocyte_source": np.where(donor[s], "donor", "autologous"), "pgt_a": False,
-            "endometrial_thickness_mm": thickness[s, sj], "positive_hcg": u_hcg[s, 0] < 0.5,
-            "gestational_sacs": (u_hcg[s, 0] < 0.35).astype(int), "clinical_pregnancy": u_hcg[s, 0] < 0.35,
-            "miscarriage": ((u_hcg[s, 0] < 0.35) & (u_hcg[s, 0] > 0.3)).astype(float),
-            "live_birth": ((u_hcg[s, 0] < 0.3) & (sib_day[s] <= cut - f.pending_days)).astype(float),
-        })
+        sib = pd.DataFrame(
+            {
+                "patient_id": patients["patient_id"].to_numpy()[s],
+                "transfer_date": EPOCH + sib_day[s].astype("timedelta64[D]"),
+                "transfer_number": n_tr[s] + 1,
+                "treatment_arm": arm[s, sj],
+                "treatment_agents": np.where(
+                    arm[s, sj] == "personalized",
+                    pers_agents[s, sj],
+                    np.where(arm[s, sj] == "empirical", emp_agents[s, sj], ""),
+                ),
+                "embryo_stage": "blastocyst",
+                "embryos_transferred": 1,
+                "good_quality_embryos": 1.0,
+                "cycle_type": "frozen",
+                "oocyte_source": np.where(donor[s], "donor", "autologous"),
+                "pgt_a": False,
+                "endometrial_thickness_mm": thickness[s, sj],
+                "positive_hcg": u_hcg[s, 0] < 0.5,
+                "gestational_sacs": (u_hcg[s, 0] < 0.35).astype(int),
+                "clinical_pregnancy": u_hcg[s, 0] < 0.35,
+                "miscarriage": ((u_hcg[s, 0] < 0.35) & (u_hcg[s, 0] > 0.3)).astype(float),
+                "live_birth": ((u_hcg[s, 0] < 0.3) & (sib_day[s] <= cut - f.pending_days)).astype(float),
+            }
+        )
         sib.loc[sib_day[s] > cut - f.pending_days, ["live_birth", "miscarriage"]] = np.nan
         transfers = pd.concat([transfers, sib], ignore_index=True)
         transfers = transfers.sort_values(["patient_id", "transfer_number"], kind="stable").reset_index(drop=True)
@@ -430,19 +491,45 @@ def simulate_clinic(n_patients: int = 3000, seed: int = 1, *, features: ClinicFe
     patients["follow_up_end_date"] = EPOCH + fu_end.astype("timedelta64[D]")
 
     truth = _declare_clinic_truth(
-        patients, f, null, horizon_days, seed, n_patients, len(transfers), happened[:, 0], first_arm,
-        t0=day[:, 0], gaps=gaps, slot=slot, base_prior=base_prior,
-        cont_logit=cont_logit, frailty=frailty, effects=effects, arm_prob=arm_prob)
+        patients,
+        f,
+        null,
+        horizon_days,
+        seed,
+        n_patients,
+        len(transfers),
+        happened[:, 0],
+        first_arm,
+        t0=day[:, 0],
+        gaps=gaps,
+        slot=slot,
+        base_prior=base_prior,
+        cont_logit=cont_logit,
+        frailty=frailty,
+        effects=effects,
+        arm_prob=arm_prob,
+    )
     _clinic_missingness(rng, patients, transfers, f)
-    return SyntheticCohort(patients[[c for c in columns("patients") if c in patients]], transfers[columns("transfers")], truth)
+    return SyntheticCohort(
+        patients[[c for c in columns("patients") if c in patients]], transfers[columns("transfers")], truth
+    )
 
 
 def _clinic_missingness(rng, patients: pd.DataFrame, transfers: pd.DataFrame, f: ClinicFeatures) -> None:
     """Blank cells at random (in place); one endometrial marker always stays (the contract)."""
-    share = {"bmi_kg_m2": 0.05, "amh_ng_ml": 0.15, "infertility_years": 0.05, "diagnosis": 0.02,
-             "cd138_per_hpf": 0.35, "blood_nk_percent": 0.40, "blood_th1_th2_ratio": 0.50,
-             "il15_fn14_ratio": 0.04, "il18_tweak_ratio": 0.04, "unk_cd56_percent": 0.10,
-             "immune_profile": 0.05}
+    share = {
+        "bmi_kg_m2": 0.05,
+        "amh_ng_ml": 0.15,
+        "infertility_years": 0.05,
+        "diagnosis": 0.02,
+        "cd138_per_hpf": 0.35,
+        "blood_nk_percent": 0.40,
+        "blood_th1_th2_ratio": 0.50,
+        "il15_fn14_ratio": 0.04,
+        "il18_tweak_ratio": 0.04,
+        "unk_cd56_percent": 0.10,
+        "immune_profile": 0.05,
+    }
     if f.markers_missing:
         share.update({m: f.marker_missing_share for m in ("il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent")})
         share["immune_profile"] = f.lab_profile_missing_share
@@ -455,8 +542,9 @@ def _clinic_missingness(rng, patients: pd.DataFrame, transfers: pd.DataFrame, f:
         transfers[c] = transfers[c].where(~(rng.random(len(transfers)) < s))
 
 
-def _strategy_course(arm: str, *, patients, f: ClinicFeatures, t0, gaps, slot, base_prior,
-                     cont_logit, frailty, effects, dropout: bool) -> tuple[np.ndarray, np.ndarray]:
+def _strategy_course(
+    arm: str, *, patients, f: ClinicFeatures, t0, gaps, slot, base_prior, cont_logit, frailty, effects, dropout: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Per woman and slot: probability of a first live birth there, and the slot's day from time zero.
 
     Under a fixed strategy the arm never changes. Slot 0 is the first transfer, on the day it
@@ -483,13 +571,40 @@ def _strategy_course(arm: str, *, patients, f: ClinicFeatures, t0, gaps, slot, b
     return reach * p, rel
 
 
-def _declare_clinic_truth(patients, f, null, horizon_days, seed, n_patients, n_transfers, has_first, first_arm, *,
-                          t0, gaps, slot, base_prior, cont_logit, frailty, effects, arm_prob) -> dict:
+def _declare_clinic_truth(
+    patients,
+    f,
+    null,
+    horizon_days,
+    seed,
+    n_patients,
+    n_transfers,
+    has_first,
+    first_arm,
+    *,
+    t0,
+    gaps,
+    slot,
+    base_prior,
+    cont_logit,
+    frailty,
+    effects,
+    arm_prob,
+) -> dict:
     profile = patients["immune_profile"].to_numpy()
     dys = profile != "balanced"
     k = f.max_transfers
-    common = dict(patients=patients, f=f, t0=t0, gaps=gaps, slot=slot,
-                  base_prior=base_prior, cont_logit=cont_logit, frailty=frailty, effects=effects)
+    common = dict(
+        patients=patients,
+        f=f,
+        t0=t0,
+        gaps=gaps,
+        slot=slot,
+        base_prior=base_prior,
+        cont_logit=cont_logit,
+        frailty=frailty,
+        effects=effects,
+    )
 
     # First transfer: each arm's probability at the woman's first transfer, on the day it happened.
     first = {}
@@ -511,34 +626,42 @@ def _declare_clinic_truth(patients, f, null, horizon_days, seed, n_patients, n_t
     eligible = has_first
     first_transfer = {
         "description": "Expected live birth at the first post-biopsy transfer under each arm, averaged over "
-                       "women with a first transfer (their covariates, frailty, embryo draws and dates); "
-                       "risk differences and marginal odds ratios vs none. Groups by the true (lab) profile.",
+        "women with a first transfer (their covariates, frailty, embryo draws and dates); "
+        "risk differences and marginal odds ratios vs none. Groups by the true (lab) profile.",
         "all": first_block(eligible),
         "dysregulated": first_block(eligible & dys),
         "balanced": first_block(eligible & ~dys),
     }
 
-    cumulative = {"horizon_days": int(horizon_days), "max_transfers": int(k),
-                  "description": "Expected cumulative live birth after the first transfer (time zero) under a "
-                                 "strategy held at every transfer, by the horizon in days and by transfer number; "
-                                 "'with_dropout': women stop as they would under the strategy (drop-out as a "
-                                 "competing event), 'no_dropout': everyone continues to max_transfers or a live "
-                                 "birth. Groups by the true profile."}
+    cumulative = {
+        "horizon_days": int(horizon_days),
+        "max_transfers": int(k),
+        "description": "Expected cumulative live birth after the first transfer (time zero) under a "
+        "strategy held at every transfer, by the horizon in days and by transfer number; "
+        "'with_dropout': women stop as they would under the strategy (drop-out as a "
+        "competing event), 'no_dropout': everyone continues to max_transfers or a live "
+        "birth. Groups by the true profile.",
+    }
     for dropout, label in ((True, "with_dropout"), (False, "no_dropout")):
         block = {}
         for arm, name in (("personalized", "always_personalized"), ("none", "never")):
             lb, rel = _strategy_course(arm, dropout=dropout, **common)
             by_h = (lb * (rel <= horizon_days)).sum(axis=1)
             by_k = np.cumsum(lb, axis=1)
-            block[name] = {g: {"by_horizon": float(by_h[m].mean()),
-                               "by_transfer": [float(v) for v in by_k[m].mean(axis=0)]}
-                           for g, m in (("all", eligible), ("dysregulated", eligible & dys),
-                                        ("balanced", eligible & ~dys))}
-        block["difference"] = {g: {"by_horizon": block["always_personalized"][g]["by_horizon"]
-                                   - block["never"][g]["by_horizon"],
-                                   "by_transfer": [a - b for a, b in zip(block["always_personalized"][g]["by_transfer"],
-                                                                         block["never"][g]["by_transfer"])]}
-                               for g in ("all", "dysregulated", "balanced")}
+            block[name] = {
+                g: {"by_horizon": float(by_h[m].mean()), "by_transfer": [float(v) for v in by_k[m].mean(axis=0)]}
+                for g, m in (("all", eligible), ("dysregulated", eligible & dys), ("balanced", eligible & ~dys))
+            }
+        block["difference"] = {
+            g: {
+                "by_horizon": block["always_personalized"][g]["by_horizon"] - block["never"][g]["by_horizon"],
+                "by_transfer": [
+                    a - b
+                    for a, b in zip(block["always_personalized"][g]["by_transfer"], block["never"][g]["by_transfer"])
+                ],
+            }
+            for g in ("all", "dysregulated", "balanced")
+        }
         cumulative[label] = block
 
     return {
@@ -552,12 +675,14 @@ def _declare_clinic_truth(patients, f, null, horizon_days, seed, n_patients, n_t
         "features": {key: (list(v) if isinstance(v, tuple) else v) for key, v in asdict(f).items()},
         "therapy_log_odds": effects,
         "live_birth_model": {
-            "log_odds": {t: float(v) for t, v in LIVE_BIRTH_LOG_ODDS.items()
-                         if not (null and t.startswith("therapy_match"))},
-            "frailty_sd": f.frailty_sd, "calendar_trend_per_year": f.calendar_trend,
+            "log_odds": {
+                t: float(v) for t, v in LIVE_BIRTH_LOG_ODDS.items() if not (null and t.startswith("therapy_match"))
+            },
+            "frailty_sd": f.frailty_sd,
+            "calendar_trend_per_year": f.calendar_trend,
             "description": "Per-transfer logistic model with a normal random intercept per woman (frailty), "
-                           "a calendar trend by year of transfer, prior failed transfers counting the failures "
-                           "of this course, and the therapy term (zero under null).",
+            "a calendar trend by year of transfer, prior failed transfers counting the failures "
+            "of this course, and the therapy term (zero under null).",
         },
         "first_transfer": first_transfer,
         "cumulative": cumulative,

@@ -24,11 +24,30 @@ from analysis.data.validation import ValidatedCohort, after_first_live_birth, va
 FLOW_COLUMNS = ["step", "stage", "kind", "reason", "n_patients", "n_transfers"]
 
 PATIENT_COLUMNS_ON_TRANSFERS = (
-    "center_id", "age_at_biopsy_years", "bmi_kg_m2", "amh_ng_ml", "infertility_years",
-    "prior_failed_transfers", "prior_miscarriages", "indication", "diagnosis", "biopsy_date",
-    "follow_up_end_date", "follow_up_end_reason", "il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent", "cd138_per_hpf",
-    "blood_nk_percent", "blood_th1_th2_ratio", "immune_profile", "immune_profile_lab",
-    "immune_profile_derived", "profile_source", "profile_group", "biopsy_year",
+    "center_id",
+    "age_at_biopsy_years",
+    "bmi_kg_m2",
+    "amh_ng_ml",
+    "infertility_years",
+    "prior_failed_transfers",
+    "prior_miscarriages",
+    "indication",
+    "diagnosis",
+    "biopsy_date",
+    "follow_up_end_date",
+    "follow_up_end_reason",
+    "il15_fn14_ratio",
+    "il18_tweak_ratio",
+    "unk_cd56_percent",
+    "cd138_per_hpf",
+    "blood_nk_percent",
+    "blood_th1_th2_ratio",
+    "immune_profile",
+    "immune_profile_lab",
+    "immune_profile_derived",
+    "profile_source",
+    "profile_group",
+    "biopsy_year",
 )
 
 
@@ -69,8 +88,9 @@ def _categorical(values: pd.Series, levels) -> pd.Series:
     return pd.Categorical(values.astype("string").to_numpy(dtype=object, na_value=np.nan), categories=list(levels))
 
 
-def derive_cohort(checked: ValidatedCohort, *, profile_cutoffs: dict | None = None,
-                  outcome: str = "live_birth") -> Cohort:
+def derive_cohort(
+    checked: ValidatedCohort, *, profile_cutoffs: dict | None = None, outcome: str = "live_birth"
+) -> Cohort:
     """Add the analysis columns and build the exclusion log.
 
     Parameters
@@ -87,13 +107,17 @@ def derive_cohort(checked: ValidatedCohort, *, profile_cutoffs: dict | None = No
     transfers = checked.transfers.copy()
 
     derived = derive_immune_profile(patients, profile_cutoffs)
-    lab = patients["immune_profile"].astype("string") if "immune_profile" in patients else pd.Series(
-        pd.NA, index=patients.index, dtype="string")
+    lab = (
+        patients["immune_profile"].astype("string")
+        if "immune_profile" in patients
+        else pd.Series(pd.NA, index=patients.index, dtype="string")
+    )
     patients["immune_profile_lab"] = lab
     patients["immune_profile_derived"] = derived
     used = lab.fillna(derived)
-    patients["profile_source"] = pd.Series(np.where(lab.notna(), "lab", np.where(derived.notna(), "derived", "")),
-                                           index=patients.index, dtype="string").replace("", pd.NA)
+    patients["profile_source"] = pd.Series(
+        np.where(lab.notna(), "lab", np.where(derived.notna(), "derived", "")), index=patients.index, dtype="string"
+    ).replace("", pd.NA)
     patients["immune_profile"] = _categorical(used, PROFILES)
     patients["profile_group"] = _categorical(profile_group(used), ("balanced", "dysregulated"))
     patients["biopsy_year"] = patients["biopsy_date"].dt.year.astype("Int64")
@@ -102,11 +126,13 @@ def derive_cohort(checked: ValidatedCohort, *, profile_cutoffs: dict | None = No
     patients["included"] = (patients["n_transfers"] > 0) & patients["immune_profile"].notna()
 
     keep = [c for c in PATIENT_COLUMNS_ON_TRANSFERS if c in patients.columns]
-    transfers = transfers.merge(patients[["patient_id", *keep]], on="patient_id", how="left",
-                                validate="many_to_one", suffixes=("", "_patient"))
+    transfers = transfers.merge(
+        patients[["patient_id", *keep]], on="patient_id", how="left", validate="many_to_one", suffixes=("", "_patient")
+    )
     transfers["treatment_arm"] = _categorical(transfers["treatment_arm"], ARMS)
     transfers["therapy_match"] = _categorical(
-        therapy_match(transfers["treatment_agents"], transfers["immune_profile"]), ("none", "matched", "mismatched"))
+        therapy_match(transfers["treatment_agents"], transfers["immune_profile"]), ("none", "matched", "mismatched")
+    )
     transfers = transfers.sort_values(["patient_id", "transfer_number"], kind="stable").reset_index(drop=True)
     transfers["after_first_live_birth"] = after_first_live_birth(transfers)
     flow = _flow(patients, transfers, outcome)
@@ -117,38 +143,76 @@ def _flow(patients: pd.DataFrame, transfers: pd.DataFrame, outcome: str) -> pd.D
     rows = []
 
     def add(stage, kind, reason, n_pat, n_tr):
-        rows.append(dict(step=len(rows) + 1, stage=stage, kind=kind, reason=reason,
-                         n_patients=int(n_pat), n_transfers=int(n_tr)))
+        rows.append(
+            dict(
+                step=len(rows) + 1, stage=stage, kind=kind, reason=reason, n_patients=int(n_pat), n_transfers=int(n_tr)
+            )
+        )
 
     add("cohort", "included", "patients and transfers in the data", len(patients), len(transfers))
     no_tr = patients["n_transfers"] == 0
     add("cohort", "excluded", "no embryo transfer after the biopsy", no_tr.sum(), 0)
     no_prof = ~no_tr & patients["immune_profile"].isna()
     n_tr_no_prof = transfers["patient_id"].isin(patients.loc[no_prof, "patient_id"]).sum()
-    add("cohort", "excluded", "immune profile neither reported nor derivable from the markers",
-        no_prof.sum(), n_tr_no_prof)
+    add(
+        "cohort",
+        "excluded",
+        "immune profile neither reported nor derivable from the markers",
+        no_prof.sum(),
+        n_tr_no_prof,
+    )
     inc = patients["included"]
     in_tr = transfers["patient_id"].isin(patients.loc[inc, "patient_id"])
-    add("analysed", "included", "patients with at least one transfer and a profile (time-to-event population)",
-        inc.sum(), in_tr.sum())
+    add(
+        "analysed",
+        "included",
+        "patients with at least one transfer and a profile (time-to-event population)",
+        inc.sum(),
+        in_tr.sum(),
+    )
     first = in_tr & (transfers["transfer_number"] == 1)
     add("first_transfer", "included", "first transfers after the biopsy", first.sum(), first.sum())
     unknown_first = first & transfers[outcome].isna()
-    add("first_transfer", "excluded", f"{outcome} unknown at the first transfer", unknown_first.sum(),
-        unknown_first.sum())
-    add("first_transfer", "analysed", f"first-transfer population for {outcome}",
-        (first & ~unknown_first).sum(), (first & ~unknown_first).sum())
+    add(
+        "first_transfer",
+        "excluded",
+        f"{outcome} unknown at the first transfer",
+        unknown_first.sum(),
+        unknown_first.sum(),
+    )
+    add(
+        "first_transfer",
+        "analysed",
+        f"first-transfer population for {outcome}",
+        (first & ~unknown_first).sum(),
+        (first & ~unknown_first).sum(),
+    )
     after = in_tr & transfers["after_first_live_birth"]
     if after.any():  # a row only when there are any, so cohorts without siblings keep their log
-        add("all_transfers", "excluded", "transfers after the woman's first live birth (sibling attempts; "
-            "reported, not analysed)", transfers.loc[after, "patient_id"].nunique(), after.sum())
+        add(
+            "all_transfers",
+            "excluded",
+            "transfers after the woman's first live birth (sibling attempts; reported, not analysed)",
+            transfers.loc[after, "patient_id"].nunique(),
+            after.sum(),
+        )
     course = in_tr & ~after
     unknown_all = course & transfers[outcome].isna()
-    add("all_transfers", "excluded", f"transfers with {outcome} unknown",
-        transfers.loc[unknown_all, "patient_id"].nunique(), unknown_all.sum())
+    add(
+        "all_transfers",
+        "excluded",
+        f"transfers with {outcome} unknown",
+        transfers.loc[unknown_all, "patient_id"].nunique(),
+        unknown_all.sum(),
+    )
     kept = course & ~unknown_all
-    add("all_transfers", "analysed", f"all-transfers population for {outcome}",
-        transfers.loc[kept, "patient_id"].nunique(), kept.sum())
+    add(
+        "all_transfers",
+        "analysed",
+        f"all-transfers population for {outcome}",
+        transfers.loc[kept, "patient_id"].nunique(),
+        kept.sum(),
+    )
     return pd.DataFrame(rows, columns=FLOW_COLUMNS)
 
 
@@ -204,8 +268,7 @@ def analysis_population(cohort: Cohort, name: str = "first", outcome: str | None
     return out.reset_index(drop=True)
 
 
-def load_cohort(data_dir: str | Path, *, profile_cutoffs: dict | None = None,
-                outcome: str = "live_birth") -> Cohort:
+def load_cohort(data_dir: str | Path, *, profile_cutoffs: dict | None = None, outcome: str = "live_birth") -> Cohort:
     """Read, validate and derive a cohort folder.
 
     Raises

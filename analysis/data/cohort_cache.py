@@ -110,8 +110,10 @@ def read_cohort_cache(path: str | Path) -> Cohort:
         found = _dtype_record(frame)
         if found != expected["columns"] or len(frame) != expected["rows"]:
             bad = sorted(set(found) ^ set(expected["columns"])) or [
-                c for c in found if found[c] != expected["columns"].get(c)]
-            raise DataReadError(f"cohort cache {folder}: {name}.parquet does not match what was written "
-                                f"(columns {bad[:5]})")
+                c for c in found if found[c] != expected["columns"].get(c)
+            ]
+            raise DataReadError(
+                f"cohort cache {folder}: {name}.parquet does not match what was written (columns {bad[:5]})"
+            )
         tables[name] = frame
     return Cohort(tables["patients"], tables["transfers"], tables["flow"], tables["problems"], meta["outcome"])

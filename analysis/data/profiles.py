@@ -19,12 +19,12 @@ from analysis.data.contract import PROFILES
 
 #: Default cut-offs (``*_low``: below is low; ``*_high``: above is high).
 DEFAULT_CUTOFFS = {
-    "il15_fn14_low": 0.5,     # [A] relative to a reference median of 1
-    "il15_fn14_high": 2.0,    # [A]
-    "il18_tweak_low": 0.5,    # [A]
-    "il18_tweak_high": 2.0,   # [A]
-    "unk_cd56_low": 1.2,      # [S11] reference range 1.2–4.5 % of stromal cells
-    "unk_cd56_high": 4.5,     # [S11]
+    "il15_fn14_low": 0.5,  # [A] relative to a reference median of 1
+    "il15_fn14_high": 2.0,  # [A]
+    "il18_tweak_low": 0.5,  # [A]
+    "il18_tweak_high": 2.0,  # [A]
+    "unk_cd56_low": 1.2,  # [S11] reference range 1.2–4.5 % of stromal cells
+    "unk_cd56_high": 4.5,  # [S11]
 }
 
 _MARKERS = {
@@ -106,7 +106,5 @@ def derive_immune_profile(patients: pd.DataFrame, cutoffs: dict | None = None) -
 
 def profile_group(profile: pd.Series) -> pd.Series:
     """Collapse the four-level profile to ``balanced`` / ``dysregulated`` (missing stays missing)."""
-    group = profile.astype("string").map(
-        {p: ("balanced" if p == "balanced" else "dysregulated") for p in PROFILES}
-    )
+    group = profile.astype("string").map({p: ("balanced" if p == "balanced" else "dysregulated") for p in PROFILES})
     return group.astype("string")

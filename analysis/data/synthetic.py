@@ -35,23 +35,26 @@ PROFILE_NAMES = ("balanced", "over_activated", "under_activated", "mixed")
 PROFILE_SHARE = (0.18, 0.45, 0.27, 0.10)  # [S2]: 16.5 / 45 / 28 / 10.5 %
 PROFILE_SHARE_ENDOMETRIOSIS = (0.14, 0.38, 0.38, 0.10)  # [S5] direction: more under-activation
 BIOPSY_START, BIOPSY_END = "2012-01-01", "2023-12-31"
-ADMIN_END = "2025-06-30"          # follow-up closes; transfers need 300 days to a known outcome
+ADMIN_END = "2025-06-30"  # follow-up closes; transfers need 300 days to a known outcome
 MAX_TRANSFERS = 6
 CONTINUE_AFTER_FAILURE = (0.80, 0.70, 0.60, 0.50, 0.40)  # [S31]: ~44% cumulative drop-out [A]
 
 #: Per-transfer live-birth model, log odds. Covariates are centred where noted (``centre``).
 LIVE_BIRTH_LOG_ODDS = {
-    "intercept": -0.85,                        # tuned for LBR/ET about 30 % [S3]
+    "intercept": -0.85,  # tuned for LBR/ET about 30 % [S3]
     "age_at_biopsy_years": float(np.log(0.92)),  # per year [S36] (aOR 1.66 for 31 vs 37 y)
-    "bmi_kg_m2": float(np.log(0.98)),          # per kg/m² [A]
+    "bmi_kg_m2": float(np.log(0.98)),  # per kg/m² [A]
     "prior_failed_transfers": float(np.log(0.88)),  # per failed transfer [S43]
     "embryo_stage[blastocyst]": float(np.log(1.30)),  # [A]
-    "good_quality_embryos": float(np.log(1.25)),      # per good embryo [A]
-    "cycle_type[frozen]": float(np.log(1.20)),        # [A]; [S48] reports larger
-    "oocyte_source[donor]": float(np.log(1.40)),      # [A]
-    "center_id[C2]": 0.15, "center_id[C3]": -0.10, "center_id[C4]": 0.05, "center_id[C5]": -0.20,
+    "good_quality_embryos": float(np.log(1.25)),  # per good embryo [A]
+    "cycle_type[frozen]": float(np.log(1.20)),  # [A]; [S48] reports larger
+    "oocyte_source[donor]": float(np.log(1.40)),  # [A]
+    "center_id[C2]": 0.15,
+    "center_id[C3]": -0.10,
+    "center_id[C4]": 0.05,
+    "center_id[C5]": -0.20,
     "profile_group[dysregulated]": float(np.log(1 / 1.55)),  # [S4] balanced vs dysregulated OR 1.55
-    "therapy_match[matched]": float(np.log(1.80)),     # [S3] OR 1.68 (1.04–2.73)
+    "therapy_match[matched]": float(np.log(1.80)),  # [S3] OR 1.68 (1.04–2.73)
     "therapy_match[mismatched]": float(np.log(0.70)),  # [A] source document claims harm
 }
 CENTRING = {"age_at_biopsy_years": 36.0, "bmi_kg_m2": 24.0}
@@ -59,9 +62,11 @@ CENTRING = {"age_at_biopsy_years": 36.0, "bmi_kg_m2": 24.0}
 #: What the live-birth model above implies for the markers (nothing here changes the draws).
 MARKER_ROLES = {
     "prognostic": "dysregulated",
-    "prognostic_note": ("Live birth depends on the markers only through the profile group: 'dysregulated' "
-                        "(any of IL-15/Fn-14, IL-18/TWEAK, uNK CD56 outside the lab's cut-offs) is the prognostic "
-                        "signal; each single marker carries it only through its cut-offs (a U-shaped, weak relation)."),
+    "prognostic_note": (
+        "Live birth depends on the markers only through the profile group: 'dysregulated' "
+        "(any of IL-15/Fn-14, IL-18/TWEAK, uNK CD56 outside the lab's cut-offs) is the prognostic "
+        "signal; each single marker carries it only through its cut-offs (a U-shaped, weak relation)."
+    ),
     "effect_modifiers": ["profile_group"],
     "null": ["blood_nk_percent", "blood_th1_th2_ratio", "cd138_per_hpf"],
     "benefit": "personalized therapy raises live birth only in dysregulated profiles (therapy_match = matched)",
@@ -69,23 +74,41 @@ MARKER_ROLES = {
 
 #: Multinomial logit of the arm at the first transfer (reference: none). Year = biopsy year − 2018.
 ARM_LOG_ODDS = {
-    "personalized": {"intercept": -1.0, "year": 0.25, "prior_failed": 0.35, "age": 0.03,
-                     "centre": {"C1": 0.8, "C2": 0.3, "C3": -0.3, "C4": 0.0, "C5": -0.8}},
-    "empirical": {"intercept": -0.6, "year": -0.10, "prior_failed": 0.15, "age": 0.05,
-                  "centre": {"C1": -0.5, "C2": 0.4, "C3": 0.2, "C4": 0.6, "C5": 0.0}},
+    "personalized": {
+        "intercept": -1.0,
+        "year": 0.25,
+        "prior_failed": 0.35,
+        "age": 0.03,
+        "centre": {"C1": 0.8, "C2": 0.3, "C3": -0.3, "C4": 0.0, "C5": -0.8},
+    },
+    "empirical": {
+        "intercept": -0.6,
+        "year": -0.10,
+        "prior_failed": 0.15,
+        "age": 0.05,
+        "centre": {"C1": -0.5, "C2": 0.4, "C3": 0.2, "C4": 0.6, "C5": 0.0},
+    },
 }
 KEEP_ARM = 0.85  # probability a later transfer keeps the arm of the previous one [A]
 
 #: Empirical therapy: one main agent regardless of profile, LMWH added with probability 0.3 [A].
-EMPIRICAL_MAIN = {"prednisolone": 0.50, "intralipid": 0.20, "ivig": 0.10, "lmwh": 0.15,
-                  "hcg_intrauterine": 0.05}
+EMPIRICAL_MAIN = {"prednisolone": 0.50, "intralipid": 0.20, "ivig": 0.10, "lmwh": 0.15, "hcg_intrauterine": 0.05}
 EMPIRICAL_ADD_LMWH = 0.30
 
 MISSING_SHARE = {
-    "bmi_kg_m2": 0.05, "amh_ng_ml": 0.15, "infertility_years": 0.05, "diagnosis": 0.02,
-    "il15_fn14_ratio": 0.04, "il18_tweak_ratio": 0.04, "unk_cd56_percent": 0.10,
-    "cd138_per_hpf": 0.35, "blood_nk_percent": 0.40, "blood_th1_th2_ratio": 0.50,
-    "immune_profile": 0.05, "endometrial_thickness_mm": 0.08, "good_quality_embryos": 0.02,
+    "bmi_kg_m2": 0.05,
+    "amh_ng_ml": 0.15,
+    "infertility_years": 0.05,
+    "diagnosis": 0.02,
+    "il15_fn14_ratio": 0.04,
+    "il18_tweak_ratio": 0.04,
+    "unk_cd56_percent": 0.10,
+    "cd138_per_hpf": 0.35,
+    "blood_nk_percent": 0.40,
+    "blood_th1_th2_ratio": 0.50,
+    "immune_profile": 0.05,
+    "endometrial_thickness_mm": 0.08,
+    "good_quality_embryos": 0.02,
 }
 NO_TRANSFER_SHARE = 0.03
 UNKNOWN_OUTCOME_SHARE = 0.03
@@ -131,8 +154,8 @@ def _simulate_patients(rng: np.random.Generator, n: int) -> pd.DataFrame:
     cum_base, cum_endo = np.cumsum(PROFILE_SHARE), np.cumsum(PROFILE_SHARE_ENDOMETRIOSIS)
     cum = np.where((diagnosis == "endometriosis")[:, None], cum_endo[None, :], cum_base[None, :])
     profile = np.asarray(PROFILE_NAMES, dtype=object)[(u[:, None] > cum).sum(axis=1)]
-    z = rng.normal(0.0, 1.0, (n, 3))           # marker noise: il15, il18, unk
-    pick = rng.random((n, 3))                   # which markers carry the dysregulation
+    z = rng.normal(0.0, 1.0, (n, 3))  # marker noise: il15, il18, unk
+    pick = rng.random((n, 3))  # which markers carry the dysregulation
     over, under, mixed = (profile == "over_activated"), (profile == "under_activated"), (profile == "mixed")
     over_hi = over[:, None] & (pick < np.array([0.6, 0.5, 0.4]))
     over_hi[over & ~over_hi.any(axis=1), 0] = True
@@ -144,20 +167,32 @@ def _simulate_patients(rng: np.random.Generator, n: int) -> pd.DataFrame:
     cd138_pos = rng.random(n) < 0.40
     cd138 = np.where(cd138_pos, 1 + rng.geometric(0.35, n) - 1 + rng.poisson(0.5, n), 0)
     # Blood markers: weakly tied to the endometrium (Spearman about 0.1 [S15]), no own effect.
-    blood_nk = np.clip(12 + 5 * (0.12 * z[:, 2] + np.sqrt(1 - 0.12 ** 2) * rng.normal(0, 1, n)), 1, 40)
-    th1th2 = np.exp(np.log(9) + 0.4 * (0.10 * z[:, 1] + np.sqrt(1 - 0.10 ** 2) * rng.normal(0, 1, n)))
+    blood_nk = np.clip(12 + 5 * (0.12 * z[:, 2] + np.sqrt(1 - 0.12**2) * rng.normal(0, 1, n)), 1, 40)
+    th1th2 = np.exp(np.log(9) + 0.4 * (0.10 * z[:, 1] + np.sqrt(1 - 0.10**2) * rng.normal(0, 1, n)))
 
-    frame = pd.DataFrame({
-        "patient_id": pid, "center_id": centre, "age_at_biopsy_years": age.round(1),
-        "bmi_kg_m2": bmi.round(1), "amh_ng_ml": amh.round(2), "infertility_years": infert_years.round(1),
-        "prior_failed_transfers": prior_failed, "prior_miscarriages": prior_misc,
-        "indication": indication, "diagnosis": diagnosis, "biopsy_date": biopsy,
-        "follow_up_end_date": biopsy,  # set after the transfers are drawn
-        "il15_fn14_ratio": np.exp(log_il15).round(3), "il18_tweak_ratio": np.exp(log_il18).round(3),
-        "unk_cd56_percent": np.exp(log_unk).round(2), "cd138_per_hpf": cd138.astype(float),
-        "immune_profile": profile, "blood_nk_percent": blood_nk.round(1),
-        "blood_th1_th2_ratio": th1th2.round(2),
-    })
+    frame = pd.DataFrame(
+        {
+            "patient_id": pid,
+            "center_id": centre,
+            "age_at_biopsy_years": age.round(1),
+            "bmi_kg_m2": bmi.round(1),
+            "amh_ng_ml": amh.round(2),
+            "infertility_years": infert_years.round(1),
+            "prior_failed_transfers": prior_failed,
+            "prior_miscarriages": prior_misc,
+            "indication": indication,
+            "diagnosis": diagnosis,
+            "biopsy_date": biopsy,
+            "follow_up_end_date": biopsy,  # set after the transfers are drawn
+            "il15_fn14_ratio": np.exp(log_il15).round(3),
+            "il18_tweak_ratio": np.exp(log_il18).round(3),
+            "unk_cd56_percent": np.exp(log_unk).round(2),
+            "cd138_per_hpf": cd138.astype(float),
+            "immune_profile": profile,
+            "blood_nk_percent": blood_nk.round(1),
+            "blood_th1_th2_ratio": th1th2.round(2),
+        }
+    )
     return frame
 
 
@@ -170,8 +205,13 @@ def _draw_arms(rng, patients: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndar
     centre = patients["center_id"].to_numpy()
     eta = {}
     for arm, c in ARM_LOG_ODDS.items():
-        eta[arm] = (c["intercept"] + c["year"] * year + c["prior_failed"] * prior + c["age"] * age
-                    + pd.Series(centre).map(c["centre"]).to_numpy(float))
+        eta[arm] = (
+            c["intercept"]
+            + c["year"] * year
+            + c["prior_failed"] * prior
+            + c["age"] * age
+            + pd.Series(centre).map(c["centre"]).to_numpy(float)
+        )
     denom = 1 + np.exp(eta["personalized"]) + np.exp(eta["empirical"])
     p = np.column_stack([1 / denom, np.exp(eta["empirical"]) / denom, np.exp(eta["personalized"]) / denom])
     u = rng.random(n)
@@ -190,7 +230,8 @@ def _personalized_agents(rng, profile: np.ndarray) -> np.ndarray:
     over = np.where(add_intralipid, "intralipid;prednisolone", "prednisolone")
     return np.select(
         [profile == "over_activated", profile == "under_activated", profile == "mixed"],
-        [over, "hcg_intrauterine", "hcg_intrauterine;prednisolone"], default="",
+        [over, "hcg_intrauterine", "hcg_intrauterine;prednisolone"],
+        default="",
     ).astype(object)
 
 
@@ -204,19 +245,23 @@ def _empirical_agents(rng, shape) -> np.ndarray:
 
 def _live_birth_eta(slot: pd.DataFrame, match: np.ndarray) -> np.ndarray:
     b = LIVE_BIRTH_LOG_ODDS
-    eta = (b["intercept"]
-           + b["age_at_biopsy_years"] * (slot["age"] - CENTRING["age_at_biopsy_years"])
-           + b["bmi_kg_m2"] * (slot["bmi"] - CENTRING["bmi_kg_m2"])
-           + b["prior_failed_transfers"] * slot["prior_failed"]
-           + b["embryo_stage[blastocyst]"] * slot["blastocyst"]
-           + b["good_quality_embryos"] * slot["good"]
-           + b["cycle_type[frozen]"] * slot["frozen"]
-           + b["oocyte_source[donor]"] * slot["donor"]
-           + pd.Series(slot["centre"].ravel()).map(
-               {c: b.get(f"center_id[{c}]", 0.0) for c in CENTRES}).to_numpy().reshape(slot["age"].shape)
-           + b["profile_group[dysregulated]"] * slot["dysregulated"]
-           + b["therapy_match[matched]"] * (match == "matched")
-           + b["therapy_match[mismatched]"] * (match == "mismatched"))
+    eta = (
+        b["intercept"]
+        + b["age_at_biopsy_years"] * (slot["age"] - CENTRING["age_at_biopsy_years"])
+        + b["bmi_kg_m2"] * (slot["bmi"] - CENTRING["bmi_kg_m2"])
+        + b["prior_failed_transfers"] * slot["prior_failed"]
+        + b["embryo_stage[blastocyst]"] * slot["blastocyst"]
+        + b["good_quality_embryos"] * slot["good"]
+        + b["cycle_type[frozen]"] * slot["frozen"]
+        + b["oocyte_source[donor]"] * slot["donor"]
+        + pd.Series(slot["centre"].ravel())
+        .map({c: b.get(f"center_id[{c}]", 0.0) for c in CENTRES})
+        .to_numpy()
+        .reshape(slot["age"].shape)
+        + b["profile_group[dysregulated]"] * slot["dysregulated"]
+        + b["therapy_match[matched]"] * (match == "matched")
+        + b["therapy_match[mismatched]"] * (match == "mismatched")
+    )
     return eta
 
 
@@ -283,7 +328,9 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
         "age": patients["age_at_biopsy_years"].to_numpy(float)[:, None] * np.ones((1, k)),
         "bmi": patients["bmi_kg_m2"].to_numpy(float)[:, None] * np.ones((1, k)),
         "prior_failed": patients["prior_failed_transfers"].to_numpy(float)[:, None] * np.ones((1, k)),
-        "blastocyst": blastocyst, "good": good, "frozen": frozen,
+        "blastocyst": blastocyst,
+        "good": good,
+        "frozen": frozen,
         "donor": np.broadcast_to(donor_pat[:, None], (n, k)),
         "centre": np.broadcast_to(patients["center_id"].to_numpy()[:, None], (n, k)),
         "dysregulated": np.broadcast_to((profile != "balanced")[:, None], (n, k)),
@@ -305,8 +352,9 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
     # Dates, drop-out and the transfers that happen.
     first_gap = rng.integers(30, 121, n)
     gaps = np.column_stack([first_gap, rng.integers(60, 151, (n, k - 1))])
-    biopsy_days = (patients["biopsy_date"].to_numpy().astype("datetime64[D]")
-                   - np.datetime64("1970-01-01", "D")).astype(int)
+    biopsy_days = (
+        patients["biopsy_date"].to_numpy().astype("datetime64[D]") - np.datetime64("1970-01-01", "D")
+    ).astype(int)
     t_days = biopsy_days[:, None] + np.cumsum(gaps, axis=1)
     last_possible = (np.datetime64(ADMIN_END, "D") - np.datetime64("1970-01-01", "D")).astype(int) - 300
     cont_p = np.array((1.0,) + CONTINUE_AFTER_FAILURE)[:k]
@@ -333,25 +381,27 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
     ii, jj = np.nonzero(happened)
     lb_obs = np.where(unknown[ii, jj], np.nan, live_birth[ii, jj].astype(float))
     misc_obs = np.where(unknown[ii, jj], np.nan, miscarriage[ii, jj].astype(float))
-    transfers = pd.DataFrame({
-        "patient_id": patients["patient_id"].to_numpy()[ii],
-        "transfer_date": np.datetime64("1970-01-01", "D") + t_days[ii, jj].astype("timedelta64[D]"),
-        "transfer_number": jj + 1,
-        "treatment_arm": arms[ii, jj],
-        "treatment_agents": agents[ii, jj],
-        "embryo_stage": np.where(blastocyst[ii, jj], "blastocyst", "cleavage"),
-        "embryos_transferred": embryos[ii, jj],
-        "good_quality_embryos": good[ii, jj].astype(float),
-        "cycle_type": np.where(frozen[ii, jj], "frozen", "fresh"),
-        "oocyte_source": np.where(donor_pat[ii], "donor", "autologous"),
-        "pgt_a": pgt[ii, jj],
-        "endometrial_thickness_mm": thickness[ii, jj],
-        "positive_hcg": hcg[ii, jj],
-        "gestational_sacs": sacs[ii, jj],
-        "clinical_pregnancy": clinical[ii, jj],
-        "miscarriage": misc_obs,
-        "live_birth": lb_obs,
-    })
+    transfers = pd.DataFrame(
+        {
+            "patient_id": patients["patient_id"].to_numpy()[ii],
+            "transfer_date": np.datetime64("1970-01-01", "D") + t_days[ii, jj].astype("timedelta64[D]"),
+            "transfer_number": jj + 1,
+            "treatment_arm": arms[ii, jj],
+            "treatment_agents": agents[ii, jj],
+            "embryo_stage": np.where(blastocyst[ii, jj], "blastocyst", "cleavage"),
+            "embryos_transferred": embryos[ii, jj],
+            "good_quality_embryos": good[ii, jj].astype(float),
+            "cycle_type": np.where(frozen[ii, jj], "frozen", "fresh"),
+            "oocyte_source": np.where(donor_pat[ii], "donor", "autologous"),
+            "pgt_a": pgt[ii, jj],
+            "endometrial_thickness_mm": thickness[ii, jj],
+            "positive_hcg": hcg[ii, jj],
+            "gestational_sacs": sacs[ii, jj],
+            "clinical_pregnancy": clinical[ii, jj],
+            "miscarriage": misc_obs,
+            "live_birth": lb_obs,
+        }
+    )
     truth = _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients)
     _apply_missingness(rng, patients, transfers)
     patients = patients[[c for c in columns("patients") if c in patients]]
@@ -381,8 +431,9 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
     # Expected share of each arm at the first transfer under the assignment model (the mean of
     # the patients' arm probabilities); the realised shares vary around it by sampling.
     has_first = patients["patient_id"].isin(first["patient_id"]).to_numpy()
-    expected_share = dict(zip(("none", "empirical", "personalized"),
-                              np.round(arm_prob[has_first].mean(axis=0), 6).tolist()))
+    expected_share = dict(
+        zip(("none", "empirical", "personalized"), np.round(arm_prob[has_first].mean(axis=0), 6).tolist())
+    )
 
     # Counterfactual live-birth probabilities at every patient's first slot, for the marginal
     # (standardised) effects that weighting and doubly robust estimators target.
@@ -391,11 +442,17 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
     eta_none = _live_birth_eta(s0, np.full(prof.shape, "none", dtype=object))
     p_none = _expit(eta_none)
     p_pers = _expit(eta_none + np.where(prof == "balanced", 0.0, b["therapy_match[matched]"]))
-    p_match_emp = np.select([prof == "over_activated", prof == "under_activated"],
-                            [EMPIRICAL_MAIN["prednisolone"] + EMPIRICAL_MAIN["intralipid"] + EMPIRICAL_MAIN["ivig"],
-                             EMPIRICAL_MAIN["hcg_intrauterine"]], default=0.0)
-    p_emp = (p_match_emp * _expit(eta_none + b["therapy_match[matched]"])
-             + (1 - p_match_emp) * _expit(eta_none + b["therapy_match[mismatched]"]))
+    p_match_emp = np.select(
+        [prof == "over_activated", prof == "under_activated"],
+        [
+            EMPIRICAL_MAIN["prednisolone"] + EMPIRICAL_MAIN["intralipid"] + EMPIRICAL_MAIN["ivig"],
+            EMPIRICAL_MAIN["hcg_intrauterine"],
+        ],
+        default=0.0,
+    )
+    p_emp = p_match_emp * _expit(eta_none + b["therapy_match[matched]"]) + (1 - p_match_emp) * _expit(
+        eta_none + b["therapy_match[mismatched]"]
+    )
     dys = prof != "balanced"
 
     def marginal(mask):
@@ -416,18 +473,20 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
         "n_transfers": int(len(transfers)),
         "live_birth_model": {
             "description": "Per-transfer logistic model of live birth; coefficients on the log-odds "
-                           "scale, age centred at 36 y and BMI at 24 kg/m² for the intercept only. "
-                           "No patient frailty: GLM per transfer and GEE estimate the same coefficients. "
-                           "Estimable exactly by a model with the default adjustment set plus "
-                           "profile_group and therapy_match (model lb_first_match).",
+            "scale, age centred at 36 y and BMI at 24 kg/m² for the intercept only. "
+            "No patient frailty: GLM per transfer and GEE estimate the same coefficients. "
+            "Estimable exactly by a model with the default adjustment set plus "
+            "profile_group and therapy_match (model lb_first_match).",
             "log_odds": {t: float(v) for t, v in b.items()},
             "odds_ratios": ors,
             "centring": CENTRING,
         },
         "declared_effects": {
             "personalized_vs_none_OR": {"dysregulated": ors["therapy_match[matched]"], "balanced": 1.0},
-            "empirical_vs_none_OR": {"balanced": ors["therapy_match[mismatched]"],
-                                     "dysregulated": "mixture of matched and mismatched; no single OR"},
+            "empirical_vs_none_OR": {
+                "balanced": ors["therapy_match[mismatched]"],
+                "dysregulated": "mixture of matched and mismatched; no single OR",
+            },
             "matched_vs_none_OR": ors["therapy_match[matched]"],
             "mismatched_vs_none_OR": ors["therapy_match[mismatched]"],
             "balanced_vs_dysregulated_untreated_OR": 1 / ors["profile_group[dysregulated]"],
@@ -435,19 +494,19 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
             "prior_failed_OR_per_transfer": ors["prior_failed_transfers"],
             "blood_markers": "no effect on live birth given profile and therapy",
             "implantation_and_clinical_pregnancy": "follow live birth (sacs >= 1 when live birth); "
-                                                   "no closed-form OR, same direction",
+            "no closed-form OR, same direction",
         },
         "marginal_first_transfer": {
             "description": "Sample average of counterfactual live-birth probabilities at each "
-                           "patient's first transfer under each arm (ATE targets).",
+            "patient's first transfer under each arm (ATE targets).",
             "all": marginal(np.ones(prof.shape, bool)),
             "dysregulated": marginal(dys),
             "balanced": marginal(~dys),
         },
         "treatment_assignment": {
             "description": "Multinomial logit of the arm at the first transfer vs none: year = "
-                           "biopsy year - 2018, prior_failed = prior failed transfers - 2, age = age - 36; "
-                           f"later transfers keep the arm with probability {KEEP_ARM}.",
+            "biopsy year - 2018, prior_failed = prior failed transfers - 2, age = age - 36; "
+            f"later transfers keep the arm with probability {KEEP_ARM}.",
             "log_odds": ARM_LOG_ODDS,
             "first_transfer_arm_expected_share": expected_share,
         },
@@ -456,8 +515,8 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
             "personalized_vs_none": {
                 "crude_bias": "downward",
                 "why": "personalized therapy goes more often to women with more prior failed "
-                       "transfers and older women, both of whom have lower live birth; the crude OR "
-                       "is below the covariate-adjusted one.",
+                "transfers and older women, both of whom have lower live birth; the crude OR "
+                "is below the covariate-adjusted one.",
             },
             "confounders": ["prior_failed_transfers", "age_at_biopsy_years", "center_id"],
             "instruments": ["biopsy year (affects arm, not live birth)"],
@@ -467,8 +526,11 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
             "shares_endometriosis": dict(zip(PROFILE_NAMES, PROFILE_SHARE_ENDOMETRIOSIS)),
             "lab_profile_missing_share": MISSING_SHARE["immune_profile"],
         },
-        "dropout": {"continue_after_failure_by_transfer": list(CONTINUE_AFTER_FAILURE),
-                    "no_transfer_share": NO_TRANSFER_SHARE, "unknown_outcome_share": UNKNOWN_OUTCOME_SHARE},
+        "dropout": {
+            "continue_after_failure_by_transfer": list(CONTINUE_AFTER_FAILURE),
+            "no_transfer_share": NO_TRANSFER_SHARE,
+            "unknown_outcome_share": UNKNOWN_OUTCOME_SHARE,
+        },
         "missingness": {"mechanism": "MCAR", "share": MISSING_SHARE},
     }
 

@@ -88,7 +88,7 @@ def therapy_match(agents: pd.Series, profile: pd.Series) -> pd.Series:
     needs_sup = prof.isin(["over_activated", "mixed"]).fillna(False).to_numpy(bool)
     needs_sti = prof.isin(["under_activated", "mixed"]).fillna(False).to_numpy(bool)
     fits = (d["suppressive"].to_numpy() == needs_sup) & (d["stimulating"].to_numpy() == needs_sti)
-    fits &= (needs_sup | needs_sti)
+    fits &= needs_sup | needs_sti
     result = np.where(~d["any_agent"].to_numpy(), "none", np.where(fits, "matched", "mismatched"))
     out = pd.Series(result, index=agents.index, dtype="string")
     out[(d["any_agent"].to_numpy()) & prof.isna().to_numpy()] = pd.NA

@@ -79,33 +79,49 @@ class _Findings:
             return
         examples = ", ".join(ids.drop_duplicates().head(N_EXAMPLES))
         self.rows.append(
-            dict(table=table, column=column, rule=rule, severity=severity, n_rows=n,
-                 example_ids=examples, message=message)
+            dict(
+                table=table,
+                column=column,
+                rule=rule,
+                severity=severity,
+                n_rows=n,
+                example_ids=examples,
+                message=message,
+            )
         )
 
     def note(self, table, column, rule, severity, message):
-        self.rows.append(dict(table=table, column=column, rule=rule, severity=severity, n_rows=0,
-                              example_ids="", message=message))
+        self.rows.append(
+            dict(table=table, column=column, rule=rule, severity=severity, n_rows=0, example_ids="", message=message)
+        )
 
     def frame(self) -> pd.DataFrame:
         if not self.rows:
             return pd.DataFrame(columns=PROBLEM_COLUMNS)
         out = pd.DataFrame(self.rows, columns=PROBLEM_COLUMNS)
         order = {"error": 0, "warning": 1}
-        return (out.assign(_s=out["severity"].map(order)).sort_values(["_s", "table", "column", "rule"],
-                kind="stable").drop(columns="_s").reset_index(drop=True))
+        return (
+            out.assign(_s=out["severity"].map(order))
+            .sort_values(["_s", "table", "column", "rule"], kind="stable")
+            .drop(columns="_s")
+            .reset_index(drop=True)
+        )
 
 
 def _row_ids(table: str, frame: pd.DataFrame) -> pd.Series:
     """Identifiers shown in problem reports: patient id, and the transfer number for transfers."""
-    pid = frame["patient_id"].astype("string").fillna("?") if "patient_id" in frame else pd.Series(
-        [f"row {i + 2}" for i in range(len(frame))], index=frame.index)
+    pid = (
+        frame["patient_id"].astype("string").fillna("?")
+        if "patient_id" in frame
+        else pd.Series([f"row {i + 2}" for i in range(len(frame))], index=frame.index)
+    )
     if table == "transfers" and "transfer_number" in frame:
         return pid + "#" + frame["transfer_number"].astype("string").fillna("?")
     return pid
 
 
 # --------------------------------------------------------------------------- parsing
+
 
 def _blank(raw: pd.Series) -> pd.Series:
     if raw.dtype == object or pd.api.types.is_string_dtype(raw):
@@ -148,15 +164,16 @@ def _parse_column(raw: pd.Series, s: ColumnSpec) -> tuple[pd.Series, pd.Series]:
         if pd.api.types.is_datetime64_any_dtype(raw):
             out = pd.to_datetime(raw).dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
             return out.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
-        out = pd.to_datetime(raw.astype("string").str.strip().str.slice(0, 10), format="%Y-%m-%d",
-                             errors="coerce")
+        out = pd.to_datetime(raw.astype("string").str.strip().str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
         bad = out.isna() & ~blank
         return out.astype("datetime64[ns]"), bad
     raise ValueError(f"unknown column kind {s.kind!r}")
 
 
 _KIND_TEXT = {
-    "float": "a number", "integer": "a whole number", "boolean": "true/false (or 1/0, yes/no)",
+    "float": "a number",
+    "integer": "a whole number",
+    "boolean": "true/false (or 1/0, yes/no)",
     "date": "a date written YYYY-MM-DD",
 }
 
@@ -169,23 +186,36 @@ def _parse_table(table: str, raw: pd.DataFrame, findings: _Findings) -> pd.DataF
     for s in specs:
         if s.name not in raw.columns:
             if s.required:
-                findings.note(table, s.name, "required_column", "error",
-                              f"required column '{s.name}' is missing ({s.meaning})")
+                findings.note(
+                    table, s.name, "required_column", "error", f"required column '{s.name}' is missing ({s.meaning})"
+                )
             continue
         parsed, bad = _parse_column(raw[s.name], s)
         if bad.any():
             example = raw.loc[bad, s.name].astype(str).head(3).tolist()
-            findings.add(table, s.name, f"type_{s.kind}", "error", ids[bad],
-                         f"{table}.{s.name} must be {_KIND_TEXT[s.kind]}; cannot read {example}")
+            findings.add(
+                table,
+                s.name,
+                f"type_{s.kind}",
+                "error",
+                ids[bad],
+                f"{table}.{s.name} must be {_KIND_TEXT[s.kind]}; cannot read {example}",
+            )
         out[s.name] = parsed
     extra = [c for c in raw.columns if c not in known]
     for c in extra:
-        findings.note(table, c, "extra_column", "warning",
-                      f"column '{c}' is not in the data contract; it is kept and not analysed")
+        findings.note(
+            table,
+            c,
+            "extra_column",
+            "warning",
+            f"column '{c}' is not in the data contract; it is kept and not analysed",
+        )
     return out
 
 
 # --------------------------------------------------------------------------- column checks
+
 
 def _schema(table: str, present: set[str]) -> pa.DataFrameSchema:
     cols = {}
@@ -197,8 +227,7 @@ def _schema(table: str, present: set[str]) -> pa.DataFrameSchema:
             checks.append(pa.Check.isin(list(s.levels)))
         if s.limits is not None:
             checks.append(pa.Check.in_range(s.limits[0], s.limits[1]))
-        cols[s.name] = pa.Column(checks=checks, nullable=s.nullable, unique=s.unique, required=False,
-                                 coerce=False)
+        cols[s.name] = pa.Column(checks=checks, nullable=s.nullable, unique=s.unique, required=False, coerce=False)
     return pa.DataFrameSchema(cols, strict=False)
 
 
@@ -215,17 +244,24 @@ def _column_checks(table: str, frame: pd.DataFrame, findings: _Findings) -> None
     ids = _row_ids(table, frame)
     failures = failures[failures["index"].notna()]
     for (column, check), group in failures.groupby(["column", "check"], sort=True):
-        rule = _RULE_NAMES.get(check) or ("range" if str(check).startswith("in_range") else
-                                          "allowed_levels" if str(check).startswith("isin") else str(check))
+        rule = _RULE_NAMES.get(check) or (
+            "range"
+            if str(check).startswith("in_range")
+            else "allowed_levels"
+            if str(check).startswith("isin")
+            else str(check)
+        )
         index = group["index"].drop_duplicates()
         s = contract.spec(table, column)
         if rule == "allowed_levels":
             bad = sorted(group["failure_case"].astype(str).unique())[:5]
             msg = f"{table}.{column} must be one of {list(s.levels)}; found {bad}"
         elif rule == "range":
-            msg = (f"{table}.{column} must lie in [{s.limits[0]:g}, {s.limits[1]:g}]"
-                   + (f" {s.unit}" if s.unit else "")
-                   + f"; found {sorted(group['failure_case'].astype(float).unique())[:5]}")
+            msg = (
+                f"{table}.{column} must lie in [{s.limits[0]:g}, {s.limits[1]:g}]"
+                + (f" {s.unit}" if s.unit else "")
+                + f"; found {sorted(group['failure_case'].astype(float).unique())[:5]}"
+            )
         elif rule == "not_null":
             msg = f"{table}.{column} is required and may not be empty"
         elif rule == "unique":
@@ -240,13 +276,23 @@ def _soft_checks(table: str, frame: pd.DataFrame, findings: _Findings) -> None:
     for s in contract.TABLES[table]:
         if s.name not in frame.columns:
             if not s.required and s.warn_if_absent:
-                findings.note(table, s.name, "optional_column_absent", "warning",
-                              f"optional column '{s.name}' is absent; analyses that need it are skipped")
+                findings.note(
+                    table,
+                    s.name,
+                    "optional_column_absent",
+                    "warning",
+                    f"optional column '{s.name}' is absent; analyses that need it are skipped",
+                )
             continue
         col = frame[s.name]
         if not s.required and len(col) and col.isna().all():
-            findings.note(table, s.name, "all_missing", "warning",
-                          f"optional column '{s.name}' is empty in every row; analyses that need it are skipped")
+            findings.note(
+                table,
+                s.name,
+                "all_missing",
+                "warning",
+                f"optional column '{s.name}' is empty in every row; analyses that need it are skipped",
+            )
         if s.plausible is not None and s.kind in ("float", "integer"):
             lo, hi = s.plausible
             out = col.notna() & ((col < lo) | (col > hi))
@@ -254,12 +300,20 @@ def _soft_checks(table: str, frame: pd.DataFrame, findings: _Findings) -> None:
                 out &= (col >= s.limits[0]) & (col <= s.limits[1])
             out = out.fillna(False).astype(bool)
             if out.any():
-                findings.add(table, s.name, "plausible_range", "warning", ids[out],
-                             f"{table}.{s.name} outside the usual range [{lo:g}, {hi:g}]"
-                             + (f" {s.unit}" if s.unit else "") + "; possible but worth checking")
+                findings.add(
+                    table,
+                    s.name,
+                    "plausible_range",
+                    "warning",
+                    ids[out],
+                    f"{table}.{s.name} outside the usual range [{lo:g}, {hi:g}]"
+                    + (f" {s.unit}" if s.unit else "")
+                    + "; possible but worth checking",
+                )
 
 
 # --------------------------------------------------------------------------- cross-table rules
+
 
 def after_first_live_birth(transfers: pd.DataFrame) -> pd.Series:
     """Flag the transfers that follow a woman's first live birth (sibling attempts).
@@ -307,11 +361,21 @@ def _cross_checks(patients: pd.DataFrame, transfers: pd.DataFrame, findings: _Fi
         return all(c in frame.columns for c in cols)
 
     markers = [m for m in contract.ENDOMETRIAL_MARKERS if m in patients.columns]
-    flag("patients", ",".join(contract.ENDOMETRIAL_MARKERS), "at_least_one_endometrial_marker",
-         patients[markers].isna().all(axis=1) if markers else np.ones(len(patients), bool), pids)
+    flag(
+        "patients",
+        ",".join(contract.ENDOMETRIAL_MARKERS),
+        "at_least_one_endometrial_marker",
+        patients[markers].isna().all(axis=1) if markers else np.ones(len(patients), bool),
+        pids,
+    )
     if has(patients, "biopsy_date", "follow_up_end_date"):
-        flag("patients", "follow_up_end_date", "biopsy_before_follow_up_end",
-             patients["follow_up_end_date"] < patients["biopsy_date"], pids)
+        flag(
+            "patients",
+            "follow_up_end_date",
+            "biopsy_before_follow_up_end",
+            patients["follow_up_end_date"] < patients["biopsy_date"],
+            pids,
+        )
 
     if not has(transfers, "patient_id") or not has(patients, "patient_id"):
         return
@@ -324,11 +388,21 @@ def _cross_checks(patients: pd.DataFrame, transfers: pd.DataFrame, findings: _Fi
     merged.index = transfers.index
     if has(transfers, "transfer_date"):
         if "biopsy_date" in merged:
-            flag("transfers", "transfer_date", "biopsy_before_transfer",
-                 transfers["transfer_date"] <= merged["biopsy_date"], tids)
+            flag(
+                "transfers",
+                "transfer_date",
+                "biopsy_before_transfer",
+                transfers["transfer_date"] <= merged["biopsy_date"],
+                tids,
+            )
         if "follow_up_end_date" in merged:
-            flag("transfers", "transfer_date", "transfer_before_follow_up_end",
-                 transfers["transfer_date"] > merged["follow_up_end_date"], tids)
+            flag(
+                "transfers",
+                "transfer_date",
+                "transfer_before_follow_up_end",
+                transfers["transfer_date"] > merged["follow_up_end_date"],
+                tids,
+            )
 
     if has(transfers, "transfer_number"):
         num = transfers["transfer_number"]
@@ -345,34 +419,75 @@ def _cross_checks(patients: pd.DataFrame, transfers: pd.DataFrame, findings: _Fi
         if has(transfers, "live_birth"):
             after = after_first_live_birth(transfers)
             if after.any():
-                findings.add("transfers", "live_birth", "transfer_after_live_birth", "warning", tids[after.to_numpy()],
-                             WARNING_RULES["transfer_after_live_birth"])
+                findings.add(
+                    "transfers",
+                    "live_birth",
+                    "transfer_after_live_birth",
+                    "warning",
+                    tids[after.to_numpy()],
+                    WARNING_RULES["transfer_after_live_birth"],
+                )
 
     if has(transfers, "good_quality_embryos", "embryos_transferred"):
-        flag("transfers", "good_quality_embryos", "good_quality_within_embryos",
-             transfers["good_quality_embryos"] > transfers["embryos_transferred"], tids)
+        flag(
+            "transfers",
+            "good_quality_embryos",
+            "good_quality_within_embryos",
+            transfers["good_quality_embryos"] > transfers["embryos_transferred"],
+            tids,
+        )
     if has(transfers, "gestational_sacs", "embryos_transferred"):
-        flag("transfers", "gestational_sacs", "sacs_within_embryos",
-             transfers["gestational_sacs"] > transfers["embryos_transferred"], tids)
+        flag(
+            "transfers",
+            "gestational_sacs",
+            "sacs_within_embryos",
+            transfers["gestational_sacs"] > transfers["embryos_transferred"],
+            tids,
+        )
     if has(transfers, "live_birth", "clinical_pregnancy"):
-        flag("transfers", "live_birth", "live_birth_implies_clinical_pregnancy",
-             (transfers["live_birth"] == True) & (transfers["clinical_pregnancy"] == False), tids)  # noqa: E712
+        flag(
+            "transfers",
+            "live_birth",
+            "live_birth_implies_clinical_pregnancy",
+            (transfers["live_birth"] == True) & (transfers["clinical_pregnancy"] == False),  # noqa: E712  (nullable: NA stays unflagged)
+            tids,
+        )
     if has(transfers, "miscarriage", "clinical_pregnancy"):
-        flag("transfers", "miscarriage", "miscarriage_implies_clinical_pregnancy",
-             (transfers["miscarriage"] == True) & (transfers["clinical_pregnancy"] == False), tids)  # noqa: E712
+        flag(
+            "transfers",
+            "miscarriage",
+            "miscarriage_implies_clinical_pregnancy",
+            (transfers["miscarriage"] == True) & (transfers["clinical_pregnancy"] == False),  # noqa: E712  (nullable: NA stays unflagged)
+            tids,
+        )
     if has(transfers, "clinical_pregnancy", "positive_hcg"):
-        flag("transfers", "clinical_pregnancy", "clinical_pregnancy_implies_positive_hcg",
-             (transfers["clinical_pregnancy"] == True) & (transfers["positive_hcg"] == False), tids)  # noqa: E712
+        flag(
+            "transfers",
+            "clinical_pregnancy",
+            "clinical_pregnancy_implies_positive_hcg",
+            (transfers["clinical_pregnancy"] == True) & (transfers["positive_hcg"] == False),  # noqa: E712  (nullable: NA stays unflagged)
+            tids,
+        )
     if has(transfers, "clinical_pregnancy", "gestational_sacs"):
         cp = transfers["clinical_pregnancy"]
         sacs = transfers["gestational_sacs"]
-        flag("transfers", "clinical_pregnancy", "clinical_pregnancy_iff_sacs",
-             cp.notna() & sacs.notna() & (cp.fillna(False).astype(bool) != (sacs.fillna(0) > 0)), tids)
+        flag(
+            "transfers",
+            "clinical_pregnancy",
+            "clinical_pregnancy_iff_sacs",
+            cp.notna() & sacs.notna() & (cp.fillna(False).astype(bool) != (sacs.fillna(0) > 0)),
+            tids,
+        )
     if has(transfers, "treatment_agents", "treatment_arm"):
         agents = transfers["treatment_agents"].fillna("")
         arm = transfers["treatment_arm"]
-        flag("transfers", "treatment_agents", "agents_match_arm",
-             ((arm == "none") & (agents != "")) | ((arm == "empirical") & (agents == "")), tids)
+        flag(
+            "transfers",
+            "treatment_agents",
+            "agents_match_arm",
+            ((arm == "none") & (agents != "")) | ((arm == "empirical") & (agents == "")),
+            tids,
+        )
         # Unknown agents: explode the lists once, vectorised.
         exploded = agents.str.split(";").explode()
         exploded = exploded[exploded != ""]
@@ -380,11 +495,18 @@ def _cross_checks(patients: pd.DataFrame, transfers: pd.DataFrame, findings: _Fi
         if unknown.any():
             rows = exploded.index[unknown.to_numpy()].unique()
             found = sorted(exploded[unknown].unique())[:5]
-            findings.add("transfers", "treatment_agents", "allowed_levels", "error", tids.loc[rows],
-                         f"transfers.treatment_agents must list agents from {list(contract.AGENTS)}; found {found}")
+            findings.add(
+                "transfers",
+                "treatment_agents",
+                "allowed_levels",
+                "error",
+                tids.loc[rows],
+                f"transfers.treatment_agents must list agents from {list(contract.AGENTS)}; found {found}",
+            )
 
 
 # --------------------------------------------------------------------------- entry point
+
 
 def validate_cohort(patients_raw: pd.DataFrame, transfers_raw: pd.DataFrame) -> ValidatedCohort:
     """Parse and check both tables against the data contract, reporting every problem at once.

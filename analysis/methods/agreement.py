@@ -102,10 +102,7 @@ def spearman_ci(x, y, *, conf_level=0.95, method="fisher"):
     xs, ys = _paired(x, y)
     n = len(xs)
     if n < 4:
-        raise ValueError(
-            f"Spearman confidence interval needs at least 4 complete pairs (SE uses n - 3); "
-            f"got {n}"
-        )
+        raise ValueError(f"Spearman confidence interval needs at least 4 complete pairs (SE uses n - 3); got {n}")
     xv = pd.to_numeric(xs, errors="raise").to_numpy(dtype=float)
     yv = pd.to_numeric(ys, errors="raise").to_numpy(dtype=float)
     for name, v in (("x", xv), ("y", yv)):

@@ -32,8 +32,15 @@ from analysis.core.intervals import z_value
 from analysis.models import design as model_design
 from analysis.models.logistic import fit_logit
 
-__all__ = ["benefit_by_quintile", "by_profile_table", "decision_curve", "effect_modification_curve",
-           "interaction_tests", "predicted_benefit", "supported_rule"]
+__all__ = [
+    "benefit_by_quintile",
+    "by_profile_table",
+    "decision_curve",
+    "effect_modification_curve",
+    "interaction_tests",
+    "predicted_benefit",
+    "supported_rule",
+]
 
 
 def _two_arms(data, treatment, treated, reference):
@@ -46,10 +53,18 @@ def _transformed(x: pd.Series) -> tuple[pd.Series, str]:
     return (np.log2(x), "log2") if (x.dropna() > 0).all() else (x, "linear")
 
 
-def effect_modification_curve(data: pd.DataFrame, marker: str, *, outcome: str = "live_birth",
-                              covariates: Sequence[str] = (), treatment: str = "treatment_arm",
-                              treated: str = "personalized", reference: str = "none", n_points: int = 40,
-                              conf_level: float = 0.95) -> tuple[pd.DataFrame, dict]:
+def effect_modification_curve(
+    data: pd.DataFrame,
+    marker: str,
+    *,
+    outcome: str = "live_birth",
+    covariates: Sequence[str] = (),
+    treatment: str = "treatment_arm",
+    treated: str = "personalized",
+    reference: str = "none",
+    n_points: int = 40,
+    conf_level: float = 0.95,
+) -> tuple[pd.DataFrame, dict]:
     """OR of ``treated`` vs ``reference`` along a marker, and the interaction test.
 
     Returns
@@ -80,12 +95,27 @@ def effect_modification_curve(data: pd.DataFrame, marker: str, *, outcome: str =
     lp = L @ beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", L, cov, L))
     z = z_value(conf_level)
-    curve = pd.DataFrame({"marker": marker, "value": grid_raw, "odds_ratio": np.exp(lp),
-                          "conf_low": np.exp(lp - z * se), "conf_high": np.exp(lp + z * se)})
+    curve = pd.DataFrame(
+        {
+            "marker": marker,
+            "value": grid_raw,
+            "odds_ratio": np.exp(lp),
+            "conf_low": np.exp(lp - z * se),
+            "conf_high": np.exp(lp + z * se),
+        }
+    )
     b, s = fit.params["_treated:_m"], fit.bse["_treated:_m"]
-    test = {"marker": marker, "scale": "per doubling" if scale == "log2" else "per unit", "n": len(rows),
-            "n_events": int(rows[outcome].sum()), "ratio_of_or": np.exp(b), "conf_low": np.exp(b - z * s),
-            "conf_high": np.exp(b + z * s), "p_value": float(fit.pvalues["_treated:_m"]), "message": ""}
+    test = {
+        "marker": marker,
+        "scale": "per doubling" if scale == "log2" else "per unit",
+        "n": len(rows),
+        "n_events": int(rows[outcome].sum()),
+        "ratio_of_or": np.exp(b),
+        "conf_low": np.exp(b - z * s),
+        "conf_high": np.exp(b + z * s),
+        "p_value": float(fit.pvalues["_treated:_m"]),
+        "message": "",
+    }
     return curve, test
 
 
@@ -102,9 +132,16 @@ def interaction_tests(data: pd.DataFrame, markers: Sequence[str], **kwargs) -> t
     return (pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()), pd.DataFrame(tests)
 
 
-def predicted_benefit(data: pd.DataFrame, *, outcome: str = "live_birth", modifiers: Sequence[str],
-                      covariates: Sequence[str] = (), treatment: str = "treatment_arm", treated: str = "personalized",
-                      reference: str = "none") -> pd.DataFrame:
+def predicted_benefit(
+    data: pd.DataFrame,
+    *,
+    outcome: str = "live_birth",
+    modifiers: Sequence[str],
+    covariates: Sequence[str] = (),
+    treatment: str = "treatment_arm",
+    treated: str = "personalized",
+    reference: str = "none",
+) -> pd.DataFrame:
     """Fit the treatment-benefit model and return each patient's predicted risks and benefit.
 
     Returns
@@ -117,8 +154,11 @@ def predicted_benefit(data: pd.DataFrame, *, outcome: str = "live_birth", modifi
     rows = model_design.model_frame(rows, [outcome, "_treated", *modifiers, *covariates])
     if rows["_treated"].nunique() < 2:
         raise ModelError("benefit model: one arm has no patient with complete data")
-    rhs = " + ".join(["_treated"] + [f"_treated:{model_design.term(mname, rows)}" for mname in modifiers]
-                     + [model_design.term(c, rows) for c in dict.fromkeys([*modifiers, *covariates])])
+    rhs = " + ".join(
+        ["_treated"]
+        + [f"_treated:{model_design.term(mname, rows)}" for mname in modifiers]
+        + [model_design.term(c, rows) for c in dict.fromkeys([*modifiers, *covariates])]
+    )
     fit = fit_logit(rows, f"{outcome} ~ {rhs}")
     _, design = patsy.dmatrices(f"{outcome} ~ {rhs}", rows, return_type="dataframe")
     beta = fit.params.reindex(design.columns).to_numpy()
@@ -131,7 +171,9 @@ def predicted_benefit(data: pd.DataFrame, *, outcome: str = "live_birth", modifi
     return out.drop(columns="_treated")
 
 
-def benefit_by_quintile(benefit: pd.DataFrame, *, outcome: str = "live_birth", conf_level: float = 0.95) -> pd.DataFrame:
+def benefit_by_quintile(
+    benefit: pd.DataFrame, *, outcome: str = "live_birth", conf_level: float = 0.95
+) -> pd.DataFrame:
     """Observed vs predicted risk difference within fifths of predicted benefit."""
     q = pd.qcut(benefit["benefit"].rank(method="first"), 5, labels=[1, 2, 3, 4, 5])
     z = z_value(conf_level)
@@ -139,41 +181,76 @@ def benefit_by_quintile(benefit: pd.DataFrame, *, outcome: str = "live_birth", c
     for k, g in benefit.groupby(q, observed=True):
         t, c = g[g["treated"] == 1][outcome], g[g["treated"] == 0][outcome]
         rd = t.mean() - c.mean() if len(t) and len(c) else np.nan
-        se = np.sqrt(t.mean() * (1 - t.mean()) / len(t) + c.mean() * (1 - c.mean()) / len(c)) if len(t) and len(c) else np.nan
-        rows.append({"quintile": int(k), "n": len(g), "n_treated": len(t), "n_untreated": len(c),
-                     "predicted_benefit": g["benefit"].mean(), "observed_benefit": rd,
-                     "conf_low": rd - z * se, "conf_high": rd + z * se})
+        se = (
+            np.sqrt(t.mean() * (1 - t.mean()) / len(t) + c.mean() * (1 - c.mean()) / len(c))
+            if len(t) and len(c)
+            else np.nan
+        )
+        rows.append(
+            {
+                "quintile": int(k),
+                "n": len(g),
+                "n_treated": len(t),
+                "n_untreated": len(c),
+                "predicted_benefit": g["benefit"].mean(),
+                "observed_benefit": rd,
+                "conf_low": rd - z * se,
+                "conf_high": rd + z * se,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def decision_curve(benefit: pd.DataFrame, *, thresholds: Sequence[float], profile_col: str = "profile_group",
-                   treat_level: str = "dysregulated") -> pd.DataFrame:
+def decision_curve(
+    benefit: pd.DataFrame,
+    *,
+    thresholds: Sequence[float],
+    profile_col: str = "profile_group",
+    treat_level: str = "dysregulated",
+) -> pd.DataFrame:
     """Net benefit of treat all, treat by profile and treat by the model, across thresholds."""
     b = benefit["benefit"].to_numpy()
     by_profile = (benefit[profile_col].astype(str) == treat_level).to_numpy() if profile_col in benefit else None
     rows = []
     for t in thresholds:
-        strategies = {"treat none": np.zeros(len(b), bool), "treat all": np.ones(len(b), bool),
-                      "treat by model": b > t}
+        strategies = {"treat none": np.zeros(len(b), bool), "treat all": np.ones(len(b), bool), "treat by model": b > t}
         if by_profile is not None:
             strategies[f"treat {treat_level} profiles"] = by_profile
         for name, treat in strategies.items():
-            rows.append({"threshold": t, "strategy": name, "net_benefit": float(np.mean(treat * (b - t))),
-                         "share_treated": float(treat.mean())})
+            rows.append(
+                {
+                    "threshold": t,
+                    "strategy": name,
+                    "net_benefit": float(np.mean(treat * (b - t))),
+                    "share_treated": float(treat.mean()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def by_profile_table(data: pd.DataFrame, *, outcome: str = "live_birth", by: str = "profile_group",
-                     treatment: str = "treatment_arm", treated: str = "personalized", reference: str = "none",
-                     conf_level: float = 0.95) -> pd.DataFrame:
+def by_profile_table(
+    data: pd.DataFrame,
+    *,
+    outcome: str = "live_birth",
+    by: str = "profile_group",
+    treatment: str = "treatment_arm",
+    treated: str = "personalized",
+    reference: str = "none",
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """Live birth with and without personalized therapy by profile, RD with CI and NNT (or NNH)."""
     rows = _two_arms(data, treatment, treated, reference).dropna(subset=[outcome, by])
     z = z_value(conf_level)
     out = []
     for level, g in rows.groupby(rows[by].astype(str), sort=True):
         t, c = g.loc[g["_treated"] == 1, outcome].astype(float), g.loc[g["_treated"] == 0, outcome].astype(float)
-        entry = {by: level, "n_treated": len(t), "events_treated": int(t.sum()), "n_untreated": len(c),
-                 "events_untreated": int(c.sum())}
+        entry = {
+            by: level,
+            "n_treated": len(t),
+            "events_treated": int(t.sum()),
+            "n_untreated": len(c),
+            "events_untreated": int(c.sum()),
+        }
         if len(t) and len(c):
             p1, p0 = t.mean(), c.mean()
             rd = p1 - p0
@@ -181,12 +258,20 @@ def by_profile_table(data: pd.DataFrame, *, outcome: str = "live_birth", by: str
             lo, hi = rd - z * se, rd + z * se
             entry.update(risk_treated=p1, risk_untreated=p0, risk_difference=rd, conf_low=lo, conf_high=hi)
             if lo > 0 or hi < 0:
-                entry.update(nnt=1 / rd, nnt_low=1 / hi, nnt_high=1 / lo,
-                             nnt_kind="NNT (benefit)" if rd > 0 else "NNH (harm)")
+                entry.update(
+                    nnt=1 / rd, nnt_low=1 / hi, nnt_high=1 / lo, nnt_kind="NNT (benefit)" if rd > 0 else "NNH (harm)"
+                )
             else:
-                entry.update(nnt=1 / rd if rd else np.inf, nnt_low=np.nan, nnt_high=np.nan,
-                             nnt_kind="CI of RD includes 0: NNT from " + f"{1 / hi:.1f} (benefit) through ∞ to "
-                             + f"{abs(1 / lo):.1f} (harm)" if lo and hi else "undefined")
+                entry.update(
+                    nnt=1 / rd if rd else np.inf,
+                    nnt_low=np.nan,
+                    nnt_high=np.nan,
+                    nnt_kind="CI of RD includes 0: NNT from "
+                    + f"{1 / hi:.1f} (benefit) through ∞ to "
+                    + f"{abs(1 / lo):.1f} (harm)"
+                    if lo and hi
+                    else "undefined",
+                )
         out.append(entry)
     return pd.DataFrame(out)
 
@@ -208,14 +293,22 @@ def supported_rule(table: pd.DataFrame, *, by: str = "profile_group", conf_level
             verdict = f"no benefit shown: {rd}"
         parts.append(f"{level}: {verdict}")
     supported = [getattr(r, by) for r in table.itertuples() if getattr(r, "conf_low", np.nan) > 0]
-    head = (f"The data support offering personalized immunotherapy to patients with a {' or '.join(supported)} "
-            f"profile" if supported else "The data do not show a benefit of personalized immunotherapy in any profile")
-    return head + " (crude first-transfer comparison; see the weighted and doubly robust estimates of notebook 05). " \
-        + "; ".join(parts) + "."
+    head = (
+        f"The data support offering personalized immunotherapy to patients with a {' or '.join(supported)} profile"
+        if supported
+        else "The data do not show a benefit of personalized immunotherapy in any profile"
+    )
+    return (
+        head
+        + " (crude first-transfer comparison; see the weighted and doubly robust estimates of notebook 05). "
+        + "; ".join(parts)
+        + "."
+    )
 
 
-def benefit_table(data: pd.DataFrame, *, groupings: Sequence[str] = ("profile_group", "immune_profile"),
-                  **kwargs) -> pd.DataFrame:
+def benefit_table(
+    data: pd.DataFrame, *, groupings: Sequence[str] = ("profile_group", "immune_profile"), **kwargs
+) -> pd.DataFrame:
     """:func:`by_profile_table` for each grouping, stacked with columns ``grouping`` and ``group``."""
     parts = [by_profile_table(data, by=g, **kwargs).rename(columns={g: "group"}).assign(grouping=g) for g in groupings]
     out = pd.concat(parts, ignore_index=True)

@@ -134,14 +134,10 @@ def _group_labels(data, groupby, group_order=None, *, warn_missing=True):
         observed = set(lab.dropna())
         absent = sorted(observed - set(given))
         if absent:
-            raise ValueError(
-                f"group_order {given} does not list the groups {absent} found in '{groupby}'"
-            )
+            raise ValueError(f"group_order {given} does not list the groups {absent} found in '{groupby}'")
         order = given
     if OVERALL in order:
-        raise ValueError(
-            f"a group of '{groupby}' is named '{OVERALL}', which is reserved for the whole sample"
-        )
+        raise ValueError(f"a group of '{groupby}' is named '{OVERALL}', which is reserved for the whole sample")
     n_missing = int(lab.isna().sum())
     if n_missing and warn_missing:
         warnings.warn(
@@ -165,16 +161,13 @@ def _numeric(data, col):
     if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
         return s.astype(float)
     raise TypeError(
-        f"continuous column '{col}' has dtype {s.dtype}, not numeric; convert it or list it "
-        "under categorical"
+        f"continuous column '{col}' has dtype {s.dtype}, not numeric; convert it or list it under categorical"
     )
 
 
 def _with_overall(values, groups):
     """Stack the rows twice: once under their group, once under 'overall'."""
-    key = pd.concat(
-        [groups, pd.Series(OVERALL, index=groups.index, dtype=object)], ignore_index=True
-    )
+    key = pd.concat([groups, pd.Series(OVERALL, index=groups.index, dtype=object)], ignore_index=True)
     return pd.concat([values, values], ignore_index=True), key
 
 
@@ -257,11 +250,7 @@ def _categorical_rows(s, groups, all_groups, variable):
     ll, key = _with_overall(lab, groups)
     size = key.value_counts().reindex(all_groups, fill_value=0).to_numpy()
     ok = ll.notna().to_numpy()
-    counts = (
-        pd.DataFrame({"g": key[ok].to_numpy(), "l": ll[ok].to_numpy()})
-        .groupby(["g", "l"])
-        .size()
-    )
+    counts = pd.DataFrame({"g": key[ok].to_numpy(), "l": ll[ok].to_numpy()}).groupby(["g", "l"]).size()
     mat = np.zeros((len(all_groups), len(levels)), dtype=np.int64)
     if len(counts):
         gi = pd.Index(all_groups).get_indexer(counts.index.get_level_values("g"))
@@ -269,9 +258,7 @@ def _categorical_rows(s, groups, all_groups, variable):
         mat[gi, li] = counts.to_numpy()
     n = mat.sum(axis=1)
     if not levels:  # every value missing and no categories: one row per group, no level
-        out = pd.DataFrame(
-            {"variable": variable, "level": np.nan, "group": all_groups, "n": n}
-        )
+        out = pd.DataFrame({"variable": variable, "level": np.nan, "group": all_groups, "n": n})
         out["n_missing"] = size - n
         out["count"] = pd.array([pd.NA] * len(out), dtype="Int64")
         out["percent"] = np.nan
@@ -416,17 +403,14 @@ def table_one(
     frame = data.loc[keep, continuous + categorical]
     g = groups[keep]
     all_groups = order + [OVERALL]
-    types = continuous_summary_types(
-        frame, continuous=continuous, nonnormal=nonnormal, skew_threshold=skew_threshold
-    )
+    types = continuous_summary_types(frame, continuous=continuous, nonnormal=nonnormal, skew_threshold=skew_threshold)
 
     parts = [_continuous_rows(_numeric(frame, v), g, all_groups, types[v], v) for v in continuous]
     parts += [_categorical_rows(frame[v], g, all_groups, v) for v in categorical]
     empty = [v for v in continuous + categorical if frame[v].isna().all()]
     if empty:
         warnings.warn(
-            f"no non-missing values in {empty}: their rows have n = 0 and display "
-            f"'{NO_DATA}'",
+            f"no non-missing values in {empty}: their rows have n = 0 and display '{NO_DATA}'",
             UserWarning,
             stacklevel=2,
         )
@@ -437,7 +421,6 @@ def table_one(
     long["display"] = _display(long, digits, percent_digits)
     long["level"] = long["level"].astype(object)
     return long[TABLE_ONE_COLUMNS]
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,11 +478,7 @@ def _continuous_moments(x, g, w, groups):
 def _proportions(lab, g, w, groups, levels):
     """Weighted proportion of each level (columns) within each group (rows)."""
     ok = lab.notna().to_numpy()
-    tab = (
-        pd.DataFrame({"g": g[ok], "l": lab.to_numpy()[ok], "w": w[ok]})
-        .groupby(["g", "l"])["w"]
-        .sum()
-    )
+    tab = pd.DataFrame({"g": g[ok], "l": lab.to_numpy()[ok], "w": w[ok]}).groupby(["g", "l"])["w"].sum()
     mat = np.zeros((len(groups), len(levels)))
     if len(tab):
         gi = pd.Index(groups).get_indexer(tab.index.get_level_values("g"))
@@ -527,9 +506,7 @@ def _smd_multinomial(p1, p0):
     return float(np.sqrt(max(float(d @ sol), 0.0)))
 
 
-def standardized_mean_differences(
-    data, *, groupby, continuous=(), categorical=(), reference=None, weights=None
-):
+def standardized_mean_differences(data, *, groupby, continuous=(), categorical=(), reference=None, weights=None):
     r"""Return standardized mean differences (SMD) between groups, one row per comparison.
 
     Parameters
@@ -642,8 +619,7 @@ def standardized_mean_differences(
     for v in continuous:
         x = _numeric(frame, v).to_numpy()
         mean, var = _continuous_moments(x, g, w, order)
-        add(v, "continuous", lambda i, j: float(
-            _ratio(mean[i] - mean[j], np.sqrt((var[i] + var[j]) / 2.0))))  # noqa: B023
+        add(v, "continuous", lambda i, j: float(_ratio(mean[i] - mean[j], np.sqrt((var[i] + var[j]) / 2.0))))  # noqa: B023
     for v in categorical:
         lab, levels = _labels_and_order(frame[v])
         observed = set(lab.dropna())
@@ -651,12 +627,14 @@ def standardized_mean_differences(
         p = _proportions(lab, g, w, order, levels)
         if len(levels) == 2:
             q = p[:, 1]
-            add(v, "binary", lambda i, j: float(
-                _ratio(q[i] - q[j], np.sqrt((q[i] * (1 - q[i]) + q[j] * (1 - q[j])) / 2.0))))  # noqa: B023
+            add(
+                v,
+                "binary",
+                lambda i, j: float(_ratio(q[i] - q[j], np.sqrt((q[i] * (1 - q[i]) + q[j] * (1 - q[j])) / 2.0))),  # noqa: B023
+            )
         else:
             if not levels:
-                warnings.warn(f"'{v}' has no non-missing values: its SMD is NaN", UserWarning,
-                              stacklevel=2)
+                warnings.warn(f"'{v}' has no non-missing values: its SMD is NaN", UserWarning, stacklevel=2)
             add(v, "categorical", lambda i, j: _smd_multinomial(p[i], p[j]))  # noqa: B023
     out = pd.DataFrame.from_records(rows, columns=SMD_COLUMNS)
     out["smd"] = out["smd"].astype(float)
@@ -718,8 +696,7 @@ def table_one_wide(long, *, smd=None, smd_digits=3):
         one = vsref[~vsref["variable"].isin(set(maxp["variable"]))]
         one = one[~one["variable"].duplicated(keep=False)]
         val = pd.concat([maxp, one]).set_index("variable")["smd"].abs()
-        txt = var_names.map(val).map(
-            lambda x: "" if pd.isna(x) else ("inf" if np.isinf(x) else f"{x:.{smd_digits}f}"))
+        txt = var_names.map(val).map(lambda x: "" if pd.isna(x) else ("inf" if np.isinf(x) else f"{x:.{smd_digits}f}"))
         wide["SMD"] = np.where(first, txt, "")
 
     if OVERALL in groups:
@@ -756,15 +733,12 @@ def missingness_table(data, *, columns=None, by=None):
         :math:`= 100\\,n_\\text{missing}/n` (NaN for an empty group). Rows in the order of
         ``columns``.
     """
-    cols = _as_list(columns, "columns") if columns is not None else [
-        c for c in data.columns if c != by]
+    cols = _as_list(columns, "columns") if columns is not None else [c for c in data.columns if c != by]
     _check_columns(data, cols + ([by] if by is not None else []))
     miss = data[cols].isna()
     if by is None:
         n = len(data)
-        out = pd.DataFrame(
-            {"variable": cols, "n": n, "n_missing": miss.sum().to_numpy(dtype=np.int64)}
-        )
+        out = pd.DataFrame({"variable": cols, "n": n, "n_missing": miss.sum().to_numpy(dtype=np.int64)})
     else:
         lab, order = _group_labels(data, by, warn_missing=False)
         if lab.isna().any():
@@ -786,6 +760,5 @@ def missingness_table(data, *, columns=None, by=None):
             }
         )
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["percent_missing"] = np.where(out["n"] > 0, 100.0 * out["n_missing"] / out["n"],
-                                          np.nan)
+        out["percent_missing"] = np.where(out["n"] > 0, 100.0 * out["n_missing"] / out["n"], np.nan)
     return out

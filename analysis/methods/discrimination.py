@@ -31,8 +31,16 @@ from analysis.core.intervals import z_value
 from analysis.methods.resampling import bootstrap, percentile_interval
 from analysis.models.logistic import binomial_irls
 
-__all__ = ["auc", "auc_delong", "brier_score", "calibration", "cutoff_metrics", "delong_test",
-           "optimism_corrected", "youden_cutoff"]
+__all__ = [
+    "auc",
+    "auc_delong",
+    "brier_score",
+    "calibration",
+    "cutoff_metrics",
+    "delong_test",
+    "optimism_corrected",
+    "youden_cutoff",
+]
 
 
 def _split(score, y):
@@ -53,8 +61,8 @@ def _placements(cases, controls):
     r_cases = scipy.stats.rankdata(cases)
     r_controls = scipy.stats.rankdata(controls)
     m, n = len(cases), len(controls)
-    v10 = (r_all[:m] - r_cases) / n            # share of controls below each case (ties ½)
-    v01 = 1 - (r_all[m:] - r_controls) / m      # share of cases above each control (ties ½)
+    v10 = (r_all[:m] - r_cases) / n  # share of controls below each case (ties ½)
+    v01 = 1 - (r_all[m:] - r_controls) / m  # share of cases above each control (ties ½)
     return v10, v01
 
 
@@ -72,8 +80,15 @@ def auc_delong(score, y, *, conf_level: float = 0.95) -> dict:
     var = v10.var(ddof=1) / len(cases) + v01.var(ddof=1) / len(controls)
     z = z_value(conf_level)
     se = np.sqrt(var)
-    return {"auc": float(a), "variance": float(var), "std_error": float(se), "conf_low": float(max(0, a - z * se)),
-            "conf_high": float(min(1, a + z * se)), "n_events": len(cases), "n_nonevents": len(controls)}
+    return {
+        "auc": float(a),
+        "variance": float(var),
+        "std_error": float(se),
+        "conf_low": float(max(0, a - z * se)),
+        "conf_high": float(min(1, a + z * se)),
+        "n_events": len(cases),
+        "n_nonevents": len(controls),
+    }
 
 
 def delong_test(score1, score2, y) -> dict:
@@ -89,9 +104,15 @@ def delong_test(score1, score2, y) -> dict:
     cov = s10 / m + s01 / n
     var_diff = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
     z = (a[0] - a[1]) / np.sqrt(var_diff)
-    return {"auc1": float(a[0]), "auc2": float(a[1]), "difference": float(a[0] - a[1]),
-            "std_error": float(np.sqrt(var_diff)), "statistic": float(z),
-            "p_value": float(2 * scipy.stats.norm.sf(abs(z))), "n": int(len(yy))}
+    return {
+        "auc1": float(a[0]),
+        "auc2": float(a[1]),
+        "difference": float(a[0] - a[1]),
+        "std_error": float(np.sqrt(var_diff)),
+        "statistic": float(z),
+        "p_value": float(2 * scipy.stats.norm.sf(abs(z))),
+        "n": int(len(yy)),
+    }
 
 
 def youden_cutoff(score, y, *, direction: str = "<") -> dict:
@@ -105,15 +126,17 @@ def youden_cutoff(score, y, *, direction: str = "<") -> dict:
     """
     cases, controls = _split(score, y)
     if direction == "auto":
-        direction = "<" if auc(np.r_[cases, controls], np.r_[np.ones(len(cases)), np.zeros(len(controls))]) >= 0.5 else ">"
+        direction = (
+            "<" if auc(np.r_[cases, controls], np.r_[np.ones(len(cases)), np.zeros(len(controls))]) >= 0.5 else ">"
+        )
     values = np.unique(np.concatenate([cases, controls]))
     if len(values) < 2:
         raise ModelError("a constant score has no cut-off")
     thresholds = np.concatenate([[-np.inf], (values[:-1] + values[1:]) / 2, [np.inf]])
     sc, sn = np.sort(cases), np.sort(controls)  # counts by binary search: O(n log n), no n x n matrix
-    below_c = np.searchsorted(sc, thresholds, side="left") / len(sc)      # share of cases < t
-    below_n = np.searchsorted(sn, thresholds, side="left") / len(sn)      # share of controls < t
-    upto_c = np.searchsorted(sc, thresholds, side="right") / len(sc)      # share of cases <= t
+    below_c = np.searchsorted(sc, thresholds, side="left") / len(sc)  # share of cases < t
+    below_n = np.searchsorted(sn, thresholds, side="left") / len(sn)  # share of controls < t
+    upto_c = np.searchsorted(sc, thresholds, side="right") / len(sc)  # share of cases <= t
     upto_n = np.searchsorted(sn, thresholds, side="right") / len(sn)
     if direction == "<":
         sens, spec = 1 - below_c, below_n
@@ -123,8 +146,13 @@ def youden_cutoff(score, y, *, direction: str = "<") -> dict:
         raise ValueError("direction must be '<', '>' or 'auto'")
     j = sens + spec - 1
     best = int(np.argmax(j))
-    return {"threshold": float(thresholds[best]), "sensitivity": float(sens[best]),
-            "specificity": float(spec[best]), "youden": float(j[best]), "direction": direction}
+    return {
+        "threshold": float(thresholds[best]),
+        "sensitivity": float(sens[best]),
+        "specificity": float(spec[best]),
+        "youden": float(j[best]),
+        "direction": direction,
+    }
 
 
 def cutoff_metrics(score, y, threshold: float, *, conf_level: float = 0.95) -> dict:
@@ -147,8 +175,12 @@ def cutoff_metrics(score, y, threshold: float, *, conf_level: float = 0.95) -> d
         return p, centre - half, centre + half
 
     out = {"threshold": threshold, "n_tp": tp, "n_fp": fp, "n_fn": fn, "n_tn": tn}
-    for name, k, n in [("sensitivity", tp, tp + fn), ("specificity", tn, tn + fp), ("ppv", tp, tp + fp),
-                       ("npv", tn, tn + fn)]:
+    for name, k, n in [
+        ("sensitivity", tp, tp + fn),
+        ("specificity", tn, tn + fp),
+        ("ppv", tp, tp + fp),
+        ("npv", tn, tn + fn),
+    ]:
         p, lo, hi = wilson(k, n)
         out.update({name: p, f"{name}_low": lo, f"{name}_high": hi})
     return out
@@ -170,8 +202,11 @@ def calibration(p, y) -> dict:
     with np.errstate(all="ignore"):
         slope = binomial_irls(np.column_stack([ones, lp]), y, np.ones(len(y)))
         intercept = binomial_irls(ones, y, np.ones(len(y)), offset=lp)
-    return {"calibration_intercept": float(intercept[0]), "calibration_slope": float(slope[1]),
-            "brier": brier_score(p, y)}
+    return {
+        "calibration_intercept": float(intercept[0]),
+        "calibration_slope": float(slope[1]),
+        "brier": brier_score(p, y),
+    }
 
 
 def _performance(p, y) -> np.ndarray:
@@ -184,15 +219,23 @@ def _optimism_replicate(positions, *, frame, fit_predict, arrays=None):
         x, y = arrays
         beta = fit_predict.fit_arrays(x[positions], y[positions])
         if beta is not None:
-            return (_performance(scipy.special.expit(x[positions] @ beta), y[positions])
-                    - _performance(scipy.special.expit(x @ beta), y))
+            return _performance(scipy.special.expit(x[positions] @ beta), y[positions]) - _performance(
+                scipy.special.expit(x @ beta), y
+            )
     sample = frame.iloc[positions].reset_index(drop=True)
     predict = fit_predict(sample)
     return _performance(predict(sample), sample["_y"].to_numpy()) - _performance(predict(frame), frame["_y"].to_numpy())
 
 
-def optimism_corrected(data: pd.DataFrame, *, outcome: str, fit_predict: Callable, n_bootstrap: int = 200,
-                       seed: int = 0, n_jobs: int | None = 1) -> pd.DataFrame:
+def optimism_corrected(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    fit_predict: Callable,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+) -> pd.DataFrame:
     """Apparent and optimism-corrected AUC, calibration slope, intercept and Brier score.
 
     Parameters
@@ -209,16 +252,33 @@ def optimism_corrected(data: pd.DataFrame, *, outcome: str, fit_predict: Callabl
     frame = data.reset_index(drop=True).assign(_y=pd.to_numeric(data[outcome]).to_numpy(dtype=float))
     apparent = _performance(fit_predict(frame)(frame), frame["_y"].to_numpy())
     arrays = fit_predict.arrays(frame) if hasattr(fit_predict, "fit_arrays") else None
-    reps = bootstrap(_optimism_replicate, np.arange(len(frame)), n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs,
-                     frame=frame, fit_predict=fit_predict, arrays=arrays)
+    reps = bootstrap(
+        _optimism_replicate,
+        np.arange(len(frame)),
+        n_boot=n_bootstrap,
+        seed=seed,
+        n_jobs=n_jobs,
+        frame=frame,
+        fit_predict=fit_predict,
+        arrays=arrays,
+    )
     optimism = np.nanmean(reps, axis=0)
     names = ["auc", "calibration_slope", "calibration_intercept", "brier"]
-    return pd.DataFrame({"measure": names, "apparent": apparent, "optimism": optimism,
-                         "corrected": apparent - optimism, "n_bootstrap": n_bootstrap,
-                         "n_failed_replicates": int(np.isnan(reps).any(axis=1).sum())})
+    return pd.DataFrame(
+        {
+            "measure": names,
+            "apparent": apparent,
+            "optimism": optimism,
+            "corrected": apparent - optimism,
+            "n_bootstrap": n_bootstrap,
+            "n_failed_replicates": int(np.isnan(reps).any(axis=1).sum()),
+        }
+    )
 
 
-def auc_bootstrap_ci(score, y, *, n_bootstrap: int = 500, seed: int = 0, conf_level: float = 0.95) -> tuple[float, float]:
+def auc_bootstrap_ci(
+    score, y, *, n_bootstrap: int = 500, seed: int = 0, conf_level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap CI of the AUC (resampling rows)."""
     data = np.column_stack([np.asarray(score, dtype=float), np.asarray(y, dtype=float)])
     data = data[np.isfinite(data).all(axis=1)]
@@ -235,8 +295,16 @@ def _youden_rows(sample: np.ndarray, direction: str) -> float:
     return youden_cutoff(sample[:, 0], sample[:, 1], direction=direction)["threshold"]
 
 
-def cutoff_table(data: pd.DataFrame, *, outcome: str, markers, published: dict | None = None,
-                 n_bootstrap: int = 500, seed: int = 0, conf_level: float = 0.95) -> pd.DataFrame:
+def cutoff_table(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    markers,
+    published: dict | None = None,
+    n_bootstrap: int = 500,
+    seed: int = 0,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """Data-driven (Youden, with percentile bootstrap CI) and published cut-offs of each marker.
 
     Each row: ``marker, source`` (``youden`` or the published cut-off's name), ``threshold``,
@@ -253,22 +321,53 @@ def cutoff_table(data: pd.DataFrame, *, outcome: str, markers, published: dict |
                 raise ModelError(f"{marker} has no observed value")
             x, y = frame[marker].to_numpy(), frame[outcome].to_numpy()
             best = youden_cutoff(x, y, direction="auto")
-            reps = bootstrap(_youden_rows, np.column_stack([x, y]), n_boot=n_bootstrap, seed=seed,
-                             direction=best["direction"])
+            reps = bootstrap(
+                _youden_rows, np.column_stack([x, y]), n_boot=n_bootstrap, seed=seed, direction=best["direction"]
+            )
             reps[~np.isfinite(reps)] = np.nan
             low, high = percentile_interval(reps, conf_level=conf_level)
-            cuts = [("youden", best["threshold"], low[0], high[0])] + [(name, value, np.nan, np.nan)
-                                                                       for name, value in published.get(marker, [])]
+            cuts = [("youden", best["threshold"], low[0], high[0])] + [
+                (name, value, np.nan, np.nan) for name, value in published.get(marker, [])
+            ]
             for source, threshold, lo, hi in cuts:
                 score = x if best["direction"] == "<" else -x
                 t = threshold if best["direction"] == "<" else -threshold
                 m = cutoff_metrics(score, y, t, conf_level=conf_level)
-                m.update(marker=marker, source=source, threshold=threshold, threshold_low=lo, threshold_high=hi,
-                         direction=best["direction"], message="")
+                m.update(
+                    marker=marker,
+                    source=source,
+                    threshold=threshold,
+                    threshold_low=lo,
+                    threshold_high=hi,
+                    direction=best["direction"],
+                    message="",
+                )
                 rows.append(m)
         except ModelError as exc:
             rows.append({"marker": marker, "source": "youden", "message": str(exc)})
-    cols = ["marker", "source", "threshold", "threshold_low", "threshold_high", "direction", "n_tp", "n_fp", "n_fn", "n_tn",
-            "sensitivity", "sensitivity_low", "sensitivity_high", "specificity", "specificity_low",
-            "specificity_high", "ppv", "ppv_low", "ppv_high", "npv", "npv_low", "npv_high", "message"]
+    cols = [
+        "marker",
+        "source",
+        "threshold",
+        "threshold_low",
+        "threshold_high",
+        "direction",
+        "n_tp",
+        "n_fp",
+        "n_fn",
+        "n_tn",
+        "sensitivity",
+        "sensitivity_low",
+        "sensitivity_high",
+        "specificity",
+        "specificity_low",
+        "specificity_high",
+        "ppv",
+        "ppv_low",
+        "ppv_high",
+        "npv",
+        "npv_low",
+        "npv_high",
+        "message",
+    ]
     return pd.DataFrame(rows).reindex(columns=cols)

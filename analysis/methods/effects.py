@@ -88,12 +88,21 @@ def _z(conf_level: float) -> float:
 
 def _check_weights(w: np.ndarray, what: str) -> None:
     if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ModelError(f"{what}: weights must be finite and non-negative (an estimated propensity of 0 or 1 "
-                         f"gives an infinite weight; check the overlap table)")
+        raise ModelError(
+            f"{what}: weights must be finite and non-negative (an estimated propensity of 0 or 1 "
+            f"gives an infinite weight; check the overlap table)"
+        )
 
 
-def weighted_logit(y: np.ndarray, X: np.ndarray, w: np.ndarray, *, clusters: np.ndarray | None = None,
-                   tol: float = 1e-12, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
+def weighted_logit(
+    y: np.ndarray,
+    X: np.ndarray,
+    w: np.ndarray,
+    *,
+    clusters: np.ndarray | None = None,
+    tol: float = 1e-12,
+    max_iter: int = 100,
+) -> tuple[np.ndarray, np.ndarray]:
     """Return coefficients and design-based sandwich covariance of a weighted logistic model.
 
     Fitted by the suite's one IRLS (:func:`analysis.models.logistic.fit_binomial_irls`, the
@@ -107,22 +116,58 @@ def weighted_logit(y: np.ndarray, X: np.ndarray, w: np.ndarray, *, clusters: np.
     fit = fit_binomial_irls(X, y, w, coef_tol=tol, max_iter=max_iter)
     if not fit.converged:
         raise ModelError("weighted logistic model did not converge (separation in the weighted data?)")
-    cov = logistic_covariance(X, y, w, fit.fitted, kind="sandwich" if clusters is None else "cluster",
-                              clusters=clusters)
+    cov = logistic_covariance(
+        X, y, w, fit.fitted, kind="sandwich" if clusters is None else "cluster", clusters=clusters
+    )
     return fit.coef, cov
 
 
-def _rows(model_id, estimator, terms, coef, se, *, ratio, conf_level, n_obs, n_events, n_clusters,
-          outcome, population, notebook):
-    return estimate_rows(terms, coef, se, conf_level=conf_level, ratio=ratio, notebook=notebook,
-                         model_id=model_id, outcome=outcome, population=population, estimator=estimator,
-                         n_obs=n_obs, n_events=n_events, n_clusters=n_clusters)
+def _rows(
+    model_id,
+    estimator,
+    terms,
+    coef,
+    se,
+    *,
+    ratio,
+    conf_level,
+    n_obs,
+    n_events,
+    n_clusters,
+    outcome,
+    population,
+    notebook,
+):
+    return estimate_rows(
+        terms,
+        coef,
+        se,
+        conf_level=conf_level,
+        ratio=ratio,
+        notebook=notebook,
+        model_id=model_id,
+        outcome=outcome,
+        population=population,
+        estimator=estimator,
+        n_obs=n_obs,
+        n_events=n_events,
+        n_clusters=n_clusters,
+    )
 
 
-def iptw_logit_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "live_birth",
-                    treatment: str = "treatment_arm", reference: str = "none", cluster: str | None = None,
-                    model_id: str, population: str = "first_transfer", notebook: str,
-                    conf_level: float = 0.95) -> pd.DataFrame:
+def iptw_logit_rows(
+    data: pd.DataFrame,
+    weights: pd.Series,
+    *,
+    outcome: str = "live_birth",
+    treatment: str = "treatment_arm",
+    reference: str = "none",
+    cluster: str | None = None,
+    model_id: str,
+    population: str = "first_transfer",
+    notebook: str,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """Return the weighted (marginal) OR of each arm against the reference, sandwich SEs.
 
     Rows of ``data`` are those of ``weights`` (its index); ``cluster`` names a column whose
@@ -132,19 +177,34 @@ def iptw_logit_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "l
     y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
     present = set(rows[treatment].astype(str))
     X, names = model_design.covariate_design(
-        rows, [treatment], references={treatment: reference},
-        levels={treatment: [lvl for lvl in ARM_LEVELS if lvl in present]})
+        rows,
+        [treatment],
+        references={treatment: reference},
+        levels={treatment: [lvl for lvl in ARM_LEVELS if lvl in present]},
+    )
     clusters = rows[cluster].to_numpy() if cluster else None
     beta, cov = weighted_logit(y, X, weights.to_numpy(dtype=float), clusters=clusters)
     terms = names[1:]
-    return _rows(model_id, "iptw_logit", terms, beta[1:], np.sqrt(np.diag(cov))[1:], ratio=True,
-                 conf_level=conf_level, n_obs=len(rows), n_events=int(y.sum()),
-                 n_clusters=len(np.unique(clusters)) if cluster else pd.NA,
-                 outcome=outcome, population=population, notebook=notebook)
+    return _rows(
+        model_id,
+        "iptw_logit",
+        terms,
+        beta[1:],
+        np.sqrt(np.diag(cov))[1:],
+        ratio=True,
+        conf_level=conf_level,
+        n_obs=len(rows),
+        n_events=int(y.sum()),
+        n_clusters=len(np.unique(clusters)) if cluster else pd.NA,
+        outcome=outcome,
+        population=population,
+        notebook=notebook,
+    )
 
 
-def weighted_risks(y: np.ndarray, arm: np.ndarray, w: np.ndarray, levels: Sequence[str],
-                   clusters: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def weighted_risks(
+    y: np.ndarray, arm: np.ndarray, w: np.ndarray, levels: Sequence[str], clusters: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Return Hájek weighted risks by arm and the design-based covariance of the risks."""
     _check_weights(w, "weighted risks")
     mus, infl = [], []
@@ -158,10 +218,19 @@ def weighted_risks(y: np.ndarray, arm: np.ndarray, w: np.ndarray, levels: Sequen
     return np.array(mus), g / (g - 1) * phi.T @ phi
 
 
-def iptw_risk_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "live_birth",
-                   treatment: str = "treatment_arm", reference: str = "none", cluster: str | None = None,
-                   population: str = "first_transfer", notebook: str, conf_level: float = 0.95,
-                   model_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def iptw_risk_rows(
+    data: pd.DataFrame,
+    weights: pd.Series,
+    *,
+    outcome: str = "live_birth",
+    treatment: str = "treatment_arm",
+    reference: str = "none",
+    cluster: str | None = None,
+    population: str = "first_transfer",
+    notebook: str,
+    conf_level: float = 0.95,
+    model_id: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the weighted risk difference and risk ratio of each arm against the reference.
 
     Returns
@@ -189,18 +258,35 @@ def iptw_risk_rows(data: pd.DataFrame, weights: pd.Series, *, outcome: str = "li
         lrr.append(np.log(mu[i] / mu[ref]))
         lrr_se.append(np.sqrt(d @ cov @ d))
     terms = [f"{treatment}[{levels[i]}]" for i in others]
-    common = dict(conf_level=conf_level, n_obs=len(rows), n_events=int(y.sum()),
-                  n_clusters=len(np.unique(clusters)) if cluster else pd.NA, outcome=outcome,
-                  population=population, notebook=notebook)
-    est = pd.concat([_rows(f"{model_id}_rd", "iptw_rd", terms, rd, rd_se, ratio=False, **common),
-                     _rows(f"{model_id}_rr", "iptw_rr", terms, lrr, lrr_se, ratio=True, **common)],
-                    ignore_index=True)
+    common = dict(
+        conf_level=conf_level,
+        n_obs=len(rows),
+        n_events=int(y.sum()),
+        n_clusters=len(np.unique(clusters)) if cluster else pd.NA,
+        outcome=outcome,
+        population=population,
+        notebook=notebook,
+    )
+    est = pd.concat(
+        [
+            _rows(f"{model_id}_rd", "iptw_rd", terms, rd, rd_se, ratio=False, **common),
+            _rows(f"{model_id}_rr", "iptw_rr", terms, lrr, lrr_se, ratio=True, **common),
+        ],
+        ignore_index=True,
+    )
     z = z_value(conf_level)
     se = np.sqrt(np.diag(cov))
-    risks = pd.DataFrame({"arm": levels, "risk": mu, "std_error": se, "conf_low": mu - z * se,
-                          "conf_high": mu + z * se,
-                          "n": [int((arm == lvl).sum()) for lvl in levels],
-                          "weighted_n": [float(weights.to_numpy()[arm == lvl].sum()) for lvl in levels]})
+    risks = pd.DataFrame(
+        {
+            "arm": levels,
+            "risk": mu,
+            "std_error": se,
+            "conf_low": mu - z * se,
+            "conf_high": mu + z * se,
+            "n": [int((arm == lvl).sum()) for lvl in levels],
+            "weighted_n": [float(weights.to_numpy()[arm == lvl].sum()) for lvl in levels],
+        }
+    )
     return est, risks
 
 
@@ -218,28 +304,46 @@ def _aipw_arrays(data, *, outcome, treatment, ps_covariates, outcome_covariates,
     codes = pd.Categorical(arm, categories=levels).codes
     X_ps, _ = model_design.covariate_design(rows, ps_covariates)
     exposure = f"{treatment}*{modifier}" if modifier else treatment
-    f = model_design.formula(outcome, [exposure], [c for c in outcome_covariates if c not in (treatment, modifier)],
-                         rows, references={treatment: reference})
+    f = model_design.formula(
+        outcome,
+        [exposure],
+        [c for c in outcome_covariates if c not in (treatment, modifier)],
+        rows,
+        references={treatment: reference},
+    )
     _, X = patsy.dmatrices(f, rows, return_type="dataframe")
     X_arm = []
     for lvl in levels:
         counterfactual = rows.copy()
         counterfactual[treatment] = lvl
-        X_arm.append(patsy.build_design_matrices([X.design_info], counterfactual, return_type="dataframe")[0].to_numpy())
+        X_arm.append(
+            patsy.build_design_matrices([X.design_info], counterfactual, return_type="dataframe")[0].to_numpy()
+        )
     strata = {"all": np.ones(len(rows), dtype=bool)}
     if modifier:
         mod = rows[modifier].astype(str).to_numpy()
         strata.update({f"{modifier}={lvl}": mod == lvl for lvl in sorted(np.unique(mod))})
-        empty = [f"{lvl} in {name}" for name, mask in strata.items() for lvl in levels
-                 if not (mask & (arm == lvl)).any()]
+        empty = [
+            f"{lvl} in {name}" for name, mask in strata.items() for lvl in levels if not (mask & (arm == lvl)).any()
+        ]
         if empty:
-            raise ModelError(f"AIPW by {modifier}: no patient received " + ", ".join(empty)
-                             + "; the arm effect cannot be estimated there (rerun without the modifier, "
-                               "or merge groups)")
+            raise ModelError(
+                f"AIPW by {modifier}: no patient received "
+                + ", ".join(empty)
+                + "; the arm effect cannot be estimated there (rerun without the modifier, "
+                "or merge groups)"
+            )
     # diagnose separation and empty arms in words before any fitting
     propensity_scores(rows, treatment=treatment, covariates=ps_covariates, reference=reference)
-    arrays = dict(y=pd.to_numeric(rows[outcome]).to_numpy(dtype=float), codes=codes, levels=levels, X_ps=X_ps,
-                  X=X.to_numpy(), X_arm=X_arm, strata=strata)
+    arrays = dict(
+        y=pd.to_numeric(rows[outcome]).to_numpy(dtype=float),
+        codes=codes,
+        levels=levels,
+        X_ps=X_ps,
+        X=X.to_numpy(),
+        X_arm=X_arm,
+        strata=strata,
+    )
     labels = rows[cluster].to_numpy() if cluster else None
     return arrays, labels
 
@@ -263,13 +367,26 @@ def _aipw_from_arrays(pos: np.ndarray, *, y, codes, levels, X_ps, X, X_arm, stra
 
 def _risk_frame(arrays: dict, risks: np.ndarray) -> pd.DataFrame:
     keys = [(s, lvl) for s in arrays["strata"] for lvl in arrays["levels"]]
-    return pd.DataFrame({"stratum": [k[0] for k in keys], "arm": [k[1] for k in keys], "risk": risks,
-                         "n": [int(arrays["strata"][k[0]].sum()) for k in keys]})
+    return pd.DataFrame(
+        {
+            "stratum": [k[0] for k in keys],
+            "arm": [k[1] for k in keys],
+            "risk": risks,
+            "n": [int(arrays["strata"][k[0]].sum()) for k in keys],
+        }
+    )
 
 
-def aipw_risks(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: str = "treatment_arm",
-               ps_covariates: Sequence[str], outcome_covariates: Sequence[str],
-               modifier: str | None = "profile_group", reference: str = "none") -> pd.DataFrame:
+def aipw_risks(
+    data: pd.DataFrame,
+    *,
+    outcome: str = "live_birth",
+    treatment: str = "treatment_arm",
+    ps_covariates: Sequence[str],
+    outcome_covariates: Sequence[str],
+    modifier: str | None = "profile_group",
+    reference: str = "none",
+) -> pd.DataFrame:
     """Return AIPW counterfactual risks under each arm, overall and within each level of ``modifier``.
 
     The propensity model is a multinomial logistic regression of the arm on ``ps_covariates``
@@ -282,17 +399,37 @@ def aipw_risks(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: st
     DataFrame
         ``stratum`` (``all`` or ``<modifier>=<level>``), ``arm``, ``risk``, ``n``.
     """
-    arrays, _ = _aipw_arrays(data, outcome=outcome, treatment=treatment, ps_covariates=ps_covariates,
-                             outcome_covariates=outcome_covariates, modifier=modifier, reference=reference,
-                             cluster=None)
+    arrays, _ = _aipw_arrays(
+        data,
+        outcome=outcome,
+        treatment=treatment,
+        ps_covariates=ps_covariates,
+        outcome_covariates=outcome_covariates,
+        modifier=modifier,
+        reference=reference,
+        cluster=None,
+    )
     return _risk_frame(arrays, _aipw_from_arrays(np.arange(len(arrays["y"])), **arrays))
 
 
-def aipw_rd_rows(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: str = "treatment_arm",
-                 ps_covariates: Sequence[str], outcome_covariates: Sequence[str],
-                 modifier: str | None = "profile_group", reference: str = "none", n_bootstrap: int = 500,
-                 seed: int = 0, n_jobs: int | None = 1, cluster: str = "patient_id", conf_level: float = 0.95,
-                 model_id: str, population: str = "first_transfer", notebook: str) -> AipwRiskDifferences:
+def aipw_rd_rows(
+    data: pd.DataFrame,
+    *,
+    outcome: str = "live_birth",
+    treatment: str = "treatment_arm",
+    ps_covariates: Sequence[str],
+    outcome_covariates: Sequence[str],
+    modifier: str | None = "profile_group",
+    reference: str = "none",
+    n_bootstrap: int = 500,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+    cluster: str = "patient_id",
+    conf_level: float = 0.95,
+    model_id: str,
+    population: str = "first_transfer",
+    notebook: str,
+) -> AipwRiskDifferences:
     """Return AIPW risk differences against the reference, overall and by ``modifier``, with bootstrap CIs.
 
     Patients are resampled (``cluster``) ``n_bootstrap`` times, both models refitted each time;
@@ -304,18 +441,28 @@ def aipw_rd_rows(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: 
     -------
     AipwRiskDifferences
     """
-    arrays, labels = _aipw_arrays(data, outcome=outcome, treatment=treatment, ps_covariates=ps_covariates,
-                                  outcome_covariates=outcome_covariates, modifier=modifier, reference=reference,
-                                  cluster=cluster)
+    arrays, labels = _aipw_arrays(
+        data,
+        outcome=outcome,
+        treatment=treatment,
+        ps_covariates=ps_covariates,
+        outcome_covariates=outcome_covariates,
+        modifier=modifier,
+        reference=reference,
+        cluster=cluster,
+    )
     positions = np.arange(len(arrays["y"]))
     point = _risk_frame(arrays, _aipw_from_arrays(positions, **arrays))
     keys = list(zip(point["stratum"], point["arm"]))
-    reps = bootstrap(_aipw_from_arrays, positions, n_boot=n_bootstrap, seed=seed, cluster=labels, n_jobs=n_jobs,
-                     **arrays)
+    reps = bootstrap(
+        _aipw_from_arrays, positions, n_boot=n_bootstrap, seed=seed, cluster=labels, n_jobs=n_jobs, **arrays
+    )
     failed = int(np.isnan(reps).all(axis=1).sum())
     if failed > n_bootstrap / 2:
-        raise ModelError(f"{model_id}: the AIPW estimate could not be computed in {failed} of {n_bootstrap} "
-                         f"bootstrap resamples (an arm too small in some stratum?)")
+        raise ModelError(
+            f"{model_id}: the AIPW estimate could not be computed in {failed} of {n_bootstrap} "
+            f"bootstrap resamples (an arm too small in some stratum?)"
+        )
     idx = {k: i for i, k in enumerate(keys)}
     terms, est, se, low, high, p, n = [], [], [], [], [], [], []
     for stratum in dict.fromkeys(point["stratum"]):
@@ -331,12 +478,25 @@ def aipw_rd_rows(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: 
             p.append(2 * scipy.stats.norm.sf(abs(est[-1] / se[-1])) if se[-1] > 0 else np.nan)
             terms.append(f"{treatment}[{lvl}]" + ("" if stratum == "all" else f" | {stratum}"))
             n.append(int(point["n"].iloc[i]))
-    rows = estimate_rows(terms, est, se, ratio=False, conf_low=low, conf_high=high, p_value=p,
-                         notebook=notebook, model_id=model_id, outcome=outcome, population=population,
-                         estimator="aipw_rd", n_obs=n, n_events=pd.NA, n_clusters=pd.NA)
+    rows = estimate_rows(
+        terms,
+        est,
+        se,
+        ratio=False,
+        conf_low=low,
+        conf_high=high,
+        p_value=p,
+        notebook=notebook,
+        model_id=model_id,
+        outcome=outcome,
+        population=population,
+        estimator="aipw_rd",
+        n_obs=n,
+        n_events=pd.NA,
+        n_clusters=pd.NA,
+    )
     risk_low, risk_high = percentile_interval(reps, conf_level=conf_level)
-    risks = point.assign(conf_low=risk_low, conf_high=risk_high, n_bootstrap=n_bootstrap,
-                         n_failed_replicates=failed)
+    risks = point.assign(conf_low=risk_low, conf_high=risk_high, n_bootstrap=n_bootstrap, n_failed_replicates=failed)
     return AipwRiskDifferences(estimates=rows, risks=risks)
 
 
@@ -345,10 +505,19 @@ def aipw_rd_rows(data: pd.DataFrame, *, outcome: str = "live_birth", treatment: 
 # --------------------------------------------------------------------------------------------
 
 
-def matched_logit_rows(data: pd.DataFrame, pairs: pd.DataFrame, *, outcome: str = "live_birth",
-                       treatment: str = "treatment_arm", treated: str = "personalized", reference: str = "none",
-                       model_id: str, population: str = "first_transfer_matched", notebook: str,
-                       conf_level: float = 0.95) -> pd.DataFrame:
+def matched_logit_rows(
+    data: pd.DataFrame,
+    pairs: pd.DataFrame,
+    *,
+    outcome: str = "live_birth",
+    treatment: str = "treatment_arm",
+    treated: str = "personalized",
+    reference: str = "none",
+    model_id: str,
+    population: str = "first_transfer_matched",
+    notebook: str,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """Return the OR of ``treated`` vs ``reference`` in the matched sample, SEs clustered on pairs."""
     if pairs.empty:
         raise ModelError(f"{model_id}: no treated patient found a control within the caliper")
@@ -356,12 +525,25 @@ def matched_logit_rows(data: pd.DataFrame, pairs: pd.DataFrame, *, outcome: str 
     pair = np.concatenate([pairs["pair"].to_numpy(), pairs["pair"].to_numpy()])
     rows = data.loc[idx]
     y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
-    X, names = model_design.covariate_design(rows, [treatment], references={treatment: reference},
-                                             levels={treatment: [reference, treated]})
+    X, names = model_design.covariate_design(
+        rows, [treatment], references={treatment: reference}, levels={treatment: [reference, treated]}
+    )
     beta, cov = weighted_logit(y, X, np.ones(len(y)), clusters=pair)
-    return _rows(model_id, "matched_logit", names[1:], beta[1:], np.sqrt(np.diag(cov))[1:],
-                 ratio=True, conf_level=conf_level, n_obs=len(rows), n_events=int(y.sum()),
-                 n_clusters=len(pairs), outcome=outcome, population=population, notebook=notebook)
+    return _rows(
+        model_id,
+        "matched_logit",
+        names[1:],
+        beta[1:],
+        np.sqrt(np.diag(cov))[1:],
+        ratio=True,
+        conf_level=conf_level,
+        n_obs=len(rows),
+        n_events=int(y.sum()),
+        n_clusters=len(pairs),
+        outcome=outcome,
+        population=population,
+        notebook=notebook,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,33 +583,58 @@ def evalue_table(estimates: pd.DataFrame, *, outcome_risk: float, rare_threshold
     out = []
     for r in estimates.itertuples():
         is_or = not str(r.estimator).endswith("rr")
-        conv = (np.sqrt if (is_or and common) else (lambda v: v))
+        conv = np.sqrt if (is_or and common) else (lambda v: v)
         point, low, high = conv(r.estimate), conv(r.conf_low), conv(r.conf_high)
         limit = 1.0 if low <= 1 <= high else (low if point > 1 else high)
-        out.append({"model_id": r.model_id, "term": r.term, "estimator": r.estimator,
-                    "measure": "OR" if is_or else "RR", "estimate": r.estimate,
-                    "conversion": "sqrt(OR)" if (is_or and common) else "none",
-                    "rr_scale_estimate": point, "evalue_estimate": evalue(point),
-                    "evalue_ci_limit": 1.0 if limit == 1.0 else evalue(limit)})
+        out.append(
+            {
+                "model_id": r.model_id,
+                "term": r.term,
+                "estimator": r.estimator,
+                "measure": "OR" if is_or else "RR",
+                "estimate": r.estimate,
+                "conversion": "sqrt(OR)" if (is_or and common) else "none",
+                "rr_scale_estimate": point,
+                "evalue_estimate": evalue(point),
+                "evalue_ci_limit": 1.0 if limit == 1.0 else evalue(limit),
+            }
+        )
     return pd.DataFrame(out)
 
 
 def estimand_statement(*, estimand: str, covariates: Sequence[str], n: int, truncation: Sequence[float]) -> str:
     """Return a sentence stating the estimand, the population and the propensity model."""
-    target = ("the average treatment effect (ATE): the effect had every patient in the first-transfer "
-              "population received one arm rather than the other" if estimand.upper() == "ATE" else
-              "the average treatment effect in the treated (ATT): the effect among patients who received "
-              "the treated arm")
-    trunc = (f"weights truncated at the {truncation[0]:g}th and {truncation[1]:g}th percentiles"
-             if truncation else "weights not truncated")
-    return (f"Estimand: {target}. Propensity model: multinomial logistic regression of the arm at the first "
-            f"transfer on {', '.join(covariates)} ({n} patients with complete covariates); {trunc}.")
+    target = (
+        "the average treatment effect (ATE): the effect had every patient in the first-transfer "
+        "population received one arm rather than the other"
+        if estimand.upper() == "ATE"
+        else "the average treatment effect in the treated (ATT): the effect among patients who received the treated arm"
+    )
+    trunc = (
+        f"weights truncated at the {truncation[0]:g}th and {truncation[1]:g}th percentiles"
+        if truncation
+        else "weights not truncated"
+    )
+    return (
+        f"Estimand: {target}. Propensity model: multinomial logistic regression of the arm at the first "
+        f"transfer on {', '.join(covariates)} ({n} patients with complete covariates); {trunc}."
+    )
 
 
-def iptw_estimate(data: pd.DataFrame, *, covariates: Sequence[str], population: str = "first_transfer",
-                  model_id: str, outcome: str = "live_birth", estimand: str = "ATE",
-                  treated: str = "personalized", truncation: Sequence[float] = (), reference: str = "none",
-                  notebook: str, conf_level: float = 0.95) -> pd.DataFrame:
+def iptw_estimate(
+    data: pd.DataFrame,
+    *,
+    covariates: Sequence[str],
+    population: str = "first_transfer",
+    model_id: str,
+    outcome: str = "live_birth",
+    estimand: str = "ATE",
+    treated: str = "personalized",
+    truncation: Sequence[float] = (),
+    reference: str = "none",
+    notebook: str,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """Return the IPTW OR rows of one population: scores, weights (truncated) and weighted model.
 
     The estimator every sensitivity set reruns. With ``population="all_transfers"`` the score
@@ -437,5 +644,14 @@ def iptw_estimate(data: pd.DataFrame, *, covariates: Sequence[str], population: 
     scores = propensity_scores(data, covariates=covariates, reference=reference)
     weights = truncate_weights(iptw_weights(scores, estimand=estimand, treated=treated), list(truncation))
     cluster = "patient_id" if population == "all_transfers" else None
-    return iptw_logit_rows(data, weights, outcome=outcome, reference=reference, cluster=cluster, model_id=model_id,
-                           population=population, notebook=notebook, conf_level=conf_level)
+    return iptw_logit_rows(
+        data,
+        weights,
+        outcome=outcome,
+        reference=reference,
+        cluster=cluster,
+        model_id=model_id,
+        population=population,
+        notebook=notebook,
+        conf_level=conf_level,
+    )

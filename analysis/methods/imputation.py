@@ -47,12 +47,11 @@ from analysis.models.multinomial import fit_multinomial_logit, multinomial_proba
 from analysis.models.schema import conform_estimates
 from analysis.models.tidy import plain_term_name
 
-__all__ = ["complete_case_vs_imputed", "fit_pooled_logit", "imputation_model_table", "impute_chained",
-           "pool_rubin"]
+__all__ = ["complete_case_vs_imputed", "fit_pooled_logit", "imputation_model_table", "impute_chained", "pool_rubin"]
 
 
 def _is_numeric(values: pd.Series) -> bool:
-    return (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
 def _block(v: pd.Series) -> np.ndarray:
@@ -67,8 +66,7 @@ def _block(v: pd.Series) -> np.ndarray:
     return np.empty((len(v), 0))
 
 
-def _pmm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random.Generator,
-         donors: int) -> np.ndarray:
+def _pmm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random.Generator, donors: int) -> np.ndarray:
     n, p = X_obs.shape
     XtX_inv = np.linalg.pinv(X_obs.T @ X_obs)
     beta = XtX_inv @ (X_obs.T @ y_obs)
@@ -94,8 +92,7 @@ def _pmm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random
     return y_obs[order[pick]]
 
 
-def _categorical_draw(labels: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray,
-                      rng: np.random.Generator) -> np.ndarray:
+def _categorical_draw(labels: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     levels, codes = np.unique(labels, return_inverse=True)
     if len(levels) == 1:
         return np.repeat(levels[0], X_mis.shape[0])
@@ -138,8 +135,17 @@ def _one_imputation(args) -> pd.DataFrame:
     return data
 
 
-def impute_chained(data: pd.DataFrame, *, columns: Sequence[str], predictors: Sequence[str] = (), m: int = 20,
-                   n_iter: int = 10, seed: int = 0, donors: int = 5, n_jobs: int | None = 1) -> list[pd.DataFrame]:
+def impute_chained(
+    data: pd.DataFrame,
+    *,
+    columns: Sequence[str],
+    predictors: Sequence[str] = (),
+    m: int = 20,
+    n_iter: int = 10,
+    seed: int = 0,
+    donors: int = 5,
+    n_jobs: int | None = 1,
+) -> list[pd.DataFrame]:
     """Return ``m`` completed copies of ``data`` by chained equations.
 
     Parameters
@@ -174,8 +180,9 @@ def impute_chained(data: pd.DataFrame, *, columns: Sequence[str], predictors: Se
         raise ModelError(f"imputation: column(s) {absent} are not in the data")
     gaps = [p for p in preds if data[p].isna().any()]
     if gaps:
-        raise ModelError(f"imputation: predictor(s) {gaps} have missing values; they are not imputed, "
-                         f"so leave those rows out first")
+        raise ModelError(
+            f"imputation: predictor(s) {gaps} have missing values; they are not imputed, so leave those rows out first"
+        )
     for c in cols:
         if data[c].isna().all():
             raise ModelError(f"imputation: column {c} has no observed value to impute from")
@@ -198,29 +205,60 @@ def impute_chained(data: pd.DataFrame, *, columns: Sequence[str], predictors: Se
     for filled in done:
         copy = data.copy()
         for c in cols:
-            copy[c] = filled[c].astype(data[c].dtype) if not isinstance(data[c].dtype, pd.CategoricalDtype) \
+            copy[c] = (
+                filled[c].astype(data[c].dtype)
+                if not isinstance(data[c].dtype, pd.CategoricalDtype)
                 else pd.Categorical(filled[c], categories=data[c].cat.categories)
+            )
         out.append(copy)
     return out
 
 
-def imputation_model_table(data: pd.DataFrame, *, columns: Sequence[str], predictors: Sequence[str], m: int,
-                           n_iter: int, seed: int, donors: int = 5) -> pd.DataFrame:
+def imputation_model_table(
+    data: pd.DataFrame,
+    *,
+    columns: Sequence[str],
+    predictors: Sequence[str],
+    m: int,
+    n_iter: int,
+    seed: int,
+    donors: int = 5,
+) -> pd.DataFrame:
     """Return the imputation model, one row per column: how many missing, method, predictors, m, seed."""
     rows = []
     for c in dict.fromkeys([*columns, *predictors]):
         imputed = c in columns and data[c].isna().any()
-        method = (f"pmm (donors {donors})" if _is_numeric(data[c]) else
-                  ("logistic" if data[c].dropna().nunique() == 2 else "multinomial logistic")) if imputed else \
-            "not imputed (predictor)"
-        rows.append({"variable": c, "n_missing": int(data[c].isna().sum()), "percent_missing": 100 * data[c].isna().mean(),
-                     "method": method, "predictors": "all other listed variables" if imputed else "",
-                     "m": m, "iterations": n_iter, "seed": seed})
+        method = (
+            (
+                f"pmm (donors {donors})"
+                if _is_numeric(data[c])
+                else ("logistic" if data[c].dropna().nunique() == 2 else "multinomial logistic")
+            )
+            if imputed
+            else "not imputed (predictor)"
+        )
+        rows.append(
+            {
+                "variable": c,
+                "n_missing": int(data[c].isna().sum()),
+                "percent_missing": 100 * data[c].isna().mean(),
+                "method": method,
+                "predictors": "all other listed variables" if imputed else "",
+                "m": m,
+                "iterations": n_iter,
+                "seed": seed,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def pool_rubin(estimates: Sequence[float], variances: Sequence[float], *, df_complete: float | None = None,
-               conf_level: float = 0.95) -> dict:
+def pool_rubin(
+    estimates: Sequence[float],
+    variances: Sequence[float],
+    *,
+    df_complete: float | None = None,
+    conf_level: float = 0.95,
+) -> dict:
     """Pool one parameter over imputations by Rubin's rules (``mice::pool``).
 
     Parameters
@@ -247,7 +285,7 @@ def pool_rubin(estimates: Sequence[float], variances: Sequence[float], *, df_com
     t = ubar + (1 + 1 / m) * b
     riv = (1 + 1 / m) * b / ubar
     lam = (1 + 1 / m) * b / t
-    df_old = (m - 1) / lam ** 2 if lam > 0 else np.inf
+    df_old = (m - 1) / lam**2 if lam > 0 else np.inf
     if df_complete is None or not np.isfinite(df_complete):
         df = df_old
     else:
@@ -257,13 +295,34 @@ def pool_rubin(estimates: Sequence[float], variances: Sequence[float], *, df_com
     se = np.sqrt(t)
     crit = scipy.stats.t.ppf(0.5 + conf_level / 2, df)
     stat = qbar / se
-    return {"estimate": qbar, "ubar": ubar, "b": b, "t": t, "std_error": se, "riv": riv, "lambda": lam, "fmi": fmi,
-            "df": df, "statistic": stat, "p_value": 2 * scipy.stats.t.sf(abs(stat), df),
-            "conf_low": qbar - crit * se, "conf_high": qbar + crit * se, "m": m}
+    return {
+        "estimate": qbar,
+        "ubar": ubar,
+        "b": b,
+        "t": t,
+        "std_error": se,
+        "riv": riv,
+        "lambda": lam,
+        "fmi": fmi,
+        "df": df,
+        "statistic": stat,
+        "p_value": 2 * scipy.stats.t.sf(abs(stat), df),
+        "conf_low": qbar - crit * se,
+        "conf_high": qbar + crit * se,
+        "m": m,
+    }
 
 
-def fit_pooled_logit(imputed: Sequence[pd.DataFrame], formula: str, *, model_id: str, outcome: str,
-                     population: str, notebook: str, conf_level: float = 0.95) -> pd.DataFrame:
+def fit_pooled_logit(
+    imputed: Sequence[pd.DataFrame],
+    formula: str,
+    *,
+    model_id: str,
+    outcome: str,
+    population: str,
+    notebook: str,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """Fit a logistic model on every completed data set and pool each coefficient by Rubin's rules.
 
     Returns contract rows (estimator ``mi_logit``): ``coef`` the pooled log OR, ``std_error``
@@ -272,25 +331,41 @@ def fit_pooled_logit(imputed: Sequence[pd.DataFrame], formula: str, *, model_id:
     """
     fits = [fit_logit(d, formula, model_id=model_id) for d in imputed]
     params = pd.concat([f.params for f in fits], axis=1)
-    var = pd.concat([f.bse ** 2 for f in fits], axis=1)
+    var = pd.concat([f.bse**2 for f in fits], axis=1)
     df_complete = float(fits[0].df_resid)
     rows = []
     for name in params.index:
         pooled = pool_rubin(params.loc[name], var.loc[name], df_complete=df_complete, conf_level=conf_level)
-        rows.append({"term": name, "coef": pooled["estimate"], "std_error": pooled["std_error"],
-                     "estimate": np.exp(pooled["estimate"]), "conf_low": np.exp(pooled["conf_low"]),
-                     "conf_high": np.exp(pooled["conf_high"]), "p_value": pooled["p_value"]})
+        rows.append(
+            {
+                "term": name,
+                "coef": pooled["estimate"],
+                "std_error": pooled["std_error"],
+                "estimate": np.exp(pooled["estimate"]),
+                "conf_low": np.exp(pooled["conf_low"]),
+                "conf_high": np.exp(pooled["conf_high"]),
+                "p_value": pooled["p_value"],
+            }
+        )
     out = pd.DataFrame(rows)
     out["term"] = out["term"].map(plain_term_name)
     y = pd.to_numeric(imputed[0][outcome])
-    out = out.assign(notebook=notebook, model_id=model_id, outcome=outcome, population=population,
-                     estimator="mi_logit", n_obs=int(fits[0].nobs), n_events=int(y.loc[fits[0].model.data.row_labels].sum()),
-                     n_clusters=pd.NA)
+    out = out.assign(
+        notebook=notebook,
+        model_id=model_id,
+        outcome=outcome,
+        population=population,
+        estimator="mi_logit",
+        n_obs=int(fits[0].nobs),
+        n_events=int(y.loc[fits[0].model.data.row_labels].sum()),
+        n_clusters=pd.NA,
+    )
     return conform_estimates(out)
 
 
-def complete_case_vs_imputed(complete_case: pd.DataFrame, imputed: pd.DataFrame, *,
-                             term_prefix: str = "treatment_arm[") -> pd.DataFrame:
+def complete_case_vs_imputed(
+    complete_case: pd.DataFrame, imputed: pd.DataFrame, *, term_prefix: str = "treatment_arm["
+) -> pd.DataFrame:
     """Return complete-case and multiply imputed estimates side by side, one row per term."""
     keep = ["term", "estimate", "conf_low", "conf_high", "n_obs"]
     cc = complete_case[complete_case["term"].str.startswith(term_prefix)][keep]

@@ -24,8 +24,9 @@ def profile_prevalence(patients: pd.DataFrame, *, by: str | None = None) -> pd.D
         ``group`` ("overall" or the level of ``by``), immune_profile, n, total, percent.
     """
     grp = patients[by].astype(str) if by else pd.Series("overall", index=patients.index)
-    counts = (patients.assign(group=grp).groupby(["group", "immune_profile"], observed=False)
-              .size().rename("n").reset_index())
+    counts = (
+        patients.assign(group=grp).groupby(["group", "immune_profile"], observed=False).size().rename("n").reset_index()
+    )
     counts["total"] = counts.groupby("group")["n"].transform("sum")
     counts["percent"] = 100 * counts["n"] / counts["total"]
     counts["immune_profile"] = pd.Categorical(counts["immune_profile"], categories=PROFILES)
@@ -38,8 +39,9 @@ def marker_correlations(patients: pd.DataFrame) -> pd.DataFrame:
     return patients[cols].astype(float).corr(method="spearman")
 
 
-def blood_vs_endometrium(patients: pd.DataFrame, *, blood: str = "blood_nk_percent",
-                         conf_level: float = 0.95) -> pd.DataFrame:
+def blood_vs_endometrium(
+    patients: pd.DataFrame, *, blood: str = "blood_nk_percent", conf_level: float = 0.95
+) -> pd.DataFrame:
     """Spearman correlation with CI between a blood marker and each endometrial marker.
 
     Returns
@@ -55,10 +57,10 @@ def blood_vs_endometrium(patients: pd.DataFrame, *, blood: str = "blood_nk_perce
             rows.append({**row, "message": "marker absent"})
             continue
         try:
-            res = agreement.spearman_ci(patients[blood].astype(float), patients[marker].astype(float),
-                                        conf_level=conf_level)
-            rows.append({**row, **{k: res[k] for k in ("n", "rho", "conf_low", "conf_high", "p_value")},
-                         "message": ""})
+            res = agreement.spearman_ci(
+                patients[blood].astype(float), patients[marker].astype(float), conf_level=conf_level
+            )
+            rows.append({**row, **{k: res[k] for k in ("n", "rho", "conf_low", "conf_high", "p_value")}, "message": ""})
         except ValueError as exc:
             rows.append({**row, "message": str(exc)})
     cols = ["blood_marker", "endometrial_marker", "n", "rho", "conf_low", "conf_high", "p_value", "message"]
@@ -77,13 +79,18 @@ def elevated_nk_agreement(patients: pd.DataFrame, *, blood_nk_cutoff: float, con
     both = patients[patients["blood_nk_percent"].notna() & patients["immune_profile"].notna()]
     blood_high = (both["blood_nk_percent"] > blood_nk_cutoff).map({True: "elevated", False: "not elevated"})
     endo_over = (both["immune_profile"].astype(str) == "over_activated").map(
-        {True: "over-activated", False: "not over-activated"})
+        {True: "over-activated", False: "not over-activated"}
+    )
     blood_high = blood_high.rename("blood NK")
     endo_over = endo_over.rename("endometrium")
-    return {"kappa": agreement.cohens_kappa(blood_high.map({"elevated": 1, "not elevated": 0}),
-                                            endo_over.map({"over-activated": 1, "not over-activated": 0}),
-                                            conf_level=conf_level),
-            "table": pd.crosstab(blood_high, endo_over)}
+    return {
+        "kappa": agreement.cohens_kappa(
+            blood_high.map({"elevated": 1, "not elevated": 0}),
+            endo_over.map({"over-activated": 1, "not over-activated": 0}),
+            conf_level=conf_level,
+        ),
+        "table": pd.crosstab(blood_high, endo_over),
+    }
 
 
 def profile_concordance(patients: pd.DataFrame) -> pd.DataFrame:
@@ -91,8 +98,7 @@ def profile_concordance(patients: pd.DataFrame) -> pd.DataFrame:
     both = patients[patients["immune_profile_lab"].notna() & patients["immune_profile_derived"].notna()]
     lab = pd.Categorical(both["immune_profile_lab"].astype(str), categories=PROFILES)
     derived = pd.Categorical(both["immune_profile_derived"].astype(str), categories=PROFILES)
-    return pd.crosstab(pd.Series(lab, name="lab profile"), pd.Series(derived, name="derived profile"),
-                       dropna=False)
+    return pd.crosstab(pd.Series(lab, name="lab profile"), pd.Series(derived, name="derived profile"), dropna=False)
 
 
 def marker_cutoff_lines(profile_cutoffs: dict | None = None) -> dict[str, dict]:
@@ -113,6 +119,19 @@ def marker_cutoff_lines(profile_cutoffs: dict | None = None) -> dict[str, dict]:
 def kappa_table(kappa: dict, *, blood_nk_cutoff: float) -> pd.DataFrame:
     """One-row tidy table of a kappa result with the rule it compares."""
     row = {"comparison": f"blood NK > {blood_nk_cutoff:g}% vs over-activated endometrium"}
-    row.update({k: kappa[k] for k in ("n", "kappa", "std_error", "conf_low", "conf_high", "p_value",
-                                      "observed_agreement", "expected_agreement")})
+    row.update(
+        {
+            k: kappa[k]
+            for k in (
+                "n",
+                "kappa",
+                "std_error",
+                "conf_low",
+                "conf_high",
+                "p_value",
+                "observed_agreement",
+                "expected_agreement",
+            )
+        }
+    )
     return pd.DataFrame([row])

@@ -27,6 +27,7 @@ from analysis.models.schema import conform_estimates, empty_estimates
 
 STATUS_COLUMNS = ["notebook", "model_id", "outcome", "population", "status", "n_obs", "message"]
 
+
 @dataclass
 class ModelLog:
     """Collects tidy estimates and the status of every model a notebook fits."""
@@ -37,13 +38,30 @@ class ModelLog:
 
     def ok(self, model_id, outcome, population, n_obs, rows: pd.DataFrame, message=""):
         self.estimates.append(rows)
-        self.status.append(dict(notebook=self.notebook, model_id=model_id, outcome=outcome,
-                                population=population, status="ok", n_obs=int(n_obs), message=message))
+        self.status.append(
+            dict(
+                notebook=self.notebook,
+                model_id=model_id,
+                outcome=outcome,
+                population=population,
+                status="ok",
+                n_obs=int(n_obs),
+                message=message,
+            )
+        )
 
     def failed(self, model_id, outcome, population, message, n_obs=0):
-        self.status.append(dict(notebook=self.notebook, model_id=model_id, outcome=outcome,
-                                population=population, status="not estimable", n_obs=int(n_obs),
-                                message=str(message)))
+        self.status.append(
+            dict(
+                notebook=self.notebook,
+                model_id=model_id,
+                outcome=outcome,
+                population=population,
+                status="not estimable",
+                n_obs=int(n_obs),
+                message=str(message),
+            )
+        )
 
     def run(self, model_id, outcome, population, n_obs, estimate: Callable[[], pd.DataFrame]):
         """Call ``estimate()`` and log its rows as ``ok``, or its :class:`ModelError` as not estimable.
@@ -62,8 +80,13 @@ class ModelLog:
     def record(self, rows: pd.DataFrame, outcome, population, n_obs=None):
         """Log contract rows that hold several models (one ``ok`` status per model id)."""
         for model_id, part in rows.groupby("model_id", sort=False):
-            self.ok(model_id, outcome, part["population"].iloc[0] if "population" in part else population,
-                    int(part["n_obs"].max()) if n_obs is None else n_obs, part)
+            self.ok(
+                model_id,
+                outcome,
+                part["population"].iloc[0] if "population" in part else population,
+                int(part["n_obs"].max()) if n_obs is None else n_obs,
+                part,
+            )
 
     def estimates_frame(self) -> pd.DataFrame:
         frames = [f for f in self.estimates if len(f)]
@@ -73,9 +96,19 @@ class ModelLog:
         return pd.DataFrame(self.status, columns=STATUS_COLUMNS)
 
 
-def fit_logit_model(log: ModelLog, data: pd.DataFrame, *, model_id: str, outcome: str, population: str,
-                    exposures: list[str], covariates: list[str], conf_level: float = 0.95,
-                    references: dict | None = None, estimator: str = "logit"):
+def fit_logit_model(
+    log: ModelLog,
+    data: pd.DataFrame,
+    *,
+    model_id: str,
+    outcome: str,
+    population: str,
+    exposures: list[str],
+    covariates: list[str],
+    conf_level: float = 0.95,
+    references: dict | None = None,
+    estimator: str = "logit",
+):
     """Fit one logistic model, record its tidy rows in ``log`` and return the fit (or None)."""
     needed = [outcome] + [p.strip() for e in exposures for p in e.replace("*", ":").split(":")] + covariates
     frame = model_frame(data, needed)
@@ -85,15 +118,34 @@ def fit_logit_model(log: ModelLog, data: pd.DataFrame, *, model_id: str, outcome
     except ModelError as exc:
         log.failed(model_id, outcome, population, f"{model_id}: {exc}", n_obs=len(frame))
         return None
-    rows = tidy_models.tidy_glm(fit, notebook=log.notebook, model_id=model_id, outcome=outcome,
-                                population=population, estimator=estimator, conf_level=conf_level)
+    rows = tidy_models.tidy_glm(
+        fit,
+        notebook=log.notebook,
+        model_id=model_id,
+        outcome=outcome,
+        population=population,
+        estimator=estimator,
+        conf_level=conf_level,
+    )
     log.ok(model_id, outcome, population, fit.nobs, rows, message=f"formula: {f}")
     return fit
 
 
-def stratum_effects(log: ModelLog, fit, *, model_id: str, outcome: str, population: str, arm_levels: list[str],
-                    modifier: str, modifier_levels: list[str], reference_arm: str = "none",
-                    conf_level: float = 0.95, data: pd.DataFrame | None = None, min_events: int = 5) -> pd.DataFrame:
+def stratum_effects(
+    log: ModelLog,
+    fit,
+    *,
+    model_id: str,
+    outcome: str,
+    population: str,
+    arm_levels: list[str],
+    modifier: str,
+    modifier_levels: list[str],
+    reference_arm: str = "none",
+    conf_level: float = 0.95,
+    data: pd.DataFrame | None = None,
+    min_events: int = 5,
+) -> pd.DataFrame:
     """Stratum-specific ORs of each arm vs the reference from an arm × modifier model.
 
     The OR of arm ``a`` vs the reference within level ``m`` of the modifier is
@@ -106,8 +158,12 @@ def stratum_effects(log: ModelLog, fit, *, model_id: str, outcome: str, populati
     """
     if fit is None:  # the interaction model itself could not be fitted
         for level in modifier_levels:
-            log.failed(f"{model_id}:{level}", outcome, population,
-                       f"{model_id}: no stratum-specific ORs, the interaction model could not be fitted")
+            log.failed(
+                f"{model_id}:{level}",
+                outcome,
+                population,
+                f"{model_id}: no stratum-specific ORs, the interaction model could not be fitted",
+            )
         return empty_estimates()
     names = list(fit.params.index)
     rows = []
@@ -122,26 +178,53 @@ def stratum_effects(log: ModelLog, fit, *, model_id: str, outcome: str, populati
                 cell = data[(data[modifier].astype(str) == level) & (data["treatment_arm"].astype(str) == arm)]
                 ev = int(cell[outcome].sum())
                 if ev < min_events or len(cell) - ev < min_events:
-                    log.failed(f"{model_id}:{level}:{arm}", outcome, population,
-                               f"{label}: {ev} event(s) among {len(cell)} transfers; fewer than {min_events} "
-                               "events or non-events, too few for a stratum-specific OR", n_obs=len(cell))
+                    log.failed(
+                        f"{model_id}:{level}:{arm}",
+                        outcome,
+                        population,
+                        f"{label}: {ev} event(s) among {len(cell)} transfers; fewer than {min_events} "
+                        "events or non-events, too few for a stratum-specific OR",
+                        n_obs=len(cell),
+                    )
                     continue
             if not main:
                 continue
             weights = {main[0]: 1.0, **({inter[0]: 1.0} if inter else {})}
-            rows.append(tidy_models.tidy_linear_combination(
-                fit, weights, term=label, notebook=log.notebook, model_id=model_id, outcome=outcome,
-                population=population, estimator="logit_linear_combination", conf_level=conf_level))
+            rows.append(
+                tidy_models.tidy_linear_combination(
+                    fit,
+                    weights,
+                    term=label,
+                    notebook=log.notebook,
+                    model_id=model_id,
+                    outcome=outcome,
+                    population=population,
+                    estimator="logit_linear_combination",
+                    conf_level=conf_level,
+                )
+            )
     out = pd.concat(rows, ignore_index=True) if rows else empty_estimates()
     if len(out):
         log.estimates.append(out)
     return out
 
 
-def fit_gee_model(log: ModelLog, data: pd.DataFrame, *, model_id: str, outcome: str, population: str,
-                  exposures: list[str], covariates: list[str], groups: str = "patient_id",
-                  trials: str | None = None, conf_level: float = 0.95, estimator: str = "gee_logit_exchangeable",
-                  cov_struct: str = "exchangeable", cluster_weighted: bool = False):
+def fit_gee_model(
+    log: ModelLog,
+    data: pd.DataFrame,
+    *,
+    model_id: str,
+    outcome: str,
+    population: str,
+    exposures: list[str],
+    covariates: list[str],
+    groups: str = "patient_id",
+    trials: str | None = None,
+    conf_level: float = 0.95,
+    estimator: str = "gee_logit_exchangeable",
+    cov_struct: str = "exchangeable",
+    cluster_weighted: bool = False,
+):
     """Fit one logistic GEE (robust SEs, clusters = ``groups``) and record it.
 
     With ``trials`` the response is ``outcome`` successes out of ``trials`` (R's
@@ -158,13 +241,19 @@ def fit_gee_model(log: ModelLog, data: pd.DataFrame, *, model_id: str, outcome: 
         weights = "_cluster_weight"
         frame = frame.assign(**{weights: gee_models.inverse_cluster_size(frame[groups])})
     try:
-        fit = gee_models.fit_gee_logit(frame, f, groups=groups, cov_struct=cov_struct, trials=trials,
-                                       weights=weights)
+        fit = gee_models.fit_gee_logit(frame, f, groups=groups, cov_struct=cov_struct, trials=trials, weights=weights)
     except ModelError as exc:
         log.failed(model_id, outcome, population, f"{model_id}: {exc}", n_obs=len(frame))
         return None
-    rows = tidy_models.tidy_gee(fit, notebook=log.notebook, model_id=model_id, outcome=outcome,
-                                population=population, estimator=estimator, conf_level=conf_level)
+    rows = tidy_models.tidy_gee(
+        fit,
+        notebook=log.notebook,
+        model_id=model_id,
+        outcome=outcome,
+        population=population,
+        estimator=estimator,
+        conf_level=conf_level,
+    )
     message = f"formula: {f}; clusters: {groups}"
     if cov_struct != "exchangeable" or cluster_weighted:
         message += f"; working correlation: {cov_struct}" + ("; weights: 1/cluster size" if cluster_weighted else "")
@@ -183,8 +272,9 @@ def or_table(estimates: pd.DataFrame, *, model_ids: list[str], term_prefix: str 
     return sel.reset_index(drop=True)
 
 
-def forest_rows(estimates: pd.DataFrame, *, adjusted_id: str, stratified_id: str,
-                arm_labels: dict | None = None) -> pd.DataFrame:
+def forest_rows(
+    estimates: pd.DataFrame, *, adjusted_id: str, stratified_id: str, arm_labels: dict | None = None
+) -> pd.DataFrame:
     """Rows for the forest plot: adjusted ORs overall, then per profile group, one per arm.
 
     Returns
@@ -197,14 +287,30 @@ def forest_rows(estimates: pd.DataFrame, *, adjusted_id: str, stratified_id: str
     overall = estimates[(estimates["model_id"] == adjusted_id) & estimates["term"].str.startswith("treatment_arm[")]
     for r in overall.itertuples():
         arm = r.term.split("[", 1)[1].rstrip("]")
-        rows.append(dict(group="Overall", label=arm_labels.get(arm, arm), treatment_arm=arm, estimate=r.estimate,
-                         conf_low=r.conf_low, conf_high=r.conf_high))
+        rows.append(
+            dict(
+                group="Overall",
+                label=arm_labels.get(arm, arm),
+                treatment_arm=arm,
+                estimate=r.estimate,
+                conf_low=r.conf_low,
+                conf_high=r.conf_high,
+            )
+        )
     strat = estimates[(estimates["model_id"] == stratified_id) & estimates["term"].str.contains(r"\|", regex=True)]
     for r in strat.itertuples():
         arm = r.term.split("[", 1)[1].split("]", 1)[0]
         level = r.term.split("=", 1)[1]
-        rows.append(dict(group=level.capitalize(), label=arm_labels.get(arm, arm), treatment_arm=arm,
-                         estimate=r.estimate, conf_low=r.conf_low, conf_high=r.conf_high))
+        rows.append(
+            dict(
+                group=level.capitalize(),
+                label=arm_labels.get(arm, arm),
+                treatment_arm=arm,
+                estimate=r.estimate,
+                conf_low=r.conf_low,
+                conf_high=r.conf_high,
+            )
+        )
     return pd.DataFrame(rows, columns=["group", "label", "treatment_arm", "estimate", "conf_low", "conf_high"])
 
 
@@ -216,8 +322,19 @@ def events_by(data: pd.DataFrame, *, outcome: str, by: list[str]) -> pd.DataFram
     return out.reset_index()
 
 
-__all__ = ["ModelLog", "fit_logit_model", "fit_gee_model", "stratum_effects", "interaction_test", "formula",
-           "term", "model_frame", "or_table", "forest_rows", "events_by"]
+__all__ = [
+    "ModelLog",
+    "fit_logit_model",
+    "fit_gee_model",
+    "stratum_effects",
+    "interaction_test",
+    "formula",
+    "term",
+    "model_frame",
+    "or_table",
+    "forest_rows",
+    "events_by",
+]
 
 
 def interaction_lr_table(full, reduced, *, model_id: str, terms: str = "treatment_arm:profile_group") -> pd.DataFrame:

@@ -35,7 +35,15 @@ from analysis.models.logistic import (
 )
 from analysis.models.tidy import estimate_rows
 
-__all__ = ["LogisticRiskModel", "MarkerModelComparison", "compare_marker_models", "prognostic_table", "rcs_basis", "rcs_knots", "spline_or_curve"]
+__all__ = [
+    "LogisticRiskModel",
+    "MarkerModelComparison",
+    "compare_marker_models",
+    "prognostic_table",
+    "rcs_basis",
+    "rcs_knots",
+    "spline_or_curve",
+]
 
 MIN_EVENTS_PER_SPLINE_DF = 10
 
@@ -59,9 +67,11 @@ def rcs_basis(x, knots) -> np.ndarray:
     norm = (t[-1] - t[0]) ** 2
     cols = [x]
     for j in range(k - 2):
-        col = (np.maximum(x - t[j], 0) ** 3
-               - np.maximum(x - t[k - 2], 0) ** 3 * (t[k - 1] - t[j]) / (t[k - 1] - t[k - 2])
-               + np.maximum(x - t[k - 1], 0) ** 3 * (t[k - 2] - t[j]) / (t[k - 1] - t[k - 2]))
+        col = (
+            np.maximum(x - t[j], 0) ** 3
+            - np.maximum(x - t[k - 2], 0) ** 3 * (t[k - 1] - t[j]) / (t[k - 1] - t[k - 2])
+            + np.maximum(x - t[k - 1], 0) ** 3 * (t[k - 2] - t[j]) / (t[k - 1] - t[k - 2])
+        )
         cols.append(col / norm)
     return np.column_stack(cols)
 
@@ -71,7 +81,9 @@ def _marker_rows(data: pd.DataFrame, marker: str, outcome: str, covariates: Sequ
         raise ModelError(f"{marker} has no observed value")
     rows = model_design.model_frame(data, [outcome, marker, *covariates])
     if rows[marker].nunique() < 2:
-        raise ModelError(f"{marker} is constant ({rows[marker].iloc[0]:g}) among the {len(rows)} rows: no association can be estimated")
+        raise ModelError(
+            f"{marker} is constant ({rows[marker].iloc[0]:g}) among the {len(rows)} rows: no association can be estimated"
+        )
     return rows
 
 
@@ -81,14 +93,24 @@ def _logit(rows, outcome, extra: pd.DataFrame, covariates):
     return fit_logit(frame, f"{outcome} ~ {rhs}")
 
 
-def spline_or_curve(data: pd.DataFrame, marker: str, *, outcome: str = "live_birth", covariates: Sequence[str] = (),
-                    nk: int = 4, n_points: int = 50, conf_level: float = 0.95) -> pd.DataFrame:
+def spline_or_curve(
+    data: pd.DataFrame,
+    marker: str,
+    *,
+    outcome: str = "live_birth",
+    covariates: Sequence[str] = (),
+    nk: int = 4,
+    n_points: int = 50,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """OR of the outcome along the marker (spline model) relative to the marker's median, with CI band."""
     rows = _marker_rows(data, marker, outcome, covariates)
     events = int(rows[outcome].sum())
     if min(events, len(rows) - events) < MIN_EVENTS_PER_SPLINE_DF * (nk - 1):
-        raise ModelError(f"{marker}: {min(events, len(rows) - events)} events or non-events are too few for a "
-                         f"{nk}-knot spline ({MIN_EVENTS_PER_SPLINE_DF} per degree of freedom needed)")
+        raise ModelError(
+            f"{marker}: {min(events, len(rows) - events)} events or non-events are too few for a "
+            f"{nk}-knot spline ({MIN_EVENTS_PER_SPLINE_DF} per degree of freedom needed)"
+        )
     knots = rcs_knots(rows[marker], nk)
     names = [f"s{i}" for i in range(nk - 1)]
     fit = _logit(rows, outcome, pd.DataFrame(rcs_basis(rows[marker], knots), columns=names), covariates)
@@ -100,13 +122,29 @@ def spline_or_curve(data: pd.DataFrame, marker: str, *, outcome: str = "live_bir
     lp = diff @ beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", diff, cov, diff))
     z = z_value(conf_level)
-    return pd.DataFrame({"marker": marker, "value": grid, "reference_value": ref, "odds_ratio": np.exp(lp),
-                         "conf_low": np.exp(lp - z * se), "conf_high": np.exp(lp + z * se)})
+    return pd.DataFrame(
+        {
+            "marker": marker,
+            "value": grid,
+            "reference_value": ref,
+            "odds_ratio": np.exp(lp),
+            "conf_low": np.exp(lp - z * se),
+            "conf_high": np.exp(lp + z * se),
+        }
+    )
 
 
-def prognostic_table(data: pd.DataFrame, markers: Sequence[str], *, outcome: str = "live_birth",
-                     covariates: Sequence[str] = (), nk: int = 4, n_bootstrap: int = 500, seed: int = 0,
-                     conf_level: float = 0.95) -> pd.DataFrame:
+def prognostic_table(
+    data: pd.DataFrame,
+    markers: Sequence[str],
+    *,
+    outcome: str = "live_birth",
+    covariates: Sequence[str] = (),
+    nk: int = 4,
+    n_bootstrap: int = 500,
+    seed: int = 0,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """One row per marker: ORs per SD and per doubling, AUC, spline non-linearity test, or why not.
 
     Columns: ``marker, n, n_events, or_per_sd, or_per_sd_low, or_per_sd_high, p_per_sd,
@@ -126,20 +164,29 @@ def prognostic_table(data: pd.DataFrame, markers: Sequence[str], *, outcome: str
             row.update(n=len(rows), n_events=int(y.sum()))
             per_sd = _logit(rows, outcome, pd.DataFrame({"per_sd": x / x.std(ddof=1)}), covariates)
             b, se = per_sd.params["per_sd"], per_sd.bse["per_sd"]
-            row.update(or_per_sd=np.exp(b), or_per_sd_low=np.exp(b - z * se), or_per_sd_high=np.exp(b + z * se),
-                       p_per_sd=float(per_sd.pvalues["per_sd"]))
+            row.update(
+                or_per_sd=np.exp(b),
+                or_per_sd_low=np.exp(b - z * se),
+                or_per_sd_high=np.exp(b + z * se),
+                p_per_sd=float(per_sd.pvalues["per_sd"]),
+            )
             if (x > 0).all():
                 per_doubling = _logit(rows, outcome, pd.DataFrame({"log2": np.log2(x)}), covariates)
                 b, se = per_doubling.params["log2"], per_doubling.bse["log2"]
-                row.update(or_per_doubling=np.exp(b), or_per_doubling_low=np.exp(b - z * se),
-                           or_per_doubling_high=np.exp(b + z * se), p_per_doubling=float(per_doubling.pvalues["log2"]))
+                row.update(
+                    or_per_doubling=np.exp(b),
+                    or_per_doubling_low=np.exp(b - z * se),
+                    or_per_doubling_high=np.exp(b + z * se),
+                    p_per_doubling=float(per_doubling.pvalues["log2"]),
+                )
             null = _logit(rows, outcome, pd.DataFrame(index=range(len(rows))), covariates)
             row["lr_linear_vs_null"] = likelihood_ratio_test(per_sd, null)["statistic"]
             row["rank_statistic"] = row["lr_linear_vs_null"]
             a = auc_delong(x, y, conf_level=conf_level)
             low, high = auc_bootstrap_ci(x, y, n_bootstrap=n_bootstrap, seed=seed, conf_level=conf_level)
-            row.update(auc=a["auc"], auc_low=low, auc_high=high, auc_delong_low=a["conf_low"],
-                       auc_delong_high=a["conf_high"])
+            row.update(
+                auc=a["auc"], auc_low=low, auc_high=high, auc_delong_low=a["conf_low"], auc_delong_high=a["conf_high"]
+            )
             try:
                 spline_or_curve(rows, marker, outcome=outcome, covariates=covariates, nk=nk)  # events check
                 knots = rcs_knots(x, nk)
@@ -189,9 +236,15 @@ class MarkerModelComparison:
         return dict(zip(self.discrimination["model"], self.discrimination["auc"]))
 
 
-def compare_marker_models(data: pd.DataFrame, *, outcome: str = "live_birth", clinical: Sequence[str],
-                          endometrial: Sequence[str], blood: Sequence[str],
-                          conf_level: float = 0.95) -> MarkerModelComparison:
+def compare_marker_models(
+    data: pd.DataFrame,
+    *,
+    outcome: str = "live_birth",
+    clinical: Sequence[str],
+    endometrial: Sequence[str],
+    blood: Sequence[str],
+    conf_level: float = 0.95,
+) -> MarkerModelComparison:
     """Clinical model vs + endometrial markers vs + blood markers, on the same complete rows.
 
     Parameters
@@ -210,24 +263,54 @@ def compare_marker_models(data: pd.DataFrame, *, outcome: str = "live_birth", cl
     if rows.empty:
         raise ModelError("no patient has every clinical covariate and marker")
     y = rows[outcome].to_numpy(dtype=float)
-    models = {"clinical": list(clinical), "clinical + endometrial markers": [*clinical, *endometrial],
-              "clinical + blood markers": [*clinical, *blood]}
+    models = {
+        "clinical": list(clinical),
+        "clinical + endometrial markers": [*clinical, *endometrial],
+        "clinical + blood markers": [*clinical, *blood],
+    }
     fits, preds, disc = {}, {}, []
     for name, cols in models.items():
         fits[name], preds[name] = _fit_and_predict(rows, outcome, cols)
         a = auc_delong(preds[name], y, conf_level=conf_level)
-        disc.append({"model": name, "n": len(rows), "n_events": int(y.sum()), "auc": a["auc"],
-                     "conf_low": a["conf_low"], "conf_high": a["conf_high"]})
+        disc.append(
+            {
+                "model": name,
+                "n": len(rows),
+                "n_events": int(y.sum()),
+                "auc": a["auc"],
+                "conf_low": a["conf_low"],
+                "conf_high": a["conf_high"],
+            }
+        )
     tests = []
-    for a_name, b_name in [("clinical + endometrial markers", "clinical"), ("clinical + blood markers", "clinical"),
-                           ("clinical + endometrial markers", "clinical + blood markers")]:
+    for a_name, b_name in [
+        ("clinical + endometrial markers", "clinical"),
+        ("clinical + blood markers", "clinical"),
+        ("clinical + endometrial markers", "clinical + blood markers"),
+    ]:
         d = delong_test(preds[a_name], preds[b_name], y)
-        tests.append({"comparison": f"{a_name} vs {b_name}", "test": "DeLong AUC difference",
-                      "estimate": d["difference"], "statistic": d["statistic"], "df": np.nan, "p_value": d["p_value"]})
+        tests.append(
+            {
+                "comparison": f"{a_name} vs {b_name}",
+                "test": "DeLong AUC difference",
+                "estimate": d["difference"],
+                "statistic": d["statistic"],
+                "df": np.nan,
+                "p_value": d["p_value"],
+            }
+        )
     for big in ("clinical + endometrial markers", "clinical + blood markers"):
         lr = likelihood_ratio_test(fits[big], fits["clinical"])
-        tests.append({"comparison": f"{big} vs clinical", "test": "likelihood ratio", "estimate": np.nan,
-                      "statistic": lr["statistic"], "df": lr["df"], "p_value": lr["p_value"]})
+        tests.append(
+            {
+                "comparison": f"{big} vs clinical",
+                "test": "likelihood ratio",
+                "estimate": np.nan,
+                "statistic": lr["statistic"],
+                "df": lr["df"],
+                "p_value": lr["p_value"],
+            }
+        )
     return MarkerModelComparison(discrimination=pd.DataFrame(disc), tests=pd.DataFrame(tests), predictions=preds, y=y)
 
 
@@ -267,17 +350,28 @@ class LogisticRiskModel:
         return beta if certifies_no_separation(x, y, ones, beta) else None
 
 
-def per_sd_estimates(table: pd.DataFrame, *, outcome: str = "live_birth", conf_level: float = 0.95,
-                     notebook: str) -> pd.DataFrame:
+def per_sd_estimates(
+    table: pd.DataFrame, *, outcome: str = "live_birth", conf_level: float = 0.95, notebook: str
+) -> pd.DataFrame:
     """Contract rows (model ``lb_untreated_marker_per_sd``, one term per marker) from :func:`prognostic_table`."""
 
     ok = table[pd.to_numeric(table.get("or_per_sd"), errors="coerce").notna()]
     z = z_value(conf_level)
     coef = np.log(ok["or_per_sd"].astype(float))
     se = (np.log(ok["or_per_sd_high"].astype(float)) - np.log(ok["or_per_sd_low"].astype(float))) / (2 * z)
-    return estimate_rows(ok["marker"] + " (per SD)", coef, se, estimate=ok["or_per_sd"].astype(float),
-                         conf_low=ok["or_per_sd_low"].astype(float), conf_high=ok["or_per_sd_high"].astype(float),
-                         p_value=ok["p_per_sd"].astype(float), notebook=notebook,
-                         model_id="lb_untreated_marker_per_sd", outcome=outcome,
-                         population="first_transfer_untreated", estimator="logit", n_obs=ok["n"],
-                         n_events=ok["n_events"])
+    return estimate_rows(
+        ok["marker"] + " (per SD)",
+        coef,
+        se,
+        estimate=ok["or_per_sd"].astype(float),
+        conf_low=ok["or_per_sd_low"].astype(float),
+        conf_high=ok["or_per_sd_high"].astype(float),
+        p_value=ok["p_per_sd"].astype(float),
+        notebook=notebook,
+        model_id="lb_untreated_marker_per_sd",
+        outcome=outcome,
+        population="first_transfer_untreated",
+        estimator="logit",
+        n_obs=ok["n"],
+        n_events=ok["n_events"],
+    )

@@ -52,8 +52,9 @@ __all__ = [
 ARM_LEVELS = ("none", "empirical", "personalized")
 
 
-def design_rows(data: pd.DataFrame, *, treatment: str, covariates: Sequence[str],
-                extra: Sequence[str] = ()) -> pd.DataFrame:
+def design_rows(
+    data: pd.DataFrame, *, treatment: str, covariates: Sequence[str], extra: Sequence[str] = ()
+) -> pd.DataFrame:
     """Return the complete cases of the treatment, covariates and ``extra`` columns.
 
     Categoricals become plain strings (as patsy wants them); the index is kept so weights and
@@ -71,8 +72,14 @@ def _arm_levels(arm: pd.Series, levels: Sequence[str]) -> list[str]:
     return [lvl for lvl in levels if lvl in present]
 
 
-def pairwise_propensity(data: pd.DataFrame, *, treatment: str = "treatment_arm", treated: str,
-                        reference: str = "none", covariates: Sequence[str]) -> pd.Series:
+def pairwise_propensity(
+    data: pd.DataFrame,
+    *,
+    treatment: str = "treatment_arm",
+    treated: str,
+    reference: str = "none",
+    covariates: Sequence[str],
+) -> pd.Series:
     """Return the score :math:`P(A = \\text{treated} \\mid x, A \\in \\{\\text{treated}, \\text{reference}\\})`.
 
     Fitted by binary logistic regression on the rows of the two arms (complete cases of the
@@ -87,17 +94,27 @@ def pairwise_propensity(data: pd.DataFrame, *, treatment: str = "treatment_arm",
     rows = design_rows(data, treatment=treatment, covariates=covariates)
     rows = rows[rows[treatment].isin([treated, reference])].copy()
     if rows.empty or rows[treatment].nunique() < 2:
-        raise ModelError(f"propensity model {treated} vs {reference}: one of the two arms has no patient "
-                         f"with complete covariates")
+        raise ModelError(
+            f"propensity model {treated} vs {reference}: one of the two arms has no patient with complete covariates"
+        )
     rows["_treated"] = (rows[treatment] == treated).astype(float)
-    fit = fit_logit(rows, f"_treated ~ {model_design.covariate_terms(covariates, rows)}",
-                    model_id=f"propensity {treated} vs {reference}")
+    fit = fit_logit(
+        rows,
+        f"_treated ~ {model_design.covariate_terms(covariates, rows)}",
+        model_id=f"propensity {treated} vs {reference}",
+    )
     return pd.Series(np.asarray(fit.fittedvalues, dtype=float), index=rows.index, name="ps")
 
 
-def propensity_scores(data: pd.DataFrame, *, treatment: str = "treatment_arm", covariates: Sequence[str],
-                      levels: Sequence[str] = ARM_LEVELS, reference: str = "none",
-                      check: bool = True) -> pd.DataFrame:
+def propensity_scores(
+    data: pd.DataFrame,
+    *,
+    treatment: str = "treatment_arm",
+    covariates: Sequence[str],
+    levels: Sequence[str] = ARM_LEVELS,
+    reference: str = "none",
+    check: bool = True,
+) -> pd.DataFrame:
     """Return the generalised propensity score of every arm from a multinomial logistic model.
 
     Parameters
@@ -132,14 +149,15 @@ def propensity_scores(data: pd.DataFrame, *, treatment: str = "treatment_arm", c
     present = _arm_levels(arm, levels)
     absent = [lvl for lvl in levels if lvl not in present]
     if absent:
-        raise ModelError(f"propensity model: arm(s) {absent} have no patient with complete covariates; "
-                         f"the arm comparison cannot be made")
+        raise ModelError(
+            f"propensity model: arm(s) {absent} have no patient with complete covariates; "
+            f"the arm comparison cannot be made"
+        )
     # Separation and identifiability are diagnosed on the pairwise contrasts, whose checker
     # explains the problem in words; the multinomial fit itself follows.
     for lvl in present if check else ():
         if lvl != reference:
-            pairwise_propensity(rows, treatment=treatment, treated=lvl, reference=reference,
-                                covariates=covariates)
+            pairwise_propensity(rows, treatment=treatment, treated=lvl, reference=reference, covariates=covariates)
     ordered = [reference] + [lvl for lvl in present if lvl != reference]
     codes = pd.Categorical(arm, categories=ordered).codes
     X, _ = model_design.covariate_design(rows, covariates)
@@ -203,7 +221,9 @@ def truncate_weights(weights: pd.Series, percentiles: Sequence[float] = ()) -> p
     if not percentiles:
         return weights.copy()
     if len(percentiles) != 2 or not 0 <= percentiles[0] < percentiles[1] <= 100:
-        raise ModelError(f"weight_truncation must be [] or two percentiles 0 <= low < high <= 100, got {list(percentiles)}")
+        raise ModelError(
+            f"weight_truncation must be [] or two percentiles 0 <= low < high <= 100, got {list(percentiles)}"
+        )
     low, high = np.percentile(weights.to_numpy(), list(percentiles))
     return weights.clip(lower=low, upper=high)
 
@@ -211,7 +231,7 @@ def truncate_weights(weights: pd.Series, percentiles: Sequence[float] = ()) -> p
 def effective_sample_size(weights: np.ndarray) -> float:
     """Kish's effective sample size :math:`(\\sum w)^2 / \\sum w^2`."""
     w = np.asarray(weights, dtype=float)
-    return float(w.sum() ** 2 / (w ** 2).sum()) if len(w) else np.nan
+    return float(w.sum() ** 2 / (w**2).sum()) if len(w) else np.nan
 
 
 def weight_summary(weights: pd.Series, arm: pd.Series) -> pd.DataFrame:
@@ -221,15 +241,30 @@ def weight_summary(weights: pd.Series, arm: pd.Series) -> pd.DataFrame:
     Kish's effective sample size).
     """
     frame = pd.DataFrame({"w": weights.to_numpy(), "arm": arm.loc[weights.index].astype(str).to_numpy()})
-    groups = [(lvl, frame.loc[frame["arm"] == lvl, "w"].to_numpy()) for lvl in ARM_LEVELS
-              if (frame["arm"] == lvl).any()]
+    groups = [
+        (lvl, frame.loc[frame["arm"] == lvl, "w"].to_numpy()) for lvl in ARM_LEVELS if (frame["arm"] == lvl).any()
+    ]
     groups.append(("all", frame["w"].to_numpy()))
     rows = []
     for name, w in groups:
         q = np.percentile(w, [1, 25, 50, 75, 99])
-        rows.append({"arm": name, "n": len(w), "sum": w.sum(), "mean": w.mean(), "sd": w.std(ddof=1) if len(w) > 1 else np.nan,
-                     "min": w.min(), "p01": q[0], "p25": q[1], "median": q[2], "p75": q[3], "p99": q[4],
-                     "max": w.max(), "ess": effective_sample_size(w)})
+        rows.append(
+            {
+                "arm": name,
+                "n": len(w),
+                "sum": w.sum(),
+                "mean": w.mean(),
+                "sd": w.std(ddof=1) if len(w) > 1 else np.nan,
+                "min": w.min(),
+                "p01": q[0],
+                "p25": q[1],
+                "median": q[2],
+                "p75": q[3],
+                "p99": q[4],
+                "max": w.max(),
+                "ess": effective_sample_size(w),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -244,21 +279,41 @@ def overlap_table(scores: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in scores.columns if c.startswith("ps_")]
     rows = []
     for col in cols:
-        by_arm = {lvl: scores.loc[scores["arm"] == lvl, col].to_numpy() for lvl in ARM_LEVELS
-                  if (scores["arm"] == lvl).any()}
+        by_arm = {
+            lvl: scores.loc[scores["arm"] == lvl, col].to_numpy() for lvl in ARM_LEVELS if (scores["arm"] == lvl).any()
+        }
         lo = max(v.min() for v in by_arm.values())
         hi = min(v.max() for v in by_arm.values())
         for lvl, v in by_arm.items():
             q = np.percentile(v, [5, 25, 50, 75, 95])
-            rows.append({"score": col, "arm": lvl, "n": len(v), "min": v.min(), "p05": q[0], "p25": q[1],
-                         "median": q[2], "p75": q[3], "p95": q[4], "max": v.max(),
-                         "support_low": lo, "support_high": hi,
-                         "outside_support": float(np.mean((v < lo) | (v > hi)))})
+            rows.append(
+                {
+                    "score": col,
+                    "arm": lvl,
+                    "n": len(v),
+                    "min": v.min(),
+                    "p05": q[0],
+                    "p25": q[1],
+                    "median": q[2],
+                    "p75": q[3],
+                    "p95": q[4],
+                    "max": v.max(),
+                    "support_low": lo,
+                    "support_high": hi,
+                    "outside_support": float(np.mean((v < lo) | (v > hi))),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def positivity_warnings(scores: pd.DataFrame, *, extreme: float = 0.025, max_outside: float = 0.05,
-                        weights: pd.Series | None = None, max_weight: float = 20.0) -> list[str]:
+def positivity_warnings(
+    scores: pd.DataFrame,
+    *,
+    extreme: float = 0.025,
+    max_outside: float = 0.05,
+    weights: pd.Series | None = None,
+    max_weight: float = 20.0,
+) -> list[str]:
     """Return sentences describing poor overlap (empty when overlap is adequate).
 
     Flags an arm when more than ``max_outside`` of its rows lie outside the common support of a
@@ -269,22 +324,36 @@ def positivity_warnings(scores: pd.DataFrame, *, extreme: float = 0.025, max_out
     table = overlap_table(scores)
     for row in table.itertuples():
         if row.outside_support > max_outside:
-            found.append(f"{row.outside_support:.0%} of the {row.arm} arm (n = {row.n}) have {row.score} outside "
-                         f"the range shared by all arms ({row.support_low:.3f}–{row.support_high:.3f}).")
+            found.append(
+                f"{row.outside_support:.0%} of the {row.arm} arm (n = {row.n}) have {row.score} outside "
+                f"the range shared by all arms ({row.support_low:.3f}–{row.support_high:.3f})."
+            )
     e = received_score(scores)
     low = e < extreme
     if low.any():
         arms = pd.Series(scores["arm"].to_numpy()[low]).value_counts()
-        found.append(f"{int(low.sum())} patient(s) received an arm whose estimated probability was below {extreme}: "
-                     + ", ".join(f"{k} {v}" for k, v in arms.items()) + "; their weights are large.")
+        found.append(
+            f"{int(low.sum())} patient(s) received an arm whose estimated probability was below {extreme}: "
+            + ", ".join(f"{k} {v}" for k, v in arms.items())
+            + "; their weights are large."
+        )
     if weights is not None and (weights > max_weight).any():
-        found.append(f"{int((weights > max_weight).sum())} weight(s) exceed {max_weight:g} (largest "
-                     f"{weights.max():.1f}); consider truncation (weight_truncation) and report it.")
+        found.append(
+            f"{int((weights > max_weight).sum())} weight(s) exceed {max_weight:g} (largest "
+            f"{weights.max():.1f}); consider truncation (weight_truncation) and report it."
+        )
     return found
 
 
-def balance_table(data: pd.DataFrame, *, treatment: str = "treatment_arm", covariates: Sequence[str],
-                  weights: pd.Series, reference: str = "none", matched_weights: pd.Series | None = None) -> pd.DataFrame:
+def balance_table(
+    data: pd.DataFrame,
+    *,
+    treatment: str = "treatment_arm",
+    covariates: Sequence[str],
+    weights: pd.Series,
+    reference: str = "none",
+    matched_weights: pd.Series | None = None,
+) -> pd.DataFrame:
     """Return standardized mean differences of the covariates before and after weighting.
 
     Parameters
@@ -314,8 +383,9 @@ def balance_table(data: pd.DataFrame, *, treatment: str = "treatment_arm", covar
     keys = ["variable", "variable_type", "group", "reference"]
 
     def smd(w, name):
-        out = standardized_mean_differences(frame, groupby=treatment, continuous=cont, categorical=cat,
-                                            reference=reference, weights=w)
+        out = standardized_mean_differences(
+            frame, groupby=treatment, continuous=cont, categorical=cat, reference=reference, weights=w
+        )
         out = out[out["comparison"] == "vs_reference"]
         return out[keys + ["smd"]].rename(columns={"smd": name})
 
@@ -358,7 +428,9 @@ def match_nearest(ps: pd.Series, treated: pd.Series, *, caliper_sd: float = 0.2)
     """
     p = ps.to_numpy(dtype=float)
     if np.any((p <= 0) | (p >= 1)):
-        raise ModelError("matching: propensity scores of exactly 0 or 1 (perfect prediction) cannot be matched on the logit scale")
+        raise ModelError(
+            "matching: propensity scores of exactly 0 or 1 (perfect prediction) cannot be matched on the logit scale"
+        )
     logit = np.log(p / (1 - p))
     t = treated.loc[ps.index].to_numpy(dtype=bool)
     caliper = caliper_sd * logit.std(ddof=1) if caliper_sd else np.inf
@@ -372,7 +444,7 @@ def match_nearest(ps: pd.Series, treated: pd.Series, *, caliper_sd: float = 0.2)
     new_run = np.r_[True, values[1:] != values[:-1]] if n_c else np.zeros(0, dtype=bool)
     run_start = np.maximum.accumulate(np.where(new_run, np.arange(n_c), 0)).tolist()
     right = list(range(n_c + 1))  # right[k]: candidate for the first available index >= k (n_c: none)
-    left = list(range(n_c + 1))   # left[k + 1]: candidate for the last available index <= k (0: none)
+    left = list(range(n_c + 1))  # left[k + 1]: candidate for the last available index <= k (0: none)
     vals, where = values.tolist(), np.searchsorted(values, logit[order]).tolist()
     positions, scores = c_sorted.tolist(), logit[order].tolist()
 
@@ -414,7 +486,16 @@ def match_nearest(ps: pd.Series, treated: pd.Series, *, caliper_sd: float = 0.2)
 def matching_summary(pairs: pd.DataFrame, treated: pd.Series, *, caliper_sd: float, contrast: str) -> pd.DataFrame:
     """Return one row describing a matching: treated, controls, pairs, unmatched treated, caliper."""
     n_t = int(treated.sum())
-    return pd.DataFrame([{"contrast": contrast, "n_treated": n_t, "n_control": int((~treated).sum()),
-                          "n_pairs": len(pairs), "n_treated_unmatched": n_t - len(pairs),
-                          "caliper_sd": caliper_sd,
-                          "mean_distance": float(pairs["distance"].mean()) if len(pairs) else np.nan}])
+    return pd.DataFrame(
+        [
+            {
+                "contrast": contrast,
+                "n_treated": n_t,
+                "n_control": int((~treated).sum()),
+                "n_pairs": len(pairs),
+                "n_treated_unmatched": n_t - len(pairs),
+                "caliper_sd": caliper_sd,
+                "mean_distance": float(pairs["distance"].mean()) if len(pairs) else np.nan,
+            }
+        ]
+    )

@@ -40,8 +40,9 @@ def _replicate_seeds(seed: int, n_boot: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(seed).spawn(n_boot)
 
 
-def bootstrap_rows(n_rows: int | None = None, *, cluster: np.ndarray | pd.Series | None = None,
-                   seed_sequence: np.random.SeedSequence) -> np.ndarray:
+def bootstrap_rows(
+    n_rows: int | None = None, *, cluster: np.ndarray | pd.Series | None = None, seed_sequence: np.random.SeedSequence
+) -> np.ndarray:
     """Return the row positions of one bootstrap resample.
 
     Parameters
@@ -86,8 +87,16 @@ def _run_chunk(args) -> list:
     return out
 
 
-def bootstrap(statistic: Callable, data: pd.DataFrame | np.ndarray, *, n_boot: int = 1000, seed: int = 0,
-              cluster: str | np.ndarray | None = None, n_jobs: int | None = 1, **kwargs) -> np.ndarray:
+def bootstrap(
+    statistic: Callable,
+    data: pd.DataFrame | np.ndarray,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    cluster: str | np.ndarray | None = None,
+    n_jobs: int | None = 1,
+    **kwargs,
+) -> np.ndarray:
     """Return the bootstrap replicates of a statistic.
 
     Parameters

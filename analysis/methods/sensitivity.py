@@ -42,7 +42,14 @@ from analysis.data.cohort import Cohort
 from analysis.methods.target_trial import Course, first_course
 from analysis.models.schema import conform_estimates, empty_estimates
 
-__all__ = ["DEFAULT_SETS", "SensitivityPopulation", "SensitivityResults", "check_sets", "run_sensitivity", "sensitivity_populations"]
+__all__ = [
+    "DEFAULT_SETS",
+    "SensitivityPopulation",
+    "SensitivityResults",
+    "check_sets",
+    "run_sensitivity",
+    "sensitivity_populations",
+]
 
 #: The analysis plan's default sets (mirrored in ``default_config.yaml``). ``sequential_trials``
 #: replaced ``all_transfers`` (``{"population": "all"}``, model id ``lb_sens_all_transfers``, retired).
@@ -107,11 +114,13 @@ def check_sets(sets: Mapping, columns) -> None:
         if unknown:
             problems.append(f"{label}: unknown key(s) {sorted(unknown)} (known: {sorted(_KEYS)})")
         if spec.get("population", "first") not in _POPULATIONS:
-            problems.append(f"{label}: population must be one of {', '.join(map(repr, _POPULATIONS))}, "
-                            f"got {spec['population']!r}")
+            problems.append(
+                f"{label}: population must be one of {', '.join(map(repr, _POPULATIONS))}, got {spec['population']!r}"
+            )
         elif spec.get("population") == TRIALS and set(spec) - {"population"}:
-            problems.append(f"{label}: population 'sequential_trials' takes no other key "
-                            f"(got {sorted(set(spec) - {'population'})})")
+            problems.append(
+                f"{label}: population 'sequential_trials' takes no other key (got {sorted(set(spec) - {'population'})})"
+            )
         for col, values in (spec.get("exclude") or {}).items():
             if col not in columns:
                 problems.append(f"{label}: exclude names column {col!r}, which the cohort does not have")
@@ -135,7 +144,9 @@ def _matches(values: pd.Series, listed: list) -> pd.Series:
     return values.astype("string").isin([str(v) for v in listed]).fillna(False).astype(bool)
 
 
-def sensitivity_populations(cohort: Cohort, sets: Mapping, *, outcome: str = "live_birth") -> list[SensitivityPopulation]:
+def sensitivity_populations(
+    cohort: Cohort, sets: Mapping, *, outcome: str = "live_birth"
+) -> list[SensitivityPopulation]:
     """Return the rows each sensitivity set analyses, in the order of ``sets``.
 
     Parameters
@@ -154,9 +165,18 @@ def sensitivity_populations(cohort: Cohort, sets: Mapping, *, outcome: str = "li
         if pop == TRIALS:
             course = first_course(cohort)
             known = course.transfers[course.transfers["lb"].notna()]
-            out.append(SensitivityPopulation(label, pop, known, (
-                f"sequential trials: {len(known)} transfers of {known['patient_id'].nunique()} women up to their "
-                f"first live birth ({len(course.after_birth)} later transfers not counted)"), course=course))
+            out.append(
+                SensitivityPopulation(
+                    label,
+                    pop,
+                    known,
+                    (
+                        f"sequential trials: {len(known)} transfers of {known['patient_id'].nunique()} women up to their "
+                        f"first live birth ({len(course.after_birth)} later transfers not counted)"
+                    ),
+                    course=course,
+                )
+            )
             continue
         data = cohort.population(pop, outcome) if pop == "all" else first
         notes = ["all transfers" if pop == "all" else "first transfers"]
@@ -177,14 +197,26 @@ def sensitivity_populations(cohort: Cohort, sets: Mapping, *, outcome: str = "li
             continue
         for value in sorted(base[loo].dropna().astype(str).unique()):
             hit = base[loo].astype(str) == value
-            out.append(SensitivityPopulation(f"{label}_{value}", pop, base[~hit],
-                                             "; ".join(notes + [f"{int(hit.sum())} from {loo} {value} left out"])))
+            out.append(
+                SensitivityPopulation(
+                    f"{label}_{value}",
+                    pop,
+                    base[~hit],
+                    "; ".join(notes + [f"{int(hit.sum())} from {loo} {value} left out"]),
+                )
+            )
     return out
 
 
-def run_sensitivity(populations: list[SensitivityPopulation], estimator: Callable[..., pd.DataFrame], *,
-                    term: str, main: pd.DataFrame | None = None, prefix: str = "lb_sens_",
-                    trial_estimator: Callable[..., pd.DataFrame] | None = None) -> SensitivityResults:
+def run_sensitivity(
+    populations: list[SensitivityPopulation],
+    estimator: Callable[..., pd.DataFrame],
+    *,
+    term: str,
+    main: pd.DataFrame | None = None,
+    prefix: str = "lb_sens_",
+    trial_estimator: Callable[..., pd.DataFrame] | None = None,
+) -> SensitivityResults:
     """Apply one estimator to every sensitivity population.
 
     Parameters
@@ -225,11 +257,27 @@ def run_sensitivity(populations: list[SensitivityPopulation], estimator: Callabl
             else:
                 rows = estimator(p.data, population=population, model_id=model_id)
             estimates.append(rows)
-            status.append({"label": p.label, "model_id": model_id, "status": "ok", "n_obs": len(p.data),
-                           "note": p.note, "message": ""})
+            status.append(
+                {
+                    "label": p.label,
+                    "model_id": model_id,
+                    "status": "ok",
+                    "n_obs": len(p.data),
+                    "note": p.note,
+                    "message": "",
+                }
+            )
         except AnalysisError as exc:
-            status.append({"label": p.label, "model_id": model_id, "status": "not estimable", "n_obs": len(p.data),
-                           "note": p.note, "message": str(exc)})
+            status.append(
+                {
+                    "label": p.label,
+                    "model_id": model_id,
+                    "status": "not estimable",
+                    "n_obs": len(p.data),
+                    "note": p.note,
+                    "message": str(exc),
+                }
+            )
     est = conform_estimates(pd.concat(estimates, ignore_index=True)) if estimates else empty_estimates()
     pick = est[est["term"] == term]
     parts = [main[main["term"] == term].assign(label="main analysis")] if main is not None else []

@@ -82,8 +82,9 @@ def _labelled(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     return out
 
 
-def cumulative_live_birth_curves(ttlb: pd.DataFrame, *, by: list[str], conf_level: float = 0.95,
-                                 at_risk_times=AT_RISK_TIMES) -> KaplanMeierCurves:
+def cumulative_live_birth_curves(
+    ttlb: pd.DataFrame, *, by: list[str], conf_level: float = 0.95, at_risk_times=AT_RISK_TIMES
+) -> KaplanMeierCurves:
     """Kaplan–Meier cumulative live birth (1 − S, Greenwood SE, log CI inverted) by each column of ``by``.
 
     Returns
@@ -95,8 +96,7 @@ def cumulative_live_birth_curves(ttlb: pd.DataFrame, *, by: list[str], conf_leve
     for col in by:
         data = ttlb[ttlb[col].notna()].copy()
         data[col] = data[col].astype(str)
-        km = surv.kaplan_meier(data, duration_col="time_days", event_col="event", group_col=col,
-                               conf_level=conf_level)
+        km = surv.kaplan_meier(data, duration_col="time_days", event_col="event", group_col=col, conf_level=conf_level)
         cum = surv.cumulative_incidence_from_km(km)
         curves[col] = cum
         at = surv.survival_at(km, list(at_risk_times))
@@ -111,8 +111,15 @@ def logrank_table(ttlb: pd.DataFrame, *, by: list[str]) -> pd.DataFrame:
         data = ttlb[ttlb[col].notna()].copy()
         data[col] = data[col].astype(str)
         res = surv.logrank_test(data, duration_col="time_days", event_col="event", group_col=col)
-        rows.append(dict(comparison=f"by {col}", groups=data[col].nunique(), statistic=res["statistic"],
-                         df=res["df"], p_value=res["p_value"]))
+        rows.append(
+            dict(
+                comparison=f"by {col}",
+                groups=data[col].nunique(),
+                statistic=res["statistic"],
+                df=res["df"],
+                p_value=res["p_value"],
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -128,8 +135,9 @@ def cox_design(ttlb: pd.DataFrame, *, covariates: list[str], reference_arm: str 
     data = ttlb[cols].dropna().copy()
     out = data[["time_days", "event"]].astype(float)
     out["event"] = out["event"].astype(int)
-    x, names = covariate_design(data, ["treatment_arm", *covariates],
-                                references={"treatment_arm": reference_arm}, intercept=False)
+    x, names = covariate_design(
+        data, ["treatment_arm", *covariates], references={"treatment_arm": reference_arm}, intercept=False
+    )
     return pd.concat([out, pd.DataFrame(x, index=data.index, columns=names)], axis=1)
 
 
@@ -137,8 +145,15 @@ def _categorical_source(term: str) -> str | None:
     return term.split("[", 1)[0] if "[" in term else None
 
 
-def fit_cox_with_ph_check(ttlb: pd.DataFrame, *, covariates: list[str], reference_arm: str = "none",
-                          conf_level: float = 0.95, notebook: str, model_id: str) -> CoxWithPHCheck:
+def fit_cox_with_ph_check(
+    ttlb: pd.DataFrame,
+    *,
+    covariates: list[str],
+    reference_arm: str = "none",
+    conf_level: float = 0.95,
+    notebook: str,
+    model_id: str,
+) -> CoxWithPHCheck:
     """Adjusted Cox model (Efron ties) of time to live birth, checked for proportional hazards.
 
     The scaled Schoenfeld residual test (R's ``cox.zph`` with the KM transform) is run per term
@@ -171,12 +186,28 @@ def fit_cox_with_ph_check(ttlb: pd.DataFrame, *, covariates: list[str], referenc
         fit = surv.fit_cox(design, duration_col="time_days", event_col="event", covariates=terms)
     except ModelError as exc:
         log.failed(model_id, "live_birth", "patients", f"{model_id}: {exc}", n_obs=len(design))
-        return CoxWithPHCheck(estimates=log.estimates_frame(), ph_test=pd.DataFrame(),
-                              decision=f"The Cox model could not be fitted: {exc}", status=log.status_frame(),
-                              fit=None, design=design)
-    log.ok(model_id, "live_birth", "patients", len(design),
-           tidy_models.tidy_cox(fit, notebook=notebook, model_id=model_id, outcome="live_birth",
-                                population="patients", conf_level=conf_level))
+        return CoxWithPHCheck(
+            estimates=log.estimates_frame(),
+            ph_test=pd.DataFrame(),
+            decision=f"The Cox model could not be fitted: {exc}",
+            status=log.status_frame(),
+            fit=None,
+            design=design,
+        )
+    log.ok(
+        model_id,
+        "live_birth",
+        "patients",
+        len(design),
+        tidy_models.tidy_cox(
+            fit,
+            notebook=notebook,
+            model_id=model_id,
+            outcome="live_birth",
+            population="patients",
+            conf_level=conf_level,
+        ),
+    )
     groups: dict[str, list[str]] = {}
     for t in terms:  # one test per covariate: a categorical's dummies are tested together
         groups.setdefault(_categorical_source(t) or t, []).append(t)
@@ -193,26 +224,47 @@ def fit_cox_with_ph_check(ttlb: pd.DataFrame, *, covariates: list[str], referenc
         for src in strat_sources:
             strat[src] = ttlb.loc[design.index, src].astype(str)
         try:
-            sfit = surv.fit_cox(strat, duration_col="time_days", event_col="event", covariates=keep,
-                                strata=strat_sources)
-            log.ok("ttlb_cox_stratified", "live_birth", "patients", len(strat),
-                   tidy_models.tidy_cox(sfit, notebook=notebook, model_id="ttlb_cox_stratified", outcome="live_birth",
-                                        population="patients", conf_level=conf_level))
-            decisions.append(f"{', '.join(strat_sources)} fail(s) the test: refitted stratified by "
-                             f"{', '.join(strat_sources)} (model ttlb_cox_stratified).")
+            sfit = surv.fit_cox(
+                strat, duration_col="time_days", event_col="event", covariates=keep, strata=strat_sources
+            )
+            log.ok(
+                "ttlb_cox_stratified",
+                "live_birth",
+                "patients",
+                len(strat),
+                tidy_models.tidy_cox(
+                    sfit,
+                    notebook=notebook,
+                    model_id="ttlb_cox_stratified",
+                    outcome="live_birth",
+                    population="patients",
+                    conf_level=conf_level,
+                ),
+            )
+            decisions.append(
+                f"{', '.join(strat_sources)} fail(s) the test: refitted stratified by "
+                f"{', '.join(strat_sources)} (model ttlb_cox_stratified)."
+            )
         except ModelError as exc:
             log.failed("ttlb_cox_stratified", "live_birth", "patients", str(exc), n_obs=len(strat))
     split_terms = [t for t in failing if t not in strat_sources]
     if split_terms:
-        decisions.append(f"{', '.join(split_terms)} fail(s) the test: the arm effect is also shown before "
-                         "and after the median event time (model ttlb_cox_time_split).")
+        decisions.append(
+            f"{', '.join(split_terms)} fail(s) the test: the arm effect is also shown before "
+            "and after the median event time (model ttlb_cox_time_split)."
+        )
         _fit_time_split(log, design, terms, notebook=notebook, conf_level=conf_level)
-    return CoxWithPHCheck(estimates=log.estimates_frame(), ph_test=ph, decision=" ".join(decisions),
-                          status=log.status_frame(), fit=fit, design=design)
+    return CoxWithPHCheck(
+        estimates=log.estimates_frame(),
+        ph_test=ph,
+        decision=" ".join(decisions),
+        status=log.status_frame(),
+        fit=fit,
+        design=design,
+    )
 
 
-def _fit_time_split(log: ModelLog, design: pd.DataFrame, terms: list[str], *, notebook: str,
-                    conf_level: float) -> None:
+def _fit_time_split(log: ModelLog, design: pd.DataFrame, terms: list[str], *, notebook: str, conf_level: float) -> None:
     """Episode split at the median event time: arm terms get an early and a late coefficient."""
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError
@@ -238,10 +290,22 @@ def _fit_time_split(log: ModelLog, design: pd.DataFrame, terms: list[str], *, no
     except ConvergenceError as exc:
         log.failed("ttlb_cox_time_split", "live_birth", "patients", f"time-split Cox did not converge: {exc}")
         return
-    rows = tidy_models.tidy_cox(fit, notebook=notebook, model_id="ttlb_cox_time_split", outcome="live_birth",
-                                population="patients", conf_level=conf_level)
-    log.ok("ttlb_cox_time_split", "live_birth", "patients", len(design), rows,
-           message=f"episodes split at the median event time, {tau:g} days")
+    rows = tidy_models.tidy_cox(
+        fit,
+        notebook=notebook,
+        model_id="ttlb_cox_time_split",
+        outcome="live_birth",
+        population="patients",
+        conf_level=conf_level,
+    )
+    log.ok(
+        "ttlb_cox_time_split",
+        "live_birth",
+        "patients",
+        len(design),
+        rows,
+        message=f"episodes split at the median event time, {tau:g} days",
+    )
 
 
 def schoenfeld_residuals(cox: CoxWithPHCheck, *, term: str) -> pd.DataFrame:
@@ -256,8 +320,9 @@ def competing_risk_curves(ttlb: pd.DataFrame, *, by: str, conf_level: float = 0.
     """Aalen–Johansen cumulative incidence of live birth with drop-out as the competing event."""
     data = ttlb[ttlb[by].notna()].copy()
     data[by] = data[by].astype(str)
-    aj = surv.aalen_johansen(data, duration_col="time_days", event_col="status", event_of_interest=1,
-                             group_col=by, conf_level=conf_level)
+    aj = surv.aalen_johansen(
+        data, duration_col="time_days", event_col="status", event_of_interest=1, group_col=by, conf_level=conf_level
+    )
     return aj
 
 
@@ -268,9 +333,15 @@ def curves_at(curves: pd.DataFrame, times: list[float]) -> pd.DataFrame:
         idx = np.searchsorted(g["time_days"].to_numpy(), times, side="right") - 1
         for t, i in zip(times, idx):
             r = g.iloc[i] if i >= 0 else None
-            rows.append(dict(group=group, time_days=t, estimate=0.0 if r is None else r["estimate"],
-                             conf_low=np.nan if r is None else r["conf_low"],
-                             conf_high=np.nan if r is None else r["conf_high"]))
+            rows.append(
+                dict(
+                    group=group,
+                    time_days=t,
+                    estimate=0.0 if r is None else r["estimate"],
+                    conf_low=np.nan if r is None else r["conf_low"],
+                    conf_high=np.nan if r is None else r["conf_high"],
+                )
+            )
     return pd.DataFrame(rows)
 
 

@@ -118,8 +118,11 @@ def first_course(cohort: Cohort, *, dropout_days: int = 365) -> Course:
     nxt = course.groupby("patient_id")["transfer_date"].shift(-1)
     fu_end = course["follow_up_end_date"]
     gap_after = (fu_end - course["transfer_date"]).dt.days
-    reason = (course["follow_up_end_reason"].astype("string") if "follow_up_end_reason" in course
-              else pd.Series(pd.NA, index=course.index, dtype="string"))
+    reason = (
+        course["follow_up_end_reason"].astype("string")
+        if "follow_up_end_reason" in course
+        else pd.Series(pd.NA, index=course.index, dtype="string")
+    )
     declared = reason.map(END_REASONS)
     stopped = np.where(declared.notna(), declared.eq("dropout"), gap_after > dropout_days)
     continued = np.where(nxt.notna(), 1.0, np.where(stopped, 0.0, np.nan))
@@ -133,14 +136,22 @@ def first_course(cohort: Cohort, *, dropout_days: int = 365) -> Course:
     last_lb, last_day = last["lb"], last["day"]
     end_days = (last["follow_up_end_date"] - last["t0"]).dt.days
     status = np.select([last_lb == 1, last_lb.isna(), last["continued"] == 0], [1, 0, 2], default=0)
-    time = np.select([last_lb == 1, last_lb.isna(), last["continued"] == 0],
-                     [last_day + 1, last_day + 0.5, last_day + 1], default=np.maximum(end_days, last_day + 1))
+    time = np.select(
+        [last_lb == 1, last_lb.isna(), last["continued"] == 0],
+        [last_day + 1, last_day + 0.5, last_day + 1],
+        default=np.maximum(end_days, last_day + 1),
+    )
     women["status"] = pd.Series(status, index=last.index).reindex(women.index).astype(int)
     women["time_days"] = pd.Series(time, index=last.index).reindex(women.index).astype(float)
     women["event"] = (women["status"] == 1).astype(int)
-    women["end"] = pd.Series(np.select([last_lb == 1, last_lb.isna(), last["continued"] == 0],
-                                       ["live_birth", "outcome_unknown", "dropout"], default="end_of_follow_up"),
-                             index=last.index).reindex(women.index)
+    women["end"] = pd.Series(
+        np.select(
+            [last_lb == 1, last_lb.isna(), last["continued"] == 0],
+            ["live_birth", "outcome_unknown", "dropout"],
+            default="end_of_follow_up",
+        ),
+        index=last.index,
+    ).reindex(women.index)
     women = women.reset_index()
     return Course(transfers=course.reset_index(drop=True), women=women, after_birth=after_birth.reset_index(drop=True))
 
@@ -156,8 +167,15 @@ def delay_by_arm(cohort: Cohort) -> pd.DataFrame:
     t = cohort.transfers[cohort.transfers["transfer_number"] == 1]
     d = (t["transfer_date"] - t["biopsy_date"]).dt.days
     g = d.groupby(t["treatment_arm"].astype(str))
-    out = pd.DataFrame({"n": g.size(), "median_days": g.median(), "q1_days": g.quantile(0.25),
-                        "q3_days": g.quantile(0.75), "mean_days": g.mean()})
+    out = pd.DataFrame(
+        {
+            "n": g.size(),
+            "median_days": g.median(),
+            "q1_days": g.quantile(0.25),
+            "q3_days": g.quantile(0.75),
+            "mean_days": g.mean(),
+        }
+    )
     return out.reindex([a for a in ARMS if a in out.index]).rename_axis("treatment_arm").reset_index()
 
 
@@ -167,8 +185,10 @@ def delay_by_arm(cohort: Cohort) -> pd.DataFrame:
 def _dummies(values: pd.Series, levels: Sequence[str], name: str) -> tuple[np.ndarray, list[str]]:
     values = values.astype(str)
     cols = [lvl for lvl in levels[1:] if (values == lvl).any()]
-    return (np.column_stack([(values == lvl).to_numpy(float) for lvl in cols]) if cols else np.empty((len(values), 0)),
-            [f"{name}[{lvl}]" for lvl in cols])
+    return (
+        np.column_stack([(values == lvl).to_numpy(float) for lvl in cols]) if cols else np.empty((len(values), 0)),
+        [f"{name}[{lvl}]" for lvl in cols],
+    )
 
 
 def _covariate_matrix(frame: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarray, list[str]]:
@@ -189,11 +209,37 @@ def _complete(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return frame.dropna(subset=list(columns))
 
 
-def _rows(model_id: str, estimator: str, terms, coef, se, *, ratio: bool, conf_level: float, n_obs: int,
-          n_events: int, n_clusters, outcome: str, population: str, notebook: str) -> pd.DataFrame:
-    return estimate_rows(list(terms), coef, se, conf_level=conf_level, ratio=ratio, notebook=notebook,
-                         model_id=model_id, outcome=outcome, population=population, estimator=estimator,
-                         n_obs=n_obs, n_events=n_events, n_clusters=n_clusters)
+def _rows(
+    model_id: str,
+    estimator: str,
+    terms,
+    coef,
+    se,
+    *,
+    ratio: bool,
+    conf_level: float,
+    n_obs: int,
+    n_events: int,
+    n_clusters,
+    outcome: str,
+    population: str,
+    notebook: str,
+) -> pd.DataFrame:
+    return estimate_rows(
+        list(terms),
+        coef,
+        se,
+        conf_level=conf_level,
+        ratio=ratio,
+        notebook=notebook,
+        model_id=model_id,
+        outcome=outcome,
+        population=population,
+        estimator=estimator,
+        n_obs=n_obs,
+        n_events=n_events,
+        n_clusters=n_clusters,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,9 +294,11 @@ def switch_weights(transfers: pd.DataFrame, *, covariates: Sequence[str]) -> pd.
         p_den = scipy.special.expit(full @ weighted_logit(stay, full, w1)[0])
     except ModelError as exc:
         n_switch = int((stay == 0).sum())
-        raise ModelError(f"the model of staying on the assigned arm cannot be estimated ({exc}): {n_switch} switch(es) "
-                         f"of arm among {len(rows)} later transfers; some assigned arm × profile group has too few "
-                         "switches (or none) for per-protocol weights") from None
+        raise ModelError(
+            f"the model of staying on the assigned arm cannot be estimated ({exc}): {n_switch} switch(es) "
+            f"of arm among {len(rows)} later transfers; some assigned arm × profile group has too few "
+            "switches (or none) for per-protocol weights"
+        ) from None
     ratio = pd.Series(np.where(stay == 1, p_num / p_den, np.nan), index=rows.index)
     out = pd.Series(1.0, index=transfers.index)
     out.loc[rows.index] = ratio
@@ -263,9 +311,19 @@ def switch_weights(transfers: pd.DataFrame, *, covariates: Sequence[str]) -> pd.
 # ---------------------------------------------------------------------------------------------
 # estimators
 # ---------------------------------------------------------------------------------------------
-def _cox_rows(women: pd.DataFrame, *, covariates: Sequence[str], weights: pd.Series | None, start: str | None,
-              model_id: str, estimator: str, conf_level: float, notebook: str, cluster: str = "patient_id",
-              population: str = "target_trial") -> pd.DataFrame:
+def _cox_rows(
+    women: pd.DataFrame,
+    *,
+    covariates: Sequence[str],
+    weights: pd.Series | None,
+    start: str | None,
+    model_id: str,
+    estimator: str,
+    conf_level: float,
+    notebook: str,
+    cluster: str = "patient_id",
+    population: str = "target_trial",
+) -> pd.DataFrame:
     cols = ["time_days", "event", "assigned_arm", *covariates] + ([start] if start else [])
     data = _complete(women, cols)
     arm_x, arm_names = _dummies(data["assigned_arm"], ARMS, "treatment_arm")
@@ -277,21 +335,37 @@ def _cox_rows(women: pd.DataFrame, *, covariates: Sequence[str], weights: pd.Ser
     event = data["event"].to_numpy(int)
     if int(event.sum()) == 0:
         raise ModelError(f"{model_id}: no live birth in the follow-up")
-    fit = cox_counting_process_fit(frame.to_numpy(float), stop=data["time_days"].to_numpy(float), event=event,
-                                   start=data[start].to_numpy(float) if start else None,
-                                   weights=None if weights is None else weights.loc[data.index].to_numpy(float),
-                                   clusters=data[cluster].to_numpy())
+    fit = cox_counting_process_fit(
+        frame.to_numpy(float),
+        stop=data["time_days"].to_numpy(float),
+        event=event,
+        start=data[start].to_numpy(float) if start else None,
+        weights=None if weights is None else weights.loc[data.index].to_numpy(float),
+        clusters=data[cluster].to_numpy(),
+    )
     params = pd.Series(fit.coef, index=keep)
     se = pd.Series(np.sqrt(np.diag(fit.robust_covariance)), index=keep)
     arm_terms = [t for t in arm_names if t in params.index]
-    return _rows(model_id, estimator, arm_terms, params[arm_terms].to_numpy(), se[arm_terms].to_numpy(),
-                 ratio=True, conf_level=conf_level, n_obs=int(data["patient_id"].nunique()),
-                 n_events=int(event.sum()), n_clusters=int(data["patient_id"].nunique()),
-                 outcome="live_birth", population=population, notebook=notebook)
+    return _rows(
+        model_id,
+        estimator,
+        arm_terms,
+        params[arm_terms].to_numpy(),
+        se[arm_terms].to_numpy(),
+        ratio=True,
+        conf_level=conf_level,
+        n_obs=int(data["patient_id"].nunique()),
+        n_events=int(event.sum()),
+        n_clusters=int(data["patient_id"].nunique()),
+        outcome="live_birth",
+        population=population,
+        notebook=notebook,
+    )
 
 
-def itt_cox(course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str,
-            model_id: str) -> pd.DataFrame:
+def itt_cox(
+    course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str, model_id: str
+) -> pd.DataFrame:
     """Cox model of time from time zero to live birth by the arm at time zero (ITT analogue).
 
     Drop-out and loss are censoring (a cause-specific hazard); Efron ties; robust SEs.
@@ -301,8 +375,16 @@ def itt_cox(course: Course, *, covariates: Sequence[str], conf_level: float = 0.
     DataFrame
         Estimate rows (hazard ratios of each arm vs none).
     """
-    return _cox_rows(course.women, covariates=covariates, weights=None, start=None, model_id=model_id,
-                     estimator="cox_itt", conf_level=conf_level, notebook=notebook)
+    return _cox_rows(
+        course.women,
+        covariates=covariates,
+        weights=None,
+        start=None,
+        model_id=model_id,
+        estimator="cox_itt",
+        conf_level=conf_level,
+        notebook=notebook,
+    )
 
 
 def per_protocol_intervals(course: Course, *, covariates: Sequence[str]) -> pd.DataFrame:
@@ -330,18 +412,28 @@ def per_protocol_intervals(course: Course, *, covariates: Sequence[str]) -> pd.D
     end = rows["patient_id"].map(women["time_days"]).to_numpy(float)
     status = rows["patient_id"].map(women["status"]).to_numpy(int)
     rows["start"] = rows["day"].astype(float)
-    rows["time_days"] = np.where(has_next & next_on, nxt_day[on].to_numpy(float),
-                                 np.where(has_next, rows["start"] + 1, end))
+    rows["time_days"] = np.where(
+        has_next & next_on, nxt_day[on].to_numpy(float), np.where(has_next, rows["start"] + 1, end)
+    )
     rows["event"] = np.where(~has_next & (status == 1), 1, 0)
     return rows[np.isfinite(rows["w"])]
 
 
-def per_protocol_cox(course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str,
-                     model_id: str) -> pd.DataFrame:
+def per_protocol_cox(
+    course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str, model_id: str
+) -> pd.DataFrame:
     """Weighted Cox model of the per-protocol effect (censored at a switch, IPTW × IPCW, robust SEs)."""
     rows = per_protocol_intervals(course, covariates=covariates)
-    return _cox_rows(rows, covariates=covariates, weights=rows["w"], start="start", model_id=model_id,
-                     estimator="cox_pp_ipcw", conf_level=conf_level, notebook=notebook)
+    return _cox_rows(
+        rows,
+        covariates=covariates,
+        weights=rows["w"],
+        start="start",
+        model_id=model_id,
+        estimator="cox_pp_ipcw",
+        conf_level=conf_level,
+        notebook=notebook,
+    )
 
 
 def _cumulative(h: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -414,10 +506,19 @@ def _pp_statistic(t: pd.DataFrame, *, covariates: Sequence[str], max_k: int, gro
     return np.concatenate(out)
 
 
-def per_protocol_cumulative(course: Course, *, covariates: Sequence[str], max_k: int = 3,
-                            groups: Sequence[str] = ("all", "dysregulated", "balanced"), n_boot: int = 200,
-                            seed: int = 1, n_jobs: int | None = 1, conf_level: float = 0.95, notebook: str,
-                            model_id: str) -> CumulativeResult:
+def per_protocol_cumulative(
+    course: Course,
+    *,
+    covariates: Sequence[str],
+    max_k: int = 3,
+    groups: Sequence[str] = ("all", "dysregulated", "balanced"),
+    n_boot: int = 200,
+    seed: int = 1,
+    n_jobs: int | None = 1,
+    conf_level: float = 0.95,
+    notebook: str,
+    model_id: str,
+) -> CumulativeResult:
     """Cumulative live birth by transfer under "always" each arm, per protocol, with bootstrap CIs.
 
     Among women on their assigned arm, the weighted (baseline IPTW × switch IPCW) share with a
@@ -431,8 +532,17 @@ def per_protocol_cumulative(course: Course, *, covariates: Sequence[str], max_k:
     t_all = course.transfers
     groups = list(groups)
     point = _pp_statistic(t_all, covariates=covariates, max_k=max_k, groups=groups)
-    reps = bootstrap(_pp_statistic, t_all, n_boot=n_boot, seed=seed, cluster="patient_id", n_jobs=n_jobs,
-                     covariates=list(covariates), max_k=max_k, groups=groups)
+    reps = bootstrap(
+        _pp_statistic,
+        t_all,
+        n_boot=n_boot,
+        seed=seed,
+        cluster="patient_id",
+        n_jobs=n_jobs,
+        covariates=list(covariates),
+        max_k=max_k,
+        groups=groups,
+    )
     failed = int(np.isnan(reps).all(axis=1).sum())
     shape = (len(groups), len(ARMS), max_k)
     point, reps = point.reshape(shape), reps.reshape((len(reps), *shape))
@@ -448,13 +558,22 @@ def per_protocol_cumulative(course: Course, *, covariates: Sequence[str], max_k:
     for gi, g in enumerate(groups):
         for ai, arm in enumerate(ARMS):
             for k in range(max_k):
-                curve_rows.append({"group": g, "strategy": arm, "k": k + 1, "estimate": point[gi, ai, k],
-                                   "conf_low": low[gi, ai, k], "conf_high": high[gi, ai, k]})
+                curve_rows.append(
+                    {
+                        "group": g,
+                        "strategy": arm,
+                        "k": k + 1,
+                        "estimate": point[gi, ai, k],
+                        "conf_low": low[gi, ai, k],
+                        "conf_high": high[gi, ai, k],
+                    }
+                )
         n_g = len(women) if g == "all" else int((women["profile_group"].astype(str) == g).sum())
         for k in range(max_k):
             d = point[gi, pers, k] - point[gi, none, k]
-            diff_rows.append({"group": g, "k": k + 1, "estimate": d, "conf_low": d_low[gi, k],
-                              "conf_high": d_high[gi, k]})
+            diff_rows.append(
+                {"group": g, "k": k + 1, "estimate": d, "conf_low": d_low[gi, k], "conf_high": d_high[gi, k]}
+            )
             terms.append(f"treatment_arm[personalized]:k{k + 1}")
             est.append(d)
             se.append(d_se[gi, k])
@@ -462,14 +581,29 @@ def per_protocol_cumulative(course: Course, *, covariates: Sequence[str], max_k:
             hi.append(d_high[gi, k])
             n_obs.append(n_g)
             pops.append(f"target_trial_{g}")
-    rows = estimate_rows(terms, est, se, ratio=False, conf_low=lo, conf_high=hi, p_value=[np.nan] * len(terms),
-                         notebook=notebook, model_id=model_id, outcome="live_birth", population=pops,
-                         estimator="pp_ipcw_cumulative_rd", n_obs=n_obs, n_events=pd.NA, n_clusters=pd.NA)
+    rows = estimate_rows(
+        terms,
+        est,
+        se,
+        ratio=False,
+        conf_low=lo,
+        conf_high=hi,
+        p_value=[np.nan] * len(terms),
+        notebook=notebook,
+        model_id=model_id,
+        outcome="live_birth",
+        population=pops,
+        estimator="pp_ipcw_cumulative_rd",
+        n_obs=n_obs,
+        n_events=pd.NA,
+        n_clusters=pd.NA,
+    )
     return CumulativeResult(pd.DataFrame(curve_rows), pd.DataFrame(diff_rows), rows, failed)
 
 
-def discrete_time_hazard(course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str,
-                         model_id: str) -> pd.DataFrame:
+def discrete_time_hazard(
+    course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str, model_id: str
+) -> pd.DataFrame:
     """Pooled logistic model of live birth per transfer (the discrete-time hazard), robust SEs by woman.
 
     Terms: the arm at each transfer (time-varying), transfer number (1, 2, 3, 4+), earlier failed
@@ -481,8 +615,10 @@ def discrete_time_hazard(course: Course, *, covariates: Sequence[str], conf_leve
     DataFrame
         Odds ratios of each arm vs none (contract rows).
     """
-    t = _complete(course.transfers[course.transfers["lb"].notna()],
-                  ["treatment_arm", "earlier_failures", "transfer_year", *covariates])
+    t = _complete(
+        course.transfers[course.transfers["lb"].notna()],
+        ["treatment_arm", "earlier_failures", "transfer_year", *covariates],
+    )
     arm_x, arm_names = _dummies(t["treatment_arm"], ARMS, "treatment_arm")
     k_x, _ = _dummies(np.minimum(t["k"], 4).astype(str), ["1", "2", "3", "4"], "k")
     cov_x, _ = _covariate_matrix(t, covariates)
@@ -492,14 +628,26 @@ def discrete_time_hazard(course: Course, *, covariates: Sequence[str], conf_leve
     y = t["lb"].to_numpy(float)
     beta, cov = weighted_logit(y, X, np.ones(len(t)), clusters=t["patient_id"].to_numpy())
     n_arm = arm_x.shape[1]
-    return _rows(model_id, "pooled_logit_discrete_time", arm_names, beta[1:1 + n_arm],
-                 np.sqrt(np.diag(cov))[1:1 + n_arm], ratio=True, conf_level=conf_level, n_obs=len(t),
-                 n_events=int(y.sum()), n_clusters=int(t["patient_id"].nunique()), outcome="live_birth",
-                 population="course_transfers", notebook=notebook)
+    return _rows(
+        model_id,
+        "pooled_logit_discrete_time",
+        arm_names,
+        beta[1 : 1 + n_arm],
+        np.sqrt(np.diag(cov))[1 : 1 + n_arm],
+        ratio=True,
+        conf_level=conf_level,
+        n_obs=len(t),
+        n_events=int(y.sum()),
+        n_clusters=int(t["patient_id"].nunique()),
+        outcome="live_birth",
+        population="course_transfers",
+        notebook=notebook,
+    )
 
 
-def sequential_trials(course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str,
-                      model_id: str) -> pd.DataFrame:
+def sequential_trials(
+    course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str, model_id: str
+) -> pd.DataFrame:
     """A trial at every transfer among women still in their course, pooled (marginal ORs).
 
     Each transfer of a course is the time zero of its own trial: eligible women are those at that
@@ -515,15 +663,16 @@ def sequential_trials(course: Course, *, covariates: Sequence[str], conf_level: 
         Odds ratios of each arm vs none (contract rows).
     """
     t = course.transfers[course.transfers["lb"].notna()].copy()
-    t["previous_arm"] = (t.groupby("patient_id")["treatment_arm"].shift().astype("string").fillna("first"))
+    t["previous_arm"] = t.groupby("patient_id")["treatment_arm"].shift().astype("string").fillna("first")
     t["k_band"] = np.minimum(t["k"], 4).astype(str)
     history = ["k_band", "previous_arm", "transfer_year"]
     if "prior_failed_transfers" not in covariates:
         history.append("earlier_failures")
     cols = [*history, *covariates]
     t = _complete(t, cols)
-    scores = propensity_scores(t.assign(treatment_arm=t["treatment_arm"].astype(str)), treatment="treatment_arm",
-                               covariates=cols, check=False)
+    scores = propensity_scores(
+        t.assign(treatment_arm=t["treatment_arm"].astype(str)), treatment="treatment_arm", covariates=cols, check=False
+    )
     w = iptw_weights(scores, estimand="ATE")
     rows = t.loc[w.index]
     arm_x, arm_names = _dummies(rows["treatment_arm"], ARMS, "treatment_arm")
@@ -532,14 +681,26 @@ def sequential_trials(course: Course, *, covariates: Sequence[str], conf_level: 
     y = rows["lb"].to_numpy(float)
     beta, cov = weighted_logit(y, X, w.to_numpy(float), clusters=rows["patient_id"].to_numpy())
     n_arm = arm_x.shape[1]
-    return _rows(model_id, "sequential_trials_iptw", arm_names, beta[1:1 + n_arm], np.sqrt(np.diag(cov))[1:1 + n_arm],
-                 ratio=True, conf_level=conf_level, n_obs=len(rows), n_events=int(y.sum()),
-                 n_clusters=int(rows["patient_id"].nunique()), outcome="live_birth",
-                 population="sequential_trials", notebook=notebook)
+    return _rows(
+        model_id,
+        "sequential_trials_iptw",
+        arm_names,
+        beta[1 : 1 + n_arm],
+        np.sqrt(np.diag(cov))[1 : 1 + n_arm],
+        ratio=True,
+        conf_level=conf_level,
+        n_obs=len(rows),
+        n_events=int(y.sum()),
+        n_clusters=int(rows["patient_id"].nunique()),
+        outcome="live_birth",
+        population="sequential_trials",
+        notebook=notebook,
+    )
 
 
-def protocol_table(*, covariates: Sequence[str], dropout_days: int, max_k: int, conf_level: float,
-                   n_boot: int) -> pd.DataFrame:
+def protocol_table(
+    *, covariates: Sequence[str], dropout_days: int, max_k: int, conf_level: float, n_boot: int
+) -> pd.DataFrame:
     """The target-trial protocol, item by item, as the TARGET guideline asks (Cashin et al., 2025).
 
     Returns
@@ -549,32 +710,72 @@ def protocol_table(*, covariates: Sequence[str], dropout_days: int, max_k: int, 
     """
     cov = ", ".join(covariates)
     rows = [
-        ("Eligibility", "Women with an endometrial immune-profiling biopsy and a known profile, at their first "
-         "embryo transfer after the biopsy.", "Included patients at their first post-biopsy transfer."),
-        ("Treatment strategies", "No immunotherapy, empirical immunotherapy or personalized immunotherapy at every "
-         "transfer of the course.", "The arm recorded at each transfer."),
-        ("Assignment", "Random, at the first transfer.", f"Arm at the first transfer; confounding by {cov} removed by "
-         "adjustment (Cox) or stabilised inverse probability weights (per protocol)."),
-        ("Time zero", "The first transfer after the biopsy.", "Date of the first post-biopsy transfer (not the biopsy: "
-         "the time personalized agents take to prepare is not time at risk)."),
-        ("Outcome", "Live birth.", "Live birth dated at its transfer; the course ends at the first live birth "
-         "(later transfers are reported, not counted)."),
-        ("Follow-up", "From time zero to live birth, stopping treatment, loss or the end of the study.",
-         f"Drop-out: no transfer for {dropout_days} days with follow-up beyond (or a recorded reason); unknown "
-         "outcome: censored at that transfer; otherwise censored at the end of follow-up (data cut)."),
-        ("Causal contrasts", "Intention to treat; per protocol.", "ITT analogue (arm at time zero); per protocol "
-         "(censored at a switch of arm, stabilised IPCW from transfer number, earlier failures, profile group and "
-         "baseline covariates)."),
-        ("Analysis", "Comparison of cumulative live birth and hazards.", f"Cox models (Efron ties, robust SEs): "
-         f"ttlb_cox_itt, ttlb_cox_pp; cumulative live birth by transfer 1..{max_k} per protocol with percentile "
-         f"bootstrap over women ({n_boot} replicates): clb_pp; discrete-time hazard: clb_dth; sequential trials: "
-         f"lb_seq_trials; intervals at {100 * conf_level:g}%."),
+        (
+            "Eligibility",
+            "Women with an endometrial immune-profiling biopsy and a known profile, at their first "
+            "embryo transfer after the biopsy.",
+            "Included patients at their first post-biopsy transfer.",
+        ),
+        (
+            "Treatment strategies",
+            "No immunotherapy, empirical immunotherapy or personalized immunotherapy at every transfer of the course.",
+            "The arm recorded at each transfer.",
+        ),
+        (
+            "Assignment",
+            "Random, at the first transfer.",
+            f"Arm at the first transfer; confounding by {cov} removed by "
+            "adjustment (Cox) or stabilised inverse probability weights (per protocol).",
+        ),
+        (
+            "Time zero",
+            "The first transfer after the biopsy.",
+            "Date of the first post-biopsy transfer (not the biopsy: "
+            "the time personalized agents take to prepare is not time at risk).",
+        ),
+        (
+            "Outcome",
+            "Live birth.",
+            "Live birth dated at its transfer; the course ends at the first live birth "
+            "(later transfers are reported, not counted).",
+        ),
+        (
+            "Follow-up",
+            "From time zero to live birth, stopping treatment, loss or the end of the study.",
+            f"Drop-out: no transfer for {dropout_days} days with follow-up beyond (or a recorded reason); unknown "
+            "outcome: censored at that transfer; otherwise censored at the end of follow-up (data cut).",
+        ),
+        (
+            "Causal contrasts",
+            "Intention to treat; per protocol.",
+            "ITT analogue (arm at time zero); per protocol "
+            "(censored at a switch of arm, stabilised IPCW from transfer number, earlier failures, profile group and "
+            "baseline covariates).",
+        ),
+        (
+            "Analysis",
+            "Comparison of cumulative live birth and hazards.",
+            f"Cox models (Efron ties, robust SEs): "
+            f"ttlb_cox_itt, ttlb_cox_pp; cumulative live birth by transfer 1..{max_k} per protocol with percentile "
+            f"bootstrap over women ({n_boot} replicates): clb_pp; discrete-time hazard: clb_dth; sequential trials: "
+            f"lb_seq_trials; intervals at {100 * conf_level:g}%.",
+        ),
     ]
     return pd.DataFrame(rows, columns=["item", "target_trial", "emulation"])
 
 
 __all__ = [
-    "Course", "CumulativeResult", "baseline_weights", "delay_by_arm", "discrete_time_hazard", "first_course",
-    "itt_cox", "per_protocol_cox", "per_protocol_cumulative", "per_protocol_intervals", "protocol_table",
-    "sequential_trials", "switch_weights",
+    "Course",
+    "CumulativeResult",
+    "baseline_weights",
+    "delay_by_arm",
+    "discrete_time_hazard",
+    "first_course",
+    "itt_cox",
+    "per_protocol_cox",
+    "per_protocol_cumulative",
+    "per_protocol_intervals",
+    "protocol_table",
+    "sequential_trials",
+    "switch_weights",
 ]

@@ -52,8 +52,10 @@ def time_to_live_birth(cohort: Cohort) -> pd.DataFrame:
     patients["event"] = has_event.astype(int)
     last_unknown = pid.map(last["live_birth"].isna()).fillna(True).astype(bool)
     patients["status"] = np.where(has_event, 1, np.where(last_unknown, 0, 2)).astype(int)
-    patients["treatment_arm"] = pd.Categorical(pid.map(first["treatment_arm"]).astype("string").to_numpy(dtype=object),
-                                               categories=list(cohort.transfers["treatment_arm"].cat.categories))
+    patients["treatment_arm"] = pd.Categorical(
+        pid.map(first["treatment_arm"]).astype("string").to_numpy(dtype=object),
+        categories=list(cohort.transfers["treatment_arm"].cat.categories),
+    )
     return patients.reset_index(drop=True)
 
 
@@ -62,13 +64,14 @@ def _wilson(k, n, conf_level):
     k, n = np.asarray(k, float), np.asarray(n, float)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
-        centre = (p + z ** 2 / (2 * n)) / (1 + z ** 2 / n)
-        half = z * np.sqrt(p * (1 - p) / n + z ** 2 / (4 * n ** 2)) / (1 + z ** 2 / n)
+        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
     return centre - half, centre + half
 
 
-def cumulative_live_birth_by_transfer(cohort: Cohort, *, group_col: str | None = None,
-                                      max_transfer: int = 4, conf_level: float = 0.95) -> pd.DataFrame:
+def cumulative_live_birth_by_transfer(
+    cohort: Cohort, *, group_col: str | None = None, max_transfer: int = 4, conf_level: float = 0.95
+) -> pd.DataFrame:
     """Cumulative live birth by transfer 1, 2, …, ``max_transfer``+ (discrete time).
 
     Each woman is counted once and followed to her first live birth: transfers after it (sibling
@@ -108,16 +111,21 @@ def cumulative_live_birth_by_transfer(cohort: Cohort, *, group_col: str | None =
     lb = t["live_birth"].fillna(False).astype(bool)
     known = t["live_birth"].notna()
     # Per patient and stage: reached the stage, had a known outcome there, had a live birth there.
-    per = (t.assign(known=known, lb=lb)
-           .groupby(["group", "patient_id", "stage"], observed=True)
-           .agg(known=("known", "max"), lb=("lb", "max")).reset_index())
+    per = (
+        t.assign(known=known, lb=lb)
+        .groupby(["group", "patient_id", "stage"], observed=True)
+        .agg(known=("known", "max"), lb=("lb", "max"))
+        .reset_index()
+    )
     z = z_value(conf_level)
     rows = []
     for group, g in per.groupby("group", sort=True):
         n_pat = g["patient_id"].nunique()
-        by_stage = g.groupby("stage").agg(n_reaching=("patient_id", "nunique"), n_known=("known", "sum"),
-                                          n_live_births=("lb", "sum")).reindex(range(1, max_transfer + 1),
-                                                                               fill_value=0)
+        by_stage = (
+            g.groupby("stage")
+            .agg(n_reaching=("patient_id", "nunique"), n_known=("known", "sum"), n_live_births=("lb", "sum"))
+            .reindex(range(1, max_transfer + 1), fill_value=0)
+        )
         cum_lb = by_stage["n_live_births"].cumsum().to_numpy()
         cons = cum_lb / n_pat
         c_lo, c_hi = _wilson(cum_lb, n_pat, conf_level)
@@ -131,10 +139,21 @@ def cumulative_live_birth_by_transfer(cohort: Cohort, *, group_col: str | None =
             s_lo = np.clip(surv * np.exp(-z * se_log), 0, 1)
             s_hi = np.clip(surv * np.exp(z * se_log), 0, 1)
         for i, k in enumerate(range(1, max_transfer + 1)):
-            rows.append(dict(group=group, transfer_number=k,
-                             label=f"{k}+" if k == max_transfer else str(k), n_patients=n_pat,
-                             n_reaching=int(by_stage["n_reaching"].iloc[i]), n_known=int(r[i]),
-                             n_live_births=int(b[i]), conservative=cons[i], conservative_low=c_lo[i],
-                             conservative_high=c_hi[i], optimistic=1 - surv[i], optimistic_low=1 - s_hi[i],
-                             optimistic_high=1 - s_lo[i]))
+            rows.append(
+                dict(
+                    group=group,
+                    transfer_number=k,
+                    label=f"{k}+" if k == max_transfer else str(k),
+                    n_patients=n_pat,
+                    n_reaching=int(by_stage["n_reaching"].iloc[i]),
+                    n_known=int(r[i]),
+                    n_live_births=int(b[i]),
+                    conservative=cons[i],
+                    conservative_low=c_lo[i],
+                    conservative_high=c_hi[i],
+                    optimistic=1 - surv[i],
+                    optimistic_low=1 - s_hi[i],
+                    optimistic_high=1 - s_lo[i],
+                )
+            )
     return pd.DataFrame(rows)

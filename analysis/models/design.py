@@ -66,8 +66,12 @@ def is_categorical(column: str, data: pd.DataFrame | None = None) -> bool:
     if data is None or column not in data:
         return False
     values = data[column]
-    return (isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values)
-            or pd.api.types.is_bool_dtype(values) or values.dtype == object)
+    return (
+        isinstance(values.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(values)
+        or pd.api.types.is_bool_dtype(values)
+        or values.dtype == object
+    )
 
 
 def reference_level(column: str, data: pd.DataFrame | None = None, reference: str | None = None) -> str | None:
@@ -182,8 +186,9 @@ def covariate_terms(covariates: Sequence[str], data: pd.DataFrame | None = None)
     return " + ".join(term(c, data) for c in covariates) or "1"
 
 
-def formula(outcome: str, exposures: list[str], covariates: list[str], data: pd.DataFrame,
-            references: dict | None = None) -> str:
+def formula(
+    outcome: str, exposures: list[str], covariates: list[str], data: pd.DataFrame, references: dict | None = None
+) -> str:
     """Build a patsy formula ``outcome ~ exposures + covariates`` with categorical references.
 
     Exposures may contain interactions written ``a:b`` or ``a*b`` of column names.
@@ -196,8 +201,7 @@ def formula(outcome: str, exposures: list[str], covariates: list[str], data: pd.
                 return op.join(term(p.strip(), data, references.get(p.strip())) for p in expr.split(op))
         return term(expr, data, references.get(expr))
 
-    rhs = [expand(e) for e in exposures] + [term(c, data, references.get(c)) for c in covariates
-                                            if c not in exposures]
+    rhs = [expand(e) for e in exposures] + [term(c, data, references.get(c)) for c in covariates if c not in exposures]
     return f"{outcome} ~ " + " + ".join(rhs) if rhs else f"{outcome} ~ 1"
 
 
@@ -230,12 +234,7 @@ def _names_in_code(code: str, columns: pd.Index) -> tuple[list[str], list[str]]:
         name = column_of(node)
         if name is not None:
             found.append(name)
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id == "C"
-            and node.args
-        ):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "C" and node.args:
             inner = column_of(node.args[0])
             if inner is not None:
                 categorical.append(inner)
@@ -273,18 +272,12 @@ def formula_variables(formula: str, data: pd.DataFrame) -> dict[str, list[str]]:
 
     lhs, _ = collect(desc.lhs_termlist)
     rhs, cats = collect(desc.rhs_termlist)
-    non_numeric = [
-        c
-        for c in rhs
-        if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c])
-    ]
+    non_numeric = [c for c in rhs if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c])]
     categorical = list(dict.fromkeys(cats + non_numeric))
     return {"outcome": lhs, "covariates": rhs, "categorical": categorical}
 
 
-def complete_rows(
-    data: pd.DataFrame, columns: Sequence[str], *, model_id: str | None = None
-) -> pd.DataFrame:
+def complete_rows(data: pd.DataFrame, columns: Sequence[str], *, model_id: str | None = None) -> pd.DataFrame:
     """Return the rows of ``data`` with no missing value in ``columns`` (a view, not a copy).
 
     Raises
@@ -312,9 +305,9 @@ def with_categorical_dtype(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Da
     the reference level do not change. Columns already Categorical are left as they are.
     """
     convert = [
-        c for c in columns
-        if c in frame.columns and not isinstance(frame[c].dtype, pd.CategoricalDtype)
-        and frame[c].notna().all()
+        c
+        for c in columns
+        if c in frame.columns and not isinstance(frame[c].dtype, pd.CategoricalDtype) and frame[c].notna().all()
     ]
     if not convert:
         return frame
@@ -355,9 +348,7 @@ def design_matrix(formula_rhs: str, frame: pd.DataFrame) -> pd.DataFrame:
     :func:`_categorical_term`); column names, order and reference levels are patsy's own.
     """
     env = patsy.EvalEnvironment.capture(1).with_outer_namespace({"C": _categorical_term})
-    return patsy.dmatrix(
-        formula_rhs, frame, return_type="dataframe", NA_action="raise", eval_env=env
-    )
+    return patsy.dmatrix(formula_rhs, frame, return_type="dataframe", NA_action="raise", eval_env=env)
 
 
 # --------------------------------------------------------------------------------------------

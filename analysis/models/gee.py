@@ -127,9 +127,7 @@ class GEEResult:
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald confidence limits on the log-odds scale."""
         z = z_value(1 - alpha)
-        return pd.DataFrame(
-            {0: self.params - z * self.bse, 1: self.params + z * self.bse}, index=self.params.index
-        )
+        return pd.DataFrame({0: self.params - z * self.bse, 1: self.params + z * self.bse}, index=self.params.index)
 
 
 def _cluster_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -233,8 +231,7 @@ def fit_gee_logit(
     """
     if cov_struct not in _COV_STRUCTS:
         raise ModelError(
-            f"{error_prefix(model_id)}cov_struct must be one of {', '.join(_COV_STRUCTS)}, "
-            f"not {cov_struct!r}"
+            f"{error_prefix(model_id)}cov_struct must be one of {', '.join(_COV_STRUCTS)}, not {cov_struct!r}"
         )
     if weights is not None and trials is not None:
         raise ModelError(
@@ -248,9 +245,7 @@ def fit_gee_logit(
     if weights is not None:
         prior = pd.to_numeric(frame[weights], errors="coerce").to_numpy(dtype=float)
         if not (np.isfinite(prior) & (prior > 0)).all():
-            raise ModelError(
-                f"{error_prefix(model_id)}the prior weights {weights!r} must be positive and finite"
-            )
+            raise ModelError(f"{error_prefix(model_id)}the prior weights {weights!r} must be positive and finite")
     cluster_codes, _ = pd.factorize(frame[groups], sort=True)
     order = np.argsort(cluster_codes, kind="stable")
     codes = cluster_codes[order]

@@ -71,19 +71,15 @@ def check_outcome_has_events(
     n = len(successes)
     if events == 0:
         raise ModelError(
-            f"{error_prefix(model_id)}no events: {outcome} is 0 in all {n} rows used, so no odds "
-            "ratio is estimable"
+            f"{error_prefix(model_id)}no events: {outcome} is 0 in all {n} rows used, so no odds ratio is estimable"
         )
     if events == total:
         raise ModelError(
-            f"{error_prefix(model_id)}events only: {outcome} is 1 in all {n} rows used, so no odds "
-            "ratio is estimable"
+            f"{error_prefix(model_id)}events only: {outcome} is 1 in all {n} rows used, so no odds ratio is estimable"
         )
 
 
-def check_covariates_vary(
-    frame: pd.DataFrame, covariates: Sequence[str], *, model_id: str | None = None
-) -> None:
+def check_covariates_vary(frame: pd.DataFrame, covariates: Sequence[str], *, model_id: str | None = None) -> None:
     """Raise ModelError naming every covariate that takes a single value in ``frame``."""
     single = [c for c in covariates if frame[c].nunique(dropna=True) < 2]
     if single:
@@ -122,14 +118,8 @@ def check_levels_not_separated(
         )
         none = sums.index[sums["s"] == 0]
         only = sums.index[sums["s"] == sums["n"]]
-        problems += [
-            f"{outcome} has no events among the {sums.loc[lv, 'rows']} rows with {col}={lv}"
-            for lv in none
-        ]
-        problems += [
-            f"{outcome} has only events among the {sums.loc[lv, 'rows']} rows with {col}={lv}"
-            for lv in only
-        ]
+        problems += [f"{outcome} has no events among the {sums.loc[lv, 'rows']} rows with {col}={lv}" for lv in none]
+        problems += [f"{outcome} has only events among the {sums.loc[lv, 'rows']} rows with {col}={lv}" for lv in only]
     if problems:
         raise ModelError(
             f"{error_prefix(model_id)}{'; '.join(problems)}; the odds ratio of that level is not "
@@ -244,9 +234,15 @@ class BinomialFit:
     converged: bool
 
 
-def fit_binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray, *,
-                      offset: np.ndarray | None = None, coef_tol: float | None = None,
-                      max_iter: int = 100) -> BinomialFit:
+def fit_binomial_irls(
+    x: np.ndarray,
+    proportion: np.ndarray,
+    trials: np.ndarray,
+    *,
+    offset: np.ndarray | None = None,
+    coef_tol: float | None = None,
+    max_iter: int = 100,
+) -> BinomialFit:
     """Return the binomial GLM fit (logit link) by iteratively reweighted least squares.
 
     The one logistic fitter of the suite's own numerics: vectorised numpy IRLS started, as
@@ -304,8 +300,7 @@ def fit_binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray,
                 break
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
-            dev = -2 * np.sum(w * (np.where(y > 0, y * np.log(mu), 0)
-                                   + np.where(y < 1, (1 - y) * np.log(1 - mu), 0)))
+            dev = -2 * np.sum(w * (np.where(y > 0, y * np.log(mu), 0) + np.where(y < 1, (1 - y) * np.log(1 - mu), 0)))
         if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-12:
             converged = True
             break
@@ -316,8 +311,9 @@ def fit_binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray,
     return BinomialFit(coef=beta, fitted=fitted, converged=converged)
 
 
-def binomial_irls(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray,
-                  offset: np.ndarray | None = None) -> np.ndarray:
+def binomial_irls(
+    x: np.ndarray, proportion: np.ndarray, trials: np.ndarray, offset: np.ndarray | None = None
+) -> np.ndarray:
     """Return the coefficients of :func:`fit_binomial_irls` (deviance stopping rule).
 
     Used as the start of the GEE, to certify that a fit is not separated, and for the
@@ -341,8 +337,15 @@ def cluster_sums(values: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def logistic_covariance(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray, fitted: np.ndarray,
-                        *, kind: str = "model", clusters: np.ndarray | None = None) -> np.ndarray:
+def logistic_covariance(
+    x: np.ndarray,
+    proportion: np.ndarray,
+    trials: np.ndarray,
+    fitted: np.ndarray,
+    *,
+    kind: str = "model",
+    clusters: np.ndarray | None = None,
+) -> np.ndarray:
     """Return the covariance of logistic coefficients: model-based, sandwich or cluster-robust.
 
     With :math:`A = X^\\top \\operatorname{diag}(n_i \\mu_i(1-\\mu_i)) X` (the information)
@@ -381,15 +384,12 @@ def logistic_covariance(x: np.ndarray, proportion: np.ndarray, trials: np.ndarra
     bread = np.linalg.inv(info)
     if kind == "model":
         return bread
-    scores = cluster_sums(x * (trials * (proportion - fitted))[:, None],
-                           clusters if kind == "cluster" else None)
+    scores = cluster_sums(x * (trials * (proportion - fitted))[:, None], clusters if kind == "cluster" else None)
     g = scores.shape[0]
     return g / (g - 1) * bread @ (scores.T @ scores) @ bread
 
 
-def certifies_no_separation(
-    x: np.ndarray, proportion: np.ndarray, trials: np.ndarray, beta: np.ndarray
-) -> bool:
+def certifies_no_separation(x: np.ndarray, proportion: np.ndarray, trials: np.ndarray, beta: np.ndarray) -> bool:
     """Return True if the fit at ``beta`` proves that the data are not separated.
 
     By Stiemke's lemma the outcome is not (quasi-)separated by any direction :math:`b` of a
@@ -465,10 +465,9 @@ def check_not_separated(
         pass
     direction = separating_direction(design, proportion)
     if direction is not None:
-
-        involved = [
-            plain_term_name(c) for c, v in direction.items() if v != 0 and c != "Intercept"
-        ] or [plain_term_name(c) for c, v in direction.items() if v != 0]
+        involved = [plain_term_name(c) for c, v in direction.items() if v != 0 and c != "Intercept"] or [
+            plain_term_name(c) for c, v in direction.items() if v != 0
+        ]
         raise ModelError(
             f"{error_prefix(model_id)}perfect or quasi-complete separation: {outcome} is predicted "
             f"without error by {', '.join(involved)} among the {len(design)} rows used, so the "
@@ -545,18 +544,14 @@ def binomial_design(
             )
     check_outcome_has_events(y_raw, n_trials, outcome=outcome, model_id=model_id)
     check_covariates_vary(frame, variables["covariates"], model_id=model_id)
-    check_levels_not_separated(
-        frame, y_raw, n_trials, variables["categorical"], outcome=outcome, model_id=model_id
-    )
+    check_levels_not_separated(frame, y_raw, n_trials, variables["categorical"], outcome=outcome, model_id=model_id)
     frame = with_categorical_dtype(frame, variables["categorical"])
     rhs = formula.split("~", 1)[1]
     design = design_matrix(rhs, frame)
     check_full_rank(design, model_id=model_id)
     proportion = y_raw / n_trials
     if check_separation:
-        check_not_separated(
-            design, proportion, outcome=outcome, model_id=model_id, trials=n_trials
-        )
+        check_not_separated(design, proportion, outcome=outcome, model_id=model_id, trials=n_trials)
     return {
         "frame": frame,
         "positions": positions,
@@ -620,7 +615,11 @@ def fit_logit(
     """
     extra = [weights] if isinstance(weights, str) else []
     checked = binomial_design(
-        data, formula, trials=trials, extra_columns=extra, model_id=model_id,
+        data,
+        formula,
+        trials=trials,
+        extra_columns=extra,
+        model_id=model_id,
         check_separation=False,
     )
     frame = checked["frame"]
@@ -631,9 +630,7 @@ def fit_logit(
         else:
             w = np.asarray(weights, dtype=float)
             if len(w) != len(data):
-                raise ModelError(
-                    f"{error_prefix(model_id)}weights has {len(w)} values but the data {len(data)} rows"
-                )
+                raise ModelError(f"{error_prefix(model_id)}weights has {len(w)} values but the data {len(data)} rows")
             w = w[checked["positions"]]
         if not (np.isfinite(w).all() and (w > 0).all()):
             raise ModelError(
@@ -649,8 +646,7 @@ def fit_logit(
         lhs, rhs = formula.split("~", 1)
         fit_formula = f"{lhs.strip()} + I({trials} - {lhs.strip()}) ~{rhs}"
         endog = pd.DataFrame(
-            {outcome: checked["successes"],
-             f"I({trials} - {outcome})": checked["trials"] - checked["successes"]},
+            {outcome: checked["successes"], f"I({trials} - {outcome})": checked["trials"] - checked["successes"]},
             index=frame.index,
         )
     # The design checked above is the formula's design; handing it to GLM with its patsy
@@ -658,8 +654,14 @@ def fit_logit(
     # and avoids coding the categorical terms a second time.
     design = checked["design"]
     model = sm.GLM(
-        endog, design, family=sm.families.Binomial(), missing="drop", missing_idx=None,
-        formula=fit_formula, model_spec=design.design_info, **kwargs,
+        endog,
+        design,
+        family=sm.families.Binomial(),
+        missing="drop",
+        missing_idx=None,
+        formula=fit_formula,
+        model_spec=design.design_info,
+        **kwargs,
     )
     model.formula = fit_formula
     model.data.frame = frame
@@ -670,7 +672,10 @@ def fit_logit(
     # the multipliers and keep their signs); otherwise the exact check decides, and names the
     # separating terms, before any generic convergence message.
     check_not_separated(
-        design, checked["proportion"], outcome=outcome, model_id=model_id,
+        design,
+        checked["proportion"],
+        outcome=outcome,
+        model_id=model_id,
         trials=checked["trials"] * kwargs.get("var_weights", 1.0),
         beta=result.params.to_numpy(dtype=float),
     )
@@ -729,9 +734,7 @@ def fit_conditional_logit(
 
     variables = formula_variables(formula, data)
     outcome = variables["outcome"][0]
-    frame = complete_rows(
-        data, variables["outcome"] + variables["covariates"] + [groups], model_id=model_id
-    )
+    frame = complete_rows(data, variables["outcome"] + variables["covariates"] + [groups], model_id=model_id)
     y = frame[outcome].to_numpy(dtype=float)
     check_outcome_has_events(y, np.ones_like(y), outcome=outcome, model_id=model_id)
     check_covariates_vary(frame, variables["covariates"], model_id=model_id)
@@ -770,9 +773,7 @@ def _params_and_cov(result) -> tuple[pd.Series, pd.DataFrame]:
     return params, cov
 
 
-def linear_combination(
-    result, weights: Mapping[str, float], *, conf_level: float = 0.95
-) -> pd.Series:
+def linear_combination(result, weights: Mapping[str, float], *, conf_level: float = 0.95) -> pd.Series:
     """Return a Wald estimate of a linear combination of coefficients.
 
     .. math:: \\hat\\theta = \\sum_j c_j \\hat\\beta_j, \\qquad

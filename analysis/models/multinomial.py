@@ -23,8 +23,9 @@ def multinomial_probabilities(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return P / P.sum(axis=1, keepdims=True)
 
 
-def fit_multinomial_logit(X: np.ndarray, codes: np.ndarray, *, n_classes: int | None = None, tol: float = 1e-10,
-                          max_iter: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fit_multinomial_logit(
+    X: np.ndarray, codes: np.ndarray, *, n_classes: int | None = None, tol: float = 1e-10, max_iter: int = 50
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit a multinomial logistic model.
 
     Parameters
@@ -60,7 +61,7 @@ def fit_multinomial_logit(X: np.ndarray, codes: np.ndarray, *, n_classes: int | 
         for a in range(k - 1):
             for b in range(k - 1):
                 wab = P[:, a + 1] * ((a == b) - P[:, b + 1])
-                H[a * p:(a + 1) * p, b * p:(b + 1) * p] = (X * wab[:, None]).T @ X
+                H[a * p : (a + 1) * p, b * p : (b + 1) * p] = (X * wab[:, None]).T @ X
         return H
 
     for _ in range(max_iter):
@@ -69,7 +70,9 @@ def fit_multinomial_logit(X: np.ndarray, codes: np.ndarray, *, n_classes: int | 
         try:
             step = np.linalg.solve(hessian(P), grad)
         except np.linalg.LinAlgError:
-            raise ModelError("multinomial logistic model: singular information (a class or covariate level is empty)") from None
+            raise ModelError(
+                "multinomial logistic model: singular information (a class or covariate level is empty)"
+            ) from None
         beta += step.reshape((p, k - 1), order="F")
         if not np.all(np.isfinite(beta)):
             break

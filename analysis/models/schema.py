@@ -37,7 +37,6 @@ SURVIVAL_COLUMNS = [
 ]
 
 
-
 def empty_estimates() -> pd.DataFrame:
     """Return an empty estimates table with the contract's columns."""
     return pd.DataFrame({c: pd.Series(dtype="object") for c in ESTIMATE_COLUMNS})

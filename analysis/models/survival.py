@@ -223,9 +223,7 @@ def _cox_design(cox, data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame, design
 
 
-def _time_transform(
-    times: np.ndarray, events: np.ndarray, transform: str | Callable
-) -> np.ndarray:
+def _time_transform(times: np.ndarray, events: np.ndarray, transform: str | Callable) -> np.ndarray:
     """Return the time scale :math:`g(t)` of ``cox.zph`` for each row."""
     if callable(transform):
         return np.asarray(transform(times), dtype=float)
@@ -244,9 +242,7 @@ def _time_transform(
         surv = np.cumprod(1 - d / at_risk)
         surv_left = np.r_[1.0, surv][inverse]
         return 1 - surv_left
-    raise ModelError(
-        f"transform must be 'km', 'identity', 'rank', 'log' or a function, not {transform!r}"
-    )
+    raise ModelError(f"transform must be 'km', 'identity', 'rank', 'log' or a function, not {transform!r}")
 
 
 def _terms_of_columns(columns: Sequence[str]) -> dict[str, list[str]]:
@@ -311,9 +307,7 @@ def proportional_hazards_test(
         Columns ``term, statistic, df, p_value``; one row per term, then ``GLOBAL``.
     """
     if getattr(cox, "weights_col", None) or getattr(cox, "entry_col", None):
-        raise ModelError(
-            "proportional_hazards_test: models with weights or entry times are not supported"
-        )
+        raise ModelError("proportional_hazards_test: models with weights or entry times are not supported")
     frame, design = _cox_design(cox, data)
     times = frame[cox.duration_col].to_numpy(dtype=float)
     events = frame[cox.event_col].to_numpy(dtype=float)
@@ -413,9 +407,7 @@ def _confidence_limits(
             low = np.maximum(p - se2, 0.0)
             high = np.minimum(p + se2, 1.0) if cap else p + se2
         else:
-            raise ModelError(
-                f"conf_type must be one of {', '.join(_CONF_TYPES)}, not {conf_type!r}"
-            )
+            raise ModelError(f"conf_type must be one of {', '.join(_CONF_TYPES)}, not {conf_type!r}")
     return low, high
 
 
@@ -434,9 +426,7 @@ def _counts_by_time(
     table = pd.crosstab([counts["group"], counts["time_days"]], counts["code"])
     table.columns = [f"n_code_{c}" for c in table.columns]
     table = table.reset_index()
-    table = table.assign(_rank=table["group"].map(rank)).sort_values(
-        ["_rank", "time_days"], kind="stable"
-    )
+    table = table.assign(_rank=table["group"].map(rank)).sort_values(["_rank", "time_days"], kind="stable")
     table = table.drop(columns="_rank").reset_index(drop=True)
     code_cols = [c for c in table.columns if c.startswith("n_code_")]
     total = table[code_cols].sum(axis=1)
@@ -525,9 +515,7 @@ def kaplan_meier(
     return out
 
 
-def survival_at(
-    table: pd.DataFrame, times: Sequence[float], *, extend: bool = False
-) -> pd.DataFrame:
+def survival_at(table: pd.DataFrame, times: Sequence[float], *, extend: bool = False) -> pd.DataFrame:
     """Return a step-function table evaluated at given times, as R's ``summary(fit, times = )``.
 
     For each group and requested time :math:`t`: ``estimate``, ``std_error`` and the limits of
@@ -635,9 +623,7 @@ def cumulative_incidence_from_km(table: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def logrank_test(
-    data: pd.DataFrame, *, duration_col: str, event_col: str, group_col: str
-) -> dict:
+def logrank_test(data: pd.DataFrame, *, duration_col: str, event_col: str, group_col: str) -> dict:
     """Return the log-rank test of equal survival across groups, as R's ``survdiff``.
 
     .. math:: O_g - E_g = \\sum_t \\Big(d_{gt} - n_{gt} \\frac{d_t}{n_t}\\Big), \\qquad
@@ -677,9 +663,7 @@ def logrank_test(
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(n_t > 1, d_t * (n_t - d_t) / (n_t - 1), 0.0) / n_t
     prop = n_gt / n_t[:, None]
-    var = np.einsum("t,tg,gh->gh", factor, n_gt, np.eye(n_gt.shape[1])) - np.einsum(
-        "t,tg,th->gh", factor, n_gt, prop
-    )
+    var = np.einsum("t,tg,gh->gh", factor, n_gt, np.eye(n_gt.shape[1])) - np.einsum("t,tg,th->gh", factor, n_gt, prop)
     diff = (observed - expected)[:-1]
     stat = float(diff @ np.linalg.solve(var[:-1, :-1], diff))
     df = n_gt.shape[1] - 1
@@ -787,9 +771,7 @@ def aalen_johansen(
     frame = complete_rows(data, [duration_col, event_col] + ([group_col] if group_col else []))
     codes = pd.to_numeric(frame[event_col], errors="coerce").to_numpy(dtype=float)
     if (codes < 0).any() or (np.round(codes) != codes).any():
-        raise ModelError(
-            f"aalen_johansen: {event_col} must be coded 0 (censored) or 1, 2, ... (event type)"
-        )
+        raise ModelError(f"aalen_johansen: {event_col} must be coded 0 (censored) or 1, 2, ... (event type)")
     if not (codes == event_of_interest).any():
         raise ModelError(
             f"aalen_johansen: no event of type {event_of_interest} in {event_col} among "
@@ -805,8 +787,7 @@ def aalen_johansen(
     group = table["group"].to_numpy(dtype=object)
     bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
     pieces = [
-        _aalen_johansen_one(n[a:b], d_all[a:b], d_k[a:b], c[a:b], z, conf_type)
-        for a, b in zip(bounds[:-1], bounds[1:])
+        _aalen_johansen_one(n[a:b], d_all[a:b], d_k[a:b], c[a:b], z, conf_type) for a, b in zip(bounds[:-1], bounds[1:])
     ]
     cif, se, low, high = (np.concatenate(parts) for parts in zip(*pieces))
     return pd.DataFrame(
@@ -1020,8 +1001,7 @@ def cox_counting_process_fit(
     groups = np.arange(n) if clusters is None else np.asarray(clusters)
     if any(len(a) != n for a in (stop, event, start, w, groups)):
         raise ModelError("Cox counting process: X, start, stop, event, weights and clusters differ in length")
-    if not (np.isfinite(X).all() and np.isfinite(stop).all() and np.isfinite(w).all()
-            and not np.isnan(start).any()):
+    if not (np.isfinite(X).all() and np.isfinite(stop).all() and np.isfinite(w).all() and not np.isnan(start).any()):
         raise ModelError("Cox counting process: X, start, stop and weights must be finite (no missing values)")
     if not np.isin(event, (0.0, 1.0)).all():
         raise ModelError("Cox counting process: event must be coded 0/1")
@@ -1046,8 +1026,10 @@ def cox_counting_process_fit(
         try:
             chol = np.linalg.cholesky(info)
         except np.linalg.LinAlgError:
-            raise ModelError("Cox counting process: the information matrix is singular (a constant or "
-                             "collinear column, or a covariate level without events)") from None
+            raise ModelError(
+                "Cox counting process: the information matrix is singular (a constant or "
+                "collinear column, or a covariate level without events)"
+            ) from None
         inv_chol = np.linalg.inv(chol)
         return inv_chol.T @ inv_chol
 
@@ -1068,8 +1050,10 @@ def cox_counting_process_fit(
         loglik, score, info = new_loglik, new_score, new_info
         converged = np.max(np.abs(step)) <= tol * max(1.0, np.max(np.abs(beta)))
     if not converged or not np.isfinite(beta).all():
-        raise ModelError(f"Cox counting process: Newton-Raphson did not converge in {max_iter} steps "
-                         "(check for separation: a covariate level whose rows all or never have the event)")
+        raise ModelError(
+            f"Cox counting process: Newton-Raphson did not converge in {max_iter} steps "
+            "(check for separation: a covariate level whose rows all or never have the event)"
+        )
 
     loglik, score, info, resid = pieces(beta)
     covariance = inverse(info)
@@ -1077,6 +1061,13 @@ def cox_counting_process_fit(
     cluster_scores = np.zeros((len(labels), p))
     np.add.at(cluster_scores, cluster_of, w[:, None] * resid)
     dfbeta = cluster_scores @ covariance
-    return CoxCountingProcessFit(coef=beta, covariance=covariance, robust_covariance=dfbeta.T @ dfbeta,
-                                 loglik=loglik, score_residuals=resid, n_iter=n_iter, n_events=len(dead),
-                                 n_clusters=len(labels))
+    return CoxCountingProcessFit(
+        coef=beta,
+        covariance=covariance,
+        robust_covariance=dfbeta.T @ dfbeta,
+        loglik=loglik,
+        score_residuals=resid,
+        n_iter=n_iter,
+        n_events=len(dead),
+        n_clusters=len(labels),
+    )

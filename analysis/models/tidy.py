@@ -32,8 +32,18 @@ __all__ = [
 ]
 
 
-def _estimate_frame(terms, coef, std_error, *, conf_level: float, ratio: bool = True, estimate=None,
-                    conf_low=None, conf_high=None, p_value=None) -> pd.DataFrame:
+def _estimate_frame(
+    terms,
+    coef,
+    std_error,
+    *,
+    conf_level: float,
+    ratio: bool = True,
+    estimate=None,
+    conf_low=None,
+    conf_high=None,
+    p_value=None,
+) -> pd.DataFrame:
     """The seven estimate columns of the contract, from coefficients and standard errors."""
     coef = np.asarray(coef, dtype=float)
     s = np.asarray(std_error, dtype=float)
@@ -54,8 +64,19 @@ def _estimate_frame(terms, coef, std_error, *, conf_level: float, ratio: bool = 
     )
 
 
-def estimate_rows(terms, coef, std_error, *, conf_level: float = 0.95, ratio: bool = True,
-                  estimate=None, conf_low=None, conf_high=None, p_value=None, **labels) -> pd.DataFrame:
+def estimate_rows(
+    terms,
+    coef,
+    std_error,
+    *,
+    conf_level: float = 0.95,
+    ratio: bool = True,
+    estimate=None,
+    conf_low=None,
+    conf_high=None,
+    p_value=None,
+    **labels,
+) -> pd.DataFrame:
     """Return contract rows of estimates given as arrays (the adapter of the suite's own estimators).
 
     By default Wald rows: ``estimate`` :math:`= g(coef)` and limits
@@ -86,8 +107,17 @@ def estimate_rows(terms, coef, std_error, *, conf_level: float = 0.95, ratio: bo
     DataFrame
         :data:`~analysis.output.results.ESTIMATE_COLUMNS`.
     """
-    frame = _estimate_frame(terms, coef, std_error, conf_level=conf_level, ratio=ratio, estimate=estimate,
-                            conf_low=conf_low, conf_high=conf_high, p_value=p_value)
+    frame = _estimate_frame(
+        terms,
+        coef,
+        std_error,
+        conf_level=conf_level,
+        ratio=ratio,
+        estimate=estimate,
+        conf_low=conf_low,
+        conf_high=conf_high,
+        p_value=p_value,
+    )
     return conform_estimates(frame.assign(**labels))
 
 
@@ -95,8 +125,10 @@ def _wald_frame(
     params: pd.Series, se: pd.Series, *, conf_level: float, p_values: pd.Series | None = None
 ) -> pd.DataFrame:
     return _estimate_frame(
-        [plain_term_name(t) for t in params.index], params.to_numpy(dtype=float),
-        se.to_numpy(dtype=float), conf_level=conf_level,
+        [plain_term_name(t) for t in params.index],
+        params.to_numpy(dtype=float),
+        se.to_numpy(dtype=float),
+        conf_level=conf_level,
         p_value=None if p_values is None else p_values.to_numpy(dtype=float),
     )
 

@@ -25,14 +25,23 @@ def figure_1_caption(flow: pd.DataFrame, *, min_cell_count: int) -> str:
     start = flow[flow["step"] == flow["step"].min()].iloc[0]
     first = flow[(flow["stage"] == "first_transfer") & (flow["kind"] == "analysed")]
     excluded = flow[flow["kind"] == "excluded"]
-    text = (f"Figure 1. Study flow. Of {format_count(start['n_patients'], min_cell_count)} patients with an "
-            f"endometrial immune biopsy ({format_count(start['n_transfers'], min_cell_count)} transfers), ")
+    text = (
+        f"Figure 1. Study flow. Of {format_count(start['n_patients'], min_cell_count)} patients with an "
+        f"endometrial immune biopsy ({format_count(start['n_transfers'], min_cell_count)} transfers), "
+    )
     if len(first):
-        text += (f"{format_count(first.iloc[0]['n_transfers'], min_cell_count)} first transfers with a known "
-                 f"outcome were analysed. ")
-    text += ("Exclusions, from the exclusion log: " + "; ".join(
-        f"{str(r.reason).replace('_', ' ')} ({format_count(r.n_patients if r.stage in ('cohort',) else r.n_transfers, min_cell_count)})"
-        for r in excluded.itertuples()) + ".")
+        text += (
+            f"{format_count(first.iloc[0]['n_transfers'], min_cell_count)} first transfers with a known "
+            f"outcome were analysed. "
+        )
+    text += (
+        "Exclusions, from the exclusion log: "
+        + "; ".join(
+            f"{str(r.reason).replace('_', ' ')} ({format_count(r.n_patients if r.stage in ('cohort',) else r.n_transfers, min_cell_count)})"
+            for r in excluded.itertuples()
+        )
+        + "."
+    )
     return text
 
 
@@ -43,26 +52,33 @@ def figure_2_caption(prevalence: pd.DataFrame, *, n_patients: int, min_cell_coun
     for r in overall.itertuples():
         share = "" if 0 < r.n < min_cell_count else f", {r.percent:.1f}%"
         parts.append(f"{label_for(r.immune_profile).lower()} {format_count(r.n, min_cell_count)}{share}")
-    return (f"Figure 2. Endometrial immune landscape of {format_count(n_patients, min_cell_count)} included patients. "
-            f"(a) Immune profile: " + "; ".join(parts) + ". (b) uNK CD56+ cells by profile, with the lab's "
-            "cut-offs. (c) Spearman correlations of the endometrial and blood markers. (d) Blood NK cells against "
-            "endometrial uNK cells, with the blood cut-off and the endometrial upper cut-off.")
+    return (
+        f"Figure 2. Endometrial immune landscape of {format_count(n_patients, min_cell_count)} included patients. "
+        f"(a) Immune profile: " + "; ".join(parts) + ". (b) uNK CD56+ cells by profile, with the lab's "
+        "cut-offs. (c) Spearman correlations of the endometrial and blood markers. (d) Blood NK cells against "
+        "endometrial uNK cells, with the blood cut-off and the endometrial upper cut-off."
+    )
 
 
 def figure_3_caption(forest: pd.DataFrame, *, n_obs: int, conf_level: float = 0.95, min_cell_count: int) -> str:
     """Caption of the forest plot of adjusted ORs, overall and by profile group."""
     pers = forest[forest["treatment_arm"] == "personalized"]
-    parts = [f"{g.lower()} {r.estimate:.2f} ({r.conf_low:.2f}–{r.conf_high:.2f})" for g, r in
-             zip(pers["group"], pers.itertuples())]
-    return (f"Figure 3. Adjusted odds ratios of live birth at the first transfer for empirical and personalized "
-            f"immunotherapy against none, overall and within balanced and dysregulated profiles "
-            f"({format_count(n_obs, min_cell_count)} first transfers; logistic regression adjusted for the analysis "
-            f"plan's covariates; stratum ORs from the arm × profile-group interaction model; {_pct(conf_level)} "
-            f"Wald CIs). Personalized vs none: " + "; ".join(parts) + ".")
+    parts = [
+        f"{g.lower()} {r.estimate:.2f} ({r.conf_low:.2f}–{r.conf_high:.2f})"
+        for g, r in zip(pers["group"], pers.itertuples())
+    ]
+    return (
+        f"Figure 3. Adjusted odds ratios of live birth at the first transfer for empirical and personalized "
+        f"immunotherapy against none, overall and within balanced and dysregulated profiles "
+        f"({format_count(n_obs, min_cell_count)} first transfers; logistic regression adjusted for the analysis "
+        f"plan's covariates; stratum ORs from the arm × profile-group interaction model; {_pct(conf_level)} "
+        f"Wald CIs). Personalized vs none: " + "; ".join(parts) + "."
+    )
 
 
-def figure_4_caption(curves: pd.DataFrame, logrank: pd.DataFrame, *, horizon_days: float,
-                     conf_level: float = 0.95, min_cell_count: int) -> str:
+def figure_4_caption(
+    curves: pd.DataFrame, logrank: pd.DataFrame, *, horizon_days: float, conf_level: float = 0.95, min_cell_count: int
+) -> str:
     """Caption of the cumulative live-birth curves by arm, with the estimate at ``horizon_days``."""
     km = curves[curves["group"].str.startswith("km:treatment_arm=")]
     at = []
@@ -70,40 +86,62 @@ def figure_4_caption(curves: pd.DataFrame, logrank: pd.DataFrame, *, horizon_day
         rows = rows[rows["time_days"] <= horizon_days]
         if len(rows):
             last = rows.iloc[-1]
-            at.append(f"{label_for(group.split('=', 1)[1]).lower()} {100 * last['estimate']:.1f}% "
-                      f"({100 * last['conf_low']:.1f}–{100 * last['conf_high']:.1f})")
+            at.append(
+                f"{label_for(group.split('=', 1)[1]).lower()} {100 * last['estimate']:.1f}% "
+                f"({100 * last['conf_low']:.1f}–{100 * last['conf_high']:.1f})"
+            )
     test = logrank[logrank["comparison"] == "by treatment_arm"]
     p = f"; log-rank p = {test.iloc[0]['p_value']:.2g}" if len(test) else ""
-    return (f"Figure 4. Cumulative live birth from the first embryo transfer after the biopsy (time zero of the "
-            f"emulated target trial) by arm at that transfer (1 − Kaplan–Meier, "
-            f"{_pct(conf_level)} CIs; numbers at risk below"
-            + (f", counts under {min_cell_count} masked). " if min_cell_count > 1 else "). ")
-            + f"At {horizon_days / 365.25:.0f} years: " + "; ".join(at) + p + ".")
+    return (
+        f"Figure 4. Cumulative live birth from the first embryo transfer after the biopsy (time zero of the "
+        f"emulated target trial) by arm at that transfer (1 − Kaplan–Meier, "
+        f"{_pct(conf_level)} CIs; numbers at risk below"
+        + (f", counts under {min_cell_count} masked). " if min_cell_count > 1 else "). ")
+        + f"At {horizon_days / 365.25:.0f} years: "
+        + "; ".join(at)
+        + p
+        + "."
+    )
 
 
-def figure_5_caption(discrimination: pd.DataFrame | None, tests: pd.DataFrame | None, validation: pd.DataFrame | None,
-                     *, conf_level: float = 0.95, min_cell_count: int) -> str:
+def figure_5_caption(
+    discrimination: pd.DataFrame | None,
+    tests: pd.DataFrame | None,
+    validation: pd.DataFrame | None,
+    *,
+    conf_level: float = 0.95,
+    min_cell_count: int,
+) -> str:
     """Caption of the biomarker figure: discrimination, calibration, benefit and decisions.
 
     A part whose model could not be estimated (None) is said so.
     """
     if discrimination is not None and len(discrimination):
-        aucs = "; ".join(f"{r.model} {r.auc:.2f} ({r.conf_low:.2f}–{r.conf_high:.2f})"
-                         for r in discrimination.itertuples())
-        endo = tests[(tests["test"] == "DeLong AUC difference")
-                     & (tests["comparison"] == "clinical + endometrial markers vs clinical + blood markers")]
+        aucs = "; ".join(
+            f"{r.model} {r.auc:.2f} ({r.conf_low:.2f}–{r.conf_high:.2f})" for r in discrimination.itertuples()
+        )
+        endo = tests[
+            (tests["test"] == "DeLong AUC difference")
+            & (tests["comparison"] == "clinical + endometrial markers vs clinical + blood markers")
+        ]
         delong = f"; endometrial vs blood markers, DeLong p = {endo.iloc[0]['p_value']:.2g}" if len(endo) else ""
         n = format_count(int(discrimination["n"].iloc[0]), min_cell_count)
-        part_a = (f"(a) ROC curves among untreated first transfers ({n} patients): AUC ({_pct(conf_level)} DeLong "
-                  f"CI) {aucs}{delong}.")
+        part_a = (
+            f"(a) ROC curves among untreated first transfers ({n} patients): AUC ({_pct(conf_level)} DeLong "
+            f"CI) {aucs}{delong}."
+        )
     else:
         part_a = "(a) The marker models could not be estimated on these data (see notebook 06)."
     if validation is not None:
         v = validation.set_index("measure")
-        part_b = (f"(b) Calibration of the clinical + endometrial model (deciles and lowess); optimism-corrected "
-                  f"AUC {v.loc['auc', 'corrected']:.2f}, calibration slope {v.loc['calibration_slope', 'corrected']:.2f}.")
+        part_b = (
+            f"(b) Calibration of the clinical + endometrial model (deciles and lowess); optimism-corrected "
+            f"AUC {v.loc['auc', 'corrected']:.2f}, calibration slope {v.loc['calibration_slope', 'corrected']:.2f}."
+        )
     else:
         part_b = "(b) The clinical + endometrial model could not be validated on these data."
-    return (f"Figure 5. Biomarkers and who benefits. {part_a} {part_b} (c) Observed against predicted benefit of "
-            f"personalized therapy by fifth of predicted benefit. (d) Net benefit of treating all, by profile and by "
-            f"the benefit model across the smallest gain in live birth judged worth the therapy.")
+    return (
+        f"Figure 5. Biomarkers and who benefits. {part_a} {part_b} (c) Observed against predicted benefit of "
+        f"personalized therapy by fifth of predicted benefit. (d) Net benefit of treating all, by profile and by "
+        f"the benefit model across the smallest gain in live birth judged worth the therapy."
+    )

@@ -26,8 +26,11 @@ _NOT_COUNTS = {"n_bootstrap", "n_imputations", "n_jobs", "n_failed_replicates", 
 
 def count_columns(frame: pd.DataFrame) -> list[str]:
     """Return the columns holding counts of people or events (by name: ``n``, ``n_*``, ``*_n``, ``count``, ``events``)."""
-    return [c for c in frame.columns if _COUNT.match(str(c)) and c not in _NOT_COUNTS
-            and pd.api.types.is_numeric_dtype(frame[c])]
+    return [
+        c
+        for c in frame.columns
+        if _COUNT.match(str(c)) and c not in _NOT_COUNTS and pd.api.types.is_numeric_dtype(frame[c])
+    ]
 
 
 def masked_label(min_cell_count: int) -> str:
@@ -84,9 +87,11 @@ def rule_statement(min_cell_count: int) -> str:
     """A sentence for reports saying whether and how small counts were masked."""
     if min_cell_count <= 1:
         return "No disclosure control was applied (min_cell_count = 0): every count is shown."
-    return (f"Disclosure control: every count from 1 to {min_cell_count - 1} is shown as "
-            f"\"{masked_label(min_cell_count)}\" in tables, captions, numbers at risk and figure labels, "
-            f"together with the percentages of the same row; in estimates.csv such model counts are left empty.")
+    return (
+        f"Disclosure control: every count from 1 to {min_cell_count - 1} is shown as "
+        f'"{masked_label(min_cell_count)}" in tables, captions, numbers at risk and figure labels, '
+        f"together with the percentages of the same row; in estimates.csv such model counts are left empty."
+    )
 
 
 _LEADING_COUNT = re.compile(r"^\s*(\d[\d,]*)\s*(\(|$)")

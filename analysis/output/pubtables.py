@@ -20,12 +20,21 @@ from analysis.output.disclosure import rule_statement
 from analysis.output.results import write_table
 from analysis.output.style import label_for
 
-__all__ = ["PublicationTable", "model_table", "model_terms_table", "table_one", "write_publication_tables", "write_table_formats"]
+__all__ = [
+    "PublicationTable",
+    "model_table",
+    "model_terms_table",
+    "table_one",
+    "write_publication_tables",
+    "write_table_formats",
+]
 
-ABBREVIATIONS = ("AIPW, augmented inverse probability weighting; CI, confidence interval; IPTW, inverse "
-                 "probability of treatment weighting; IQR, interquartile range; MI, multiple imputation; OR, odds "
-                 "ratio; RD, risk difference; RR, risk ratio; SD, standard deviation; SMD, standardized mean "
-                 "difference.")
+ABBREVIATIONS = (
+    "AIPW, augmented inverse probability weighting; CI, confidence interval; IPTW, inverse "
+    "probability of treatment weighting; IQR, interquartile range; MI, multiple imputation; OR, odds "
+    "ratio; RD, risk difference; RR, risk ratio; SD, standard deviation; SMD, standardized mean "
+    "difference."
+)
 
 
 @dataclass
@@ -51,16 +60,26 @@ def _p(p) -> str:
 
 def table_one(display: pd.DataFrame, *, by: str, min_cell_count: int) -> PublicationTable:
     """Table 1 from a saved display table (``table1_by_arm_display.csv``)."""
-    frame = display.fillna("").rename(columns={"variable": "Characteristic", "level": "Level", "missing": "Missing",
-                                               "overall": "Overall"})
-    frame = frame.rename(columns={c: label_for(c) for c in frame.columns
-                                  if c not in ("Characteristic", "Level", "Missing", "Overall", "SMD")})
+    frame = display.fillna("").rename(
+        columns={"variable": "Characteristic", "level": "Level", "missing": "Missing", "overall": "Overall"}
+    )
+    frame = frame.rename(
+        columns={
+            c: label_for(c) for c in frame.columns if c not in ("Characteristic", "Level", "Missing", "Overall", "SMD")
+        }
+    )
     return PublicationTable(
-        f"table_1_by_{by}", f"Table 1. Characteristics at the first transfer by {by.replace('_', ' ')}", frame,
-        ["Continuous variables: mean (SD) when the absolute sample skewness is at most 1, else median [IQR]; "
-         "categories: n (%). SMD: largest absolute standardized mean difference between groups (Austin 2009; "
-         "Yang & Dalton 2012 for multi-level categories). Missing: n (%) of the whole sample.",
-         ABBREVIATIONS, rule_statement(min_cell_count)])
+        f"table_1_by_{by}",
+        f"Table 1. Characteristics at the first transfer by {by.replace('_', ' ')}",
+        frame,
+        [
+            "Continuous variables: mean (SD) when the absolute sample skewness is at most 1, else median [IQR]; "
+            "categories: n (%). SMD: largest absolute standardized mean difference between groups (Austin 2009; "
+            "Yang & Dalton 2012 for multi-level categories). Missing: n (%) of the whole sample.",
+            ABBREVIATIONS,
+            rule_statement(min_cell_count),
+        ],
+    )
 
 
 _MODELS = [  # (model_id, label, measure)
@@ -86,64 +105,112 @@ def model_table(estimates: pd.DataFrame, *, conf_level: float = 0.95, min_cell_c
         for r in sel.itertuples():
             arm = r.term.split("[", 1)[1].rstrip("]").capitalize()
             pct = measure.startswith("RD")
-            rows.append({"Model": label, "Arm vs none": arm, "Measure": measure,
-                         f"Estimate ({conf_level * 100:g}% CI)": _ci(r.estimate, r.conf_low, r.conf_high, percent=pct),
-                         "P": _p(r.p_value), "n": "" if pd.isna(r.n_obs) else f"{int(r.n_obs):,}"})
-    frame = pd.DataFrame(rows, columns=["Model", "Arm vs none", "Measure", f"Estimate ({conf_level * 100:g}% CI)",
-                                        "P", "n"])
+            rows.append(
+                {
+                    "Model": label,
+                    "Arm vs none": arm,
+                    "Measure": measure,
+                    f"Estimate ({conf_level * 100:g}% CI)": _ci(r.estimate, r.conf_low, r.conf_high, percent=pct),
+                    "P": _p(r.p_value),
+                    "n": "" if pd.isna(r.n_obs) else f"{int(r.n_obs):,}",
+                }
+            )
+    frame = pd.DataFrame(
+        rows, columns=["Model", "Arm vs none", "Measure", f"Estimate ({conf_level * 100:g}% CI)", "P", "n"]
+    )
     return PublicationTable(
-        "table_2_effects", "Table 2. Live birth with empirical and personalized immunotherapy against none", frame,
-        ["First transfer unless stated. Adjusted models: age, BMI, prior failed transfers, embryo stage, good-quality "
-         "embryos, cycle type, oocyte source and centre. IPTW: stabilised weights from a multinomial propensity model, "
-         "design-based (sandwich) SEs. AIPW: percentile bootstrap CI over patients. Matched: 1:1 nearest neighbour, "
-         "caliper 0.2 SD of the logit score, SEs clustered on pairs. MI: Rubin's rules. GEE: transfers up to the first "
-         "live birth, adjusted also for the transfer number, independence working correlation, robust SEs, clustered on "
-         "patients. Cox: Efron ties, time zero at the first transfer after the biopsy (emulated target trial); per "
-         "protocol: censored at a switch of arm, stabilised IPTW × IPCW, robust SEs by woman. P: two-sided Wald test.",
-         ABBREVIATIONS, rule_statement(min_cell_count)])
+        "table_2_effects",
+        "Table 2. Live birth with empirical and personalized immunotherapy against none",
+        frame,
+        [
+            "First transfer unless stated. Adjusted models: age, BMI, prior failed transfers, embryo stage, good-quality "
+            "embryos, cycle type, oocyte source and centre. IPTW: stabilised weights from a multinomial propensity model, "
+            "design-based (sandwich) SEs. AIPW: percentile bootstrap CI over patients. Matched: 1:1 nearest neighbour, "
+            "caliper 0.2 SD of the logit score, SEs clustered on pairs. MI: Rubin's rules. GEE: transfers up to the first "
+            "live birth, adjusted also for the transfer number, independence working correlation, robust SEs, clustered on "
+            "patients. Cox: Efron ties, time zero at the first transfer after the biopsy (emulated target trial); per "
+            "protocol: censored at a switch of arm, stabilised IPTW × IPCW, robust SEs by woman. P: two-sided Wald test.",
+            ABBREVIATIONS,
+            rule_statement(min_cell_count),
+        ],
+    )
 
 
-def model_terms_table(estimates: pd.DataFrame, model_id: str, *, title: str, conf_level: float = 0.95,
-                      min_cell_count: int) -> PublicationTable:
+def model_terms_table(
+    estimates: pd.DataFrame, model_id: str, *, title: str, conf_level: float = 0.95, min_cell_count: int
+) -> PublicationTable:
     """Every term of one model (its full coefficient table) as a publication table."""
     rows = estimates[estimates["model_id"] == model_id]
     estimator = str(rows["estimator"].iloc[0]) if len(rows) else ""
     difference = estimator.endswith("_rd")
-    measure = {"cox_efron": "HR", "cox_itt": "HR", "cox_pp_ipcw": "HR"}.get(estimator, "RD (%)" if difference else ("RR" if estimator.endswith("rr") else "OR"))
-    frame = pd.DataFrame({
-        "Term": rows["term"].astype(str).to_numpy(),
-        f"{measure} ({conf_level * 100:g}% CI)": [_ci(r.estimate, r.conf_low, r.conf_high, percent=difference)
-                                                   for r in rows.itertuples()],
-        "P": [_p(v) for v in rows["p_value"]]})
+    measure = {"cox_efron": "HR", "cox_itt": "HR", "cox_pp_ipcw": "HR"}.get(
+        estimator, "RD (%)" if difference else ("RR" if estimator.endswith("rr") else "OR")
+    )
+    frame = pd.DataFrame(
+        {
+            "Term": rows["term"].astype(str).to_numpy(),
+            f"{measure} ({conf_level * 100:g}% CI)": [
+                _ci(r.estimate, r.conf_low, r.conf_high, percent=difference) for r in rows.itertuples()
+            ],
+            "P": [_p(v) for v in rows["p_value"]],
+        }
+    )
     frame = frame[frame["Term"] != "(Intercept)"].reset_index(drop=True)
     n = rows["n_obs"].dropna()
     size = f" {int(n.iloc[0]):,} observations" if len(n) else ""
-    return PublicationTable(f"table_s_{model_id}", f"{title} (model {model_id};{size})", frame,
-                            [f"Estimator: {estimator}; see Table 2 and docs/analysis_plan.md for the model.",
-                             ABBREVIATIONS, rule_statement(min_cell_count)])
+    return PublicationTable(
+        f"table_s_{model_id}",
+        f"{title} (model {model_id};{size})",
+        frame,
+        [
+            f"Estimator: {estimator}; see Table 2 and docs/analysis_plan.md for the model.",
+            ABBREVIATIONS,
+            rule_statement(min_cell_count),
+        ],
+    )
 
 
 def _html(t: PublicationTable) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in t.frame.itertuples(index=False))
-    notes = "".join(f"<p class=\"footnote\">{html.escape(n)}</p>" for n in t.footnotes)
-    return (f"<table class=\"publication\"><caption>{html.escape(t.title)}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table>\n{notes}\n")
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in t.frame.itertuples(index=False)
+    )
+    notes = "".join(f'<p class="footnote">{html.escape(n)}</p>' for n in t.footnotes)
+    return (
+        f'<table class="publication"><caption>{html.escape(t.title)}</caption><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>\n{notes}\n"
+    )
 
 
 def _latex_escape(text: str) -> str:
-    for a, b in [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("<", r"\textless{}"), (">", r"\textgreater{}"), ("–", "--"), ("−", "$-$"), ("×", r"$\times$")]:
+    for a, b in [
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+        ("<", r"\textless{}"),
+        (">", r"\textgreater{}"),
+        ("–", "--"),
+        ("−", "$-$"),
+        ("×", r"$\times$"),
+    ]:
         text = text.replace(a, b)
     return text
 
 
 def _latex(t: PublicationTable) -> str:
     cols = "l" * len(t.frame.columns)
-    lines = [r"\begin{table}[ht]", r"\centering", rf"\caption{{{_latex_escape(t.title)}}}",
-             rf"\begin{{tabular}}{{{cols}}}", r"\toprule",
-             " & ".join(_latex_escape(str(c)) for c in t.frame.columns) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table}[ht]",
+        r"\centering",
+        rf"\caption{{{_latex_escape(t.title)}}}",
+        rf"\begin{{tabular}}{{{cols}}}",
+        r"\toprule",
+        " & ".join(_latex_escape(str(c)) for c in t.frame.columns) + r" \\",
+        r"\midrule",
+    ]
     lines += [" & ".join(_latex_escape(str(v)) for v in row) + r" \\" for row in t.frame.itertuples(index=False)]
     lines += [r"\bottomrule", r"\end{tabular}"]
     lines += [rf"\par\footnotesize {_latex_escape(n)}" for n in t.footnotes]
@@ -177,8 +244,11 @@ def _docx(t: PublicationTable) -> bytes:
     fixed = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as src, zipfile.ZipFile(fixed, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
-            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), src.read(info.filename),
-                         compress_type=zipfile.ZIP_DEFLATED)
+            dst.writestr(
+                zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)),
+                src.read(info.filename),
+                compress_type=zipfile.ZIP_DEFLATED,
+            )
     return fixed.getvalue()
 
 
@@ -195,8 +265,9 @@ def write_table_formats(t: PublicationTable, folder: Path) -> list[Path]:
     return paths + [path]
 
 
-def write_publication_tables(run_dir: str | Path, *, conf_level: float = 0.95,
-                             min_cell_count: int) -> list[PublicationTable]:
+def write_publication_tables(
+    run_dir: str | Path, *, conf_level: float = 0.95, min_cell_count: int
+) -> list[PublicationTable]:
     """Build every publication table a run's tidy tables allow and write them in all formats."""
     tables_dir = Path(run_dir) / "tables"
     built = []
@@ -204,15 +275,26 @@ def write_publication_tables(run_dir: str | Path, *, conf_level: float = 0.95,
         path = tables_dir / f"table1_by_{by}_display.csv"
         if path.exists():
             display = pd.read_csv(path, dtype=str, keep_default_na=False)
-            built.append(table_one(display, by="treatment_arm" if by == "arm" else "immune_profile",
-                                   min_cell_count=min_cell_count))
+            built.append(
+                table_one(
+                    display, by="treatment_arm" if by == "arm" else "immune_profile", min_cell_count=min_cell_count
+                )
+            )
     est_path = tables_dir / "estimates.csv"
     if est_path.exists():
         est = pd.read_csv(est_path)
         built.append(model_table(est, conf_level=conf_level, min_cell_count=min_cell_count))
-        built += [model_terms_table(est, model_id, title=f"Supplementary table: {label}, {measure}",
-                                    conf_level=conf_level, min_cell_count=min_cell_count)
-                  for model_id, label, measure in _MODELS if (est["model_id"] == model_id).any()]
+        built += [
+            model_terms_table(
+                est,
+                model_id,
+                title=f"Supplementary table: {label}, {measure}",
+                conf_level=conf_level,
+                min_cell_count=min_cell_count,
+            )
+            for model_id, label, measure in _MODELS
+            if (est["model_id"] == model_id).any()
+        ]
     for t in built:
         write_table_formats(t, tables_dir / "publication")
     return built

@@ -35,18 +35,28 @@ text-align:left;vertical-align:top} caption{font-weight:bold;text-align:left;pad
 
 def _table_html(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape('' if pd.isna(v) else str(v))}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape('' if pd.isna(v) else str(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _figure_html(run_dir: Path, stem: str, caption: str) -> str:
-    links = " · ".join(f'<a href="figures/{stem}.{ext}">{ext.upper()}</a>' for ext in ("pdf", "svg", "png")
-                       if (run_dir / "figures" / f"{stem}.{ext}").exists())
-    img = (f'<img src="figures/{stem}.png" alt="{html.escape(stem)}">' if (run_dir / "figures" / f"{stem}.png").exists()
-           else "")
-    return (f"<figure id=\"{html.escape(stem)}\">{img}<figcaption>{html.escape(caption)} "
-            f"<span class=\"footnote\">({links})</span></figcaption></figure>")
+    links = " · ".join(
+        f'<a href="figures/{stem}.{ext}">{ext.upper()}</a>'
+        for ext in ("pdf", "svg", "png")
+        if (run_dir / "figures" / f"{stem}.{ext}").exists()
+    )
+    img = (
+        f'<img src="figures/{stem}.png" alt="{html.escape(stem)}">'
+        if (run_dir / "figures" / f"{stem}.png").exists()
+        else ""
+    )
+    return (
+        f'<figure id="{html.escape(stem)}">{img}<figcaption>{html.escape(caption)} '
+        f'<span class="footnote">({links})</span></figcaption></figure>'
+    )
 
 
 def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
@@ -71,16 +81,20 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
     k = int(params.get("min_cell_count", 0) or 0)
     publication = write_publication_tables(run_dir, conf_level=float(params.get("conf_level", 0.95)), min_cell_count=k)
 
-    parts = ["<h1>Endometrial immune profiling and immunotherapy: run report</h1>",
-             f"<p>Run of suite version {html.escape(str(manifest.get('suite_version')))} on "
-             f"<code>{html.escape(Path(str(manifest.get('data_dir', ''))).name)}</code>; status "
-             f"<b>{html.escape(str(manifest.get('status')))}</b>. Tables are in <code>tables/</code> "
-             f"(publication versions in CSV, HTML, LaTeX and Word in <code>tables/publication/</code>).</p>",
-             f"<p class=\"note\">{html.escape(rule_statement(k))}</p>"]
+    parts = [
+        "<h1>Endometrial immune profiling and immunotherapy: run report</h1>",
+        f"<p>Run of suite version {html.escape(str(manifest.get('suite_version')))} on "
+        f"<code>{html.escape(Path(str(manifest.get('data_dir', ''))).name)}</code>; status "
+        f"<b>{html.escape(str(manifest.get('status')))}</b>. Tables are in <code>tables/</code> "
+        f"(publication versions in CSV, HTML, LaTeX and Word in <code>tables/publication/</code>).</p>",
+        f'<p class="note">{html.escape(rule_statement(k))}</p>',
+    ]
 
     figures = run_dir / "figures"
-    main = sorted({p.stem for p in figures.glob("figure_*.png") if re.match(r"figure_\d+_", p.stem)},
-                  key=lambda s: int(s.split("_")[1]))
+    main = sorted(
+        {p.stem for p in figures.glob("figure_*.png") if re.match(r"figure_\d+_", p.stem)},
+        key=lambda s: int(s.split("_")[1]),
+    )
     parts.append("<h2>Main figures</h2>")
     for stem in main:
         number = stem.split("_")[1]
@@ -95,9 +109,11 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
 
     protocol = run_dir / "tables" / "target_trial_protocol.csv"
     if protocol.exists():
-        parts.append("<h2>The emulated target trial</h2><p>The protocol of the trial that the longitudinal "
-                     "analyses emulate (TARGET guideline items), and the days from the biopsy to time zero by "
-                     "arm:</p>" + _table_html(pd.read_csv(protocol, dtype=str, keep_default_na=False)))
+        parts.append(
+            "<h2>The emulated target trial</h2><p>The protocol of the trial that the longitudinal "
+            "analyses emulate (TARGET guideline items), and the days from the biopsy to time zero by "
+            "arm:</p>" + _table_html(pd.read_csv(protocol, dtype=str, keep_default_na=False))
+        )
         delay = run_dir / "tables" / "delay_biopsy_to_first_transfer.csv"
         if delay.exists():
             parts.append(_table_html(pd.read_csv(delay, dtype=str, keep_default_na=False)))  # masked when saved
@@ -105,8 +121,10 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
     parts.append("<h2>Publication tables</h2>")
     for t in publication:
         html_path = run_dir / "tables" / "publication" / f"{t.name}.html"
-        links = " · ".join(f'<a href="tables/publication/{t.name}.{ext}">{ext}</a>' for ext in ("csv", "html", "tex", "docx"))
-        parts.append(html_path.read_text(encoding="utf-8") + f"<p class=\"footnote\">Download: {links}</p>")
+        links = " · ".join(
+            f'<a href="tables/publication/{t.name}.{ext}">{ext}</a>' for ext in ("csv", "html", "tex", "docx")
+        )
+        parts.append(html_path.read_text(encoding="utf-8") + f'<p class="footnote">Download: {links}</p>')
 
     parts.append("<h2>Analysis-plan parameters</h2>")
     rows = [{"parameter": key, "value": json.dumps(value, sort_keys=True)} for key, value in sorted(params.items())]
@@ -117,25 +135,33 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
     if findings.exists():
         f = pd.read_csv(findings)
         f = f.drop(columns=[c for c in f.columns if "id" in c.lower()], errors="ignore")  # never patient ids
-        parts.append("<p>Warnings found when the data were checked against the data contract:</p>"
-                     + (_table_html(mask_table(f, k)) if len(f) else "<p>None.</p>"))
+        parts.append(
+            "<p>Warnings found when the data were checked against the data contract:</p>"
+            + (_table_html(mask_table(f, k)) if len(f) else "<p>None.</p>")
+        )
     exclusions = run_dir / "tables" / "exclusions.csv"
     if exclusions.exists():
-        parts.append("<p>Exclusion log (Figure 1 is drawn from it):</p>"
-                     + _table_html(pd.read_csv(exclusions, dtype=str, keep_default_na=False)))
+        parts.append(
+            "<p>Exclusion log (Figure 1 is drawn from it):</p>"
+            + _table_html(pd.read_csv(exclusions, dtype=str, keep_default_na=False))
+        )
 
     parts.append("<h2>Executed notebooks</h2><ul>")
     for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):
         parts.append(f'<li><a href="notebooks/{nb.name}">{html.escape(nb.name)}</a> (open in JupyterLab)</li>')
     parts.append("</ul>")
 
-    parts.append("<h2>Manifest</h2><p>Inputs with their SHA-256, versions, git commit and timings "
-                 '(<a href="manifest.json">manifest.json</a>):</p>')
+    parts.append(
+        "<h2>Manifest</h2><p>Inputs with their SHA-256, versions, git commit and timings "
+        '(<a href="manifest.json">manifest.json</a>):</p>'
+    )
     shown = {key: value for key, value in manifest.items() if key not in ("parameters",)}
     parts.append(f"<pre>{html.escape(json.dumps(shown, indent=2, sort_keys=True, default=str))}</pre>")
 
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Run report</title>"
-            f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Run report</title>'
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
     path = run_dir / "report.html"
     tmp = path.with_name("report.html.tmp")
     tmp.write_text(page, encoding="utf-8")

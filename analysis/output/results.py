@@ -93,7 +93,6 @@ def read_run(run_dir: str | Path) -> dict[str, pd.DataFrame]:
     """
     tables_dir = Path(run_dir) / "tables"
     if not tables_dir.is_dir():
-
         raise RunError(f"{run_dir} is not a run folder: it has no tables/ folder")
     out = {}
     for path in sorted(tables_dir.glob("*.csv")):

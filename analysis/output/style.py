@@ -146,8 +146,7 @@ def figure_size(width: str | float = "single", aspect: float = 0.75) -> tuple[fl
     """
     if isinstance(width, str):
         if width not in WIDTHS_MM:
-            raise ValueError(
-                f"unknown width {width!r}; known: {sorted(WIDTHS_MM)} or a number in mm")
+            raise ValueError(f"unknown width {width!r}; known: {sorted(WIDTHS_MM)} or a number in mm")
         width_mm = WIDTHS_MM[width]
     else:
         width_mm = float(width)

@@ -16,59 +16,94 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m analysis",
         description="Endometrial immune profiling and immunotherapy in IVF: synthetic cohorts, "
-                    "validation and the notebook suite.",
+        "validation and the notebook suite.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    synth = sub.add_parser("synth", help="write a synthetic cohort with its declared truth",
-                           description="Simulate a cohort that obeys the data contract and write "
-                                       "patients.csv, transfers.csv and truth.json into DIR. The same "
-                                       "seed gives the same bytes.")
+    synth = sub.add_parser(
+        "synth",
+        help="write a synthetic cohort with its declared truth",
+        description="Simulate a cohort that obeys the data contract and write "
+        "patients.csv, transfers.csv and truth.json into DIR. The same "
+        "seed gives the same bytes.",
+    )
     synth.add_argument("--patients", type=int, default=1500, metavar="N", help="number of patients (default 1500)")
     synth.add_argument("--seed", type=int, default=20261124, metavar="S", help="random seed (default 20261124)")
     synth.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
-    synth.add_argument("--preset", choices=("default", "realistic"), default="default",
-                       help="default: the shipped generator; realistic: a clinic with arm switching after "
-                            "failures, arm-dependent delays, frailty, a calendar trend, informative drop-out, a "
-                            "data cut, returns for siblings and missing markers (analysis.data.clinic)")
-    synth.add_argument("--null", action="store_true",
-                       help="realistic preset only: no arm has any effect on live birth")
+    synth.add_argument(
+        "--preset",
+        choices=("default", "realistic"),
+        default="default",
+        help="default: the shipped generator; realistic: a clinic with arm switching after "
+        "failures, arm-dependent delays, frailty, a calendar trend, informative drop-out, a "
+        "data cut, returns for siblings and missing markers (analysis.data.clinic)",
+    )
+    synth.add_argument("--null", action="store_true", help="realistic preset only: no arm has any effect on live birth")
 
-    validate = sub.add_parser("validate", help="check a cohort folder against the data contract",
-                              description="Read a cohort folder and list every contract violation "
-                                          "(errors) and finding (warnings). Exit status 2 on errors.")
+    validate = sub.add_parser(
+        "validate",
+        help="check a cohort folder against the data contract",
+        description="Read a cohort folder and list every contract violation "
+        "(errors) and finding (warnings). Exit status 2 on errors.",
+    )
     validate.add_argument("--data", default="data/synthetic", metavar="DIR", help="cohort folder")
 
-    run = sub.add_parser("run", help="validate the data and execute the notebooks into a run folder",
-                         description="Validate the cohort, then execute every notebook through "
-                                     "papermill into one run folder (executed notebooks, figures/, "
-                                     "tables/, manifest.json).")
+    run = sub.add_parser(
+        "run",
+        help="validate the data and execute the notebooks into a run folder",
+        description="Validate the cohort, then execute every notebook through "
+        "papermill into one run folder (executed notebooks, figures/, "
+        "tables/, manifest.json).",
+    )
     run.add_argument("--data", default="data/synthetic", metavar="DIR", help="cohort folder (default data/synthetic)")
     run.add_argument("--config", default=None, metavar="study.yaml", help="study config overriding the defaults")
-    run.add_argument("--out", default="reports/latest", metavar="reports/NAME", help="run folder (default reports/latest)")
-    run.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one parameter (repeatable; dotted keys reach into mappings)")
+    run.add_argument(
+        "--out", default="reports/latest", metavar="reports/NAME", help="run folder (default reports/latest)"
+    )
+    run.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter (repeatable; dotted keys reach into mappings)",
+    )
     run.add_argument("--force", action="store_true", help="replace an existing run folder")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel (default python3: this interpreter)")
     run.add_argument("--quiet", action="store_true", help="print no progress")
-    run.add_argument("--jobs", type=int, default=1, metavar="N",
-                     help="notebooks executed at the same time (default 1); the outputs are the same bytes")
-    run.add_argument("--keep-interim", action="store_true",
-                     help="keep interim/ (the cached derived cohort, patient-level data) in the finished run folder; "
-                          "by default it is removed when the run succeeds")
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="notebooks executed at the same time (default 1); the outputs are the same bytes",
+    )
+    run.add_argument(
+        "--keep-interim",
+        action="store_true",
+        help="keep interim/ (the cached derived cohort, patient-level data) in the finished run folder; "
+        "by default it is removed when the run succeeds",
+    )
 
-    sweep = sub.add_parser("sweep", help="run a grid of parameter sets into one sweep folder",
-                           description="Run the suite once per parameter set of SWEEP.yaml (data x sets x grid; "
-                                       "analysis.run.sweep documents the file) into OUT/runs/<run>, skipping runs "
-                                       "that finished earlier, then write OUT/estimates.csv (all runs, parameter "
-                                       "values as columns) and OUT/sweep_status.csv. A failing run never stops "
-                                       "the others.")
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a grid of parameter sets into one sweep folder",
+        description="Run the suite once per parameter set of SWEEP.yaml (data x sets x grid; "
+        "analysis.run.sweep documents the file) into OUT/runs/<run>, skipping runs "
+        "that finished earlier, then write OUT/estimates.csv (all runs, parameter "
+        "values as columns) and OUT/sweep_status.csv. A failing run never stops "
+        "the others.",
+    )
     sweep.add_argument("sweep_file", metavar="SWEEP.yaml", help="sweep file")
     sweep.add_argument("--out", required=True, metavar="DIR", help="sweep folder")
     sweep.add_argument("--jobs", type=int, default=1, metavar="N", help="local worker processes (default 1)")
-    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="Dask distributed scheduler (tcp://host:8786); runs become tasks on the cluster")
+    sweep.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask distributed scheduler (tcp://host:8786); runs become tasks on the cluster",
+    )
     sweep.add_argument("--quiet", action="store_true", help="print no progress")
     return parser
 
@@ -90,8 +125,10 @@ def _synth(args) -> int:
     else:
         cohort = simulate_cohort(args.patients, seed=args.seed)
     paths = write_cohort(cohort, args.out)
-    print(f"wrote {len(cohort.patients)} patients and {len(cohort.transfers)} transfers: "
-          + ", ".join(str(p) for p in paths))
+    print(
+        f"wrote {len(cohort.patients)} patients and {len(cohort.transfers)} transfers: "
+        + ", ".join(str(p) for p in paths)
+    )
     return 0
 
 
@@ -112,8 +149,17 @@ def _validate(args) -> int:
 def _run(args) -> int:
     from analysis.run.runner import run_suite  # lazy: see the note above _synth
 
-    run_suite(args.data, args.out, config_path=args.config, overrides=args.parameter, force=args.force,
-              kernel_name=args.kernel, quiet=args.quiet, jobs=args.jobs, keep_interim=args.keep_interim)
+    run_suite(
+        args.data,
+        args.out,
+        config_path=args.config,
+        overrides=args.parameter,
+        force=args.force,
+        kernel_name=args.kernel,
+        quiet=args.quiet,
+        jobs=args.jobs,
+        keep_interim=args.keep_interim,
+    )
     return 0
 
 

@@ -72,12 +72,12 @@ def _set_dotted(config: dict, key: str, value, known: set[str]) -> None:
 
 def _unknown_message(unknown, known) -> str:
     names = ", ".join(sorted(known))
-    return (f"unknown parameter(s) {sorted(unknown)}: no notebook declares them. "
-            f"Known parameters: {names}")
+    return f"unknown parameter(s) {sorted(unknown)}: no notebook declares them. Known parameters: {names}"
 
 
-def resolve_config(known: set[str], config_path: str | Path | None = None,
-                   overrides: list[str] | tuple[str, ...] = ()) -> dict:
+def resolve_config(
+    known: set[str], config_path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> dict:
     """Return the resolved analysis plan.
 
     Parameters
@@ -99,8 +99,9 @@ def resolve_config(known: set[str], config_path: str | Path | None = None,
     config = default_config()
     stray_defaults = set(config) - known
     if stray_defaults:
-        raise ConfigError("the package's default config names parameters no notebook declares: "
-                          f"{sorted(stray_defaults)}")
+        raise ConfigError(
+            f"the package's default config names parameters no notebook declares: {sorted(stray_defaults)}"
+        )
     if config_path is not None:
         study = read_config(config_path)
         unknown = set(study) - known
@@ -110,8 +111,9 @@ def resolve_config(known: set[str], config_path: str | Path | None = None,
             if isinstance(value, dict) and isinstance(config.get(key), dict):
                 bad = set(value) - set(config[key])
                 if bad:
-                    raise ConfigError(f"{config_path}: unknown key(s) {sorted(bad)} under '{key}'; "
-                                      f"known: {sorted(config[key])}")
+                    raise ConfigError(
+                        f"{config_path}: unknown key(s) {sorted(bad)} under '{key}'; known: {sorted(config[key])}"
+                    )
                 config[key] = {**config[key], **value}
             else:
                 config[key] = value

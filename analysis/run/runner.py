@@ -37,8 +37,18 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 INTERIM_DIR = "interim"  # private part of a run folder: never shared, never in the report
 COHORT_CACHE = f"{INTERIM_DIR}/cohort"
-VERSIONED_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "seaborn",
-                      "papermill", "pandera", "pyarrow")
+VERSIONED_PACKAGES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "statsmodels",
+    "lifelines",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "pandera",
+    "pyarrow",
+)
 
 
 def notebook_paths(notebook_dir: str | Path = NOTEBOOK_DIR) -> list[Path]:
@@ -67,10 +77,18 @@ def known_parameters(paths: list[Path]) -> dict[str, set[str]]:
 
 def _git_commit() -> dict:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        )
         return {"commit": commit, "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
@@ -104,10 +122,19 @@ def _previous_wall_seconds(out_dir: Path) -> dict[str, float]:
         return {}
 
 
-def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | Path | None = None,
-              overrides: list[str] | tuple[str, ...] = (), force: bool = False,
-              notebooks: list[Path] | None = None, kernel_name: str = "python3",
-              quiet: bool = False, jobs: int = 1, keep_interim: bool = False) -> Path:
+def run_suite(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    config_path: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    force: bool = False,
+    notebooks: list[Path] | None = None,
+    kernel_name: str = "python3",
+    quiet: bool = False,
+    jobs: int = 1,
+    keep_interim: bool = False,
+) -> Path:
     """Validate the cohort, then execute every notebook into one run folder.
 
     Parameters
@@ -168,8 +195,11 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
     t_derive = time.perf_counter()
     cohort = load_cohort(data_dir, profile_cutoffs=config.get("profile_cutoffs"), outcome=config["outcome"])
     derive_seconds = time.perf_counter() - t_derive
-    _say(f"Cohort in {data_dir}: {len(cohort.patients)} patients, {len(cohort.transfers)} transfers, "
-         f"{len(cohort.problems)} warning(s)", quiet)
+    _say(
+        f"Cohort in {data_dir}: {len(cohort.patients)} patients, {len(cohort.transfers)} transfers, "
+        f"{len(cohort.problems)} warning(s)",
+        quiet,
+    )
 
     partial = out_dir.with_name(out_dir.name + ".partial")
     if partial.exists():
@@ -183,9 +213,15 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
     cache = write_cohort_cache(cohort, partial / COHORT_CACHE)
     derive_seconds += time.perf_counter() - t_cache
     sharing = [path.stem for path in paths if "cohort_file" in per_notebook[path]]
-    _say(f"cohort derived once ({derive_seconds:.1f} s), shared by {len(sharing)} of {len(paths)} notebooks"
-         + (f" (the others derive it themselves: {', '.join(p.stem for p in paths if p.stem not in sharing)})"
-            if len(sharing) < len(paths) else ""), quiet)
+    _say(
+        f"cohort derived once ({derive_seconds:.1f} s), shared by {len(sharing)} of {len(paths)} notebooks"
+        + (
+            f" (the others derive it themselves: {', '.join(p.stem for p in paths if p.stem not in sharing)})"
+            if len(sharing) < len(paths)
+            else ""
+        ),
+        quiet,
+    )
 
     inputs = {str(p.relative_to(data_dir)): sha256_file(p) for p in input_files(data_dir)}
     if config_path is not None:
@@ -203,8 +239,12 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
         "finished": None,
         "status": "running",
         "notebooks": [],
-        "cohort": {"derived_once": True, "derive_seconds": round(derive_seconds, 2),
-                   "interim": COHORT_CACHE, "shared_with": sharing},
+        "cohort": {
+            "derived_once": True,
+            "derive_seconds": round(derive_seconds, 2),
+            "interim": COHORT_CACHE,
+            "shared_with": sharing,
+        },
     }
     start = time.perf_counter()
     jobs = max(1, min(int(jobs), len(paths)))
@@ -226,20 +266,38 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
         t0 = time.perf_counter()
         for attempt in (1, 2):
             try:
-                papermill.execute_notebook(str(path), str(target), parameters=params, kernel_name=kernel_name,
-                                           cwd=str(partial), progress_bar=False, log_output=False,
-                                           report_mode=False)
+                papermill.execute_notebook(
+                    str(path),
+                    str(target),
+                    parameters=params,
+                    kernel_name=kernel_name,
+                    cwd=str(partial),
+                    progress_bar=False,
+                    log_output=False,
+                    report_mode=False,
+                )
                 break
             except PapermillExecutionError as exc:
-                return {"notebook": path.name, "status": "failed", "wall_seconds": round(time.perf_counter() - t0, 2),
-                        "error": (f"notebook {path.name} failed in cell {exc.cell_index + 1} (execution count "
-                                  f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n  partly executed notebook: {target}")}
+                return {
+                    "notebook": path.name,
+                    "status": "failed",
+                    "wall_seconds": round(time.perf_counter() - t0, 2),
+                    "error": (
+                        f"notebook {path.name} failed in cell {exc.cell_index + 1} (execution count "
+                        f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n  partly executed notebook: {target}"
+                    ),
+                }
             except Exception as exc:  # kernel start failures and the like: one retry (papermill issues 239, 511)
                 if attempt == 2:
-                    return {"notebook": path.name, "status": "failed",
-                            "wall_seconds": round(time.perf_counter() - t0, 2),
-                            "error": (f"notebook {path.name} could not be executed: {type(exc).__name__}: {exc}\n"
-                                      f"  partly executed notebook (if any): {target}")}
+                    return {
+                        "notebook": path.name,
+                        "status": "failed",
+                        "wall_seconds": round(time.perf_counter() - t0, 2),
+                        "error": (
+                            f"notebook {path.name} could not be executed: {type(exc).__name__}: {exc}\n"
+                            f"  partly executed notebook (if any): {target}"
+                        ),
+                    }
         wall = time.perf_counter() - t0
         _say(f"      {path.stem} done in {wall:.1f} s", quiet)
         return {"notebook": path.name, "status": "ok", "wall_seconds": round(wall, 2)}
@@ -279,8 +337,10 @@ def run_suite(data_dir: str | Path, out_dir: str | Path, *, config_path: str | P
     try:  # publication tables and report.html, from what the notebooks wrote
         write_report(partial, manifest)
     except Exception as exc:
-        raise RunError(f"the notebooks ran, but the report could not be written: {type(exc).__name__}: {exc}\n"
-                       f"  run folder so far: {partial}") from None
+        raise RunError(
+            f"the notebooks ran, but the report could not be written: {type(exc).__name__}: {exc}\n"
+            f"  run folder so far: {partial}"
+        ) from None
     if out_dir.exists():
         shutil.rmtree(out_dir)
     partial.rename(out_dir)
@@ -295,4 +355,12 @@ def _write_manifest(run_dir: Path, manifest: dict) -> None:
     tmp.replace(run_dir / "manifest.json")
 
 
-__all__ = ["COHORT_CACHE", "INTERIM_DIR", "run_suite", "notebook_paths", "known_parameters", "declared_parameters", "RUNNER_PARAMETERS"]
+__all__ = [
+    "COHORT_CACHE",
+    "INTERIM_DIR",
+    "run_suite",
+    "notebook_paths",
+    "known_parameters",
+    "declared_parameters",
+    "RUNNER_PARAMETERS",
+]

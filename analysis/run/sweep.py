@@ -104,7 +104,8 @@ def plan_sweep(spec: dict) -> list[SweepRun]:
     keys = list(grid)
     runs = []
     for data_dir, (set_name, set_params), values in itertools.product(
-            spec["data"], sets.items(), itertools.product(*[grid[k] for k in keys])):
+        spec["data"], sets.items(), itertools.product(*[grid[k] for k in keys])
+    ):
         params = {**(spec.get("base") or {}), **(set_params or {}), **dict(zip(keys, values))}
         parts = [f"{len(runs) + 1:03d}"]
         if len(spec["data"]) > 1:
@@ -132,19 +133,20 @@ def execute_run(run: SweepRun, out_dir: str, config: str | None, notebooks: list
     try:
         paths = [NOTEBOOK_DIR / f"{name}.ipynb" for name in notebooks] if notebooks else None
         overrides = [f"{k}={json.dumps(v)}" for k, v in run.parameters.items()]
-        run_suite(run.data_dir, target, config_path=config, overrides=overrides, force=True, notebooks=paths,
-                  quiet=True)
+        run_suite(
+            run.data_dir, target, config_path=config, overrides=overrides, force=True, notebooks=paths, quiet=True
+        )
         status, message = "ok", ""
     except AnalysisError as exc:
         status, message = "failed", str(exc)
     except Exception as exc:  # a sweep reports every failure and goes on
         status, message = "failed", f"{type(exc).__name__}: {exc}"
-    return {"run": run.slug, "status": status, "wall_seconds": round(time.perf_counter() - t0, 2),
-            "message": message}
+    return {"run": run.slug, "status": status, "wall_seconds": round(time.perf_counter() - t0, 2), "message": message}
 
 
-def run_sweep(sweep_file: str | Path, out_dir: str | Path, *, jobs: int = 1, scheduler: str | None = None,
-              quiet: bool = False) -> pd.DataFrame:
+def run_sweep(
+    sweep_file: str | Path, out_dir: str | Path, *, jobs: int = 1, scheduler: str | None = None, quiet: bool = False
+) -> pd.DataFrame:
     """Run every run of a sweep (skipping finished ones) and write the combined tables.
 
     Parameters
@@ -167,13 +169,27 @@ def run_sweep(sweep_file: str | Path, out_dir: str | Path, *, jobs: int = 1, sch
     runs = plan_sweep(spec)
     out = Path(out_dir).resolve()
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_text(json.dumps(
-        {"sweep_file": str(Path(sweep_file).resolve()), "spec": spec,
-         "runs": [{"run": r.slug, "data_dir": r.data_dir, "set": r.set_name, "parameters": r.parameters}
-                  for r in runs]}, indent=2, sort_keys=True, default=str) + "\n")
+    (out / "sweep.json").write_text(
+        json.dumps(
+            {
+                "sweep_file": str(Path(sweep_file).resolve()),
+                "spec": spec,
+                "runs": [
+                    {"run": r.slug, "data_dir": r.data_dir, "set": r.set_name, "parameters": r.parameters} for r in runs
+                ],
+            },
+            indent=2,
+            sort_keys=True,
+            default=str,
+        )
+        + "\n"
+    )
     todo = [r for r in runs if not _finished(out / "runs" / r.slug)]
-    done = {r.slug: {"run": r.slug, "status": "ok", "wall_seconds": 0.0, "message": "finished earlier; skipped"}
-            for r in runs if r not in todo}
+    done = {
+        r.slug: {"run": r.slug, "status": "ok", "wall_seconds": 0.0, "message": "finished earlier; skipped"}
+        for r in runs
+        if r not in todo
+    }
     if not quiet:
         print(f"Sweep {out}: {len(runs)} runs, {len(done)} finished earlier, {len(todo)} to run", flush=True)
     args = [(r, str(out), spec.get("config"), spec.get("notebooks")) for r in todo]
@@ -182,8 +198,9 @@ def run_sweep(sweep_file: str | Path, out_dir: str | Path, *, jobs: int = 1, sch
 
         client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
         try:
-            futures = [client.submit(execute_run, *a, key=f"sweep-{a[0].slug}-{time.time_ns()}", pure=False)
-                       for a in args]
+            futures = [
+                client.submit(execute_run, *a, key=f"sweep-{a[0].slug}-{time.time_ns()}", pure=False) for a in args
+            ]
             for future in as_completed(futures):
                 record = future.result()
                 done[record["run"]] = record
@@ -218,8 +235,14 @@ def combined_estimates(out_dir: Path, runs: list[SweepRun]) -> pd.DataFrame:
             continue
         est = read_estimates_file(path)
         head = {"run": r.slug, "data_dir": Path(r.data_dir).name, "set": r.set_name}
-        head.update({f"param_{k}": json.dumps(r.parameters[k]) if isinstance(r.parameters.get(k), (list, dict))
-                     else r.parameters.get(k) for k in keys})
+        head.update(
+            {
+                f"param_{k}": json.dumps(r.parameters[k])
+                if isinstance(r.parameters.get(k), (list, dict))
+                else r.parameters.get(k)
+                for k in keys
+            }
+        )
         frames.append(pd.concat([pd.DataFrame([head] * len(est)), est.reset_index(drop=True)], axis=1))
     if not frames:
         return pd.DataFrame(columns=["run", "data_dir", "set", *[f"param_{k}" for k in keys]])

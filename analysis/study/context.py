@@ -97,8 +97,10 @@ class RunContext:
                 continue
             given = kwargs.setdefault(name, value)
             if given != value:
-                raise ValueError(f"{fn.__name__}: {name}={given!r} differs from the run's {name}={value!r}; "
-                                 f"a notebook does not override the run's settings")
+                raise ValueError(
+                    f"{fn.__name__}: {name}={given!r} differs from the run's {name}={value!r}; "
+                    f"a notebook does not override the run's settings"
+                )
         return fn(*args, **kwargs)
 
     def caption(self, fn: Callable, *args, **kwargs) -> str:
@@ -149,14 +151,22 @@ class RunContext:
 
     def save_figure(self, fig, name: str) -> list[Path]:
         """Save a figure in the run's formats and resolution under ``figures/<name>.*``."""
-        return figure_style.save_figure(fig, name, self.paths.figures, formats=self.figure_formats,
-                                        dpi=self.figure_dpi)
+        return figure_style.save_figure(fig, name, self.paths.figures, formats=self.figure_formats, dpi=self.figure_dpi)
 
 
-def open_context(notebook: str, *, data_dir: str | Path, run_dir: str | Path = "", cohort_file: str = "",
-                 profile_cutoffs: dict | None = None, outcome: str = "live_birth", conf_level: float = 0.95,
-                 figure_formats: Sequence[str] = ("pdf", "svg", "png"), figure_dpi: int = 300,
-                 min_cell_count: int) -> RunContext:
+def open_context(
+    notebook: str,
+    *,
+    data_dir: str | Path,
+    run_dir: str | Path = "",
+    cohort_file: str = "",
+    profile_cutoffs: dict | None = None,
+    outcome: str = "live_birth",
+    conf_level: float = 0.95,
+    figure_formats: Sequence[str] = ("pdf", "svg", "png"),
+    figure_dpi: int = 300,
+    min_cell_count: int,
+) -> RunContext:
     """Return the run context of one notebook and apply the figure style.
 
     Parameters
@@ -189,5 +199,11 @@ def open_context(notebook: str, *, data_dir: str | Path, run_dir: str | Path = "
         cohort = load_cohort(data_dir, profile_cutoffs=profile_cutoffs, outcome=outcome)
     paths = session.run_paths(run_dir, min_cell_count=min_cell_count)
     figure_style.apply_style()
-    return RunContext(notebook=notebook, cohort=cohort, paths=paths, conf_level=float(conf_level),
-                      figure_formats=tuple(figure_formats), figure_dpi=int(figure_dpi))
+    return RunContext(
+        notebook=notebook,
+        cohort=cohort,
+        paths=paths,
+        conf_level=float(conf_level),
+        figure_formats=tuple(figure_formats),
+        figure_dpi=int(figure_dpi),
+    )

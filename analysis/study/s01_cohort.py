@@ -17,8 +17,15 @@ from analysis.output.plotting import flow as flow_plots
 from analysis.study import summaries
 from analysis.study.context import RunContext
 
-__all__ = ["StudyFlow", "MissingValues", "study_flow", "validation_findings", "table_one_by_arm",
-           "table_one_by_profile", "missing_values"]
+__all__ = [
+    "StudyFlow",
+    "MissingValues",
+    "study_flow",
+    "validation_findings",
+    "table_one_by_arm",
+    "table_one_by_profile",
+    "missing_values",
+]
 
 #: Columns of the validation findings a reader sees (no example ids).
 FINDING_COLUMNS = ["table", "column", "rule", "severity", "n_rows", "message"]
@@ -98,8 +105,11 @@ def validation_findings(ctx: RunContext) -> pd.DataFrame:
 def _table_one(ctx: RunContext, by: str, name: str) -> summaries.TableOne:
     """Write Table 1 grouped by ``by`` as ``name``, ``name_smd`` and ``name_display``; return what was written."""
     table = summaries.table_one_by(ctx.cohort, by, min_cell_count=ctx.min_cell_count)
-    return summaries.TableOne(long=ctx.save_table(table.long, name), smd=ctx.save_table(table.smd, f"{name}_smd"),
-                              wide=ctx.save_table(table.wide, f"{name}_display"))
+    return summaries.TableOne(
+        long=ctx.save_table(table.long, name),
+        smd=ctx.save_table(table.smd, f"{name}_smd"),
+        wide=ctx.save_table(table.wide, f"{name}_display"),
+    )
 
 
 def table_one_by_arm(ctx: RunContext) -> summaries.TableOne:

@@ -17,9 +17,18 @@ from analysis.methods import landscape
 from analysis.output import captions, disclosure, plotting, style
 from analysis.study.context import RunContext
 
-__all__ = ["Prevalence", "MarkerCorrelations", "BloodVsEndometrium", "LandscapeFigure", "markers_by_profile",
-           "prevalence", "profile_concordance", "marker_correlations", "blood_vs_endometrium",
-           "landscape_figure"]
+__all__ = [
+    "Prevalence",
+    "MarkerCorrelations",
+    "BloodVsEndometrium",
+    "LandscapeFigure",
+    "markers_by_profile",
+    "prevalence",
+    "profile_concordance",
+    "marker_correlations",
+    "blood_vs_endometrium",
+    "landscape_figure",
+]
 
 #: The blood and endometrial markers drawn against each other, with the cut-offs of both.
 BLOOD_MARKER = "blood_nk_percent"
@@ -113,12 +122,21 @@ def _save(ctx: RunContext, fig: Figure, name: str) -> Figure:
     return fig
 
 
-def _cutoff_scatter(ctx: RunContext, patients: pd.DataFrame, ax, *, profile_cutoffs: dict,
-                    blood_nk_cutoff: float) -> None:
+def _cutoff_scatter(
+    ctx: RunContext, patients: pd.DataFrame, ax, *, profile_cutoffs: dict, blood_nk_cutoff: float
+) -> None:
     upper = landscape.marker_cutoff_lines(profile_cutoffs)[ENDOMETRIAL_MARKER]["high"]
-    plotting.plot_cutoff_scatter(patients, x=BLOOD_MARKER, y=ENDOMETRIAL_MARKER, x_cutoff=blood_nk_cutoff,
-                                 y_cutoff=upper, hue="immune_profile", log=(False, True), ax=ax,
-                                 min_cell_count=ctx.min_cell_count)
+    plotting.plot_cutoff_scatter(
+        patients,
+        x=BLOOD_MARKER,
+        y=ENDOMETRIAL_MARKER,
+        x_cutoff=blood_nk_cutoff,
+        y_cutoff=upper,
+        hue="immune_profile",
+        log=(False, True),
+        ax=ax,
+        min_cell_count=ctx.min_cell_count,
+    )
 
 
 def markers_by_profile(ctx: RunContext, *, profile_cutoffs: dict) -> Figure:
@@ -138,8 +156,9 @@ def markers_by_profile(ctx: RunContext, *, profile_cutoffs: dict) -> Figure:
     lines = landscape.marker_cutoff_lines(profile_cutoffs)
     fig, axes = plt.subplots(2, 2, figsize=style.figure_size("double", aspect=0.7))
     for ax, marker in zip(axes.flat, lines, strict=True):
-        plotting.plot_marker_distribution(patients, marker=marker, cutoffs=lines[marker], ax=ax,
-                                          min_cell_count=ctx.min_cell_count)
+        plotting.plot_marker_distribution(
+            patients, marker=marker, cutoffs=lines[marker], ax=ax, min_cell_count=ctx.min_cell_count
+        )
     _letter_panels(axes.flat, "abcd")
     return _save(ctx, fig, "supp_markers_by_profile")
 
@@ -158,8 +177,9 @@ def prevalence(ctx: RunContext) -> Prevalence:
     patients = _patients(ctx)
     overall = ctx.save_table(landscape.profile_prevalence(patients), "profile_prevalence")
     by_centre = ctx.save_table(landscape.profile_prevalence(patients, by="center_id"), "profile_prevalence_by_centre")
-    fig, axes = plt.subplots(1, 2, figsize=style.figure_size("double", aspect=0.4),
-                             gridspec_kw={"width_ratios": [1, 4]})
+    fig, axes = plt.subplots(
+        1, 2, figsize=style.figure_size("double", aspect=0.4), gridspec_kw={"width_ratios": [1, 4]}
+    )
     plotting.plot_prevalence(patients, ax=axes[0], min_cell_count=ctx.min_cell_count)
     plotting.plot_prevalence(patients, by="center_id", ax=axes[1], min_cell_count=ctx.min_cell_count)
     _letter_panels(axes, "ab")
@@ -219,15 +239,20 @@ def blood_vs_endometrium(ctx: RunContext, *, profile_cutoffs: dict, blood_nk_cut
     BloodVsEndometrium
     """
     patients = _patients(ctx)
-    spearman = ctx.save_table(landscape.blood_vs_endometrium(patients, blood=BLOOD_MARKER, conf_level=ctx.conf_level),
-                              "blood_vs_endometrium_spearman")
+    spearman = ctx.save_table(
+        landscape.blood_vs_endometrium(patients, blood=BLOOD_MARKER, conf_level=ctx.conf_level),
+        "blood_vs_endometrium_spearman",
+    )
     nk = landscape.elevated_nk_agreement(patients, blood_nk_cutoff=blood_nk_cutoff, conf_level=ctx.conf_level)
     kappa = ctx.save_table(landscape.kappa_table(nk["kappa"], blood_nk_cutoff=blood_nk_cutoff), "blood_nk_kappa")
     fig, ax = plt.subplots()
     _cutoff_scatter(ctx, patients, ax, profile_cutoffs=profile_cutoffs, blood_nk_cutoff=blood_nk_cutoff)
-    return BloodVsEndometrium(spearman=spearman, kappa=kappa,
-                              agreement=disclosure.mask_crosstab(nk["table"], ctx.min_cell_count),
-                              figure=_save(ctx, fig, "supp_blood_vs_endometrium"))
+    return BloodVsEndometrium(
+        spearman=spearman,
+        kappa=kappa,
+        agreement=disclosure.mask_crosstab(nk["table"], ctx.min_cell_count),
+        figure=_save(ctx, fig, "supp_blood_vs_endometrium"),
+    )
 
 
 def landscape_figure(ctx: RunContext, *, profile_cutoffs: dict, blood_nk_cutoff: float) -> LandscapeFigure:
@@ -248,12 +273,17 @@ def landscape_figure(ctx: RunContext, *, profile_cutoffs: dict, blood_nk_cutoff:
     patients = _patients(ctx)
     fig, axes = plt.subplots(2, 2, figsize=style.figure_size("double", aspect=0.8))
     plotting.plot_prevalence(patients, ax=axes[0, 0], min_cell_count=ctx.min_cell_count)
-    plotting.plot_marker_distribution(patients, marker=ENDOMETRIAL_MARKER,
-                                      cutoffs=landscape.marker_cutoff_lines(profile_cutoffs)[ENDOMETRIAL_MARKER],
-                                      ax=axes[0, 1], min_cell_count=ctx.min_cell_count)
+    plotting.plot_marker_distribution(
+        patients,
+        marker=ENDOMETRIAL_MARKER,
+        cutoffs=landscape.marker_cutoff_lines(profile_cutoffs)[ENDOMETRIAL_MARKER],
+        ax=axes[0, 1],
+        min_cell_count=ctx.min_cell_count,
+    )
     plotting.plot_correlation_heatmap(landscape.marker_correlations(patients), ax=axes[1, 0])
     _cutoff_scatter(ctx, patients, axes[1, 1], profile_cutoffs=profile_cutoffs, blood_nk_cutoff=blood_nk_cutoff)
     _letter_panels(axes.flat, "abcd")
-    caption = captions.figure_2_caption(landscape.profile_prevalence(patients), n_patients=len(patients),
-                                        min_cell_count=ctx.min_cell_count)
+    caption = captions.figure_2_caption(
+        landscape.profile_prevalence(patients), n_patients=len(patients), min_cell_count=ctx.min_cell_count
+    )
     return LandscapeFigure(figure=_save(ctx, fig, "figure_2_landscape"), caption=ctx.save_caption(caption, 2))

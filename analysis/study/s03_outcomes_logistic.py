@@ -43,8 +43,12 @@ __all__ = ["LogisticResults", "crude_rates", "gee_side_by_side", "logistic_model
 FIRST = "first_transfer"
 ARM = "treatment_arm"
 #: Crude and adjusted first-transfer models: primary outcome (``lb_``), secondary outcome (``cp_``).
-LB_CRUDE, LB_ADJUSTED, CP_CRUDE, CP_ADJUSTED = ("lb_first_crude", "lb_first_adjusted", "cp_first_crude",
-                                                "cp_first_adjusted")
+LB_CRUDE, LB_ADJUSTED, CP_CRUDE, CP_ADJUSTED = (
+    "lb_first_crude",
+    "lb_first_adjusted",
+    "cp_first_crude",
+    "cp_first_adjusted",
+)
 LB_PROFILE, LB_INTERACTION = "lb_first_profile_adjusted", "lb_first_interaction"
 LB_MATCHING = "lb_first_matching"
 #: All-transfer live-birth GEE: independence (main), exchangeable and cluster-weighted (sensitivity).
@@ -119,8 +123,7 @@ def crude_rates(ctx: RunContext, *, outcome: str) -> pd.DataFrame:
         profile_group, treatment_arm, n, events, percent (``tables/rates_first_by_profile_arm.csv``).
     """
     first = ctx.cohort.population("first", outcome)
-    return ctx.save_table(outcomes.events_by(first, outcome=outcome, by=[MODIFIER, ARM]),
-                          "rates_first_by_profile_arm")
+    return ctx.save_table(outcomes.events_by(first, outcome=outcome, by=[MODIFIER, ARM]), "rates_first_by_profile_arm")
 
 
 def with_transfer_band(transfers: pd.DataFrame) -> pd.DataFrame:
@@ -158,8 +161,9 @@ def gee_side_by_side(estimates: pd.DataFrame) -> pd.DataFrame:
     return wide.rename_axis(columns=None)
 
 
-def logistic_models(ctx: RunContext, *, outcome: str, secondary_outcome: str, covariates: list[str],
-                    reference_arm: str) -> LogisticResults:
+def logistic_models(
+    ctx: RunContext, *, outcome: str, secondary_outcome: str, covariates: list[str], reference_arm: str
+) -> LogisticResults:
     """Fit the notebook's models, write their tables, estimates, Figure 3 and its caption.
 
     A model that cannot be estimated is recorded in the status table with its reason; the others
@@ -186,53 +190,105 @@ def logistic_models(ctx: RunContext, *, outcome: str, secondary_outcome: str, co
 
     def logit(model_id, data, y, exposures, cov, references=refs):
         """Fit one first-transfer logistic model into ``log``; return the fit or None."""
-        return outcomes.fit_logit_model(log, data, model_id=model_id, outcome=y, population=FIRST,
-                                        exposures=exposures, covariates=cov, references=references,
-                                        conf_level=level)
+        return outcomes.fit_logit_model(
+            log,
+            data,
+            model_id=model_id,
+            outcome=y,
+            population=FIRST,
+            exposures=exposures,
+            covariates=cov,
+            references=references,
+            conf_level=level,
+        )
 
     first_cp = cohort.population("first", secondary_outcome)
-    first_transfer_models = [(LB_CRUDE, first, outcome, []), (LB_ADJUSTED, first, outcome, covariates),
-                             (CP_CRUDE, first_cp, secondary_outcome, []),
-                             (CP_ADJUSTED, first_cp, secondary_outcome, covariates)]
+    first_transfer_models = [
+        (LB_CRUDE, first, outcome, []),
+        (LB_ADJUSTED, first, outcome, covariates),
+        (CP_CRUDE, first_cp, secondary_outcome, []),
+        (CP_ADJUSTED, first_cp, secondary_outcome, covariates),
+    ]
     for model_id, data, y, cov in first_transfer_models:
         logit(model_id, data, y, [ARM], cov)
 
     no_interaction = logit(LB_PROFILE, first, outcome, [ARM, MODIFIER], covariates)
     interaction = logit(LB_INTERACTION, first, outcome, [f"{ARM}*{MODIFIER}"], covariates)
-    lr = ctx.save_table(outcomes.interaction_lr_table(interaction, no_interaction, model_id=LB_INTERACTION,
-                                                      terms=f"{ARM}:{MODIFIER}"), "interaction_tests")
-    strata = outcomes.stratum_effects(log, interaction, model_id=LB_INTERACTION, outcome=outcome, population=FIRST,
-                                      arm_levels=TREATED_ARMS, modifier=MODIFIER, modifier_levels=MODIFIER_LEVELS,
-                                      reference_arm=reference_arm, conf_level=level, data=first)
+    lr = ctx.save_table(
+        outcomes.interaction_lr_table(interaction, no_interaction, model_id=LB_INTERACTION, terms=f"{ARM}:{MODIFIER}"),
+        "interaction_tests",
+    )
+    strata = outcomes.stratum_effects(
+        log,
+        interaction,
+        model_id=LB_INTERACTION,
+        outcome=outcome,
+        population=FIRST,
+        arm_levels=TREATED_ARMS,
+        modifier=MODIFIER,
+        modifier_levels=MODIFIER_LEVELS,
+        reference_arm=reference_arm,
+        conf_level=level,
+        data=first,
+    )
     logit(LB_MATCHING, first, outcome, ["therapy_match", MODIFIER], covariates, references=None)
 
     all_transfers = with_transfer_band(cohort.population("all", outcome))
     for model_id, cov_struct, weighted, estimator, _ in LB_GEE_MODELS:
-        outcomes.fit_gee_model(log, all_transfers, model_id=model_id, outcome=outcome, population="all_transfers",
-                               exposures=[ARM], covariates=[*covariates, TRANSFER_BAND], conf_level=level,
-                               estimator=estimator, cov_struct=cov_struct, cluster_weighted=weighted)
-    outcomes.fit_gee_model(log, outcomes.implantation_population(cohort), model_id=IMPLANTATION_GEE,
-                           outcome="gestational_sacs", population="all_transfers_embryos", exposures=[ARM],
-                           covariates=covariates, trials="embryos_transferred", conf_level=level,
-                           estimator="gee_binomial_trials_exchangeable")
+        outcomes.fit_gee_model(
+            log,
+            all_transfers,
+            model_id=model_id,
+            outcome=outcome,
+            population="all_transfers",
+            exposures=[ARM],
+            covariates=[*covariates, TRANSFER_BAND],
+            conf_level=level,
+            estimator=estimator,
+            cov_struct=cov_struct,
+            cluster_weighted=weighted,
+        )
+    outcomes.fit_gee_model(
+        log,
+        outcomes.implantation_population(cohort),
+        model_id=IMPLANTATION_GEE,
+        outcome="gestational_sacs",
+        population="all_transfers_embryos",
+        exposures=[ARM],
+        covariates=covariates,
+        trials="embryos_transferred",
+        conf_level=level,
+        estimator="gee_binomial_trials_exchangeable",
+    )
 
     status_rows = log.status_frame()
     status = ctx.save_table(status_rows, "model_status_03")
     estimates = log.estimates_frame()
     ctx.save_estimates(estimates)
-    forest = ctx.save_table(outcomes.forest_rows(estimates, adjusted_id=LB_ADJUSTED, stratified_id=LB_INTERACTION,
-                                                 arm_labels=style.ARM_LABELS), "forest_lb_first")
+    forest = ctx.save_table(
+        outcomes.forest_rows(
+            estimates, adjusted_id=LB_ADJUSTED, stratified_id=LB_INTERACTION, arm_labels=style.ARM_LABELS
+        ),
+        "forest_lb_first",
+    )
     fig, ax = plt.subplots()
-    plotting.plot_forest(forest, group_col="group", ax=ax,
-                         xlabel=f"Odds ratio of live birth vs no immunotherapy ({ctx.ci_label})")
+    plotting.plot_forest(
+        forest, group_col="group", ax=ax, xlabel=f"Odds ratio of live birth vs no immunotherapy ({ctx.ci_label})"
+    )
     ctx.save_figure(fig, "figure_3_forest")
     plt.close(fig)
     n_first = int(status_rows.set_index("model_id").loc[LB_ADJUSTED, "n_obs"])
     caption = captions.figure_3_caption(forest, n_obs=n_first, conf_level=level, min_cell_count=ctx.min_cell_count)
     return LogisticResults(
         first_transfer=outcomes.or_table(estimates, model_ids=[m[0] for m in first_transfer_models]),
-        interaction=lr, strata=strata,
+        interaction=lr,
+        strata=strata,
         matching=outcomes.or_table(estimates, model_ids=[LB_MATCHING], term_prefix="therapy_match["),
         all_transfers=outcomes.or_table(estimates, model_ids=[*(m[0] for m in LB_GEE_MODELS), IMPLANTATION_GEE]),
         gee_side_by_side=gee_side_by_side(estimates),
-        status=status, estimates=estimates, forest=forest, figure=fig, caption=ctx.save_caption(caption, 3))
+        status=status,
+        estimates=estimates,
+        forest=forest,
+        figure=fig,
+        caption=ctx.save_caption(caption, 3),
+    )

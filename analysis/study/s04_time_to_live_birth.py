@@ -30,9 +30,22 @@ from analysis.study.context import RunContext
 from analysis.study.messages import Message, not_estimable
 
 __all__ = [
-    "AdjustedCox", "CompetingRisks", "CumulativeLiveBirth", "FollowUp", "PerProtocol", "Protocol", "TransferCurves",
-    "adjusted_cox", "competing_risks", "cumulative_live_birth", "cumulative_live_birth_by_transfer", "follow_up",
-    "per_protocol", "protocol", "save_survival_results", "schoenfeld_figure",
+    "AdjustedCox",
+    "CompetingRisks",
+    "CumulativeLiveBirth",
+    "FollowUp",
+    "PerProtocol",
+    "Protocol",
+    "TransferCurves",
+    "adjusted_cox",
+    "competing_risks",
+    "cumulative_live_birth",
+    "cumulative_live_birth_by_transfer",
+    "follow_up",
+    "per_protocol",
+    "protocol",
+    "save_survival_results",
+    "schoenfeld_figure",
 ]
 
 COX_MODEL_ID = "ttlb_cox_itt"
@@ -221,8 +234,9 @@ def follow_up(ctx: RunContext, *, dropout_days: int) -> FollowUp:
     return FollowUp(course=course, ttlb=ttlb, status_counts=ctx.mask(counts), after_birth=len(course.after_birth))
 
 
-def protocol(ctx: RunContext, *, covariates: list[str], dropout_days: int, max_transfers: int,
-             n_bootstrap: int) -> Protocol:
+def protocol(
+    ctx: RunContext, *, covariates: list[str], dropout_days: int, max_transfers: int, n_bootstrap: int
+) -> Protocol:
     """Save and return the target-trial protocol table and the biopsy-to-first-transfer delay by arm.
 
     Parameters
@@ -241,15 +255,28 @@ def protocol(ctx: RunContext, *, covariates: list[str], dropout_days: int, max_t
     -------
     Protocol
     """
-    table = target_trial.protocol_table(covariates=covariates, dropout_days=dropout_days, max_k=max_transfers,
-                                        conf_level=ctx.conf_level, n_boot=n_bootstrap)
+    table = target_trial.protocol_table(
+        covariates=covariates,
+        dropout_days=dropout_days,
+        max_k=max_transfers,
+        conf_level=ctx.conf_level,
+        n_boot=n_bootstrap,
+    )
     table = ctx.save_table(table, "target_trial_protocol")
     delay = ctx.save_table(target_trial.delay_by_arm(ctx.cohort), "delay_biopsy_to_first_transfer")
     return Protocol(table=table, delay=delay)
 
 
-def per_protocol(ctx: RunContext, follow: FollowUp, *, covariates: list[str], max_transfers: int,
-                 n_bootstrap: int, seed: int, n_jobs: int) -> PerProtocol:
+def per_protocol(
+    ctx: RunContext,
+    follow: FollowUp,
+    *,
+    covariates: list[str],
+    max_transfers: int,
+    n_bootstrap: int,
+    seed: int,
+    n_jobs: int,
+) -> PerProtocol:
     """Fit the per-protocol analyses; save their estimates, curves and figure.
 
     Parameters
@@ -268,13 +295,34 @@ def per_protocol(ctx: RunContext, follow: FollowUp, *, covariates: list[str], ma
     PerProtocol
     """
     course = follow.course
-    cox = attempt(lambda: target_trial.per_protocol_cox(course, covariates=covariates, conf_level=ctx.conf_level,
-                                                        notebook=ctx.notebook, model_id=PP_COX_MODEL_ID))
-    cumulative = attempt(lambda: target_trial.per_protocol_cumulative(
-        course, covariates=covariates, max_k=max_transfers, groups=PP_GROUPS, n_boot=n_bootstrap, seed=seed,
-        n_jobs=n_jobs, conf_level=ctx.conf_level, notebook=ctx.notebook, model_id=PP_CUMULATIVE_MODEL_ID))
-    dth = attempt(lambda: target_trial.discrete_time_hazard(course, covariates=covariates, conf_level=ctx.conf_level,
-                                                            notebook=ctx.notebook, model_id=DISCRETE_TIME_MODEL_ID))
+    cox = attempt(
+        lambda: target_trial.per_protocol_cox(
+            course, covariates=covariates, conf_level=ctx.conf_level, notebook=ctx.notebook, model_id=PP_COX_MODEL_ID
+        )
+    )
+    cumulative = attempt(
+        lambda: target_trial.per_protocol_cumulative(
+            course,
+            covariates=covariates,
+            max_k=max_transfers,
+            groups=PP_GROUPS,
+            n_boot=n_bootstrap,
+            seed=seed,
+            n_jobs=n_jobs,
+            conf_level=ctx.conf_level,
+            notebook=ctx.notebook,
+            model_id=PP_CUMULATIVE_MODEL_ID,
+        )
+    )
+    dth = attempt(
+        lambda: target_trial.discrete_time_hazard(
+            course,
+            covariates=covariates,
+            conf_level=ctx.conf_level,
+            notebook=ctx.notebook,
+            model_id=DISCRETE_TIME_MODEL_ID,
+        )
+    )
     fig, axes = plt.subplots(1, len(PP_GROUPS), figsize=style.figure_size("double", aspect=0.38), sharey=True)
     if cumulative.ok:
         ctx.save_table(cumulative.value.curves, "cumulative_live_birth_per_protocol")
@@ -285,15 +333,19 @@ def per_protocol(ctx: RunContext, follow: FollowUp, *, covariates: list[str], ma
     plt.close(fig)
     parts = [a.value if a.ok else None for a in (cox, dth)]
     parts.append(cumulative.value.estimates if cumulative.ok else None)
-    estimates = pd.concat([e for e in parts if e is not None], ignore_index=True) if any(
-        e is not None for e in parts) else pd.DataFrame()
+    estimates = (
+        pd.concat([e for e in parts if e is not None], ignore_index=True)
+        if any(e is not None for e in parts)
+        else pd.DataFrame()
+    )
     return PerProtocol(
         cox=cox.value if cox.ok else not_estimable(cox.reason),
         cumulative=cumulative.value if cumulative.ok else None,
         differences=(cumulative.value.differences if cumulative.ok else not_estimable(cumulative.reason)),
         figure=fig,
         discrete_time=dth.value if dth.ok else not_estimable(dth.reason),
-        estimates=estimates)
+        estimates=estimates,
+    )
 
 
 def _strategy_panel(ctx: RunContext, cumulative, group: str, ax) -> None:
@@ -320,8 +372,13 @@ def cumulative_live_birth(ctx: RunContext, ttlb: pd.DataFrame) -> CumulativeLive
     km = survival_analysis.cumulative_live_birth_curves(ttlb, by=GROUPINGS, conf_level=ctx.conf_level)
     fig, axes = plt.subplots(1, len(GROUPINGS), figsize=style.figure_size("double", aspect=0.5), sharey=True)
     for ax, by, letter in zip(axes, GROUPINGS, PANEL_LETTERS):
-        plotting.plot_cumulative_incidence(km.curves[by], at_risk=km.at_risk[by], at_risk_times=km.at_risk_times,
-                                           ax=ax, min_cell_count=ctx.min_cell_count)
+        plotting.plot_cumulative_incidence(
+            km.curves[by],
+            at_risk=km.at_risk[by],
+            at_risk_times=km.at_risk_times,
+            ax=ax,
+            min_cell_count=ctx.min_cell_count,
+        )
         style.add_panel_letter(ax, letter)
     ctx.save_figure(fig, "figure_4_cumulative_live_birth")
     logrank = ctx.save_table(survival_analysis.logrank_table(ttlb, by=GROUPINGS), "logrank_tests")
@@ -345,9 +402,14 @@ def adjusted_cox(ctx: RunContext, ttlb: pd.DataFrame, *, covariates: list[str], 
     -------
     AdjustedCox
     """
-    cox = survival_analysis.fit_cox_with_ph_check(ttlb, covariates=covariates, reference_arm=reference_arm,
-                                                  conf_level=ctx.conf_level, notebook=ctx.notebook,
-                                                  model_id=COX_MODEL_ID)
+    cox = survival_analysis.fit_cox_with_ph_check(
+        ttlb,
+        covariates=covariates,
+        reference_arm=reference_arm,
+        conf_level=ctx.conf_level,
+        notebook=ctx.notebook,
+        model_id=COX_MODEL_ID,
+    )
     ph_test = ctx.save_table(cox.ph_test, "ph_tests")
     status = ctx.save_table(cox.status, "model_status_04")
     return AdjustedCox(model=cox, decision=cox.decision, ph_test=ph_test, status=status, estimates=cox.estimates)
@@ -390,8 +452,9 @@ def competing_risks(ctx: RunContext, ttlb: pd.DataFrame) -> CompetingRisks:
     CompetingRisks
     """
     aj = survival_analysis.competing_risk_curves(ttlb, by="treatment_arm", conf_level=ctx.conf_level)
-    ax = plotting.plot_cumulative_incidence(aj, ylabel="Cumulative live birth (drop-out competing)",
-                                            min_cell_count=ctx.min_cell_count)
+    ax = plotting.plot_cumulative_incidence(
+        aj, ylabel="Cumulative live birth (drop-out competing)", min_cell_count=ctx.min_cell_count
+    )
     ctx.save_figure(ax.figure, "supp_aalen_johansen")
     return CompetingRisks(curves=aj, figure=ax.figure, at_days=survival_analysis.curves_at(aj, COMPETING_RISK_DAYS))
 
@@ -409,9 +472,9 @@ def cumulative_live_birth_by_transfer(ctx: RunContext, *, max_transfer_number: i
     -------
     TransferCurves
     """
-    table = time_to_event.cumulative_live_birth_by_transfer(ctx.cohort, group_col="treatment_arm",
-                                                            max_transfer=max_transfer_number,
-                                                            conf_level=ctx.conf_level)
+    table = time_to_event.cumulative_live_birth_by_transfer(
+        ctx.cohort, group_col="treatment_arm", max_transfer=max_transfer_number, conf_level=ctx.conf_level
+    )
     table = ctx.save_table(table, "cumulative_live_birth_by_transfer")
     ax = plotting.plot_cumulative_by_transfer(table)
     ctx.save_figure(ax.figure, "supp_cumulative_by_transfer")
@@ -419,8 +482,9 @@ def cumulative_live_birth_by_transfer(ctx: RunContext, *, max_transfer_number: i
     return TransferCurves(table=table, figure=ax.figure, shown=shown)
 
 
-def save_survival_results(ctx: RunContext, km: CumulativeLiveBirth, cox: AdjustedCox,
-                          competing: CompetingRisks, per_protocol: PerProtocol) -> str:
+def save_survival_results(
+    ctx: RunContext, km: CumulativeLiveBirth, cox: AdjustedCox, competing: CompetingRisks, per_protocol: PerProtocol
+) -> str:
     """Save every curve (``survival.csv``), the Cox estimates and the Figure 4 caption; return the caption.
 
     Parameters
@@ -439,6 +503,11 @@ def save_survival_results(ctx: RunContext, km: CumulativeLiveBirth, cox: Adjuste
     curves = survival_analysis.survival_table(km.curves, competing.curves)
     ctx.save_table(curves, "survival")
     ctx.save_estimates(pd.concat([e for e in (cox.estimates, per_protocol.estimates) if len(e)], ignore_index=True))
-    caption = captions.figure_4_caption(curves, km.logrank, horizon_days=CAPTION_HORIZON_DAYS,
-                                        conf_level=ctx.conf_level, min_cell_count=ctx.min_cell_count)
+    caption = captions.figure_4_caption(
+        curves,
+        km.logrank,
+        horizon_days=CAPTION_HORIZON_DAYS,
+        conf_level=ctx.conf_level,
+        min_cell_count=ctx.min_cell_count,
+    )
     return ctx.save_caption(caption, 4)

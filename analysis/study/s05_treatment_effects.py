@@ -25,10 +25,30 @@ from analysis.study.context import RunContext
 from analysis.study.messages import Message
 
 __all__ = [
-    "Balance", "DoublyRobust", "EValues", "ImputationModel", "ImputedVsCompleteCase", "Matched", "Propensity",
-    "SensitivityReruns", "Weights", "WeightedEffects", "balance", "doubly_robust", "evalues",
-    "imputation_model", "imputed_vs_complete_case", "love_figure", "matched_effect", "overlap_figure",
-    "propensity_scores", "save_models", "sensitivity_forest", "sensitivity_reruns", "weighted_effects", "weights",
+    "Balance",
+    "DoublyRobust",
+    "EValues",
+    "ImputationModel",
+    "ImputedVsCompleteCase",
+    "Matched",
+    "Propensity",
+    "SensitivityReruns",
+    "Weights",
+    "WeightedEffects",
+    "balance",
+    "doubly_robust",
+    "evalues",
+    "imputation_model",
+    "imputed_vs_complete_case",
+    "love_figure",
+    "matched_effect",
+    "overlap_figure",
+    "propensity_scores",
+    "save_models",
+    "sensitivity_forest",
+    "sensitivity_reruns",
+    "weighted_effects",
+    "weights",
 ]
 
 TREATED = "personalized"
@@ -43,8 +63,9 @@ IMPUTATION_MARKERS = ["il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent",
 #: Predictors of the imputation models that are not imputed themselves (besides the outcome).
 IMPUTATION_PREDICTORS = ["treatment_arm"]
 IMPUTATION_ITERATIONS = 10
-NO_POSITIVITY_PROBLEM = ("no arm has scores outside the common support or estimated probabilities below 0.025; "
-                         "no weight above 20.")
+NO_POSITIVITY_PROBLEM = (
+    "no arm has scores outside the common support or estimated probabilities below 0.025; no weight above 20."
+)
 
 
 @dataclass(frozen=True)
@@ -278,8 +299,9 @@ def overlap_figure(ctx: RunContext, scores: Propensity) -> Figure:
     return fig
 
 
-def weights(ctx: RunContext, scores: Propensity, *, estimand: str, weight_truncation: list[float],
-            ps_covariates: list[str]) -> Weights:
+def weights(
+    ctx: RunContext, scores: Propensity, *, estimand: str, weight_truncation: list[float], ps_covariates: list[str]
+) -> Weights:
     """IPTW weights (truncated as asked), the estimand statement, positivity checks; save the weight summary.
 
     Parameters
@@ -298,17 +320,24 @@ def weights(ctx: RunContext, scores: Propensity, *, estimand: str, weight_trunca
     """
     raw = propensity.iptw_weights(scores.scores, estimand=estimand, treated=TREATED)
     used = propensity.truncate_weights(raw, weight_truncation)
-    statement = effects.estimand_statement(estimand=estimand, covariates=ps_covariates, n=len(scores.scores),
-                                           truncation=weight_truncation)
+    statement = effects.estimand_statement(
+        estimand=estimand, covariates=ps_covariates, n=len(scores.scores), truncation=weight_truncation
+    )
     warnings = propensity.positivity_warnings(scores.scores, weights=used)
     positivity = "**Positivity:** " + (" ".join(warnings) if warnings else NO_POSITIVITY_PROBLEM)
     summary = ctx.save_table(propensity.weight_summary(used, scores.scores["arm"]), "weights_summary")
-    return Weights(raw=raw, weights=used, estimand=Message(statement), positivity=Message(positivity),
-                   summary=summary)
+    return Weights(raw=raw, weights=used, estimand=Message(statement), positivity=Message(positivity), summary=summary)
 
 
-def balance(ctx: RunContext, scores: Propensity, weights: Weights, *, ps_covariates: list[str], reference_arm: str,
-            caliper_sd: float) -> Balance:
+def balance(
+    ctx: RunContext,
+    scores: Propensity,
+    weights: Weights,
+    *,
+    ps_covariates: list[str],
+    reference_arm: str,
+    caliper_sd: float,
+) -> Balance:
     """Match personalized to none on the pairwise score; save the balance of weighted and matched samples.
 
     Parameters
@@ -326,14 +355,16 @@ def balance(ctx: RunContext, scores: Propensity, weights: Weights, *, ps_covaria
     Balance
     """
     first = scores.first
-    pair_scores = propensity.pairwise_propensity(first, treated=TREATED, reference=reference_arm,
-                                                covariates=ps_covariates)
+    pair_scores = propensity.pairwise_propensity(
+        first, treated=TREATED, reference=reference_arm, covariates=ps_covariates
+    )
     treated = first.loc[pair_scores.index, "treatment_arm"].astype(str) == TREATED
     pairs = propensity.match_nearest(pair_scores, treated, caliper_sd=caliper_sd)
     matched_rows = [*pairs["treated_index"], *pairs["control_index"]]
     in_match = pd.Series(first.index.isin(matched_rows).astype(float), index=first.index)
-    table = propensity.balance_table(first, covariates=ps_covariates, weights=weights.weights,
-                                     reference=reference_arm, matched_weights=in_match)
+    table = propensity.balance_table(
+        first, covariates=ps_covariates, weights=weights.weights, reference=reference_arm, matched_weights=in_match
+    )
     return Balance(pairs=pairs, treated=treated, matched_weights=in_match, table=ctx.save_table(table, "balance"))
 
 
@@ -359,8 +390,9 @@ def love_figure(ctx: RunContext, matched: Balance) -> Figure:
     return fig
 
 
-def weighted_effects(ctx: RunContext, scores: Propensity, weights: Weights, *, outcome: str,
-                     reference_arm: str) -> WeightedEffects:
+def weighted_effects(
+    ctx: RunContext, scores: Propensity, weights: Weights, *, outcome: str, reference_arm: str
+) -> WeightedEffects:
     """Weighted OR (sandwich SEs), risk difference and risk ratio of each arm; save the weighted risks.
 
     Parameters
@@ -377,18 +409,47 @@ def weighted_effects(ctx: RunContext, scores: Propensity, weights: Weights, *, o
     """
     first, w = scores.first, weights.weights
     log = ModelLog(ctx.notebook)
-    log.run(IPTW_ID, outcome, "first_transfer", len(w), partial(
-        effects.iptw_logit_rows, first, w, outcome=outcome, reference=reference_arm, model_id=IPTW_ID,
-        notebook=ctx.notebook, conf_level=ctx.conf_level))
-    rd_rr, risks = effects.iptw_risk_rows(first, w, outcome=outcome, reference=reference_arm, model_id=IPTW_ID,
-                                          notebook=ctx.notebook, conf_level=ctx.conf_level)
+    log.run(
+        IPTW_ID,
+        outcome,
+        "first_transfer",
+        len(w),
+        partial(
+            effects.iptw_logit_rows,
+            first,
+            w,
+            outcome=outcome,
+            reference=reference_arm,
+            model_id=IPTW_ID,
+            notebook=ctx.notebook,
+            conf_level=ctx.conf_level,
+        ),
+    )
+    rd_rr, risks = effects.iptw_risk_rows(
+        first,
+        w,
+        outcome=outcome,
+        reference=reference_arm,
+        model_id=IPTW_ID,
+        notebook=ctx.notebook,
+        conf_level=ctx.conf_level,
+    )
     log.record(rd_rr, outcome, "first_transfer")
     shown = outcomes.or_table(log.estimates_frame(), model_ids=[IPTW_ID, f"{IPTW_ID}_rd", f"{IPTW_ID}_rr"])
     return WeightedEffects(log=log, risks=ctx.save_table(risks, "iptw_risks"), shown=shown)
 
 
-def doubly_robust(ctx: RunContext, scores: Propensity, *, outcome: str, ps_covariates: list[str], reference_arm: str,
-                  n_bootstrap: int, seed: int, n_jobs: int) -> DoublyRobust:
+def doubly_robust(
+    ctx: RunContext,
+    scores: Propensity,
+    *,
+    outcome: str,
+    ps_covariates: list[str],
+    reference_arm: str,
+    n_bootstrap: int,
+    seed: int,
+    n_jobs: int,
+) -> DoublyRobust:
     """AIPW risk differences overall and by profile group (bootstrap CIs); save the risks.
 
     The outcome model uses the propensity covariates, with arm × profile group.
@@ -406,16 +467,28 @@ def doubly_robust(ctx: RunContext, scores: Propensity, *, outcome: str, ps_covar
     -------
     DoublyRobust
     """
-    aipw = effects.aipw_rd_rows(scores.first, outcome=outcome, ps_covariates=ps_covariates,
-                                outcome_covariates=ps_covariates, reference=reference_arm, n_bootstrap=n_bootstrap,
-                                seed=seed, n_jobs=n_jobs, conf_level=ctx.conf_level, model_id=AIPW_ID,
-                                notebook=ctx.notebook)
+    aipw = effects.aipw_rd_rows(
+        scores.first,
+        outcome=outcome,
+        ps_covariates=ps_covariates,
+        outcome_covariates=ps_covariates,
+        reference=reference_arm,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        n_jobs=n_jobs,
+        conf_level=ctx.conf_level,
+        model_id=AIPW_ID,
+        notebook=ctx.notebook,
+    )
     log = ModelLog(ctx.notebook)
     log.record(aipw.estimates, outcome, "first_transfer")
     control = ctx.save_table(negative_control(aipw.estimates), "negative_control")
-    return DoublyRobust(log=log, risks=ctx.save_table(aipw.risks, "aipw_risks"),
-                        shown=aipw.estimates[["term", "estimate", "conf_low", "conf_high", "n_obs"]],
-                        negative_control=control)
+    return DoublyRobust(
+        log=log,
+        risks=ctx.save_table(aipw.risks, "aipw_risks"),
+        shown=aipw.estimates[["term", "estimate", "conf_low", "conf_high", "n_obs"]],
+        negative_control=control,
+    )
 
 
 #: The main contrast and its negative control among the AIPW rows.
@@ -456,8 +529,9 @@ def negative_control(estimates: pd.DataFrame) -> pd.DataFrame:
     return rows[["role", "term", "estimate", "conf_low", "conf_high", "n_obs", "reading"]].reset_index(drop=True)
 
 
-def matched_effect(ctx: RunContext, scores: Propensity, matched: Balance, *, outcome: str, reference_arm: str,
-                   caliper_sd: float) -> Matched:
+def matched_effect(
+    ctx: RunContext, scores: Propensity, matched: Balance, *, outcome: str, reference_arm: str, caliper_sd: float
+) -> Matched:
     """OR of personalized vs none in the matched sample (SEs clustered on pairs); save the matching summary.
 
     Parameters
@@ -473,18 +547,33 @@ def matched_effect(ctx: RunContext, scores: Propensity, matched: Balance, *, out
     -------
     Matched
     """
-    summary = propensity.matching_summary(matched.pairs, matched.treated, caliper_sd=caliper_sd,
-                                          contrast=f"{TREATED} vs {reference_arm}")
+    summary = propensity.matching_summary(
+        matched.pairs, matched.treated, caliper_sd=caliper_sd, contrast=f"{TREATED} vs {reference_arm}"
+    )
     summary = ctx.save_table(summary, "matching_summary")
     log = ModelLog(ctx.notebook)
-    log.run(MATCHED_ID, outcome, "first_transfer_matched", 2 * len(matched.pairs), partial(
-        effects.matched_logit_rows, scores.first, matched.pairs, outcome=outcome, reference=reference_arm,
-        model_id=MATCHED_ID, notebook=ctx.notebook, conf_level=ctx.conf_level))
+    log.run(
+        MATCHED_ID,
+        outcome,
+        "first_transfer_matched",
+        2 * len(matched.pairs),
+        partial(
+            effects.matched_logit_rows,
+            scores.first,
+            matched.pairs,
+            outcome=outcome,
+            reference=reference_arm,
+            model_id=MATCHED_ID,
+            notebook=ctx.notebook,
+            conf_level=ctx.conf_level,
+        ),
+    )
     return Matched(log=log, summary=summary)
 
 
-def evalues(ctx: RunContext, scores: Propensity, weighted: WeightedEffects, matched: Matched, *,
-            outcome: str) -> EValues:
+def evalues(
+    ctx: RunContext, scores: Propensity, weighted: WeightedEffects, matched: Matched, *, outcome: str
+) -> EValues:
     """E-values of the IPTW OR and RR and of the matched OR; save them.
 
     Parameters
@@ -505,8 +594,16 @@ def evalues(ctx: RunContext, scores: Propensity, weighted: WeightedEffects, matc
     return EValues(table=ctx.save_table(table, "evalues"))
 
 
-def imputation_model(ctx: RunContext, scores: Propensity, *, outcome: str, covariates: list[str],
-                     ps_covariates: list[str], n_imputations: int, seed: int) -> ImputationModel:
+def imputation_model(
+    ctx: RunContext,
+    scores: Propensity,
+    *,
+    outcome: str,
+    covariates: list[str],
+    ps_covariates: list[str],
+    n_imputations: int,
+    seed: int,
+) -> ImputationModel:
     """The chained-equations imputation model of the adjustment set, propensity covariates and markers; save it.
 
     Parameters
@@ -523,14 +620,29 @@ def imputation_model(ctx: RunContext, scores: Propensity, *, outcome: str, covar
     """
     columns = list(dict.fromkeys([*covariates, *ps_covariates, *IMPUTATION_MARKERS]))
     data = scores.first.dropna(subset=[outcome, *IMPUTATION_PREDICTORS])
-    table = imputation.imputation_model_table(data, columns=columns, predictors=[outcome, *IMPUTATION_PREDICTORS],
-                                              m=n_imputations, n_iter=IMPUTATION_ITERATIONS, seed=seed)
+    table = imputation.imputation_model_table(
+        data,
+        columns=columns,
+        predictors=[outcome, *IMPUTATION_PREDICTORS],
+        m=n_imputations,
+        n_iter=IMPUTATION_ITERATIONS,
+        seed=seed,
+    )
     return ImputationModel(data=data, columns=columns, table=ctx.save_table(table, "imputation_model"))
 
 
-def imputed_vs_complete_case(ctx: RunContext, scores: Propensity, model: ImputationModel, *, outcome: str,
-                             covariates: list[str], reference_arm: str, n_imputations: int, seed: int,
-                             n_jobs: int) -> ImputedVsCompleteCase:
+def imputed_vs_complete_case(
+    ctx: RunContext,
+    scores: Propensity,
+    model: ImputationModel,
+    *,
+    outcome: str,
+    covariates: list[str],
+    reference_arm: str,
+    n_imputations: int,
+    seed: int,
+    n_jobs: int,
+) -> ImputedVsCompleteCase:
     """Fit the adjusted model on each imputed data set (Rubin's rules) and on complete cases; save both side by side.
 
     Parameters
@@ -547,27 +659,62 @@ def imputed_vs_complete_case(ctx: RunContext, scores: Propensity, model: Imputat
     -------
     ImputedVsCompleteCase
     """
-    completed = imputation.impute_chained(model.data, columns=model.columns,
-                                          predictors=[outcome, *IMPUTATION_PREDICTORS], m=n_imputations,
-                                          n_iter=IMPUTATION_ITERATIONS, seed=seed, n_jobs=n_jobs)
-    formula = outcomes.formula(outcome, ["treatment_arm"], covariates, model.data,
-                               references={"treatment_arm": reference_arm})
+    completed = imputation.impute_chained(
+        model.data,
+        columns=model.columns,
+        predictors=[outcome, *IMPUTATION_PREDICTORS],
+        m=n_imputations,
+        n_iter=IMPUTATION_ITERATIONS,
+        seed=seed,
+        n_jobs=n_jobs,
+    )
+    formula = outcomes.formula(
+        outcome, ["treatment_arm"], covariates, model.data, references={"treatment_arm": reference_arm}
+    )
     log = ModelLog(ctx.notebook)
-    log.run(MI_ID, outcome, "first_transfer", len(model.data), partial(
-        imputation.fit_pooled_logit, completed, formula, model_id=MI_ID, outcome=outcome, population="first_transfer",
-        notebook=ctx.notebook, conf_level=ctx.conf_level))
-    outcomes.fit_logit_model(log, scores.first, model_id=COMPLETE_CASE_ID, outcome=outcome,
-                             population="first_transfer", exposures=["treatment_arm"], covariates=covariates,
-                             references={"treatment_arm": reference_arm}, conf_level=ctx.conf_level)
+    log.run(
+        MI_ID,
+        outcome,
+        "first_transfer",
+        len(model.data),
+        partial(
+            imputation.fit_pooled_logit,
+            completed,
+            formula,
+            model_id=MI_ID,
+            outcome=outcome,
+            population="first_transfer",
+            notebook=ctx.notebook,
+            conf_level=ctx.conf_level,
+        ),
+    )
+    outcomes.fit_logit_model(
+        log,
+        scores.first,
+        model_id=COMPLETE_CASE_ID,
+        outcome=outcome,
+        population="first_transfer",
+        exposures=["treatment_arm"],
+        covariates=covariates,
+        references={"treatment_arm": reference_arm},
+        conf_level=ctx.conf_level,
+    )
     est = log.estimates_frame()
-    table = imputation.complete_case_vs_imputed(est[est["model_id"] == COMPLETE_CASE_ID],
-                                                est[est["model_id"] == MI_ID])
+    table = imputation.complete_case_vs_imputed(est[est["model_id"] == COMPLETE_CASE_ID], est[est["model_id"] == MI_ID])
     return ImputedVsCompleteCase(log=log, table=ctx.save_table(table, "mi_vs_complete_case"))
 
 
-def sensitivity_reruns(ctx: RunContext, weighted: WeightedEffects, *, sensitivity_analyses: dict, outcome: str,
-                       ps_covariates: list[str], estimand: str, weight_truncation: list[float],
-                       reference_arm: str) -> SensitivityReruns:
+def sensitivity_reruns(
+    ctx: RunContext,
+    weighted: WeightedEffects,
+    *,
+    sensitivity_analyses: dict,
+    outcome: str,
+    ps_covariates: list[str],
+    estimand: str,
+    weight_truncation: list[float],
+    reference_arm: str,
+) -> SensitivityReruns:
     """Rerun the IPTW OR of personalized vs none in each sensitivity set; save status and summary.
 
     A ``sequential_trials`` set is the sequential target-trial emulation over all transfers
@@ -591,14 +738,23 @@ def sensitivity_reruns(ctx: RunContext, weighted: WeightedEffects, *, sensitivit
     SensitivityReruns
     """
     populations = sensitivity.sensitivity_populations(ctx.cohort, sensitivity_analyses, outcome=outcome)
-    estimator = partial(effects.iptw_estimate, covariates=ps_covariates, outcome=outcome, estimand=estimand,
-                        truncation=weight_truncation, reference=reference_arm, notebook=ctx.notebook,
-                        conf_level=ctx.conf_level)
+    estimator = partial(
+        effects.iptw_estimate,
+        covariates=ps_covariates,
+        outcome=outcome,
+        estimand=estimand,
+        truncation=weight_truncation,
+        reference=reference_arm,
+        notebook=ctx.notebook,
+        conf_level=ctx.conf_level,
+    )
     main = weighted.log.estimates_frame()
-    trials = partial(target_trial.sequential_trials, covariates=ps_covariates, notebook=ctx.notebook,
-                     conf_level=ctx.conf_level)
-    result = sensitivity.run_sensitivity(populations, estimator, term=SENSITIVITY_TERM,
-                                         main=main[main["model_id"] == IPTW_ID], trial_estimator=trials)
+    trials = partial(
+        target_trial.sequential_trials, covariates=ps_covariates, notebook=ctx.notebook, conf_level=ctx.conf_level
+    )
+    result = sensitivity.run_sensitivity(
+        populations, estimator, term=SENSITIVITY_TERM, main=main[main["model_id"] == IPTW_ID], trial_estimator=trials
+    )
     log = ModelLog(ctx.notebook)
     log.record(result.estimates, outcome, "sensitivity")
     status = ctx.save_table(result.status, "sensitivity_status")
@@ -618,16 +774,20 @@ def sensitivity_forest(ctx: RunContext, reruns: SensitivityReruns) -> Figure:
     -------
     Figure
     """
-    ax = plotting.plot_forest(reruns.summary, label_col="label",
-                              xlabel=f"Odds ratio of live birth, {TREATED} vs none (IPTW, {ctx.ci_label})")
+    ax = plotting.plot_forest(
+        reruns.summary, label_col="label", xlabel=f"Odds ratio of live birth, {TREATED} vs none (IPTW, {ctx.ci_label})"
+    )
     ctx.save_figure(ax.figure, "supp_sensitivity_forest")
     return ax.figure
 
 
 def _joined(ctx: RunContext, *logs: ModelLog) -> ModelLog:
     """Several sections' model logs as one, in order (as one log kept through the notebook would be)."""
-    return ModelLog(ctx.notebook, estimates=[rows for log in logs for rows in log.estimates],
-                    status=[row for log in logs for row in log.status])
+    return ModelLog(
+        ctx.notebook,
+        estimates=[rows for log in logs for rows in log.estimates],
+        status=[row for log in logs for row in log.status],
+    )
 
 
 def save_models(ctx: RunContext, *logs: ModelLog) -> pd.DataFrame:

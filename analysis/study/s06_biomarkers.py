@@ -26,9 +26,23 @@ from analysis.study.context import RunContext
 from analysis.study.messages import Message, not_estimable
 
 __all__ = [
-    "BenefitResult", "CutOffs", "EffectModification", "Figure5", "MarkerComparison", "Populations",
-    "PrognosticMarkers", "Validation", "compare_markers", "cutoffs", "effect_modification", "figure_5",
-    "internal_validation", "marker_spline_figure", "populations", "prognostic_markers", "published_cutoffs",
+    "BenefitResult",
+    "CutOffs",
+    "EffectModification",
+    "Figure5",
+    "MarkerComparison",
+    "Populations",
+    "PrognosticMarkers",
+    "Validation",
+    "compare_markers",
+    "cutoffs",
+    "effect_modification",
+    "figure_5",
+    "internal_validation",
+    "marker_spline_figure",
+    "populations",
+    "prognostic_markers",
+    "published_cutoffs",
     "who_benefits",
 ]
 
@@ -42,10 +56,32 @@ SPLINE_MARKERS = [*CORE_ENDOMETRIAL, "blood_nk_percent"]
 MAX_VALIDATION_BOOTSTRAP = 200
 #: Points of the decision curve between 0 and ``dca_max_threshold``.
 DECISION_CURVE_POINTS = 41
-PROGNOSTIC_COLUMNS = ["marker", "n", "n_events", "or_per_sd", "or_per_sd_low", "or_per_sd_high", "auc", "auc_low",
-                      "auc_high", "rank_statistic", "p_nonlinear", "message"]
-CUTOFF_COLUMNS = ["marker", "source", "threshold", "threshold_low", "threshold_high", "sensitivity", "specificity",
-                  "ppv", "npv", "message"]
+PROGNOSTIC_COLUMNS = [
+    "marker",
+    "n",
+    "n_events",
+    "or_per_sd",
+    "or_per_sd_low",
+    "or_per_sd_high",
+    "auc",
+    "auc_low",
+    "auc_high",
+    "rank_statistic",
+    "p_nonlinear",
+    "message",
+]
+CUTOFF_COLUMNS = [
+    "marker",
+    "source",
+    "threshold",
+    "threshold_low",
+    "threshold_high",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "message",
+]
 PANEL_LETTERS = "abcdefgh"
 
 
@@ -222,8 +258,9 @@ def populations(ctx: RunContext, *, outcome: str, reference_arm: str) -> Populat
     return Populations(first=first, untreated=first[first["treatment_arm"].astype(str) == reference_arm])
 
 
-def prognostic_markers(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, spline_knots: int,
-                       n_bootstrap: int, seed: int) -> PrognosticMarkers:
+def prognostic_markers(
+    ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, spline_knots: int, n_bootstrap: int, seed: int
+) -> PrognosticMarkers:
     """OR per SD and per doubling, AUC and spline χ² of every marker; save the table and per-SD estimates.
 
     Parameters
@@ -240,11 +277,19 @@ def prognostic_markers(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str
     -------
     PrognosticMarkers
     """
-    table = prognostic.prognostic_table(untreated, MARKERS, outcome=outcome, nk=spline_knots, n_bootstrap=n_bootstrap,
-                                        seed=seed, conf_level=ctx.conf_level)
+    table = prognostic.prognostic_table(
+        untreated,
+        MARKERS,
+        outcome=outcome,
+        nk=spline_knots,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        conf_level=ctx.conf_level,
+    )
     table = ctx.save_table(table, "prognostic_markers")
-    ctx.save_estimates(prognostic.per_sd_estimates(table, outcome=outcome, conf_level=ctx.conf_level,
-                                                   notebook=ctx.notebook))
+    ctx.save_estimates(
+        prognostic.per_sd_estimates(table, outcome=outcome, conf_level=ctx.conf_level, notebook=ctx.notebook)
+    )
     return PrognosticMarkers(table=table, shown=table[PROGNOSTIC_COLUMNS])
 
 
@@ -266,9 +311,11 @@ def marker_spline_figure(ctx: RunContext, untreated: pd.DataFrame, *, outcome: s
     """
     fig, axes = plt.subplots(2, 2, figsize=style.figure_size("double", aspect=0.7))
     for ax, marker, letter in zip(axes.flat, SPLINE_MARKERS, PANEL_LETTERS):
-        curve = outcomes.attempt(lambda m=marker: prognostic.spline_or_curve(untreated, m, outcome=outcome,
-                                                                            nk=spline_knots,
-                                                                            conf_level=ctx.conf_level))
+        curve = outcomes.attempt(
+            lambda m=marker: prognostic.spline_or_curve(
+                untreated, m, outcome=outcome, nk=spline_knots, conf_level=ctx.conf_level
+            )
+        )
         if curve.ok:
             bplots.plot_or_curve(curve.value, ax=ax, ylabel="OR of live birth vs median")
         else:
@@ -293,17 +340,32 @@ def compare_markers(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, c
     -------
     MarkerComparison
     """
-    result = outcomes.attempt(lambda: prognostic.compare_marker_models(
-        untreated, outcome=outcome, clinical=clinical, endometrial=CORE_ENDOMETRIAL, blood=list(BLOOD_MARKERS),
-        conf_level=ctx.conf_level))
+    result = outcomes.attempt(
+        lambda: prognostic.compare_marker_models(
+            untreated,
+            outcome=outcome,
+            clinical=clinical,
+            endometrial=CORE_ENDOMETRIAL,
+            blood=list(BLOOD_MARKERS),
+            conf_level=ctx.conf_level,
+        )
+    )
     if not result.ok:
         return MarkerComparison(result=result, shown=not_estimable(result.reason))
     ctx.save_table(result.value.discrimination, "discrimination")
     return MarkerComparison(result=result, shown=ctx.save_table(result.value.tests, "discrimination_tests"))
 
 
-def internal_validation(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, clinical: list[str],
-                        n_bootstrap: int, seed: int, n_jobs: int) -> Validation:
+def internal_validation(
+    ctx: RunContext,
+    untreated: pd.DataFrame,
+    *,
+    outcome: str,
+    clinical: list[str],
+    n_bootstrap: int,
+    seed: int,
+    n_jobs: int,
+) -> Validation:
     """Optimism-corrected performance of the clinical + endometrial model; save it when estimable.
 
     Parameters
@@ -322,9 +384,16 @@ def internal_validation(ctx: RunContext, untreated: pd.DataFrame, *, outcome: st
     """
     rows = outcomes.model_frame(untreated, [outcome, *clinical, *CORE_ENDOMETRIAL])
     risk_model = prognostic.LogisticRiskModel(outcomes.formula(outcome, CORE_ENDOMETRIAL, clinical, rows))
-    result = outcomes.attempt(lambda: discrimination.optimism_corrected(
-        rows, outcome=outcome, fit_predict=risk_model, n_bootstrap=min(n_bootstrap, MAX_VALIDATION_BOOTSTRAP),
-        seed=seed, n_jobs=n_jobs))
+    result = outcomes.attempt(
+        lambda: discrimination.optimism_corrected(
+            rows,
+            outcome=outcome,
+            fit_predict=risk_model,
+            n_bootstrap=min(n_bootstrap, MAX_VALIDATION_BOOTSTRAP),
+            seed=seed,
+            n_jobs=n_jobs,
+        )
+    )
     shown = ctx.save_table(result.value, "validation_internal") if result.ok else not_estimable(result.reason)
     return Validation(result=result, rows=rows, risk_model=risk_model, outcome=outcome, shown=shown)
 
@@ -349,14 +418,23 @@ def published_cutoffs(profile_cutoffs: dict, *, blood_nk_cutoff: float) -> dict[
         Marker → list of (name, value), as :func:`analysis.methods.discrimination.cutoff_table` takes.
     """
     lines = marker_cutoff_lines(profile_cutoffs)
-    out = {marker: [(f"published {side}", value) for side, value in lines[marker].items()]
-           for marker in CORE_ENDOMETRIAL}
+    out = {
+        marker: [(f"published {side}", value) for side, value in lines[marker].items()] for marker in CORE_ENDOMETRIAL
+    }
     out["blood_nk_percent"] = [("published", blood_nk_cutoff)]
     return out
 
 
-def cutoffs(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, profile_cutoffs: dict,
-            blood_nk_cutoff: float, n_bootstrap: int, seed: int) -> CutOffs:
+def cutoffs(
+    ctx: RunContext,
+    untreated: pd.DataFrame,
+    *,
+    outcome: str,
+    profile_cutoffs: dict,
+    blood_nk_cutoff: float,
+    n_bootstrap: int,
+    seed: int,
+) -> CutOffs:
     """Youden cut-offs (bootstrap CI) beside the published ones for every marker; save the table.
 
     Parameters
@@ -372,15 +450,22 @@ def cutoffs(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, profile_c
     -------
     CutOffs
     """
-    table = discrimination.cutoff_table(untreated, outcome=outcome, markers=MARKERS,
-                                        published=published_cutoffs(profile_cutoffs, blood_nk_cutoff=blood_nk_cutoff),
-                                        n_bootstrap=n_bootstrap, seed=seed, conf_level=ctx.conf_level)
+    table = discrimination.cutoff_table(
+        untreated,
+        outcome=outcome,
+        markers=MARKERS,
+        published=published_cutoffs(profile_cutoffs, blood_nk_cutoff=blood_nk_cutoff),
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        conf_level=ctx.conf_level,
+    )
     table = ctx.save_table(table, "cutoffs")
     return CutOffs(table=table, shown=table[CUTOFF_COLUMNS])
 
 
-def effect_modification(ctx: RunContext, first: pd.DataFrame, *, outcome: str, covariates: list[str],
-                        reference_arm: str) -> EffectModification:
+def effect_modification(
+    ctx: RunContext, first: pd.DataFrame, *, outcome: str, covariates: list[str], reference_arm: str
+) -> EffectModification:
     """OR of personalized vs none along each marker and its interaction test; save table and figure.
 
     Parameters
@@ -396,8 +481,9 @@ def effect_modification(ctx: RunContext, first: pd.DataFrame, *, outcome: str, c
     -------
     EffectModification
     """
-    curves, tests = benefit.interaction_tests(first, MARKERS, outcome=outcome, covariates=covariates,
-                                              reference=reference_arm, conf_level=ctx.conf_level)
+    curves, tests = benefit.interaction_tests(
+        first, MARKERS, outcome=outcome, covariates=covariates, reference=reference_arm, conf_level=ctx.conf_level
+    )
     tests = ctx.save_table(tests, "interaction_tests_markers")
     fig, axes = plt.subplots(2, 3, figsize=style.figure_size("double", aspect=0.55), sharey=True)
     for ax, (_, curve), letter in zip(axes.flat, curves.groupby("marker", sort=False), PANEL_LETTERS):
@@ -407,8 +493,15 @@ def effect_modification(ctx: RunContext, first: pd.DataFrame, *, outcome: str, c
     return EffectModification(curves=curves, tests=tests, figure=fig)
 
 
-def who_benefits(ctx: RunContext, first: pd.DataFrame, *, outcome: str, covariates: list[str], reference_arm: str,
-                 dca_max_threshold: float) -> BenefitResult:
+def who_benefits(
+    ctx: RunContext,
+    first: pd.DataFrame,
+    *,
+    outcome: str,
+    covariates: list[str],
+    reference_arm: str,
+    dca_max_threshold: float,
+) -> BenefitResult:
     """Treatment-benefit model, benefit by fifth, decision curves and the benefit tables; save them.
 
     Parameters
@@ -425,27 +518,38 @@ def who_benefits(ctx: RunContext, first: pd.DataFrame, *, outcome: str, covariat
     -------
     BenefitResult
     """
-    predicted = outcomes.attempt(lambda: benefit.predicted_benefit(
-        first, outcome=outcome, modifiers=["profile_group"], covariates=covariates, reference=reference_arm))
+    predicted = outcomes.attempt(
+        lambda: benefit.predicted_benefit(
+            first, outcome=outcome, modifiers=["profile_group"], covariates=covariates, reference=reference_arm
+        )
+    )
     quintiles = decisions = None
     quintiles_shown = not_estimable(predicted.reason)
     if predicted.ok:
         quintiles = benefit.benefit_by_quintile(predicted.value, outcome=outcome, conf_level=ctx.conf_level)
-        decisions = benefit.decision_curve(predicted.value,
-                                           thresholds=np.linspace(0, dca_max_threshold, DECISION_CURVE_POINTS))
+        decisions = benefit.decision_curve(
+            predicted.value, thresholds=np.linspace(0, dca_max_threshold, DECISION_CURVE_POINTS)
+        )
         quintiles_shown = ctx.save_table(quintiles, "benefit_by_quintile")
         ctx.save_table(decisions, "decision_curve")
-    by_group = benefit.by_profile_table(first, outcome=outcome, by="profile_group", reference=reference_arm,
-                                        conf_level=ctx.conf_level)
-    table = ctx.save_table(benefit.benefit_table(first, outcome=outcome, reference=reference_arm,
-                                                 conf_level=ctx.conf_level), "benefit")
-    return BenefitResult(predicted=predicted, quintiles=quintiles, decisions=decisions,
-                         quintiles_shown=quintiles_shown, by_group=by_group, table=table,
-                         rule=Message(benefit.supported_rule(by_group, conf_level=ctx.conf_level)))
+    by_group = benefit.by_profile_table(
+        first, outcome=outcome, by="profile_group", reference=reference_arm, conf_level=ctx.conf_level
+    )
+    table = ctx.save_table(
+        benefit.benefit_table(first, outcome=outcome, reference=reference_arm, conf_level=ctx.conf_level), "benefit"
+    )
+    return BenefitResult(
+        predicted=predicted,
+        quintiles=quintiles,
+        decisions=decisions,
+        quintiles_shown=quintiles_shown,
+        by_group=by_group,
+        table=table,
+        rule=Message(benefit.supported_rule(by_group, conf_level=ctx.conf_level)),
+    )
 
 
-def figure_5(ctx: RunContext, comparison: MarkerComparison, validation: Validation,
-             benefits: BenefitResult) -> Figure5:
+def figure_5(ctx: RunContext, comparison: MarkerComparison, validation: Validation, benefits: BenefitResult) -> Figure5:
     """Draw and save Figure 5 (ROC, calibration, benefit by fifth, decision curves) and its caption.
 
     A panel whose model could not be estimated says why.
@@ -481,7 +585,11 @@ def figure_5(ctx: RunContext, comparison: MarkerComparison, validation: Validati
     for ax, letter in zip(axes.flat, PANEL_LETTERS):
         style.add_panel_letter(ax, letter)
     ctx.save_figure(fig, "figure_5_biomarkers")
-    caption = captions.figure_5_caption(models.discrimination if comparison.result.ok else None,
-                                        models.tests if comparison.result.ok else None, validation.result.value,
-                                        conf_level=ctx.conf_level, min_cell_count=ctx.min_cell_count)
+    caption = captions.figure_5_caption(
+        models.discrimination if comparison.result.ok else None,
+        models.tests if comparison.result.ok else None,
+        validation.result.value,
+        conf_level=ctx.conf_level,
+        min_cell_count=ctx.min_cell_count,
+    )
     return Figure5(figure=fig, caption=ctx.save_caption(caption, 5))

@@ -14,13 +14,30 @@ from analysis.methods import descriptive
 from analysis.output.disclosure import mask_display_counts
 
 TABLE1_CONTINUOUS = [
-    "age_at_biopsy_years", "bmi_kg_m2", "amh_ng_ml", "infertility_years", "prior_failed_transfers",
-    "prior_miscarriages", "il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent", "cd138_per_hpf",
-    "blood_nk_percent", "blood_th1_th2_ratio", "embryos_transferred", "good_quality_embryos",
+    "age_at_biopsy_years",
+    "bmi_kg_m2",
+    "amh_ng_ml",
+    "infertility_years",
+    "prior_failed_transfers",
+    "prior_miscarriages",
+    "il15_fn14_ratio",
+    "il18_tweak_ratio",
+    "unk_cd56_percent",
+    "cd138_per_hpf",
+    "blood_nk_percent",
+    "blood_th1_th2_ratio",
+    "embryos_transferred",
+    "good_quality_embryos",
     "endometrial_thickness_mm",
 ]
 TABLE1_CATEGORICAL = [
-    "center_id", "indication", "diagnosis", "immune_profile", "embryo_stage", "cycle_type", "oocyte_source",
+    "center_id",
+    "indication",
+    "diagnosis",
+    "immune_profile",
+    "embryo_stage",
+    "cycle_type",
+    "oocyte_source",
     "pgt_a",
 ]
 

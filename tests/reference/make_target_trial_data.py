@@ -23,12 +23,37 @@ def main() -> None:
     out = HERE / "target_trial_cohort"
     write_cohort(simulate_clinic(600, seed=31), out)
     course = first_course(load_cohort(out))
-    cols = ["patient_id", "k", "day", "treatment_arm", "assigned_arm", "on_protocol", "lb", "continued",
-            "age_at_biopsy_years", "prior_failed_transfers", "center_id", "profile_group", "first_transfer_year",
-            "transfer_year", "earlier_failures"]
+    cols = [
+        "patient_id",
+        "k",
+        "day",
+        "treatment_arm",
+        "assigned_arm",
+        "on_protocol",
+        "lb",
+        "continued",
+        "age_at_biopsy_years",
+        "prior_failed_transfers",
+        "center_id",
+        "profile_group",
+        "first_transfer_year",
+        "transfer_year",
+        "earlier_failures",
+    ]
     course.transfers[cols].to_csv(HERE / "target_trial_transfers.csv", index=False)
-    women = course.women[["patient_id", "assigned_arm", "time_days", "status", "age_at_biopsy_years",
-                          "prior_failed_transfers", "center_id", "profile_group", "first_transfer_year"]]
+    women = course.women[
+        [
+            "patient_id",
+            "assigned_arm",
+            "time_days",
+            "status",
+            "age_at_biopsy_years",
+            "prior_failed_transfers",
+            "center_id",
+            "profile_group",
+            "first_transfer_year",
+        ]
+    ]
     women.to_csv(HERE / "target_trial_women.csv", index=False)
 
 

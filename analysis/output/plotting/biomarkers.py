@@ -60,7 +60,9 @@ def plot_calibration(p, y, *, groups: int = 10, ax=None):
 def plot_or_curve(curve: pd.DataFrame, *, ylabel: str = "Odds ratio (95% CI)", ax=None):
     """An odds-ratio curve along a marker with its confidence band, log scale, line at 1."""
     ax = ax or plt.gca()
-    ax.fill_between(curve["value"], curve["conf_low"], curve["conf_high"], color=OKABE_ITO["bluish_green"], alpha=0.25, lw=0)
+    ax.fill_between(
+        curve["value"], curve["conf_low"], curve["conf_high"], color=OKABE_ITO["bluish_green"], alpha=0.25, lw=0
+    )
     ax.plot(curve["value"], curve["odds_ratio"], color=OKABE_ITO["bluish_green"], lw=1.2)
     ax.axhline(1, color=NEUTRAL_COLOR, lw=0.6, ls="--")
     ax.set_yscale("log")
@@ -73,9 +75,19 @@ def plot_benefit_quintiles(table: pd.DataFrame, *, ax=None):
     """Observed (with CI) against predicted benefit by fifth of predicted benefit."""
     ax = ax or plt.gca()
     x = table["predicted_benefit"] * 100
-    ax.errorbar(x, table["observed_benefit"] * 100, yerr=[(table["observed_benefit"] - table["conf_low"]) * 100,
-                                                         (table["conf_high"] - table["observed_benefit"]) * 100],
-                fmt="o", ms=3, color=OKABE_ITO["blue"], lw=0.8, capsize=2)
+    ax.errorbar(
+        x,
+        table["observed_benefit"] * 100,
+        yerr=[
+            (table["observed_benefit"] - table["conf_low"]) * 100,
+            (table["conf_high"] - table["observed_benefit"]) * 100,
+        ],
+        fmt="o",
+        ms=3,
+        color=OKABE_ITO["blue"],
+        lw=0.8,
+        capsize=2,
+    )
     lims = [min(x.min(), (table["conf_low"] * 100).min()), max(x.max(), (table["conf_high"] * 100).max())]
     ax.plot(lims, lims, color=NEUTRAL_COLOR, lw=0.6, ls="--")
     ax.axhline(0, color=NEUTRAL_COLOR, lw=0.4)
@@ -105,6 +117,14 @@ def plot_message(text: str, *, ax=None):
 
     ax = ax or plt.gca()
     ax.set_axis_off()
-    ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 45)), ha="center", va="center", transform=ax.transAxes,
-            fontsize=6, color=NEUTRAL_COLOR)
+    ax.text(
+        0.5,
+        0.5,
+        "\n".join(textwrap.wrap(text, 45)),
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        fontsize=6,
+        color=NEUTRAL_COLOR,
+    )
     return ax

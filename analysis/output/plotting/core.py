@@ -128,9 +128,17 @@ def _n(n, min_cell_count: int) -> str:
 # markers and profiles
 
 
-def plot_marker_distribution(data: pd.DataFrame, *, marker: str, by: str = "immune_profile",
-                             log: bool | None = None, cutoffs=None, ax=None, seed: int = 0,
-                             min_cell_count: int):
+def plot_marker_distribution(
+    data: pd.DataFrame,
+    *,
+    marker: str,
+    by: str = "immune_profile",
+    log: bool | None = None,
+    cutoffs=None,
+    ax=None,
+    seed: int = 0,
+    min_cell_count: int,
+):
     """Strip plot over a box plot of one marker by profile (or another grouping column).
 
     Parameters
@@ -172,16 +180,24 @@ def plot_marker_distribution(data: pd.DataFrame, *, marker: str, by: str = "immu
     groups = [df.loc[df[by] == level, marker].to_numpy(float) for level in levels]
     positions = np.arange(len(levels))
     if levels:
-        bp = ax.boxplot(groups, positions=positions, widths=0.5, showfliers=False,
-                        patch_artist=True, manage_ticks=False, zorder=2,
-                        medianprops={"color": "black", "linewidth": 1.0},
-                        whiskerprops={"linewidth": 0.6}, capprops={"linewidth": 0.6},
-                        boxprops={"linewidth": 0.6})
+        bp = ax.boxplot(
+            groups,
+            positions=positions,
+            widths=0.5,
+            showfliers=False,
+            patch_artist=True,
+            manage_ticks=False,
+            zorder=2,
+            medianprops={"color": "black", "linewidth": 1.0},
+            whiskerprops={"linewidth": 0.6},
+            capprops={"linewidth": 0.6},
+            boxprops={"linewidth": 0.6},
+        )
         for patch, level in zip(bp["boxes"], levels):
             patch.set_facecolor("none")
             patch.set_edgecolor(colors[level])
         for i, level in enumerate(levels):
-            for item in bp["whiskers"][2 * i:2 * i + 2] + bp["caps"][2 * i:2 * i + 2]:
+            for item in bp["whiskers"][2 * i : 2 * i + 2] + bp["caps"][2 * i : 2 * i + 2]:
                 item.set_color(colors[level])
     for pos, level, vals in zip(positions, levels, groups):
         x = pos + rng.uniform(-0.15, 0.15, size=len(vals))
@@ -191,10 +207,18 @@ def plot_marker_distribution(data: pd.DataFrame, *, marker: str, by: str = "immu
         _plain_log_axis(ax.yaxis, values.min(), values.max())
     for name, value in _cutoff_lines(cutoffs, marker):
         ax.axhline(value, color=NEUTRAL_COLOR, linestyle="--", linewidth=0.6, zorder=1)
-        ax.annotate(f"{name} {value:g}".strip(), xy=(1.0, value),
-                    xycoords=("axes fraction", "data"), xytext=(2, 0),
-                    textcoords="offset points", ha="left", va="center", fontsize=_SMALL,
-                    color=NEUTRAL_COLOR, annotation_clip=False)
+        ax.annotate(
+            f"{name} {value:g}".strip(),
+            xy=(1.0, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(2, 0),
+            textcoords="offset points",
+            ha="left",
+            va="center",
+            fontsize=_SMALL,
+            color=NEUTRAL_COLOR,
+            annotation_clip=False,
+        )
     ax.set_xticks(positions)
     wrap = len(levels) > 3
     ax.set_xticklabels([_n_label(level, len(g), wrap, min_cell_count) for level, g in zip(levels, groups)])
@@ -204,8 +228,9 @@ def plot_marker_distribution(data: pd.DataFrame, *, marker: str, by: str = "immu
     return ax
 
 
-def plot_prevalence(data: pd.DataFrame, *, by: str | None = None,
-                    profile_col: str = "immune_profile", ax=None, min_cell_count: int):
+def plot_prevalence(
+    data: pd.DataFrame, *, by: str | None = None, profile_col: str = "immune_profile", ax=None, min_cell_count: int
+):
     """Stacked 100 % bars of the immune-profile prevalence, overall or by a column.
 
     Parameters
@@ -241,16 +266,38 @@ def plot_prevalence(data: pd.DataFrame, *, by: str | None = None,
     bottom = np.zeros(len(bars))
     for profile in profiles:
         heights = pct[profile].to_numpy(float)
-        ax.bar(x, heights, bottom=bottom, width=0.7, color=colors[profile],
-               edgecolor="white", linewidth=0.5, label=label_for(profile))
+        ax.bar(
+            x,
+            heights,
+            bottom=bottom,
+            width=0.7,
+            color=colors[profile],
+            edgecolor="white",
+            linewidth=0.5,
+            label=label_for(profile),
+        )
         for xi, b, h, c in zip(x, bottom, heights, counts[profile].to_numpy()):
             if h >= 8 and not 0 < c < min_cell_count:
-                ax.text(xi, b + h / 2, f"{h:.0f}%", ha="center", va="center", fontsize=_SMALL,
-                        color=_text_color(colors[profile]))
+                ax.text(
+                    xi,
+                    b + h / 2,
+                    f"{h:.0f}%",
+                    ha="center",
+                    va="center",
+                    fontsize=_SMALL,
+                    color=_text_color(colors[profile]),
+                )
         bottom += heights
     for xi, n in zip(x, totals):
-        ax.annotate(f"n = {_n(n, min_cell_count)}", xy=(xi, 100), xytext=(0, 2), textcoords="offset points",
-                    ha="center", va="bottom", annotation_clip=False)
+        ax.annotate(
+            f"n = {_n(n, min_cell_count)}",
+            xy=(xi, 100),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            annotation_clip=False,
+        )
     ax.set_xticks(x)
     ax.set_xticklabels([label_for(b) for b in bars])
     ax.set_xlim(-0.6, len(bars) - 0.4)
@@ -260,13 +307,20 @@ def plot_prevalence(data: pd.DataFrame, *, by: str | None = None,
         ax.set_xlabel(label_for(by))
     ax.tick_params(axis="x", length=0)
     handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.0, 1.0),
-              title="Immune profile", alignment="left")
+    ax.legend(
+        handles[::-1],
+        labels[::-1],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        title="Immune profile",
+        alignment="left",
+    )
     return ax
 
 
-def plot_correlation_heatmap(corr: pd.DataFrame, *, ax=None, annotate: bool = True,
-                             colorbar: bool = True, label: str = "Spearman ρ"):
+def plot_correlation_heatmap(
+    corr: pd.DataFrame, *, ax=None, annotate: bool = True, colorbar: bool = True, label: str = "Spearman ρ"
+):
     """Lower triangle of a correlation matrix on a diverging colour scale centred at 0.
 
     The diagonal (all 1) and the upper triangle are not drawn: rows are the variables 2..k,
@@ -297,22 +351,27 @@ def plot_correlation_heatmap(corr: pd.DataFrame, *, ax=None, annotate: bool = Tr
     k = sub.shape[0]
     upper = np.triu(np.ones((k, k), bool), k=1)
     shown = np.ma.masked_array(sub, mask=upper | ~np.isfinite(sub))
-    im = ax.imshow(shown, cmap="RdBu_r", vmin=-1, vmax=1, aspect="equal",
-                   interpolation="nearest")
+    im = ax.imshow(shown, cmap="RdBu_r", vmin=-1, vmax=1, aspect="equal", interpolation="nearest")
     if annotate:
         for i in range(k):
             for j in range(i + 1):
                 v = sub[i, j]
                 if np.isfinite(v):
-                    ax.text(j, i, f"{v:.2f}".replace("-", "\u2212"), ha="center", va="center",
-                            fontsize=_SMALL, color="white" if abs(v) > 0.6 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.2f}".replace("-", "\u2212"),
+                        ha="center",
+                        va="center",
+                        fontsize=_SMALL,
+                        color="white" if abs(v) > 0.6 else "black",
+                    )
 
     def short(name):
         return MARKER_SHORT_LABELS.get(str(name), label_for(name))
 
     ax.set_xticks(np.arange(k))
-    ax.set_xticklabels([short(c) for c in corr.columns[:-1]], rotation=45, ha="right",
-                       rotation_mode="anchor")
+    ax.set_xticklabels([short(c) for c in corr.columns[:-1]], rotation=45, ha="right", rotation_mode="anchor")
     ax.set_yticks(np.arange(k))
     ax.set_yticklabels([short(r) for r in corr.index[1:]])
     ax.tick_params(length=0)
@@ -326,9 +385,18 @@ def plot_correlation_heatmap(corr: pd.DataFrame, *, ax=None, annotate: bool = Tr
     return ax
 
 
-def plot_cutoff_scatter(data: pd.DataFrame, *, x: str, y: str, x_cutoff=None, y_cutoff=None,
-                        hue: str | None = None, log: tuple[bool, bool] = (False, False), ax=None,
-                        min_cell_count: int):
+def plot_cutoff_scatter(
+    data: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    x_cutoff=None,
+    y_cutoff=None,
+    hue: str | None = None,
+    log: tuple[bool, bool] = (False, False),
+    ax=None,
+    min_cell_count: int,
+):
     """Scatter of two markers with their cut-offs drawn and labelled.
 
     Parameters
@@ -368,12 +436,16 @@ def plot_cutoff_scatter(data: pd.DataFrame, *, x: str, y: str, x_cutoff=None, y_
         colors = colors_for(levels)
         for level in levels:
             sub = df[(df[hue] == level).fillna(False).astype(bool)]
-            ax.scatter(sub[x], sub[y], color=colors[level],
-                       label=f"{label_for(level)} (n = {_n(len(sub), min_cell_count)})", **style)
+            ax.scatter(
+                sub[x],
+                sub[y],
+                color=colors[level],
+                label=f"{label_for(level)} (n = {_n(len(sub), min_cell_count)})",
+                **style,
+            )
         missing = df[df[hue].isna()]
         if len(missing):
-            ax.scatter(missing[x], missing[y], color="#BBBBBB",
-                       label=f"Missing (n = {len(missing)})", **style)
+            ax.scatter(missing[x], missing[y], color="#BBBBBB", label=f"Missing (n = {len(missing)})", **style)
         ax.legend(loc="best", markerscale=1.5, handletextpad=0.2)
     for is_log, axis in zip(log, (ax.xaxis, ax.yaxis)):
         if is_log:
@@ -385,12 +457,28 @@ def plot_cutoff_scatter(data: pd.DataFrame, *, x: str, y: str, x_cutoff=None, y_
     line = {"color": NEUTRAL_COLOR, "linestyle": "--", "linewidth": 0.6, "zorder": 1}
     for _, v in _cutoff_lines(x_cutoff):
         ax.axvline(v, **line)
-        ax.text(v, 1.0, f" {v:g}", transform=ax.get_xaxis_transform(), ha="left", va="top",
-                fontsize=_SMALL, color=NEUTRAL_COLOR)
+        ax.text(
+            v,
+            1.0,
+            f" {v:g}",
+            transform=ax.get_xaxis_transform(),
+            ha="left",
+            va="top",
+            fontsize=_SMALL,
+            color=NEUTRAL_COLOR,
+        )
     for _, v in _cutoff_lines(y_cutoff):
         ax.axhline(v, **line)
-        ax.text(1.0, v, f"{v:g}", transform=ax.get_yaxis_transform(), ha="right",
-                va="bottom", fontsize=_SMALL, color=NEUTRAL_COLOR)
+        ax.text(
+            1.0,
+            v,
+            f"{v:g}",
+            transform=ax.get_yaxis_transform(),
+            ha="right",
+            va="bottom",
+            fontsize=_SMALL,
+            color=NEUTRAL_COLOR,
+        )
     ax.set_xlabel(label_for(x))
     ax.set_ylabel(label_for(y))
     return ax
@@ -400,11 +488,20 @@ def plot_cutoff_scatter(data: pd.DataFrame, *, x: str, y: str, x_cutoff=None, y_
 # models
 
 
-def plot_forest(estimates: pd.DataFrame, *, label_col: str = "label",
-                estimate_col: str = "estimate", low_col: str = "conf_low",
-                high_col: str = "conf_high", group_col: str | None = None, ref: float = 1.0,
-                log: bool = True, xlabel: str = "Odds ratio (95% CI)", ax=None,
-                annotate: bool = True):
+def plot_forest(
+    estimates: pd.DataFrame,
+    *,
+    label_col: str = "label",
+    estimate_col: str = "estimate",
+    low_col: str = "conf_low",
+    high_col: str = "conf_high",
+    group_col: str | None = None,
+    ref: float = 1.0,
+    log: bool = True,
+    xlabel: str = "Odds ratio (95% CI)",
+    ax=None,
+    annotate: bool = True,
+):
     """Horizontal forest plot of ratio estimates with their confidence intervals.
 
     Parameters
@@ -464,12 +561,27 @@ def plot_forest(estimates: pd.DataFrame, *, label_col: str = "label",
         color = arm_colors.get(df.at[i, "treatment_arm"], "black") if by_arm else "black"
         if not np.isfinite(est[i]):
             if annotate:
-                ax.text(1.02, y, "not estimable", transform=ax.get_yaxis_transform(),
-                        ha="left", va="center", style="italic", color=NEUTRAL_COLOR)
+                ax.text(
+                    1.02,
+                    y,
+                    "not estimable",
+                    transform=ax.get_yaxis_transform(),
+                    ha="left",
+                    va="center",
+                    style="italic",
+                    color=NEUTRAL_COLOR,
+                )
             else:
-                ax.annotate("not estimable", xy=(ref, y), xytext=(3, 0),
-                            textcoords="offset points", ha="left", va="center",
-                            style="italic", color=NEUTRAL_COLOR)
+                ax.annotate(
+                    "not estimable",
+                    xy=(ref, y),
+                    xytext=(3, 0),
+                    textcoords="offset points",
+                    ha="left",
+                    va="center",
+                    style="italic",
+                    color=NEUTRAL_COLOR,
+                )
             continue
         lo = low[i] if np.isfinite(low[i]) else lo_lim
         hi = high[i] if np.isfinite(high[i]) else hi_lim
@@ -479,8 +591,7 @@ def plot_forest(estimates: pd.DataFrame, *, label_col: str = "label",
         if annotate:
             both = np.isfinite(low[i]) and np.isfinite(high[i])
             ci = f" ({low[i]:.2f}–{high[i]:.2f})" if both else ""
-            ax.text(1.02, y, f"{est[i]:.2f}{ci}", transform=ax.get_yaxis_transform(),
-                    ha="left", va="center")
+            ax.text(1.02, y, f"{est[i]:.2f}{ci}", transform=ax.get_yaxis_transform(), ha="left", va="center")
     if log:
         ax.set_xscale("log")
         _plain_log_axis(ax.xaxis, lo_lim, hi_lim)
@@ -495,20 +606,38 @@ def plot_forest(estimates: pd.DataFrame, *, label_col: str = "label",
     ax.spines["left"].set_visible(False)
     ax.set_xlabel(xlabel)
     if by_arm and arm_colors:
-        handles = [Line2D([], [], marker="s", linestyle="-", color=c, markersize=4,
-                          label=label_for(a)) for a, c in arm_colors.items()]
-        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0),
-                  ncol=len(handles), borderaxespad=0.2, handlelength=1.2, columnspacing=1.0)
+        handles = [
+            Line2D([], [], marker="s", linestyle="-", color=c, markersize=4, label=label_for(a))
+            for a, c in arm_colors.items()
+        ]
+        ax.legend(
+            handles=handles,
+            loc="lower left",
+            bbox_to_anchor=(0.0, 1.0),
+            ncol=len(handles),
+            borderaxespad=0.2,
+            handlelength=1.2,
+            columnspacing=1.0,
+        )
     return ax
 
 
-def plot_cumulative_incidence(curves: pd.DataFrame, *, group_col: str = "group",
-                              time_col: str = "time_days", estimate_col: str = "estimate",
-                              low_col: str = "conf_low", high_col: str = "conf_high", ax=None,
-                              colors: dict | None = None, at_risk: pd.DataFrame | None = None,
-                              at_risk_times: Sequence[float] | None = None,
-                              xlabel: str = "Days since biopsy",
-                              ylabel: str = "Cumulative live birth", min_cell_count: int | None = None):
+def plot_cumulative_incidence(
+    curves: pd.DataFrame,
+    *,
+    group_col: str = "group",
+    time_col: str = "time_days",
+    estimate_col: str = "estimate",
+    low_col: str = "conf_low",
+    high_col: str = "conf_high",
+    ax=None,
+    colors: dict | None = None,
+    at_risk: pd.DataFrame | None = None,
+    at_risk_times: Sequence[float] | None = None,
+    xlabel: str = "Days since biopsy",
+    ylabel: str = "Cumulative live birth",
+    min_cell_count: int | None = None,
+):
     """Cumulative-incidence step curves with confidence bands and a numbers-at-risk table.
 
     Parameters
@@ -541,8 +670,10 @@ def plot_cumulative_incidence(curves: pd.DataFrame, *, group_col: str = "group",
     Axes
     """
     if at_risk is not None and min_cell_count is None:
-        raise TypeError("plot_cumulative_incidence() draws numbers at risk: the keyword argument "
-                        "'min_cell_count' is required with at_risk")
+        raise TypeError(
+            "plot_cumulative_incidence() draws numbers at risk: the keyword argument "
+            "'min_cell_count' is required with at_risk"
+        )
     ax = _get_ax(ax)
     groups = _levels(curves[group_col])
     palette = colors_for(groups)
@@ -561,8 +692,7 @@ def plot_cumulative_incidence(curves: pd.DataFrame, *, group_col: str = "group",
             hi = sub[high_col].to_numpy(float)
             ok = np.isfinite(lo) & np.isfinite(hi)
             if ok.any():
-                ax.fill_between(t, lo, hi, where=ok, step="post", color=color, alpha=0.15,
-                                linewidth=0, zorder=2)
+                ax.fill_between(t, lo, hi, where=ok, step="post", color=color, alpha=0.15, linewidth=0, zorder=2)
                 top = max(top, np.nanmax(hi[ok]))
     tmax = float(np.nanmax(curves[time_col])) if len(curves) else 1.0
     if at_risk_times is not None:
@@ -586,27 +716,41 @@ def plot_cumulative_incidence(curves: pd.DataFrame, *, group_col: str = "group",
 def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count):
     """Numbers at risk under the x label, in points below the axis (same in every figure)."""
     rc = plt.rcParams
-    line = 1.25 * float(rc["xtick.labelsize"] if not isinstance(rc["xtick.labelsize"], str)
-                        else rc["font.size"])
+    line = 1.25 * float(rc["xtick.labelsize"] if not isinstance(rc["xtick.labelsize"], str) else rc["font.size"])
     # tick marks + tick labels + x label, then a gap
-    start = (rc["xtick.major.size"] + rc["xtick.major.pad"] + line + rc["axes.labelpad"]
-             + line + 4.0)
-    common = dict(xycoords=("data", "axes fraction"), textcoords="offset points",
-                  va="top", annotation_clip=False)
+    start = rc["xtick.major.size"] + rc["xtick.major.pad"] + line + rc["axes.labelpad"] + line + 4.0
+    common = dict(xycoords=("data", "axes fraction"), textcoords="offset points", va="top", annotation_clip=False)
     # group labels end left of the numbers under t = 0 (half of a 4-digit number, plus a gap)
     label_gap = 0.5 * 4 * 0.6 * line / 1.25 + 4.0
-    ax.annotate("Number at risk", xy=(0, 0), xycoords="axes fraction",
-                xytext=(-label_gap, -start),
-                textcoords="offset points", ha="right", va="top", fontweight="bold",
-                annotation_clip=False, gid="at-risk-header")
+    ax.annotate(
+        "Number at risk",
+        xy=(0, 0),
+        xycoords="axes fraction",
+        xytext=(-label_gap, -start),
+        textcoords="offset points",
+        ha="right",
+        va="top",
+        fontweight="bold",
+        annotation_clip=False,
+        gid="at-risk-header",
+    )
     table = at_risk.copy()
     n_col = "n_at_risk"
     for k, g in enumerate(groups, start=1):
         sub = table[table[group_col] == g].sort_values(time_col, kind="stable")
         dy = -start - k * line
-        ax.annotate(label_for(g), xy=(0, 0), xycoords="axes fraction", xytext=(-label_gap, dy),
-                    textcoords="offset points", ha="right", va="top", color=palette[g],
-                    annotation_clip=False, gid="at-risk-label")
+        ax.annotate(
+            label_for(g),
+            xy=(0, 0),
+            xycoords="axes fraction",
+            xytext=(-label_gap, dy),
+            textcoords="offset points",
+            ha="right",
+            va="top",
+            color=palette[g],
+            annotation_clip=False,
+            gid="at-risk-label",
+        )
         if sub.empty:
             continue
         t = sub[time_col].to_numpy(float)
@@ -615,13 +759,16 @@ def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min
             idx = np.searchsorted(t, time, side="right") - 1
             value = n[max(idx, 0)]
             text = "" if pd.isna(value) else _n(value, min_cell_count)
-            ax.annotate(text, xy=(time, 0), xytext=(0, dy), ha="center", gid="at-risk-number",
-                        **common)
+            ax.annotate(text, xy=(time, 0), xytext=(0, dy), ha="center", gid="at-risk-number", **common)
 
 
-def plot_cumulative_by_transfer(table: pd.DataFrame, *, ax=None,
-                                xlabel: str = "Embryo transfers since biopsy",
-                                ylabel: str = "Cumulative live birth"):
+def plot_cumulative_by_transfer(
+    table: pd.DataFrame,
+    *,
+    ax=None,
+    xlabel: str = "Embryo transfers since biopsy",
+    ylabel: str = "Cumulative live birth",
+):
     """Cumulative live birth by transfer: conservative (solid) and optimistic (dashed) bounds.
 
     Parameters
@@ -646,8 +793,7 @@ def plot_cumulative_by_transfer(table: pd.DataFrame, *, ax=None,
         x = sub["transfer_number"].to_numpy(float)
         color = palette[g]
         ax.plot(x, sub["conservative"], linestyle="-", marker="o", color=color, markersize=3.5)
-        ax.plot(x, sub["optimistic"], linestyle="--", marker="o", color=color, markersize=3.5,
-                markerfacecolor="white")
+        ax.plot(x, sub["optimistic"], linestyle="--", marker="o", color=color, markersize=3.5, markerfacecolor="white")
     numbers = sorted(pd.unique(table["transfer_number"].astype(int)))
     if "label" in table:
         first = table.drop_duplicates("transfer_number").set_index("transfer_number")["label"]
@@ -665,16 +811,32 @@ def plot_cumulative_by_transfer(table: pd.DataFrame, *, ax=None,
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     handles = [Patch(color=palette[g], label=label_for(g)) for g in groups]
-    handles += [Line2D([], [], color=NEUTRAL_COLOR, linestyle="-", marker="o", markersize=3.5,
-                       label="Conservative"),
-                Line2D([], [], color=NEUTRAL_COLOR, linestyle="--", marker="o", markersize=3.5,
-                       markerfacecolor="white", label="Optimistic")]
+    handles += [
+        Line2D([], [], color=NEUTRAL_COLOR, linestyle="-", marker="o", markersize=3.5, label="Conservative"),
+        Line2D(
+            [],
+            [],
+            color=NEUTRAL_COLOR,
+            linestyle="--",
+            marker="o",
+            markersize=3.5,
+            markerfacecolor="white",
+            label="Optimistic",
+        ),
+    ]
     ax.legend(handles=handles, loc="upper left")
     return ax
 
 
-def plot_schoenfeld(residuals: pd.DataFrame, *, covariate: str, coef: float | None = None,
-                    frac: float = 2 / 3, ax=None, xlabel: str = "Days since biopsy"):
+def plot_schoenfeld(
+    residuals: pd.DataFrame,
+    *,
+    covariate: str,
+    coef: float | None = None,
+    frac: float = 2 / 3,
+    ax=None,
+    xlabel: str = "Days since biopsy",
+):
     """Scaled Schoenfeld residuals against time with a lowess smooth (proportional hazards).
 
     A smooth that stays flat around the coefficient supports proportional hazards for the
@@ -710,11 +872,9 @@ def plot_schoenfeld(residuals: pd.DataFrame, *, covariate: str, coef: float | No
     ax.scatter(t, r, s=6, color=NEUTRAL_COLOR, alpha=0.5, linewidths=0, zorder=2)
     if len(t) >= 3:
         smooth = lowess(r, t, frac=frac, return_sorted=True)
-        ax.plot(smooth[:, 0], smooth[:, 1], color="#0072B2", linewidth=1.2, zorder=3,
-                label="Lowess")
+        ax.plot(smooth[:, 0], smooth[:, 1], color="#0072B2", linewidth=1.2, zorder=3, label="Lowess")
     if coef is not None:
-        ax.axhline(coef, color="black", linestyle="--", linewidth=0.6, zorder=1,
-                   label="Coefficient")
+        ax.axhline(coef, color="black", linestyle="--", linewidth=0.6, zorder=1, label="Coefficient")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Scaled Schoenfeld residual")
     ax.set_title(label_for(covariate))
@@ -750,8 +910,16 @@ def plot_missingness(table: pd.DataFrame, *, ax=None):
     ax.barh(y, df["percent_missing"], height=0.65, color=NEUTRAL_COLOR)
     for yi, p, label in zip(y, df["percent_missing"], df["label"]):
         text = f"{label} missing" if label else f"{p:.1f}%"
-        ax.annotate(text, xy=(p, yi), xytext=(2, 0), textcoords="offset points",
-                    ha="left", va="center", fontsize=_SMALL, annotation_clip=False)
+        ax.annotate(
+            text,
+            xy=(p, yi),
+            xytext=(2, 0),
+            textcoords="offset points",
+            ha="left",
+            va="center",
+            fontsize=_SMALL,
+            annotation_clip=False,
+        )
     ax.set_yticks(y)
     ax.set_yticklabels([str(v) for v in df["variable"]])
     pmax = float(df["percent_missing"].max()) if len(df) else 0.0

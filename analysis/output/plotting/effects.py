@@ -31,8 +31,15 @@ def plot_overlap(scores: pd.DataFrame, *, score: str = "ps_personalized", bins: 
     edges = np.linspace(0, 1, bins + 1)
     for arm in dict.fromkeys(scores["arm"]):
         values = scores.loc[scores["arm"] == arm, score].to_numpy()
-        ax.hist(values, bins=edges, density=True, histtype="step", linewidth=1.2, color=color_for(arm),
-                label=f"{label_for(arm)} (n = {len(values)})")
+        ax.hist(
+            values,
+            bins=edges,
+            density=True,
+            histtype="step",
+            linewidth=1.2,
+            color=color_for(arm),
+            label=f"{label_for(arm)} (n = {len(values)})",
+        )
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"Estimated probability of {label_for(score.removeprefix('ps_')).lower()}")
     ax.set_ylabel("Density")
@@ -56,8 +63,10 @@ def plot_love(balance: pd.DataFrame, *, group: str = "personalized", threshold: 
     rows = balance[balance["group"] == group].reset_index(drop=True)
     rows = rows.iloc[np.argsort(-rows["smd_unweighted"].abs().to_numpy(), kind="stable")].reset_index(drop=True)
     y = np.arange(len(rows))[::-1]
-    series = [("smd_unweighted", "Unweighted", "o", NEUTRAL_COLOR, "none"),
-              ("smd_weighted", "Weighted", "o", color_for(group), color_for(group))]
+    series = [
+        ("smd_unweighted", "Unweighted", "o", NEUTRAL_COLOR, "none"),
+        ("smd_weighted", "Weighted", "o", color_for(group), color_for(group)),
+    ]
     if "smd_matched" in rows:
         series.append(("smd_matched", "Matched", "^", color_for(group), "none"))
     for col, name, marker, edge, face in series:
@@ -70,8 +79,9 @@ def plot_love(balance: pd.DataFrame, *, group: str = "personalized", threshold: 
     return ax
 
 
-def plot_strategy_curves(curves: pd.DataFrame, *, group: str = "all", strategies=("none", "personalized"),
-                         ci_label: str = "95% CI", ax=None):
+def plot_strategy_curves(
+    curves: pd.DataFrame, *, group: str = "all", strategies=("none", "personalized"), ci_label: str = "95% CI", ax=None
+):
     """Cumulative live birth by transfer number under each strategy, with its interval band.
 
     Parameters
@@ -100,8 +110,14 @@ def plot_strategy_curves(curves: pd.DataFrame, *, group: str = "all", strategies
         color = color_for(arm)
         name = "Never immunotherapy" if arm == "none" else f"Always {label_for(arm).lower()}"
         ax.plot(rows["k"], rows["estimate"], marker="o", markersize=3.5, color=color, label=name)
-        ax.fill_between(rows["k"].to_numpy(float), rows["conf_low"].to_numpy(float), rows["conf_high"].to_numpy(float),
-                        color=color, alpha=0.18, linewidth=0)
+        ax.fill_between(
+            rows["k"].to_numpy(float),
+            rows["conf_low"].to_numpy(float),
+            rows["conf_high"].to_numpy(float),
+            color=color,
+            alpha=0.18,
+            linewidth=0,
+        )
     ks = sorted(sub["k"].unique())
     ax.set_xticks(ks)
     ax.set_xlim(min(ks, default=1) - 0.3, max(ks, default=1) + 0.3)

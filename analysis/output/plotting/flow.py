@@ -18,8 +18,12 @@ from analysis.output.style import NEUTRAL_COLOR
 
 __all__ = ["plot_flow"]
 
-_STAGE_TITLES = {"cohort": "Cohort", "analysed": "Analysed", "first_transfer": "First transfer",
-                 "all_transfers": "All transfers"}
+_STAGE_TITLES = {
+    "cohort": "Cohort",
+    "analysed": "Analysed",
+    "first_transfer": "First transfer",
+    "all_transfers": "All transfers",
+}
 
 
 def _counts(row, min_cell_count: int) -> str:
@@ -62,17 +66,32 @@ def plot_flow(flow: pd.DataFrame, *, min_cell_count: int, ax=None, wrap: int = 3
         reason = str(row.reason).replace("_", " ")
         text = "\n".join(textwrap.wrap(reason[0].upper() + reason[1:], wrap))
         text += "\n" + _counts(row, min_cell_count)
-        box = FancyBboxPatch((x - width / 2, i - height / 2), width, height, boxstyle="round,pad=0.0,rounding_size=0.02",
-                             linewidth=0.8, edgecolor=NEUTRAL_COLOR, facecolor="white" if excluded else "#F2F2F2",
-                             mutation_aspect=1 / max(n, 1))
+        box = FancyBboxPatch(
+            (x - width / 2, i - height / 2),
+            width,
+            height,
+            boxstyle="round,pad=0.0,rounding_size=0.02",
+            linewidth=0.8,
+            edgecolor=NEUTRAL_COLOR,
+            facecolor="white" if excluded else "#F2F2F2",
+            mutation_aspect=1 / max(n, 1),
+        )
         ax.add_patch(box)
         ax.text(x, i, text, ha="center", va="center", fontsize=6.5)
         if excluded:
-            ax.annotate("", xy=(side_x - width / 2, i), xytext=(main_x, i),
-                        arrowprops=dict(arrowstyle="-|>", lw=0.7, color=NEUTRAL_COLOR, shrinkA=0, shrinkB=0))
+            ax.annotate(
+                "",
+                xy=(side_x - width / 2, i),
+                xytext=(main_x, i),
+                arrowprops=dict(arrowstyle="-|>", lw=0.7, color=NEUTRAL_COLOR, shrinkA=0, shrinkB=0),
+            )
         else:
             if previous_main is not None:
-                ax.annotate("", xy=(main_x, i - height / 2), xytext=(main_x, previous_main + height / 2),
-                            arrowprops=dict(arrowstyle="-|>", lw=0.7, color=NEUTRAL_COLOR, shrinkA=0, shrinkB=0))
+                ax.annotate(
+                    "",
+                    xy=(main_x, i - height / 2),
+                    xytext=(main_x, previous_main + height / 2),
+                    arrowprops=dict(arrowstyle="-|>", lw=0.7, color=NEUTRAL_COLOR, shrinkA=0, shrinkB=0),
+                )
             previous_main = i
     return ax
