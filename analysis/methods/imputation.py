@@ -44,8 +44,7 @@ from analysis.core.exceptions import ModelError
 from analysis.methods.resampling import _WORKERS, resolve_jobs
 from analysis.models.logistic import fit_logit
 from analysis.models.multinomial import fit_multinomial_logit, multinomial_probabilities
-from analysis.models.schema import conform_estimates
-from analysis.models.tidy import plain_term_name
+from analysis.models.tidy import estimate_rows, plain_term_name
 
 __all__ = ["complete_case_vs_imputed", "fit_pooled_logit", "imputation_model_table", "impute_chained", "pool_rubin"]
 
@@ -333,24 +332,20 @@ def fit_pooled_logit(
     params = pd.concat([f.params for f in fits], axis=1)
     var = pd.concat([f.bse**2 for f in fits], axis=1)
     df_complete = float(fits[0].df_resid)
-    rows = []
-    for name in params.index:
-        pooled = pool_rubin(params.loc[name], var.loc[name], df_complete=df_complete, conf_level=conf_level)
-        rows.append(
-            {
-                "term": name,
-                "coef": pooled["estimate"],
-                "std_error": pooled["std_error"],
-                "estimate": np.exp(pooled["estimate"]),
-                "conf_low": np.exp(pooled["conf_low"]),
-                "conf_high": np.exp(pooled["conf_high"]),
-                "p_value": pooled["p_value"],
-            }
-        )
-    out = pd.DataFrame(rows)
-    out["term"] = out["term"].map(plain_term_name)
+    pooled = [
+        pool_rubin(params.loc[name], var.loc[name], df_complete=df_complete, conf_level=conf_level)
+        for name in params.index
+    ]
     y = pd.to_numeric(imputed[0][outcome])
-    out = out.assign(
+    return estimate_rows(
+        [plain_term_name(name) for name in params.index],
+        [p["estimate"] for p in pooled],
+        [p["std_error"] for p in pooled],
+        conf_level=conf_level,
+        ratio=True,
+        conf_low=np.exp([p["conf_low"] for p in pooled]),
+        conf_high=np.exp([p["conf_high"] for p in pooled]),
+        p_value=[p["p_value"] for p in pooled],
         notebook=notebook,
         model_id=model_id,
         outcome=outcome,
@@ -360,7 +355,6 @@ def fit_pooled_logit(
         n_events=int(y.loc[fits[0].model.data.row_labels].sum()),
         n_clusters=pd.NA,
     )
-    return conform_estimates(out)
 
 
 def complete_case_vs_imputed(
