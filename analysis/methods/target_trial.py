@@ -601,6 +601,40 @@ def per_protocol_cumulative(
     return CumulativeResult(pd.DataFrame(curve_rows), pd.DataFrame(diff_rows), rows, failed)
 
 
+def _pooled_arm_rows(
+    rows: pd.DataFrame,
+    X: np.ndarray,
+    weights: np.ndarray,
+    arm_names: list[str],
+    *,
+    estimator: str,
+    population: str,
+    model_id: str,
+    notebook: str,
+    conf_level: float,
+) -> pd.DataFrame:
+    """Odds ratios of the arm columns (right after the intercept) of a pooled logistic model of
+    live birth per transfer, robust SEs by woman."""
+    y = rows["lb"].to_numpy(float)
+    beta, cov = weighted_logit(y, X, weights, clusters=rows["patient_id"].to_numpy())
+    arms = slice(1, 1 + len(arm_names))
+    return _rows(
+        model_id,
+        estimator,
+        arm_names,
+        beta[arms],
+        np.sqrt(np.diag(cov))[arms],
+        ratio=True,
+        conf_level=conf_level,
+        n_obs=len(rows),
+        n_events=int(y.sum()),
+        n_clusters=int(rows["patient_id"].nunique()),
+        outcome="live_birth",
+        population=population,
+        notebook=notebook,
+    )
+
+
 def discrete_time_hazard(
     course: Course, *, covariates: Sequence[str], conf_level: float = 0.95, notebook: str, model_id: str
 ) -> pd.DataFrame:
@@ -625,23 +659,16 @@ def discrete_time_hazard(
     extra = [] if "prior_failed_transfers" in covariates else [t["earlier_failures"].to_numpy(float)]
     X = np.column_stack([np.ones(len(t)), arm_x, k_x, *extra, t["transfer_year"].to_numpy(float) - 2018, cov_x])
     X = X[:, np.r_[True, X[:, 1:].std(axis=0) > 0]]
-    y = t["lb"].to_numpy(float)
-    beta, cov = weighted_logit(y, X, np.ones(len(t)), clusters=t["patient_id"].to_numpy())
-    n_arm = arm_x.shape[1]
-    return _rows(
-        model_id,
-        "pooled_logit_discrete_time",
+    return _pooled_arm_rows(
+        t,
+        X,
+        np.ones(len(t)),
         arm_names,
-        beta[1 : 1 + n_arm],
-        np.sqrt(np.diag(cov))[1 : 1 + n_arm],
-        ratio=True,
-        conf_level=conf_level,
-        n_obs=len(t),
-        n_events=int(y.sum()),
-        n_clusters=int(t["patient_id"].nunique()),
-        outcome="live_birth",
+        estimator="pooled_logit_discrete_time",
         population="course_transfers",
+        model_id=model_id,
         notebook=notebook,
+        conf_level=conf_level,
     )
 
 
@@ -678,23 +705,16 @@ def sequential_trials(
     arm_x, arm_names = _dummies(rows["treatment_arm"], ARMS, "treatment_arm")
     k_x, _ = _dummies(rows["k_band"], ["1", "2", "3", "4"], "k")
     X = np.column_stack([np.ones(len(rows)), arm_x, k_x])
-    y = rows["lb"].to_numpy(float)
-    beta, cov = weighted_logit(y, X, w.to_numpy(float), clusters=rows["patient_id"].to_numpy())
-    n_arm = arm_x.shape[1]
-    return _rows(
-        model_id,
-        "sequential_trials_iptw",
+    return _pooled_arm_rows(
+        rows,
+        X,
+        w.to_numpy(float),
         arm_names,
-        beta[1 : 1 + n_arm],
-        np.sqrt(np.diag(cov))[1 : 1 + n_arm],
-        ratio=True,
-        conf_level=conf_level,
-        n_obs=len(rows),
-        n_events=int(y.sum()),
-        n_clusters=int(rows["patient_id"].nunique()),
-        outcome="live_birth",
+        estimator="sequential_trials_iptw",
         population="sequential_trials",
+        model_id=model_id,
         notebook=notebook,
+        conf_level=conf_level,
     )
 
 
