@@ -209,39 +209,6 @@ def _complete(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return frame.dropna(subset=list(columns))
 
 
-def _rows(
-    model_id: str,
-    estimator: str,
-    terms,
-    coef,
-    se,
-    *,
-    ratio: bool,
-    conf_level: float,
-    n_obs: int,
-    n_events: int,
-    n_clusters,
-    outcome: str,
-    population: str,
-    notebook: str,
-) -> pd.DataFrame:
-    return estimate_rows(
-        list(terms),
-        coef,
-        se,
-        conf_level=conf_level,
-        ratio=ratio,
-        notebook=notebook,
-        model_id=model_id,
-        outcome=outcome,
-        population=population,
-        estimator=estimator,
-        n_obs=n_obs,
-        n_events=n_events,
-        n_clusters=n_clusters,
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # weights
 # ---------------------------------------------------------------------------------------------
@@ -346,12 +313,12 @@ def _cox_rows(
     params = pd.Series(fit.coef, index=keep)
     se = pd.Series(np.sqrt(np.diag(fit.robust_covariance)), index=keep)
     arm_terms = [t for t in arm_names if t in params.index]
-    return _rows(
-        model_id,
-        estimator,
+    return estimate_rows(
         arm_terms,
         params[arm_terms].to_numpy(),
         se[arm_terms].to_numpy(),
+        model_id=model_id,
+        estimator=estimator,
         ratio=True,
         conf_level=conf_level,
         n_obs=int(data["patient_id"].nunique()),
@@ -618,12 +585,12 @@ def _pooled_arm_rows(
     y = rows["lb"].to_numpy(float)
     beta, cov = weighted_logit(y, X, weights, clusters=rows["patient_id"].to_numpy())
     arms = slice(1, 1 + len(arm_names))
-    return _rows(
-        model_id,
-        estimator,
+    return estimate_rows(
         arm_names,
         beta[arms],
         np.sqrt(np.diag(cov))[arms],
+        model_id=model_id,
+        estimator=estimator,
         ratio=True,
         conf_level=conf_level,
         n_obs=len(rows),
