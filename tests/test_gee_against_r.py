@@ -21,13 +21,13 @@ REFERENCE = Path(__file__).resolve().parent / "reference"
 ARM = "C(arm, Treatment('none'))"
 FORMULA = f"any_sac ~ age + {ARM} + C(transfer_band)"
 NAMES = {
-    "(Intercept)": "Intercept",
+    "(Intercept)": "(Intercept)",
     "age": "age",
-    "armempirical": f"{ARM}[T.empirical]",
-    "armpersonalized": f"{ARM}[T.personalized]",
-    "transfer_band2": "C(transfer_band)[T.2]",
-    "transfer_band3": "C(transfer_band)[T.3]",
-    "transfer_band4": "C(transfer_band)[T.4]",
+    "armempirical": "arm[empirical]",
+    "armpersonalized": "arm[personalized]",
+    "transfer_band2": "transfer_band[2]",
+    "transfer_band3": "transfer_band[3]",
+    "transfer_band4": "transfer_band[4]",
 }
 CASES = [
     ("gee_binary_independence", "independence", False),

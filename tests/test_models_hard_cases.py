@@ -21,10 +21,10 @@ from analysis.models import (
     likelihood_ratio_test,
     linear_combination,
     logrank_test,
-    plain_term_name,
     survival_at,
     tidy_glm,
 )
+from analysis.models.design import design_matrix, plain_column_names
 
 ARM = "C(treatment_arm, Treatment(reference='none'))"
 
@@ -161,8 +161,9 @@ def test_likelihood_ratio_test_needs_more_parameters_in_full(cohort):
 
 def test_linear_combination_of_unknown_term_raises(cohort):
     fit = fit_logit(cohort, f"live_birth ~ {ARM}")
-    with pytest.raises(ModelError, match=r"'treatment_arm\[personalized\]' is not a term of the model"):
-        linear_combination(fit, {"treatment_arm[personalized]": 1})
+    # parameters carry plain names; patsy's own spelling is not one of them
+    with pytest.raises(ModelError, match=r"'treatment_arm\[T.personalized\]' is not a term of the model"):
+        linear_combination(fit, {"treatment_arm[T.personalized]": 1})
 
 
 def test_conditional_logit_without_discordant_sets_raises(cohort):
@@ -307,28 +308,127 @@ def test_survival_at_before_first_and_after_last_time():
 # --------------------------------------------------------------------------------------------
 
 
+NAMING_DATA = pd.DataFrame(
+    {
+        "treatment_arm": ["none", "empirical", "personalized", "none", "personalized", "empirical"],
+        "profile_group": ["balanced", "dysregulated"] * 3,
+        "education": ["0-5yrs", "6-11yrs", "12+ yrs"] * 2,
+        "arm name": ["a", "b"] * 3,
+        "age": [30.0, 31.0, 35.0, 38.0, 40.0, 42.0],
+        "ph.ecog": [0.0, 1.0, 2.0, 1.0, 0.0, 1.0],
+    }
+)
+
+
 @pytest.mark.parametrize(
-    ("raw", "plain"),
+    ("rhs", "raw", "plain"),
     [
-        ("Intercept", "(Intercept)"),
-        ("C(treatment_arm, Treatment(reference='none'))[T.personalized]", "treatment_arm[personalized]"),
-        ('C(treatment_arm, Treatment("none"))[T.empirical]', "treatment_arm[empirical]"),
-        ("treatment_arm[T.personalized]", "treatment_arm[personalized]"),
+        ("age", "Intercept", "(Intercept)"),
+        (ARM, "C(treatment_arm, Treatment(reference='none'))[T.personalized]", "treatment_arm[personalized]"),
         (
+            'C(treatment_arm, Treatment("none"))',
+            'C(treatment_arm, Treatment("none"))[T.empirical]',
+            "treatment_arm[empirical]",
+        ),
+        ("treatment_arm", "treatment_arm[T.personalized]", "treatment_arm[personalized]"),
+        (
+            "treatment_arm*profile_group",
             "treatment_arm[T.personalized]:profile_group[T.dysregulated]",
             "treatment_arm[personalized]:profile_group[dysregulated]",
         ),
         (
+            f"{ARM}*C(profile_group)",
             "C(treatment_arm, Treatment(reference='none'))[T.empirical]:C(profile_group)[T.dysregulated]",
             "treatment_arm[empirical]:profile_group[dysregulated]",
         ),
-        ("C(education, Treatment('0-5yrs'))[T.12+ yrs]", "education[12+ yrs]"),
-        ("C(Q('arm name'))[T.b]", "arm name[b]"),
-        ("age", "age"),
-        ("I(age ** 2)", "I(age ** 2)"),
-        ("age:treatment_arm[T.empirical]", "age:treatment_arm[empirical]"),
-        ("ph.ecog", "ph.ecog"),
+        ("C(education, Treatment('0-5yrs'))", "C(education, Treatment('0-5yrs'))[T.12+ yrs]", "education[12+ yrs]"),
+        ("C(Q('arm name'))", "C(Q('arm name'))[T.b]", "arm name[b]"),
+        ("age", "age", "age"),
+        ("I(age ** 2)", "I(age ** 2)", "I(age ** 2)"),
+        ("age:treatment_arm", "age:treatment_arm[empirical]", "age:treatment_arm[empirical]"),
+        (
+            "C(treatment_arm, Treatment('empirical'))",
+            "C(treatment_arm, Treatment('empirical'))[T.none]",
+            "treatment_arm[none]",
+        ),
+        ("Q('ph.ecog')", "Q('ph.ecog')", "ph.ecog"),
     ],
 )
-def test_plain_term_name(raw, plain):
-    assert plain_term_name(raw) == plain
+def test_plain_column_names_from_the_design_structure(rhs, raw, plain):
+    """The plain name of the design column patsy calls ``raw`` is ``plain``: built from the
+    design's terms, factors and contrast matrices (no parsing of ``raw``), whatever the coding
+    wrapper, quoting or interaction."""
+    design = design_matrix(rhs, NAMING_DATA)
+    names = plain_column_names(design.design_info)
+    assert names[list(design.columns).index(raw)] == plain
+    assert len(set(names)) == len(names)
+
+
+def test_fitted_models_carry_plain_names_and_group_columns_by_term():
+    """fit_logit, fit_gee_logit and fit_cox return parameters named as the results contract
+    names them, so no caller has to translate patsy's strings; a Cox factor's columns are one
+    term for the joint test."""
+    rng = np.random.default_rng(3)
+    data = pd.concat([NAMING_DATA] * 40, ignore_index=True)
+    data["age"] = rng.normal(35, 4, len(data))
+    data["y"] = rng.binomial(1, 0.4, len(data))
+    data["pid"] = np.repeat(np.arange(len(data) // 2), 2)
+    data["days"] = rng.exponential(100, len(data))
+    fit = fit_logit(data, f"y ~ {ARM} + age")
+    assert list(fit.params.index) == ["(Intercept)", "treatment_arm[empirical]", "treatment_arm[personalized]", "age"]
+    gee = fit_gee_logit(data, f"y ~ {ARM} + age", groups="pid")
+    assert list(gee.params.index) == list(fit.params.index)
+    cox = fit_cox(data, duration_col="days", event_col="y", formula=f"{ARM} + age")
+    assert list(cox.params_.index) == ["treatment_arm[empirical]", "treatment_arm[personalized]", "age"]
+    assert cox.column_terms == ["treatment_arm", "treatment_arm", "age"]
+
+
+def test_covariate_sources_group_a_factors_dummies_under_its_column():
+    """The Cox PH test groups a categorical's dummies by the covariate they come from, taken
+    from the design itself (not by cutting names at "[")."""
+    from analysis.models.design import covariate_design, covariate_sources
+
+    data = NAMING_DATA.assign(center_id=["A", "B", "C"] * 2)
+    spec = dict(references={"treatment_arm": "none"}, intercept=False)
+    _, names = covariate_design(data, ["treatment_arm", "age", "center_id"], **spec)
+    sources = covariate_sources(data, ["treatment_arm", "age", "center_id"], **spec)
+    assert list(sources) == names
+    assert sources == {
+        "treatment_arm[empirical]": "treatment_arm",
+        "treatment_arm[personalized]": "treatment_arm",
+        "age": "age",
+        "center_id[B]": "center_id",
+        "center_id[C]": "center_id",
+    }
+
+
+def test_forest_rows_look_up_contract_terms_and_leave_out_strata_not_estimated():
+    """Forest rows are found by the terms the contract's levels name, in the contract's order;
+    a stratum without an estimate (too few events) is absent rather than misread."""
+    from analysis.methods.outcomes import forest_rows, stratum_term
+
+    est = pd.DataFrame(
+        {
+            "model_id": ["adj", "adj", "adj", "int", "int", "int"],
+            "term": [
+                "age",
+                "treatment_arm[personalized]",
+                "treatment_arm[empirical]",
+                stratum_term("personalized", "profile_group", "dysregulated"),
+                stratum_term("empirical", "profile_group", "dysregulated"),
+                stratum_term("personalized", "profile_group", "balanced"),
+            ],
+            "estimate": [1.01, 2.0, 1.1, 2.5, 0.9, 1.2],
+            "conf_low": [1.0, 1.5, 0.8, 1.6, 0.6, 0.7],
+            "conf_high": [1.02, 2.6, 1.5, 3.9, 1.3, 2.1],
+        }
+    )
+    rows = forest_rows(est, adjusted_id="adj", stratified_id="int", arm_labels={"personalized": "Personalized"})
+    assert list(zip(rows["group"], rows["treatment_arm"], rows["estimate"])) == [
+        ("Overall", "empirical", 1.1),
+        ("Overall", "personalized", 2.0),
+        ("Balanced", "personalized", 1.2),
+        ("Dysregulated", "empirical", 0.9),
+        ("Dysregulated", "personalized", 2.5),
+    ]
+    assert rows["label"].tolist()[1] == "Personalized"

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import patsy
 
 from analysis.core.exceptions import ModelError
 from analysis.core.intervals import z_value
@@ -160,12 +159,12 @@ def predicted_benefit(
         + [model_design.term(c, rows) for c in dict.fromkeys([*modifiers, *covariates])]
     )
     fit = fit_logit(rows, f"{outcome} ~ {rhs}")
-    _, design = patsy.dmatrices(f"{outcome} ~ {rhs}", rows, return_type="dataframe")
+    design = model_design.named_design(rhs, rows)
     beta = fit.params.reindex(design.columns).to_numpy()
     risks = {}
     for value in (1.0, 0.0):  # every patient's risk under each arm (counterfactual design)
-        X = patsy.build_design_matrices([design.design_info], rows.assign(_treated=value), return_type="dataframe")[0]
-        risks[value] = 1 / (1 + np.exp(-(X.to_numpy() @ beta)))
+        X = model_design.design_of_rows(design, rows.assign(_treated=value))
+        risks[value] = 1 / (1 + np.exp(-(X @ beta)))
     out = rows.assign(risk_treated=risks[1.0], risk_untreated=risks[0.0], treated=rows["_treated"].astype(int))
     out["benefit"] = out["risk_treated"] - out["risk_untreated"]
     return out.drop(columns="_treated")

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import patsy
 import scipy.special
 import scipy.stats
 
@@ -122,39 +121,6 @@ def weighted_logit(
     return fit.coef, cov
 
 
-def _rows(
-    model_id,
-    estimator,
-    terms,
-    coef,
-    se,
-    *,
-    ratio,
-    conf_level,
-    n_obs,
-    n_events,
-    n_clusters,
-    outcome,
-    population,
-    notebook,
-):
-    return estimate_rows(
-        terms,
-        coef,
-        se,
-        conf_level=conf_level,
-        ratio=ratio,
-        notebook=notebook,
-        model_id=model_id,
-        outcome=outcome,
-        population=population,
-        estimator=estimator,
-        n_obs=n_obs,
-        n_events=n_events,
-        n_clusters=n_clusters,
-    )
-
-
 def iptw_logit_rows(
     data: pd.DataFrame,
     weights: pd.Series,
@@ -185,12 +151,12 @@ def iptw_logit_rows(
     clusters = rows[cluster].to_numpy() if cluster else None
     beta, cov = weighted_logit(y, X, weights.to_numpy(dtype=float), clusters=clusters)
     terms = names[1:]
-    return _rows(
-        model_id,
-        "iptw_logit",
+    return estimate_rows(
         terms,
         beta[1:],
         np.sqrt(np.diag(cov))[1:],
+        model_id=model_id,
+        estimator="iptw_logit",
         ratio=True,
         conf_level=conf_level,
         n_obs=len(rows),
@@ -257,7 +223,7 @@ def iptw_risk_rows(
         d[i], d[ref] = 1 / mu[i], -1 / mu[ref]
         lrr.append(np.log(mu[i] / mu[ref]))
         lrr_se.append(np.sqrt(d @ cov @ d))
-    terms = [f"{treatment}[{levels[i]}]" for i in others]
+    terms = [model_design.level_term(treatment, levels[i]) for i in others]
     common = dict(
         conf_level=conf_level,
         n_obs=len(rows),
@@ -269,8 +235,8 @@ def iptw_risk_rows(
     )
     est = pd.concat(
         [
-            _rows(f"{model_id}_rd", "iptw_rd", terms, rd, rd_se, ratio=False, **common),
-            _rows(f"{model_id}_rr", "iptw_rr", terms, lrr, lrr_se, ratio=True, **common),
+            estimate_rows(terms, rd, rd_se, model_id=f"{model_id}_rd", estimator="iptw_rd", ratio=False, **common),
+            estimate_rows(terms, lrr, lrr_se, model_id=f"{model_id}_rr", estimator="iptw_rr", ratio=True, **common),
         ],
         ignore_index=True,
     )
@@ -311,14 +277,8 @@ def _aipw_arrays(data, *, outcome, treatment, ps_covariates, outcome_covariates,
         rows,
         references={treatment: reference},
     )
-    _, X = patsy.dmatrices(f, rows, return_type="dataframe")
-    X_arm = []
-    for lvl in levels:
-        counterfactual = rows.copy()
-        counterfactual[treatment] = lvl
-        X_arm.append(
-            patsy.build_design_matrices([X.design_info], counterfactual, return_type="dataframe")[0].to_numpy()
-        )
+    X = model_design.named_design(f.split("~", 1)[1], rows)
+    X_arm = [model_design.design_of_rows(X, rows.assign(**{treatment: lvl})) for lvl in levels]
     strata = {"all": np.ones(len(rows), dtype=bool)}
     if modifier:
         mod = rows[modifier].astype(str).to_numpy()
@@ -476,7 +436,8 @@ def aipw_rd_rows(
             low.append(lo[0])
             high.append(hi[0])
             p.append(2 * scipy.stats.norm.sf(abs(est[-1] / se[-1])) if se[-1] > 0 else np.nan)
-            terms.append(f"{treatment}[{lvl}]" + ("" if stratum == "all" else f" | {stratum}"))
+            arm_term = model_design.level_term(treatment, lvl)
+            terms.append(arm_term if stratum == "all" else f"{arm_term} | {stratum}")  # stratum: "modifier=level"
             n.append(int(point["n"].iloc[i]))
     rows = estimate_rows(
         terms,
@@ -529,12 +490,12 @@ def matched_logit_rows(
         rows, [treatment], references={treatment: reference}, levels={treatment: [reference, treated]}
     )
     beta, cov = weighted_logit(y, X, np.ones(len(y)), clusters=pair)
-    return _rows(
-        model_id,
-        "matched_logit",
+    return estimate_rows(
         names[1:],
         beta[1:],
         np.sqrt(np.diag(cov))[1:],
+        model_id=model_id,
+        estimator="matched_logit",
         ratio=True,
         conf_level=conf_level,
         n_obs=len(rows),

@@ -44,7 +44,7 @@ from analysis.core.exceptions import ModelError
 from analysis.methods.resampling import _WORKERS, resolve_jobs
 from analysis.models.logistic import fit_logit
 from analysis.models.multinomial import fit_multinomial_logit, multinomial_probabilities
-from analysis.models.tidy import estimate_rows, plain_term_name
+from analysis.models.tidy import estimate_rows
 
 __all__ = ["complete_case_vs_imputed", "fit_pooled_logit", "imputation_model_table", "impute_chained", "pool_rubin"]
 
@@ -338,7 +338,7 @@ def fit_pooled_logit(
     ]
     y = pd.to_numeric(imputed[0][outcome])
     return estimate_rows(
-        [plain_term_name(name) for name in params.index],
+        list(params.index),
         [p["estimate"] for p in pooled],
         [p["std_error"] for p in pooled],
         conf_level=conf_level,

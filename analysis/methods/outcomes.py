@@ -17,12 +17,14 @@ import pandas as pd
 
 from analysis.core.exceptions import ModelError
 from analysis.data.cohort import analysis_population
+
+# formula, model_frame and term are named here too: the notebooks call them as outcomes.*
+from analysis.data.contract import CATEGORICALS
+from analysis.models import design as model_design
 from analysis.models import gee as gee_models
 from analysis.models import logistic
 from analysis.models import tidy as tidy_models
-
-# formula, model_frame and term are named here too: the notebooks call them as outcomes.*
-from analysis.models.design import formula, model_frame, term  # noqa: F401
+from analysis.models.design import formula, interaction_term, level_term, model_frame, term  # noqa: F401
 from analysis.models.schema import conform_estimates, empty_estimates
 
 STATUS_COLUMNS = ["notebook", "model_id", "outcome", "population", "status", "n_obs", "message"]
@@ -131,6 +133,19 @@ def fit_logit_model(
     return fit
 
 
+#: The exposure column of the arm comparisons.
+ARM_COLUMN = "treatment_arm"
+
+
+def stratum_term(arm: str, modifier: str, level: str) -> str:
+    """Return the term of a stratum-specific effect in the results contract.
+
+    ``treatment_arm[personalized] | profile_group=dysregulated`` is the effect of the arm
+    within one level of the modifier (see :func:`stratum_effects`).
+    """
+    return model_design.stratum_term(level_term(ARM_COLUMN, arm), modifier, level)
+
+
 def stratum_effects(
     log: ModelLog,
     fit,
@@ -165,15 +180,15 @@ def stratum_effects(
                 f"{model_id}: no stratum-specific ORs, the interaction model could not be fitted",
             )
         return empty_estimates()
-    names = list(fit.params.index)
+    names = set(fit.params.index)
     rows = []
     for level in modifier_levels:
         for arm in arm_levels:
             if arm == reference_arm:
                 continue
-            main = [n for n in names if n.endswith(f"[T.{arm}]") and "treatment_arm" in n and ":" not in n]
-            inter = [n for n in names if ":" in n and f"[T.{arm}]" in n and f"[T.{level}]" in n]
-            label = f"treatment_arm[{arm}] | {modifier}={level}"
+            main = level_term(ARM_COLUMN, arm)
+            inter = interaction_term(main, level_term(modifier, level))
+            label = stratum_term(arm, modifier, level)
             if data is not None:
                 cell = data[(data[modifier].astype(str) == level) & (data["treatment_arm"].astype(str) == arm)]
                 ev = int(cell[outcome].sum())
@@ -187,9 +202,10 @@ def stratum_effects(
                         n_obs=len(cell),
                     )
                     continue
-            if not main:
+            if main not in names:
                 continue
-            weights = {main[0]: 1.0, **({inter[0]: 1.0} if inter else {})}
+            # the interaction is absent in the modifier's reference level
+            weights = {main: 1.0, **({inter: 1.0} if inter in names else {})}
             rows.append(
                 tidy_models.tidy_linear_combination(
                     fit,
@@ -273,9 +289,19 @@ def or_table(estimates: pd.DataFrame, *, model_ids: list[str], term_prefix: str 
 
 
 def forest_rows(
-    estimates: pd.DataFrame, *, adjusted_id: str, stratified_id: str, arm_labels: dict | None = None
+    estimates: pd.DataFrame,
+    *,
+    adjusted_id: str,
+    stratified_id: str,
+    arm_labels: dict | None = None,
+    modifier: str = "profile_group",
 ) -> pd.DataFrame:
-    """Rows for the forest plot: adjusted ORs overall, then per profile group, one per arm.
+    """Rows for the forest plot: adjusted ORs overall, then per modifier level, one per arm.
+
+    The arms (all levels of ``treatment_arm`` but its reference) and the modifier's levels are
+    the data contract's (:data:`analysis.data.contract.CATEGORICALS`); the rows are looked up by
+    the terms :func:`level_term` and :func:`stratum_term` name, in the contract's order, so no
+    term string is parsed. Rows absent from ``estimates`` (not estimable) are left out.
 
     Returns
     -------
@@ -283,35 +309,17 @@ def forest_rows(
         group, label, treatment_arm, estimate, conf_low, conf_high.
     """
     arm_labels = arm_labels or {}
-    rows = []
-    overall = estimates[(estimates["model_id"] == adjusted_id) & estimates["term"].str.startswith("treatment_arm[")]
-    for r in overall.itertuples():
-        arm = r.term.split("[", 1)[1].rstrip("]")
-        rows.append(
-            dict(
-                group="Overall",
-                label=arm_labels.get(arm, arm),
-                treatment_arm=arm,
-                estimate=r.estimate,
-                conf_low=r.conf_low,
-                conf_high=r.conf_high,
-            )
-        )
-    strat = estimates[(estimates["model_id"] == stratified_id) & estimates["term"].str.contains(r"\|", regex=True)]
-    for r in strat.itertuples():
-        arm = r.term.split("[", 1)[1].split("]", 1)[0]
-        level = r.term.split("=", 1)[1]
-        rows.append(
-            dict(
-                group=level.capitalize(),
-                label=arm_labels.get(arm, arm),
-                treatment_arm=arm,
-                estimate=r.estimate,
-                conf_low=r.conf_low,
-                conf_high=r.conf_high,
-            )
-        )
-    return pd.DataFrame(rows, columns=["group", "label", "treatment_arm", "estimate", "conf_low", "conf_high"])
+    arm_spec = CATEGORICALS[ARM_COLUMN]
+    arms = [a for a in arm_spec.levels if a != arm_spec.reference]
+    wanted = [(adjusted_id, level_term(ARM_COLUMN, arm), "Overall", arm) for arm in arms] + [
+        (stratified_id, stratum_term(arm, modifier, level), level.capitalize(), arm)
+        for level in CATEGORICALS[modifier].levels
+        for arm in arms
+    ]
+    keys = pd.DataFrame(wanted, columns=["model_id", "term", "group", "treatment_arm"])
+    found = keys.merge(estimates[["model_id", "term", "estimate", "conf_low", "conf_high"]], on=["model_id", "term"])
+    found["label"] = found["treatment_arm"].map(lambda arm: arm_labels.get(arm, arm))
+    return found[["group", "label", "treatment_arm", "estimate", "conf_low", "conf_high"]].reset_index(drop=True)
 
 
 def events_by(data: pd.DataFrame, *, outcome: str, by: list[str]) -> pd.DataFrame:
@@ -327,6 +335,7 @@ __all__ = [
     "fit_logit_model",
     "fit_gee_model",
     "stratum_effects",
+    "stratum_term",
     "interaction_test",
     "formula",
     "term",

@@ -15,7 +15,7 @@ from analysis.core.exceptions import ModelError
 from analysis.methods.outcomes import ModelLog
 from analysis.models import survival as surv
 from analysis.models import tidy as tidy_models
-from analysis.models.design import covariate_design
+from analysis.models.design import covariate_design, covariate_sources
 from analysis.models.schema import SURVIVAL_COLUMNS
 
 AT_RISK_TIMES = (0, 180, 365, 545, 730)
@@ -135,14 +135,11 @@ def cox_design(ttlb: pd.DataFrame, *, covariates: list[str], reference_arm: str 
     data = ttlb[cols].dropna().copy()
     out = data[["time_days", "event"]].astype(float)
     out["event"] = out["event"].astype(int)
-    x, names = covariate_design(
-        data, ["treatment_arm", *covariates], references={"treatment_arm": reference_arm}, intercept=False
-    )
-    return pd.concat([out, pd.DataFrame(x, index=data.index, columns=names)], axis=1)
-
-
-def _categorical_source(term: str) -> str | None:
-    return term.split("[", 1)[0] if "[" in term else None
+    spec = dict(references={"treatment_arm": reference_arm}, intercept=False)
+    x, names = covariate_design(data, ["treatment_arm", *covariates], **spec)
+    design = pd.concat([out, pd.DataFrame(x, index=data.index, columns=names)], axis=1)
+    design.attrs["sources"] = covariate_sources(data, ["treatment_arm", *covariates], **spec)
+    return design
 
 
 def fit_cox_with_ph_check(
@@ -209,8 +206,9 @@ def fit_cox_with_ph_check(
         ),
     )
     groups: dict[str, list[str]] = {}
+    sources = design.attrs["sources"]
     for t in terms:  # one test per covariate: a categorical's dummies are tested together
-        groups.setdefault(_categorical_source(t) or t, []).append(t)
+        groups.setdefault(sources[t], []).append(t)
     ph = surv.proportional_hazards_test(fit, design, terms=groups)
     failing = ph[(ph["term"] != "GLOBAL") & (ph["p_value"] < PH_ALPHA)]["term"].tolist()
     categorical = {src for src, cols in groups.items() if cols != [src]}
@@ -219,7 +217,7 @@ def fit_cox_with_ph_check(
         decisions.append(f"No term fails the proportional-hazards test at p < {PH_ALPHA}; the adjusted model stands.")
     strat_sources = sorted(t for t in failing if t in categorical and t != "treatment_arm")
     if strat_sources:
-        keep = [t for t in terms if _categorical_source(t) not in strat_sources]
+        keep = [t for t in terms if sources[t] not in strat_sources]
         strat = design[["time_days", "event", *keep]].copy()
         for src in strat_sources:
             strat[src] = ttlb.loc[design.index, src].astype(str)

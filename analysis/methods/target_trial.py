@@ -44,7 +44,7 @@ from analysis.data.cohort import Cohort
 from analysis.methods.effects import weighted_logit
 from analysis.methods.propensity import iptw_weights, propensity_scores
 from analysis.methods.resampling import bootstrap, percentile_interval
-from analysis.models.design import covariate_design, is_categorical
+from analysis.models.design import covariate_design, is_categorical, level_term
 from analysis.models.survival import cox_counting_process_fit
 from analysis.models.tidy import estimate_rows
 
@@ -187,7 +187,7 @@ def _dummies(values: pd.Series, levels: Sequence[str], name: str) -> tuple[np.nd
     cols = [lvl for lvl in levels[1:] if (values == lvl).any()]
     return (
         np.column_stack([(values == lvl).to_numpy(float) for lvl in cols]) if cols else np.empty((len(values), 0)),
-        [f"{name}[{lvl}]" for lvl in cols],
+        [level_term(name, lvl) for lvl in cols],
     )
 
 

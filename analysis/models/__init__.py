@@ -38,7 +38,6 @@ from analysis.models.survival import (
     survival_at,
 )
 from analysis.models.tidy import (
-    plain_term_name,
     tidy_conditional_logit,
     tidy_cox,
     tidy_gee,
@@ -58,7 +57,6 @@ __all__ = [
     "likelihood_ratio_test",
     "linear_combination",
     "logrank_test",
-    "plain_term_name",
     "proportional_hazards_test",
     "survival_at",
     "tidy_conditional_logit",

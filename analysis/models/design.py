@@ -14,12 +14,14 @@ Two routes give a design:
   term names with it; no model term string is parsed.
 - :func:`formula` and :func:`design_matrix` build a patsy formula and its design, for models
   fitted from a formula (with interactions, or predicted on new data);
-  :func:`plain_term_name` renames patsy's parameter names to the plain form.
+  :func:`plain_column_names` names its columns in the plain form from the design's structure
+  (terms, factors, contrast matrices), so no model's parameter string is ever parsed back.
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -33,13 +35,20 @@ __all__ = [
     "CATEGORICAL",
     "complete_rows",
     "covariate_design",
+    "covariate_sources",
+    "stratum_term",
     "design_matrix",
     "error_prefix",
     "formula",
     "formula_variables",
     "is_categorical",
     "model_frame",
-    "plain_term_name",
+    "named_design",
+    "design_of_rows",
+    "interaction_term",
+    "level_term",
+    "plain_column_names",
+    "plain_column_terms",
     "reference_level",
     "term",
     "with_categorical_dtype",
@@ -142,15 +151,37 @@ def covariate_design(
     (ndarray, list of str)
         The design (n, p) and the p term names.
     """
-    references = references or {}
-    levels = levels or {}
-    columns: list[np.ndarray] = [np.ones(len(data))] if intercept else []
-    names: list[str] = ["(Intercept)"] if intercept else []
+    coded = list(_covariate_columns(data, covariates, references or {}, levels or {}, intercept))
+    x = np.column_stack([c for c, _, _ in coded]) if coded else np.empty((len(data), 0))
+    return x, [name for _, name, _ in coded]
+
+
+def covariate_sources(
+    data: pd.DataFrame,
+    covariates: Sequence[str],
+    *,
+    references: Mapping[str, str] | None = None,
+    intercept: bool = True,
+    levels: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, str]:
+    """Return the covariate each column of :func:`covariate_design` comes from, by column name.
+
+    A categorical covariate's dummy columns all map to it (``center_id[B]`` → ``center_id``),
+    so they can be tested jointly; a numeric covariate maps to itself; the intercept to
+    ``(Intercept)``. Arguments are those of :func:`covariate_design`.
+    """
+    coded = _covariate_columns(data, covariates, references or {}, levels or {}, intercept)
+    return {name: source for _, name, source in coded}
+
+
+def _covariate_columns(data, covariates, references, levels, intercept):
+    """Yield (values, plain name, source covariate) for each design column, in design order."""
+    if intercept:
+        yield np.ones(len(data)), "(Intercept)", "(Intercept)"
     for col in covariates:
         values = data[col]
         if not is_categorical(col, data):
-            columns.append(values.to_numpy(dtype=float))
-            names.append(col)
+            yield values.to_numpy(dtype=float), col, col
             continue
         text = values.astype(str)
         present = list(levels[col]) if col in levels else sorted(text.unique())
@@ -158,10 +189,7 @@ def covariate_design(
         ref = ref if ref in present else present[0]
         for level in present:
             if level != ref:
-                columns.append((text == level).to_numpy(dtype=float))
-                names.append(f"{col}[{level}]")
-    x = np.column_stack(columns) if columns else np.empty((len(data), 0))
-    return x, names
+                yield (text == level).to_numpy(dtype=float), level_term(col, level), col
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,6 +369,40 @@ def _categorical_term(data, contrast=None, levels=None):
     return patsy.builtins.C(data, contrast, levels)
 
 
+def named_design(formula_rhs: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Return the design of a right-hand side with the plain column names of the results contract.
+
+    The columns are :func:`design_matrix`'s, renamed by :func:`plain_column_names`; the frame
+    keeps its ``design_info``, so :func:`design_of_rows` codes other rows the same way.
+    """
+    design = design_matrix(formula_rhs, frame)
+    info = design.design_info
+    design.columns = plain_column_names(info)
+    design.design_info = info
+    return design
+
+
+def design_of_rows(design: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """Return the design of ``rows`` coded exactly as ``design`` (same levels, columns, order).
+
+    Used for counterfactual predictions: the rows with the exposure set to one arm get the
+    columns the model was fitted on.
+
+    Parameters
+    ----------
+    design : DataFrame
+        A design from :func:`named_design` or :func:`design_matrix` (carries ``design_info``).
+    rows : DataFrame
+        Rows to code; every variable of the design must be present and complete.
+
+    Returns
+    -------
+    ndarray
+        (len(rows), number of design columns).
+    """
+    return np.asarray(patsy.build_design_matrices([design.design_info], rows, NA_action="raise")[0], dtype=float)
+
+
 def design_matrix(formula_rhs: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Return the patsy design (a DataFrame with ``design_info``) of a right-hand side.
 
@@ -352,90 +414,137 @@ def design_matrix(formula_rhs: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
-# plain term names of patsy, formulaic and lifelines parameters
+# plain names of a patsy design's columns, from its structure
 # --------------------------------------------------------------------------------------------
 
 
-def _split_top_level(text: str, sep: str) -> list[str]:
-    """Split ``text`` on ``sep`` where it is outside brackets, parentheses and quotes."""
-    parts, depth, quote, start = [], 0, None, 0
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == sep and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
+def _factor_variable(code: str) -> str:
+    """Return the data column a patsy factor's code names (``C(x, …)`` and ``Q('x')`` give x).
+
+    The code is a Python expression (the formula's own text for that factor), read with
+    :mod:`ast`; an expression that names no single column is returned as written.
+    """
+    try:
+        node = ast.parse(code.strip(), mode="eval").body
+    except SyntaxError:
+        return code.strip()
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "C" and node.args:
+        node = node.args[0]
+    if isinstance(node, ast.Name):
+        return node.id
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "Q"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ):
+        return str(node.args[0].value)
+    return code.strip()
 
 
-def _variable_name(factor: str) -> str:
-    """Return the column named by a patsy/formulaic factor such as ``C(x, Treatment('a'))``."""
-    factor = factor.strip()
-    if factor.startswith("C(") and factor.endswith(")"):
-        factor = _split_top_level(factor[2:-1], ",")[0].strip()
-    if factor.startswith("Q(") and factor.endswith(")"):
-        inner = factor[2:-1].strip()
-        if len(inner) >= 2 and inner[0] == inner[-1] and inner[0] in "'\"":
-            factor = inner[1:-1]
-    return factor
+def _factor_column_names(factor, subterm, factor_infos) -> list[str]:
+    """Return the plain names of the columns one factor contributes to a subterm."""
+    variable = _factor_variable(factor.code)
+    info = factor_infos[factor]
+    if info.type == "numerical":
+        return [variable] if info.num_columns == 1 else [f"{variable}[{j}]" for j in range(info.num_columns)]
+    contrast = subterm.contrast_matrices[factor]
+    matrix = np.asarray(contrast.matrix)
+    names = []
+    for j, suffix in enumerate(contrast.column_suffixes):
+        column = matrix[:, j]
+        indicator = np.isin(column, (0.0, 1.0)).all() and column.sum() == 1
+        level = info.categories[int(np.argmax(column))] if indicator else suffix.strip("[]")
+        names.append(f"{variable}[{level}]")
+    return names
 
 
-def _plain_factor(part: str) -> str:
-    part = part.strip()
-    if part.endswith("]"):
-        depth = 0
-        for i in range(len(part) - 1, -1, -1):
-            if part[i] == "]":
-                depth += 1
-            elif part[i] == "[":
-                depth -= 1
-                if depth == 0:
-                    factor, level = part[:i], part[i + 1 : -1]
-                    for prefix in ("T.", "S.", "D.", "H."):
-                        if level.startswith(prefix):
-                            level = level[len(prefix) :]
-                            break
-                    return f"{_variable_name(factor)}[{level}]"
-    return part
+def _named_columns(design_info: patsy.DesignInfo) -> list[tuple[str, str]]:
+    """Return (plain column name, plain term name) for every column of a patsy design."""
+    out: list[tuple[str, str]] = []
+    for term, subterms in design_info.term_codings.items():
+        term_name = ":".join(_factor_variable(f.code) for f in term.factors) or "(Intercept)"
+        for subterm in subterms:
+            if not subterm.factors:
+                out.append(("(Intercept)", term_name))
+                continue
+            per_factor = [_factor_column_names(f, subterm, design_info.factor_infos) for f in subterm.factors]
+            # left-most factor varies fastest (patsy's and R's order of interaction columns)
+            for combo in itertools.product(*reversed(per_factor)):
+                out.append((":".join(reversed(combo)), term_name))
+    return out
 
 
-def plain_term_name(name: str) -> str:
-    """Return a model term name in the plain form of the results contract.
+def plain_column_names(design_info: patsy.DesignInfo) -> list[str]:
+    """Return the plain names of a patsy design's columns, in column order.
 
-    ``Intercept`` becomes ``(Intercept)``; a level of a categorical covariate becomes
-    ``variable[level]`` whatever the coding wrapper (patsy's
-    ``C(treatment_arm, Treatment(reference='none'))[T.personalized]`` and
-    ``treatment_arm[T.personalized]`` both give ``treatment_arm[personalized]``); interactions
-    are renamed part by part (``a[T.x]:b[T.y]`` gives ``a[x]:b[y]``); numeric terms are
-    unchanged.
+    Built from the design's structure, not from patsy's column strings: for every term and
+    subterm, each factor contributes its variable (the column its code names, without the
+    ``C(…)``/``Q(…)`` wrapper) and, for a categorical factor, the level its contrast column
+    indicates. The intercept is ``(Intercept)``; a level ``x`` of a categorical column ``c`` is
+    ``c[x]``, whatever its coding wrapper; an interaction joins its factors' names with ``:``
+    (left-most factor varying fastest, as patsy and R order the columns). A non-indicator
+    contrast column (sum or Helmert coding) keeps patsy's suffix as its level.
 
     Parameters
     ----------
-    name : str
-        Raw parameter name of a statsmodels, formulaic or lifelines model.
+    design_info : patsy.DesignInfo
+        The ``design_info`` of a design built by :func:`design_matrix`.
 
     Returns
     -------
-    str
+    list of str
+        One name per design column; same length and order as ``design_info.column_names``.
 
     Examples
     --------
-    >>> plain_term_name("C(treatment_arm, Treatment(reference='none'))[T.personalized]")
-    'treatment_arm[personalized]'
-    >>> plain_term_name("treatment_arm[T.empirical]:profile_group[T.dysregulated]")
-    'treatment_arm[empirical]:profile_group[dysregulated]'
-    >>> plain_term_name("Intercept")
-    '(Intercept)'
+    >>> frame = pd.DataFrame({"arm": ["none", "personalized", "empirical"], "age": [30.0, 35.0, 40.0]})
+    >>> design = design_matrix("C(arm, Treatment(reference='none')) + age", frame)
+    >>> plain_column_names(design.design_info)
+    ['(Intercept)', 'arm[empirical]', 'arm[personalized]', 'age']
     """
-    name = str(name)
-    if name in ("Intercept", "(Intercept)", "const"):
-        return "(Intercept)"
-    return ":".join(_plain_factor(p) for p in _split_top_level(name, ":"))
+    names = [name for name, _ in _named_columns(design_info)]
+    if len(names) != len(design_info.column_names):
+        raise ModelError(
+            f"the design has {len(design_info.column_names)} columns but {len(names)} names were built "
+            "from its terms; the formula uses a coding this suite does not name"
+        )
+    return names
+
+
+def level_term(column: str, level: str) -> str:
+    """Return the plain term name of one level of a categorical column (``column[level]``)."""
+    return f"{column}[{level}]"
+
+
+def stratum_term(term: str, modifier: str, level: str) -> str:
+    """Return the name of a term's effect within one level of a modifier (results contract).
+
+    ``treatment_arm[personalized] | profile_group=dysregulated``.
+    """
+    return f"{term} | {modifier}={level}"
+
+
+def interaction_term(*terms: str) -> str:
+    """Return the plain name of an interaction of plain terms (``a[x]:b[y]``)."""
+    return ":".join(terms)
+
+
+def plain_column_terms(design_info: patsy.DesignInfo) -> list[str]:
+    """Return the plain name of the term each column of a patsy design belongs to.
+
+    The columns of one categorical covariate share its name (``arm[empirical]`` and
+    ``arm[personalized]`` both belong to ``arm``); an interaction's columns belong to
+    ``a:b``. Used to group columns into the terms R tests jointly (``terms = TRUE``).
+
+    Parameters
+    ----------
+    design_info : patsy.DesignInfo
+
+    Returns
+    -------
+    list of str
+        One term name per design column, in column order.
+    """
+    return [term for _, term in _named_columns(design_info)]

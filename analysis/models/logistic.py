@@ -36,7 +36,7 @@ from analysis.models.design import (
     design_matrix,
     error_prefix,
     formula_variables,
-    plain_term_name,
+    plain_column_names,
     with_categorical_dtype,
 )
 
@@ -465,8 +465,8 @@ def check_not_separated(
         pass
     direction = separating_direction(design, proportion)
     if direction is not None:
-        involved = [plain_term_name(c) for c, v in direction.items() if v != 0 and c != "Intercept"] or [
-            plain_term_name(c) for c, v in direction.items() if v != 0
+        involved = [c for c, v in direction.items() if v != 0 and c != "(Intercept)"] or [
+            c for c, v in direction.items() if v != 0
         ]
         raise ModelError(
             f"{error_prefix(model_id)}perfect or quasi-complete separation: {outcome} is predicted "
@@ -548,6 +548,7 @@ def binomial_design(
     frame = with_categorical_dtype(frame, variables["categorical"])
     rhs = formula.split("~", 1)[1]
     design = design_matrix(rhs, frame)
+    design.columns = plain_column_names(design.design_info)  # the results contract's names
     check_full_rank(design, model_id=model_id)
     proportion = y_raw / n_trials
     if check_separation:
@@ -744,11 +745,15 @@ def fit_conditional_logit(
             f"{error_prefix(model_id)}no matched set of {groups} has both a case and a control, so "
             "the conditional likelihood carries no information"
         )
-    compact = formula.replace(" ", "")
-    fit_formula = formula if ("-1" in compact or "~0+" in compact) else f"{formula} - 1"
+    # the set-specific intercepts cancel from the conditional likelihood: code the design
+    # with an intercept (so factors keep their reference level, as clogit does) and drop it
+    rhs = formula.split("~", 1)[1]
+    design = design_matrix(rhs, with_categorical_dtype(frame, variables["categorical"]))
+    design.columns = plain_column_names(design.design_info)
+    design = design.drop(columns="(Intercept)", errors="ignore")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Conditional models should not include")
-        model = ConditionalLogit.from_formula(fit_formula, frame, groups=groups)
+        model = ConditionalLogit(pd.Series(y, index=frame.index, name=outcome), design, groups=frame[groups].to_numpy())
         result = model.fit(method="newton", disp=False)
     if not np.all(np.isfinite(result.params)) or not np.all(np.isfinite(result.bse)):
         raise ModelError(
@@ -790,8 +795,9 @@ def linear_combination(result, weights: Mapping[str, float], *, conf_level: floa
         A fitted model: statsmodels results (GLM, conditional logit), :class:`GEEResult`
         (robust covariance) or a lifelines ``CoxPHFitter``.
     weights : mapping of str to float
-        Coefficient :math:`c_j` per raw parameter name of the model (e.g.
-        ``{"C(arm, Treatment('none'))[T.personalized]": 1, "...:...": 1}``); others are 0.
+        Coefficient :math:`c_j` per parameter name of the model, in the plain names the fitters
+        give (e.g. ``{"arm[personalized]": 1, "arm[personalized]:profile_group[dysregulated]": 1}``);
+        others are 0.
     conf_level : float
         Level of the normal confidence interval.
 

@@ -23,11 +23,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import patsy
 import scipy.stats
 
 from analysis.core.exceptions import ModelError
 from analysis.core.intervals import z_value
-from analysis.models.design import _split_top_level, complete_rows, error_prefix, formula_variables, plain_term_name
+from analysis.models.design import (
+    complete_rows,
+    design_matrix,
+    error_prefix,
+    formula_variables,
+    plain_column_names,
+    plain_column_terms,
+    with_categorical_dtype,
+)
 from analysis.models.logistic import check_covariates_vary
 
 __all__ = [
@@ -103,7 +112,10 @@ def fit_cox(
     duration_col, event_col : str
         Follow-up time and event indicator (0/1 or bool).
     formula : str, optional
-        Right-hand side (formulaic syntax, as lifelines), e.g. ``"age + C(arm)"``.
+        Right-hand side (patsy syntax), e.g. ``"age + C(arm)"``. It is coded as R's ``coxph``
+        codes it (with an intercept, which is then dropped, so a factor keeps its reference
+        level) and the design's columns get the plain names of the results contract
+        (``arm[personalized]``).
     covariates : sequence of str, optional
         Numeric covariate columns, used as they are (instead of ``formula``).
     strata : str or sequence of str, optional
@@ -116,8 +128,10 @@ def fit_cox(
     Returns
     -------
     lifelines.CoxPHFitter
-        Fitted; ``params_`` are log hazard ratios. The fitter also carries ``model_columns``
-        (columns used for complete cases) for :func:`proportional_hazards_test`.
+        Fitted; ``params_`` are log hazard ratios, indexed by plain term names. The fitter also
+        carries ``model_columns`` (columns used for complete cases), ``column_terms`` (the term
+        each parameter belongs to) and ``design_info`` (the patsy design of a formula, else
+        None) for :func:`proportional_hazards_test`.
 
     Raises
     ------
@@ -166,7 +180,17 @@ def fit_cox(
             f"{error_prefix(model_id)}{'; '.join(problems)}; the hazard ratio of that level is not "
             "estimable (the partial likelihood is monotone)"
         )
-    fit_frame = frame[columns].copy()
+    design_info = None
+    if formula is None:
+        fit_frame = frame[columns].copy()
+        column_terms = list(rhs)
+    else:
+        design = _formula_design(formula, frame, categorical)
+        design_info = design.design_info
+        term_of = dict(zip(plain_column_names(design_info), plain_column_terms(design_info)))
+        column_terms = [term_of[c] for c in design.columns if c != "(Intercept)"]
+        design = design.drop(columns="(Intercept)", errors="ignore")
+        fit_frame = pd.concat([design, frame[[duration_col, *strata_cols]]], axis=1)
     fit_frame[event_col] = event
     cox = CoxPHFitter()
     try:
@@ -176,7 +200,6 @@ def fit_cox(
                 fit_frame,
                 duration_col=duration_col,
                 event_col=event_col,
-                formula=formula,
                 strata=strata_cols or None,
                 fit_options={"max_steps": maxiter, "precision": 1e-12, "r_precision": 1e-14},
             )
@@ -199,28 +222,52 @@ def fit_cox(
             f"Newton-Raphson steps (lifelines: {reason}); check for separation or collinearity"
         )
     cox.model_columns = columns
+    cox.column_terms = column_terms
+    cox.design_info = design_info
+    cox.categorical_columns = list(categorical)
     return cox
+
+
+def _formula_design(formula, frame: pd.DataFrame, categorical: Sequence[str]) -> pd.DataFrame:
+    """Return the patsy design of a Cox right-hand side, with an intercept, in plain names.
+
+    ``formula`` is the right-hand side, or the ``DesignInfo`` of an earlier fit (to code new rows
+    exactly as the fitted ones).
+    """
+    design = design_matrix(formula, with_categorical_dtype(frame, categorical))
+    info = design.design_info
+    design.columns = plain_column_names(info)
+    if isinstance(formula, str):
+        # columns in the formula's term order, as R's coxph (patsy puts factors first)
+        order = patsy.ModelDesc.from_formula(formula).rhs_termlist
+        positions = np.arange(len(design.columns))
+        design = design.iloc[:, np.concatenate([positions[info.term_slices[t]] for t in order])]
+        design.design_info = info
+    return design
 
 
 def _cox_design(cox, data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (complete rows, design matrix) of the data a lifelines Cox model was fitted on."""
+    if getattr(cox, "formula", None) is not None:
+        raise ModelError(
+            "proportional_hazards_test: the Cox model was fitted by lifelines from a formula; fit it "
+            "with analysis.models.fit_cox (formula= or covariates=) so its design is known"
+        )
     columns = getattr(cox, "model_columns", None)
     if columns is None:
         strata = [] if cox.strata is None else list(np.atleast_1d(cox.strata))
-        if cox.formula is None:
-            rhs = list(cox.params_.index)
-        else:
-            rhs = formula_variables(f"{cox.duration_col} ~ {cox.formula}", data)["covariates"]
-        columns = [cox.duration_col, cox.event_col, *rhs, *strata]
+        columns = [cox.duration_col, cox.event_col, *cox.params_.index, *strata]
     frame = complete_rows(data, columns)
     if len(frame) != cox._n_examples:
         raise ModelError(
             f"the data have {len(frame)} complete rows but the Cox model was fitted on "
             f"{cox._n_examples}; pass the data the model was fitted on"
         )
-    design = cox.regressors.transform_df(frame)["beta_"]
-    design = design[list(cox.params_.index)]
-    return frame, design
+    if getattr(cox, "design_info", None) is not None:
+        design = _formula_design(cox.design_info, frame, cox.categorical_columns)
+    else:
+        design = frame
+    return frame, design[list(cox.params_.index)]
 
 
 def _time_transform(times: np.ndarray, events: np.ndarray, transform: str | Callable) -> np.ndarray:
@@ -245,13 +292,16 @@ def _time_transform(times: np.ndarray, events: np.ndarray, transform: str | Call
     raise ModelError(f"transform must be 'km', 'identity', 'rank', 'log' or a function, not {transform!r}")
 
 
-def _terms_of_columns(columns: Sequence[str]) -> dict[str, list[str]]:
-    """Group design columns by formula term: ``C(a)[T.x]:b`` belongs to term ``a:b``."""
+def _terms_of_columns(cox) -> dict[str, list[str]]:
+    """Group a Cox model's parameters by the term they belong to (``a[x]:b`` belongs to ``a:b``).
 
+    The grouping is the one :func:`fit_cox` recorded from the design; a model fitted by
+    lifelines on numeric columns has one term per column.
+    """
+    columns = list(cox.params_.index)
+    terms = getattr(cox, "column_terms", None) or columns
     grouped: dict[str, list[str]] = {}
-    for col in columns:
-        parts = _split_top_level(plain_term_name(col), ":")
-        term = ":".join(p.split("[", 1)[0] if p.endswith("]") else p for p in parts)
+    for col, term in zip(columns, terms):
         grouped.setdefault(term, []).append(col)
     return grouped
 
@@ -298,8 +348,8 @@ def proportional_hazards_test(
     terms : mapping of str to list of str, optional
         Groups of model columns tested jointly, keyed by the name to report. By default the
         columns of one formula term are grouped as R's ``terms = TRUE`` does: the dummy
-        columns of a factor (``C(ecog)[T.1]``, ``C(ecog)[T.2]``) give one test named ``ecog``
-        with 2 df; a numeric column is its own term under its own name.
+        columns of a factor (``ecog[1]``, ``ecog[2]``) give one test named ``ecog`` with 2 df;
+        a numeric column is its own term under its own name.
 
     Returns
     -------
@@ -366,7 +416,7 @@ def proportional_hazards_test(
 
     columns = list(design.columns)
     if terms is None:
-        terms = _terms_of_columns(columns)
+        terms = _terms_of_columns(cox)
     rows = []
     for name, cols in terms.items():
         jj = [columns.index(c) for c in cols]

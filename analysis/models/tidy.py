@@ -5,7 +5,8 @@ Each ``tidy_*`` function returns a frame with the columns of
 :func:`analysis.output.results.conform_estimates`: ``coef`` and ``std_error`` on the linear-predictor
 scale, ``estimate`` :math:`= e^{coef}` and the Wald limits
 :math:`e^{coef \\mp z_{1-(1-level)/2}\\, se}` on the ratio scale, ``p_value`` two-sided from the
-normal distribution. Term names are made plain by :func:`plain_term_name`.
+normal distribution. Term names are the plain names the fitters give their parameters
+(:func:`analysis.models.design.plain_column_names`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ import pandas as pd
 import scipy.stats
 
 from analysis.core.intervals import z_value
-from analysis.models.design import _split_top_level, plain_term_name  # noqa: F401  (re-exported)
 from analysis.models.logistic import linear_combination
 from analysis.models.schema import conform_estimates
 
 __all__ = [
     "estimate_rows",
-    "plain_term_name",
     "tidy_conditional_logit",
     "tidy_cox",
     "tidy_gee",
@@ -125,7 +124,7 @@ def _wald_frame(
     params: pd.Series, se: pd.Series, *, conf_level: float, p_values: pd.Series | None = None
 ) -> pd.DataFrame:
     return _estimate_frame(
-        [plain_term_name(t) for t in params.index],
+        [str(t) for t in params.index],
         params.to_numpy(dtype=float),
         se.to_numpy(dtype=float),
         conf_level=conf_level,

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.data.contract import CATEGORICALS
+from analysis.models.design import level_term
 from analysis.output.disclosure import rule_statement
 from analysis.output.results import write_table
 from analysis.output.style import label_for
@@ -97,13 +99,24 @@ _MODELS = [  # (model_id, label, measure)
 ]
 
 
+#: The main-effect term of each arm against the reference, from the contract's levels.
+_ARM_TERMS = pd.DataFrame(
+    [
+        (level_term("treatment_arm", arm), arm)
+        for arm in CATEGORICALS["treatment_arm"].levels
+        if arm != CATEGORICALS["treatment_arm"].reference
+    ],
+    columns=["term", "arm"],
+)
+
+
 def model_table(estimates: pd.DataFrame, *, conf_level: float = 0.95, min_cell_count: int) -> PublicationTable:
     """Main effect estimates of each arm against no immunotherapy across the suite's models."""
     rows = []
     for model_id, label, measure in _MODELS:
-        sel = estimates[(estimates["model_id"] == model_id) & estimates["term"].str.match(r"^treatment_arm\[[^\]]+\]$")]
+        sel = estimates[estimates["model_id"] == model_id].merge(_ARM_TERMS, on="term")
         for r in sel.itertuples():
-            arm = r.term.split("[", 1)[1].rstrip("]").capitalize()
+            arm = r.arm.capitalize()
             pct = measure.startswith("RD")
             rows.append(
                 {
