@@ -56,6 +56,7 @@ PROFILE_COLORS = {
     "over_activated": OKABE_ITO["vermillion"],
     "under_activated": OKABE_ITO["sky_blue"],
     "mixed": OKABE_ITO["reddish_purple"],
+    "indeterminate": OKABE_ITO["grey"],
 }
 
 #: One colour per profile group; "balanced" is the same colour as the balanced profile.
@@ -85,6 +86,7 @@ PROFILE_LABELS = {
     "over_activated": "Over-activated",
     "under_activated": "Under-activated",
     "mixed": "Mixed",
+    "indeterminate": "Indeterminate",
 }
 GROUP_LABELS = {"balanced": "Balanced", "dysregulated": "Dysregulated", "overall": "Overall"}
 
