@@ -97,6 +97,11 @@ def test_indeterminate_women_are_reported_and_excluded_with_a_reason(preset_coho
     first = analysis_population(cohort, "first")
     assert not first["patient_id"].isin(cohort.patients.loc[ind, "patient_id"]).any()
     assert list(first["immune_profile"].cat.categories) == ["balanced", "over_activated", "under_activated", "mixed"]
+    # the imputation population keeps them, group missing, to be re-derived from imputed markers
+    with_ind = analysis_population(cohort, "first_with_indeterminate")
+    kept = with_ind["patient_id"].isin(cohort.patients.loc[ind, "patient_id"])
+    assert kept.sum() > 0 and with_ind.loc[kept, "profile_group"].isna().all()
+    assert len(with_ind) == len(first) + int(kept.sum())
     prev = profile_prevalence(profiled_patients(cohort))
     assert int(prev.loc[prev["immune_profile"] == INDETERMINATE, "n"].iloc[0]) == int(with_transfer.sum())
     # the old rule analyses everyone: no indeterminate level, no extra flow row
