@@ -443,7 +443,8 @@ def pairwise_love_figure(ctx: RunContext, balance: PairwiseBalance) -> Figure:
     Figure
     """
     pairs = list(dict.fromkeys(zip(balance.table["group"], balance.table["reference"])))
-    fig, axes = plt.subplots(1, len(pairs), figsize=style.figure_size("double", aspect=0.5), sharex=True, squeeze=False)
+    # each panel its own x range: a shared one clips the largest unweighted SMDs of the other pairs
+    fig, axes = plt.subplots(1, len(pairs), figsize=style.figure_size("double", aspect=0.6), squeeze=False)
     for ax, (group, reference), letter in zip(axes[0], pairs, "abc", strict=False):
         rows = balance.table[(balance.table["group"] == group) & (balance.table["reference"] == reference)]
         effect_plots.plot_love(rows, group=group, ax=ax)
