@@ -182,6 +182,7 @@ def inputs(ctx) -> dict:
         endometrial=["il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent"],
         blood=["blood_nk_percent"],
         conf_level=ctx.conf_level,
+        n_bootstrap=20,
     )
     name, p = next(iter(comparison.predictions.items()))
     rows = outcomes.model_frame(untreated, ["live_birth", *COVARIATES, "unk_cd56_percent"])
@@ -224,6 +225,9 @@ def inputs(ctx) -> dict:
         ),
         "comparison": comparison,
         "calibration": (p, comparison.y),
+        "calibration_curve": discrimination.calibration_curve_corrected(
+            *risk_model.arrays(rows), n_points=20, n_bootstrap=5
+        ),
         "validation": discrimination.optimism_corrected(
             rows, outcome="live_birth", fit_predict=risk_model, n_bootstrap=10, seed=1, n_jobs=1
         ),
@@ -333,6 +337,9 @@ CASES = {
     ),
     "plot_calibration": lambda ctx, i: _figure(
         lambda ax: ctx.plot(biomarkers.plot_calibration, *i["calibration"], ax=ax)
+    ),
+    "plot_calibration_corrected": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(biomarkers.plot_calibration_corrected, i["calibration_curve"], ax=ax)
     ),
     "plot_or_curve": lambda ctx, i: _figure(lambda ax: ctx.plot(biomarkers.plot_or_curve, i["spline"], ax=ax)),
     "plot_benefit_quintiles": lambda ctx, i: _figure(

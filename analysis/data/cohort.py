@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.data.contract import ARMS, PROFILES
+from analysis.data.contract import ARMS, DERIVED_PROFILES, INDETERMINATE, PROFILES
 from analysis.data.loading import read_cohort_tables
-from analysis.data.profiles import derive_immune_profile, profile_group
+from analysis.data.profiles import check_missing_marker_rule, derive_immune_profile, profile_group
 from analysis.data.therapy import therapy_match
 from analysis.data.validation import ValidatedCohort, after_first_live_birth, validate_cohort
 
@@ -60,7 +60,8 @@ class Cohort:
     patients : DataFrame
         Every patient row with the analysis columns ``immune_profile`` (lab's, else derived),
         ``immune_profile_lab``, ``immune_profile_derived``, ``profile_source``, ``profile_group``,
-        ``biopsy_year``, ``n_transfers`` and ``included`` (has a transfer and a profile).
+        ``biopsy_year``, ``n_transfers`` and ``included`` (has a transfer and a determinate
+        profile: an ``indeterminate`` one is reported, never analysed).
     transfers : DataFrame
         Every transfer with the patient's covariates, ``therapy_match`` and
         ``after_first_live_birth`` (the transfer follows the woman's first live birth: a sibling
@@ -89,7 +90,11 @@ def _categorical(values: pd.Series, levels) -> pd.Series:
 
 
 def derive_cohort(
-    checked: ValidatedCohort, *, profile_cutoffs: dict | None = None, outcome: str = "live_birth"
+    checked: ValidatedCohort,
+    *,
+    profile_cutoffs: dict | None = None,
+    outcome: str = "live_birth",
+    missing_marker_rule: str = "indeterminate",
 ) -> Cohort:
     """Add the analysis columns and build the exclusion log.
 
@@ -101,12 +106,19 @@ def derive_cohort(
         Overrides of :data:`analysis.data.profiles.DEFAULT_CUTOFFS`.
     outcome : str
         Outcome whose unknown values are counted in the flow (``live_birth`` by default).
+    missing_marker_rule : {"indeterminate", "normal"}
+        How a missing marker counts when the profile is derived
+        (:func:`analysis.data.profiles.derive_immune_profile`). Women whose lab profile is absent
+        and whose derived profile is ``indeterminate`` keep that level in ``immune_profile``,
+        are left out of every analysis population (all of them are adjusted for or stratified by
+        the profile) and are counted in the flow log with the reason.
     """
+    check_missing_marker_rule(missing_marker_rule)
     checked.raise_for_errors()
     patients = checked.patients.copy()
     transfers = checked.transfers.copy()
 
-    derived = derive_immune_profile(patients, profile_cutoffs)
+    derived = derive_immune_profile(patients, profile_cutoffs, missing_marker_rule=missing_marker_rule)
     lab = (
         patients["immune_profile"].astype("string")
         if "immune_profile" in patients
@@ -118,20 +130,23 @@ def derive_cohort(
     patients["profile_source"] = pd.Series(
         np.where(lab.notna(), "lab", np.where(derived.notna(), "derived", "")), index=patients.index, dtype="string"
     ).replace("", pd.NA)
-    patients["immune_profile"] = _categorical(used, PROFILES)
+    indeterminate = (used == INDETERMINATE).fillna(False).to_numpy(bool)
+    # the fifth level is a category only when it occurs, so cohorts without it keep their dtypes
+    patients["immune_profile"] = _categorical(used, DERIVED_PROFILES if indeterminate.any() else PROFILES)
     patients["profile_group"] = _categorical(profile_group(used), ("balanced", "dysregulated"))
     patients["biopsy_year"] = patients["biopsy_date"].dt.year.astype("Int64")
     counts = transfers.groupby("patient_id").size()
     patients["n_transfers"] = patients["patient_id"].map(counts).fillna(0).astype(int)
-    patients["included"] = (patients["n_transfers"] > 0) & patients["immune_profile"].notna()
+    patients["included"] = (patients["n_transfers"] > 0) & patients["immune_profile"].notna() & ~indeterminate
 
     keep = [c for c in PATIENT_COLUMNS_ON_TRANSFERS if c in patients.columns]
     transfers = transfers.merge(
         patients[["patient_id", *keep]], on="patient_id", how="left", validate="many_to_one", suffixes=("", "_patient")
     )
     transfers["treatment_arm"] = _categorical(transfers["treatment_arm"], ARMS)
+    determinate = transfers["immune_profile"].astype("string").replace(INDETERMINATE, pd.NA)
     transfers["therapy_match"] = _categorical(
-        therapy_match(transfers["treatment_agents"], transfers["immune_profile"]), ("none", "matched", "mismatched")
+        therapy_match(transfers["treatment_agents"], determinate), ("none", "matched", "mismatched")
     )
     transfers = transfers.sort_values(["patient_id", "transfer_number"], kind="stable").reset_index(drop=True)
     transfers["after_first_live_birth"] = after_first_live_birth(transfers)
@@ -161,6 +176,16 @@ def _flow(patients: pd.DataFrame, transfers: pd.DataFrame, outcome: str) -> pd.D
         no_prof.sum(),
         n_tr_no_prof,
     )
+    undetermined = ~no_tr & (patients["immune_profile"].astype("string") == INDETERMINATE).fillna(False)
+    if undetermined.any():  # a row only when there are any, so cohorts without them keep their log
+        add(
+            "cohort",
+            "excluded",
+            "immune profile indeterminate: no lab profile and markers missing that could change the derived "
+            "profile (reported, left out of every profile-specific analysis)",
+            undetermined.sum(),
+            transfers["patient_id"].isin(patients.loc[undetermined, "patient_id"]).sum(),
+        )
     inc = patients["included"]
     in_tr = transfers["patient_id"].isin(patients.loc[inc, "patient_id"])
     add(
@@ -229,17 +254,30 @@ def after_first_live_birth_flags(transfers: pd.DataFrame) -> pd.Series:
     return after_first_live_birth(transfers)
 
 
+def _analysed_levels(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop the ``indeterminate`` category where no analysed row holds it (tables keep four profiles)."""
+    col = frame.get("immune_profile")
+    if col is not None and isinstance(col.dtype, pd.CategoricalDtype) and INDETERMINATE in col.cat.categories:
+        if not (col == INDETERMINATE).any():
+            # set_categories keeps the order (remove_categories sorts them in pandas 2.3)
+            frame["immune_profile"] = col.cat.set_categories([c for c in col.cat.categories if c != INDETERMINATE])
+    return frame
+
+
 def analysis_population(cohort: Cohort, name: str = "first", outcome: str | None = "live_birth") -> pd.DataFrame:
     """Return the rows of an analysis population.
 
     Parameters
     ----------
     cohort : Cohort
-    name : {"first", "all", "patients"}
+    name : {"first", "all", "patients", "first_with_indeterminate"}
         ``first``: each included patient's first transfer with a known outcome;
         ``all``: every transfer of included patients with a known outcome up to and including
         the woman's first live birth (later transfers, sibling attempts, are flagged
-        ``after_first_live_birth`` and left out; cluster by ``patient_id``); ``patients``: included patients (time-to-event population).
+        ``after_first_live_birth`` and left out; cluster by ``patient_id``); ``patients``: included patients (time-to-event population);
+        ``first_with_indeterminate``: ``first`` plus the first transfers of women whose profile is
+        ``indeterminate`` (their ``immune_profile``/``profile_group`` as derived: indeterminate
+        and missing), for multiple imputation of the markers that re-derives their profile.
     outcome : str or None
         Outcome column whose unknown values are left out (they are counted in
         :attr:`Cohort.flow`); None keeps every transfer (e.g. for describing the cohort).
@@ -250,25 +288,35 @@ def analysis_population(cohort: Cohort, name: str = "first", outcome: str | None
         A copy; the outcome (for transfer populations) as integer 0/1 in ``<outcome>``.
     """
     if name == "patients":
-        return cohort.patients[cohort.patients["included"]].copy()
-    if name not in ("first", "all"):
-        raise ValueError(f"population must be 'first', 'all' or 'patients', not {name!r}")
-    included = cohort.patients.loc[cohort.patients["included"], "patient_id"]
+        return _analysed_levels(cohort.patients[cohort.patients["included"]].copy())
+    if name not in ("first", "all", "first_with_indeterminate"):
+        raise ValueError(f"population must be 'first', 'all', 'patients' or 'first_with_indeterminate', not {name!r}")
+    kept = cohort.patients["included"]
+    if name == "first_with_indeterminate":
+        profile = cohort.patients["immune_profile"].astype("string")
+        kept = kept | ((cohort.patients["n_transfers"] > 0) & (profile == INDETERMINATE).fillna(False))
+    included = cohort.patients.loc[kept, "patient_id"]
     t = cohort.transfers
     mask = t["patient_id"].isin(included)
     if outcome is not None:
         mask &= t[outcome].notna()
-    if name == "first":
+    if name in ("first", "first_with_indeterminate"):
         mask &= t["transfer_number"] == 1
     else:
         mask &= ~after_first_live_birth_flags(t)
     out = t[mask].copy()
     if outcome is not None and str(out[outcome].dtype) == "boolean":
         out[outcome] = out[outcome].astype(int)
-    return out.reset_index(drop=True)
+    return _analysed_levels(out.reset_index(drop=True))
 
 
-def load_cohort(data_dir: str | Path, *, profile_cutoffs: dict | None = None, outcome: str = "live_birth") -> Cohort:
+def load_cohort(
+    data_dir: str | Path,
+    *,
+    profile_cutoffs: dict | None = None,
+    outcome: str = "live_birth",
+    missing_marker_rule: str = "indeterminate",
+) -> Cohort:
     """Read, validate and derive a cohort folder.
 
     Raises
@@ -286,4 +334,6 @@ def load_cohort(data_dir: str | Path, *, profile_cutoffs: dict | None = None, ou
     """
     raw = read_cohort_tables(data_dir)
     checked = validate_cohort(raw["patients"], raw["transfers"])
-    return derive_cohort(checked, profile_cutoffs=profile_cutoffs, outcome=outcome)
+    return derive_cohort(
+        checked, profile_cutoffs=profile_cutoffs, outcome=outcome, missing_marker_rule=missing_marker_rule
+    )

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 
 ARMS = ("none", "empirical", "personalized")
 PROFILES = ("balanced", "over_activated", "under_activated", "mixed")
+#: The fifth level of a derived profile: markers missing and the measured ones do not fix the
+#: profile (:func:`analysis.data.profiles.derive_immune_profile`); reported, never analysed.
+INDETERMINATE = "indeterminate"
+DERIVED_PROFILES = (*PROFILES, INDETERMINATE)
 PROFILE_GROUPS = ("balanced", "dysregulated")
 AGENTS = (
     "prednisolone",
@@ -437,6 +441,8 @@ CATEGORICALS: dict[str, CategoricalSpec] = {
         for s in specs
         if s.kind == "category"
     },
+    # the analysis column holds the derived profile's fifth level too (the lab reports four)
+    "immune_profile": CategoricalSpec("immune_profile", DERIVED_PROFILES, "balanced"),
     "center_id": CategoricalSpec("center_id", None, None),
     "pgt_a": CategoricalSpec("pgt_a", None, None),
     "profile_group": CategoricalSpec("profile_group", PROFILE_GROUPS, "balanced"),

@@ -8,6 +8,14 @@ under-activation is too few or immature uNK (low IL-15/Fn-14, low IL-18/TWEAK or
 count); mixed is signals in both directions; balanced is no marker outside its reference range.
 Numeric cut-offs for the two mRNA ratios are not published; the defaults below are assumptions
 to tune per lab. The uNK density range 1.2–4.5 % of stromal cells is from [S11].
+
+A missing marker is not evidence of a normal marker. Under the default rule
+(``missing_marker_rule="indeterminate"``) a profile is derived only when the measured markers fix
+it whatever the missing ones would show; otherwise it is ``indeterminate``, a fifth level that is
+reported and left out of the profile-specific analyses. The old rule, ``"normal"``, counts a
+missing marker as inside its reference range (one normal marker with the others missing gives
+``balanced``), which moves dysregulated women into the balanced group and dilutes any effect
+modification by profile.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.data.contract import PROFILES
+from analysis.data.contract import INDETERMINATE, PROFILES
 
 #: Default cut-offs (``*_low``: below is low; ``*_high``: above is high).
 DEFAULT_CUTOFFS = {
@@ -26,6 +34,9 @@ DEFAULT_CUTOFFS = {
     "unk_cd56_low": 1.2,  # [S11] reference range 1.2–4.5 % of stromal cells
     "unk_cd56_high": 4.5,  # [S11]
 }
+
+#: Ways to treat a marker that was not measured (see :func:`derive_immune_profile`).
+MISSING_MARKER_RULES = ("indeterminate", "normal")
 
 _MARKERS = {
     "il15_fn14": "il15_fn14_ratio",
@@ -47,19 +58,36 @@ def resolve_cutoffs(cutoffs: dict | None = None) -> dict:
     return out
 
 
-def derive_immune_profile(patients: pd.DataFrame, cutoffs: dict | None = None) -> pd.Series:
-    """Derive the four-level immune profile from the endometrial markers.
+def check_missing_marker_rule(rule: str) -> str:
+    """Return ``rule`` if it is one of :data:`MISSING_MARKER_RULES`; raise ``ValueError`` otherwise."""
+    if rule not in MISSING_MARKER_RULES:
+        raise ValueError(f"missing_marker_rule must be one of {list(MISSING_MARKER_RULES)}, got {rule!r}")
+    return rule
 
-    A marker is *high* above its ``*_high`` cut-off and *low* below its ``*_low`` cut-off
-    (missing markers are neither). Then::
+
+def derive_immune_profile(
+    patients: pd.DataFrame, cutoffs: dict | None = None, *, missing_marker_rule: str = "indeterminate"
+) -> pd.Series:
+    """Derive the immune profile from the endometrial markers.
+
+    A marker is *high* above its ``*_high`` cut-off and *low* below its ``*_low`` cut-off. Then::
 
         over signal  = any of IL-15/Fn-14, IL-18/TWEAK, uNK CD56 % high
         under signal = any of them low
         mixed           if over and under
         over_activated  if over only
         under_activated if under only
-        balanced        if neither and at least one of the three markers is measured
+        balanced        if neither
         <NA>            if none of the three is measured
+
+    A missing marker (some but not all three measured) is handled by ``missing_marker_rule``:
+
+    - ``"indeterminate"`` (default): the profile is derived only when every value the missing
+      markers could take gives the same profile. That holds only for ``mixed`` (a high and a low
+      marker are already measured; nothing can undo either signal). Otherwise the result is
+      ``"indeterminate"``: an over-activated woman could be mixed, a balanced one anything.
+    - ``"normal"``: a missing marker counts as inside its reference range (neither high nor low),
+      the rule before indeterminate profiles existed.
 
     Parameters
     ----------
@@ -68,11 +96,14 @@ def derive_immune_profile(patients: pd.DataFrame, cutoffs: dict | None = None) -
         that are absent count as unmeasured).
     cutoffs : dict, optional
         Overrides of :data:`DEFAULT_CUTOFFS`.
+    missing_marker_rule : {"indeterminate", "normal"}
+        How a missing marker counts.
 
     Returns
     -------
     Series
-        String categories from :data:`analysis.data.contract.PROFILES`, aligned to ``patients``.
+        String categories from :data:`analysis.data.contract.DERIVED_PROFILES` (the four
+        profiles and ``indeterminate``), aligned to ``patients``.
 
     Examples
     --------
@@ -82,22 +113,36 @@ def derive_immune_profile(patients: pd.DataFrame, cutoffs: dict | None = None) -
     ...                    "unk_cd56_percent": [2.5, 2.5, 2.5, 2.5]})
     >>> derive_immune_profile(df).tolist()
     ['balanced', 'over_activated', 'under_activated', 'mixed']
+    >>> gap = pd.DataFrame({"il15_fn14_ratio": [1.0, 3.0, 3.0],
+    ...                     "il18_tweak_ratio": [None, None, 0.2],
+    ...                     "unk_cd56_percent": [2.5, 2.5, None]})
+    >>> derive_immune_profile(gap).tolist()
+    ['indeterminate', 'indeterminate', 'mixed']
+    >>> derive_immune_profile(gap, missing_marker_rule="normal").tolist()
+    ['balanced', 'over_activated', 'mixed']
     """
+    check_missing_marker_rule(missing_marker_rule)
     c = resolve_cutoffs(cutoffs)
     high = np.zeros(len(patients), bool)
     low = np.zeros(len(patients), bool)
     measured = np.zeros(len(patients), bool)
+    complete = np.ones(len(patients), bool)
     for key, column in _MARKERS.items():
         if column not in patients:
+            complete[:] = False
             continue
         values = pd.to_numeric(patients[column], errors="coerce").to_numpy(float)
         ok = ~np.isnan(values)
         measured |= ok
+        complete &= ok
         high |= ok & (values > c[f"{key}_high"])
         low |= ok & (values < c[f"{key}_low"])
+    undetermined = measured & ~complete & ~(high & low)
+    if missing_marker_rule == "normal":
+        undetermined[:] = False
     profile = np.select(
-        [high & low, high, low, measured],
-        ["mixed", "over_activated", "under_activated", "balanced"],
+        [undetermined, high & low, high, low, measured],
+        [INDETERMINATE, "mixed", "over_activated", "under_activated", "balanced"],
         default="",
     )
     out = pd.Series(profile, index=patients.index, dtype="string").replace("", pd.NA)
@@ -105,6 +150,28 @@ def derive_immune_profile(patients: pd.DataFrame, cutoffs: dict | None = None) -
 
 
 def profile_group(profile: pd.Series) -> pd.Series:
-    """Collapse the four-level profile to ``balanced`` / ``dysregulated`` (missing stays missing)."""
+    """Collapse the profile to ``balanced`` / ``dysregulated``; missing and ``indeterminate`` give missing."""
     group = profile.astype("string").map({p: ("balanced" if p == "balanced" else "dysregulated") for p in PROFILES})
     return group.astype("string")
+
+
+def profile_group_from_markers(patients: pd.DataFrame, cutoffs: dict | None = None) -> pd.Series:
+    """Return the profile group the cut-off rule gives from the markers (for passive imputation).
+
+    On completed markers (every one measured) the missing-marker rule plays no part; a row
+    with a marker still missing gets a missing group.
+
+    Parameters
+    ----------
+    patients : DataFrame
+        Holds the three markers of the rule.
+    cutoffs : dict, optional
+        Overrides of :data:`DEFAULT_CUTOFFS`.
+
+    Returns
+    -------
+    Series
+        ``balanced`` / ``dysregulated`` (object dtype, missing as None), aligned to ``patients``.
+    """
+    group = profile_group(derive_immune_profile(patients, cutoffs))
+    return group.astype(object).where(group.notna(), None)

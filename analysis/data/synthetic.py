@@ -110,6 +110,17 @@ MISSING_SHARE = {
     "endometrial_thickness_mm": 0.08,
     "good_quality_embryos": 0.02,
 }
+#: The missing-marker preset (``simulate_cohort(..., missing_marker_preset=True)``): the lab
+#: reports no profile and each of the three markers of the cut-off rule is blanked at this share,
+#: on top of :data:`MISSING_SHARE`, from a random stream of its own (so the default cohort does
+#: not change). Under the old rule a dysregulated woman whose out-of-range marker is missing is
+#: called balanced; the preset makes that misclassification common enough to measure.
+MISSING_MARKER_PRESET = {
+    "immune_profile": 1.0,
+    "il15_fn14_ratio": 0.30,
+    "il18_tweak_ratio": 0.30,
+    "unk_cd56_percent": 0.30,
+}
 NO_TRANSFER_SHARE = 0.03
 UNKNOWN_OUTCOME_SHARE = 0.03
 
@@ -265,7 +276,9 @@ def _live_birth_eta(slot: pd.DataFrame, match: np.ndarray) -> np.ndarray:
     return eta
 
 
-def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCohort:
+def simulate_cohort(
+    n_patients: int = 1500, seed: int = 20261124, *, missing_marker_preset: bool = False
+) -> SyntheticCohort:
     """Simulate a cohort of ``n_patients`` women and their transfers after the biopsy.
 
     Parameters
@@ -274,6 +287,9 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
         Number of patients (rows of ``patients``); transfers average about 1.8 per patient.
     seed : int
         Seed of the one random generator; the same seed gives the same cohort.
+    missing_marker_preset : bool
+        Also blank the lab's profile and markers at :data:`MISSING_MARKER_PRESET`, drawn from a
+        second generator seeded ``[seed, 14]``: every other value is the same as without it.
 
     Returns
     -------
@@ -404,6 +420,9 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
     )
     truth = _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients)
     _apply_missingness(rng, patients, transfers)
+    if missing_marker_preset:
+        _apply_missing_marker_preset(np.random.default_rng([seed, 14]), patients)
+        truth["missingness"]["missing_marker_preset"] = dict(MISSING_MARKER_PRESET)
     patients = patients[[c for c in columns("patients") if c in patients]]
     transfers = transfers[columns("transfers")]
     return SyntheticCohort(patients, transfers, truth)
@@ -422,6 +441,20 @@ def _apply_missingness(rng, patients: pd.DataFrame, transfers: pd.DataFrame) -> 
     for col, mask in masks.items():
         frame = patients if col in patients.columns else transfers
         frame[col] = frame[col].where(~mask)
+
+
+def _apply_missing_marker_preset(rng, patients: pd.DataFrame) -> None:
+    """Blank the lab profile and the cut-off rule's markers at :data:`MISSING_MARKER_PRESET` (in place)."""
+    masks = {col: rng.random(len(patients)) < share for col, share in MISSING_MARKER_PRESET.items()}
+    blank = {
+        m: masks.get(m, np.zeros(len(patients), bool)) | patients[m].isna().to_numpy() for m in ENDOMETRIAL_MARKERS
+    }
+    all_gone = np.logical_and.reduce(list(blank.values()))
+    for m in ENDOMETRIAL_MARKERS:  # the contract needs one endometrial marker: such rows keep theirs
+        if m in masks:
+            masks[m] &= ~all_gone
+    for col, mask in masks.items():
+        patients[col] = patients[col].where(~mask)
 
 
 def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients) -> dict:

@@ -14,7 +14,16 @@ r"""Discrimination, cut-offs and calibration of a marker or a risk model.
   ``glm(y ~ offset(lp))``) and slope (``glm(y ~ lp)``) on the logit scale; Brier score.
 - **Optimism correction** (Harrell, Lee & Mark 1996, Stat Med 15:361): the model is refitted in
   each bootstrap resample; optimism is the mean of (performance in the resample − performance of
-  the resample's model on the original data), subtracted from the apparent performance.
+  the resample's model on the original data), subtracted from the apparent performance. The same
+  applies to a Youden cut-off (chosen again in each resample: its sensitivity and specificity in
+  the resample against those of the resample's cut-off on the original data) and to the
+  calibration curve (:func:`calibration_curve_corrected`, the method of ``rms::calibrate``:
+  a lowess curve of the outcome on the predicted probability, ``iter = 0``, its optimism
+  estimated point by point on a grid of predicted probabilities).
+- **Published cut-offs** are scored in their documented direction: below a ``low`` cut-off is
+  the abnormal reading (under-activation), above a ``high`` cut-off the abnormal one
+  (over-activation), so *normal* (the reading that should predict live birth) is at or above a
+  low cut-off, at or below a high one, and, for the lab's own rule, inside the reference range.
 """
 
 from __future__ import annotations
@@ -25,17 +34,19 @@ import numpy as np
 import pandas as pd
 import scipy.special
 import scipy.stats
+from statsmodels.nonparametric.smoothers_lowess import lowess as sm_lowess
 
 from analysis.core.exceptions import ModelError
 from analysis.core.intervals import z_value
 from analysis.methods.resampling import bootstrap, percentile_interval
-from analysis.models.logistic import binomial_irls
+from analysis.models.logistic import binomial_irls, certifies_no_separation
 
 __all__ = [
     "auc",
     "auc_delong",
     "brier_score",
     "calibration",
+    "calibration_curve_corrected",
     "cutoff_metrics",
     "delong_test",
     "optimism_corrected",
@@ -295,6 +306,40 @@ def _youden_rows(sample: np.ndarray, direction: str) -> float:
     return youden_cutoff(sample[:, 0], sample[:, 1], direction=direction)["threshold"]
 
 
+def _sens_spec(x: np.ndarray, y: np.ndarray, threshold: float, direction: str) -> tuple[float, float]:
+    """Sensitivity and specificity of the cut-off (positive: ``x >= t`` for ``<``, ``x <= t`` for ``>``)."""
+    pos = x >= threshold if direction == "<" else x <= threshold
+    events = y == 1
+    return float(pos[events].mean()), float((~pos[~events]).mean())
+
+
+def _youden_optimism_rows(sample: np.ndarray, direction: str, full: np.ndarray) -> np.ndarray:
+    """Cut-off chosen in the resample; its sensitivity and specificity there and on the full data."""
+    best = youden_cutoff(sample[:, 0], sample[:, 1], direction=direction)
+    on_full = _sens_spec(full[:, 0], full[:, 1], best["threshold"], direction)
+    return np.array([best["threshold"], best["sensitivity"], best["specificity"], *on_full])
+
+
+#: The documented reading of each side of a published cut-off: the normal values.
+PUBLISHED_SIDES = {
+    "low": "at or above the cut-off is normal (below: under-activation)",
+    "high": "at or below the cut-off is normal (above: over-activation)",
+    "range": "inside the reference range is normal",
+}
+
+
+def _published_score(x: np.ndarray, value, side: str) -> tuple[np.ndarray, float, str]:
+    """Score, threshold and direction label that make ``score >= threshold`` the normal reading."""
+    if side == "low":
+        return x, float(value), "<"
+    if side == "high":
+        return -x, -float(value), ">"
+    if side == "range":
+        low, high = value
+        return ((x >= low) & (x <= high)).astype(float), 0.5, "inside"
+    raise ValueError(f"published cut-off side must be one of {sorted(PUBLISHED_SIDES)}, got {side!r}")
+
+
 def cutoff_table(
     data: pd.DataFrame,
     *,
@@ -305,12 +350,34 @@ def cutoff_table(
     seed: int = 0,
     conf_level: float = 0.95,
 ) -> pd.DataFrame:
-    """Data-driven (Youden, with percentile bootstrap CI) and published cut-offs of each marker.
+    """Data-driven (Youden) and published cut-offs of each marker, each scored for live birth.
 
-    Each row: ``marker, source`` (``youden`` or the published cut-off's name), ``threshold``,
-    ``threshold_low``/``threshold_high`` (Youden only), ``direction`` (``<``: outcome more likely
-    above the cut-off), ``sensitivity, specificity, ppv, npv`` with Wilson limits, the 2×2
-    counts, and ``message`` when the marker cannot be analysed.
+    Parameters
+    ----------
+    data : DataFrame
+    outcome : str
+        0/1 outcome (live birth: the event a *normal* reading should predict).
+    markers : sequence of str
+    published : dict, optional
+        Marker → list of ``(name, value, side)``: ``side`` ``"low"`` (value a number: at or
+        above is normal), ``"high"`` (at or below is normal) or ``"range"`` (value a ``(low,
+        high)`` pair: inside is normal). Scored in that documented direction whatever the data
+        say, so a cut-off that works backwards shows a sensitivity + specificity below 1.
+    n_bootstrap, seed : int
+        Resamples of the Youden cut-off: its percentile CI and the optimism of its sensitivity
+        and specificity (the cut-off chosen again in each resample).
+    conf_level : float
+
+    Returns
+    -------
+    DataFrame
+        One row per cut-off: ``marker, source`` (``youden`` or the published name),
+        ``threshold`` (missing for a range), ``threshold_low``/``threshold_high`` (Youden CI),
+        ``range_low``/``range_high`` (a range's limits), ``direction`` (``<``: live birth more
+        likely above; ``>``: below; ``inside``: inside the range), ``sensitivity, specificity,
+        ppv, npv`` with Wilson limits, the 2×2 counts, for the Youden rows
+        ``sensitivity_corrected`` and ``specificity_corrected`` (optimism-corrected) and
+        ``n_failed_replicates``, and ``message`` when the marker cannot be analysed.
     """
     published = published or {}
     rows = []
@@ -321,25 +388,41 @@ def cutoff_table(
                 raise ModelError(f"{marker} has no observed value")
             x, y = frame[marker].to_numpy(), frame[outcome].to_numpy()
             best = youden_cutoff(x, y, direction="auto")
+            full = np.column_stack([x, y])
             reps = bootstrap(
-                _youden_rows, np.column_stack([x, y]), n_boot=n_bootstrap, seed=seed, direction=best["direction"]
+                _youden_optimism_rows, full, n_boot=n_bootstrap, seed=seed, direction=best["direction"], full=full
             )
-            reps[~np.isfinite(reps)] = np.nan
-            low, high = percentile_interval(reps, conf_level=conf_level)
-            cuts = [("youden", best["threshold"], low[0], high[0])] + [
-                (name, value, np.nan, np.nan) for name, value in published.get(marker, [])
-            ]
-            for source, threshold, lo, hi in cuts:
-                score = x if best["direction"] == "<" else -x
-                t = threshold if best["direction"] == "<" else -threshold
+            thresholds = reps[:, 0].copy()
+            thresholds[~np.isfinite(thresholds)] = np.nan
+            low, high = percentile_interval(thresholds, conf_level=conf_level)
+            ok = np.isfinite(reps[:, 1:]).all(axis=1)
+            optimism = (reps[ok, 1:3] - reps[ok, 3:5]).mean(axis=0) if ok.any() else np.full(2, np.nan)
+            score = x if best["direction"] == "<" else -x
+            t = best["threshold"] if best["direction"] == "<" else -best["threshold"]
+            m = cutoff_metrics(score, y, t, conf_level=conf_level)
+            m.update(
+                marker=marker,
+                source="youden",
+                threshold=best["threshold"],
+                threshold_low=low[0],
+                threshold_high=high[0],
+                direction=best["direction"],
+                sensitivity_corrected=m["sensitivity"] - optimism[0],
+                specificity_corrected=m["specificity"] - optimism[1],
+                n_failed_replicates=int((~ok).sum()),
+                message="",
+            )
+            rows.append(m)
+            for name, value, side in published.get(marker, []):
+                score, t, direction = _published_score(x, value, side)
                 m = cutoff_metrics(score, y, t, conf_level=conf_level)
                 m.update(
                     marker=marker,
-                    source=source,
-                    threshold=threshold,
-                    threshold_low=lo,
-                    threshold_high=hi,
-                    direction=best["direction"],
+                    source=name,
+                    threshold=np.nan if side == "range" else float(value),
+                    range_low=value[0] if side == "range" else np.nan,
+                    range_high=value[1] if side == "range" else np.nan,
+                    direction=direction,
                     message="",
                 )
                 rows.append(m)
@@ -351,6 +434,8 @@ def cutoff_table(
         "threshold",
         "threshold_low",
         "threshold_high",
+        "range_low",
+        "range_high",
         "direction",
         "n_tp",
         "n_fp",
@@ -368,6 +453,77 @@ def cutoff_table(
         "npv",
         "npv_low",
         "npv_high",
+        "sensitivity_corrected",
+        "specificity_corrected",
+        "n_failed_replicates",
         "message",
     ]
     return pd.DataFrame(rows).reindex(columns=cols)
+
+
+def _lowess_on_grid(p: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """R's ``lowess(p, y, iter = 0)`` (span 2/3, delta 1 % of the range), read off at ``grid``."""
+    delta = 0.01 * (p.max() - p.min())
+    fitted = sm_lowess(y, p, frac=2 / 3, it=0, delta=delta, return_sorted=True)
+    return np.interp(grid, fitted[:, 0], fitted[:, 1])
+
+
+def _calibration_replicate(positions, *, x, y, grid):
+    beta = _fit_coefficients(x[positions], y[positions])
+    if beta is None:
+        return np.full(len(grid), np.nan)
+    in_sample = _lowess_on_grid(scipy.special.expit(x[positions] @ beta), y[positions], grid)
+    on_full = _lowess_on_grid(scipy.special.expit(x @ beta), y, grid)
+    return in_sample - on_full
+
+
+def _fit_coefficients(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """Maximum-likelihood logistic coefficients, or None when the design is rank-deficient or separated."""
+    if np.linalg.matrix_rank(x) < x.shape[1]:
+        return None
+    ones = np.ones(len(y))
+    with np.errstate(all="ignore"):
+        beta = binomial_irls(x, y, ones)
+    return beta if certifies_no_separation(x, y, ones, beta) else None
+
+
+def calibration_curve_corrected(
+    x: np.ndarray, y: np.ndarray, *, n_points: int = 50, n_bootstrap: int = 200, seed: int = 0, n_jobs: int | None = 1
+) -> pd.DataFrame:
+    r"""Apparent and optimism-corrected calibration curve of a logistic model, as ``rms::calibrate``.
+
+    The model (design ``x``, outcome ``y``) is fitted; the apparent curve is the lowess smooth
+    (``iter = 0``) of ``y`` on the predicted probability, read at ``n_points`` predicted
+    probabilities evenly spaced between the 1st and 99th percentiles of the predictions. In each
+    bootstrap resample the model is refitted and its curve computed in the resample and on the
+    original rows; the optimism at each point is the mean difference, and
+    :math:`	ext{corrected}(p) = 	ext{apparent}(p) - 	ext{optimism}(p)` (Harrell 2015,
+    *Regression Modeling Strategies*, 2nd ed., §10.11).
+
+    Returns
+    -------
+    DataFrame
+        ``predicted, apparent, optimism, corrected, n_bootstrap, n_failed_replicates``.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    beta = _fit_coefficients(x, y)
+    if beta is None:
+        raise ModelError("calibration curve: the model cannot be fitted (collinear design or separation)")
+    p = scipy.special.expit(x @ beta)
+    grid = np.linspace(*np.quantile(p, [0.01, 0.99]), n_points)
+    apparent = _lowess_on_grid(p, y, grid)
+    reps = bootstrap(
+        _calibration_replicate, np.arange(len(y)), n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs, x=x, y=y, grid=grid
+    )
+    failed = np.isnan(reps).any(axis=1)
+    optimism = reps[~failed].mean(axis=0) if (~failed).any() else np.full(n_points, np.nan)
+    return pd.DataFrame(
+        {
+            "predicted": grid,
+            "apparent": apparent,
+            "optimism": optimism,
+            "corrected": apparent - optimism,
+            "n_bootstrap": n_bootstrap,
+            "n_failed_replicates": int(failed.sum()),
+        }
+    )

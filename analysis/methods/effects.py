@@ -34,6 +34,7 @@ sample, standard errors clustered on the matched pair (R: ``sandwich::vcovCL(fit
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,10 +76,13 @@ class AipwRiskDifferences:
         ``treatment_arm[personalized] | profile_group=dysregulated``).
     risks : DataFrame
         Risks by stratum and arm with bootstrap CIs, and the number of failed replicates.
+    warnings : tuple of str
+        Sentences for the reader (failed bootstrap replicates); empty when there is nothing to say.
     """
 
     estimates: pd.DataFrame
     risks: pd.DataFrame
+    warnings: tuple = ()
 
 
 def _z(conf_level: float) -> float:
@@ -389,6 +393,7 @@ def aipw_rd_rows(
     model_id: str,
     population: str = "first_transfer",
     notebook: str,
+    max_failed_share: float = 0.05,
 ) -> AipwRiskDifferences:
     """Return AIPW risk differences against the reference, overall and by ``modifier``, with bootstrap CIs.
 
@@ -397,10 +402,27 @@ def aipw_rd_rows(
     normal approximation. A replicate where a model cannot be fitted (e.g. an arm absent from a
     resample) is dropped and counted in the returned risks table (``n_failed_replicates``).
 
+    Failed replicates are not a random subset: they are the resamples where an arm or stratum is
+    thinnest, so dropping them narrows the interval. Any failure gives a warning sentence
+    (:attr:`AipwRiskDifferences.warnings`, also issued as a ``UserWarning``); above
+    ``max_failed_share`` of the replicates the estimate is refused.
+
+    Parameters
+    ----------
+    max_failed_share : float
+        Largest share of failed bootstrap replicates accepted (0.05 by default).
+
     Returns
     -------
     AipwRiskDifferences
+
+    Raises
+    ------
+    ModelError
+        More than ``max_failed_share`` of the replicates failed; the message says how many.
     """
+    if not 0 <= max_failed_share < 1:
+        raise ModelError(f"{model_id}: max_failed_share must be in [0, 1), got {max_failed_share!r}")
     arrays, labels = _aipw_arrays(
         data,
         outcome=outcome,
@@ -418,11 +440,21 @@ def aipw_rd_rows(
         _aipw_from_arrays, positions, n_boot=n_bootstrap, seed=seed, cluster=labels, n_jobs=n_jobs, **arrays
     )
     failed = int(np.isnan(reps).all(axis=1).sum())
-    if failed > n_bootstrap / 2:
+    if failed > max_failed_share * n_bootstrap:
         raise ModelError(
-            f"{model_id}: the AIPW estimate could not be computed in {failed} of {n_bootstrap} "
-            f"bootstrap resamples (an arm too small in some stratum?)"
+            f"{model_id}: the AIPW estimate is not reported: it could not be computed in {failed} of "
+            f"{n_bootstrap} bootstrap resamples ({failed / n_bootstrap:.0%}, above the accepted "
+            f"{max_failed_share:.0%}; an arm too small in some stratum?), and an interval from the "
+            f"resamples that worked would be too narrow."
         )
+    notes = ()
+    if failed:
+        notes = (
+            f"{model_id}: {failed} of {n_bootstrap} bootstrap resamples ({failed / n_bootstrap:.1%}) could not "
+            f"be fitted and were dropped; they are the resamples with the thinnest arms, so the intervals may be "
+            f"somewhat too narrow.",
+        )
+        warnings.warn(notes[0], UserWarning, stacklevel=2)
     idx = {k: i for i, k in enumerate(keys)}
     terms, est, se, low, high, p, n = [], [], [], [], [], [], []
     for stratum in dict.fromkeys(point["stratum"]):
@@ -458,7 +490,7 @@ def aipw_rd_rows(
     )
     risk_low, risk_high = percentile_interval(reps, conf_level=conf_level)
     risks = point.assign(conf_low=risk_low, conf_high=risk_high, n_bootstrap=n_bootstrap, n_failed_replicates=failed)
-    return AipwRiskDifferences(estimates=rows, risks=risks)
+    return AipwRiskDifferences(estimates=rows, risks=risks, warnings=notes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -565,12 +597,16 @@ def evalue_table(estimates: pd.DataFrame, *, outcome_risk: float, rare_threshold
 
 def estimand_statement(*, estimand: str, covariates: Sequence[str], n: int, truncation: Sequence[float]) -> str:
     """Return a sentence stating the estimand, the population and the propensity model."""
-    target = (
-        "the average treatment effect (ATE): the effect had every patient in the first-transfer "
-        "population received one arm rather than the other"
-        if estimand.upper() == "ATE"
-        else "the average treatment effect in the treated (ATT): the effect among patients who received the treated arm"
-    )
+    targets = {
+        "ATE": "the average treatment effect (ATE): the effect had every patient in the first-transfer "
+        "population received one arm rather than the other",
+        "ATT": "the average treatment effect in the treated (ATT): the effect among patients who received the treated arm",
+        "ATO": "the average treatment effect in the overlap population (ATO, overlap weights): the effect among "
+        "patients who could plausibly have received any arm, weighted towards those whose arm was least predictable",
+    }
+    if estimand.upper() not in targets:
+        raise ModelError(f"estimand must be one of {sorted(targets)}, got {estimand!r}")
+    target = targets[estimand.upper()]
     trunc = (
         f"weights truncated at the {truncation[0]:g}th and {truncation[1]:g}th percentiles"
         if truncation

@@ -19,6 +19,11 @@ observed rows and drawing its missing values:
 
 The outcome and the treatment arm belong in the imputation model as predictors (White, Royston
 & Wood 2011, Stat Med 30:377); pass them in ``predictors``: they are used, never imputed.
+Passive imputation (van Buuren 2018, *Flexible Imputation of Missing Data*, 2nd ed., §6.4;
+``mice``'s ``"~I(...)"`` method): a column that is a function of other columns (the immune profile
+group derived from the markers) is not given a model of its own; where it is missing it is
+recomputed from the completed columns after every update, so it always agrees with them and the
+analyses of each completed data set use it. Pass such columns in ``passive``.
 Imputation ``j`` uses its own generator ``SeedSequence(seed).spawn(m)[j]``, so the imputations
 are the same whatever ``n_jobs``.
 
@@ -104,14 +109,22 @@ def _categorical_draw(labels: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, 
     return levels[np.minimum(idx, len(levels) - 1)]
 
 
+def _refresh_passive(data: pd.DataFrame, passive: dict, missing: dict) -> None:
+    """Recompute each passive column where it was missing, from the current completed columns."""
+    for c, derive in passive.items():
+        values = pd.Series(derive(data), index=data.index).astype(object).to_numpy()
+        data.loc[missing[c], c] = values[missing[c]]
+
+
 def _one_imputation(args) -> pd.DataFrame:
-    frame, impute, predictors, n_iter, donors, seed_sequence = args
+    frame, impute, predictors, n_iter, donors, seed_sequence, passive = args
     rng = np.random.default_rng(seed_sequence)
     data = frame.copy()
-    missing = {c: data[c].isna().to_numpy() for c in impute}
+    missing = {c: data[c].isna().to_numpy() for c in [*impute, *passive]}
     for c in impute:  # start: random draws of the observed values
         obs = data.loc[~missing[c], c].to_numpy()
         data.loc[missing[c], c] = obs[rng.integers(0, len(obs), size=missing[c].sum())]
+    _refresh_passive(data, passive, missing)
     # each predictor's design block is rebuilt only when its column has just been imputed
     blocks = {c: _block(data[c]) for c in [*impute, *predictors]}
     intercept = np.ones((len(data), 1))
@@ -131,6 +144,11 @@ def _one_imputation(args) -> pd.DataFrame:
                     drawn = drawn == "True"
                 data.loc[miss, c] = drawn
             blocks[c] = _block(data[c])
+            if passive:
+                _refresh_passive(data, passive, missing)
+                for p in passive:
+                    if p in blocks:
+                        blocks[p] = _block(data[p])
     return data
 
 
@@ -144,6 +162,7 @@ def impute_chained(
     seed: int = 0,
     donors: int = 5,
     n_jobs: int | None = 1,
+    passive: dict | None = None,
 ) -> list[pd.DataFrame]:
     """Return ``m`` completed copies of ``data`` by chained equations.
 
@@ -165,6 +184,12 @@ def impute_chained(
         Donor pool size of predictive mean matching.
     n_jobs : int, optional
         Worker processes (``None``/``-1``: every core); the imputations do not depend on it.
+    passive : dict of str to callable, optional
+        Passively imputed columns (listed in ``columns``): ``{column: derive}`` where
+        ``derive(frame)`` returns the column's values from the other completed columns (e.g.
+        the profile group from the markers). Where the column is missing it is recomputed after
+        every update and used as a predictor; it is never modelled itself. ``derive`` must be
+        picklable (a module-level function or a ``functools.partial`` of one) for ``n_jobs > 1``.
 
     Returns
     -------
@@ -185,15 +210,20 @@ def impute_chained(
     for c in cols:
         if data[c].isna().all():
             raise ModelError(f"imputation: column {c} has no observed value to impute from")
+    passive = dict(passive or {})
+    stray = [c for c in passive if c not in cols]
+    if stray:
+        raise ModelError(f"imputation: passive column(s) {stray} must also be listed in columns")
     frame = data[[*cols, *preds]].copy()
     for c in cols:  # plain dtypes for the working copy: float for numbers, object for the rest
         frame[c] = frame[c].astype(float) if _is_numeric(frame[c]) else frame[c].astype(object)
     frame = frame.astype({p: object for p in preds if not _is_numeric(data[p])})
     seeds = np.random.SeedSequence(seed).spawn(m)
-    to_impute = [c for c in cols if frame[c].isna().any()]
-    # complete listed columns are predictors of the others, as the imputation model table states
+    to_impute = [c for c in cols if frame[c].isna().any() and c not in passive]
+    # complete listed columns (and passive ones) are predictors of the others, as the imputation
+    # model table states
     model_predictors = [c for c in cols if c not in to_impute] + preds
-    tasks = [(frame, to_impute, model_predictors, n_iter, donors, s) for s in seeds]
+    tasks = [(frame, to_impute, model_predictors, n_iter, donors, s, passive) for s in seeds]
     jobs = min(resolve_jobs(n_jobs), m)
     if jobs == 1:
         done = [_one_imputation(t) for t in tasks]
@@ -222,19 +252,28 @@ def imputation_model_table(
     n_iter: int,
     seed: int,
     donors: int = 5,
+    passive: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Return the imputation model, one row per column: how many missing, method, predictors, m, seed."""
+    """Return the imputation model, one row per column: how many missing, method, predictors, m, seed.
+
+    Columns named in ``passive`` are described as passively imputed (recomputed from the
+    completed columns, see :func:`impute_chained`).
+    """
     rows = []
     for c in dict.fromkeys([*columns, *predictors]):
         imputed = c in columns and data[c].isna().any()
         method = (
-            (
-                f"pmm (donors {donors})"
-                if _is_numeric(data[c])
-                else ("logistic" if data[c].dropna().nunique() == 2 else "multinomial logistic")
+            "passive (recomputed from the completed columns)"
+            if c in passive and imputed
+            else (
+                (
+                    f"pmm (donors {donors})"
+                    if _is_numeric(data[c])
+                    else ("logistic" if data[c].dropna().nunique() == 2 else "multinomial logistic")
+                )
+                if imputed
+                else "not imputed (predictor)"
             )
-            if imputed
-            else "not imputed (predictor)"
         )
         rows.append(
             {
@@ -242,7 +281,7 @@ def imputation_model_table(
                 "n_missing": int(data[c].isna().sum()),
                 "percent_missing": 100 * data[c].isna().mean(),
                 "method": method,
-                "predictors": "all other listed variables" if imputed else "",
+                "predictors": "all other listed variables" if imputed and c not in passive else "",
                 "m": m,
                 "iterations": n_iter,
                 "seed": seed,

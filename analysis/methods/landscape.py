@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.data.cohort import Cohort, analysis_population
-from analysis.data.contract import BLOOD_MARKERS, ENDOMETRIAL_MARKERS, PROFILES
+from analysis.data.contract import BLOOD_MARKERS, DERIVED_PROFILES, ENDOMETRIAL_MARKERS, INDETERMINATE, PROFILES
 from analysis.data.profiles import resolve_cutoffs
 from analysis.methods import agreement
 
@@ -15,8 +15,23 @@ def included_patients(cohort: Cohort) -> pd.DataFrame:
     return analysis_population(cohort, "patients")
 
 
+def profiled_patients(cohort: Cohort) -> pd.DataFrame:
+    """Patients with at least one transfer and a profile, ``indeterminate`` ones included (reported)."""
+    profile = cohort.patients["immune_profile"].astype("string")
+    return cohort.patients[(cohort.patients["n_transfers"] > 0) & profile.notna()].copy()
+
+
+def _profile_levels(*columns: pd.Series) -> tuple[str, ...]:
+    """The four profiles, and ``indeterminate`` when any of ``columns`` holds it."""
+    present = any((c.astype("string") == INDETERMINATE).fillna(False).any() for c in columns)
+    return DERIVED_PROFILES if present else PROFILES
+
+
 def profile_prevalence(patients: pd.DataFrame, *, by: str | None = None) -> pd.DataFrame:
     """Counts and percentages of each immune profile, overall or within each level of ``by``.
+
+    ``indeterminate`` profiles (:func:`analysis.data.profiles.derive_immune_profile`) are a row
+    of their own when ``patients`` holds any (pass :func:`profiled_patients` to report them).
 
     Returns
     -------
@@ -29,7 +44,9 @@ def profile_prevalence(patients: pd.DataFrame, *, by: str | None = None) -> pd.D
     )
     counts["total"] = counts.groupby("group")["n"].transform("sum")
     counts["percent"] = 100 * counts["n"] / counts["total"]
-    counts["immune_profile"] = pd.Categorical(counts["immune_profile"], categories=PROFILES)
+    counts["immune_profile"] = pd.Categorical(
+        counts["immune_profile"], categories=_profile_levels(patients["immune_profile"])
+    )
     return counts.sort_values(["group", "immune_profile"]).reset_index(drop=True)
 
 
@@ -94,10 +111,15 @@ def elevated_nk_agreement(patients: pd.DataFrame, *, blood_nk_cutoff: float, con
 
 
 def profile_concordance(patients: pd.DataFrame) -> pd.DataFrame:
-    """Cross-table of the lab's profile against the profile derived by the cut-off rule."""
+    """Cross-table of the lab's profile against the profile derived by the cut-off rule.
+
+    The derived profile has an ``indeterminate`` column when the rule leaves any undetermined.
+    """
     both = patients[patients["immune_profile_lab"].notna() & patients["immune_profile_derived"].notna()]
     lab = pd.Categorical(both["immune_profile_lab"].astype(str), categories=PROFILES)
-    derived = pd.Categorical(both["immune_profile_derived"].astype(str), categories=PROFILES)
+    derived = pd.Categorical(
+        both["immune_profile_derived"].astype(str), categories=_profile_levels(both["immune_profile_derived"])
+    )
     return pd.crosstab(pd.Series(lab, name="lab profile"), pd.Series(derived, name="derived profile"), dropna=False)
 
 

@@ -8,8 +8,18 @@ r"""Prognostic value of immune markers: ORs per SD and per doubling, splines, mo
   against the linear one. The fitted OR curve is relative to the marker's median, with delta-
   method Wald limits.
 - **Model comparison**: clinical covariates alone, + endometrial markers, + blood markers, on
-  the same complete rows: AUC with DeLong CIs, paired DeLong tests, and likelihood-ratio tests
-  of each marker set added to the clinical model.
+  the same complete rows: AUC with DeLong CIs. A marker set *added* to the clinical model is
+  tested by the likelihood ratio, and its gain in AUC is estimated with a bootstrap CI and
+  corrected for optimism; the DeLong test is not used for such nested models, where its
+  statistic is not normal under the null and the test is far too conservative (Demler, Pencina
+  & D'Agostino 2012, Stat Med 31:2577; Pepe, Kerr, Longton & Wang 2013, Stat Med 32:1467). The
+  paired DeLong test stays for the one non-nested pair (endometrial vs blood markers).
+- **Shape** (:func:`marker_shape_table`): the hypothesis is U-shaped (too low and too high are
+  both harmful, so live birth peaks inside the range). Tested by the likelihood ratio of the
+  spline against the linear model, by the quadratic term (Lind & Mehlum 2010, Oxf Bull Econ Stat
+  72:109), and by the two-lines test (Simonsohn 2018, Adv Methods Pract Psychol Sci 1:538): two
+  logistic slopes that meet at the spline's peak; an inverted U needs a significantly positive
+  slope below the peak and a significantly negative one above it.
 A marker that cannot be analysed (no value, one value, too few events for a spline) gets a
 sentence in the ``message`` column; the others go on.
 """
@@ -24,7 +34,8 @@ import pandas as pd
 
 from analysis.core.exceptions import ModelError
 from analysis.core.intervals import z_value
-from analysis.methods.discrimination import auc_bootstrap_ci, auc_delong, delong_test
+from analysis.methods.discrimination import auc, auc_bootstrap_ci, auc_delong, delong_test
+from analysis.methods.resampling import bootstrap, percentile_interval
 from analysis.models import design as model_design
 from analysis.models.logistic import (
     binomial_design,
@@ -39,6 +50,7 @@ __all__ = [
     "LogisticRiskModel",
     "MarkerModelComparison",
     "compare_marker_models",
+    "marker_shape_table",
     "prognostic_table",
     "rcs_basis",
     "rcs_knots",
@@ -203,6 +215,90 @@ def prognostic_table(
     return pd.DataFrame(out)
 
 
+COMPARISON_TEST_COLUMNS = [
+    "comparison",
+    "test",
+    "estimate",
+    "conf_low",
+    "conf_high",
+    "apparent",
+    "optimism",
+    "statistic",
+    "df",
+    "p_value",
+    "n_bootstrap",
+    "n_failed_replicates",
+]
+
+
+def _design(rows, outcome, columns) -> np.ndarray:
+    f = f"{outcome} ~ " + (" + ".join(model_design.term(c, rows) for c in columns) or "1")
+    checked = binomial_design(rows, f)
+    if len(checked["frame"]) != len(rows):
+        raise ModelError("model comparison needs complete rows of every model's variables")
+    return checked["design"].to_numpy(dtype=float)
+
+
+def _auc_gain_replicate(positions, *, designs, pairs, y):
+    out = []
+    for big, small in pairs:
+        betas = [LogisticRiskModel.fit_arrays(designs[m][positions], y[positions]) for m in (big, small)]
+        if any(b is None for b in betas):
+            return None
+        lin = [designs[m] @ b for m, b in zip((big, small), betas)]
+        out += [
+            auc(lin[0][positions], y[positions]) - auc(lin[1][positions], y[positions]),
+            auc(lin[0], y) - auc(lin[1], y),
+        ]
+    return np.array(out)
+
+
+def _auc_gains(rows, outcome, models, pairs, *, n_bootstrap, seed, n_jobs, conf_level=0.95) -> list[dict]:
+    """Apparent, optimism-corrected AUC gain of each (bigger, smaller) model pair, with bootstrap CIs."""
+    y = rows[outcome].to_numpy(dtype=float)
+    designs = {m: _design(rows, outcome, cols) for m, cols in models.items()}
+    reps = bootstrap(
+        _safe_gain_replicate,
+        np.arange(len(y)),
+        n_boot=n_bootstrap,
+        seed=seed,
+        n_jobs=n_jobs,
+        designs=designs,
+        pairs=pairs,
+        y=y,
+    )
+    ok = np.isfinite(reps).all(axis=1)
+    out = []
+    for k, (big, small) in enumerate(pairs):
+        apparent = auc(designs[big] @ _coef(designs[big], y), y) - auc(designs[small] @ _coef(designs[small], y), y)
+        in_sample, on_full = reps[ok, 2 * k], reps[ok, 2 * k + 1]
+        optimism = float(np.mean(in_sample - on_full)) if ok.any() else np.nan
+        low, high = percentile_interval(in_sample[:, None], conf_level=conf_level) if ok.any() else ([np.nan], [np.nan])
+        out.append(
+            {
+                "apparent": apparent,
+                "optimism": optimism,
+                "corrected": apparent - optimism,
+                "conf_low": float(low[0]) - optimism,
+                "conf_high": float(high[0]) - optimism,
+                "n_failed_replicates": int((~ok).sum()),
+            }
+        )
+    return out
+
+
+def _safe_gain_replicate(positions, **kwargs):
+    out = _auc_gain_replicate(positions, **kwargs)
+    return np.full(2 * len(kwargs["pairs"]), np.nan) if out is None else out
+
+
+def _coef(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    beta = LogisticRiskModel.fit_arrays(x, y)
+    if beta is None:
+        raise ModelError("model comparison: a model cannot be fitted on the complete rows (collinear or separated)")
+    return beta
+
+
 def _fit_and_predict(rows, outcome, columns):
     f = f"{outcome} ~ " + (" + ".join(model_design.term(c, rows) for c in columns) or "1")
     fit = fit_logit(rows, f)
@@ -218,8 +314,9 @@ class MarkerModelComparison:
     discrimination : DataFrame
         model, n, n_events, auc, conf_low, conf_high (DeLong).
     tests : DataFrame
-        comparison, test, estimate, statistic, df, p_value: paired DeLong AUC differences and
-        likelihood-ratio tests.
+        :data:`COMPARISON_TEST_COLUMNS`: for each nested pair the likelihood-ratio test and the
+        optimism-corrected AUC gain (bootstrap interval, apparent gain, optimism); for the
+        non-nested pair the paired DeLong test.
     predictions : dict of str to ndarray
         Model name → fitted probabilities of the complete rows.
     y : ndarray
@@ -244,8 +341,17 @@ def compare_marker_models(
     endometrial: Sequence[str],
     blood: Sequence[str],
     conf_level: float = 0.95,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    n_jobs: int | None = 1,
 ) -> MarkerModelComparison:
     """Clinical model vs + endometrial markers vs + blood markers, on the same complete rows.
+
+    Each marker set added to the clinical model: likelihood-ratio test, and the gain in AUC
+    with the optimism of both models' fits removed (Harrell's bootstrap: each resample refits
+    both models; optimism = mean of gain in the resample − gain of the resample's models on the
+    original rows). Its interval is the percentile interval of the resamples' own gains, shifted
+    by the optimism (the bootstrap gives no interval for the corrected value itself).
 
     Parameters
     ----------
@@ -254,6 +360,8 @@ def compare_marker_models(
     clinical, endometrial, blood : sequence of str
         The clinical covariates and the two marker sets.
     conf_level : float
+    n_bootstrap, seed, n_jobs : int
+        Resamples of the AUC gains.
 
     Returns
     -------
@@ -283,27 +391,15 @@ def compare_marker_models(
             }
         )
     tests = []
-    for a_name, b_name in [
-        ("clinical + endometrial markers", "clinical"),
-        ("clinical + blood markers", "clinical"),
-        ("clinical + endometrial markers", "clinical + blood markers"),
-    ]:
-        d = delong_test(preds[a_name], preds[b_name], y)
+    nested = [("clinical + endometrial markers", "clinical"), ("clinical + blood markers", "clinical")]
+    gains = _auc_gains(
+        rows, outcome, models, nested, n_bootstrap=n_bootstrap, seed=seed, n_jobs=n_jobs, conf_level=conf_level
+    )
+    for (big, small), gain in zip(nested, gains):
+        lr = likelihood_ratio_test(fits[big], fits[small])
         tests.append(
             {
-                "comparison": f"{a_name} vs {b_name}",
-                "test": "DeLong AUC difference",
-                "estimate": d["difference"],
-                "statistic": d["statistic"],
-                "df": np.nan,
-                "p_value": d["p_value"],
-            }
-        )
-    for big in ("clinical + endometrial markers", "clinical + blood markers"):
-        lr = likelihood_ratio_test(fits[big], fits["clinical"])
-        tests.append(
-            {
-                "comparison": f"{big} vs clinical",
+                "comparison": f"{big} vs {small}",
                 "test": "likelihood ratio",
                 "estimate": np.nan,
                 "statistic": lr["statistic"],
@@ -311,7 +407,36 @@ def compare_marker_models(
                 "p_value": lr["p_value"],
             }
         )
-    return MarkerModelComparison(discrimination=pd.DataFrame(disc), tests=pd.DataFrame(tests), predictions=preds, y=y)
+        tests.append(
+            {
+                "comparison": f"{big} vs {small}",
+                "test": "AUC gain, optimism-corrected (bootstrap)",
+                "estimate": gain["corrected"],
+                "statistic": np.nan,
+                "df": np.nan,
+                "p_value": np.nan,
+                "conf_low": gain["conf_low"],
+                "conf_high": gain["conf_high"],
+                "apparent": gain["apparent"],
+                "optimism": gain["optimism"],
+                "n_bootstrap": n_bootstrap,
+                "n_failed_replicates": gain["n_failed_replicates"],
+            }
+        )
+    a_name, b_name = "clinical + endometrial markers", "clinical + blood markers"
+    d = delong_test(preds[a_name], preds[b_name], y)
+    tests.append(
+        {
+            "comparison": f"{a_name} vs {b_name}",
+            "test": "DeLong AUC difference (non-nested)",
+            "estimate": d["difference"],
+            "statistic": d["statistic"],
+            "df": np.nan,
+            "p_value": d["p_value"],
+        }
+    )
+    tests = pd.DataFrame(tests).reindex(columns=COMPARISON_TEST_COLUMNS)
+    return MarkerModelComparison(discrimination=pd.DataFrame(disc), tests=tests, predictions=preds, y=y)
 
 
 class LogisticRiskModel:
@@ -375,3 +500,101 @@ def per_sd_estimates(
         n_obs=ok["n"],
         n_events=ok["n_events"],
     )
+
+
+def marker_shape_table(
+    data: pd.DataFrame,
+    markers: Sequence[str],
+    *,
+    outcome: str = "live_birth",
+    covariates: Sequence[str] = (),
+    nk: int = 4,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
+    r"""One row per marker: is the marker–outcome curve an inverted U (live birth peaking inside the range)?
+
+    Three views of the same question:
+
+    - ``p_nonlinear``: likelihood ratio of the ``nk``-knot restricted cubic spline against the
+      linear term (any departure from a straight line on the logit scale);
+    - ``quadratic`` (Lind & Mehlum 2010): logistic model with :math:`z` and :math:`z^2`,
+      :math:`z` the standardised marker; ``quadratic_coef`` < 0 bends downwards. A quadratic
+      term alone cannot tell a U from a curve that only flattens (Simonsohn 2018), hence:
+    - ``two lines`` (Simonsohn 2018): the breakpoint :math:`x_c` is where the spline's fitted
+      log-odds peak (searched between the 5th and 95th percentiles); the model
+      :math:`\operatorname{logit} p = a + b_1 (x - x_c)1\{x < x_c\} + b_2 (x - x_c)1\{x \ge x_c\}
+      + c\,1\{x \ge x_c\}` (plus ``covariates``) gives one slope on each side. ``inverted_u`` is
+      true when the peak is interior and :math:`b_1 > 0`, :math:`b_2 < 0`, both with Wald
+      p-values below :math:`1 -` ``conf_level``.
+
+    Returns
+    -------
+    DataFrame
+        ``marker, n, n_events, p_nonlinear, quadratic_coef, quadratic_low, quadratic_high,
+        p_quadratic, breakpoint, interior_peak, slope_below, p_slope_below, slope_above,
+        p_slope_above, inverted_u, message``; a marker that cannot be analysed gets only a
+        ``message``.
+    """
+    z_crit = z_value(conf_level)
+    alpha = 1 - conf_level
+    out = []
+    for marker in markers:
+        row = {"marker": marker, "message": ""}
+        try:
+            rows = _marker_rows(data, marker, outcome, covariates)
+            x = rows[marker].to_numpy(dtype=float)
+            row.update(n=len(rows), n_events=int(rows[outcome].sum()))
+            spline_or_curve(rows, marker, outcome=outcome, covariates=covariates, nk=nk)  # events check
+            z = (x - x.mean()) / x.std(ddof=1)
+            linear = _logit(rows, outcome, pd.DataFrame({"z": z}), covariates)
+            quad = _logit(rows, outcome, pd.DataFrame({"z": z, "z2": z**2}), covariates)
+            b, se = quad.params["z2"], quad.bse["z2"]
+            knots = rcs_knots(x, nk)
+            names = [f"s{i}" for i in range(nk - 1)]
+            spline = _logit(rows, outcome, pd.DataFrame(rcs_basis(x, knots), columns=names), covariates)
+            grid = np.linspace(*np.quantile(x, [0.05, 0.95]), 200)
+            lp = rcs_basis(grid, knots) @ spline.params[names].to_numpy()
+            peak = int(np.argmax(lp))
+            xc = float(grid[peak])
+            above = (x >= xc).astype(float)
+            lines = pd.DataFrame({"below": (x - xc) * (1 - above), "above": (x - xc) * above, "upper": above})
+            two = _logit(rows, outcome, lines, covariates)
+            b1, b2 = float(two.params["below"]), float(two.params["above"])
+            p1, p2 = float(two.pvalues["below"]), float(two.pvalues["above"])
+            interior = 0 < peak < len(grid) - 1
+            row.update(
+                p_nonlinear=likelihood_ratio_test(spline, linear)["p_value"],
+                quadratic_coef=float(b),
+                quadratic_low=float(b - z_crit * se),
+                quadratic_high=float(b + z_crit * se),
+                p_quadratic=float(quad.pvalues["z2"]),
+                breakpoint=xc,
+                interior_peak=bool(interior),
+                slope_below=b1,
+                p_slope_below=p1,
+                slope_above=b2,
+                p_slope_above=p2,
+                inverted_u=bool(interior and b1 > 0 and b2 < 0 and p1 < alpha and p2 < alpha),
+            )
+        except ModelError as exc:
+            row["message"] = str(exc)
+        out.append(row)
+    cols = [
+        "marker",
+        "n",
+        "n_events",
+        "p_nonlinear",
+        "quadratic_coef",
+        "quadratic_low",
+        "quadratic_high",
+        "p_quadratic",
+        "breakpoint",
+        "interior_peak",
+        "slope_below",
+        "p_slope_below",
+        "slope_above",
+        "p_slope_above",
+        "inverted_u",
+        "message",
+    ]
+    return pd.DataFrame(out).reindex(columns=cols)

@@ -15,6 +15,17 @@ Weights (Robins, Hernán & Brumback 2000, Epidemiology 11:550; Austin & Stuart 2
   :math:`\hat e_t(x_i) / \hat e_{a_i}(x_i)` for the others, so every arm is re-weighted to the
   covariate distribution of the treated. ATT weights are not stabilised (stabilising only
   rescales each arm and changes nothing in the weighted estimates).
+- **ATO**, overlap weights (Li, Morgan & Zaslavsky 2018, JASA 113:390; for several arms the
+  generalised overlap weights of Li & Li 2019, Ann Appl Stat 13:2389):
+  :math:`w_i = h(x_i)/\hat e_{a_i}(x_i)` with the tilting function
+  :math:`h(x) = \bigl(\sum_k 1/\hat e_k(x)\bigr)^{-1}`. With two arms :math:`h = e(1-e)`, so
+  the treated get :math:`1 - e` and the controls :math:`e`: the target population is the one
+  where the arms overlap most, and no weight is unbounded.
+
+Balance (:func:`balance_statistics`) follows R's ``cobalt::bal.tab`` defaults (Greifer 2024):
+every pair of arms, every covariate split into one column per level, the SMD's denominator the
+*unweighted* pooled SD (so weighting cannot shrink it and hide imbalance), variance ratios and
+Kolmogorov–Smirnov statistics, before and after weighting.
 
 Matching is 1:1 nearest neighbour on the logit of the pairwise score, greedy, without
 replacement, treated units taken from the largest score down, with a caliper of ``caliper_sd``
@@ -186,9 +197,9 @@ def iptw_weights(scores: pd.DataFrame, *, estimand: str = "ATE", treated: str | 
     ----------
     scores : DataFrame
         Output of :func:`propensity_scores` (``arm`` and ``ps_<level>`` columns).
-    estimand : {"ATE", "ATT"}
-        Average treatment effect in the whole population (stabilised weights) or among those
-        who received ``treated``.
+    estimand : {"ATE", "ATT", "ATO"}
+        Average treatment effect in the whole population (stabilised weights), among those
+        who received ``treated``, or in the overlap population (overlap weights).
     treated : str, optional
         The treated arm for the ATT.
 
@@ -207,8 +218,12 @@ def iptw_weights(scores: pd.DataFrame, *, estimand: str = "ATE", treated: str | 
             raise ModelError(f"ATT weights need the treated arm among the scores; got treated={treated!r}")
         w = scores[f"ps_{treated}"].to_numpy() / e_received
         w[scores["arm"].to_numpy() == treated] = 1.0
+    elif estimand == "ATO":
+        cols = [c for c in scores.columns if c.startswith("ps_")]
+        tilt = 1.0 / (1.0 / scores[cols].to_numpy(dtype=float)).sum(axis=1)
+        w = tilt / e_received
     else:
-        raise ModelError(f"estimand must be 'ATE' or 'ATT', got {estimand!r}")
+        raise ModelError(f"estimand must be 'ATE', 'ATT' or 'ATO', got {estimand!r}")
     return pd.Series(w, index=scores.index, name="weight")
 
 
@@ -393,6 +408,204 @@ def balance_table(
     if matched_weights is not None:
         table = table.merge(smd(matched_weights.loc[frame.index].to_numpy(), "smd_matched"), on=keys, how="left")
     return table.reset_index(drop=True)
+
+
+#: cobalt's default thresholds: |SMD| at most 0.1, variance ratio between 0.5 and 2.
+SMD_THRESHOLD = 0.1
+VARIANCE_RATIO_RANGE = (0.5, 2.0)
+
+
+def _weighted_var(x: np.ndarray, w: np.ndarray) -> float:
+    """Weighted variance with the reliability-weight correction (unweighted: the n - 1 variance)."""
+    sw, sw2 = w.sum(), (w**2).sum()
+    if len(x) < 2 or sw**2 - sw2 <= 0:
+        return np.nan
+    m = (w * x).sum() / sw
+    return float(sw / (sw**2 - sw2) * (w * (x - m) ** 2).sum())
+
+
+def _weighted_ks(x1: np.ndarray, w1: np.ndarray, x0: np.ndarray, w0: np.ndarray) -> float:
+    """Largest distance between the two (weighted) empirical distribution functions."""
+    grid = np.unique(np.concatenate([x1, x0]))
+
+    def ecdf(x, w):
+        order = np.argsort(x, kind="stable")
+        cum = np.cumsum(w[order]) / w.sum()
+        pos = np.searchsorted(x[order], grid, side="right")
+        return np.where(pos > 0, cum[np.maximum(pos - 1, 0)], 0.0)
+
+    return float(np.max(np.abs(ecdf(x1, w1) - ecdf(x0, w0))))
+
+
+def balance_columns(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
+    """Return the covariates as the numeric columns balance is checked on, as ``cobalt`` splits them.
+
+    Continuous covariates stay as they are (``variable_type`` continuous); a categorical or
+    boolean covariate becomes one 0/1 column per level, named ``covariate[level]`` (two-level
+    ones keep only the second level, as a binary variable). Missing values stay missing.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``data``; ``attrs["types"]`` maps each column to ``continuous``/``binary``
+        and ``attrs["covariate"]`` to the covariate it comes from.
+    """
+    out, types, source = {}, {}, {}
+    for c in covariates:
+        if model_design.is_categorical(c, data):
+            text = data[c].astype("string")
+            levels = sorted(text.dropna().unique())
+            if isinstance(data[c].dtype, pd.CategoricalDtype):
+                levels = [str(v) for v in data[c].cat.categories if str(v) in set(levels)]
+            kept = levels[1:] if len(levels) == 2 else levels
+            for lvl in kept:
+                name = f"{c}[{lvl}]"
+                out[name] = (text == lvl).astype("Float64").astype(float).where(text.notna())
+                types[name], source[name] = "binary", c
+        else:
+            out[c] = pd.to_numeric(data[c], errors="coerce").astype(float)
+            types[c], source[c] = "continuous", c
+    frame = pd.DataFrame(out, index=data.index)
+    frame.attrs["types"], frame.attrs["covariate"] = types, source
+    return frame
+
+
+def balance_statistics(
+    data: pd.DataFrame,
+    *,
+    treatment: str = "treatment_arm",
+    covariates: Sequence[str],
+    weights: pd.Series,
+    levels: Sequence[str] = ARM_LEVELS,
+) -> pd.DataFrame:
+    r"""Return cobalt-style balance of every covariate for every pair of arms, before and after weighting.
+
+    For a column :math:`x` (a continuous covariate or one level indicator) and arms
+    :math:`g` (``group``) against :math:`r` (``reference``, the earlier of the two in ``levels``):
+
+    - **SMD**: :math:`(ar x_{w,g} - ar x_{w,r}) / s_p`, the denominator the *unweighted*
+      pooled SD over all arms, :math:`s_p = \sqrt{	frac1K \sum_k s_k^2}` (``cobalt``'s
+      ``s.d.denom = "pooled"``, computed once over every arm for a multi-category treatment so
+      the pairs are on one scale). :math:`s_k^2` is the sample variance for continuous columns
+      and :math:`p_k(1-p_k)` for binary ones. The same denominator before and after weighting:
+      dividing by the weighted SD instead would let a weighting that inflates the spread
+      shrink the SMD.
+    - **Variance ratio** (continuous only): :math:`s^2_{w,g}/s^2_{w,r}`, weighted variances
+      :math:`rac{\sum w}{(\sum w)^2 - \sum w^2}\sum w (x - ar x_w)^2`.
+    - **KS**: :math:`\max_t |\hat F_{w,g}(t) - \hat F_{w,r}(t)|`, weighted empirical
+      distribution functions (for a binary column :math:`|\hat p_{w,g} - \hat p_{w,r}|`).
+
+    Rows with a missing value of a column are left out of that column's statistics only.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Rows indexed like ``weights``, with ``treatment`` and ``covariates``.
+    covariates : sequence of str
+        Every covariate to check: those of the propensity model and of the outcome model.
+    weights : Series
+        The weights (IPTW, overlap, matching indicators ...).
+    levels : sequence of str
+        Arms in order; every pair present in the data is compared.
+
+    Returns
+    -------
+    DataFrame
+        ``covariate, variable, variable_type, group, reference, n_group, n_reference,
+        mean_group, mean_reference, mean_group_weighted, mean_reference_weighted, sd_pooled,
+        smd_unweighted, smd_weighted, variance_ratio_unweighted, variance_ratio_weighted,
+        ks_unweighted, ks_weighted, smd_balanced, variance_ratio_balanced`` (the last two:
+        weighted |SMD| ≤ :data:`SMD_THRESHOLD`; weighted ratio within
+        :data:`VARIANCE_RATIO_RANGE`, missing for binary columns).
+    """
+    rows_data = data.loc[weights.index]
+    arm = rows_data[treatment].astype(str).to_numpy()
+    w_all = weights.to_numpy(dtype=float)
+    cols = balance_columns(rows_data, covariates)
+    present = [lvl for lvl in levels if (arm == lvl).any()]
+    pairs = [(present[j], present[i]) for i in range(len(present)) for j in range(i + 1, len(present))]
+    out = []
+    for name in cols.columns:
+        x_all = cols[name].to_numpy(dtype=float)
+        ok = ~np.isnan(x_all)
+        kind = cols.attrs["types"][name]
+        per_arm = {lvl: ok & (arm == lvl) for lvl in present}
+        if kind == "binary":
+            variances = [x_all[m].mean() * (1 - x_all[m].mean()) for m in per_arm.values() if m.any()]
+        else:
+            variances = [np.var(x_all[m], ddof=1) for m in per_arm.values() if m.sum() > 1]
+        sd = float(np.sqrt(np.mean(variances))) if variances else np.nan
+        for g, r in pairs:
+            mg, mr = per_arm[g], per_arm[r]
+            xg, xr, wg, wr = x_all[mg], x_all[mr], w_all[mg], w_all[mr]
+            if not len(xg) or not len(xr):
+                continue
+            ones_g, ones_r = np.ones_like(wg), np.ones_like(wr)
+            mean = {
+                "u": (xg.mean(), xr.mean()),
+                "w": ((wg * xg).sum() / wg.sum(), (wr * xr).sum() / wr.sum()),
+            }
+            smd = {
+                k: (a - b) / sd if sd > 0 else (0.0 if a == b else np.sign(a - b) * np.inf)
+                for k, (a, b) in mean.items()
+            }
+            if kind == "continuous":
+                vr = {
+                    "u": _weighted_var(xg, ones_g) / _weighted_var(xr, ones_r),
+                    "w": _weighted_var(xg, wg) / _weighted_var(xr, wr),
+                }
+                ks = {"u": _weighted_ks(xg, ones_g, xr, ones_r), "w": _weighted_ks(xg, wg, xr, wr)}
+            else:
+                vr = {"u": np.nan, "w": np.nan}
+                ks = {k: abs(a - b) for k, (a, b) in mean.items()}
+            out.append(
+                {
+                    "covariate": cols.attrs["covariate"][name],
+                    "variable": name,
+                    "variable_type": kind,
+                    "group": g,
+                    "reference": r,
+                    "n_group": int(len(xg)),
+                    "n_reference": int(len(xr)),
+                    "mean_group": mean["u"][0],
+                    "mean_reference": mean["u"][1],
+                    "mean_group_weighted": mean["w"][0],
+                    "mean_reference_weighted": mean["w"][1],
+                    "sd_pooled": sd,
+                    "smd_unweighted": smd["u"],
+                    "smd_weighted": smd["w"],
+                    "variance_ratio_unweighted": vr["u"],
+                    "variance_ratio_weighted": vr["w"],
+                    "ks_unweighted": ks["u"],
+                    "ks_weighted": ks["w"],
+                    "smd_balanced": bool(abs(smd["w"]) <= SMD_THRESHOLD),
+                    "variance_ratio_balanced": (
+                        bool(VARIANCE_RATIO_RANGE[0] <= vr["w"] <= VARIANCE_RATIO_RANGE[1])
+                        if kind == "continuous"
+                        else pd.NA
+                    ),
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def effective_sample_sizes(weights: pd.Series, arm: pd.Series) -> pd.DataFrame:
+    r"""Return Kish's effective sample size per arm, :math:`(\sum w)^2/\sum w^2`, beside the arm's n.
+
+    Returns
+    -------
+    DataFrame
+        ``arm, n, ess, ess_share`` (``ess / n``: the share of the arm's information the weights keep).
+    """
+    a = arm.loc[weights.index].astype(str).to_numpy()
+    w = weights.to_numpy(dtype=float)
+    rows = []
+    for lvl in ARM_LEVELS:
+        m = a == lvl
+        if m.any():
+            ess = effective_sample_size(w[m])
+            rows.append({"arm": lvl, "n": int(m.sum()), "ess": ess, "ess_share": ess / m.sum()})
+    return pd.DataFrame(rows)
 
 
 def match_nearest(ps: pd.Series, treated: pd.Series, *, caliper_sd: float = 0.2) -> pd.DataFrame:

@@ -121,7 +121,7 @@ def figure_5_caption(
             f"{r.model} {r.auc:.2f} ({r.conf_low:.2f}–{r.conf_high:.2f})" for r in discrimination.itertuples()
         )
         endo = tests[
-            (tests["test"] == "DeLong AUC difference")
+            tests["test"].str.startswith("DeLong AUC difference")
             & (tests["comparison"] == "clinical + endometrial markers vs clinical + blood markers")
         ]
         delong = f"; endometrial vs blood markers, DeLong p = {endo.iloc[0]['p_value']:.2g}" if len(endo) else ""

@@ -59,6 +59,35 @@ def _figure_html(run_dir: Path, stem: str, caption: str) -> str:
     )
 
 
+def _checks_html(tables: Path) -> list[str]:
+    """The methods checks a reviewer asks for, from the saved (already masked) tables, where present."""
+    out = []
+    ess, pairwise = tables / "balance_ess.csv", tables / "balance_pairwise.csv"
+    if ess.exists() and pairwise.exists():
+        bal = pd.read_csv(pairwise)
+        off = bal[~bal["smd_balanced"].astype(bool) | (bal["variance_ratio_balanced"].astype(str) == "False")]
+        out.append(
+            "<h2>Balance across every pair of arms</h2><p>Every covariate of the propensity and outcome "
+            "models, every pair of arms, as <code>cobalt::bal.tab</code> reports it (SMD over the unweighted "
+            f"pooled SD, variance ratio, KS): {len(off)} of {len(bal)} rows outside |SMD| ≤ 0.1 or a variance "
+            "ratio of 0.5–2 after weighting. Effective sample size per arm:</p>"
+            + _table_html(pd.read_csv(ess, dtype=str, keep_default_na=False))
+        )
+        if len(off):
+            cols = ["variable", "group", "reference", "smd_weighted", "variance_ratio_weighted"]
+            out.append(_table_html(off[cols].round(3).astype(str)))
+    shape = tables / "marker_shape.csv"
+    if shape.exists():
+        cols = ["marker", "p_nonlinear", "quadratic_coef", "p_quadratic", "breakpoint", "inverted_u", "message"]
+        frame = pd.read_csv(shape, dtype=str, keep_default_na=False)
+        out.append(
+            "<h2>Is a marker's curve an inverted U?</h2><p>Spline vs linear (likelihood ratio), the quadratic "
+            "term, and the two-lines test at the spline's peak (Simonsohn 2018).</p>"
+            + _table_html(frame[[c for c in cols if c in frame]])
+        )
+    return out
+
+
 def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
     """Write the publication tables and ``report.html`` of a finished run folder.
 
@@ -117,6 +146,8 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
         delay = run_dir / "tables" / "delay_biopsy_to_first_transfer.csv"
         if delay.exists():
             parts.append(_table_html(pd.read_csv(delay, dtype=str, keep_default_na=False)))  # masked when saved
+
+    parts.extend(_checks_html(run_dir / "tables"))
 
     parts.append("<h2>Publication tables</h2>")
     for t in publication:

@@ -58,6 +58,9 @@ PROFILE_COLORS = {
     "mixed": OKABE_ITO["reddish_purple"],
 }
 
+#: Colour of a profile that could not be determined (markers missing): grey, not a profile colour.
+INDETERMINATE_COLORS = {"indeterminate": OKABE_ITO["grey"]}
+
 #: One colour per profile group; "balanced" is the same colour as the balanced profile.
 GROUP_COLORS = {
     "balanced": PROFILE_COLORS["balanced"],
@@ -85,6 +88,7 @@ PROFILE_LABELS = {
     "over_activated": "Over-activated",
     "under_activated": "Under-activated",
     "mixed": "Mixed",
+    "indeterminate": "Indeterminate",
 }
 GROUP_LABELS = {"balanced": "Balanced", "dysregulated": "Dysregulated", "overall": "Overall"}
 
@@ -162,7 +166,7 @@ def color_for(level, index: int = 0) -> str:
     Levels that are none of these get ``FALLBACK_COLORS[index]`` (cycled).
     """
     key = str(level)
-    for table in (ARM_COLORS, PROFILE_COLORS, GROUP_COLORS):
+    for table in (ARM_COLORS, PROFILE_COLORS, GROUP_COLORS, INDETERMINATE_COLORS):
         if key in table:
             return table[key]
     return FALLBACK_COLORS[index % len(FALLBACK_COLORS)]
@@ -170,7 +174,7 @@ def color_for(level, index: int = 0) -> str:
 
 def colors_for(levels: Iterable) -> dict:
     """Map each level to :func:`color_for`; unknown levels get distinct fallback colours."""
-    known = set(ARM_COLORS) | set(PROFILE_COLORS) | set(GROUP_COLORS)
+    known = set(ARM_COLORS) | set(PROFILE_COLORS) | set(GROUP_COLORS) | set(INDETERMINATE_COLORS)
     levels = list(dict.fromkeys(levels))
     taken = {color_for(v) for v in levels if str(v) in known}
     spare = [c for c in FALLBACK_COLORS if c not in taken] or list(FALLBACK_COLORS)

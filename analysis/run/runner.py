@@ -193,7 +193,12 @@ def run_suite(
     config = resolve_config(declared, config_path, overrides)
     # Validation before anything is written: hard errors stop here.
     t_derive = time.perf_counter()
-    cohort = load_cohort(data_dir, profile_cutoffs=config.get("profile_cutoffs"), outcome=config["outcome"])
+    cohort = load_cohort(
+        data_dir,
+        profile_cutoffs=config.get("profile_cutoffs"),
+        outcome=config["outcome"],
+        missing_marker_rule=config.get("missing_marker_rule", "indeterminate"),
+    )
     derive_seconds = time.perf_counter() - t_derive
     _say(
         f"Cohort in {data_dir}: {len(cohort.patients)} patients, {len(cohort.transfers)} transfers, "

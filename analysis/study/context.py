@@ -161,6 +161,7 @@ def open_context(
     run_dir: str | Path = "",
     cohort_file: str = "",
     profile_cutoffs: dict | None = None,
+    missing_marker_rule: str = "indeterminate",
     outcome: str = "live_birth",
     conf_level: float = 0.95,
     figure_formats: Sequence[str] = ("pdf", "svg", "png"),
@@ -179,8 +180,9 @@ def open_context(
         Run folder; empty means ``reports/interactive``.
     cohort_file : str
         The runner's cached cohort (``interim/cohort``); empty derives the cohort here.
-    profile_cutoffs, outcome
-        Derivation parameters (profile cut-off rule, outcome of the flow log).
+    profile_cutoffs, missing_marker_rule, outcome
+        Derivation parameters (profile cut-off rule, how a missing marker counts, outcome of the
+        flow log); used only when the cohort is derived here.
     conf_level : float
         Confidence level of every interval.
     figure_formats, figure_dpi
@@ -196,7 +198,9 @@ def open_context(
     if cohort_file:
         cohort = read_cohort_cache(cohort_file)
     else:
-        cohort = load_cohort(data_dir, profile_cutoffs=profile_cutoffs, outcome=outcome)
+        cohort = load_cohort(
+            data_dir, profile_cutoffs=profile_cutoffs, outcome=outcome, missing_marker_rule=missing_marker_rule
+        )
     paths = session.run_paths(run_dir, min_cell_count=min_cell_count)
     figure_style.apply_style()
     return RunContext(

@@ -2,7 +2,9 @@
 
 Each function takes the run context (and the notebook's analysis parameters), writes its tables,
 figures and caption through the context, and returns what the notebook shows. The population is
-the included patients (:func:`analysis.methods.landscape.included_patients`).
+the included patients (:func:`analysis.methods.landscape.included_patients`); the prevalence
+table and panels also report the women whose profile is ``indeterminate``
+(:func:`analysis.methods.landscape.profiled_patients`), who are left out of every analysis.
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ def prevalence(ctx: RunContext) -> Prevalence:
     -------
     Prevalence
     """
-    patients = _patients(ctx)
+    patients = landscape.profiled_patients(ctx.cohort)
     overall = ctx.save_table(landscape.profile_prevalence(patients), "profile_prevalence")
     by_centre = ctx.save_table(landscape.profile_prevalence(patients, by="center_id"), "profile_prevalence_by_centre")
     fig, axes = plt.subplots(
@@ -271,8 +273,9 @@ def landscape_figure(ctx: RunContext, *, profile_cutoffs: dict, blood_nk_cutoff:
     LandscapeFigure
     """
     patients = _patients(ctx)
+    profiled = landscape.profiled_patients(ctx.cohort)
     fig, axes = plt.subplots(2, 2, figsize=style.figure_size("double", aspect=0.8))
-    plotting.plot_prevalence(patients, ax=axes[0, 0], min_cell_count=ctx.min_cell_count)
+    plotting.plot_prevalence(profiled, ax=axes[0, 0], min_cell_count=ctx.min_cell_count)
     plotting.plot_marker_distribution(
         patients,
         marker=ENDOMETRIAL_MARKER,
@@ -284,6 +287,6 @@ def landscape_figure(ctx: RunContext, *, profile_cutoffs: dict, blood_nk_cutoff:
     _cutoff_scatter(ctx, patients, axes[1, 1], profile_cutoffs=profile_cutoffs, blood_nk_cutoff=blood_nk_cutoff)
     _letter_panels(axes.flat, "abcd")
     caption = captions.figure_2_caption(
-        landscape.profile_prevalence(patients), n_patients=len(patients), min_cell_count=ctx.min_cell_count
+        landscape.profile_prevalence(profiled), n_patients=len(profiled), min_cell_count=ctx.min_cell_count
     )
     return LandscapeFigure(figure=_save(ctx, fig, "figure_2_landscape"), caption=ctx.save_caption(caption, 2))

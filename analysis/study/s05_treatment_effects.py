@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.core.exceptions import ModelError
+from analysis.data.profiles import profile_group_from_markers
 from analysis.methods import effects, imputation, outcomes, propensity, sensitivity, target_trial
 from analysis.methods.outcomes import ModelLog
 from analysis.output import plotting, style
@@ -135,6 +137,27 @@ class Balance:
 
 
 @dataclass(frozen=True)
+class PairwiseBalance:
+    """Balance of every covariate (propensity and outcome models) for every pair of arms, cobalt style.
+
+    Attributes
+    ----------
+    table : DataFrame
+        As saved in ``tables/balance_pairwise.csv``
+        (:func:`analysis.methods.propensity.balance_statistics`).
+    ess : DataFrame
+        Kish's effective sample size per arm, as saved in ``tables/balance_ess.csv``.
+    flagged : DataFrame
+        The rows outside the thresholds after weighting (|SMD| > 0.1 or variance ratio outside
+        0.5–2).
+    """
+
+    table: pd.DataFrame
+    ess: pd.DataFrame
+    flagged: pd.DataFrame
+
+
+@dataclass(frozen=True)
 class WeightedEffects:
     """IPTW odds ratios, risk differences and risk ratios.
 
@@ -168,12 +191,15 @@ class DoublyRobust:
         (the same contrast in balanced profiles, where personalized therapy gives no agent, so its
         true effect is null), each with what its interval says; as saved in
         ``tables/negative_control.csv``.
+    bootstrap : Message
+        What the bootstrap said: failed replicates, or why the estimate is refused.
     """
 
     log: ModelLog
     risks: pd.DataFrame
     shown: pd.DataFrame
     negative_control: pd.DataFrame
+    bootstrap: Message = Message("")
 
 
 @dataclass(frozen=True)
@@ -211,16 +237,20 @@ class ImputationModel:
     Attributes
     ----------
     data : DataFrame
-        First transfers with a known outcome and arm.
+        First transfers with a known outcome and arm, including women whose profile is
+        ``indeterminate`` (their profile group is imputed passively from the imputed markers).
     columns : list of str
         The imputed columns.
     table : DataFrame
         As saved in ``tables/imputation_model.csv``.
+    passive : dict
+        Passively imputed columns and the functions that derive them.
     """
 
     data: pd.DataFrame
     columns: list
     table: pd.DataFrame
+    passive: dict
 
 
 @dataclass(frozen=True)
@@ -368,6 +398,62 @@ def balance(
     return Balance(pairs=pairs, treated=treated, matched_weights=in_match, table=ctx.save_table(table, "balance"))
 
 
+def pairwise_balance(
+    ctx: RunContext, scores: Propensity, weights: Weights, *, ps_covariates: list[str], covariates: list[str]
+) -> PairwiseBalance:
+    """Balance like ``cobalt::bal.tab``: every pair of arms, every covariate of both models; save it.
+
+    SMDs use the unweighted pooled SD (so weighting cannot hide imbalance by inflating the
+    spread), with variance ratios, weighted KS statistics and the effective sample size per arm;
+    rows outside |SMD| ≤ 0.1 or variance ratio 0.5–2 after weighting are flagged.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    scores : Propensity
+    weights : Weights
+    ps_covariates, covariates : list of str
+        The propensity model's covariates and the outcome model's adjustment set.
+
+    Returns
+    -------
+    PairwiseBalance
+    """
+    checked = list(dict.fromkeys([*ps_covariates, *covariates]))
+    table = propensity.balance_statistics(scores.first, covariates=checked, weights=weights.weights)
+    ess = propensity.effective_sample_sizes(weights.weights, scores.first["treatment_arm"])
+    off = ~table["smd_balanced"] | table["variance_ratio_balanced"].eq(False).fillna(False).astype(bool)
+    return PairwiseBalance(
+        table=ctx.save_table(table, "balance_pairwise"),
+        ess=ctx.save_table(ess, "balance_ess"),
+        flagged=table.loc[off, ["variable", "group", "reference", "smd_weighted", "variance_ratio_weighted"]],
+    )
+
+
+def pairwise_love_figure(ctx: RunContext, balance: PairwiseBalance) -> Figure:
+    """Draw and save |SMD| before and after weighting for each pair of arms (``supp_love_plot_pairwise``).
+
+    Parameters
+    ----------
+    ctx : RunContext
+    balance : PairwiseBalance
+
+    Returns
+    -------
+    Figure
+    """
+    pairs = list(dict.fromkeys(zip(balance.table["group"], balance.table["reference"])))
+    # each panel its own x range: a shared one clips the largest unweighted SMDs of the other pairs
+    fig, axes = plt.subplots(1, len(pairs), figsize=style.figure_size("double", aspect=0.6), squeeze=False)
+    for ax, (group, reference), letter in zip(axes[0], pairs, "abc", strict=False):
+        rows = balance.table[(balance.table["group"] == group) & (balance.table["reference"] == reference)]
+        effect_plots.plot_love(rows, group=group, ax=ax)
+        style.add_panel_letter(ax, letter)
+    fig.tight_layout()
+    ctx.save_figure(fig, "supp_love_plot_pairwise")
+    return fig
+
+
 def love_figure(ctx: RunContext, matched: Balance) -> Figure:
     """Draw and save the standardized differences before and after (``supp_love_plot``).
 
@@ -449,10 +535,13 @@ def doubly_robust(
     n_bootstrap: int,
     seed: int,
     n_jobs: int,
+    aipw_max_failed_share: float = 0.05,
 ) -> DoublyRobust:
     """AIPW risk differences overall and by profile group (bootstrap CIs); save the risks.
 
-    The outcome model uses the propensity covariates, with arm × profile group.
+    The outcome model uses the propensity covariates, with arm × profile group. When more than
+    ``aipw_max_failed_share`` of the bootstrap replicates fail the estimate is refused: the
+    model status says why, and the tables are empty.
 
     Parameters
     ----------
@@ -462,25 +551,35 @@ def doubly_robust(
     ps_covariates : list of str
     reference_arm : str
     n_bootstrap, seed, n_jobs : int
+    aipw_max_failed_share : float
+        Largest share of failed bootstrap replicates accepted.
 
     Returns
     -------
     DoublyRobust
     """
-    aipw = effects.aipw_rd_rows(
-        scores.first,
-        outcome=outcome,
-        ps_covariates=ps_covariates,
-        outcome_covariates=ps_covariates,
-        reference=reference_arm,
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        n_jobs=n_jobs,
-        conf_level=ctx.conf_level,
-        model_id=AIPW_ID,
-        notebook=ctx.notebook,
-    )
     log = ModelLog(ctx.notebook)
+    try:
+        aipw = effects.aipw_rd_rows(
+            scores.first,
+            outcome=outcome,
+            ps_covariates=ps_covariates,
+            outcome_covariates=ps_covariates,
+            reference=reference_arm,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            n_jobs=n_jobs,
+            conf_level=ctx.conf_level,
+            model_id=AIPW_ID,
+            notebook=ctx.notebook,
+            max_failed_share=aipw_max_failed_share,
+        )
+    except ModelError as exc:
+        if "is not reported" not in str(exc):
+            raise
+        log.failed(AIPW_ID, outcome, "first_transfer", exc, n_obs=len(scores.first))
+        empty = pd.DataFrame()
+        return DoublyRobust(log=log, risks=empty, shown=empty, negative_control=empty, bootstrap=Message(str(exc)))
     log.record(aipw.estimates, outcome, "first_transfer")
     control = ctx.save_table(negative_control(aipw.estimates), "negative_control")
     return DoublyRobust(
@@ -488,6 +587,7 @@ def doubly_robust(
         risks=ctx.save_table(aipw.risks, "aipw_risks"),
         shown=aipw.estimates[["term", "estimate", "conf_low", "conf_high", "n_obs"]],
         negative_control=control,
+        bootstrap=Message(" ".join(aipw.warnings) or f"all {n_bootstrap} bootstrap resamples were fitted."),
     )
 
 
@@ -603,8 +703,14 @@ def imputation_model(
     ps_covariates: list[str],
     n_imputations: int,
     seed: int,
+    profile_cutoffs: dict | None = None,
 ) -> ImputationModel:
     """The chained-equations imputation model of the adjustment set, propensity covariates and markers; save it.
+
+    The rows are the first transfers of the included women and of the women whose profile is
+    ``indeterminate`` (missing markers, no lab profile): their markers are imputed and their
+    profile group re-derived from each completed data set by the cut-off rule (passive
+    imputation), so the imputed analyses use them with the profile their imputed markers give.
 
     Parameters
     ----------
@@ -613,13 +719,20 @@ def imputation_model(
     outcome : str
     covariates, ps_covariates : list of str
     n_imputations, seed : int
+    profile_cutoffs : dict, optional
+        The profile cut-off rule used to re-derive the profile group.
 
     Returns
     -------
     ImputationModel
     """
     columns = list(dict.fromkeys([*covariates, *ps_covariates, *IMPUTATION_MARKERS]))
-    data = scores.first.dropna(subset=[outcome, *IMPUTATION_PREDICTORS])
+    data = ctx.cohort.population("first_with_indeterminate", outcome).dropna(subset=[outcome, *IMPUTATION_PREDICTORS])
+    passive = (
+        {"profile_group": partial(profile_group_from_markers, cutoffs=profile_cutoffs)}
+        if "profile_group" in columns
+        else {}
+    )
     table = imputation.imputation_model_table(
         data,
         columns=columns,
@@ -627,8 +740,9 @@ def imputation_model(
         m=n_imputations,
         n_iter=IMPUTATION_ITERATIONS,
         seed=seed,
+        passive=list(passive),
     )
-    return ImputationModel(data=data, columns=columns, table=ctx.save_table(table, "imputation_model"))
+    return ImputationModel(data=data, columns=columns, table=ctx.save_table(table, "imputation_model"), passive=passive)
 
 
 def imputed_vs_complete_case(
@@ -667,6 +781,7 @@ def imputed_vs_complete_case(
         n_iter=IMPUTATION_ITERATIONS,
         seed=seed,
         n_jobs=n_jobs,
+        passive=model.passive,
     )
     formula = outcomes.formula(
         outcome, ["treatment_arm"], covariates, model.data, references={"treatment_arm": reference_arm}

@@ -34,8 +34,12 @@ __all__ = [
     "Populations",
     "PrognosticMarkers",
     "Validation",
+    "CalibrationCurve",
+    "MarkerShape",
+    "calibration_curve",
     "compare_markers",
     "cutoffs",
+    "marker_shape",
     "effect_modification",
     "figure_5",
     "internal_validation",
@@ -73,13 +77,32 @@ PROGNOSTIC_COLUMNS = [
 CUTOFF_COLUMNS = [
     "marker",
     "source",
+    "direction",
     "threshold",
     "threshold_low",
     "threshold_high",
+    "range_low",
+    "range_high",
     "sensitivity",
     "specificity",
+    "sensitivity_corrected",
+    "specificity_corrected",
     "ppv",
     "npv",
+    "message",
+]
+SHAPE_COLUMNS = [
+    "marker",
+    "n",
+    "p_nonlinear",
+    "quadratic_coef",
+    "p_quadratic",
+    "breakpoint",
+    "slope_below",
+    "p_slope_below",
+    "slope_above",
+    "p_slope_above",
+    "inverted_u",
     "message",
 ]
 PANEL_LETTERS = "abcdefgh"
@@ -172,6 +195,38 @@ class CutOffs:
 
     table: pd.DataFrame
     shown: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class MarkerShape:
+    """Whether each marker's curve is an inverted U (spline, quadratic and two-lines tests).
+
+    Attributes
+    ----------
+    table : DataFrame
+        As saved in ``tables/marker_shape.csv``.
+    shown : DataFrame
+        The columns a reader looks at.
+    """
+
+    table: pd.DataFrame
+    shown: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class CalibrationCurve:
+    """Apparent and optimism-corrected calibration curve of the clinical + endometrial model, or why not.
+
+    Attributes
+    ----------
+    shown : DataFrame or Message
+        The curve as saved in ``tables/calibration_curve.csv``, or the reason.
+    figure : Figure or None
+        ``figures/supp_calibration_corrected.*``.
+    """
+
+    shown: pd.DataFrame | Message
+    figure: Figure | None
 
 
 @dataclass(frozen=True)
@@ -325,8 +380,21 @@ def marker_spline_figure(ctx: RunContext, untreated: pd.DataFrame, *, outcome: s
     return fig
 
 
-def compare_markers(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, clinical: list[str]) -> MarkerComparison:
+def compare_markers(
+    ctx: RunContext,
+    untreated: pd.DataFrame,
+    *,
+    outcome: str,
+    clinical: list[str],
+    n_bootstrap: int = MAX_VALIDATION_BOOTSTRAP,
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> MarkerComparison:
     """Compare the clinical model with + endometrial and + blood markers; save both tables when estimable.
+
+    Added marker sets are tested by the likelihood ratio and their AUC gain is optimism-corrected
+    with a bootstrap interval (no DeLong test between nested models); the endometrial and blood
+    models, not nested, keep the paired DeLong test.
 
     Parameters
     ----------
@@ -335,6 +403,9 @@ def compare_markers(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, c
     outcome : str
     clinical : list of str
         Clinical covariates.
+    n_bootstrap : int
+        Resamples of the AUC gains, capped at :data:`MAX_VALIDATION_BOOTSTRAP`.
+    seed, n_jobs : int
 
     Returns
     -------
@@ -348,6 +419,9 @@ def compare_markers(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, c
             endometrial=CORE_ENDOMETRIAL,
             blood=list(BLOOD_MARKERS),
             conf_level=ctx.conf_level,
+            n_bootstrap=min(n_bootstrap, MAX_VALIDATION_BOOTSTRAP),
+            seed=seed,
+            n_jobs=n_jobs,
         )
     )
     if not result.ok:
@@ -398,12 +472,14 @@ def internal_validation(
     return Validation(result=result, rows=rows, risk_model=risk_model, outcome=outcome, shown=shown)
 
 
-def published_cutoffs(profile_cutoffs: dict, *, blood_nk_cutoff: float) -> dict[str, list[tuple[str, float]]]:
-    """The lab's published cut-offs of each profile-rule marker and of blood NK cells.
+def published_cutoffs(profile_cutoffs: dict, *, blood_nk_cutoff: float) -> dict[str, list[tuple]]:
+    """The lab's published cut-offs of each profile-rule marker and of blood NK cells, with their direction.
 
     The endometrial ones are the profile rule's lines
-    (:func:`analysis.methods.landscape.marker_cutoff_lines`), named ``published low`` and
-    ``published high``.
+    (:func:`analysis.methods.landscape.marker_cutoff_lines`): ``published low`` (at or above is
+    normal), ``published high`` (at or below is normal) and ``published range`` (the lab's rule:
+    inside the reference range is normal). Blood NK cells above the cut-off are "elevated", so at
+    or below is normal.
 
     Parameters
     ----------
@@ -415,13 +491,15 @@ def published_cutoffs(profile_cutoffs: dict, *, blood_nk_cutoff: float) -> dict[
     Returns
     -------
     dict
-        Marker → list of (name, value), as :func:`analysis.methods.discrimination.cutoff_table` takes.
+        Marker → list of (name, value, side), as :func:`analysis.methods.discrimination.cutoff_table` takes.
     """
     lines = marker_cutoff_lines(profile_cutoffs)
     out = {
-        marker: [(f"published {side}", value) for side, value in lines[marker].items()] for marker in CORE_ENDOMETRIAL
+        marker: [(f"published {side}", value, side) for side, value in lines[marker].items()]
+        + [("published range", (lines[marker]["low"], lines[marker]["high"]), "range")]
+        for marker in CORE_ENDOMETRIAL
     }
-    out["blood_nk_percent"] = [("published", blood_nk_cutoff)]
+    out["blood_nk_percent"] = [("published", blood_nk_cutoff, "high")]
     return out
 
 
@@ -461,6 +539,62 @@ def cutoffs(
     )
     table = ctx.save_table(table, "cutoffs")
     return CutOffs(table=table, shown=table[CUTOFF_COLUMNS])
+
+
+def marker_shape(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, spline_knots: int) -> MarkerShape:
+    """Test each marker's curve for an inverted U (both too low and too high harmful); save the table.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    untreated : DataFrame
+    outcome : str
+    spline_knots : int
+
+    Returns
+    -------
+    MarkerShape
+    """
+    table = prognostic.marker_shape_table(
+        untreated, SPLINE_MARKERS, outcome=outcome, nk=spline_knots, conf_level=ctx.conf_level
+    )
+    table = ctx.save_table(table, "marker_shape")
+    return MarkerShape(table=table, shown=table[SHAPE_COLUMNS])
+
+
+def calibration_curve(
+    ctx: RunContext, validation: Validation, *, n_bootstrap: int, seed: int, n_jobs: int
+) -> CalibrationCurve:
+    """Apparent and optimism-corrected calibration curve (``rms::calibrate`` style); save table and figure.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    validation : Validation
+        The clinical + endometrial model and its rows.
+    n_bootstrap : int
+        Resamples, capped at :data:`MAX_VALIDATION_BOOTSTRAP`.
+    seed, n_jobs : int
+
+    Returns
+    -------
+    CalibrationCurve
+    """
+    result = outcomes.attempt(
+        lambda: discrimination.calibration_curve_corrected(
+            *validation.risk_model.arrays(validation.rows),
+            n_bootstrap=min(n_bootstrap, MAX_VALIDATION_BOOTSTRAP),
+            seed=seed,
+            n_jobs=n_jobs,
+        )
+    )
+    if not result.ok:
+        return CalibrationCurve(shown=not_estimable(result.reason), figure=None)
+    fig, ax = plt.subplots(figsize=style.figure_size("single", aspect=1.0))
+    bplots.plot_calibration_corrected(result.value, ax=ax)
+    ctx.save_figure(fig, "supp_calibration_corrected")
+    plt.close(fig)
+    return CalibrationCurve(shown=ctx.save_table(result.value, "calibration_curve"), figure=fig)
 
 
 def effect_modification(

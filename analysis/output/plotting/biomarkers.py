@@ -15,7 +15,14 @@ from analysis.output.style import NEUTRAL_COLOR, OKABE_ITO, label_for
 
 _SERIES = [OKABE_ITO[k] for k in ("blue", "vermillion", "bluish_green", "reddish_purple", "orange", "sky_blue")]
 
-__all__ = ["plot_benefit_quintiles", "plot_calibration", "plot_decision_curve", "plot_or_curve", "plot_roc"]
+__all__ = [
+    "plot_benefit_quintiles",
+    "plot_calibration",
+    "plot_calibration_corrected",
+    "plot_decision_curve",
+    "plot_or_curve",
+    "plot_roc",
+]
 
 
 def plot_roc(predictions: dict, y, *, aucs: dict | None = None, ax=None):
@@ -127,4 +134,30 @@ def plot_message(text: str, *, ax=None):
         fontsize=6,
         color=NEUTRAL_COLOR,
     )
+    return ax
+
+
+def plot_calibration_corrected(curve: pd.DataFrame, *, ax=None):
+    """Apparent and optimism-corrected calibration curves (``rms::calibrate`` style) against the diagonal.
+
+    Parameters
+    ----------
+    curve : DataFrame
+        Output of :func:`analysis.methods.discrimination.calibration_curve_corrected`.
+    ax : Axes, optional
+
+    Returns
+    -------
+    Axes
+    """
+    ax = ax or plt.gca()
+    ax.plot(curve["predicted"], curve["apparent"], color=NEUTRAL_COLOR, lw=1.0, ls=":", label="Apparent")
+    ax.plot(curve["predicted"], curve["corrected"], color=OKABE_ITO["blue"], lw=1.2, label="Bias-corrected")
+    top = float(max(curve["predicted"].max(), curve[["apparent", "corrected"]].max().max())) * 1.1
+    ax.plot([0, top], [0, top], color=NEUTRAL_COLOR, lw=0.6, ls="--", label="Ideal")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("Predicted probability of live birth")
+    ax.set_ylabel("Observed proportion")
+    ax.legend(frameon=False, loc="upper left", fontsize=6)
     return ax

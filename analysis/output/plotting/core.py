@@ -23,7 +23,7 @@ from matplotlib import ticker
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from analysis.data.contract import ARMS, PROFILE_GROUPS, PROFILES
+from analysis.data.contract import ARMS, DERIVED_PROFILES, PROFILE_GROUPS
 from analysis.output.disclosure import masked_label
 from analysis.output.style import (
     MARKER_SHORT_LABELS,
@@ -32,7 +32,7 @@ from analysis.output.style import (
     label_for,
 )
 
-_PREFERRED_ORDER = tuple(dict.fromkeys(tuple(PROFILES) + tuple(PROFILE_GROUPS) + tuple(ARMS)))
+_PREFERRED_ORDER = tuple(dict.fromkeys(tuple(DERIVED_PROFILES) + tuple(PROFILE_GROUPS) + tuple(ARMS)))
 _SMALL = 6  # font size (pt) of secondary annotations: cut-off labels, in-bar percentages
 
 
