@@ -321,9 +321,8 @@ def run_suite(
             records = [futures[k].result() for k in range(len(paths))]
     failed = [r for r in records if r["status"] != "ok"]
     manifest["notebooks"] = [{k: v for k, v in r.items() if k != "error"} for r in records]
-    lock = partial / "tables" / "estimates.csv.lock"
-    if lock.exists():
-        lock.unlink()
+    for lock in ("estimates.csv.lock", "skipped_sections.csv.lock"):
+        (partial / "tables" / lock).unlink(missing_ok=True)
     if failed:
         manifest.update(status="failed", finished=_now())
         _write_manifest(partial, manifest)

@@ -618,7 +618,9 @@ def imputation_model(
     -------
     ImputationModel
     """
-    columns = list(dict.fromkeys([*covariates, *ps_covariates, *IMPUTATION_MARKERS]))
+    absent = ctx.missing_columns(scores.first, IMPUTATION_MARKERS)  # optional markers: impute those measured
+    markers = [m for m in IMPUTATION_MARKERS if m not in absent]
+    columns = list(dict.fromkeys([*covariates, *ps_covariates, *markers]))
     data = scores.first.dropna(subset=[outcome, *IMPUTATION_PREDICTORS])
     table = imputation.imputation_model_table(
         data,
