@@ -103,7 +103,13 @@ def validation_findings(ctx: RunContext) -> pd.DataFrame:
 
 
 def _table_one(ctx: RunContext, by: str, name: str) -> summaries.TableOne:
-    """Write Table 1 grouped by ``by`` as ``name``, ``name_smd`` and ``name_display``; return what was written."""
+    """Write Table 1 grouped by ``by`` as ``name``, ``name_smd`` and ``name_display``; return what was written.
+
+    The rows of optional columns the cohort lacks (absent or empty) are left out, said in one printed sentence.
+    """
+    missing = ctx.missing_columns(ctx.cohort.transfers, [*summaries.TABLE1_CONTINUOUS, *summaries.TABLE1_CATEGORICAL])
+    if missing:
+        print(ctx.skip(f"Table 1 by {by}, the rows of {', '.join(missing)}", missing))
     table = summaries.table_one_by(ctx.cohort, by, min_cell_count=ctx.min_cell_count)
     return summaries.TableOne(
         long=ctx.save_table(table.long, name),

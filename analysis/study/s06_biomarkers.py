@@ -244,7 +244,7 @@ def _measured(ctx: RunContext, frame: pd.DataFrame, markers: list[str], section:
     """Return the ``markers`` that ``frame`` measures; the others (optional, absent or empty) are recorded as skipped."""
     missing = ctx.missing_columns(frame, markers)
     if missing:
-        ctx.skip(f"{section}, for {', '.join(missing)}", missing)
+        print(ctx.skip(f"{section}, for {', '.join(missing)}", missing))
     return [m for m in markers if m not in missing]
 
 
