@@ -56,6 +56,17 @@ def append_estimates(frame: pd.DataFrame, run_dir: str | Path) -> Path:
         return _merge_estimates(new, path)
 
 
+def drop_notebook_estimates(run_dir: str | Path, notebook: str) -> None:
+    """Remove a notebook's rows from ``tables/estimates.csv`` (before it runs again; other rows keep their bytes)."""
+    path = Path(run_dir) / "tables" / "estimates.csv"
+    if not path.exists():
+        return
+    with open(path.with_name("estimates.csv.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = read_estimates_file(path)
+        write_table(old[old["notebook"] != notebook], path)
+
+
 def _merge_estimates(new: pd.DataFrame, path: Path) -> Path:
     if path.exists():
         old = read_estimates_file(path)
