@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import papermill
 import pytest
@@ -20,7 +21,11 @@ import pytest
 from analysis.core.exceptions import CohortValidationError
 from analysis.data.cohort import load_cohort
 from analysis.data.synthetic import simulate_cohort, write_cohort
+from analysis.output import session
 from analysis.run.runner import run_suite
+from analysis.study import s01_cohort as s01
+from analysis.study import s04_time_to_live_birth as s04
+from analysis.study.context import RunContext
 
 
 @pytest.fixture(scope="module")
@@ -163,12 +168,23 @@ def test_centre_with_one_patient_is_a_warning(base, tmp_path):
 
 
 def test_profile_group_without_patients_is_a_warning(base, tmp_path):
-    """Every lab profile over-activated: no balanced patient, so the comparisons by group have one side."""
+    """Every lab profile over-activated: no balanced patient, so the comparisons by group have one side.
+
+    Would catch Table 1 by profile and the log-rank test by profile group stopping notebooks 01 and
+    04 (``an SMD needs two`` groups; ``profile_group has a single group``).
+    """
     p = base["patients"].assign(immune_profile="over_activated")
     cohort = load_cohort(_write(tmp_path / "d", {**base, "patients": p}))
     row = cohort.problems.query("rule == 'empty_profile_group'").iloc[0]
     assert (row["table"], row["column"], row["severity"]) == ("patients", "immune_profile", "warning")
     assert "profile group 'balanced'" in row["message"]
+    # the sections that compare profiles or profile groups say they were skipped, and the others run
+    ctx = RunContext("edge", cohort, session.run_paths(tmp_path / "run", min_cell_count=0), figure_formats=("png",))
+    assert str(s01.table_one_by_profile(ctx).wide).startswith("**Not estimable:** Table 1 by immune profile skipped")
+    s04.cumulative_live_birth(ctx, s04.follow_up(ctx, dropout_days=365).ttlb)
+    plt.close("all")
+    skipped = pd.read_csv(tmp_path / "run" / "tables" / "skipped_sections.csv")
+    assert list(skipped["section"]) == ["Table 1 by immune profile", "Log-rank test by profile_group"]
 
 
 def test_every_problem_is_listed_at_once(base, tmp_path, no_kernel):

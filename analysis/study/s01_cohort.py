@@ -145,6 +145,10 @@ def table_one_by_profile(ctx: RunContext) -> summaries.TableOne:
     analysis.study.summaries.TableOne
         The tables as written (small counts masked); ``wide`` is the display table.
     """
+    profiles = summaries.first_transfers_described(ctx.cohort)["immune_profile"]
+    if profiles.nunique() < 2:  # a lab reporting one profile only: nothing to compare
+        shown = ctx.skip("Table 1 by immune profile", ["immune_profile"], "one immune profile among the patients")
+        return summaries.TableOne(long=shown, smd=shown, wide=shown)
     return _table_one(ctx, "immune_profile", "table1_by_profile")
 
 
