@@ -507,7 +507,7 @@ def run_suite(
         _write_manifest(partial, manifest)
         raise RunError("\n".join(r["error"] for r in failed))
 
-    if not keep_interim and not (previous and previous["cohort"].get("interim")):  # a kept cache stays kept
+    if not keep_interim and not (previous and previous.get("cohort", {}).get("interim")):  # a kept cache stays kept
         shutil.rmtree(partial / INTERIM_DIR)
         manifest["cohort"]["interim"] = None
     manifest.update(status="ok", finished=_now(), wall_seconds=round(time.perf_counter() - start, 2))
