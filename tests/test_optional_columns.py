@@ -180,6 +180,8 @@ def test_every_section_runs_on_the_lean_cohort(base_tables, tmp_path):
     _write_variant(base_tables, tmp_path / "lean", drop=drop)
     skipped = _run_sections(tmp_path / "lean", tmp_path / "run", (*MARKER_SECTIONS, _figures))
     assert set(skipped["columns"].str.split(";").explode()) == set(drop) - NOTHING_SKIPPED
+    caption = (tmp_path / "run" / "figures" / "figure_2.txt").read_text()
+    assert "Not in the data, so not drawn: unk_cd56_percent, blood_nk_percent." in caption
 
 
 def test_skipped_section_message_is_one_sentence_naming_section_column_and_reason(base_tables, tmp_path):

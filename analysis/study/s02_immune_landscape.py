@@ -311,4 +311,7 @@ def landscape_figure(ctx: RunContext, *, profile_cutoffs: dict, blood_nk_cutoff:
     caption = captions.figure_2_caption(
         landscape.profile_prevalence(patients), n_patients=len(patients), min_cell_count=ctx.min_cell_count
     )
+    absent = ctx.missing_columns(patients, [ENDOMETRIAL_MARKER, BLOOD_MARKER])
+    if absent:  # the panels that draw them are left empty and say so
+        caption += f" Not in the data, so not drawn: {', '.join(absent)}."
     return LandscapeFigure(figure=_save(ctx, fig, "figure_2_landscape"), caption=ctx.save_caption(caption, 2))
