@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.data.contract import ARMS, DERIVED_PROFILES, INDETERMINATE, PROFILES
+from analysis.data.contract import ARMS, DERIVED_PROFILES, INDETERMINATE, PROFILE_GROUPS, PROFILES
 from analysis.data.loading import read_cohort_tables
 from analysis.data.profiles import check_missing_marker_rule, derive_immune_profile, profile_group
 from analysis.data.therapy import therapy_match
-from analysis.data.validation import ValidatedCohort, after_first_live_birth, validate_cohort
+from analysis.data.validation import PROBLEM_COLUMNS, ValidatedCohort, after_first_live_birth, validate_cohort
 
 FLOW_COLUMNS = ["step", "stage", "kind", "reason", "n_patients", "n_transfers"]
 
@@ -151,7 +151,32 @@ def derive_cohort(
     transfers = transfers.sort_values(["patient_id", "transfer_number"], kind="stable").reset_index(drop=True)
     transfers["after_first_live_birth"] = after_first_live_birth(transfers)
     flow = _flow(patients, transfers, outcome)
-    return Cohort(patients, transfers, flow, checked.warnings.reset_index(drop=True), outcome)
+    problems = checked.warnings.reset_index(drop=True)
+    empty_groups = _empty_profile_groups(patients)
+    if len(empty_groups):  # concatenated only when there is one, so the usual table keeps its dtypes
+        problems = pd.concat([problems, empty_groups], ignore_index=True)
+    return Cohort(patients, transfers, flow, problems, outcome)
+
+
+def _empty_profile_groups(patients: pd.DataFrame) -> pd.DataFrame:
+    """Warnings for profile groups without any included patient (the profile is known only once derived)."""
+    present = set(patients.loc[patients["included"], "profile_group"].dropna().astype(str))
+    rows = [
+        dict(
+            table="patients",
+            column="immune_profile",
+            rule="empty_profile_group",
+            severity="warning",
+            n_rows=0,
+            example_ids="",
+            message=f"no included patient has profile group '{group}' (profiles "
+            f"{[p for p in PROFILES if (p == 'balanced') == (group == 'balanced')]}): the analyses by profile group "
+            "have nothing to compare and say so",
+        )
+        for group in PROFILE_GROUPS
+        if group not in present
+    ]
+    return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
 
 
 def _flow(patients: pd.DataFrame, transfers: pd.DataFrame, outcome: str) -> pd.DataFrame:
@@ -333,7 +358,7 @@ def load_cohort(
     ['included', 'excluded']
     """
     raw = read_cohort_tables(data_dir)
-    checked = validate_cohort(raw["patients"], raw["transfers"])
+    checked = validate_cohort(raw["patients"], raw["transfers"], outcome=outcome)
     return derive_cohort(
         checked, profile_cutoffs=profile_cutoffs, outcome=outcome, missing_marker_rule=missing_marker_rule
     )

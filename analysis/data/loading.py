@@ -8,7 +8,10 @@ sheets ``patients`` and ``transfers``. Tables are read as text where the format 
 
 from __future__ import annotations
 
+import codecs
+import csv
 import hashlib
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -53,8 +56,69 @@ def find_table_files(data_dir: str | Path) -> dict[str, tuple[Path, str | None]]
     return found
 
 
+#: Key of ``DataFrame.attrs`` under which :func:`read_table` leaves what it noticed while reading
+#: (encoding, repeated column names); :func:`analysis.data.validation.validate_cohort` reports it.
+READ_NOTES = "read_notes"
+
+
+def _decode_csv(path: Path) -> tuple[str, list[dict]]:
+    """Return a CSV file's text and notes on its encoding: UTF-8 (with or without BOM), else Latin-1."""
+    data = path.read_bytes()
+    notes = []
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+        notes.append(
+            dict(
+                rule="utf8_bom",
+                severity="warning",
+                column="(file)",
+                message=f"{path.name} starts with a UTF-8 byte-order mark (Excel's 'CSV UTF-8'); it was read "
+                "without it",
+            )
+        )
+    try:
+        return data.decode("utf-8"), notes
+    except UnicodeDecodeError as exc:
+        text = data.decode("latin-1")
+        notes.append(
+            dict(
+                rule="latin1_text",
+                severity="warning",
+                column="(file)",
+                message=f"{path.name} is not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}); it was read as "
+                "Latin-1 (ISO-8859-1): check its accented text, or save the file as UTF-8",
+                non_ascii=True,
+            )
+        )
+        return text, notes
+
+
+def _repeated_columns(header: list[str], name: str) -> list[dict]:
+    """Notes for column names that occur more than once in a header (pandas would rename them ``x.1``)."""
+    names = [str(c).strip() for c in header]
+    notes = []
+    for column in dict.fromkeys(names):
+        positions = [i + 1 for i, c in enumerate(names) if c == column]
+        if len(positions) > 1:
+            notes.append(
+                dict(
+                    rule="duplicated_column",
+                    severity="error",
+                    column=column,
+                    message=f"column '{column}' appears {len(positions)} times in {name} (positions "
+                    f"{', '.join(map(str, positions))}); keep one",
+                    n_rows=len(positions),
+                )
+            )
+    return notes
+
+
 def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
     """Read one table; CSV and Excel cells come back as text (empty cells as missing).
+
+    A CSV file is read as UTF-8 (a byte-order mark is dropped) or, when it is not valid UTF-8, as
+    Latin-1. A column name that occurs twice is kept once. What was noticed is left in
+    ``frame.attrs["read_notes"]`` for validation to report with the other problems.
 
     Raises
     ------
@@ -64,11 +128,17 @@ def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
     path = Path(path)
     try:
         if path.suffix == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            text, notes = _decode_csv(path)
+            header = next(csv.reader(io.StringIO(text)), [])
+            notes += _repeated_columns(header, path.name)
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
         elif path.suffix == ".parquet":
             frame = pd.read_parquet(path)
+            notes = []
         elif path.suffix == ".xlsx":
             frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str, engine="openpyxl")
+            header = pd.read_excel(path, sheet_name=sheet or 0, header=None, nrows=1, engine="openpyxl")
+            notes = _repeated_columns(header.iloc[0].tolist() if len(header) else [], path.name)
         else:
             raise DataReadError(f"unsupported file type {path.suffix!r} for {path}; use {', '.join(SUFFIXES)}")
     except DataReadError:
@@ -76,8 +146,17 @@ def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
     except Exception as exc:  # any reader failure becomes one clear message
         where = f"{path}" + (f" (sheet '{sheet}')" if sheet else "")
         raise DataReadError(f"cannot read {where}: {type(exc).__name__}: {exc}") from exc
+    if any(n["rule"] == "duplicated_column" for n in notes):
+        frame = frame.iloc[:, [i for i, c in enumerate(frame.columns) if not _is_renamed_repeat(str(c), frame.columns)]]
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame.attrs[READ_NOTES] = notes
     return frame
+
+
+def _is_renamed_repeat(column: str, columns) -> bool:
+    """True for pandas' name of a repeated column (``x.1`` where ``x`` is also a column)."""
+    base, dot, suffix = column.rpartition(".")
+    return bool(dot) and suffix.isdigit() and base in columns
 
 
 def read_cohort_tables(data_dir: str | Path) -> dict[str, pd.DataFrame]:

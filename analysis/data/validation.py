@@ -21,6 +21,7 @@ import pandera.pandas as pa
 from analysis.core.exceptions import CohortValidationError
 from analysis.data import contract
 from analysis.data.contract import ColumnSpec
+from analysis.data.loading import READ_NOTES
 
 PROBLEM_COLUMNS = ["table", "column", "rule", "severity", "n_rows", "example_ids", "message"]
 N_EXAMPLES = 5
@@ -30,6 +31,19 @@ WARNING_RULES = {
     "transfer_after_live_birth": "transfers: a transfer after the woman's first live birth (a sibling attempt) is "
     "reported and left out of the per-woman and all-transfer analyses",
 }
+
+#: Date layouts recognised in a date column that is not written YYYY-MM-DD, to name them in the message.
+_DATE_LAYOUTS = {
+    "DD/MM/YYYY or MM/DD/YYYY": r"^\d{1,2}/\d{1,2}/\d{2,4}$",
+    "DD.MM.YYYY": r"^\d{1,2}\.\d{1,2}\.\d{2,4}$",
+    "DD-MM-YYYY": r"^\d{1,2}-\d{1,2}-\d{4}$",
+    "YYYY/MM/DD": r"^\d{4}/\d{1,2}/\d{1,2}$",
+    "YYYYMMDD": r"^\d{8}$",
+}
+#: Excel stores a date as days since 1899-12-30; cells holding such a number (1950–2100) were
+#: exported as numbers instead of dates.
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+_EXCEL_SERIAL = (18264, 73051)
 
 _TRUE = {"true", "1", "yes", "y", "t", "1.0"}
 _FALSE = {"false", "0", "no", "n", "f", "0.0"}
@@ -170,6 +184,49 @@ def _parse_column(raw: pd.Series, s: ColumnSpec) -> tuple[pd.Series, pd.Series]:
     raise ValueError(f"unknown column kind {s.kind!r}")
 
 
+def _date_layout_findings(
+    table: str, column: str, raw: pd.Series, bad: pd.Series, ids: pd.Series, findings: _Findings
+) -> pd.Series:
+    """Name the unreadable dates that are Excel serial numbers or another date layout; return the rest."""
+    text = raw.astype("string").str.strip()
+    number = pd.to_numeric(text.where(bad), errors="coerce")
+    serial = (
+        bad & number.between(*_EXCEL_SERIAL).fillna(False).astype(bool) & (number == np.floor(number)).fillna(False)
+    )
+    if serial.any():
+        first = int(number[serial].iloc[0])
+        findings.add(
+            table,
+            column,
+            "excel_serial_date",
+            "error",
+            ids[serial],
+            f"{table}.{column} holds Excel serial day numbers (e.g. {first} = "
+            f"{(_EXCEL_EPOCH + pd.Timedelta(days=first)).date()}): the cells were exported as numbers; format "
+            "them as dates and write every date as YYYY-MM-DD",
+        )
+    rest = bad & ~serial
+    n_iso = int((~bad & text.notna() & (text != "")).sum())
+    layouts = {
+        name: rest & text.str.match(pattern).fillna(False).astype(bool) for name, pattern in _DATE_LAYOUTS.items()
+    }
+    found = {name: mask for name, mask in layouts.items() if mask.any()}
+    if found and (n_iso or len(found) > 1):
+        other = pd.concat(found.values(), axis=1).any(axis=1)
+        counts = "; ".join(f"{int(m.sum())} as {name} (e.g. '{text[m].iloc[0]}')" for name, m in found.items())
+        findings.add(
+            table,
+            column,
+            "mixed_date_formats",
+            "error",
+            ids[other],
+            f"{table}.{column} mixes date formats: {n_iso} cell(s) as YYYY-MM-DD; {counts}. Write every date as "
+            "YYYY-MM-DD (a day/month order cannot be guessed safely)",
+        )
+        rest = rest & ~other
+    return rest
+
+
 _KIND_TEXT = {
     "float": "a number",
     "integer": "a whole number",
@@ -178,11 +235,34 @@ _KIND_TEXT = {
 }
 
 
+def _read_notes(table: str, raw: pd.DataFrame, ids: pd.Series, findings: _Findings) -> None:
+    """Report what the reader noticed (encoding, repeated column names; :data:`analysis.data.loading.READ_NOTES`)."""
+    for note in raw.attrs.get(READ_NOTES, []):
+        if note.get("non_ascii"):  # name the cells whose text the encoding decides
+            for c in raw.columns:
+                if raw[c].dtype != object:
+                    continue
+                odd = raw[c].astype("string").str.contains(r"[^\x00-\x7f]", regex=True).fillna(False).astype(bool)
+                if odd.any():
+                    findings.add(table, c, note["rule"], note["severity"], ids[odd], note["message"])
+            continue
+        findings.note(table, note["column"], note["rule"], note["severity"], note["message"])
+
+
 def _parse_table(table: str, raw: pd.DataFrame, findings: _Findings) -> pd.DataFrame:
     specs = contract.TABLES[table]
     known = {s.name for s in specs}
     out = raw.copy()
     ids = _row_ids(table, raw)
+    _read_notes(table, raw, ids, findings)
+    if len(raw) == 0:
+        findings.note(
+            table,
+            "(all)",
+            "empty_table",
+            "error",
+            f"the {table} table has a header and no rows; export it again with its data",
+        )
     for s in specs:
         if s.name not in raw.columns:
             if s.required:
@@ -191,6 +271,8 @@ def _parse_table(table: str, raw: pd.DataFrame, findings: _Findings) -> pd.DataF
                 )
             continue
         parsed, bad = _parse_column(raw[s.name], s)
+        if s.kind == "date" and bad.any():
+            bad = _date_layout_findings(table, s.name, raw[s.name], bad, ids, findings)
         if bad.any():
             example = raw.loc[bad, s.name].astype(str).head(3).tolist()
             findings.add(
@@ -345,6 +427,51 @@ def after_first_live_birth(transfers: pd.DataFrame) -> pd.Series:
     lb = t["live_birth"].astype("boolean").fillna(False).astype(int)
     births_before = lb.groupby(t["patient_id"], sort=False).cumsum() - lb
     return (births_before > 0).reindex(transfers.index, fill_value=False).astype(bool)
+
+
+def _design_checks(patients: pd.DataFrame, transfers: pd.DataFrame, outcome: str, findings: _Findings) -> None:
+    """Data the contract allows that leave the analyses nothing to compare or estimate.
+
+    One arm only, every ``outcome`` unknown (errors: no notebook could answer its question), a
+    centre with one patient (warning).
+    """
+    tids = _row_ids("transfers", transfers)
+    pids = _row_ids("patients", patients)
+    if len(transfers) and "treatment_arm" in transfers:
+        arms = transfers["treatment_arm"].dropna().unique()
+        if len(arms) == 1:
+            findings.add(
+                "transfers",
+                "treatment_arm",
+                "single_arm",
+                "error",
+                tids,
+                f"every transfer has treatment_arm '{arms[0]}': the analyses compare arms, so at least two of "
+                f"{list(contract.ARMS)} are needed",
+            )
+    if len(transfers) and outcome in transfers and transfers[outcome].isna().all():
+        findings.add(
+            "transfers",
+            outcome,
+            "all_outcomes_unknown",
+            "error",
+            tids,
+            f"transfers.{outcome} (the outcome of the analysis plan) is unknown in every transfer: nothing can be "
+            "estimated",
+        )
+    if "center_id" in patients and patients["center_id"].notna().any():
+        size = patients.groupby("center_id")["center_id"].transform("size")
+        alone = (size == 1).fillna(False).astype(bool)
+        if alone.any():
+            findings.add(
+                "patients",
+                "center_id",
+                "single_patient_centre",
+                "warning",
+                pids[alone.to_numpy()],
+                f"centre(s) {sorted(patients.loc[alone, 'center_id'].astype(str))[:5]} have one patient each: "
+                "centre-adjusted models cannot tell the centre from the patient (consider merging small centres)",
+            )
 
 
 def _cross_checks(patients: pd.DataFrame, transfers: pd.DataFrame, findings: _Findings) -> None:
@@ -508,13 +635,19 @@ def _cross_checks(patients: pd.DataFrame, transfers: pd.DataFrame, findings: _Fi
 # --------------------------------------------------------------------------- entry point
 
 
-def validate_cohort(patients_raw: pd.DataFrame, transfers_raw: pd.DataFrame) -> ValidatedCohort:
+def validate_cohort(
+    patients_raw: pd.DataFrame, transfers_raw: pd.DataFrame, *, outcome: str = "live_birth"
+) -> ValidatedCohort:
     """Parse and check both tables against the data contract, reporting every problem at once.
 
     Parameters
     ----------
     patients_raw, transfers_raw : DataFrame
-        Tables as read by :func:`analysis.data.loading.read_cohort_tables` (text cells or typed).
+        Tables as read by :func:`analysis.data.loading.read_cohort_tables` (text cells or typed);
+        what the reader noticed (``attrs["read_notes"]``: encoding, repeated column names) is
+        reported with the rest.
+    outcome : str
+        The analysis plan's outcome: every value unknown is an error.
 
     Returns
     -------
@@ -538,4 +671,5 @@ def validate_cohort(patients_raw: pd.DataFrame, transfers_raw: pd.DataFrame) -> 
     _soft_checks("patients", patients, findings)
     _soft_checks("transfers", transfers, findings)
     _cross_checks(patients, transfers, findings)
+    _design_checks(patients, transfers, outcome, findings)
     return ValidatedCohort(patients, transfers, findings.frame())

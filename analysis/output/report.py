@@ -4,7 +4,7 @@ Opens offline in any browser: no script, no external address; figures are linked
 the run folder (PNG shown, PDF and SVG linked), publication tables are inlined, and the
 executed notebooks are linked. Sections: main figures with their captions, supplementary
 figures, publication tables, the analysis-plan parameters, the data-validation warnings and the
-exclusion log, the disclosure rule, and the manifest. Patient identifiers never appear: the
+exclusion log, the sections skipped for want of an optional column, the disclosure rule, and the manifest. Patient identifiers never appear: the
 validation findings are shown without their example ids.
 """
 
@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis.output.disclosure import mask_table, rule_statement
 from analysis.output.pubtables import write_publication_tables
+from analysis.output.results import SKIPPED_FILE
 
 __all__ = ["write_report"]
 
@@ -176,6 +177,16 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
             "<p>Exclusion log (Figure 1 is drawn from it):</p>"
             + _table_html(pd.read_csv(exclusions, dtype=str, keep_default_na=False))
         )
+
+    skipped = run_dir / "tables" / SKIPPED_FILE
+    parts.append("<h2>Skipped sections</h2>")
+    if skipped.exists():
+        parts.append(
+            "<p>Sections that did not run because a column they need is absent or empty in the data:</p>"
+            + _table_html(pd.read_csv(skipped, dtype=str, keep_default_na=False))
+        )
+    else:
+        parts.append("<p>None: every section had the columns it needs.</p>")
 
     parts.append("<h2>Executed notebooks</h2><ul>")
     for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):

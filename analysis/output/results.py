@@ -56,6 +56,17 @@ def append_estimates(frame: pd.DataFrame, run_dir: str | Path) -> Path:
         return _merge_estimates(new, path)
 
 
+def drop_notebook_estimates(run_dir: str | Path, notebook: str) -> None:
+    """Remove a notebook's rows from ``tables/estimates.csv`` (before it runs again; other rows keep their bytes)."""
+    path = Path(run_dir) / "tables" / "estimates.csv"
+    if not path.exists():
+        return
+    with open(path.with_name("estimates.csv.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = read_estimates_file(path)
+        write_table(old[old["notebook"] != notebook], path)
+
+
 def _merge_estimates(new: pd.DataFrame, path: Path) -> Path:
     if path.exists():
         old = read_estimates_file(path)
@@ -65,6 +76,50 @@ def _merge_estimates(new: pd.DataFrame, path: Path) -> Path:
     new["_order"] = np.arange(len(new))
     new = new.sort_values(["notebook", "model_id", "_order"], kind="stable").drop(columns="_order")
     return write_table(new, path)
+
+
+#: Columns of ``tables/skipped_sections.csv``: one row per notebook section that did not run.
+SKIPPED_COLUMNS = ["notebook", "section", "columns", "reason"]
+SKIPPED_FILE = "skipped_sections.csv"
+
+
+def write_skipped_sections(rows: list[dict], notebook: str, run_dir: str | Path) -> Path | None:
+    """Replace a notebook's rows of ``tables/skipped_sections.csv`` with ``rows``.
+
+    Each row names a section that was skipped because a column it needs is absent or empty
+    (keys :data:`SKIPPED_COLUMNS`). The file exists only while some section is skipped, so a
+    cohort with every column leaves ``tables/`` as it was. Notebooks side by side share the file
+    under an exclusive lock; rows are sorted, so its bytes do not depend on who wrote first.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Every section of ``notebook`` skipped so far (empty: none).
+    notebook : str
+        The notebook whose rows are replaced.
+    run_dir : str or Path
+        The run folder.
+
+    Returns
+    -------
+    Path or None
+        The file, or None when no notebook skipped anything.
+    """
+    path = Path(run_dir) / "tables" / SKIPPED_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(SKIPPED_FILE + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = (
+            pd.read_csv(path, dtype=str, keep_default_na=False)
+            if path.exists()
+            else pd.DataFrame(columns=SKIPPED_COLUMNS)
+        )
+        new = pd.DataFrame(rows, columns=SKIPPED_COLUMNS).assign(notebook=notebook)
+        merged = pd.concat([old[old["notebook"] != notebook], new], ignore_index=True)
+        if merged.empty:
+            path.unlink(missing_ok=True)
+            return None
+        return write_table(merged.sort_values("notebook", kind="stable"), path)
 
 
 def read_estimates_file(path: str | Path) -> pd.DataFrame:

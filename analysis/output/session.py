@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.output.disclosure import mask_estimates, mask_table
-from analysis.output.results import append_estimates, write_table
+from analysis.output.results import append_estimates, write_skipped_sections, write_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,3 +68,11 @@ def save_caption(text: str, number: int, paths: RunPaths) -> str:
     tmp.write_text(text.rstrip() + "\n", encoding="utf-8")
     tmp.replace(path)
     return text
+
+
+def save_skipped_sections(rows: list[dict], notebook: str, paths: RunPaths) -> None:
+    """Record every section of ``notebook`` skipped so far in ``tables/skipped_sections.csv``.
+
+    Called with no rows when a notebook starts, so a rerun clears what an earlier run skipped.
+    """
+    write_skipped_sections(rows, notebook, paths.run_dir)

@@ -69,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one parameter (repeatable; dotted keys reach into mappings)",
     )
+    run.add_argument(
+        "--notebooks",
+        default=None,
+        metavar="05,06",
+        help="run only these notebooks (numbers or names, comma-separated); with --out naming a finished run, "
+        "the others are reused when the inputs and the parameters they depend on are unchanged, and run "
+        "again otherwise (the manifest says which)",
+    )
     run.add_argument("--force", action="store_true", help="replace an existing run folder")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel (default python3: this interpreter)")
     run.add_argument("--quiet", action="store_true", help="print no progress")
@@ -147,11 +155,12 @@ def _validate(args) -> int:
 
 
 def _run(args) -> int:
-    from analysis.run.runner import run_suite  # lazy: see the note above _synth
+    from analysis.run.runner import run_suite, select_notebooks  # lazy: see the note above _synth
 
     run_suite(
         args.data,
         args.out,
+        notebooks=select_notebooks(args.notebooks) if args.notebooks else None,
         config_path=args.config,
         overrides=args.parameter,
         force=args.force,

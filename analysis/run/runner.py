@@ -26,11 +26,11 @@ from pathlib import Path
 from analysis import __version__
 from analysis.core.exceptions import RunError
 from analysis.data.cohort import load_cohort
-from analysis.data.cohort_cache import write_cohort_cache
+from analysis.data.cohort_cache import read_cohort_cache, write_cohort_cache
 from analysis.data.loading import input_files, sha256_file
 from analysis.output.disclosure import mask_table
 from analysis.output.report import write_report
-from analysis.output.results import write_table
+from analysis.output.results import drop_notebook_estimates, write_table
 from analysis.run.config import RUNNER_PARAMETERS, resolve_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +49,120 @@ VERSIONED_PACKAGES = (
     "pandera",
     "pyarrow",
 )
+
+
+#: Notebooks that read the outputs of earlier notebooks (none does today: each reads the cohort
+#: only). A rerun of a notebook listed as a value forces the notebooks that read it.
+READS_OUTPUTS_OF: dict[str, tuple[str, ...]] = {}
+#: Files in ``tables/`` every notebook writes into (merged by notebook), never one notebook's output.
+SHARED_OUTPUTS = ("tables/estimates.csv", "tables/skipped_sections.csv", "tables/validation_findings.csv")
+
+
+def _snapshot(run_dir: Path) -> dict[str, tuple[int, int]]:
+    """(mtime in ns, size) of every file a notebook may write (``figures/``, ``tables/`` but publication)."""
+    out = {}
+    for sub in ("figures", "tables"):
+        for path in (run_dir / sub).rglob("*"):
+            rel = path.relative_to(run_dir).as_posix()
+            if (
+                path.is_file()
+                and not rel.startswith("tables/publication/")
+                and rel not in SHARED_OUTPUTS
+                and path.suffix not in (".lock", ".tmp")
+            ):
+                stat = path.stat()
+                out[rel] = (stat.st_mtime_ns, stat.st_size)
+    return out
+
+
+def _previous_run(out_dir: Path) -> dict | None:
+    """The manifest of a finished run in ``out_dir``, or None."""
+    try:
+        manifest = json.loads((out_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if manifest.get("status") == "ok" else None
+
+
+def notebooks_to_rerun(
+    previous: dict, requested: list[str], inputs: dict[str, str], config: dict, declared: dict[str, set[str]]
+) -> tuple[list[str], dict[str, str]]:
+    """Decide which notebooks a rerun executes and why the unrequested ones must run again.
+
+    A notebook of the earlier run that was not requested is reused when the inputs' hashes and
+    every parameter it declares are unchanged; otherwise, or when it reads the outputs of a
+    notebook that runs again (:data:`READS_OUTPUTS_OF`), it is forced.
+
+    Parameters
+    ----------
+    previous : dict
+        The earlier run's manifest.
+    requested : list of str
+        Notebook stems asked for.
+    inputs : dict
+        Input files (and config) with their SHA-256, as the manifest records them.
+    config : dict
+        The resolved analysis plan of this run.
+    declared : dict
+        Notebook stem → the parameters its ``parameters`` cell declares.
+
+    Returns
+    -------
+    list of str, dict
+        The stems to execute (requested and forced), and the reason of each forced one.
+
+    Examples
+    --------
+    >>> prev = {"inputs_sha256": {"p.csv": "a"}, "parameters": {"seed": 1, "k": 0},
+    ...         "notebooks": [{"notebook": "01_x.ipynb"}, {"notebook": "02_y.ipynb"}]}
+    >>> notebooks_to_rerun(prev, ["02_y"], {"p.csv": "a"}, {"seed": 2, "k": 0}, {"01_x": {"seed"}, "02_y": {"k"}})
+    (['01_x', '02_y'], {'01_x': 'parameter(s) changed: seed'})
+    """
+    earlier = [Path(n["notebook"]).stem for n in previous.get("notebooks", [])]
+    old_params = previous.get("parameters", {})
+    forced: dict[str, str] = {}
+    old_inputs = previous.get("inputs_sha256", {})
+    inputs_changed = sorted(  # the data files; a config file counts through the parameters it sets
+        k for k in set(inputs) | set(old_inputs) if not k.startswith("config:") and inputs.get(k) != old_inputs.get(k)
+    )
+    for stem in earlier:
+        if stem in requested:
+            continue
+        if inputs_changed:
+            forced[stem] = f"input(s) changed: {', '.join(inputs_changed)}"
+            continue
+        names = sorted(n for n in declared.get(stem, set()) if n not in RUNNER_PARAMETERS)
+        changed = [n for n in names if config.get(n) != old_params.get(n)]
+        if changed:
+            forced[stem] = f"parameter(s) changed: {', '.join(changed)}"
+    running = set(requested) | set(forced)
+    for stem in earlier:
+        reads = [r for r in READS_OUTPUTS_OF.get(stem, ()) if r in running]
+        if stem not in running and reads:
+            forced[stem] = f"reads the outputs of {', '.join(reads)}, which run again"
+            running.add(stem)
+    order = [*earlier, *[r for r in requested if r not in earlier]]
+    return [stem for stem in order if stem in running], forced
+
+
+def select_notebooks(names: str, notebook_dir: str | Path = NOTEBOOK_DIR) -> list[Path]:
+    """Return the notebooks named by ``names``: comma-separated numbers or stems (``"05,06"``, ``"06_biomarkers"``).
+
+    Raises
+    ------
+    RunError
+        A name matches no notebook (the message lists the notebooks).
+    """
+    paths = notebook_paths(notebook_dir)
+    chosen, unknown = [], []
+    for name in (n.strip() for n in names.split(",") if n.strip()):
+        match = [p for p in paths if p.stem == name or p.name == name or p.stem.split("_", 1)[0] == name]
+        chosen += match
+        if not match:
+            unknown.append(name)
+    if unknown or not chosen:
+        raise RunError(f"unknown notebook(s) {unknown}; the suite has {', '.join(p.stem for p in paths)}")
+    return sorted(set(chosen))
 
 
 def notebook_paths(notebook_dir: str | Path = NOTEBOOK_DIR) -> list[Path]:
@@ -182,8 +296,12 @@ def run_suite(
     data_dir = Path(data_dir).resolve()
     out_dir = Path(out_dir).resolve()
     paths = list(notebooks) if notebooks else notebook_paths()
-    if out_dir.exists() and not force:
-        raise RunError(f"run folder {out_dir} exists; choose another --out or pass --force to replace it")
+    previous = _previous_run(out_dir) if out_dir.exists() and notebooks and not force else None
+    if out_dir.exists() and not force and previous is None:
+        raise RunError(
+            f"run folder {out_dir} exists; choose another --out or pass --force to replace it "
+            "(to rerun some notebooks of a finished run, name them with --notebooks)"
+        )
 
     # Known names come from the whole suite (a config serves every notebook, even when only
     # some are run) and from the notebooks being run.
@@ -191,15 +309,60 @@ def run_suite(
     per_notebook = {path: set(declared_parameters(path)) for path in suite}
     declared = {name for names in per_notebook.values() for name in names}
     config = resolve_config(declared, config_path, overrides)
-    # Validation before anything is written: hard errors stop here.
-    t_derive = time.perf_counter()
-    cohort = load_cohort(
-        data_dir,
-        profile_cutoffs=config.get("profile_cutoffs"),
-        outcome=config["outcome"],
-        missing_marker_rule=config.get("missing_marker_rule", "indeterminate"),
-    )
-    derive_seconds = time.perf_counter() - t_derive
+    inputs = {str(p.relative_to(data_dir)): sha256_file(p) for p in input_files(data_dir)}
+    if config_path is not None:
+        inputs[f"config:{Path(config_path).name}"] = sha256_file(config_path)
+    cohort = None
+    rerun = None
+    if previous is not None:  # a rerun of some notebooks of a finished run: decide what runs again
+        known_paths = {p.stem: p for p in [*notebook_paths(paths[0].parent), *suite]}
+        stems, forced = notebooks_to_rerun(
+            previous,
+            [p.stem for p in paths],
+            inputs,
+            config,
+            {s: set(declared_parameters(p)) for s, p in known_paths.items()},
+        )
+        unknown = [s for s in stems if s not in known_paths]
+        if unknown:
+            raise RunError(f"the earlier run in {out_dir} ran notebooks that no longer exist: {unknown}")
+        paths = [known_paths[s] for s in stems]
+        per_notebook.update({p: set(declared_parameters(p)) for p in paths if p not in per_notebook})
+        same_cohort = all(
+            config.get(k) == previous["parameters"].get(k)
+            for k in ("profile_cutoffs", "outcome", "missing_marker_rule")
+        ) and {k: v for k, v in inputs.items() if not k.startswith("config:")} == {
+            k: v for k, v in previous["inputs_sha256"].items() if not k.startswith("config:")
+        }
+        earlier = [Path(n["notebook"]).stem for n in previous["notebooks"]]
+        rerun = {
+            "previous_started": previous.get("started"),
+            "requested": [p.stem for p in (notebooks or [])],
+            "executed": stems,
+            "forced": forced,
+            "reused": [s for s in earlier if s not in stems],
+            "cohort_reused": bool(same_cohort and (out_dir / COHORT_CACHE / "cohort.json").is_file()),
+        }
+        if rerun["cohort_reused"]:  # validated when the earlier run derived it; the inputs are the same bytes
+            t_derive = time.perf_counter()
+            cohort = read_cohort_cache(out_dir / COHORT_CACHE)
+            derive_seconds = time.perf_counter() - t_derive
+        _say(
+            f"Rerun in {out_dir}: running {', '.join(stems)}"
+            + (f" (forced: {'; '.join(f'{k}: {v}' for k, v in forced.items())})" if forced else "")
+            + f"; reused {', '.join(rerun['reused']) or 'none'}; cohort {'reused' if rerun['cohort_reused'] else 'derived'}",
+            quiet,
+        )
+    if cohort is None:
+        # Validation before anything is written: hard errors stop here.
+        t_derive = time.perf_counter()
+        cohort = load_cohort(
+            data_dir,
+            profile_cutoffs=config.get("profile_cutoffs"),
+            outcome=config["outcome"],
+            missing_marker_rule=config.get("missing_marker_rule", "indeterminate"),
+        )
+        derive_seconds = time.perf_counter() - t_derive
     _say(
         f"Cohort in {data_dir}: {len(cohort.patients)} patients, {len(cohort.transfers)} transfers, "
         f"{len(cohort.problems)} warning(s)",
@@ -209,13 +372,23 @@ def run_suite(
     partial = out_dir.with_name(out_dir.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
+    if rerun is not None:  # start from the earlier run: files copied with their times, outputs of reruns removed
+        shutil.copytree(out_dir, partial, copy_function=shutil.copy2)
+        outputs = {Path(n["notebook"]).stem: n.get("outputs") or [] for n in previous["notebooks"]}
+        for stem in rerun["executed"]:
+            for rel in outputs.get(stem, []):
+                (partial / rel).unlink(missing_ok=True)
+            drop_notebook_estimates(partial, stem)
     for sub in ("notebooks", "figures", "tables"):
-        (partial / sub).mkdir(parents=True)
+        (partial / sub).mkdir(parents=True, exist_ok=True)
     k = int(config.get("min_cell_count", 0) or 0)
     findings = cohort.problems if k <= 1 else mask_table(cohort.problems.drop(columns="example_ids"), k)
-    write_table(findings, partial / "tables" / "validation_findings.csv")  # ids only when no disclosure control
     t_cache = time.perf_counter()
-    cache = write_cohort_cache(cohort, partial / COHORT_CACHE)
+    if rerun is not None and rerun["cohort_reused"]:
+        cache = partial / COHORT_CACHE
+    else:
+        write_table(findings, partial / "tables" / "validation_findings.csv")  # ids only when no disclosure control
+        cache = write_cohort_cache(cohort, partial / COHORT_CACHE)
     derive_seconds += time.perf_counter() - t_cache
     sharing = [path.stem for path in paths if "cohort_file" in per_notebook[path]]
     _say(
@@ -228,9 +401,6 @@ def run_suite(
         quiet,
     )
 
-    inputs = {str(p.relative_to(data_dir)): sha256_file(p) for p in input_files(data_dir)}
-    if config_path is not None:
-        inputs[f"config:{Path(config_path).name}"] = sha256_file(config_path)
     manifest = {
         "suite_version": __version__,
         "data_dir": str(data_dir),
@@ -249,8 +419,11 @@ def run_suite(
             "derive_seconds": round(derive_seconds, 2),
             "interim": COHORT_CACHE,
             "shared_with": sharing,
+            "reused": bool(rerun and rerun["cohort_reused"]),
         },
     }
+    if rerun is not None:
+        manifest["rerun"] = rerun
     start = time.perf_counter()
     jobs = max(1, min(int(jobs), len(paths)))
     # Notebooks side by side share the cores: a notebook's own workers ("n_jobs: -1", every
@@ -269,6 +442,7 @@ def run_suite(
         target = partial / "notebooks" / path.name
         _say(f"[{i}/{len(paths)}] {path.stem} … ({time.perf_counter() - start:.1f} s so far)", quiet)
         t0 = time.perf_counter()
+        before = _snapshot(partial) if jobs == 1 else None
         for attempt in (1, 2):
             try:
                 papermill.execute_notebook(
@@ -305,7 +479,10 @@ def run_suite(
                     }
         wall = time.perf_counter() - t0
         _say(f"      {path.stem} done in {wall:.1f} s", quiet)
-        return {"notebook": path.name, "status": "ok", "wall_seconds": round(wall, 2)}
+        record = {"notebook": path.name, "status": "ok", "wall_seconds": round(wall, 2)}
+        if before is not None:  # what this notebook wrote, so a rerun can replace exactly that
+            record["outputs"] = sorted(rel for rel, stat in _snapshot(partial).items() if before.get(rel) != stat)
+        return record
 
     if jobs == 1:
         records = []
@@ -326,15 +503,19 @@ def run_suite(
             records = [futures[k].result() for k in range(len(paths))]
     failed = [r for r in records if r["status"] != "ok"]
     manifest["notebooks"] = [{k: v for k, v in r.items() if k != "error"} for r in records]
-    lock = partial / "tables" / "estimates.csv.lock"
-    if lock.exists():
-        lock.unlink()
+    if rerun is not None:  # the reused notebooks keep their earlier record, in the earlier order
+        ran = {r["notebook"]: r for r in manifest["notebooks"]}
+        manifest["notebooks"] = [ran.get(n["notebook"], {**n, "reused": True}) for n in previous["notebooks"]] + [
+            r for name, r in ran.items() if name not in {n["notebook"] for n in previous["notebooks"]}
+        ]
+    for lock in ("estimates.csv.lock", "skipped_sections.csv.lock"):
+        (partial / "tables" / lock).unlink(missing_ok=True)
     if failed:
         manifest.update(status="failed", finished=_now())
         _write_manifest(partial, manifest)
         raise RunError("\n".join(r["error"] for r in failed))
 
-    if not keep_interim:
+    if not keep_interim and not (previous and previous.get("cohort", {}).get("interim")):  # a kept cache stays kept
         shutil.rmtree(partial / INTERIM_DIR)
         manifest["cohort"]["interim"] = None
     manifest.update(status="ok", finished=_now(), wall_seconds=round(time.perf_counter() - start, 2))

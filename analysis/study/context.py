@@ -29,6 +29,7 @@ from analysis.data.cohort_cache import read_cohort_cache
 from analysis.output import session
 from analysis.output import style as figure_style
 from analysis.output.disclosure import format_count, mask_crosstab, mask_table, masked_label, rule_statement
+from analysis.study.messages import Message, not_estimable
 
 __all__ = ["RunContext", "open_context"]
 
@@ -51,6 +52,9 @@ class RunContext:
         Formats each figure is saved in.
     figure_dpi : int
         Resolution of raster formats.
+    skipped : list of dict
+        Sections this notebook skipped because a column they need is absent or empty
+        (:meth:`skip`); written to ``tables/skipped_sections.csv`` and listed in the report.
     """
 
     notebook: str
@@ -60,6 +64,47 @@ class RunContext:
     figure_formats: tuple[str, ...] = ("pdf", "svg", "png")
     figure_dpi: int = 300
     messages: list[str] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+
+    # -- sections that need a column the data do not have ----------------------------------------
+    @staticmethod
+    def missing_columns(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+        """Return the ``columns`` that ``frame`` lacks or holds no value of (optional columns may be absent).
+
+        Examples
+        --------
+        >>> RunContext.missing_columns(pd.DataFrame({"a": [1.0], "b": [None]}), ["a", "b", "c"])
+        ['b', 'c']
+        """
+        return [c for c in columns if c not in frame.columns or frame[c].isna().all()]
+
+    def skip(self, section: str, columns: Sequence[str], why: str = "") -> Message:
+        """Record that ``section`` did not run because ``columns`` are absent or empty; return its message.
+
+        The message is the one sentence the notebook shows in place of the section's result;
+        the run report lists every skipped section (``tables/skipped_sections.csv``).
+
+        Parameters
+        ----------
+        section : str
+            What was skipped, as the reader knows it (``"blood NK against the endometrium"``).
+        columns : sequence of str
+            The optional columns it needs that the cohort lacks.
+        why : str
+            Optional end of the sentence, when the reason is not just the missing columns.
+
+        Returns
+        -------
+        Message
+            ``**Not estimable:** <section> skipped: <columns> absent or empty in the data.``
+        """
+        cols = ", ".join(f"`{c}`" for c in columns)
+        reason = why or f"{'column' if len(columns) == 1 else 'columns'} {cols} absent or empty in the data"
+        self.skipped.append(
+            {"notebook": self.notebook, "section": section, "columns": ";".join(columns), "reason": reason}
+        )
+        session.save_skipped_sections(self.skipped, self.notebook, self.paths)
+        return not_estimable(f"{section} skipped: {reason}.")
 
     # -- the disclosure rule -------------------------------------------------------------------
     @property
@@ -203,6 +248,7 @@ def open_context(
         )
     paths = session.run_paths(run_dir, min_cell_count=min_cell_count)
     figure_style.apply_style()
+    session.save_skipped_sections([], notebook, paths)  # a rerun starts with nothing skipped
     return RunContext(
         notebook=notebook,
         cohort=cohort,

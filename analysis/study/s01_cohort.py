@@ -103,7 +103,13 @@ def validation_findings(ctx: RunContext) -> pd.DataFrame:
 
 
 def _table_one(ctx: RunContext, by: str, name: str) -> summaries.TableOne:
-    """Write Table 1 grouped by ``by`` as ``name``, ``name_smd`` and ``name_display``; return what was written."""
+    """Write Table 1 grouped by ``by`` as ``name``, ``name_smd`` and ``name_display``; return what was written.
+
+    The rows of optional columns the cohort lacks (absent or empty) are left out, said in one printed sentence.
+    """
+    missing = ctx.missing_columns(ctx.cohort.transfers, [*summaries.TABLE1_CONTINUOUS, *summaries.TABLE1_CATEGORICAL])
+    if missing:
+        print(ctx.skip(f"Table 1 by {by}, the rows of {', '.join(missing)}", missing))
     table = summaries.table_one_by(ctx.cohort, by, min_cell_count=ctx.min_cell_count)
     return summaries.TableOne(
         long=ctx.save_table(table.long, name),
@@ -139,6 +145,10 @@ def table_one_by_profile(ctx: RunContext) -> summaries.TableOne:
     analysis.study.summaries.TableOne
         The tables as written (small counts masked); ``wide`` is the display table.
     """
+    profiles = summaries.first_transfers_described(ctx.cohort)["immune_profile"]
+    if profiles.nunique() < 2:  # a lab reporting one profile only: nothing to compare
+        shown = ctx.skip("Table 1 by immune profile", ["immune_profile"], "one immune profile among the patients")
+        return summaries.TableOne(long=shown, smd=shown, wide=shown)
     return _table_one(ctx, "immune_profile", "table1_by_profile")
 
 

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from analysis.methods import landscape
 from analysis.output import captions, disclosure, plotting, style
 from analysis.study.context import RunContext
+from analysis.study.messages import Message
 
 __all__ = [
     "Prevalence",
@@ -76,7 +77,7 @@ class BloodVsEndometrium:
 
     Attributes
     ----------
-    spearman : DataFrame
+    spearman : DataFrame or Message
         Blood NK % against each endometrial marker (``tables/blood_vs_endometrium_spearman.csv``).
     kappa : DataFrame
         Cohen's kappa of elevated blood NK against an over-activated endometrium (``blood_nk_kappa``).
@@ -86,10 +87,10 @@ class BloodVsEndometrium:
         Blood NK against endometrial uNK with both cut-offs (``supp_blood_vs_endometrium``).
     """
 
-    spearman: pd.DataFrame
-    kappa: pd.DataFrame
-    agreement: pd.DataFrame
-    figure: Figure
+    spearman: pd.DataFrame | Message
+    kappa: pd.DataFrame | Message
+    agreement: pd.DataFrame | Message
+    figure: Figure | Message
 
 
 @dataclass(frozen=True)
@@ -124,9 +125,19 @@ def _save(ctx: RunContext, fig: Figure, name: str) -> Figure:
     return fig
 
 
+def _absent_panel(ax, columns: list[str]) -> None:
+    """Leave a panel empty with the reason: the columns it draws are absent or empty."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, "not in the data: " + ", ".join(columns), ha="center", va="center", transform=ax.transAxes)
+
+
 def _cutoff_scatter(
     ctx: RunContext, patients: pd.DataFrame, ax, *, profile_cutoffs: dict, blood_nk_cutoff: float
 ) -> None:
+    missing = ctx.missing_columns(patients, [BLOOD_MARKER, ENDOMETRIAL_MARKER])
+    if missing:
+        _absent_panel(ax, missing)
+        return
     upper = landscape.marker_cutoff_lines(profile_cutoffs)[ENDOMETRIAL_MARKER]["high"]
     plotting.plot_cutoff_scatter(
         patients,
@@ -158,6 +169,9 @@ def markers_by_profile(ctx: RunContext, *, profile_cutoffs: dict) -> Figure:
     lines = landscape.marker_cutoff_lines(profile_cutoffs)
     fig, axes = plt.subplots(2, 2, figsize=style.figure_size("double", aspect=0.7))
     for ax, marker in zip(axes.flat, lines, strict=True):
+        if ctx.missing_columns(patients, [marker]):
+            _absent_panel(ax, [marker])
+            continue
         plotting.plot_marker_distribution(
             patients, marker=marker, cutoffs=lines[marker], ax=ax, min_cell_count=ctx.min_cell_count
         )
@@ -188,7 +202,7 @@ def prevalence(ctx: RunContext) -> Prevalence:
     return Prevalence(overall=overall, by_centre=by_centre, figure=_save(ctx, fig, "supp_profile_prevalence"))
 
 
-def profile_concordance(ctx: RunContext) -> pd.DataFrame:
+def profile_concordance(ctx: RunContext) -> pd.DataFrame | Message:
     """Write and return the lab's profile against the profile the cut-off rule derives (masked).
 
     Parameters
@@ -197,9 +211,13 @@ def profile_concordance(ctx: RunContext) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame
-        Cross-table, lab profile by row and derived profile by column (``tables/profile_concordance.csv``).
+    DataFrame or Message
+        Cross-table, lab profile by row and derived profile by column (``tables/profile_concordance.csv``);
+        without the lab's profile, the sentence saying the comparison was skipped.
     """
+    missing = ctx.missing_columns(ctx.cohort.patients, ["immune_profile_lab"])
+    if missing:
+        return ctx.skip("Lab profile against the derived profile", ["immune_profile"])
     table = disclosure.mask_crosstab(landscape.profile_concordance(_patients(ctx)), ctx.min_cell_count)
     ctx.save_table(table.reset_index(), "profile_concordance")
     return table
@@ -239,8 +257,12 @@ def blood_vs_endometrium(ctx: RunContext, *, profile_cutoffs: dict, blood_nk_cut
     Returns
     -------
     BloodVsEndometrium
+        Without blood NK (absent or empty), every field is the sentence saying the section was skipped.
     """
     patients = _patients(ctx)
+    if ctx.missing_columns(patients, [BLOOD_MARKER]):
+        skipped = ctx.skip("Blood NK against the endometrium", [BLOOD_MARKER])
+        return BloodVsEndometrium(spearman=skipped, kappa=skipped, agreement=skipped, figure=skipped)
     spearman = ctx.save_table(
         landscape.blood_vs_endometrium(patients, blood=BLOOD_MARKER, conf_level=ctx.conf_level),
         "blood_vs_endometrium_spearman",
@@ -276,17 +298,23 @@ def landscape_figure(ctx: RunContext, *, profile_cutoffs: dict, blood_nk_cutoff:
     profiled = landscape.profiled_patients(ctx.cohort)
     fig, axes = plt.subplots(2, 2, figsize=style.figure_size("double", aspect=0.8))
     plotting.plot_prevalence(profiled, ax=axes[0, 0], min_cell_count=ctx.min_cell_count)
-    plotting.plot_marker_distribution(
-        patients,
-        marker=ENDOMETRIAL_MARKER,
-        cutoffs=landscape.marker_cutoff_lines(profile_cutoffs)[ENDOMETRIAL_MARKER],
-        ax=axes[0, 1],
-        min_cell_count=ctx.min_cell_count,
-    )
+    if ctx.missing_columns(patients, [ENDOMETRIAL_MARKER]):
+        _absent_panel(axes[0, 1], [ENDOMETRIAL_MARKER])
+    else:
+        plotting.plot_marker_distribution(
+            patients,
+            marker=ENDOMETRIAL_MARKER,
+            cutoffs=landscape.marker_cutoff_lines(profile_cutoffs)[ENDOMETRIAL_MARKER],
+            ax=axes[0, 1],
+            min_cell_count=ctx.min_cell_count,
+        )
     plotting.plot_correlation_heatmap(landscape.marker_correlations(patients), ax=axes[1, 0])
     _cutoff_scatter(ctx, patients, axes[1, 1], profile_cutoffs=profile_cutoffs, blood_nk_cutoff=blood_nk_cutoff)
     _letter_panels(axes.flat, "abcd")
     caption = captions.figure_2_caption(
         landscape.profile_prevalence(profiled), n_patients=len(profiled), min_cell_count=ctx.min_cell_count
     )
+    absent = ctx.missing_columns(patients, [ENDOMETRIAL_MARKER, BLOOD_MARKER])
+    if absent:  # the panels that draw them are left empty and say so
+        caption += f" Not in the data, so not drawn: {', '.join(absent)}."
     return LandscapeFigure(figure=_save(ctx, fig, "figure_2_landscape"), caption=ctx.save_caption(caption, 2))

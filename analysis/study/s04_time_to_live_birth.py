@@ -381,7 +381,12 @@ def cumulative_live_birth(ctx: RunContext, ttlb: pd.DataFrame) -> CumulativeLive
         )
         style.add_panel_letter(ax, letter)
     ctx.save_figure(fig, "figure_4_cumulative_live_birth")
-    logrank = ctx.save_table(survival_analysis.logrank_table(ttlb, by=GROUPINGS), "logrank_tests")
+    compared = [by for by in GROUPINGS if ttlb[by].nunique() > 1]  # a profile group may have no patient
+    for by in sorted(set(GROUPINGS) - set(compared)):
+        print(
+            ctx.skip(f"Log-rank test by {by}", [by], f"`{by}` takes one value among the patients: nothing to compare")
+        )
+    logrank = ctx.save_table(survival_analysis.logrank_table(ttlb, by=compared), "logrank_tests")
     return CumulativeLiveBirth(curves=km, figure=fig, logrank=logrank)
 
 

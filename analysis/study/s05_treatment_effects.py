@@ -726,7 +726,9 @@ def imputation_model(
     -------
     ImputationModel
     """
-    columns = list(dict.fromkeys([*covariates, *ps_covariates, *IMPUTATION_MARKERS]))
+    absent = ctx.missing_columns(ctx.cohort.patients, IMPUTATION_MARKERS)  # optional markers: impute those measured
+    markers = [m for m in IMPUTATION_MARKERS if m not in absent]
+    columns = list(dict.fromkeys([*covariates, *ps_covariates, *markers]))
     data = ctx.cohort.population("first_with_indeterminate", outcome).dropna(subset=[outcome, *IMPUTATION_PREDICTORS])
     passive = (
         {"profile_group": partial(profile_group_from_markers, cutoffs=profile_cutoffs)}

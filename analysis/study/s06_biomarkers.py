@@ -295,6 +295,14 @@ class Figure5:
     caption: str
 
 
+def _measured(ctx: RunContext, frame: pd.DataFrame, markers: list[str], section: str) -> list[str]:
+    """Return the ``markers`` that ``frame`` measures; the others (optional, absent or empty) are recorded as skipped."""
+    missing = ctx.missing_columns(frame, markers)
+    if missing:
+        print(ctx.skip(f"{section}, for {', '.join(missing)}", missing))
+    return [m for m in markers if m not in missing]
+
+
 def populations(ctx: RunContext, *, outcome: str, reference_arm: str) -> Populations:
     """Return the first transfers with a known outcome and the untreated among them.
 
@@ -332,6 +340,7 @@ def prognostic_markers(
     -------
     PrognosticMarkers
     """
+    _measured(ctx, untreated, MARKERS, "Prognostic value of a marker")  # absent markers keep a row saying so
     table = prognostic.prognostic_table(
         untreated,
         MARKERS,
@@ -345,7 +354,9 @@ def prognostic_markers(
     ctx.save_estimates(
         prognostic.per_sd_estimates(table, outcome=outcome, conf_level=ctx.conf_level, notebook=ctx.notebook)
     )
-    return PrognosticMarkers(table=table, shown=table[PROGNOSTIC_COLUMNS])
+    return PrognosticMarkers(
+        table=table, shown=table.reindex(columns=PROGNOSTIC_COLUMNS)
+    )  # a column no marker reached is empty
 
 
 def marker_spline_figure(ctx: RunContext, untreated: pd.DataFrame, *, outcome: str, spline_knots: int) -> Figure:
@@ -364,6 +375,7 @@ def marker_spline_figure(ctx: RunContext, untreated: pd.DataFrame, *, outcome: s
     -------
     Figure
     """
+    _measured(ctx, untreated, SPLINE_MARKERS, "Spline curve of a marker")  # their panels say why
     fig, axes = plt.subplots(2, 2, figsize=style.figure_size("double", aspect=0.7))
     for ax, marker, letter in zip(axes.flat, SPLINE_MARKERS, PANEL_LETTERS):
         curve = outcomes.attempt(
@@ -410,14 +422,24 @@ def compare_markers(
     Returns
     -------
     MarkerComparison
+        With no endometrial or no blood marker measured, the sentence saying the comparison was skipped.
     """
+    for kind, markers in (("endometrial", CORE_ENDOMETRIAL), ("blood", list(BLOOD_MARKERS))):
+        if len(ctx.missing_columns(untreated, markers)) == len(markers):
+            section = "Clinical model against + endometrial and + blood markers"
+            shown = ctx.skip(section, markers, f"no {kind} marker is measured ({', '.join(markers)} absent or empty)")
+            return MarkerComparison(
+                result=outcomes.Attempt(None, shown.removeprefix("**Not estimable:** ")), shown=shown
+            )
+    endometrial = _measured(ctx, untreated, CORE_ENDOMETRIAL, "Model comparison of the markers")
+    blood = _measured(ctx, untreated, list(BLOOD_MARKERS), "Model comparison of the markers")
     result = outcomes.attempt(
         lambda: prognostic.compare_marker_models(
             untreated,
             outcome=outcome,
             clinical=clinical,
-            endometrial=CORE_ENDOMETRIAL,
-            blood=list(BLOOD_MARKERS),
+            endometrial=endometrial,
+            blood=blood,
             conf_level=ctx.conf_level,
             n_bootstrap=min(n_bootstrap, MAX_VALIDATION_BOOTSTRAP),
             seed=seed,
@@ -456,8 +478,15 @@ def internal_validation(
     -------
     Validation
     """
-    rows = outcomes.model_frame(untreated, [outcome, *clinical, *CORE_ENDOMETRIAL])
-    risk_model = prognostic.LogisticRiskModel(outcomes.formula(outcome, CORE_ENDOMETRIAL, clinical, rows))
+    endometrial = _measured(ctx, untreated, CORE_ENDOMETRIAL, "Internal validation of the clinical + endometrial model")
+    if not endometrial:
+        shown = ctx.skip("Internal validation of the clinical + endometrial model", CORE_ENDOMETRIAL)
+        reason = shown.removeprefix("**Not estimable:** ")
+        return Validation(
+            result=outcomes.Attempt(None, reason), rows=None, risk_model=None, outcome=outcome, shown=shown
+        )
+    rows = outcomes.model_frame(untreated, [outcome, *clinical, *endometrial])
+    risk_model = prognostic.LogisticRiskModel(outcomes.formula(outcome, endometrial, clinical, rows))
     result = outcomes.attempt(
         lambda: discrimination.optimism_corrected(
             rows,
@@ -531,7 +560,7 @@ def cutoffs(
     table = discrimination.cutoff_table(
         untreated,
         outcome=outcome,
-        markers=MARKERS,
+        markers=_measured(ctx, untreated, MARKERS, "Cut-offs of a marker"),
         published=published_cutoffs(profile_cutoffs, blood_nk_cutoff=blood_nk_cutoff),
         n_bootstrap=n_bootstrap,
         seed=seed,
@@ -616,7 +645,12 @@ def effect_modification(
     EffectModification
     """
     curves, tests = benefit.interaction_tests(
-        first, MARKERS, outcome=outcome, covariates=covariates, reference=reference_arm, conf_level=ctx.conf_level
+        first,
+        _measured(ctx, first, MARKERS, "Effect modification by a marker"),
+        outcome=outcome,
+        covariates=covariates,
+        reference=reference_arm,
+        conf_level=ctx.conf_level,
     )
     tests = ctx.save_table(tests, "interaction_tests_markers")
     fig, axes = plt.subplots(2, 3, figsize=style.figure_size("double", aspect=0.55), sharey=True)
