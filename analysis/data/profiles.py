@@ -89,11 +89,16 @@ def derive_immune_profile(
     - ``"normal"``: a missing marker counts as inside its reference range (neither high nor low),
       the rule before indeterminate profiles existed.
 
+    A marker the cohort does not measure at all (its column absent, or empty in every row) is not
+    part of the lab's panel: the rule is applied to the markers the panel has, and its absence
+    makes no profile indeterminate (the run says which markers were used; Figure 2's caption
+    names the absent ones). Missingness *within* the panel is what ``missing_marker_rule`` handles.
+
     Parameters
     ----------
     patients : DataFrame
-        Must hold ``il15_fn14_ratio``, ``il18_tweak_ratio`` and ``unk_cd56_percent`` (columns
-        that are absent count as unmeasured).
+        Holds ``il15_fn14_ratio``, ``il18_tweak_ratio`` and ``unk_cd56_percent`` (a column that
+        is absent, or empty throughout, is not part of the panel).
     cutoffs : dict, optional
         Overrides of :data:`DEFAULT_CUTOFFS`.
     missing_marker_rule : {"indeterminate", "normal"}
@@ -120,6 +125,10 @@ def derive_immune_profile(
     ['indeterminate', 'indeterminate', 'mixed']
     >>> derive_immune_profile(gap, missing_marker_rule="normal").tolist()
     ['balanced', 'over_activated', 'mixed']
+    >>> derive_immune_profile(gap.drop(columns="unk_cd56_percent")).tolist()  # a two-marker panel
+    ['indeterminate', 'indeterminate', 'mixed']
+    >>> derive_immune_profile(gap.drop(columns=["il18_tweak_ratio", "unk_cd56_percent"])).tolist()
+    ['balanced', 'over_activated', 'over_activated']
     """
     check_missing_marker_rule(missing_marker_rule)
     c = resolve_cutoffs(cutoffs)
@@ -128,10 +137,9 @@ def derive_immune_profile(
     measured = np.zeros(len(patients), bool)
     complete = np.ones(len(patients), bool)
     for key, column in _MARKERS.items():
-        if column not in patients:
-            complete[:] = False
-            continue
-        values = pd.to_numeric(patients[column], errors="coerce").to_numpy(float)
+        values = pd.to_numeric(patients[column], errors="coerce").to_numpy(float) if column in patients else None
+        if values is None or np.isnan(values).all():
+            continue  # not in this cohort's panel: the rule uses the markers the lab measures
         ok = ~np.isnan(values)
         measured |= ok
         complete &= ok
