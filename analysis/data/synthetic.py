@@ -265,7 +265,9 @@ def _live_birth_eta(slot: pd.DataFrame, match: np.ndarray) -> np.ndarray:
     return eta
 
 
-def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCohort:
+def simulate_cohort(
+    n_patients: int = 1500, seed: int = 20261124, *, personalized_effect: bool = True
+) -> SyntheticCohort:
     """Simulate a cohort of ``n_patients`` women and their transfers after the biopsy.
 
     Parameters
@@ -274,6 +276,12 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
         Number of patients (rows of ``patients``); transfers average about 1.8 per patient.
     seed : int
         Seed of the one random generator; the same seed gives the same cohort.
+    personalized_effect : bool
+        False: personalized therapy changes live birth in no profile (its agents are drawn and
+        recorded as usual, but the therapy-match term is left out of its live-birth model), so
+        the truth declares no effect modification (``marker_roles.effect_modifiers`` empty).
+        The draws up to live birth are those of the default (a personalized transfer sees the
+        same uniform number), so the cohort differs only from the live-birth step on.
 
     Returns
     -------
@@ -335,7 +343,8 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
         "centre": np.broadcast_to(patients["center_id"].to_numpy()[:, None], (n, k)),
         "dysregulated": np.broadcast_to((profile != "balanced")[:, None], (n, k)),
     }
-    p_lb = _expit(_live_birth_eta(slot, match))
+    lb_match = match if personalized_effect else np.where(arms == "personalized", "none", match)
+    p_lb = _expit(_live_birth_eta(slot, lb_match))
     live_birth = rng.random((n, k)) < p_lb
     # Pregnancies that did not end in a live birth: miscarriage (age-dependent [S49]) or ectopic.
     age_c = slot["age"] - 36
@@ -402,7 +411,9 @@ def simulate_cohort(n_patients: int = 1500, seed: int = 20261124) -> SyntheticCo
             "live_birth": lb_obs,
         }
     )
-    truth = _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients)
+    truth = _declare_truth(
+        patients, transfers, slot, profile, arm_prob, seed, n_patients, personalized_effect=personalized_effect
+    )
     _apply_missingness(rng, patients, transfers)
     patients = patients[[c for c in columns("patients") if c in patients]]
     transfers = transfers[columns("transfers")]
@@ -424,7 +435,7 @@ def _apply_missingness(rng, patients: pd.DataFrame, transfers: pd.DataFrame) -> 
         frame[col] = frame[col].where(~mask)
 
 
-def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients) -> dict:
+def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients, *, personalized_effect=True) -> dict:
     b = LIVE_BIRTH_LOG_ODDS
     ors = {t: float(np.exp(v)) for t, v in b.items() if t != "intercept"}
     first = transfers[transfers["transfer_number"] == 1]
@@ -441,7 +452,9 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
     prof = profile[has_first]
     eta_none = _live_birth_eta(s0, np.full(prof.shape, "none", dtype=object))
     p_none = _expit(eta_none)
-    p_pers = _expit(eta_none + np.where(prof == "balanced", 0.0, b["therapy_match[matched]"]))
+    p_pers = _expit(
+        eta_none + np.where((prof == "balanced") | (not personalized_effect), 0.0, b["therapy_match[matched]"])
+    )
     p_match_emp = np.select(
         [prof == "over_activated", prof == "under_activated"],
         [
@@ -465,7 +478,7 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
             "rd_empirical_vs_none": float((p_emp - p_none)[mask].mean()),
         }
 
-    return {
+    truth = {
         "generator": "analysis.data.synthetic.simulate_cohort",
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
@@ -533,6 +546,15 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
         },
         "missingness": {"mechanism": "MCAR", "share": MISSING_SHARE},
     }
+    if not personalized_effect:  # the default truth stays as it was (byte-identical truth.json)
+        truth["personalized_effect"] = False
+        truth["declared_effects"]["personalized_vs_none_OR"] = {"dysregulated": 1.0, "balanced": 1.0}
+        truth["marker_roles"] = {
+            **MARKER_ROLES,
+            "effect_modifiers": [],
+            "benefit": "personalized therapy changes live birth in no profile (no effect modification)",
+        }
+    return truth
 
 
 def _format_for_csv(frame: pd.DataFrame) -> pd.DataFrame:

@@ -79,7 +79,12 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
         manifest = json.loads((run_dir / "manifest.json").read_text())
     params = manifest.get("parameters", {})
     k = int(params.get("min_cell_count", 0) or 0)
-    publication = write_publication_tables(run_dir, conf_level=float(params.get("conf_level", 0.95)), min_cell_count=k)
+    publication = write_publication_tables(
+        run_dir,
+        conf_level=float(params.get("conf_level", 0.95)),
+        min_cell_count=k,
+        hierarchy=params.get("analysis_hierarchy"),
+    )
 
     parts = [
         "<h1>Endometrial immune profiling and immunotherapy: run report</h1>",
@@ -105,7 +110,15 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
     if supp:
         parts.append("<h2>Supplementary figures</h2>")
         for i, stem in enumerate(supp, 1):
-            parts.append(_figure_html(run_dir, stem, f"Supplementary figure S{i}: {stem[5:].replace('_', ' ')}."))
+            cap_path = figures / f"{stem}.txt"
+            caption = (
+                cap_path.read_text(encoding="utf-8")
+                .strip()
+                .replace("Supplementary figure:", f"Supplementary figure S{i}:")
+                if cap_path.exists()
+                else f"Supplementary figure S{i}: {stem[5:].replace('_', ' ')}."
+            )
+            parts.append(_figure_html(run_dir, stem, caption))
 
     protocol = run_dir / "tables" / "target_trial_protocol.csv"
     if protocol.exists():
@@ -117,6 +130,15 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
         delay = run_dir / "tables" / "delay_biopsy_to_first_transfer.csv"
         if delay.exists():
             parts.append(_table_html(pd.read_csv(delay, dtype=str, keep_default_na=False)))  # masked when saved
+
+    hierarchy = run_dir / "tables" / "hierarchy.csv"
+    if hierarchy.exists():
+        parts.append(
+            "<h2>The declared analysis hierarchy</h2><p>The primary analysis, tested at the declared α, and "
+            "the secondary family, tested only after the primary rejects, with raw and multiplicity-adjusted "
+            "p-values (<code>tables/hierarchy.csv</code>); every other estimate is supportive.</p>"
+            + _table_html(pd.read_csv(hierarchy, dtype=str, keep_default_na=False))
+        )
 
     parts.append("<h2>Publication tables</h2>")
     for t in publication:
