@@ -15,6 +15,7 @@ from analysis.data.synthetic import simulate_cohort
 from analysis.data.validation import validate_cohort
 from analysis.methods import benefit, effects
 from analysis.methods.multiplicity import adjusted_p_values, fixed_sequence_p_values, holm_p_values
+from analysis.output import pubtables
 
 REFERENCE = Path(__file__).parent / "reference"
 PS = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers", "center_id", "profile_group"]
@@ -239,3 +240,136 @@ def test_decision_curve_shows_no_model_benefit_without_effect_modification(null_
         old_model = np.mean(np.maximum(old - t, 0))
         old_all = np.mean(old - t)
         assert old_model > max(old_all, 0.0) + 0.005, t  # claims a benefit that the generator does not have
+
+
+def _estimates(rows):
+    return pd.DataFrame(
+        [
+            {
+                "model_id": m,
+                "term": t,
+                "estimator": "aipw_rd",
+                "estimate": 0.1,
+                "conf_low": 0.0,
+                "conf_high": 0.2,
+                "p_value": p,
+            }
+            for m, t, p in rows
+        ]
+    )
+
+
+HIERARCHY = {
+    "primary": {"model_id": "a", "arm": "personalized", "within": {"profile_group": "dysregulated"}},
+    "secondary": [
+        {"model_id": "a", "arm": "personalized"},
+        {"model_id": "b", "arm": "personalized"},
+        {"model_id": "c", "arm": "personalized"},
+        {"model_id": "missing", "arm": "personalized"},
+    ],
+    "multiplicity": "holm",
+    "alpha": 0.05,
+}
+
+
+def test_hierarchy_gatekeeping_and_holm_by_hand():
+    """Primary p 0.01 rejects; secondaries 0.01, 0.04, 0.03 → Holm 0.03, 0.06, 0.06 (each at
+    least the primary's 0.01); a declared analysis missing from the estimates gets a message and
+    no p. With the primary at 0.2 nothing downstream is significant (serial gatekeeping), and the
+    fixed sequence gives the running maximum. Would catch secondaries tested without a gate, or
+    unadjusted p-values in the table."""
+    est = _estimates(
+        [
+            ("a", "treatment_arm[personalized] | profile_group=dysregulated", 0.01),
+            ("a", "treatment_arm[personalized]", 0.01),
+            ("b", "treatment_arm[personalized]", 0.04),
+            ("c", "treatment_arm[personalized]", 0.03),
+        ]
+    )
+    h = pubtables.hierarchy_table(est, HIERARCHY)
+    assert h["role"].tolist() == ["primary"] + ["secondary"] * 4
+    assert h["p_adjusted"].iloc[:4].round(6).tolist() == [0.01, 0.03, 0.06, 0.06]
+    assert h["significant"].tolist() == [True, True, False, False, False]
+    assert np.isnan(h["p_adjusted"].iloc[4]) and "not in estimates" in h["message"].iloc[4]
+    seq = pubtables.hierarchy_table(est, {**HIERARCHY, "multiplicity": "fixed_sequence"})
+    assert seq["p_adjusted"].iloc[:4].round(6).tolist() == [0.01, 0.01, 0.04, 0.04]
+    gated = pubtables.hierarchy_table(est.assign(p_value=[0.2, 0.01, 0.04, 0.03]), HIERARCHY)
+    assert not gated["significant"].any() and (gated["p_adjusted"].iloc[1:4] >= 0.2).all()
+    assert gated["message"].iloc[1] == "not confirmatory: the primary did not reject"
+    table2 = pubtables.model_table(est.assign(n_obs=100), min_cell_count=0, hierarchy=HIERARCHY).frame
+    assert table2["Role"].tolist()[:4] == ["primary", "secondary 1", "secondary 2", "secondary 3"]
+    assert "P (adjusted)" in table2
+
+
+def test_hierarchy_lists_every_problem():
+    with pytest.raises(ValueError, match=r"secondary\[0\] needs model_id.*multiplicity 'bonferoni'.*alpha 5"):
+        pubtables.hierarchy_table(
+            _estimates([]),
+            {**HIERARCHY, "secondary": [{"arm": "x"}], "multiplicity": "bonferoni", "alpha": 5},
+        )
+
+
+def test_subgroup_interaction_by_hand():
+    """Level a: scores 0, 0.2, 0.4 (RD 0.2, SE 0.2/√3); level b: 0.5, 0.6, 0.7 (RD 0.6, SE
+    0.1/√3). Difference b − a = 0.4, SE √(0.04/3 + 0.01/3); Wald χ² = 0.4²/(0.05/3) = 9.6 on 1 df.
+    Would catch a test on pooled scores or SEs added instead of variances."""
+    s = pd.DataFrame(
+        {
+            "g": ["a"] * 3 + ["b"] * 3,
+            "effect_score": [0, 0.2, 0.4, 0.5, 0.6, 0.7],
+            "score_treated": 0.5,
+            "score_untreated": 0.3,
+            "treated": [1, 0, 0, 1, 0, 0],
+            "arm": ["personalized", "none", "none", "personalized", "none", "empirical"],
+        }
+    )
+    effects, tests = benefit.subgroup_effects({"g": s})
+    assert effects["std_error"].tolist() == pytest.approx([0.2 / np.sqrt(3), 0.1 / np.sqrt(3)])
+    assert effects["n_untreated"].tolist() == [2, 1]
+    t = tests.iloc[0]
+    assert t["difference"] == pytest.approx(0.4) and t["statistic"] == pytest.approx(9.6)
+    assert t["p_value"] == pytest.approx(float(norm.sf(np.sqrt(9.6)) * 2))
+
+
+def test_decision_curve_bands_cover_the_curve_and_replicates_match_the_rules(causal_data):
+    """The vectorised bootstrap replicate equals net_benefit rule by rule; the point curve is
+    decision_curve's; each band holds its curve (20 resamples). Would catch a replicate whose
+    strategies are in another order than the curve's."""
+    scores = benefit.aipw_scores(causal_data, ps_covariates=PS, outcome_covariates=PS, modifier="profile_group")
+    curve, predicted = benefit.decision_curve_with_bands(
+        causal_data, scores, modifiers=["profile_group"], covariates=CLINICAL, thresholds=[0, 0.05, 0.1], n_bootstrap=20
+    )
+    again = benefit.decision_curve(scores, predicted, thresholds=[0, 0.05, 0.1])
+    np.testing.assert_allclose(curve["net_benefit"], again["net_benefit"], atol=1e-15)
+    moving = curve["strategy"] != "treat none"
+    assert ((curve["conf_low"] <= curve["net_benefit"] + 1e-12) & (curve["net_benefit"] <= curve["conf_high"] + 1e-12))[
+        moving
+    ].all()
+    rows = causal_data.loc[predicted.index]
+    arrays = benefit._benefit_arrays(
+        rows,
+        outcome="live_birth",
+        treatment="treatment_arm",
+        treated="personalized",
+        reference="none",
+        modifiers=["profile_group"],
+        covariates=CLINICAL,
+    )
+    pos = np.random.default_rng(2).integers(0, len(rows), len(rows))
+    got = benefit._decision_curve_replicate(
+        pos,
+        arrays=arrays,
+        effect_score=scores.loc[rows.index, "effect_score"].to_numpy(),
+        profile=rows["profile_group"].to_numpy(),
+        treat_level="dysregulated",
+        thresholds=[0, 0.05],
+        n_folds=5,
+        fold_seed=0,
+    )
+    oof = benefit._out_of_fold_benefit({k: v[pos] for k, v in arrays.items()}, pos, n_folds=5, seed=0)
+    d = scores.loc[rows.index, "effect_score"].to_numpy()[pos]
+    prof = rows["profile_group"].to_numpy()[pos]
+    want = [
+        benefit.net_benefit(d, r, t) for t in [0, 0.05] for r in benefit._rules(oof, prof, "dysregulated", t).values()
+    ]
+    np.testing.assert_allclose(got, want, atol=1e-15)
