@@ -140,6 +140,32 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
             + _table_html(pd.read_csv(hierarchy, dtype=str, keep_default_na=False))
         )
 
+    rule = run_dir / "tables" / "benefit.csv"
+    if rule.exists():
+        shown = [
+            "grouping",
+            "group",
+            "n",
+            "risk_treated",
+            "risk_untreated",
+            "risk_difference",
+            "conf_low",
+            "conf_high",
+            "p_value",
+            "p_adjusted",
+            "nnt_display",
+            "verdict",
+        ]
+        frame = pd.read_csv(rule, dtype=str, keep_default_na=False)
+        parts.append(
+            "<h2>Who benefits: the supported rule</h2><p>Live birth at the first transfer with and without "
+            "personalized therapy by group (doubly robust AIPW risks), the risk difference with its CI, raw and "
+            "multiplicity-adjusted p-values, the number needed to treat (Altman) and the verdict "
+            "(<code>tables/benefit.csv</code>; decision curves and calibration for benefit in Figure 5, "
+            "<code>tables/decision_curve.csv</code> and <code>tables/benefit_calibration.csv</code>).</p>"
+            + _table_html(frame[[c for c in shown if c in frame.columns]])
+        )
+
     parts.append("<h2>Publication tables</h2>")
     for t in publication:
         html_path = run_dir / "tables" / "publication" / f"{t.name}.html"

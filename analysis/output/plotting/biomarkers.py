@@ -127,6 +127,17 @@ def plot_decision_curve(curve: pd.DataFrame, *, ax=None):
     return ax
 
 
+#: Headings of the subgroups of :func:`plot_subgroup_forest` (others: the name with spaces).
+SUBGROUP_LABELS = {
+    "age_band": "Age",
+    "prior_failed_2plus": "Prior failed transfers",
+    "embryo_quality": "Embryo quality",
+    "pgt_a": "PGT-A",
+    "cycle_type": "Fresh or frozen transfer",
+    "indication_rif_rpl": "Indication",
+}
+
+
 def plot_subgroup_forest(effects: pd.DataFrame, tests: pd.DataFrame, *, min_cell_count: int, ax=None):
     """Risk difference of personalized vs none in each level of each subgroup (percentage points).
 
@@ -153,7 +164,7 @@ def plot_subgroup_forest(effects: pd.DataFrame, tests: pd.DataFrame, *, min_cell
     def heading(name):
         r = p.loc[name]
         return (
-            f"{label_for(name).replace('_', ' ')}: interaction p = {r.p_value:.2g} "
+            f"{SUBGROUP_LABELS.get(name, label_for(name).replace('_', ' '))}: interaction p = {r.p_value:.2g} "
             f"({how.get(r.multiplicity, r.multiplicity)} {r.p_adjusted:.2g})"
         )
 
