@@ -32,6 +32,7 @@ from analysis.methods import (
 )
 from analysis.output import captions, pubtables, session
 from analysis.output.plotting import biomarkers, core, effects, flow
+from analysis.run.config import default_config
 from analysis.study import summaries
 from analysis.study.context import RunContext, open_context
 
@@ -187,9 +188,18 @@ def inputs(ctx) -> dict:
     name, p = next(iter(comparison.predictions.items()))
     rows = outcomes.model_frame(untreated, ["live_birth", *COVARIATES, "unk_cd56_percent"])
     risk_model = prognostic.LogisticRiskModel(outcomes.formula("live_birth", ["unk_cd56_percent"], COVARIATES, rows))
-    predicted = benefit.predicted_benefit(
+    ps = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers", "center_id", "profile_group"]
+    aipw = benefit.aipw_scores(first, ps_covariates=ps, outcome_covariates=ps, modifier="profile_group")
+    predicted = benefit.cross_validated_benefit(
         first, outcome="live_birth", modifiers=["profile_group"], covariates=COVARIATES, reference="none"
     )
+    dysregulated = first[first["profile_group"].astype(str) == "dysregulated"]
+    subgroup_scores = {
+        "cycle_type": benefit.aipw_scores(
+            dysregulated, ps_covariates=ps[:-1], outcome_covariates=ps[:-1], modifier="cycle_type"
+        )
+    }
+    subgroup_effects, subgroup_tests = benefit.subgroup_effects(subgroup_scores)
     return {
         "cohort": cohort,
         "patients": patients,
@@ -231,8 +241,10 @@ def inputs(ctx) -> dict:
         "validation": discrimination.optimism_corrected(
             rows, outcome="live_birth", fit_predict=risk_model, n_bootstrap=10, seed=1, n_jobs=1
         ),
-        "quintiles": benefit.benefit_by_quintile(predicted, outcome="live_birth", conf_level=ctx.conf_level),
-        "decisions": benefit.decision_curve(predicted, thresholds=np.linspace(0, 0.2, 11)),
+        "quintiles": benefit.benefit_by_fifth(aipw, predicted, conf_level=ctx.conf_level),
+        "decisions": benefit.decision_curve(aipw, predicted, thresholds=np.linspace(0, 0.2, 11)),
+        "subgroup_effects": subgroup_effects,
+        "subgroup_tests": subgroup_tests,
         "prevalence": landscape.profile_prevalence(patients),
         "corr": landscape.marker_correlations(patients),
         "missing": summaries.missingness(cohort),
@@ -348,6 +360,9 @@ CASES = {
     "plot_decision_curve": lambda ctx, i: _figure(
         lambda ax: ctx.plot(biomarkers.plot_decision_curve, i["decisions"], ax=ax)
     ),
+    "plot_subgroup_forest": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(biomarkers.plot_subgroup_forest, i["subgroup_effects"], i["subgroup_tests"], ax=ax)
+    ),
     "plot_message": lambda ctx, i: _figure(
         lambda ax: ctx.plot(biomarkers.plot_message, "The model could not be estimated.", ax=ax)
     ),
@@ -380,8 +395,23 @@ CASES = {
             5,
         )
     ),
+    "subgroup_forest_caption": lambda ctx, i: small_counts_in_text(
+        ctx.save_caption(
+            ctx.caption(
+                captions.subgroup_forest_caption,
+                i["subgroup_tests"],
+                [],
+                population="dysregulated profiles",
+                n=int(i["subgroup_effects"]["n"].sum()),
+            ),
+            "supp_subgroup_forest",
+        )
+    ),
     # tables
     "table_one_by": _table_one,
+    "hierarchy_table": lambda ctx, i: _saved(
+        ctx, pubtables.hierarchy_table(i["estimates"], default_config()["analysis_hierarchy"]), "hierarchy"
+    ),
     "missingness": lambda ctx, i: _saved(ctx, summaries.missingness(i["cohort"]), "missingness"),
     "first_transfers_described": lambda ctx, i: _saved(
         ctx,

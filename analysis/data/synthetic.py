@@ -277,7 +277,11 @@ def _live_birth_eta(slot: pd.DataFrame, match: np.ndarray) -> np.ndarray:
 
 
 def simulate_cohort(
-    n_patients: int = 1500, seed: int = 20261124, *, missing_marker_preset: bool = False
+    n_patients: int = 1500,
+    seed: int = 20261124,
+    *,
+    missing_marker_preset: bool = False,
+    personalized_effect: bool = True,
 ) -> SyntheticCohort:
     """Simulate a cohort of ``n_patients`` women and their transfers after the biopsy.
 
@@ -290,6 +294,12 @@ def simulate_cohort(
     missing_marker_preset : bool
         Also blank the lab's profile and markers at :data:`MISSING_MARKER_PRESET`, drawn from a
         second generator seeded ``[seed, 14]``: every other value is the same as without it.
+    personalized_effect : bool
+        False: personalized therapy changes live birth in no profile (its agents are drawn and
+        recorded as usual, but the therapy-match term is left out of its live-birth model), so
+        the truth declares no effect modification (``marker_roles.effect_modifiers`` empty).
+        The draws up to live birth are those of the default (a personalized transfer sees the
+        same uniform number), so the cohort differs only from the live-birth step on.
 
     Returns
     -------
@@ -351,7 +361,8 @@ def simulate_cohort(
         "centre": np.broadcast_to(patients["center_id"].to_numpy()[:, None], (n, k)),
         "dysregulated": np.broadcast_to((profile != "balanced")[:, None], (n, k)),
     }
-    p_lb = _expit(_live_birth_eta(slot, match))
+    lb_match = match if personalized_effect else np.where(arms == "personalized", "none", match)
+    p_lb = _expit(_live_birth_eta(slot, lb_match))
     live_birth = rng.random((n, k)) < p_lb
     # Pregnancies that did not end in a live birth: miscarriage (age-dependent [S49]) or ectopic.
     age_c = slot["age"] - 36
@@ -418,7 +429,9 @@ def simulate_cohort(
             "live_birth": lb_obs,
         }
     )
-    truth = _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients)
+    truth = _declare_truth(
+        patients, transfers, slot, profile, arm_prob, seed, n_patients, personalized_effect=personalized_effect
+    )
     _apply_missingness(rng, patients, transfers)
     if missing_marker_preset:
         _apply_missing_marker_preset(np.random.default_rng([seed, 14]), patients)
@@ -457,7 +470,7 @@ def _apply_missing_marker_preset(rng, patients: pd.DataFrame) -> None:
         patients[col] = patients[col].where(~mask)
 
 
-def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients) -> dict:
+def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patients, *, personalized_effect=True) -> dict:
     b = LIVE_BIRTH_LOG_ODDS
     ors = {t: float(np.exp(v)) for t, v in b.items() if t != "intercept"}
     first = transfers[transfers["transfer_number"] == 1]
@@ -474,7 +487,9 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
     prof = profile[has_first]
     eta_none = _live_birth_eta(s0, np.full(prof.shape, "none", dtype=object))
     p_none = _expit(eta_none)
-    p_pers = _expit(eta_none + np.where(prof == "balanced", 0.0, b["therapy_match[matched]"]))
+    p_pers = _expit(
+        eta_none + np.where((prof == "balanced") | (not personalized_effect), 0.0, b["therapy_match[matched]"])
+    )
     p_match_emp = np.select(
         [prof == "over_activated", prof == "under_activated"],
         [
@@ -498,7 +513,7 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
             "rd_empirical_vs_none": float((p_emp - p_none)[mask].mean()),
         }
 
-    return {
+    truth = {
         "generator": "analysis.data.synthetic.simulate_cohort",
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
@@ -566,6 +581,15 @@ def _declare_truth(patients, transfers, slot, profile, arm_prob, seed, n_patient
         },
         "missingness": {"mechanism": "MCAR", "share": MISSING_SHARE},
     }
+    if not personalized_effect:  # the default truth stays as it was (byte-identical truth.json)
+        truth["personalized_effect"] = False
+        truth["declared_effects"]["personalized_vs_none_OR"] = {"dysregulated": 1.0, "balanced": 1.0}
+        truth["marker_roles"] = {
+            **MARKER_ROLES,
+            "effect_modifiers": [],
+            "benefit": "personalized therapy changes live birth in no profile (no effect modification)",
+        }
+    return truth
 
 
 def _format_for_csv(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,17 +6,26 @@ r"""Who benefits from personalized immunotherapy: effect modification, benefit m
   the marker with Wald band, and the interaction test.
 - **Treatment-benefit model**: logistic model with arm × (profile group + markers) and the
   covariates; each patient's predicted benefit is :math:`\hat p(\text{personalized}) -
-  \hat p(\text{none})` (Kent et al. 2020, PATH statement, Ann Intern Med 172:35). Calibration
-  for benefit: observed vs predicted risk difference by quintile of predicted benefit.
+  \hat p(\text{none})` (Kent et al. 2020, PATH statement, Ann Intern Med 172:35), judged
+  out of fold (:func:`cross_validated_benefit`).
+- **Observed outcomes, doubly robust**: every "observed" benefit is an AIPW estimate from the
+  women's scores (:func:`aipw_scores`): by fifth of predicted benefit, the calibration for
+  benefit, the decision curves and the by-group estimates of the rule. The c-for-benefit (van
+  Klaveren et al. 2018) matches the arms on predicted benefit.
 - **Decision curves for treatment** (after Vickers, Kattan & Sargent 2007, Trials 8:14): for a
   threshold :math:`t`, the smallest gain in live-birth probability for which a patient would
-  accept the therapy (its burden and cost expressed on that scale), a strategy's net benefit is
-  :math:`\frac1n\sum_i T_i(\hat b_i - t)`, :math:`T_i` = 1 if treated; treat none has 0.
-  Strategies: treat all, treat dysregulated profiles, treat when the model's benefit exceeds
-  :math:`t`. Model-based (it trusts the benefit model).
-- **By profile**: live birth with and without personalized therapy, risk difference with a
-  Wald CI, and the number needed to treat :math:`1/RD` (to harm when negative), its CI from the
-  RD limits (Altman 1998, BMJ 317:1309), undefined ("NNT ∞") when the RD CI crosses 0.
+  accept the therapy, a rule's net benefit is the AIPW risk under the rule minus that under
+  treat none minus :math:`t` times the share treated (:func:`net_benefit`). Strategies: treat
+  none, treat all, treat dysregulated profiles, treat when the cross-validated benefit exceeds
+  :math:`t`; bootstrap bands.
+- **The supported rule** (:func:`rule_table`, a pure function of a stratum-estimate table):
+  a group is treated when its AIPW risk difference is positive with a multiplicity-adjusted
+  p-value at most α; every group gets its absolute risks, RD with CI, NNTB/NNTH (Altman 1998,
+  BMJ 317:1309) and its number of women.
+- **Subgroups** (:func:`subgroup_effects`): RD by level of each clinical subgroup with
+  interaction tests, adjusted over the subgroups.
+- **By profile, crude** (:func:`by_profile_table`): live birth with and without personalized
+  therapy, unadjusted risk difference with a Wald CI and NNT (descriptive only).
 """
 
 from __future__ import annotations
@@ -25,20 +34,39 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from analysis.core.exceptions import ModelError
 from analysis.core.intervals import z_value
+from analysis.methods.multiplicity import adjusted_p_values
+from analysis.methods.resampling import bootstrap, percentile_interval
 from analysis.models import design as model_design
-from analysis.models.logistic import fit_logit
+from analysis.models.logistic import fit_binomial_irls, fit_logit
+from analysis.models.multinomial import fit_multinomial_logit
+from analysis.models.tidy import estimate_rows
 
 __all__ = [
-    "benefit_by_quintile",
+    "RULE_COLUMNS",
+    "aipw_scores",
+    "benefit_by_fifth",
+    "benefit_matched_pairs",
     "by_profile_table",
+    "c_for_benefit",
+    "calibration_for_benefit",
+    "concordance",
+    "cross_validated_benefit",
     "decision_curve",
+    "decision_curve_with_bands",
     "effect_modification_curve",
     "interaction_tests",
+    "net_benefit",
+    "number_needed",
     "predicted_benefit",
-    "supported_rule",
+    "rule_statement",
+    "rule_table",
+    "stratum_effects",
+    "subgroup_effects",
+    "subgroup_estimate_rows",
 ]
 
 
@@ -170,63 +198,6 @@ def predicted_benefit(
     return out.drop(columns="_treated")
 
 
-def benefit_by_quintile(
-    benefit: pd.DataFrame, *, outcome: str = "live_birth", conf_level: float = 0.95
-) -> pd.DataFrame:
-    """Observed vs predicted risk difference within fifths of predicted benefit."""
-    q = pd.qcut(benefit["benefit"].rank(method="first"), 5, labels=[1, 2, 3, 4, 5])
-    z = z_value(conf_level)
-    rows = []
-    for k, g in benefit.groupby(q, observed=True):
-        t, c = g[g["treated"] == 1][outcome], g[g["treated"] == 0][outcome]
-        rd = t.mean() - c.mean() if len(t) and len(c) else np.nan
-        se = (
-            np.sqrt(t.mean() * (1 - t.mean()) / len(t) + c.mean() * (1 - c.mean()) / len(c))
-            if len(t) and len(c)
-            else np.nan
-        )
-        rows.append(
-            {
-                "quintile": int(k),
-                "n": len(g),
-                "n_treated": len(t),
-                "n_untreated": len(c),
-                "predicted_benefit": g["benefit"].mean(),
-                "observed_benefit": rd,
-                "conf_low": rd - z * se,
-                "conf_high": rd + z * se,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def decision_curve(
-    benefit: pd.DataFrame,
-    *,
-    thresholds: Sequence[float],
-    profile_col: str = "profile_group",
-    treat_level: str = "dysregulated",
-) -> pd.DataFrame:
-    """Net benefit of treat all, treat by profile and treat by the model, across thresholds."""
-    b = benefit["benefit"].to_numpy()
-    by_profile = (benefit[profile_col].astype(str) == treat_level).to_numpy() if profile_col in benefit else None
-    rows = []
-    for t in thresholds:
-        strategies = {"treat none": np.zeros(len(b), bool), "treat all": np.ones(len(b), bool), "treat by model": b > t}
-        if by_profile is not None:
-            strategies[f"treat {treat_level} profiles"] = by_profile
-        for name, treat in strategies.items():
-            rows.append(
-                {
-                    "threshold": t,
-                    "strategy": name,
-                    "net_benefit": float(np.mean(treat * (b - t))),
-                    "share_treated": float(treat.mean()),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
 def by_profile_table(
     data: pd.DataFrame,
     *,
@@ -275,40 +246,923 @@ def by_profile_table(
     return pd.DataFrame(out)
 
 
-def supported_rule(table: pd.DataFrame, *, by: str = "profile_group", conf_level: float = 0.95) -> str:
-    """A plain sentence stating which profiles the data support treating, with the uncertainty."""
-    parts = []
-    for r in table.itertuples():
-        level = getattr(r, by)
-        if not hasattr(r, "risk_difference") or pd.isna(r.risk_difference):
-            parts.append(f"{level}: not estimable (an arm is empty)")
-            continue
-        rd = f"{100 * r.risk_difference:+.1f} percentage points ({conf_level * 100:g}% CI {100 * r.conf_low:+.1f} to {100 * r.conf_high:+.1f})"
-        if r.conf_low > 0:
-            verdict = f"personalized therapy raised live birth by {rd}; number needed to treat {r.nnt:.1f} ({r.nnt_low:.1f} to {r.nnt_high:.1f})"
-        elif r.conf_high < 0:
-            verdict = f"personalized therapy lowered live birth by {rd}; number needed to harm {abs(r.nnt):.1f}"
-        else:
-            verdict = f"no benefit shown: {rd}"
-        parts.append(f"{level}: {verdict}")
-    supported = [getattr(r, by) for r in table.itertuples() if getattr(r, "conf_low", np.nan) > 0]
-    head = (
-        f"The data support offering personalized immunotherapy to patients with a {' or '.join(supported)} profile"
-        if supported
-        else "The data do not show a benefit of personalized immunotherapy in any profile"
+# --------------------------------------------------------------------------------------------
+# doubly robust (AIPW) scores: the observed-outcome side of every "who benefits" analysis
+# --------------------------------------------------------------------------------------------
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def _arm_outcome_design(
+    rows: pd.DataFrame,
+    arm: np.ndarray,
+    *,
+    arms: list[str],
+    reference: str,
+    modifier: str | None,
+    modifier_levels: list[str],
+    covariates: list[str],
+    covariate_levels: dict,
+) -> np.ndarray:
+    """Intercept, arm, covariates (the modifier among them) and arm × modifier, for the arm values ``arm``."""
+    frame = rows.assign(_arm=arm)
+    A, _ = model_design.covariate_design(
+        frame, ["_arm"], references={"_arm": reference}, intercept=False, levels={"_arm": arms}
     )
+    C, _ = model_design.covariate_design(frame, covariates, levels=covariate_levels)
+    parts = [C, A]
+    if modifier is not None:
+        M, _ = model_design.covariate_design(frame, [modifier], intercept=False, levels={modifier: modifier_levels})
+        parts += [A[:, [j]] * M for j in range(A.shape[1])]
+    return np.column_stack(parts)
+
+
+def aipw_scores(
+    data: pd.DataFrame,
+    *,
+    outcome: str = "live_birth",
+    treatment: str = "treatment_arm",
+    treated: str = "personalized",
+    reference: str = "none",
+    ps_covariates: Sequence[str],
+    outcome_covariates: Sequence[str],
+    modifier: str | None = None,
+    augmented: bool = True,
+) -> pd.DataFrame:
+    r"""Return each woman's doubly robust (AIPW) scores for live birth with and without ``treated``.
+
+    The propensity model is a multinomial logistic regression of the arm (every arm in the data,
+    as in notebook 05) on ``ps_covariates``, giving :math:`e_a(X)`; the outcome model a logistic
+    regression of the outcome on arm × ``modifier`` plus ``outcome_covariates``, giving
+    :math:`\mu_a(X)`. For arm :math:`a` the score is (Robins, Rotnitzky & Zhao 1994; Bang &
+    Robins 2005, Biometrics 61:962)
+
+    .. math::
+        \psi_a = \mu_a(X) + \frac{1\{A = a\}}{e_a(X)}\,\{Y - \mu_a(X)\},
+
+    whose mean over any set of women defined by baseline variables is the doubly robust
+    estimate of their risk under arm :math:`a` (the AIPW risks of notebook 05 are these means
+    by profile group). ``effect_score`` :math:`= \psi_{treated} - \psi_{reference}` is the
+    pseudo-outcome of the DR-learner (Kennedy 2023, Electron J Stat 17:3008): its mean within a
+    group is the group's risk difference and its deviation from that mean the influence function
+    of the estimate. With ``augmented=False`` the outcome model is left out
+    (:math:`\mu_a = 0`, inverse-probability weighting, Horvitz–Thompson form).
+
+    Parameters
+    ----------
+    data : DataFrame
+        First transfers; rows missing any column used are left out.
+    outcome, treatment, treated, reference : str
+    ps_covariates, outcome_covariates : sequence of str
+    modifier : str, optional
+        Categorical column whose levels get their own arm effect in the outcome model.
+    augmented : bool
+
+    Returns
+    -------
+    DataFrame
+        The rows used (index kept): the received arm, ``treated`` (1 if it was ``treated``),
+        the outcome as ``y``, ``ps_treated``, ``ps_reference``, ``risk_treated``,
+        ``risk_untreated`` (the outcome model), ``score_treated``, ``score_untreated``,
+        ``effect_score``, and the modifier column when given.
+
+    Raises
+    ------
+    ModelError
+        An arm or a modifier level × arm cell is empty, or a model cannot be fitted
+        (separation); the message lists every empty cell.
+    """
+    covs = [c for c in dict.fromkeys([*([modifier] if modifier else []), *outcome_covariates]) if c != treatment]
+    rows = model_design.model_frame(data, [outcome, treatment, *ps_covariates, *covs])
+    arm = rows[treatment].astype(str).to_numpy()
+    present = sorted(set(arm))
+    problems = [f"no patient received {a}" for a in (treated, reference) if a not in present]
+    if modifier is not None and not problems:
+        mod = rows[modifier].astype(str).to_numpy()
+        problems += [
+            f"no patient of {modifier}={lvl} received {a}"
+            for lvl in sorted(set(mod))
+            for a in (treated, reference)
+            if not ((mod == lvl) & (arm == a)).any()
+        ]
+    if problems:
+        raise ModelError("AIPW scores: " + "; ".join(problems))
+    arms = [reference] + [a for a in present if a != reference]
+    codes = pd.Categorical(arm, categories=arms).codes
+    X_ps, _ = model_design.covariate_design(rows, list(ps_covariates))
+    probs = fit_multinomial_logit(X_ps, codes, n_classes=len(arms))[2]
+    y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
+    is_t, is_r = (arm == treated).astype(float), (arm == reference).astype(float)
+    e_t, e_r = probs[:, arms.index(treated)], probs[:, 0]
+    if augmented:
+        levels = {c: sorted(rows[c].astype(str).unique()) for c in covs if model_design.is_categorical(c, rows)}
+        spec = dict(
+            arms=arms,
+            reference=reference,
+            modifier=modifier,
+            modifier_levels=levels.get(modifier, []),
+            covariates=covs,
+            covariate_levels=levels,
+        )
+        X = _arm_outcome_design(rows, arm, **spec)
+        fit = fit_binomial_irls(X, y, np.ones(len(y)))
+        if not fit.converged:
+            raise ModelError(
+                "AIPW scores: the outcome model did not converge (separation: an outcome that never "
+                "or always happens in some arm or modifier level)"
+            )
+        mu_t = _expit(_arm_outcome_design(rows, np.full(len(y), treated, dtype=object), **spec) @ fit.coef)
+        mu_r = _expit(_arm_outcome_design(rows, np.full(len(y), reference, dtype=object), **spec) @ fit.coef)
+    else:
+        mu_t = mu_r = np.zeros(len(y))
+    score_t = mu_t + is_t * (y - mu_t) / e_t
+    score_r = mu_r + is_r * (y - mu_r) / e_r
+    out = pd.DataFrame(
+        {
+            "arm": arm,
+            "treated": is_t.astype(int),
+            "y": y,
+            "ps_treated": e_t,
+            "ps_reference": e_r,
+            "risk_treated": mu_t,
+            "risk_untreated": mu_r,
+            "score_treated": score_t,
+            "score_untreated": score_r,
+            "effect_score": score_t - score_r,
+        },
+        index=rows.index,
+    )
+    if modifier is not None:
+        out[modifier] = rows[modifier].astype(str)
+    return out
+
+
+def stratum_effects(
+    scores: pd.DataFrame, *, by: str | None = None, conf_level: float = 0.95, reference: str = "none"
+) -> pd.DataFrame:
+    r"""Return the AIPW risks with and without therapy and their difference in each group.
+
+    Within a group of :math:`n` women the risk under each arm is the mean of its score, the
+    risk difference :math:`\widehat{RD}` the mean of ``effect_score`` :math:`D_i`, with the
+    influence-function standard error :math:`\{\sum_i (D_i - \widehat{RD})^2/(n-1)\}^{1/2}/\sqrt n`
+    (which ignores the estimation of the two models, first-order negligible for AIPW when both
+    converge: Chernozhukov et al. 2018, Econom J 21:C1), a Wald interval and a two-sided Wald
+    p-value. A pure function of the scores.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        From :func:`aipw_scores`.
+    by : str, optional
+        Grouping column of ``scores``; None gives one row ``all``.
+    conf_level : float
+    reference : str
+        The reference arm (to count its women).
+
+    Returns
+    -------
+    DataFrame
+        ``group, n, n_treated, n_untreated, risk_treated, risk_untreated, risk_difference,
+        std_error, conf_low, conf_high, p_value``.
+    """
+    z = z_value(conf_level)
+    groups = [("all", scores)] if by is None else list(scores.groupby(scores[by].astype(str), sort=True))
+    out = []
+    for level, g in groups:
+        d = g["effect_score"].to_numpy(float)
+        rd = float(d.mean())
+        se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else np.nan
+        out.append(
+            {
+                "group": level,
+                "n": len(g),
+                "n_treated": int(g["treated"].sum()),
+                "n_untreated": int((g["arm"] == reference).sum()),
+                "risk_treated": float(g["score_treated"].mean()),
+                "risk_untreated": float(g["score_untreated"].mean()),
+                "risk_difference": rd,
+                "std_error": se,
+                "conf_low": rd - z * se,
+                "conf_high": rd + z * se,
+                "p_value": float(2 * scipy.stats.norm.sf(abs(rd / se))) if se > 0 else np.nan,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------------------------
+# the supported rule: a pure function of a stratum-estimate table
+# --------------------------------------------------------------------------------------------
+
+
+def number_needed(risk_difference: float, conf_low: float, conf_high: float) -> dict:
+    r"""Return the number needed to treat for benefit or harm, with its interval, as Altman writes it.
+
+    NNTB :math:`= 1/RD` for :math:`RD > 0`, NNTH :math:`= 1/|RD|` for :math:`RD < 0`; the
+    interval is the reciprocal of the RD limits. When the RD interval includes 0 the NNT
+    interval runs from one limit through infinity to the other, e.g. "NNTB 10 (NNTH 25 to ∞ to
+    NNTB 4)" (Altman 1998, BMJ 317:1309).
+
+    Returns
+    -------
+    dict
+        ``nnt_kind`` (``NNTB``/``NNTH``/empty), ``nnt`` (positive, inf when RD = 0),
+        ``nnt_low``, ``nnt_high`` (the finite limits when the RD interval excludes 0, else NaN),
+        ``nnt_display``.
+    """
+    if not np.isfinite(risk_difference):
+        return {"nnt_kind": "", "nnt": np.nan, "nnt_low": np.nan, "nnt_high": np.nan, "nnt_display": "not estimable"}
+    kind = "NNTB" if risk_difference > 0 else "NNTH" if risk_difference < 0 else ""
+    nnt = 1 / abs(risk_difference) if risk_difference else np.inf
+    point = f"{kind} {nnt:.1f}" if kind else "NNT ∞"
+    if conf_low > 0 or conf_high < 0:
+        a, b = sorted([1 / abs(conf_low), 1 / abs(conf_high)])
+        return {
+            "nnt_kind": kind,
+            "nnt": nnt,
+            "nnt_low": a,
+            "nnt_high": b,
+            "nnt_display": f"{point} ({a:.1f} to {b:.1f})",
+        }
+    harm = f"NNTH {1 / abs(conf_low):.1f}" if conf_low < 0 else "NNTH ∞"
+    benefit = f"NNTB {1 / conf_high:.1f}" if conf_high > 0 else "NNTB ∞"
+    return {
+        "nnt_kind": kind,
+        "nnt": nnt,
+        "nnt_low": np.nan,
+        "nnt_high": np.nan,
+        "nnt_display": f"{point} ({harm} to ∞ to {benefit})",
+    }
+
+
+RULE_COLUMNS = [
+    "grouping",
+    "group",
+    "n",
+    "n_treated",
+    "n_untreated",
+    "risk_treated",
+    "risk_untreated",
+    "risk_difference",
+    "conf_low",
+    "conf_high",
+    "p_value",
+    "p_adjusted",
+    "multiplicity",
+    "nnt_kind",
+    "nnt",
+    "nnt_low",
+    "nnt_high",
+    "nnt_display",
+    "verdict",
+]
+
+
+def rule_table(
+    strata: pd.DataFrame, *, alpha: float = 0.05, multiplicity: str = "holm", family: str = "grouping"
+) -> pd.DataFrame:
+    """Return, for every group of a stratum-estimate table, whether the data support treating it.
+
+    A pure function of ``strata`` (so a harm check can be applied to its output). A group is
+    ``treat`` when its risk difference is positive and its multiplicity-adjusted p-value is at
+    most ``alpha``, ``do not treat (harm)`` when negative with the same, and ``no rule`` otherwise;
+    the adjustment (``multiplicity``: ``holm``, ``fixed_sequence`` in table order, or ``none``)
+    runs over the groups of each ``family`` (default: within each grouping, e.g. the two profile
+    groups are one family, the immune profiles another).
+
+    Parameters
+    ----------
+    strata : DataFrame
+        ``group, n, n_treated, n_untreated, risk_treated, risk_untreated, risk_difference,
+        conf_low, conf_high, p_value`` (as :func:`stratum_effects`), optionally ``grouping``.
+    alpha : float
+    multiplicity : str
+    family : str
+        Column whose values define the families (absent: one family).
+
+    Returns
+    -------
+    DataFrame
+        :data:`RULE_COLUMNS`.
+    """
+    needed = {"group", "n", "risk_treated", "risk_untreated", "risk_difference", "conf_low", "conf_high", "p_value"}
+    missing = sorted(needed - set(strata.columns))
+    if missing:
+        raise ValueError(f"the stratum table lacks the column(s) {missing}")
+    out = strata.copy()
+    if "grouping" not in out:
+        out["grouping"] = ""
+    for col in ("n_treated", "n_untreated"):
+        if col not in out:
+            out[col] = np.nan
+    keys = out[family] if family in out else pd.Series("", index=out.index)
+    out["p_adjusted"] = np.nan
+    for _, idx in out.groupby(keys, sort=False).groups.items():
+        out.loc[idx, "p_adjusted"] = adjusted_p_values(out.loc[idx, "p_value"].to_numpy(float), multiplicity)
+    out["multiplicity"] = multiplicity
+    nnt = pd.DataFrame(
+        [number_needed(r.risk_difference, r.conf_low, r.conf_high) for r in out.itertuples()], index=out.index
+    )
+    out = pd.concat([out, nnt], axis=1)
+    shown = out["p_adjusted"] <= alpha
+    out["verdict"] = np.where(
+        shown & (out["risk_difference"] > 0),
+        "treat",
+        np.where(shown & (out["risk_difference"] < 0), "do not treat (harm)", "no rule"),
+    )
+    out.loc[out["risk_difference"].isna(), "verdict"] = "not estimable"
+    return out[RULE_COLUMNS].reset_index(drop=True)
+
+
+def rule_statement(rule: pd.DataFrame, *, alpha: float = 0.05, conf_level: float = 0.95) -> str:
+    """Return the treatment rule the data support, in plain words, with every group's numbers.
+
+    Says plainly when the data support no rule. ``rule`` is :func:`rule_table`'s output.
+    """
+    method = str(rule["multiplicity"].iloc[0]) if len(rule) else "none"
+    how = {"holm": "Holm-adjusted", "fixed_sequence": "fixed-sequence", "none": "unadjusted"}.get(method, method)
+    treat = rule[rule["verdict"] == "treat"]
+    harm = rule[rule["verdict"] == "do not treat (harm)"]
+
+    def where(r):
+        return f"{r.group} ({str(r.grouping).replace('_', ' ')})" if r.grouping else str(r.group)
+
+    def named(frame):
+        return " or ".join(where(r) for r in frame.itertuples())
+
+    if len(treat):
+        head = f"The data support offering personalized immunotherapy to women with a {named(treat)} profile"
+    else:
+        head = "The data support no treatment rule: no group shows a benefit of personalized immunotherapy"
+    if len(harm):
+        head += f", and support withholding it from {named(harm)}"
+    pct = f"{conf_level * 100:g}%"
+    parts = []
+    for r in rule.itertuples():
+        if r.verdict == "not estimable":
+            parts.append(f"{where(r)}: not estimable")
+            continue
+        parts.append(
+            f"{where(r)}, {int(r.n)} women: live birth {100 * r.risk_treated:.1f}% with and "
+            f"{100 * r.risk_untreated:.1f}% without therapy, difference {100 * r.risk_difference:+.1f} "
+            f"percentage points ({pct} CI {100 * r.conf_low:+.1f} to {100 * r.conf_high:+.1f}; {how} "
+            f"p = {r.p_adjusted:.3g}), {r.nnt_display}"
+        )
     return (
         head
-        + " (crude first-transfer comparison; see the weighted and doubly robust estimates of notebook 05). "
+        + f" (doubly robust AIPW estimates at the first transfer; {how} p-values within each grouping, "
+        + f"rule at α = {alpha:g}). "
         + "; ".join(parts)
         + "."
     )
 
 
-def benefit_table(
-    data: pd.DataFrame, *, groupings: Sequence[str] = ("profile_group", "immune_profile"), **kwargs
+# --------------------------------------------------------------------------------------------
+# the benefit model, cross-validated
+# --------------------------------------------------------------------------------------------
+
+
+def _benefit_arrays(rows: pd.DataFrame, *, outcome, treatment, treated, reference, modifiers, covariates) -> dict:
+    """The benefit model's pieces for every row, built once: outcome, arm indicators, main effects, modifiers."""
+    cols = list(dict.fromkeys([*modifiers, *covariates]))
+    levels = {c: sorted(rows[c].astype(str).unique()) for c in cols if model_design.is_categorical(c, rows)}
+    main, _ = model_design.covariate_design(rows, cols, levels=levels)
+    mods, _ = model_design.covariate_design(rows, list(modifiers), intercept=False, levels=levels)
+    arm = rows[treatment].astype(str).to_numpy()
+    return {
+        "y": pd.to_numeric(rows[outcome]).to_numpy(dtype=float),
+        "t": (arm == treated).astype(float),
+        "pool": np.isin(arm, [treated, reference]),
+        "main": main,
+        "mods": mods,
+    }
+
+
+def _benefit_design(main: np.ndarray, mods: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Intercept, treatment indicator ``t``, main effects (modifiers and covariates) and ``t`` × modifiers."""
+    return np.column_stack([main[:, :1], t, main[:, 1:], t[:, None] * mods])
+
+
+def _out_of_fold_benefit(arrays: dict, woman: np.ndarray, *, n_folds: int, seed: int) -> np.ndarray:
+    """Out-of-fold predicted benefit; ``woman`` labels the rows so that copies of one woman share a fold."""
+    y, t, pool, main, mods = (arrays[k] for k in ("y", "t", "pool", "main", "mods"))
+    unique, inverse = np.unique(woman, return_inverse=True)
+    fold = (np.random.default_rng(seed).permutation(len(unique)) % n_folds)[inverse]
+    out = np.full(len(y), np.nan)
+    for k in range(n_folds):
+        test = fold == k
+        train = ~test & pool
+        if not test.any():
+            continue
+        fit = fit_binomial_irls(_benefit_design(main[train], mods[train], t[train]), y[train], np.ones(train.sum()))
+        if not fit.converged:
+            raise ModelError("benefit model: did not converge in a cross-validation fold (separation)")
+        n = int(test.sum())
+        out[test] = _expit(_benefit_design(main[test], mods[test], np.ones(n)) @ fit.coef) - _expit(
+            _benefit_design(main[test], mods[test], np.zeros(n)) @ fit.coef
+        )
+    return out
+
+
+def cross_validated_benefit(
+    data: pd.DataFrame,
+    *,
+    outcome: str = "live_birth",
+    modifiers: Sequence[str],
+    covariates: Sequence[str] = (),
+    treatment: str = "treatment_arm",
+    treated: str = "personalized",
+    reference: str = "none",
+    n_folds: int = 5,
+    seed: int = 0,
+) -> pd.Series:
+    """Return each woman's out-of-fold predicted benefit from the treatment-benefit model.
+
+    The model is :func:`predicted_benefit`'s (arm × ``modifiers`` + ``covariates``, fitted on
+    the ``treated`` and ``reference`` arms); the women are split at random into ``n_folds``
+    folds and each fold's benefit is predicted by the model fitted on the other folds, so a
+    decision curve or calibration built on it does not reward the model for fitting noise
+    (the in-sample "treat by model" curve beats every strategy by construction).
+
+    Returns
+    -------
+    Series
+        Predicted benefit (risk with minus risk without therapy) of every row of ``data``
+        complete on the model's columns (all arms: a woman of another arm also gets a
+        prediction), index kept.
+    """
+    rows = model_design.model_frame(data, [outcome, treatment, *modifiers, *covariates])
+    arrays = _benefit_arrays(
+        rows,
+        outcome=outcome,
+        treatment=treatment,
+        treated=treated,
+        reference=reference,
+        modifiers=list(modifiers),
+        covariates=list(covariates),
+    )
+    oof = _out_of_fold_benefit(arrays, np.arange(len(rows)), n_folds=n_folds, seed=seed)
+    return pd.Series(oof, index=rows.index, name="benefit")
+
+
+# --------------------------------------------------------------------------------------------
+# decision curves, calibration and discrimination for benefit, from observed outcomes
+# --------------------------------------------------------------------------------------------
+
+
+def net_benefit(effect_score: np.ndarray, treat: np.ndarray, threshold: float) -> float:
+    r"""Return the net benefit of a treatment rule, estimated from doubly robust scores.
+
+    .. math::
+        NB(r) = \hat P(Y^{r}=1) - \hat P(Y^{none}=1) - t\,\overline{r}
+              = \frac1n \sum_i r_i\,(\psi_{1i} - \psi_{0i} - t),
+
+    with :math:`r_i` = 1 if the rule treats woman :math:`i`, :math:`\psi` the AIPW scores
+    (:func:`aipw_scores`) and :math:`t` the threshold: the smallest gain in live-birth
+    probability for which a woman would accept the therapy. The risk under the rule is the
+    AIPW value of the policy (Zhang et al. 2012, Biometrics 68:1010); treat none has 0, treat
+    all :math:`\overline{\psi_1 - \psi_0} - t` (Vickers, Kattan & Sargent 2007, Trials 8:14,
+    for the treatment decision curve).
+    """
+    d = np.asarray(effect_score, dtype=float)
+    r = np.asarray(treat, dtype=float)
+    return float(np.mean(r * (d - threshold)))
+
+
+def _rules(predicted: np.ndarray, profile: np.ndarray | None, treat_level: str, t: float) -> dict:
+    n = len(predicted)
+    rules = {"treat none": np.zeros(n, bool), "treat all": np.ones(n, bool)}
+    if profile is not None:
+        rules[f"treat {treat_level} profiles"] = profile == treat_level
+    rules["treat by model (cross-validated)"] = predicted > t
+    return rules
+
+
+def decision_curve(
+    scores: pd.DataFrame,
+    predicted: pd.Series,
+    *,
+    thresholds: Sequence[float],
+    profile_col: str = "profile_group",
+    treat_level: str = "dysregulated",
+    profiles: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """:func:`by_profile_table` for each grouping, stacked with columns ``grouping`` and ``group``."""
-    parts = [by_profile_table(data, by=g, **kwargs).rename(columns={g: "group"}).assign(grouping=g) for g in groupings]
-    out = pd.concat(parts, ignore_index=True)
-    return out[["grouping", "group", *[c for c in out.columns if c not in ("grouping", "group")]]]
+    """Net benefit of treat none, treat all, treat by profile and treat by the model, from outcomes.
+
+    A pure function: the net benefit of each rule is :func:`net_benefit` of the AIPW scores;
+    the model's rule treats a woman when her (cross-validated) predicted benefit exceeds the
+    threshold. Rows are the women with both a score and a prediction.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        :func:`aipw_scores`.
+    predicted : Series
+        Predicted benefit, indexed like ``scores`` (:func:`cross_validated_benefit`).
+    thresholds : sequence of float
+    profile_col, treat_level : str
+        The profile rule: treat women whose ``profile_col`` is ``treat_level``.
+    profiles : Series, optional
+        The profile column when ``scores`` does not hold it.
+
+    Returns
+    -------
+    DataFrame
+        ``threshold, strategy, net_benefit, share_treated, n``.
+    """
+    idx = scores.index.intersection(predicted.dropna().index)
+    d = scores.loc[idx, "effect_score"].to_numpy(float)
+    b = predicted.loc[idx].to_numpy(float)
+    source = scores[profile_col] if profile_col in scores else profiles
+    prof = source.loc[idx].astype(str).to_numpy() if source is not None else None
+    rows = []
+    for t in thresholds:
+        for name, treat in _rules(b, prof, treat_level, t).items():
+            rows.append(
+                {
+                    "threshold": float(t),
+                    "strategy": name,
+                    "net_benefit": net_benefit(d, treat, t),
+                    "share_treated": float(treat.mean()),
+                    "n": len(idx),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _decision_curve_replicate(
+    pos: np.ndarray, *, arrays, effect_score, profile, treat_level, thresholds, n_folds, fold_seed
+) -> np.ndarray:
+    sample = {k: v[pos] for k, v in arrays.items()}
+    predicted = _out_of_fold_benefit(sample, pos, n_folds=n_folds, seed=fold_seed)
+    d = effect_score[pos]
+    prof = profile[pos] if profile is not None else None
+    t = np.asarray(thresholds, dtype=float)
+    excess = d[:, None] - t[None, :]  # rows × thresholds; the same rule order as _rules
+    columns = [np.zeros(len(t)), excess.mean(axis=0)]
+    if prof is not None:
+        columns.append(excess[prof == treat_level].sum(axis=0) / len(d))
+    columns.append((excess * (predicted[:, None] > t[None, :])).mean(axis=0))
+    return np.column_stack(columns).ravel()
+
+
+def decision_curve_with_bands(
+    data: pd.DataFrame,
+    scores: pd.DataFrame,
+    *,
+    outcome: str = "live_birth",
+    modifiers: Sequence[str],
+    covariates: Sequence[str] = (),
+    thresholds: Sequence[float],
+    treatment: str = "treatment_arm",
+    treated: str = "personalized",
+    reference: str = "none",
+    profile_col: str = "profile_group",
+    treat_level: str = "dysregulated",
+    n_folds: int = 5,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+    conf_level: float = 0.95,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The decision curve of :func:`decision_curve` with percentile bootstrap bands.
+
+    The model's curve uses cross-validated predictions (:func:`cross_validated_benefit`). Each
+    bootstrap resample of women repeats the cross-validation (the model refitted in every
+    training fold of the resample, copies of a woman kept in one fold) and re-evaluates every
+    rule on the resampled scores; the scores' own models are not refitted (AIPW is first-order
+    insensitive to their estimation), so the bands carry the sampling error of the outcomes
+    and of the benefit model.
+
+    Returns
+    -------
+    (DataFrame, Series)
+        The curve with ``conf_low``, ``conf_high`` and ``n_bootstrap``; the cross-validated
+        predicted benefit.
+    """
+    cols = list(dict.fromkeys([*modifiers, *covariates, profile_col]))
+    rows = model_design.model_frame(data.loc[data.index.intersection(scores.index)], [outcome, treatment, *cols])
+    arrays = _benefit_arrays(
+        rows,
+        outcome=outcome,
+        treatment=treatment,
+        treated=treated,
+        reference=reference,
+        modifiers=list(modifiers),
+        covariates=list(covariates),
+    )
+    predicted = pd.Series(
+        _out_of_fold_benefit(arrays, np.arange(len(rows)), n_folds=n_folds, seed=seed), index=rows.index, name="benefit"
+    )
+    curve = decision_curve(
+        scores.loc[rows.index],
+        predicted,
+        thresholds=thresholds,
+        profile_col=profile_col,
+        treat_level=treat_level,
+        profiles=rows[profile_col],
+    )
+    reps = bootstrap(
+        _decision_curve_replicate,
+        np.arange(len(rows)),
+        n_boot=n_bootstrap,
+        seed=seed,
+        n_jobs=n_jobs,
+        arrays=arrays,
+        effect_score=scores.loc[rows.index, "effect_score"].to_numpy(float),
+        profile=rows[profile_col].astype(str).to_numpy(),
+        treat_level=treat_level,
+        thresholds=list(thresholds),
+        n_folds=n_folds,
+        fold_seed=seed,
+    )
+    low, high = percentile_interval(reps, conf_level=conf_level)
+    curve = curve.assign(
+        conf_low=low, conf_high=high, n_bootstrap=n_bootstrap, n_failed_replicates=int(np.isnan(reps).all(axis=1).sum())
+    )
+    return curve, predicted
+
+
+def benefit_by_fifth(scores: pd.DataFrame, predicted: pd.Series, *, conf_level: float = 0.95) -> pd.DataFrame:
+    """Observed (AIPW) against predicted benefit within fifths of predicted benefit.
+
+    The observed benefit of a fifth is the mean of the doubly robust ``effect_score`` of its
+    women (an adjusted risk difference, not the crude difference of two arms that differ in
+    who was treated), with the influence-function Wald interval of :func:`stratum_effects`.
+
+    Returns
+    -------
+    DataFrame
+        ``quintile, n, n_treated, n_untreated, predicted_benefit, observed_benefit, conf_low,
+        conf_high``.
+    """
+    idx = scores.index.intersection(predicted.dropna().index)
+    s = scores.loc[idx]
+    b = predicted.loc[idx]
+    q = pd.qcut(b.rank(method="first"), 5, labels=[1, 2, 3, 4, 5])
+    eff = stratum_effects(s.assign(_q=q.astype(int).astype(str)), by="_q", conf_level=conf_level)
+    pred = b.groupby(q.astype(int).astype(str)).mean()
+    return pd.DataFrame(
+        {
+            "quintile": eff["group"].astype(int),
+            "n": eff["n"],
+            "n_treated": eff["n_treated"],
+            "n_untreated": eff["n_untreated"],
+            "predicted_benefit": pred.loc[eff["group"]].to_numpy(),
+            "observed_benefit": eff["risk_difference"],
+            "conf_low": eff["conf_low"],
+            "conf_high": eff["conf_high"],
+        }
+    )
+
+
+def calibration_for_benefit(scores: pd.DataFrame, predicted: pd.Series, *, conf_level: float = 0.95) -> pd.DataFrame:
+    r"""Calibration-in-the-large and calibration slope of predicted benefit against AIPW scores.
+
+    Least squares of the doubly robust pseudo-outcome :math:`D_i` on predicted benefit
+    :math:`\hat b_i`, :math:`E(D \mid \hat b) = a + s\,\hat b` (the DR-learner's calibration
+    check: Kennedy 2023; Xu & Yadlowsky 2022, "Calibration error for heterogeneous treatment
+    effects"): slope :math:`s` = 1 for well-calibrated benefit (below 1: predictions too
+    extreme); in the large, :math:`\bar D - \bar{\hat b}` = 0. HC0 sandwich standard errors.
+
+    Returns
+    -------
+    DataFrame
+        ``measure`` (``calibration_in_the_large``, ``calibration_slope``), ``estimate``,
+        ``std_error``, ``conf_low``, ``conf_high``, ``ideal``, ``n``.
+    """
+    idx = scores.index.intersection(predicted.dropna().index)
+    d = scores.loc[idx, "effect_score"].to_numpy(float)
+    b = predicted.loc[idx].to_numpy(float)
+    n = len(d)
+    z = z_value(conf_level)
+    diff = d - b
+    citl, citl_se = diff.mean(), diff.std(ddof=1) / np.sqrt(n)
+    X = np.column_stack([np.ones(n), b])
+    bread = np.linalg.inv(X.T @ X)
+    coef = bread @ X.T @ d
+    resid = d - X @ coef
+    cov = bread @ (X.T * resid**2) @ X @ bread
+    slope, slope_se = coef[1], np.sqrt(cov[1, 1])
+    return pd.DataFrame(
+        {
+            "measure": ["calibration_in_the_large", "calibration_slope"],
+            "estimate": [citl, slope],
+            "std_error": [citl_se, slope_se],
+            "conf_low": [citl - z * citl_se, slope - z * slope_se],
+            "conf_high": [citl + z * citl_se, slope + z * slope_se],
+            "ideal": [0.0, 1.0],
+            "n": n,
+        }
+    )
+
+
+def benefit_matched_pairs(predicted: np.ndarray, treated: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    """Match each woman of the smaller arm to one of the other on predicted benefit (van Klaveren 2018).
+
+    Greedy nearest-neighbour matching without replacement: the women of the smaller arm, in
+    increasing order of predicted benefit (ties by position), each take the not yet matched
+    woman of the other arm with the closest predicted benefit (ties: the lower benefit, then the
+    earlier position).
+
+    Returns
+    -------
+    DataFrame
+        One row per pair: ``treated_position``, ``control_position``, ``predicted_benefit``
+        (mean of the two), ``observed_benefit`` (treated outcome − control outcome: −1, 0 or 1).
+    """
+    predicted, treated, y = (np.asarray(a, dtype=float) for a in (predicted, treated, y))
+    t_pos, c_pos = np.flatnonzero(treated == 1), np.flatnonzero(treated == 0)
+    small, large = (t_pos, c_pos) if len(t_pos) <= len(c_pos) else (c_pos, t_pos)
+    small = small[np.lexsort((small, predicted[small]))]
+    free = np.ones(len(large), bool)
+    pairs = []
+    for i in small:
+        cand = np.flatnonzero(free)
+        if not len(cand):
+            break
+        dist = np.abs(predicted[large[cand]] - predicted[i])
+        j = cand[np.lexsort((large[cand], predicted[large[cand]], dist))[0]]
+        free[j] = False
+        ti, ci = (i, large[j]) if treated[i] == 1 else (large[j], i)
+        pairs.append((ti, ci))
+    tp = np.array([p[0] for p in pairs], dtype=int)
+    cp = np.array([p[1] for p in pairs], dtype=int)
+    return pd.DataFrame(
+        {
+            "treated_position": tp,
+            "control_position": cp,
+            "predicted_benefit": (predicted[tp] + predicted[cp]) / 2,
+            "observed_benefit": y[tp] - y[cp],
+        }
+    )
+
+
+def concordance(score: np.ndarray, outcome: np.ndarray) -> tuple[float, int]:
+    """Harrell's C between a score and an ordinal outcome: concordant share of the pairs with
+    different outcomes, score ties counted one half. Returns (C, number of usable pairs)."""
+    score, outcome = np.asarray(score, float), np.asarray(outcome, float)
+    ds = np.sign(score[:, None] - score[None, :])
+    do = np.sign(outcome[:, None] - outcome[None, :])
+    usable = np.triu(do != 0, k=1)
+    n = int(usable.sum())
+    if n == 0:
+        return np.nan, 0
+    agree = (ds * do)[usable]
+    return float(((agree > 0).sum() + 0.5 * (agree == 0).sum()) / n), n
+
+
+def c_for_benefit(
+    predicted: np.ndarray,
+    treated: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    conf_level: float = 0.95,
+) -> dict:
+    r"""The c-for-benefit of van Klaveren et al. (2018, J Clin Epidemiol 94:59).
+
+    Women of the two arms are matched 1:1 on predicted benefit (:func:`benefit_matched_pairs`);
+    a pair's predicted benefit is the mean of its two predictions, its observed benefit the
+    treated woman's outcome minus the control's (−1, 0, 1); the c-for-benefit is Harrell's C
+    between the two over pairs of pairs with different observed benefit (:func:`concordance`).
+    0.5 is no ability to tell who benefits. The interval is a percentile bootstrap over matched
+    pairs. In an observational cohort the pairs are not exchangeable on the confounders, so the
+    statistic is descriptive (the AIPW calibration of :func:`calibration_for_benefit` is the
+    adjusted check).
+
+    Returns
+    -------
+    dict
+        ``c_for_benefit``, ``conf_low``, ``conf_high``, ``n_pairs``, ``n_usable``.
+    """
+    pairs = benefit_matched_pairs(predicted, treated, y)
+    c, usable = concordance(pairs["predicted_benefit"].to_numpy(), pairs["observed_benefit"].to_numpy())
+    reps = bootstrap(
+        _pair_concordance,
+        pairs[["predicted_benefit", "observed_benefit"]].to_numpy(),
+        n_boot=n_bootstrap,
+        seed=seed,
+    )
+    low, high = percentile_interval(reps, conf_level=conf_level)
+    return {
+        "c_for_benefit": c,
+        "conf_low": float(low[0]),
+        "conf_high": float(high[0]),
+        "n_pairs": len(pairs),
+        "n_usable": usable,
+    }
+
+
+def _pair_concordance(sample: np.ndarray) -> float:
+    return concordance(sample[:, 0], sample[:, 1])[0]
+
+
+# --------------------------------------------------------------------------------------------
+# subgroup effects with interaction tests
+# --------------------------------------------------------------------------------------------
+
+
+def subgroup_effects(
+    scores_by_subgroup: dict[str, pd.DataFrame],
+    *,
+    conf_level: float = 0.95,
+    multiplicity: str = "holm",
+    reference: str = "none",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    r"""Risk difference of the treated arm in each level of each subgroup, and the interaction tests.
+
+    For each subgroup the AIPW scores come from an outcome model with arm × that subgroup
+    (:func:`aipw_scores` with ``modifier``); the level effects are :func:`stratum_effects`.
+    The interaction test asks whether the risk differences are equal across the :math:`k`
+    levels: :math:`\chi^2_{k-1} = \sum_j w_j(\widehat{RD}_j - \overline{RD}_w)^2`,
+    :math:`w_j = 1/SE_j^2` (the levels are disjoint sets of women, so the estimates are
+    independent to first order); for two levels it is the Wald test of their difference,
+    which is reported with its CI. The p-values of the interaction tests are adjusted over the
+    subgroups (``multiplicity``).
+
+    Parameters
+    ----------
+    scores_by_subgroup : dict
+        Subgroup column → its scores (holding the column).
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        Level effects ``subgroup, group, n, …, p_value`` and the tests ``subgroup, levels,
+        difference, conf_low, conf_high, statistic, df, p_value, p_adjusted, multiplicity``
+        (``difference`` the last level minus the first, for two levels).
+    """
+    z = z_value(conf_level)
+    effects, tests = [], []
+    for name, scores in scores_by_subgroup.items():
+        eff = stratum_effects(scores, by=name, conf_level=conf_level, reference=reference).assign(subgroup=name)
+        effects.append(eff)
+        rd, se = eff["risk_difference"].to_numpy(), eff["std_error"].to_numpy()
+        w = 1 / se**2
+        pooled = np.sum(w * rd) / np.sum(w)
+        stat = float(np.sum(w * (rd - pooled) ** 2))
+        df = len(rd) - 1
+        entry = {
+            "subgroup": name,
+            "levels": " vs ".join(eff["group"]),
+            "difference": np.nan,
+            "conf_low": np.nan,
+            "conf_high": np.nan,
+            "statistic": stat,
+            "df": df,
+            "p_value": float(scipy.stats.chi2.sf(stat, df)) if df > 0 else np.nan,
+        }
+        if df == 1:
+            diff, dse = rd[1] - rd[0], np.sqrt(se[0] ** 2 + se[1] ** 2)
+            entry.update(difference=diff, conf_low=diff - z * dse, conf_high=diff + z * dse)
+        tests.append(entry)
+    effects = pd.concat(effects, ignore_index=True) if effects else pd.DataFrame()
+    tests = pd.DataFrame(tests)
+    if len(tests):
+        tests["p_adjusted"] = adjusted_p_values(tests["p_value"].to_numpy(float), multiplicity)
+        tests["multiplicity"] = multiplicity
+        effects = effects[["subgroup", *[c for c in effects.columns if c != "subgroup"]]]
+    return effects, tests
+
+
+def subgroup_estimate_rows(
+    effects: pd.DataFrame,
+    *,
+    treatment: str = "treatment_arm",
+    treated: str = "personalized",
+    model_id_prefix: str,
+    notebook: str,
+    outcome: str,
+    population: str,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
+    """Return the subgroup risk differences of :func:`subgroup_effects` as estimate rows.
+
+    One model id per subgroup (``<model_id_prefix><subgroup>``), term
+    ``<treatment>[<treated>] | <subgroup>=<level>``, estimator ``aipw_rd_if`` (AIPW risk
+    difference, influence-function Wald interval).
+    """
+    frames = []
+    for name, g in effects.groupby("subgroup", sort=False):
+        frames.append(
+            estimate_rows(
+                [f"{treatment}[{treated}] | {name}={lvl}" for lvl in g["group"]],
+                g["risk_difference"].to_numpy(float),
+                g["std_error"].to_numpy(float),
+                conf_level=conf_level,
+                ratio=False,
+                notebook=notebook,
+                model_id=f"{model_id_prefix}{name}",
+                outcome=outcome,
+                population=population,
+                estimator="aipw_rd_if",
+                n_obs=g["n"].to_numpy(),
+                n_events=pd.NA,
+                n_clusters=pd.NA,
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -13,7 +13,14 @@ import pandas as pd
 from analysis.output.disclosure import format_count
 from analysis.output.style import label_for
 
-__all__ = ["figure_1_caption", "figure_2_caption", "figure_3_caption", "figure_4_caption", "figure_5_caption"]
+__all__ = [
+    "figure_1_caption",
+    "figure_2_caption",
+    "figure_3_caption",
+    "figure_4_caption",
+    "figure_5_caption",
+    "subgroup_forest_caption",
+]
 
 
 def _pct(conf_level: float) -> str:
@@ -142,6 +149,24 @@ def figure_5_caption(
         part_b = "(b) The clinical + endometrial model could not be validated on these data."
     return (
         f"Figure 5. Biomarkers and who benefits. {part_a} {part_b} (c) Observed against predicted benefit of "
-        f"personalized therapy by fifth of predicted benefit. (d) Net benefit of treating all, by profile and by "
-        f"the benefit model across the smallest gain in live birth judged worth the therapy."
+        f"personalized therapy by fifth of cross-validated predicted benefit, observed benefit the doubly robust "
+        f"(AIPW) risk difference. (d) Net benefit, estimated from observed outcomes (AIPW), of treating none, all, "
+        f"dysregulated profiles, or by the cross-validated benefit model (shaded: {_pct(conf_level)} bootstrap band) "
+        f"across the smallest gain in live birth judged worth the therapy."
+    )
+
+
+def subgroup_forest_caption(
+    tests: pd.DataFrame, skipped: list[str], *, population: str, n: int, conf_level: float = 0.95, min_cell_count: int
+) -> str:
+    """Caption of the supplementary subgroup forest plot: estimator, population, tests and adjustment."""
+    how = {"holm": "Holm", "fixed_sequence": "fixed-sequence", "none": "no"}
+    method = how.get(str(tests["multiplicity"].iloc[0]), "") if len(tests) else "no"
+    skip = (" Not shown (column absent from the data): " + "; ".join(skipped) + ".") if skipped else ""
+    return (
+        f"Supplementary figure: live birth at the first transfer with personalized immunotherapy against none by "
+        f"subgroup, {population} ({format_count(n, min_cell_count)} women). Risk differences (percentage points) "
+        f"are doubly robust (AIPW; outcome model with arm × subgroup) with {_pct(conf_level)} influence-function "
+        f"CIs. Interaction p: Wald test that the risk differences are equal across the subgroup's levels, with "
+        f"{method} adjustment across the {len(tests)} subgroups in brackets.{skip}"
     )

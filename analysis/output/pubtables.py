@@ -14,16 +14,20 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.data.contract import CATEGORICALS
-from analysis.models.design import level_term
+from analysis.methods.multiplicity import MULTIPLICITY_METHODS, adjusted_p_values
+from analysis.models.design import level_term, stratum_term
 from analysis.output.disclosure import rule_statement
 from analysis.output.results import write_table
 from analysis.output.style import label_for
 
 __all__ = [
+    "HIERARCHY_COLUMNS",
     "PublicationTable",
+    "hierarchy_table",
     "model_table",
     "model_terms_table",
     "table_one",
@@ -110,42 +114,227 @@ _ARM_TERMS = pd.DataFrame(
 )
 
 
-def model_table(estimates: pd.DataFrame, *, conf_level: float = 0.95, min_cell_count: int) -> PublicationTable:
-    """Main effect estimates of each arm against no immunotherapy across the suite's models."""
+#: Columns of ``tables/hierarchy.csv``.
+HIERARCHY_COLUMNS = [
+    "role",
+    "order",
+    "label",
+    "model_id",
+    "term",
+    "estimator",
+    "estimate",
+    "conf_low",
+    "conf_high",
+    "p_value",
+    "p_adjusted",
+    "multiplicity",
+    "alpha",
+    "significant",
+    "message",
+]
+
+
+def _hierarchy_term(entry: dict, *, treatment: str = "treatment_arm") -> str:
+    """The estimate term a hierarchy entry names: its ``term``, else ``<treatment>[<arm>]`` and, with
+    ``within`` (a mapping of one column to a level), `` | <column>=<level>``."""
+    if "term" in entry:
+        return str(entry["term"])
+    term = level_term(treatment, entry["arm"])
+    for column, level in (entry.get("within") or {}).items():
+        term = stratum_term(term, column, level)
+    return term
+
+
+def _check_hierarchy(hierarchy: dict) -> None:
+    problems = []
+    if not isinstance(hierarchy, dict):
+        raise ValueError("analysis_hierarchy must be a mapping with primary, secondary, multiplicity and alpha")
+    for key in ("primary", "secondary", "multiplicity", "alpha"):
+        if key not in hierarchy:
+            problems.append(f"no '{key}'")
+    entries = [hierarchy.get("primary")] + list(hierarchy.get("secondary") or [])
+    for i, e in enumerate(entries):
+        where = "primary" if i == 0 else f"secondary[{i - 1}]"
+        if not isinstance(e, dict) or "model_id" not in e or not ({"term", "arm"} & set(e)):
+            problems.append(f"{where} needs model_id and arm (or term)")
+        elif not isinstance(e.get("within", {}), dict):
+            problems.append(f"{where}: within must map one column to a level")
+    if hierarchy.get("multiplicity") not in MULTIPLICITY_METHODS:
+        problems.append(
+            f"multiplicity {hierarchy.get('multiplicity')!r} is not one of {', '.join(MULTIPLICITY_METHODS)}"
+        )
+    alpha = hierarchy.get("alpha")
+    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        problems.append(f"alpha {alpha!r} must lie between 0 and 1")
+    if problems:
+        raise ValueError("analysis_hierarchy: " + "; ".join(problems))
+
+
+def hierarchy_table(estimates: pd.DataFrame, hierarchy: dict) -> pd.DataFrame:
+    """Return the declared primary and secondary analyses with raw and adjusted p-values.
+
+    The primary is tested at ``alpha``. The secondary family is tested only after the primary
+    rejects (serial gatekeeping), within it by ``multiplicity`` (``holm``; ``fixed_sequence`` in
+    the declared order; ``none``): a secondary's adjusted p-value is the larger of the primary's
+    p-value and its own adjusted p-value within the family, so ``significant`` (adjusted p ≤
+    alpha) controls the family-wise error over primary and secondary together (Dmitrienko,
+    Tamhane & Wiens 2008, Biom J 50:667). A declared analysis missing from ``estimates`` gets a
+    message and no p-value, and takes no part in the adjustment.
+
+    Parameters
+    ----------
+    estimates : DataFrame
+        ``tables/estimates.csv``.
+    hierarchy : dict
+        ``primary`` (``model_id``, ``arm``, optional ``within``, ``label``; or ``term`` in place of
+        ``arm``/``within``), ``secondary`` (list of the same),
+        ``multiplicity``, ``alpha``.
+
+    Returns
+    -------
+    DataFrame
+        :data:`HIERARCHY_COLUMNS`.
+
+    Raises
+    ------
+    ValueError
+        A malformed hierarchy (every problem listed).
+    """
+    _check_hierarchy(hierarchy)
+    alpha = float(hierarchy["alpha"])
+    entries = [("primary", hierarchy["primary"])] + [("secondary", e) for e in hierarchy["secondary"]]
     rows = []
+    for k, (role, e) in enumerate(entries):
+        term = _hierarchy_term(e)
+        hit = estimates[(estimates["model_id"] == e["model_id"]) & (estimates["term"] == term)]
+        base = {
+            "role": role,
+            "order": k,
+            "label": e.get("label", ""),
+            "model_id": e["model_id"],
+            "term": term,
+            "multiplicity": "none" if role == "primary" else hierarchy["multiplicity"],
+            "alpha": alpha,
+        }
+        if hit.empty:
+            rows.append(
+                {**base, "estimator": "", "p_value": np.nan, "message": "not in estimates.csv (not estimable?)"}
+            )
+            continue
+        r = hit.iloc[0]
+        rows.append(
+            {
+                **base,
+                "estimator": r["estimator"],
+                "estimate": r["estimate"],
+                "conf_low": r["conf_low"],
+                "conf_high": r["conf_high"],
+                "p_value": r["p_value"],
+                "message": "",
+            }
+        )
+    out = pd.DataFrame(rows).reindex(columns=HIERARCHY_COLUMNS)
+    p = pd.to_numeric(out["p_value"], errors="coerce").to_numpy(float)
+    adj = np.full(len(out), np.nan)
+    adj[0] = p[0]
+    if len(out) > 1:
+        within = adjusted_p_values(p[1:], hierarchy["multiplicity"])
+        adj[1:] = np.where(np.isfinite(within), np.fmax(within, p[0] if np.isfinite(p[0]) else 1.0), np.nan)
+    out["p_adjusted"] = adj
+    out["significant"] = np.isfinite(adj) & (adj <= alpha)
+    gate = ~(np.isfinite(p[0]) and p[0] <= alpha)
+    if gate and len(out) > 1:
+        out.loc[out["role"] == "secondary", "message"] = out.loc[out["role"] == "secondary", "message"].where(
+            out.loc[out["role"] == "secondary", "message"] != "", "not confirmatory: the primary did not reject"
+        )
+    return out
+
+
+def _role_of(hierarchy_rows: pd.DataFrame | None, model_id: str, term: str) -> tuple[str, float]:
+    if hierarchy_rows is None:
+        return "", np.nan
+    hit = hierarchy_rows[(hierarchy_rows["model_id"] == model_id) & (hierarchy_rows["term"] == term)]
+    if hit.empty:
+        return "supportive", np.nan
+    r = hit.iloc[0]
+    return ("primary" if r["role"] == "primary" else f"secondary {int(r['order'])}"), r["p_adjusted"]
+
+
+def model_table(
+    estimates: pd.DataFrame, *, conf_level: float = 0.95, min_cell_count: int, hierarchy: dict | None = None
+) -> PublicationTable:
+    """Main effect estimates of each arm against no immunotherapy across the suite's models.
+
+    With a declared ``hierarchy`` (:func:`hierarchy_table`) the declared analyses come first, in
+    their order, with their role (primary, secondary k) and adjusted p-value; every other row is
+    supportive (a sensitivity or alternative estimator, not part of the tested family).
+    """
+    h = hierarchy_table(estimates, hierarchy) if hierarchy else None
+    labels = {m: (label, measure) for m, label, measure in _MODELS}
+    rows = []
+
+    def add(model_id, term, label, measure, r, arm, where):
+        arm_part = arm.capitalize()
+        role, p_adj = _role_of(h, model_id, term)
+        pct = measure.startswith("RD")
+        entry = {
+            "Model": label + (f", {where} profiles" if where else ""),
+            "Arm vs none": arm_part,
+            "Measure": measure,
+            f"Estimate ({conf_level * 100:g}% CI)": _ci(r.estimate, r.conf_low, r.conf_high, percent=pct),
+            "P": _p(r.p_value),
+            "n": "" if pd.isna(r.n_obs) else f"{int(r.n_obs):,}",
+        }
+        if h is not None:
+            entry = {"Role": role, **entry, "P (adjusted)": _p(p_adj)}
+        rows.append(entry)
+
+    seen = set()
+    if h is not None:
+        declared = [hierarchy["primary"], *hierarchy["secondary"]]
+        for d, entry in zip(h.itertuples(), declared):
+            sel = estimates[(estimates["model_id"] == d.model_id) & (estimates["term"] == d.term)]
+            label, measure = labels.get(
+                d.model_id, (d.label or d.model_id, "RD (%)" if "rd" in str(d.estimator) else "OR")
+            )
+            # the arm and stratum come from the declaration (a literal ``term`` names neither)
+            arm = entry.get("arm", d.term)
+            where = ", ".join(str(v) for v in (entry.get("within") or {}).values())
+            for r in sel.head(1).itertuples():
+                add(d.model_id, d.term, label, measure, r, arm, where)
+                seen.add((d.model_id, d.term))
     for model_id, label, measure in _MODELS:
         sel = estimates[estimates["model_id"] == model_id].merge(_ARM_TERMS, on="term")
         for r in sel.itertuples():
-            arm = r.arm.capitalize()
-            pct = measure.startswith("RD")
-            rows.append(
-                {
-                    "Model": label,
-                    "Arm vs none": arm,
-                    "Measure": measure,
-                    f"Estimate ({conf_level * 100:g}% CI)": _ci(r.estimate, r.conf_low, r.conf_high, percent=pct),
-                    "P": _p(r.p_value),
-                    "n": "" if pd.isna(r.n_obs) else f"{int(r.n_obs):,}",
-                }
-            )
-    frame = pd.DataFrame(
-        rows, columns=["Model", "Arm vs none", "Measure", f"Estimate ({conf_level * 100:g}% CI)", "P", "n"]
-    )
+            if (model_id, r.term) not in seen:
+                add(model_id, r.term, label, measure, r, r.arm, "")
+    columns = ["Model", "Arm vs none", "Measure", f"Estimate ({conf_level * 100:g}% CI)", "P", "n"]
+    if h is not None:
+        columns = ["Role", *columns, "P (adjusted)"]
+    frame = pd.DataFrame(rows, columns=columns)
+    footnotes = [
+        "First transfer unless stated. Adjusted models: age, BMI, prior failed transfers, embryo stage, good-quality "
+        "embryos, cycle type, oocyte source and centre. IPTW: stabilised weights from a multinomial propensity model, "
+        "design-based (sandwich) SEs. AIPW: percentile bootstrap CI over patients. Matched: 1:1 nearest neighbour, "
+        "caliper 0.2 SD of the logit score, SEs clustered on pairs. MI: Rubin's rules. GEE: transfers up to the first "
+        "live birth, adjusted also for the transfer number, independence working correlation, robust SEs, clustered on "
+        "patients. Cox: Efron ties, time zero at the first transfer after the biopsy (emulated target trial); per "
+        "protocol: censored at a switch of arm, stabilised IPTW × IPCW, robust SEs by woman. P: two-sided Wald test.",
+    ]
+    if h is not None:
+        method = {"holm": "Holm's step-down procedure", "fixed_sequence": "a fixed testing sequence in the order shown"}
+        footnotes.append(
+            f"Role: the declared analysis hierarchy (analysis plan). The primary analysis is tested at α = "
+            f"{float(hierarchy['alpha']):g}; the secondary family only after it rejects, adjusted by "
+            f"{method.get(hierarchy['multiplicity'], 'no adjustment')}; P (adjusted): the larger of the primary's "
+            f"p-value and the adjusted one (serial gatekeeping). Supportive rows are alternative estimators and are "
+            f"not tested."
+        )
     return PublicationTable(
         "table_2_effects",
         "Table 2. Live birth with empirical and personalized immunotherapy against none",
         frame,
-        [
-            "First transfer unless stated. Adjusted models: age, BMI, prior failed transfers, embryo stage, good-quality "
-            "embryos, cycle type, oocyte source and centre. IPTW: stabilised weights from a multinomial propensity model, "
-            "design-based (sandwich) SEs. AIPW: percentile bootstrap CI over patients. Matched: 1:1 nearest neighbour, "
-            "caliper 0.2 SD of the logit score, SEs clustered on pairs. MI: Rubin's rules. GEE: transfers up to the first "
-            "live birth, adjusted also for the transfer number, independence working correlation, robust SEs, clustered on "
-            "patients. Cox: Efron ties, time zero at the first transfer after the biopsy (emulated target trial); per "
-            "protocol: censored at a switch of arm, stabilised IPTW × IPCW, robust SEs by woman. P: two-sided Wald test.",
-            ABBREVIATIONS,
-            rule_statement(min_cell_count),
-        ],
+        [*footnotes, ABBREVIATIONS, rule_statement(min_cell_count)],
     )
 
 
@@ -279,9 +468,13 @@ def write_table_formats(t: PublicationTable, folder: Path) -> list[Path]:
 
 
 def write_publication_tables(
-    run_dir: str | Path, *, conf_level: float = 0.95, min_cell_count: int
+    run_dir: str | Path, *, conf_level: float = 0.95, min_cell_count: int, hierarchy: dict | None = None
 ) -> list[PublicationTable]:
-    """Build every publication table a run's tidy tables allow and write them in all formats."""
+    """Build every publication table a run's tidy tables allow and write them in all formats.
+
+    With a declared analysis ``hierarchy`` also writes ``tables/hierarchy.csv``
+    (:func:`hierarchy_table`) and marks the roles in Table 2.
+    """
     tables_dir = Path(run_dir) / "tables"
     built = []
     for by in ("arm", "profile"):
@@ -296,7 +489,9 @@ def write_publication_tables(
     est_path = tables_dir / "estimates.csv"
     if est_path.exists():
         est = pd.read_csv(est_path)
-        built.append(model_table(est, conf_level=conf_level, min_cell_count=min_cell_count))
+        if hierarchy:
+            write_table(hierarchy_table(est, hierarchy), tables_dir / "hierarchy.csv")
+        built.append(model_table(est, conf_level=conf_level, min_cell_count=min_cell_count, hierarchy=hierarchy))
         built += [
             model_terms_table(
                 est,

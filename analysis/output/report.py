@@ -109,7 +109,12 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
         manifest = json.loads((run_dir / "manifest.json").read_text())
     params = manifest.get("parameters", {})
     k = int(params.get("min_cell_count", 0) or 0)
-    publication = write_publication_tables(run_dir, conf_level=float(params.get("conf_level", 0.95)), min_cell_count=k)
+    publication = write_publication_tables(
+        run_dir,
+        conf_level=float(params.get("conf_level", 0.95)),
+        min_cell_count=k,
+        hierarchy=params.get("analysis_hierarchy"),
+    )
 
     parts = [
         "<h1>Endometrial immune profiling and immunotherapy: run report</h1>",
@@ -135,7 +140,15 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
     if supp:
         parts.append("<h2>Supplementary figures</h2>")
         for i, stem in enumerate(supp, 1):
-            parts.append(_figure_html(run_dir, stem, f"Supplementary figure S{i}: {stem[5:].replace('_', ' ')}."))
+            cap_path = figures / f"{stem}.txt"
+            caption = (
+                cap_path.read_text(encoding="utf-8")
+                .strip()
+                .replace("Supplementary figure:", f"Supplementary figure S{i}:")
+                if cap_path.exists()
+                else f"Supplementary figure S{i}: {stem[5:].replace('_', ' ')}."
+            )
+            parts.append(_figure_html(run_dir, stem, caption))
 
     protocol = run_dir / "tables" / "target_trial_protocol.csv"
     if protocol.exists():
@@ -149,6 +162,40 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
             parts.append(_table_html(pd.read_csv(delay, dtype=str, keep_default_na=False)))  # masked when saved
 
     parts.extend(_checks_html(run_dir / "tables"))
+    hierarchy = run_dir / "tables" / "hierarchy.csv"
+    if hierarchy.exists():
+        parts.append(
+            "<h2>The declared analysis hierarchy</h2><p>The primary analysis, tested at the declared α, and "
+            "the secondary family, tested only after the primary rejects, with raw and multiplicity-adjusted "
+            "p-values (<code>tables/hierarchy.csv</code>); every other estimate is supportive.</p>"
+            + _table_html(pd.read_csv(hierarchy, dtype=str, keep_default_na=False))
+        )
+
+    rule = run_dir / "tables" / "benefit.csv"
+    if rule.exists():
+        shown = [
+            "grouping",
+            "group",
+            "n",
+            "risk_treated",
+            "risk_untreated",
+            "risk_difference",
+            "conf_low",
+            "conf_high",
+            "p_value",
+            "p_adjusted",
+            "nnt_display",
+            "verdict",
+        ]
+        frame = pd.read_csv(rule, dtype=str, keep_default_na=False)
+        parts.append(
+            "<h2>Who benefits: the supported rule</h2><p>Live birth at the first transfer with and without "
+            "personalized therapy by group (doubly robust AIPW risks), the risk difference with its CI, raw and "
+            "multiplicity-adjusted p-values, the number needed to treat (Altman) and the verdict "
+            "(<code>tables/benefit.csv</code>; decision curves and calibration for benefit in Figure 5, "
+            "<code>tables/decision_curve.csv</code> and <code>tables/benefit_calibration.csv</code>).</p>"
+            + _table_html(frame[[c for c in shown if c in frame.columns]])
+        )
 
     parts.append("<h2>Publication tables</h2>")
     for t in publication:

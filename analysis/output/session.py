@@ -61,9 +61,13 @@ def save_estimates(frame: pd.DataFrame, paths: RunPaths) -> Path:
     return append_estimates(mask_estimates(frame, paths.min_cell_count), paths.run_dir)
 
 
-def save_caption(text: str, number: int, paths: RunPaths) -> str:
-    """Write the caption of main figure ``number`` as ``figures/figure_<number>.txt`` and return it."""
-    path = paths.figures / f"figure_{number}.txt"
+def save_caption(text: str, number: int | str, paths: RunPaths) -> str:
+    """Write the caption of main figure ``number`` as ``figures/figure_<number>.txt`` and return it.
+
+    A supplementary figure's name (``supp_…``) in place of the number writes ``figures/<name>.txt``,
+    which the report shows under the figure.
+    """
+    path = paths.figures / (f"{number}.txt" if isinstance(number, str) else f"figure_{number}.txt")
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text.rstrip() + "\n", encoding="utf-8")
     tmp.replace(path)

@@ -190,8 +190,8 @@ class RunContext:
         """Add this notebook's estimate rows (masked) to ``tables/estimates.csv``."""
         return session.save_estimates(frame, self.paths)
 
-    def save_caption(self, text: str, number: int) -> str:
-        """Write the caption of main figure ``number`` and return it."""
+    def save_caption(self, text: str, number: int | str) -> str:
+        """Write the caption of main figure ``number`` (or of supplementary figure ``supp_…``) and return it."""
         return session.save_caption(text, number, self.paths)
 
     def save_figure(self, fig, name: str) -> list[Path]:

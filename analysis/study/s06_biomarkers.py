@@ -33,6 +33,7 @@ __all__ = [
     "MarkerComparison",
     "Populations",
     "PrognosticMarkers",
+    "Subgroups",
     "Validation",
     "CalibrationCurve",
     "MarkerShape",
@@ -47,6 +48,7 @@ __all__ = [
     "populations",
     "prognostic_markers",
     "published_cutoffs",
+    "subgroups",
     "who_benefits",
 ]
 
@@ -250,33 +252,61 @@ class EffectModification:
 
 @dataclass(frozen=True)
 class BenefitResult:
-    """The treatment-benefit model, decision curves and live birth with and without therapy by profile.
+    """Who benefits, judged on observed outcomes: decision curves, calibration for benefit, the rule.
 
     Attributes
     ----------
+    scores : Attempt
+        Holds the women's AIPW scores (arm × profile group outcome model), or why not.
     predicted : Attempt
-        Holds each patient's predicted benefit, or why the benefit model could not be fitted.
+        Holds each woman's cross-validated predicted benefit and the decision curve, or why not.
     quintiles : DataFrame or None
-        Observed vs predicted benefit by fifth (None without a benefit model).
+        Observed (AIPW) vs predicted benefit by fifth (None without a benefit model).
     decisions : DataFrame or None
-        Net benefit of each strategy across thresholds (None without a benefit model).
+        Net benefit of each strategy across thresholds with bootstrap bands (None without a model).
+    calibration : DataFrame or Message
+        As saved in ``tables/benefit_calibration.csv`` (calibration for benefit and c-for-benefit).
     quintiles_shown : DataFrame or Message
         The quintiles as saved in ``tables/benefit_by_quintile.csv``, or why there are none.
-    by_group : DataFrame
-        Live birth with and without personalized therapy by profile group.
-    table : DataFrame
-        As saved in ``tables/benefit.csv`` (by profile group and by immune profile).
+    table : DataFrame or Message
+        As saved in ``tables/benefit.csv``: the rule table by profile group and by immune profile.
     rule : Message
         The treatment rule the data support, in one paragraph.
     """
 
+    scores: Attempt
     predicted: Attempt
     quintiles: pd.DataFrame | None
     decisions: pd.DataFrame | None
+    calibration: pd.DataFrame | Message
     quintiles_shown: pd.DataFrame | Message
-    by_group: pd.DataFrame
-    table: pd.DataFrame
+    table: pd.DataFrame | Message
     rule: Message
+
+
+@dataclass(frozen=True)
+class Subgroups:
+    """Personalized vs none by clinical subgroup, with interaction tests and the forest plot.
+
+    Attributes
+    ----------
+    effects : DataFrame or Message
+        As saved in ``tables/subgroup_effects.csv``.
+    tests : DataFrame or Message
+        As saved in ``tables/subgroup_interactions.csv``.
+    skipped : list of str
+        One sentence per subgroup left out (its column is not in the data).
+    figure : Figure
+        Saved as ``supp_subgroup_forest``.
+    caption : str
+        Saved as ``figures/supp_subgroup_forest.txt``.
+    """
+
+    effects: pd.DataFrame | Message
+    tests: pd.DataFrame | Message
+    skipped: list[str]
+    figure: Figure
+    caption: str
 
 
 @dataclass(frozen=True)
@@ -661,16 +691,108 @@ def effect_modification(
     return EffectModification(curves=curves, tests=tests, figure=fig)
 
 
+#: The arm whose benefit is judged (against ``reference_arm``).
+TREATED_ARM = "personalized"
+#: Resamples of the decision-curve bands are capped here (each refits the cross-validated model).
+MAX_DECISION_CURVE_BOOTSTRAP = 200
+#: Groupings of the supported rule, each its own multiplicity family.
+RULE_GROUPINGS = ("profile_group", "immune_profile")
+#: Model ids of the subgroup rows: ``lb_first_subgroup_<subgroup>``.
+SUBGROUP_MODEL_PREFIX = "lb_first_subgroup_"
+#: The population of the subgroup analysis: the primary estimand's (personalized therapy gives an
+#: agent only to a dysregulated profile).
+SUBGROUP_POPULATION = ("profile_group", "dysregulated")
+
+
+def _age_band(age: pd.Series) -> pd.Series:
+    return pd.Series(
+        np.select([age < 35, age < 40], ["<35 y", "35-39 y"], "40+ y"), index=age.index, dtype=object
+    ).where(age.notna())
+
+
+#: Clinical subgroups: name → (source column, derivation of the subgroup's levels as text).
+SUBGROUPS = {
+    "age_band": ("age_at_biopsy_years", _age_band),
+    "prior_failed_2plus": (
+        "prior_failed_transfers",
+        lambda x: x.map(lambda v: np.nan if pd.isna(v) else ("2+ failed" if v >= 2 else "0-1 failed")),
+    ),
+    "embryo_quality": (
+        "good_quality_embryos",
+        lambda x: x.map(lambda v: np.nan if pd.isna(v) else ("top" if v >= 1 else "non-top")),
+    ),
+    "pgt_a": ("pgt_a", lambda x: x.map(lambda v: np.nan if pd.isna(v) else ("PGT-A" if bool(v) else "no PGT-A"))),
+    "cycle_type": ("cycle_type", lambda x: x.astype(object).where(x.notna())),
+    "indication_rif_rpl": (
+        "indication",
+        lambda x: (
+            x.astype(object).where(x.astype(object).isin(["rif", "rpl"])).map(lambda v: v if pd.isna(v) else v.upper())
+        ),
+    ),
+}
+
+
+#: Display order of levels that do not sort as text.
+LEVEL_ORDER = {"age_band": ["<35 y", "35-39 y", "40+ y"]}
+
+
+def _in_level_order(effects: pd.DataFrame) -> pd.DataFrame:
+    rank = [
+        LEVEL_ORDER[s].index(g) if s in LEVEL_ORDER and g in LEVEL_ORDER[s] else 0
+        for s, g in zip(effects["subgroup"], effects["group"])
+    ]
+    first = {s: i for i, s in enumerate(dict.fromkeys(effects["subgroup"]))}
+    key = pd.Series([first[s] * 100 + r for s, r in zip(effects["subgroup"], rank)], index=effects.index)
+    return effects.loc[key.sort_values(kind="stable").index].reset_index(drop=True)
+
+
+def _rule_strata(first, *, outcome, ps_covariates, reference_arm, conf_level) -> tuple[pd.DataFrame, list[str]]:
+    """AIPW stratum estimates for every grouping of the rule (each with arm × grouping in the outcome model)."""
+    parts, reasons = [], []
+    for grouping in RULE_GROUPINGS:
+        got = outcomes.attempt(
+            lambda g=grouping: benefit.aipw_scores(
+                first,
+                outcome=outcome,
+                ps_covariates=ps_covariates,
+                outcome_covariates=ps_covariates,
+                modifier=g,
+                reference=reference_arm,
+            )
+        )
+        if got.ok:
+            parts.append(
+                benefit.stratum_effects(got.value, by=grouping, conf_level=conf_level, reference=reference_arm).assign(
+                    grouping=grouping
+                )
+            )
+        else:
+            reasons.append(f"{grouping}: {got.reason}")
+    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()), reasons
+
+
 def who_benefits(
     ctx: RunContext,
     first: pd.DataFrame,
     *,
     outcome: str,
     covariates: list[str],
+    ps_covariates: list[str],
     reference_arm: str,
     dca_max_threshold: float,
+    n_bootstrap: int,
+    seed: int,
+    n_jobs: int,
+    multiplicity: str,
+    alpha: float,
 ) -> BenefitResult:
-    """Treatment-benefit model, benefit by fifth, decision curves and the benefit tables; save them.
+    """Decision curves and calibration for benefit from observed outcomes, and the supported rule; save them.
+
+    Every "observed" quantity is doubly robust (AIPW scores from the propensity model on
+    ``ps_covariates`` and an outcome model with arm × profile group). The benefit model (arm ×
+    profile group + ``covariates``) is judged out of fold. The rule is
+    :func:`analysis.methods.benefit.rule_table` on the AIPW estimates by profile group and by
+    immune profile, each grouping a family adjusted by ``multiplicity``.
 
     Parameters
     ----------
@@ -678,43 +800,195 @@ def who_benefits(
     first : DataFrame
     outcome : str
     covariates : list of str
+        Clinical covariates of the benefit model.
+    ps_covariates : list of str
+        Confounders (propensity and outcome models of the AIPW scores).
     reference_arm : str
     dca_max_threshold : float
         Largest required gain in the decision curves.
+    n_bootstrap, seed, n_jobs : int
+        Bootstrap of the decision-curve bands (capped at :data:`MAX_DECISION_CURVE_BOOTSTRAP`)
+        and of the c-for-benefit; seed of the folds.
+    multiplicity : str
+        ``holm``, ``fixed_sequence`` or ``none``.
+    alpha : float
 
     Returns
     -------
     BenefitResult
     """
-    predicted = outcomes.attempt(
-        lambda: benefit.predicted_benefit(
-            first, outcome=outcome, modifiers=["profile_group"], covariates=covariates, reference=reference_arm
+    scores = outcomes.attempt(
+        lambda: benefit.aipw_scores(
+            first,
+            outcome=outcome,
+            ps_covariates=ps_covariates,
+            outcome_covariates=ps_covariates,
+            modifier="profile_group",
+            reference=reference_arm,
         )
     )
+    predicted = (
+        outcomes.attempt(
+            lambda: benefit.decision_curve_with_bands(
+                first,
+                scores.value,
+                outcome=outcome,
+                modifiers=["profile_group"],
+                covariates=covariates,
+                thresholds=np.linspace(0, dca_max_threshold, DECISION_CURVE_POINTS),
+                reference=reference_arm,
+                n_bootstrap=min(n_bootstrap, MAX_DECISION_CURVE_BOOTSTRAP),
+                seed=seed,
+                n_jobs=n_jobs,
+                conf_level=ctx.conf_level,
+            )
+        )
+        if scores.ok
+        else scores
+    )
     quintiles = decisions = None
-    quintiles_shown = not_estimable(predicted.reason)
+    quintiles_shown = calibration = not_estimable(predicted.reason)
     if predicted.ok:
-        quintiles = benefit.benefit_by_quintile(predicted.value, outcome=outcome, conf_level=ctx.conf_level)
-        decisions = benefit.decision_curve(
-            predicted.value, thresholds=np.linspace(0, dca_max_threshold, DECISION_CURVE_POINTS)
+        decisions, oof = predicted.value
+        sc = scores.value
+        quintiles = benefit.benefit_by_fifth(sc, oof, conf_level=ctx.conf_level)
+        two = sc.loc[sc.index.intersection(oof.dropna().index)]
+        two = two[two["arm"].isin([TREATED_ARM, reference_arm])]
+        c = benefit.c_for_benefit(
+            oof.loc[two.index].to_numpy(),
+            (two["arm"] == TREATED_ARM).to_numpy(int),
+            two["y"].to_numpy(),
+            n_bootstrap=min(n_bootstrap, MAX_DECISION_CURVE_BOOTSTRAP),
+            seed=seed,
+            conf_level=ctx.conf_level,
+        )
+        cal = pd.concat(
+            [
+                benefit.calibration_for_benefit(sc, oof, conf_level=ctx.conf_level),
+                pd.DataFrame(
+                    [
+                        {
+                            "measure": "c_for_benefit",
+                            "estimate": c["c_for_benefit"],
+                            "std_error": np.nan,
+                            "conf_low": c["conf_low"],
+                            "conf_high": c["conf_high"],
+                            "ideal": 1.0,
+                            "n": 2 * c["n_pairs"],
+                        }
+                    ]
+                ),
+            ],
+            ignore_index=True,
         )
         quintiles_shown = ctx.save_table(quintiles, "benefit_by_quintile")
         ctx.save_table(decisions, "decision_curve")
-    by_group = benefit.by_profile_table(
-        first, outcome=outcome, by="profile_group", reference=reference_arm, conf_level=ctx.conf_level
+        calibration = ctx.save_table(cal, "benefit_calibration")
+    strata, reasons = _rule_strata(
+        first, outcome=outcome, ps_covariates=ps_covariates, reference_arm=reference_arm, conf_level=ctx.conf_level
     )
-    table = ctx.save_table(
-        benefit.benefit_table(first, outcome=outcome, reference=reference_arm, conf_level=ctx.conf_level), "benefit"
-    )
+    if len(strata):
+        rule = benefit.rule_table(strata, alpha=alpha, multiplicity=multiplicity)
+        table = ctx.save_table(rule, "benefit")
+        text = benefit.rule_statement(rule, alpha=alpha, conf_level=ctx.conf_level)
+        text += "".join(f" Not estimable by {r}." for r in reasons)
+    else:
+        table = not_estimable("; ".join(reasons))
+        text = (
+            "The data support no treatment rule: the doubly robust estimates could not be computed ("
+            + "; ".join(reasons)
+            + ")."
+        )
     return BenefitResult(
+        scores=scores,
         predicted=predicted,
         quintiles=quintiles,
         decisions=decisions,
+        calibration=calibration,
         quintiles_shown=quintiles_shown,
-        by_group=by_group,
         table=table,
-        rule=Message(benefit.supported_rule(by_group, conf_level=ctx.conf_level)),
+        rule=Message(text),
     )
+
+
+def subgroups(
+    ctx: RunContext,
+    first: pd.DataFrame,
+    *,
+    outcome: str,
+    ps_covariates: list[str],
+    reference_arm: str,
+    multiplicity: str,
+) -> Subgroups:
+    """Personalized vs none by clinical subgroup with interaction tests; save tables, estimates and the forest plot.
+
+    The subgroups (:data:`SUBGROUPS`) are derived from the contract's columns; one whose column
+    is not in the data is skipped with a sentence saying so. Each subgroup gets its own AIPW
+    scores (outcome model with arm × subgroup) among :data:`SUBGROUP_POPULATION`; interaction
+    tests are adjusted over the subgroups by ``multiplicity``.
+
+    Parameters
+    ----------
+    ctx : RunContext
+    first : DataFrame
+    outcome : str
+    ps_covariates : list of str
+    reference_arm : str
+    multiplicity : str
+
+    Returns
+    -------
+    Subgroups
+    """
+    col, level = SUBGROUP_POPULATION
+    rows = first[first[col].astype(str) == level]
+    population = f"{col.replace('_', ' ')} {level}"
+    skipped, scores, failed = [], {}, []
+    for name, (source, derive) in SUBGROUPS.items():
+        if source not in rows:
+            skipped.append(f"{name}: the data have no column {source}, so this subgroup is not analysed")
+            continue
+        frame = rows.assign(**{name: derive(rows[source])})
+        got = outcomes.attempt(
+            lambda f=frame, n=name: benefit.aipw_scores(
+                f,
+                outcome=outcome,
+                ps_covariates=[c for c in ps_covariates if c != col],
+                outcome_covariates=[c for c in ps_covariates if c != col],
+                modifier=n,
+                reference=reference_arm,
+            )
+        )
+        if got.ok:
+            scores[name] = got.value
+        else:
+            failed.append(f"{name}: {got.reason}")
+    fig, ax = plt.subplots(figsize=style.figure_size("double", aspect=0.9))
+    if not scores:
+        reason = "; ".join(skipped + failed) or "no subgroup"
+        bplots.plot_message(reason, ax=ax)
+        ctx.save_figure(fig, "supp_subgroup_forest")
+        return Subgroups(not_estimable(reason), not_estimable(reason), skipped, fig, reason)
+    effects, tests = benefit.subgroup_effects(
+        scores, conf_level=ctx.conf_level, multiplicity=multiplicity, reference=reference_arm
+    )
+    effects = _in_level_order(effects)
+    ctx.save_estimates(
+        benefit.subgroup_estimate_rows(
+            effects,
+            model_id_prefix=SUBGROUP_MODEL_PREFIX,
+            notebook=ctx.notebook,
+            outcome=outcome,
+            population=f"first_transfer_{level}",
+            conf_level=ctx.conf_level,
+        )
+    )
+    ctx.plot(bplots.plot_subgroup_forest, effects, tests, ax=ax)
+    effects = ctx.save_table(effects, "subgroup_effects")
+    tests = ctx.save_table(tests, "subgroup_interactions")
+    ctx.save_figure(fig, "supp_subgroup_forest")
+    caption = ctx.caption(captions.subgroup_forest_caption, tests, skipped + failed, population=population, n=len(rows))
+    return Subgroups(effects, tests, skipped + failed, fig, ctx.save_caption(caption, "supp_subgroup_forest"))
 
 
 def figure_5(ctx: RunContext, comparison: MarkerComparison, validation: Validation, benefits: BenefitResult) -> Figure5:

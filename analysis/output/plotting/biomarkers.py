@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from analysis.output.disclosure import format_count
+from analysis.output.plotting.core import plot_forest
 from analysis.output.style import NEUTRAL_COLOR, OKABE_ITO, label_for
 
 _SERIES = [OKABE_ITO[k] for k in ("blue", "vermillion", "bluish_green", "reddish_purple", "orange", "sky_blue")]
@@ -22,6 +24,7 @@ __all__ = [
     "plot_decision_curve",
     "plot_or_curve",
     "plot_roc",
+    "plot_subgroup_forest",
 ]
 
 
@@ -104,17 +107,87 @@ def plot_benefit_quintiles(table: pd.DataFrame, *, ax=None):
 
 
 def plot_decision_curve(curve: pd.DataFrame, *, ax=None):
-    """Net benefit of each treatment strategy across thresholds of required benefit."""
+    """Net benefit of each treatment strategy across thresholds of required benefit.
+
+    With ``conf_low``/``conf_high`` columns (bootstrap bands), the model's band is shaded.
+    """
     ax = ax or plt.gca()
     styles = {"treat none": (NEUTRAL_COLOR, ":"), "treat all": (NEUTRAL_COLOR, "--")}
     others = iter(_SERIES)
     for name, rows in curve.groupby("strategy", sort=False):
         color, ls = styles.get(name, (next(others), "-"))
         ax.plot(rows["threshold"] * 100, rows["net_benefit"] * 100, color=color, ls=ls, lw=1.1, label=name.capitalize())
+        if "conf_low" in rows and name.startswith("treat by model"):
+            ax.fill_between(
+                rows["threshold"] * 100, rows["conf_low"] * 100, rows["conf_high"] * 100, color=color, alpha=0.2, lw=0
+            )
     ax.set_xlabel("Smallest gain worth treating (percentage points)")
     ax.set_ylabel("Net benefit (live births per 100)")
     ax.set_ylim(bottom=min(0, curve["net_benefit"].min() * 100) - 0.5)
     ax.legend(frameon=False, fontsize=6)
+    return ax
+
+
+#: Headings of the subgroups of :func:`plot_subgroup_forest` (others: the name with spaces).
+SUBGROUP_LABELS = {
+    "age_band": "Age",
+    "prior_failed_2plus": "Prior failed transfers",
+    "embryo_quality": "Embryo quality",
+    "pgt_a": "PGT-A",
+    "cycle_type": "Fresh or frozen transfer",
+    "indication_rif_rpl": "Indication",
+}
+
+
+def plot_subgroup_forest(effects: pd.DataFrame, tests: pd.DataFrame, *, min_cell_count: int, ax=None):
+    """Risk difference of personalized vs none in each level of each subgroup (percentage points).
+
+    One heading per subgroup with its interaction p-value (raw and multiplicity-adjusted); each
+    row names the level and its number of women (masked below ``min_cell_count``).
+
+    Parameters
+    ----------
+    effects : DataFrame
+        ``subgroup, group, n, risk_difference, conf_low, conf_high`` (:func:`analysis.methods.benefit.subgroup_effects`).
+    tests : DataFrame
+        ``subgroup, p_value, p_adjusted, multiplicity``.
+    min_cell_count : int
+    ax : Axes, optional
+
+    Returns
+    -------
+    Axes
+    """
+    ax = ax or plt.gca()
+    p = tests.set_index("subgroup")
+    how = {"holm": "Holm", "fixed_sequence": "fixed sequence", "none": "unadjusted"}
+
+    def heading(name):
+        r = p.loc[name]
+        return (
+            f"{SUBGROUP_LABELS.get(name, label_for(name).replace('_', ' '))}: interaction p = {r.p_value:.2g} "
+            f"({how.get(r.multiplicity, r.multiplicity)} {r.p_adjusted:.2g})"
+        )
+
+    frame = pd.DataFrame(
+        {
+            "label": [
+                f"{g} (n = {format_count(int(n), min_cell_count)})" for g, n in zip(effects["group"], effects["n"])
+            ],
+            "heading": [heading(s) for s in effects["subgroup"]],
+            "estimate": effects["risk_difference"] * 100,
+            "conf_low": effects["conf_low"] * 100,
+            "conf_high": effects["conf_high"] * 100,
+        }
+    )
+    plot_forest(
+        frame,
+        group_col="heading",
+        ref=0.0,
+        log=False,
+        xlabel="Risk difference, personalized vs none (percentage points)",
+        ax=ax,
+    )
     return ax
 
 
