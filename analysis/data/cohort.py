@@ -71,6 +71,10 @@ class Cohort:
         Validation findings (warnings only; errors stop :func:`load_cohort`).
     outcome : str
         The outcome the flow was built for.
+    births, adverse_events : DataFrame or None
+        The optional tables as validated (one row per live-born baby; one row per adverse
+        event), None when the cohort has none. No exclusion applies to them here: the safety
+        analyses join them to the analysed transfers and patients.
     """
 
     patients: pd.DataFrame
@@ -78,6 +82,8 @@ class Cohort:
     flow: pd.DataFrame
     problems: pd.DataFrame
     outcome: str = "live_birth"
+    births: pd.DataFrame | None = None
+    adverse_events: pd.DataFrame | None = None
 
     def population(self, name: str = "first", outcome: str | None = None) -> pd.DataFrame:
         """Return an analysis population (see :func:`analysis_population`)."""
@@ -136,7 +142,15 @@ def derive_cohort(
     transfers = transfers.sort_values(["patient_id", "transfer_number"], kind="stable").reset_index(drop=True)
     transfers["after_first_live_birth"] = after_first_live_birth(transfers)
     flow = _flow(patients, transfers, outcome)
-    return Cohort(patients, transfers, flow, checked.warnings.reset_index(drop=True), outcome)
+    return Cohort(
+        patients,
+        transfers,
+        flow,
+        checked.warnings.reset_index(drop=True),
+        outcome,
+        births=None if checked.births is None else checked.births.copy(),
+        adverse_events=None if checked.adverse_events is None else checked.adverse_events.copy(),
+    )
 
 
 def _flow(patients: pd.DataFrame, transfers: pd.DataFrame, outcome: str) -> pd.DataFrame:
@@ -285,5 +299,5 @@ def load_cohort(data_dir: str | Path, *, profile_cutoffs: dict | None = None, ou
     ['included', 'excluded']
     """
     raw = read_cohort_tables(data_dir)
-    checked = validate_cohort(raw["patients"], raw["transfers"])
+    checked = validate_cohort(raw["patients"], raw["transfers"], raw.get("births"), raw.get("adverse_events"))
     return derive_cohort(checked, profile_cutoffs=profile_cutoffs, outcome=outcome)
