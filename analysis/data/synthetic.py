@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.contract import AGENTS, EMBRYO_AGE_DAYS, ENDOMETRIAL_MARKERS, columns
+from analysis.data.growth import HADLOCK_SD_FRACTION, hadlock_mean_weight
 from analysis.data.therapy import therapy_match
 
 GENERATOR_VERSION = "1"
@@ -134,7 +135,7 @@ EXTRA_SAC_KEPT = 0.90  # an extra gestational sac of a live birth becomes a baby
 LOSS_SPLIT = {"termination": 0.03, "miscarriage_second_trimester": 0.15}  # of miscarriages [A]
 CAESAREAN = {"singleton_term": 0.30, "singleton_preterm": 0.50, "multiple": 0.70}  # [A]
 MALE_SHARE = 0.512
-BIRTHWEIGHT_LOG_SD = 0.127  # Hadlock 1991: SD 12.7% of the mean at every gestational age
+BIRTHWEIGHT_LOG_SD = HADLOCK_SD_FRACTION  # Hadlock 1991: SD 12.7% of the mean at every gestational age
 BIRTHWEIGHT_TWIN_SHIFT = -0.12  # log scale [A]
 ANOMALY_RISK = 0.03  # per baby, independent of arm, agent and profile (declared null) [A]
 NEONATAL_DEATH = {"term": 0.002, "preterm": 0.02, "very_preterm": 0.08}  # [A]
@@ -149,22 +150,6 @@ ADVERSE_EVENT_RISK = {
 }
 SEVERITY_SHARE = {"mild": 0.70, "moderate": 0.22, "severe": 0.06, "life_threatening": 0.02}  # [A]
 SERIOUS_IF_SEVERE = 0.5  # a severe event needs hospitalisation (serious) half the time [A]
-
-
-def hadlock_mean_weight(gestational_age_days):
-    """Mean fetal weight (g) at a gestational age by the Hadlock (1991) in-utero standard.
-
-    :math:`\\ln w = 0.578 + 0.332\\,t - 0.00354\\,t^2` with :math:`t` in weeks (Hadlock, Harrist &
-    Martinez-Poyer, Radiology 1991;181:129; 3,619 g at 40 weeks); the SD is 12.7% of the mean
-    at every age.
-
-    Examples
-    --------
-    >>> round(float(hadlock_mean_weight(280)))
-    3619
-    """
-    t = np.asarray(gestational_age_days, dtype=float) / 7
-    return np.exp(0.578 + 0.332 * t - 0.00354 * t**2)
 
 
 @dataclass

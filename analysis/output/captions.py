@@ -13,7 +13,14 @@ import pandas as pd
 from analysis.output.disclosure import format_count
 from analysis.output.style import label_for
 
-__all__ = ["figure_1_caption", "figure_2_caption", "figure_3_caption", "figure_4_caption", "figure_5_caption"]
+__all__ = [
+    "figure_1_caption",
+    "figure_2_caption",
+    "figure_3_caption",
+    "figure_4_caption",
+    "figure_5_caption",
+    "figure_6_caption",
+]
 
 
 def _pct(conf_level: float) -> str:
@@ -144,4 +151,54 @@ def figure_5_caption(
         f"Figure 5. Biomarkers and who benefits. {part_a} {part_b} (c) Observed against predicted benefit of "
         f"personalized therapy by fifth of predicted benefit. (d) Net benefit of treating all, by profile and by "
         f"the benefit model across the smallest gain in live birth judged worth the therapy."
+    )
+
+
+def figure_6_caption(
+    differences: pd.DataFrame,
+    rule: pd.DataFrame,
+    *,
+    n_women: int,
+    harm_outcome: str,
+    conf_level: float = 0.95,
+    min_cell_count: int,
+) -> str:
+    """Caption of the safety figure: core outcomes by arm, harm by agent, benefit against harm.
+
+    Parameters
+    ----------
+    differences : DataFrame
+        The agent-against-none risk differences of ``harm_outcome`` drawn in panel b
+        (:func:`analysis.methods.safety.harm_differences`).
+    rule : DataFrame
+        :func:`analysis.methods.safety.harm_checked_rule` (one verdict per profile group).
+    n_women : int
+        Women in panel a.
+    harm_outcome : str
+        The harm of panel b.
+    """
+    shown = []
+    for r in differences.itertuples(index=False):
+        small = any(0 < int(c) < min_cell_count for c in (r.n_events_treated, r.n_events_reference))
+        if small:
+            shown.append(f"{r.comparison.split(' vs ')[0]} masked (small counts)")
+        else:
+            shown.append(
+                f"{r.comparison.split(' vs ')[0]} {100 * r.rd_proportion:+.1f} "
+                f"({100 * r.rd_low_proportion:+.1f} to {100 * r.rd_high_proportion:+.1f})"
+            )
+    harm = harm_outcome.replace("_", " ")
+    recommended = [str(g) for g, ok in zip(rule["group"], rule["recommended"]) if ok] if len(rule) else []
+    verdict = (
+        f"Recommended once harms are weighed: {', '.join(label_for(g).lower() for g in recommended)} profiles."
+        if recommended
+        else "No profile group had a gain in live births that exceeded every declared harm with confidence."
+    )
+    return (
+        f"Figure 6. Maternal and fetal safety. (a) Core outcomes (COMMIT) per 100 women by arm at the first "
+        f"transfer ({format_count(n_women, min_cell_count)} women), exact (Clopper–Pearson) {_pct(conf_level)} "
+        f"intervals. (b) {harm.capitalize()} per 100 live births with each agent against no immunotherapy, "
+        f"Newcombe hybrid score {_pct(conf_level)} intervals: " + "; ".join(shown) + ". (c) Live births gained "
+        "against harm added per 100 women with personalized therapy in each profile group (crude first-transfer "
+        "differences, Newcombe intervals); the dotted line marks a gain equal to the harm. " + verdict
     )
