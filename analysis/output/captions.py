@@ -195,9 +195,9 @@ def figure_6_caption(
         else "No profile group had a gain in live births that exceeded every declared harm with confidence."
     )
     return (
-        f"Figure 6. Maternal and fetal safety. (a) Core outcomes (COMMIT) per 100 women by arm at the first "
-        f"transfer ({format_count(n_women, min_cell_count)} women), exact (Clopper–Pearson) {_pct(conf_level)} "
-        f"intervals. (b) {harm.capitalize()} per 100 live births with each agent against no immunotherapy, "
+        f"Figure 6. Maternal and fetal safety. (a) Core outcomes (COMMIT) per 100 of their denominators (women, "
+        f"positive hCG tests, clinical pregnancies, live births) by arm at the first transfer "
+        f"({format_count(n_women, min_cell_count)} women), exact (Clopper–Pearson) {_pct(conf_level)} intervals. (b) {harm.capitalize()} per 100 live births with each agent against no immunotherapy, "
         f"Newcombe hybrid score {_pct(conf_level)} intervals: " + "; ".join(shown) + ". (c) Live births gained "
         "against harm added per 100 women with personalized therapy in each profile group (crude first-transfer "
         "differences, Newcombe intervals); the dotted line marks a gain equal to the harm. " + verdict

@@ -446,7 +446,12 @@ def benefit_harm(
         table=ctx.save_table(weighed, "benefit_harm"),
         drawn=figure_rows,
         rule=saved_rule,
-        verdicts=Message("\n\n".join(f"- {v}" for v in saved_rule["display"])),
+        verdicts=Message(
+            "\n\n".join(
+                f"- {v}" if v != ctx.masked_label() else f"- {g}: not shown (its counts are masked)"
+                for g, v in zip(saved_rule["group"], saved_rule["display"])
+            )
+        ),
     )
 
 
