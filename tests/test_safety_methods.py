@@ -294,3 +294,13 @@ def test_figure_6_caption_masks_small_counts():
     text = captions.figure_6_caption(rows, rule, n_women=1427, harm_outcome="preterm_birth", min_cell_count=10)
     assert "prednisolone +8.4 (+2.7 to +14.2)" in text and "ivig masked" in text and "+2.0" not in text
     assert "dysregulated profiles" in text
+
+
+def test_birthweight_by_arm_and_plurality(outcomes):
+    """Babies, not deliveries: E's twins (1,500 and 2,400 g) are two multiple-birth babies with
+    median 1,950 g; F's 2,600 g and A's 3,400 g are singletons of their arms."""
+    table = safety.birthweight_table(_births(), outcomes, by="treatment_arm").set_index(["group", "plurality"])
+    assert table.loc[("personalized", "multiple"), ["n", "median_g"]].tolist() == [2, 1950.0]
+    assert table.loc[("personalized", "singleton"), ["n", "median_g"]].tolist() == [1, 2600.0]
+    assert table.loc[("none", "singleton"), ["n", "median_g"]].tolist() == [1, 3400.0]
+    assert safety.birthweight_table(None, outcomes, by="treatment_arm").empty

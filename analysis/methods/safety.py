@@ -47,6 +47,7 @@ __all__ = [
     "adverse_event_table",
     "agent_indicators",
     "benefit_harm_table",
+    "birthweight_table",
     "core_outcome_table",
     "firth_rows",
     "gestational_age_table",
@@ -353,6 +354,44 @@ def gestational_age_table(outcomes: pd.DataFrame, *, by: str | None = None) -> p
             }
         )
     return pd.DataFrame(rows)
+
+
+def birthweight_table(births: pd.DataFrame | None, outcomes: pd.DataFrame, *, by: str) -> pd.DataFrame:
+    """Birthweight (g) of the babies by group and plurality: n, median and quartiles.
+
+    Parameters
+    ----------
+    births : DataFrame or None
+        One row per baby (None: not recorded, an empty table is returned).
+    outcomes : DataFrame
+        :func:`pregnancy_outcomes` of the transfers whose babies are counted (``n_babies``, ``by``).
+    by : str
+        Grouping column of ``outcomes`` (the arm of the transfer).
+
+    Returns
+    -------
+    DataFrame
+        ``group, plurality (singleton / multiple), n, median_g, q1_g, q3_g``.
+    """
+    columns = ["group", "plurality", "n", "median_g", "q1_g", "q3_g"]
+    if births is None or "n_babies" not in outcomes.columns:
+        return pd.DataFrame(columns=columns)
+    babies = births[[*_KEY, "birthweight_g"]].merge(outcomes[[*_KEY, by, "n_babies"]], on=_KEY, how="inner")
+    babies["plurality"] = np.where(babies["n_babies"] >= 2, "multiple", "singleton")
+    rows = []
+    for (group, plurality), g in babies.groupby([by, "plurality"], sort=True, observed=True):
+        w = pd.to_numeric(g["birthweight_g"], errors="coerce").dropna()
+        rows.append(
+            {
+                "group": str(group),
+                "plurality": plurality,
+                "n": len(w),
+                "median_g": float(w.median()) if len(w) else np.nan,
+                "q1_g": float(w.quantile(0.25)) if len(w) else np.nan,
+                "q3_g": float(w.quantile(0.75)) if len(w) else np.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
 
 
 def harm_differences(

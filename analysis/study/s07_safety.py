@@ -139,12 +139,15 @@ class CoreOutcomes:
         ``…_transfers_by_arm.csv``.
     gestational_age : DataFrame
         ``tables/gestational_age_by_arm.csv``.
+    birthweight : DataFrame
+        ``tables/birthweight_by_arm.csv`` (by plurality).
     """
 
     women_by_arm: pd.DataFrame
     women_by_profile: pd.DataFrame
     transfers_by_arm: pd.DataFrame
     gestational_age: pd.DataFrame
+    birthweight: pd.DataFrame
 
 
 def core_outcomes(ctx: RunContext, data: SafetyData) -> CoreOutcomes:
@@ -169,6 +172,9 @@ def core_outcomes(ctx: RunContext, data: SafetyData) -> CoreOutcomes:
         women_by_profile=ctx.save_table(women_profile, "core_outcomes_women_by_profile"),
         transfers_by_arm=ctx.save_table(transfers_arm, "core_outcomes_transfers_by_arm"),
         gestational_age=ctx.save_table(ga, "gestational_age_by_arm"),
+        birthweight=ctx.save_table(
+            safety.birthweight_table(ctx.cohort.births, data.transfers, by="treatment_arm"), "birthweight_by_arm"
+        ),
     )
 
 
