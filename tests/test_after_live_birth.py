@@ -25,6 +25,16 @@ def cohort_with_siblings(raw_tables):
         "false",
         "true",
     ]
+    pregnancy = {  # the optional pregnancy columns of a live birth, where the data have them
+        "pregnancy_location": "intrauterine",
+        "pregnancy_loss_type": "none",
+        "fetal_heartbeats": "1",
+        "gestational_age_days": "275",
+        "delivery_mode": "vaginal",
+    }
+    for column, value in pregnancy.items():
+        if column in t.columns:
+            t.loc[rows, column] = value
     women = t.loc[rows, "patient_id"]
     n_after = int(t["patient_id"].isin(women).sum()) - len(rows)
     return derive_cohort(validate_cohort(raw_tables["patients"], t)), set(women), n_after

@@ -100,7 +100,14 @@ def test_cli_help_on_every_command():
 
 def test_synth_command_writes_contract_cohort(tmp_path, capsys):
     assert main(["synth", "--patients", "50", "--seed", "3", "--out", str(tmp_path)]) == 0
-    assert {p.name for p in tmp_path.iterdir()} == {"patients.csv", "transfers.csv", "truth.json"}
+    # issue 17: the generator also writes the optional safety tables (births, adverse events)
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "patients.csv",
+        "transfers.csv",
+        "truth.json",
+        "births.csv",
+        "adverse_events.csv",
+    }
     assert main(["validate", "--data", str(tmp_path)]) == 0
 
 

@@ -27,18 +27,20 @@ from analysis.methods import (
     outcomes,
     prognostic,
     propensity,
+    safety,
     survival_analysis,
     time_to_event,
 )
 from analysis.output import captions, pubtables, session
 from analysis.output.plotting import biomarkers, core, effects, flow
+from analysis.output.plotting import safety as safety_plots
 from analysis.run.config import default_config
 from analysis.study import summaries
 from analysis.study.context import RunContext, open_context
 
 K = 10
 COVARIATES = ["age_at_biopsy_years", "bmi_kg_m2"]
-SURFACE: tuple[ModuleType, ...] = (core, flow, biomarkers, effects, captions, pubtables, summaries)
+SURFACE: tuple[ModuleType, ...] = (core, flow, biomarkers, effects, safety_plots, captions, pubtables, summaries)
 
 # -- scanners -------------------------------------------------------------------------------------
 _COUNT_COLUMN = re.compile(r"^(n|count|events|missing|n_.+|.+_n|.+_count)$", re.I)
@@ -200,8 +202,24 @@ def inputs(ctx) -> dict:
         )
     }
     subgroup_effects, subgroup_tests = benefit.subgroup_effects(subgroup_scores)
+    pregnancies = safety.pregnancy_outcomes(cohort.population("all", None), cohort.births)
+    women = safety.woman_outcomes(pregnancies, group="treatment_arm")
+    by_profile = safety.harm_differences(
+        first_pregnancies := safety.pregnancy_outcomes(first, cohort.births),
+        harms=[("preterm_birth", "unit")],
+        by="profile_group",
+    )
+    by_profile = by_profile[by_profile["comparison"] == "personalized vs none"]
+    benefit_table = benefit.by_profile_table(first_pregnancies, outcome="live_birth")
     return {
         "cohort": cohort,
+        "safety_women": women,
+        "safety_core": safety.core_outcome_table(women, by="treatment_arm", unit="woman"),
+        "safety_agents": safety.harm_differences(
+            pregnancies, harms=[("preterm_birth", "live_birth")], contrast="agent"
+        ),
+        "safety_benefit_harm": safety.benefit_harm_table(benefit_table, by_profile, harm_outcomes=["preterm_birth"]),
+        "safety_rule": safety.harm_checked_rule(benefit_table, by_profile, harm_outcomes=["preterm_birth"]),
         "patients": patients,
         "first": first,
         "ttlb": ttlb,
@@ -366,6 +384,25 @@ CASES = {
     "plot_message": lambda ctx, i: _figure(
         lambda ax: ctx.plot(biomarkers.plot_message, "The model could not be estimated.", ax=ax)
     ),
+    "plot_outcome_proportions": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(
+            safety_plots.plot_outcome_proportions,
+            i["safety_core"],
+            outcomes=[
+                ("live_birth", "woman"),
+                ("preterm_birth", "live_birth"),
+                ("major_congenital_anomaly", "live_birth"),
+            ],
+            groups=["none", "empirical", "personalized"],
+            ax=ax,
+        )
+    ),
+    "plot_harm_differences": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(safety_plots.plot_harm_differences, i["safety_agents"], ax=ax)
+    ),
+    "plot_benefit_harm": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(safety_plots.plot_benefit_harm, i["safety_benefit_harm"], ax=ax)
+    ),
     # captions
     "figure_1_caption": lambda ctx, i: small_counts_in_text(
         ctx.save_caption(ctx.caption(captions.figure_1_caption, i["cohort"].flow), 1)
@@ -407,10 +444,39 @@ CASES = {
             "supp_subgroup_forest",
         )
     ),
+    "figure_6_caption": lambda ctx, i: small_counts_in_text(
+        ctx.save_caption(
+            ctx.caption(
+                captions.figure_6_caption,
+                i["safety_agents"],
+                i["safety_rule"],
+                n_women=len(i["safety_women"]),
+                harm_outcome="preterm_birth",
+            ),
+            6,
+        )
+    ),
     # tables
     "table_one_by": _table_one,
     "hierarchy_table": lambda ctx, i: _saved(
         ctx, pubtables.hierarchy_table(i["estimates"], default_config()["analysis_hierarchy"]), "hierarchy"
+    ),
+    "table_three": lambda ctx, i: (
+        _publication(
+            ctx,
+            ctx.table(
+                pubtables.table_three,
+                pd.read_csv(
+                    ctx.save_table(i["safety_core"], "core_outcomes_women_by_arm").pipe(
+                        lambda _: ctx.paths.tables / "core_outcomes_women_by_arm.csv"
+                    ),
+                    dtype=str,
+                    keep_default_na=False,
+                ),
+            ),
+        )
+        + _saved(ctx, i["safety_rule"], "harm_checked_rule")
+        + _saved(ctx, i["safety_benefit_harm"], "benefit_harm")
     ),
     "missingness": lambda ctx, i: _saved(ctx, summaries.missingness(i["cohort"]), "missingness"),
     "first_transfers_described": lambda ctx, i: _saved(

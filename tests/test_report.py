@@ -166,3 +166,30 @@ def test_report_opens_in_headless_chromium_with_every_image_and_link_resolving(m
         assert not severe, severe
     finally:
         driver.quit()
+
+
+def test_safety_notebook_outputs_figure_6_table_3_and_stable_model_ids(masked_run):
+    """Notebook 07 in the masked run: Figure 6 with its caption, Table 3 (core outcome set) in the
+    four formats, the safety section of the report, and its estimates under their stable ids."""
+    assert (masked_run / "figures" / "figure_6_safety.png").stat().st_size > 1000
+    assert (masked_run / "figures" / "figure_6.txt").read_text().startswith("Figure 6. Maternal and fetal safety.")
+    pub = masked_run / "tables" / "publication"
+    for ext in ("csv", "html", "tex", "docx"):
+        assert (pub / f"table_3_core_outcomes.{ext}").stat().st_size > 100, ext
+    table = pd.read_csv(pub / "table_3_core_outcomes.csv", dtype=str)
+    assert {"Preterm birth (< 37 weeks)", "Major congenital anomaly"} <= set(table["Outcome"])
+    page = (masked_run / "report.html").read_text()
+    assert "<h2>Safety: the benefit weighed against harm</h2>" in page
+    assert 'src="figures/figure_6_safety.png"' in page
+    est = pd.read_csv(masked_run / "tables" / "estimates.csv")
+    ids = set(est.loc[est["notebook"] == "07_safety", "model_id"])
+    assert {
+        "preterm_first_iptw",
+        "preterm_first_iptw_rd",
+        "preterm_first_iptw_rr",
+        "loss_per_hcg_iptw",
+        "loss_per_hcg_iptw_rd",
+        "preterm_lb_agent_firth",
+        "anomaly_lb_arm_firth",
+    } <= ids
+    assert set(est.loc[est["model_id"] == "preterm_lb_agent_firth", "estimator"]) == {"firth_pl"}

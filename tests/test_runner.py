@@ -37,7 +37,8 @@ def test_run_folder_has_notebooks_tables_figures_and_manifest(run, small_cohort_
     assert sorted(p.name for p in (run / "notebooks").iterdir()) == [p.name for p in notebook_paths()]
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "ok"
-    assert set(manifest["inputs_sha256"]) == {"patients.csv", "transfers.csv"}
+    # issue 17: the optional births and adverse-event tables are inputs too, with their SHA-256
+    assert set(manifest["inputs_sha256"]) == {"patients.csv", "transfers.csv", "births.csv", "adverse_events.csv"}
     assert manifest["parameters"]["conf_level"] == 0.9
     assert [n["notebook"] for n in manifest["notebooks"]] == [p.name for p in notebook_paths()]
     assert all(n["wall_seconds"] > 0 for n in manifest["notebooks"])

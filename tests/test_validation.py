@@ -210,6 +210,16 @@ def _live_birth_at_first_of_several(t):
         "false",
         "true",
     ]
+    pregnancy = {  # the optional pregnancy columns of a live birth, where the data have them
+        "pregnancy_location": "intrauterine",
+        "pregnancy_loss_type": "none",
+        "fetal_heartbeats": "1",
+        "gestational_age_days": "275",
+        "delivery_mode": "vaginal",
+    }
+    for column, value in pregnancy.items():
+        if column in t.columns:
+            t.loc[i, column] = value
     return t.loc[i, "patient_id"], int((t["patient_id"] == t.loc[i, "patient_id"]).sum()) - 1
 
 

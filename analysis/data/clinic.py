@@ -511,7 +511,9 @@ def simulate_clinic(
     )
     _clinic_missingness(rng, patients, transfers, f)
     return SyntheticCohort(
-        patients[[c for c in columns("patients") if c in patients]], transfers[columns("transfers")], truth
+        patients[[c for c in columns("patients") if c in patients]],
+        transfers[[c for c in columns("transfers") if c in transfers]],
+        truth,
     )
 
 

@@ -72,6 +72,10 @@ class Cohort:
         Validation findings (warnings only; errors stop :func:`load_cohort`).
     outcome : str
         The outcome the flow was built for.
+    births, adverse_events : DataFrame or None
+        The optional tables as validated (one row per live-born baby; one row per adverse
+        event), None when the cohort has none. No exclusion applies to them here: the safety
+        analyses join them to the analysed transfers and patients.
     """
 
     patients: pd.DataFrame
@@ -79,6 +83,8 @@ class Cohort:
     flow: pd.DataFrame
     problems: pd.DataFrame
     outcome: str = "live_birth"
+    births: pd.DataFrame | None = None
+    adverse_events: pd.DataFrame | None = None
 
     def population(self, name: str = "first", outcome: str | None = None) -> pd.DataFrame:
         """Return an analysis population (see :func:`analysis_population`)."""
@@ -155,7 +161,15 @@ def derive_cohort(
     empty_groups = _empty_profile_groups(patients)
     if len(empty_groups):  # concatenated only when there is one, so the usual table keeps its dtypes
         problems = pd.concat([problems, empty_groups], ignore_index=True)
-    return Cohort(patients, transfers, flow, problems, outcome)
+    return Cohort(
+        patients,
+        transfers,
+        flow,
+        problems,
+        outcome,
+        births=None if checked.births is None else checked.births.copy(),
+        adverse_events=None if checked.adverse_events is None else checked.adverse_events.copy(),
+    )
 
 
 def _empty_profile_groups(patients: pd.DataFrame) -> pd.DataFrame:
@@ -358,7 +372,9 @@ def load_cohort(
     ['included', 'excluded']
     """
     raw = read_cohort_tables(data_dir)
-    checked = validate_cohort(raw["patients"], raw["transfers"], outcome=outcome)
+    checked = validate_cohort(
+        raw["patients"], raw["transfers"], raw.get("births"), raw.get("adverse_events"), outcome=outcome
+    )
     return derive_cohort(
         checked, profile_cutoffs=profile_cutoffs, outcome=outcome, missing_marker_rule=missing_marker_rule
     )

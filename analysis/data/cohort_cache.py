@@ -2,7 +2,7 @@
 
 The runner writes the cohort it derived into the run folder's private ``interim/cohort/``
 (:func:`write_cohort_cache`); every notebook reads it back (:func:`read_cohort_cache`) instead of
-reading, validating and deriving the raw tables again. The four tables are Parquet files
+reading, validating and deriving the raw tables again. The four tables (and the optional births and adverse events, when the data have them) are Parquet files
 (pyarrow, with pandas' own metadata, so categoricals keep their levels and level order,
 nullable integers and booleans stay nullable, dates stay dates and strings stay strings); the
 scalars and every column's dtype are in ``cohort.json``. Reading checks each column's dtype
@@ -22,9 +22,11 @@ import pandas as pd
 from analysis.core.exceptions import DataReadError
 from analysis.data.cohort import Cohort
 
-__all__ = ["CACHE_FORMAT", "COHORT_TABLES", "read_cohort_cache", "write_cohort_cache"]
+__all__ = ["CACHE_FORMAT", "COHORT_TABLES", "OPTIONAL_COHORT_TABLES", "read_cohort_cache", "write_cohort_cache"]
 
 COHORT_TABLES = ("patients", "transfers", "flow", "problems")
+#: Tables of the cohort that are None when the data have none; cached when present.
+OPTIONAL_COHORT_TABLES = ("births", "adverse_events")
 CACHE_FORMAT = 1
 
 
@@ -59,7 +61,8 @@ def write_cohort_cache(cohort: Cohort, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"format": CACHE_FORMAT, "outcome": cohort.outcome, "tables": {}}
-    for name in COHORT_TABLES:
+    present = [name for name in OPTIONAL_COHORT_TABLES if getattr(cohort, name) is not None]
+    for name in (*COHORT_TABLES, *present):
         frame = getattr(cohort, name)
         frame.to_parquet(folder / f"{name}.parquet", engine="pyarrow", index=None)
         meta["tables"][name] = {"rows": len(frame), "columns": _dtype_record(frame)}
@@ -98,7 +101,7 @@ def read_cohort_cache(path: str | Path) -> Cohort:
     if meta.get("format") != CACHE_FORMAT:
         raise DataReadError(f"cohort cache {folder} has format {meta.get('format')!r}, expected {CACHE_FORMAT}")
     tables = {}
-    for name in COHORT_TABLES:
+    for name in (*COHORT_TABLES, *[t for t in OPTIONAL_COHORT_TABLES if t in meta["tables"]]):
         try:
             frame = pd.read_parquet(folder / f"{name}.parquet", engine="pyarrow")
         except (OSError, ValueError) as exc:
@@ -116,4 +119,12 @@ def read_cohort_cache(path: str | Path) -> Cohort:
                 f"cohort cache {folder}: {name}.parquet does not match what was written (columns {bad[:5]})"
             )
         tables[name] = frame
-    return Cohort(tables["patients"], tables["transfers"], tables["flow"], tables["problems"], meta["outcome"])
+    return Cohort(
+        tables["patients"],
+        tables["transfers"],
+        tables["flow"],
+        tables["problems"],
+        meta["outcome"],
+        births=tables.get("births"),
+        adverse_events=tables.get("adverse_events"),
+    )

@@ -1,6 +1,7 @@
-"""The cohort data contract: every column of the two input tables, in one place.
+"""The cohort data contract: every column of the input tables, in one place.
 
-The contract is data, not prose: :data:`PATIENTS` and :data:`TRANSFERS` list one
+The contract is data, not prose: :data:`PATIENTS` and :data:`TRANSFERS` (required) and
+:data:`BIRTHS` and :data:`ADVERSE_EVENTS` (optional tables, read when present) list one
 :class:`ColumnSpec` per column. Validation (:mod:`analysis.data.validation`), loading
 (:mod:`analysis.data.loading`), the synthetic generator and ``docs/data_dictionary.md`` are all derived
 from these specs; a test checks the dictionary is in step with them.
@@ -30,6 +31,36 @@ AGENTS = (
     "lmwh",
     "other",
 )
+PREGNANCY_LOCATIONS = ("intrauterine", "ectopic", "heterotopic", "unknown")
+PREGNANCY_LOSS_TYPES = (
+    "none",
+    "biochemical",
+    "miscarriage_first_trimester",
+    "miscarriage_second_trimester",
+    "ectopic",
+    "termination",
+    "stillbirth",
+)
+#: Loss types that the contract's ``miscarriage`` column counts (losses of an intrauterine
+#: pregnancy before 22 completed weeks).
+MISCARRIAGE_LOSS_TYPES = ("miscarriage_first_trimester", "miscarriage_second_trimester", "termination")
+ADVERSE_EVENT_TYPES = (
+    "infusion_reaction",
+    "hyperglycaemia",
+    "hypertension",
+    "infection",
+    "mood_change",
+    "injection_site_reaction",
+    "bleeding",
+    "thrombosis",
+    "allergic_reaction",
+    "other",
+)
+SEVERITIES = ("mild", "moderate", "severe", "life_threatening", "death")
+#: Severity grades that make an event serious whatever else is recorded (ICH E2A).
+SERIOUS_SEVERITIES = ("life_threatening", "death")
+#: Embryo age at transfer in days, by stage: gestational age on the transfer day is 14 + this.
+EMBRYO_AGE_DAYS = {"cleavage": 3, "blastocyst": 5}
 ENDOMETRIAL_MARKERS = ("il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent", "cd138_per_hpf")
 BLOOD_MARKERS = ("blood_nk_percent", "blood_th1_th2_ratio")
 
@@ -404,9 +435,170 @@ TRANSFERS: tuple[ColumnSpec, ...] = (
         "At least one live-born baby (a multiple delivery counts once); empty = unknown.",
         source="[S30]",
     ),
+    # Pregnancy and delivery (optional; the safety analyses of notebook 07 report an outcome as
+    # not recorded when its column is absent, so their absence is not a warning).
+    ColumnSpec(
+        "pregnancy_location",
+        "category",
+        False,
+        True,
+        "Where the pregnancy implanted, for a clinical pregnancy (heterotopic: intrauterine and ectopic "
+        "together); empty when there was no clinical pregnancy or it is unknown.",
+        levels=PREGNANCY_LOCATIONS,
+        source="[S55]",
+        tags=("safety",),
+        warn_if_absent=False,
+    ),
+    ColumnSpec(
+        "pregnancy_loss_type",
+        "category",
+        False,
+        True,
+        "How a pregnancy (positive hCG) ended when it did not end in a live birth: biochemical (hCG "
+        "positive, no sac), miscarriage in the first (< 12 + 0 weeks) or second trimester (12 + 0 to "
+        "21 + 6 weeks), ectopic, termination, stillbirth (≥ 22 weeks); none = ended in live birth. "
+        "Empty when hCG was negative or the outcome is unknown. A multiple pregnancy is one event.",
+        levels=PREGNANCY_LOSS_TYPES,
+        source="[S55]; [S10]",
+        tags=("safety",),
+        warn_if_absent=False,
+    ),
+    ColumnSpec(
+        "fetal_heartbeats",
+        "integer",
+        False,
+        True,
+        "Fetuses with a heartbeat on the first-trimester ultrasound (2 or more: a multiple pregnancy, "
+        "counted as one pregnancy event).",
+        unit="count",
+        limits=(0, 6),
+        plausible=(0, 3),
+        source="[S55]",
+        tags=("safety",),
+        warn_if_absent=False,
+    ),
+    ColumnSpec(
+        "gestational_age_days",
+        "integer",
+        False,
+        True,
+        "Gestational age at delivery (live birth or stillbirth), in completed days from the first "
+        "day of the last menstrual period as dated from the transfer (transfer day = 14 days + the "
+        "embryo's age: 17 for cleavage, 19 for blastocyst). Preterm: < 259 days (37 weeks); very "
+        "preterm: < 224 days (32 weeks).",
+        unit="days",
+        limits=(154, 322),
+        plausible=(168, 300),
+        source="[S55]; WHO ICD-11 preterm definitions",
+        tags=("safety",),
+        warn_if_absent=False,
+    ),
+    ColumnSpec(
+        "delivery_mode",
+        "category",
+        False,
+        True,
+        "How the pregnancy was delivered.",
+        levels=("vaginal", "caesarean"),
+        tags=("safety",),
+        warn_if_absent=False,
+    ),
 )
 
-TABLES = {"patients": PATIENTS, "transfers": TRANSFERS}
+#: One row per live-born baby (twins: two rows of one transfer, one pregnancy event).
+BIRTHS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("patient_id", "id", True, False, "Mother's patient identifier (must exist in patients)."),
+    ColumnSpec(
+        "transfer_number",
+        "integer",
+        True,
+        False,
+        "The transfer the baby was conceived from (with patient_id, a row of transfers).",
+        unit="count",
+        limits=(1, 50),
+    ),
+    ColumnSpec(
+        "baby_number",
+        "integer",
+        True,
+        False,
+        "Order of the baby within the delivery: 1, 2, … consecutive per transfer.",
+        unit="count",
+        limits=(1, 6),
+    ),
+    ColumnSpec("birth_date", "date", False, True, "Date of birth.", warn_if_absent=False),
+    ColumnSpec(
+        "birthweight_g",
+        "float",
+        True,
+        True,
+        "Birthweight. Small for gestational age: below the 10th centile of the Hadlock (1991) "
+        "in-utero weight standard for the gestational age.",
+        unit="g",
+        limits=(200, 7000),
+        plausible=(400, 5500),
+        source="[S55]; Hadlock et al. Radiology 1991;181:129",
+    ),
+    ColumnSpec("sex", "category", False, True, "Sex of the baby.", levels=("female", "male"), warn_if_absent=False),
+    ColumnSpec("neonatal_death", "boolean", True, True, "Death within 28 days of birth.", source="[S55]"),
+    ColumnSpec(
+        "major_congenital_anomaly",
+        "boolean",
+        True,
+        True,
+        "A major congenital anomaly diagnosed at birth or in the neonatal period.",
+        source="[S55]",
+    ),
+    ColumnSpec(
+        "nicu_admission",
+        "boolean",
+        False,
+        True,
+        "Admitted to neonatal intensive care.",
+        warn_if_absent=False,
+    ),
+)
+
+#: One row per adverse event of an immunotherapy agent.
+ADVERSE_EVENTS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("patient_id", "id", True, False, "Patient identifier (must exist in patients)."),
+    ColumnSpec("event_date", "date", True, False, "Onset of the event."),
+    ColumnSpec(
+        "agent",
+        "category",
+        True,
+        False,
+        "The agent the event is attributed to (one of treatment_agents given to the woman).",
+        levels=AGENTS,
+    ),
+    ColumnSpec("event", "category", True, False, "What happened.", levels=ADVERSE_EVENT_TYPES),
+    ColumnSpec(
+        "severity",
+        "category",
+        True,
+        False,
+        "Severity grade (CTCAE grades 1 to 5: mild, moderate, severe, life-threatening, death).",
+        levels=SEVERITIES,
+        source="CTCAE v5.0",
+    ),
+    ColumnSpec(
+        "serious",
+        "boolean",
+        True,
+        False,
+        "Serious adverse event: death, life-threatening, hospitalisation, disability or a congenital "
+        "anomaly (ICH E2A).",
+        source="ICH E2A",
+    ),
+    ColumnSpec(
+        "resolved", "boolean", False, True, "The event had resolved by the end of follow-up.", warn_if_absent=False
+    ),
+)
+
+TABLES = {"patients": PATIENTS, "transfers": TRANSFERS, "births": BIRTHS, "adverse_events": ADVERSE_EVENTS}
+#: Tables a cohort folder must hold; the others are read when present.
+REQUIRED_TABLES = ("patients", "transfers")
+OPTIONAL_TABLES = ("births", "adverse_events")
 
 THERAPY_MATCH_LEVELS = ("none", "matched", "mismatched")
 
@@ -465,6 +657,28 @@ CROSS_RULES = {
     "clinical_pregnancy_iff_sacs": "transfers: clinical_pregnancy ⇔ gestational_sacs > 0",
     "agents_match_arm": "transfers: arm none has no agents; empirical has at least one",
     "miscarriage_implies_clinical_pregnancy": "transfers: miscarriage ⇒ clinical_pregnancy",
+    "loss_type_needs_positive_hcg": "transfers: a pregnancy_loss_type is recorded only with positive_hcg",
+    "loss_type_matches_outcomes": "transfers: pregnancy_loss_type agrees with the outcome columns (none ⇔ "
+    "live_birth; biochemical ⇔ no clinical_pregnancy; miscarriage_* or termination ⇒ miscarriage; ectopic or "
+    "biochemical ⇒ no miscarriage; a live birth may carry miscarriage, the loss of a co-twin)",
+    "ectopic_location": "transfers: pregnancy_loss_type ectopic ⇔ pregnancy_location ectopic or heterotopic",
+    "location_needs_clinical_pregnancy": "transfers: pregnancy_location is recorded only for a clinical pregnancy",
+    "heartbeats_need_clinical_pregnancy": "transfers: fetal_heartbeats > 0 ⇒ clinical_pregnancy",
+    "gestational_age_needs_delivery": "transfers: gestational_age_days is recorded only for a live birth or a "
+    "stillbirth, and every live birth has one when the column is present",
+    "births_transfer_known": "births: (patient_id, transfer_number) is a transfer",
+    "births_need_live_birth": "births: a baby's transfer has live_birth true",
+    "live_birth_has_baby": "births: every live birth has at least one baby row",
+    "baby_numbers_consecutive": "births: baby_number is 1, 2, … without gaps or repeats per transfer "
+    "(twins: one delivery, one pregnancy event)",
+    "babies_within_heartbeats": "births: babies per transfer ≤ fetal_heartbeats where recorded",
+    "twins_same_birth_date": "births: babies of one transfer share their birth date (one delivery)",
+    "birth_date_matches_gestational_age": "births: birth_date = transfer_date + gestational_age_days − (14 + "
+    "embryo age) within 3 days",
+    "adverse_event_patient_known": "adverse_events: patient_id exists in patients",
+    "adverse_event_in_follow_up": "adverse_events: biopsy_date ≤ event_date ≤ follow_up_end_date",
+    "adverse_event_agent_given": "adverse_events: the agent was among the woman's treatment_agents",
+    "serious_if_life_threatening": "adverse_events: a life-threatening or fatal event is serious (ICH E2A)",
 }
 
 

@@ -1,8 +1,9 @@
-"""Reading the two cohort tables from CSV, Parquet or Excel.
+"""Reading the cohort tables from CSV, Parquet or Excel.
 
 A cohort folder holds ``patients`` and ``transfers``, each as ``.csv``, ``.parquet`` or
 ``.xlsx`` (``patients.csv``, ``transfers.parquet``, …), or one workbook ``cohort.xlsx`` with the
-sheets ``patients`` and ``transfers``. Tables are read as text where the format allows, so that
+sheets ``patients`` and ``transfers``; the optional tables ``births`` and ``adverse_events``
+(:data:`analysis.data.contract.OPTIONAL_TABLES`) are read the same way when present. Tables are read as text where the format allows, so that
 :mod:`analysis.data.validation` sees every cell as written and can name the ones it cannot parse.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.core.exceptions import DataReadError
+from analysis.data.contract import OPTIONAL_TABLES, REQUIRED_TABLES
 
 SUFFIXES = (".csv", ".parquet", ".xlsx")
 WORKBOOK = "cohort.xlsx"
@@ -36,7 +38,8 @@ def find_table_files(data_dir: str | Path) -> dict[str, tuple[Path, str | None]]
     found: dict[str, tuple[Path, str | None]] = {}
     problems = []
     workbook = data_dir / WORKBOOK
-    for table in ("patients", "transfers"):
+    sheets = _sheet_names(workbook) if workbook.is_file() else set()
+    for table in (*REQUIRED_TABLES, *OPTIONAL_TABLES):
         candidates = [data_dir / f"{table}{suffix}" for suffix in SUFFIXES]
         present = [p for p in candidates if p.is_file()]
         if len(present) > 1:
@@ -44,8 +47,10 @@ def find_table_files(data_dir: str | Path) -> dict[str, tuple[Path, str | None]]
             problems.append(f"table '{table}' exists in more than one file ({names}); keep one")
         elif present:
             found[table] = (present[0], None)
-        elif workbook.is_file():
+        elif workbook.is_file() and (table in REQUIRED_TABLES or table in sheets):
             found[table] = (workbook, table)
+        elif table in OPTIONAL_TABLES:
+            continue
         else:
             problems.append(
                 f"table '{table}' not found: expected {table}.csv, {table}.parquet, {table}.xlsx "
@@ -113,6 +118,20 @@ def _repeated_columns(header: list[str], name: str) -> list[dict]:
     return notes
 
 
+def _sheet_names(workbook: Path) -> set[str]:
+    """Sheet names of a workbook (empty when it cannot be opened; reading it then says why)."""
+    try:
+        import openpyxl  # only needed for workbooks
+
+        book = openpyxl.load_workbook(workbook, read_only=True)
+        try:
+            return set(book.sheetnames)
+        finally:
+            book.close()
+    except Exception:  # an unreadable workbook is reported when its sheets are read
+        return set()
+
+
 def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
     """Read one table; CSV and Excel cells come back as text (empty cells as missing).
 
@@ -160,13 +179,13 @@ def _is_renamed_repeat(column: str, columns) -> bool:
 
 
 def read_cohort_tables(data_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Read the raw ``patients`` and ``transfers`` tables of a cohort folder.
+    """Read the raw tables of a cohort folder: ``patients``, ``transfers`` and the optional ones present.
 
     Examples
     --------
     >>> raw = read_cohort_tables("data/synthetic")
     >>> sorted(raw)
-    ['patients', 'transfers']
+    ['adverse_events', 'births', 'patients', 'transfers']
     """
     return {table: read_table(path, sheet) for table, (path, sheet) in find_table_files(data_dir).items()}
 

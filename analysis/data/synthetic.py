@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.data.contract import ENDOMETRIAL_MARKERS, columns
+from analysis.data.contract import AGENTS, EMBRYO_AGE_DAYS, ENDOMETRIAL_MARKERS, columns
+from analysis.data.growth import HADLOCK_SD_FRACTION, hadlock_mean_weight
 from analysis.data.therapy import therapy_match
 
 GENERATOR_VERSION = "1"
@@ -125,13 +126,55 @@ NO_TRANSFER_SHARE = 0.03
 UNKNOWN_OUTCOME_SHARE = 0.03
 
 
+#: Seed tail of the safety stream: pregnancy details, babies and adverse events are drawn from
+#: ``default_rng([seed, SAFETY_STREAM])``, apart from the main generator, so every column drawn
+#: before them keeps its values.
+SAFETY_STREAM = 17
+
+#: Preterm birth (< 37 weeks) among live births, log odds. Prednisolone is the one agent with a
+#: declared harm: OR 2.30 from the RCT of prednisone in RIF (preterm 11.8% vs 5.5% [S51]); every
+#: other agent and the arm as such have none (OR 1).
+PRETERM_LOG_ODDS = {
+    "intercept": float(np.log(0.07 / 0.93)),  # singleton IVF births about 7% preterm [A]
+    "multiple": float(np.log(12.0)),  # twins: about half preterm [A]
+    "agent[prednisolone]": float(np.log((0.118 / 0.882) / (0.055 / 0.945))),  # [S51] OR 2.30
+}
+PRETERM_AGENT_OR = {agent: 1.0 for agent in AGENTS}
+PRETERM_AGENT_OR["prednisolone"] = float(np.exp(PRETERM_LOG_ODDS["agent[prednisolone]"]))
+VERY_PRETERM_SHARE = {"singleton": 0.15, "multiple": 0.20}  # share of preterm births < 32 weeks [A]
+EXTRA_SAC_KEPT = 0.90  # an extra gestational sac of a live birth becomes a baby (vanishing twin) [A]
+LOSS_SPLIT = {"termination": 0.03, "miscarriage_second_trimester": 0.15}  # of miscarriages [A]
+CAESAREAN = {"singleton_term": 0.30, "singleton_preterm": 0.50, "multiple": 0.70}  # [A]
+MALE_SHARE = 0.512
+BIRTHWEIGHT_LOG_SD = HADLOCK_SD_FRACTION  # Hadlock 1991: SD 12.7% of the mean at every gestational age
+BIRTHWEIGHT_TWIN_SHIFT = -0.12  # log scale [A]
+ANOMALY_RISK = 0.03  # per baby, independent of arm, agent and profile (declared null) [A]
+NEONATAL_DEATH = {"term": 0.002, "preterm": 0.02, "very_preterm": 0.08}  # [A]
+NICU = {"term": 0.05, "preterm": 0.35, "very_preterm": 0.95}  # [A]
+#: Adverse events per course of each agent (a transfer's therapy), and what they are [A].
+ADVERSE_EVENT_RISK = {
+    "prednisolone": (0.08, {"hyperglycaemia": 0.5, "mood_change": 0.3, "hypertension": 0.1, "infection": 0.1}),
+    "intralipid": (0.05, {"infusion_reaction": 0.7, "allergic_reaction": 0.3}),
+    "ivig": (0.10, {"infusion_reaction": 0.8, "allergic_reaction": 0.15, "thrombosis": 0.05}),
+    "lmwh": (0.12, {"injection_site_reaction": 0.85, "bleeding": 0.15}),
+    "hcg_intrauterine": (0.01, {"other": 1.0}),
+}
+SEVERITY_SHARE = {"mild": 0.70, "moderate": 0.22, "severe": 0.06, "life_threatening": 0.02}  # [A]
+SERIOUS_IF_SEVERE = 0.5  # a severe event needs hospitalisation (serious) half the time [A]
+
+
 @dataclass
 class SyntheticCohort:
-    """A simulated cohort: the two contract tables and the declared truth."""
+    """A simulated cohort: the contract tables and the declared truth.
+
+    ``births`` and ``adverse_events`` are the optional tables (None for a cohort without them).
+    """
 
     patients: pd.DataFrame
     transfers: pd.DataFrame
     truth: dict
+    births: pd.DataFrame | None = None
+    adverse_events: pd.DataFrame | None = None
 
 
 def _expit(x):
@@ -437,8 +480,221 @@ def simulate_cohort(
         _apply_missing_marker_preset(np.random.default_rng([seed, 14]), patients)
         truth["missingness"]["missing_marker_preset"] = dict(MISSING_MARKER_PRESET)
     patients = patients[[c for c in columns("patients") if c in patients]]
-    transfers = transfers[columns("transfers")]
-    return SyntheticCohort(patients, transfers, truth)
+    transfers = transfers[[c for c in columns("transfers") if c in transfers]]
+    # Everything above comes from the main generator, unchanged; the safety data come after,
+    # from their own stream.
+    transfers, births, events = _simulate_safety(np.random.default_rng([seed, SAFETY_STREAM]), patients, transfers)
+    truth["safety"] = _declare_safety_truth(
+        slot,
+        embryos,
+        profile,
+        patients["patient_id"].isin(transfers["patient_id"][transfers["transfer_number"] == 1]).to_numpy(),
+    )
+    return SyntheticCohort(patients, transfers, truth, births, events)
+
+
+def _simulate_safety(
+    rng: np.random.Generator, patients: pd.DataFrame, transfers: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Pregnancy details on every transfer, one row per baby, and adverse events.
+
+    Consistent with the outcome columns already drawn: a live birth is delivered (gestational
+    age, babies), a clinical pregnancy without live birth is a miscarriage (or termination) or
+    an ectopic pregnancy as ``miscarriage`` says, a positive hCG without a sac is a biochemical
+    loss. Preterm birth follows :data:`PRETERM_LOG_ODDS`.
+    """
+    t = transfers.copy()
+    m = len(t)
+    hcg = t["positive_hcg"].astype(bool).to_numpy()
+    cp = t["clinical_pregnancy"].astype(bool).to_numpy()
+    known = t["live_birth"].notna().to_numpy()
+    lb = known & (t["live_birth"] == 1).to_numpy()
+    misc = known & (t["miscarriage"] == 1).to_numpy()
+    sacs = t["gestational_sacs"].to_numpy(int)
+    agents = t["treatment_agents"].fillna("").astype(str)
+    prednisolone = agents.str.contains("prednisolone").to_numpy()
+
+    u_loss = rng.random(m)
+    miscarriage_type = np.where(
+        u_loss < LOSS_SPLIT["termination"],
+        "termination",
+        np.where(
+            u_loss < LOSS_SPLIT["termination"] + LOSS_SPLIT["miscarriage_second_trimester"],
+            "miscarriage_second_trimester",
+            "miscarriage_first_trimester",
+        ),
+    )
+    loss = np.select(
+        [~hcg | ~known, hcg & ~cp, lb, misc, cp],
+        [None, "biochemical", "none", miscarriage_type, "ectopic"],
+        default=None,
+    ).astype(object)
+    ectopic = loss == "ectopic"
+    location = np.where(cp, np.where(ectopic, "ectopic", "intrauterine"), None).astype(object)
+    babies = np.where(lb, 1 + rng.binomial(np.maximum(sacs - 1, 0), EXTRA_SAC_KEPT), 0)
+    # Heartbeats: every sac of a live birth; a miscarried pregnancy had them half the time [A];
+    # none in an ectopic or biochemical pregnancy; not applicable (empty) without a positive hCG.
+    heart_seen = rng.random(m) < 0.5
+    heartbeats = np.where(lb | (cp & ~known) | (misc & heart_seen), sacs, 0).astype(float)
+    heartbeats = np.where(hcg, heartbeats, np.nan)
+    multiple = babies >= 2
+    b = PRETERM_LOG_ODDS
+    p_preterm = 1 / (1 + np.exp(-(b["intercept"] + b["multiple"] * multiple + b["agent[prednisolone]"] * prednisolone)))
+    preterm = lb & (rng.random(m) < p_preterm)
+    very = preterm & (
+        rng.random(m) < np.where(multiple, VERY_PRETERM_SHARE["multiple"], VERY_PRETERM_SHARE["singleton"])
+    )
+    ga_term = np.clip(np.round(rng.normal(276, 8, m)), 259, 300)
+    ga = np.where(very, rng.integers(168, 224, m), np.where(preterm, rng.integers(224, 259, m), ga_term))
+    ga = np.where(lb, ga, np.nan)
+    p_cs = np.where(
+        multiple, CAESAREAN["multiple"], np.where(preterm, CAESAREAN["singleton_preterm"], CAESAREAN["singleton_term"])
+    )
+    mode = np.where(lb, np.where(rng.random(m) < p_cs, "caesarean", "vaginal"), None).astype(object)
+    t["pregnancy_location"] = location
+    t["pregnancy_loss_type"] = loss
+    t["fetal_heartbeats"] = heartbeats
+    t["gestational_age_days"] = ga
+    t["delivery_mode"] = mode
+
+    # Babies: one row each.
+    rows = np.repeat(np.arange(m), babies)
+    n_b = len(rows)
+    baby_number = np.concatenate([np.arange(1, k + 1) for k in babies[babies > 0]]) if n_b else np.array([], int)
+    embryo_age = t["embryo_stage"].map(EMBRYO_AGE_DAYS).to_numpy(float)
+    delivery = t["transfer_date"].to_numpy().astype("datetime64[D]")[rows] + (ga[rows] - 14 - embryo_age[rows]).astype(
+        "int64"
+    ).astype("timedelta64[D]")
+    stage = np.where(very[rows], "very_preterm", np.where(preterm[rows], "preterm", "term"))
+    log_w = (
+        np.log(hadlock_mean_weight(ga[rows]))
+        + np.where(multiple[rows], BIRTHWEIGHT_TWIN_SHIFT, 0.0)
+        + rng.normal(0, BIRTHWEIGHT_LOG_SD, n_b)
+    )
+    births = pd.DataFrame(
+        {
+            "patient_id": t["patient_id"].to_numpy()[rows],
+            "transfer_number": t["transfer_number"].to_numpy()[rows],
+            "baby_number": baby_number,
+            "birth_date": delivery,
+            "birthweight_g": np.clip(np.round(np.exp(log_w)), 300, 6500),
+            "sex": np.where(rng.random(n_b) < MALE_SHARE, "male", "female"),
+            "neonatal_death": rng.random(n_b) < pd.Series(stage).map(NEONATAL_DEATH).to_numpy(),
+            "major_congenital_anomaly": rng.random(n_b) < ANOMALY_RISK,
+            "nicu_admission": rng.random(n_b) < pd.Series(stage).map(NICU).to_numpy(),
+        }
+    )
+
+    # Adverse events: each agent of each treated transfer (a course) may cause one event.
+    courses = pd.DataFrame({"row": np.arange(m), "agent": agents.str.split(";")}).explode("agent")
+    courses = courses[courses["agent"].fillna("") != ""].reset_index(drop=True)
+    risk = courses["agent"].map({a: v[0] for a, v in ADVERSE_EVENT_RISK.items()}).fillna(0.05).to_numpy()
+    happened = rng.random(len(courses)) < risk
+    u_kind = rng.random(len(courses))
+    u_sev = rng.random(len(courses))
+    u_serious = rng.random(len(courses))
+    u_resolved = rng.random(len(courses))
+    onset = rng.integers(0, 15, len(courses))
+    ev = courses[happened].reset_index(drop=True)
+    kinds = []
+    for agent, u in zip(ev["agent"], u_kind[happened]):
+        split = ADVERSE_EVENT_RISK.get(agent, (0.05, {"other": 1.0}))[1]
+        kinds.append(list(split)[int(np.searchsorted(np.cumsum(list(split.values())), u, side="right"))])
+    sev_levels = np.asarray(list(SEVERITY_SHARE), dtype=object)
+    severity = sev_levels[np.searchsorted(np.cumsum(list(SEVERITY_SHARE.values())), u_sev[happened], side="right")]
+    serious = (severity == "life_threatening") | ((severity == "severe") & (u_serious[happened] < SERIOUS_IF_SEVERE))
+    src = t.iloc[ev["row"].to_numpy()]
+    events = pd.DataFrame(
+        {
+            "patient_id": src["patient_id"].to_numpy(),
+            "event_date": src["transfer_date"].to_numpy().astype("datetime64[D]")
+            - onset[happened].astype("timedelta64[D]"),
+            "agent": ev["agent"].to_numpy(),
+            "event": kinds,
+            "severity": severity,
+            "serious": serious,
+            "resolved": u_resolved[happened] < np.where(severity == "life_threatening", 0.90, 0.95),
+        }
+    )
+    events = events.sort_values(["patient_id", "event_date"], kind="stable").reset_index(drop=True)
+    return t, births, events
+
+
+def _declare_safety_truth(slot: dict, embryos: np.ndarray, profile: np.ndarray, has_first: np.ndarray) -> dict:
+    """The declared safety truth: the preterm model, the nulls, and the marginal first-transfer risks.
+
+    ``preterm_first_marginal``: the sample average, over patients with a first transfer, of the
+    counterfactual risk of a preterm live birth at the first transfer under no therapy and under
+    personalized therapy (live birth by :data:`LIVE_BIRTH_LOG_ODDS`, a multiple birth with
+    probability :math:`1 - (1 - 0.25 \\cdot 0.9)^{e - 1}` for :math:`e` embryos, preterm by
+    :data:`PRETERM_LOG_ODDS`); the target of the IPTW risk difference ``preterm_first_iptw``.
+    """
+    b = LIVE_BIRTH_LOG_ODDS
+    s0 = {key: np.asarray(val)[:, 0][has_first] for key, val in slot.items()}
+    prof = profile[has_first]
+    eta_none = _live_birth_eta(s0, np.full(prof.shape, "none", dtype=object))
+    p_lb_none = _expit(eta_none)
+    p_lb_pers = _expit(eta_none + np.where(prof == "balanced", 0.0, b["therapy_match[matched]"]))
+    e = np.asarray(embryos)[:, 0][has_first]
+    p_multiple = 1 - (1 - 0.25 * EXTRA_SAC_KEPT) ** (e - 1)
+    c = PRETERM_LOG_ODDS
+    pred_pers = np.isin(prof, ("over_activated", "mixed"))
+
+    def preterm_given_lb(pred):
+        single = _expit(c["intercept"] + c["agent[prednisolone]"] * pred)
+        twin = _expit(c["intercept"] + c["multiple"] + c["agent[prednisolone]"] * pred)
+        return p_multiple * twin + (1 - p_multiple) * single
+
+    risk_none = p_lb_none * preterm_given_lb(np.zeros(prof.shape, bool))
+    risk_pers = p_lb_pers * preterm_given_lb(pred_pers)
+
+    def marginal(mask):
+        return {
+            "n": int(mask.sum()),
+            "risk_none": float(risk_none[mask].mean()),
+            "risk_personalized": float(risk_pers[mask].mean()),
+            "rd_personalized_vs_none": float((risk_pers - risk_none)[mask].mean()),
+        }
+
+    dys = prof != "balanced"
+    return {
+        "description": "Pregnancy details, babies and adverse events, drawn from a separate random stream "
+        f"(default_rng([seed, {SAFETY_STREAM}])) after every other column.",
+        "preterm_model": {
+            "description": "Preterm birth (< 259 days) among live births: logistic in a multiple birth and "
+            "prednisolone among the agents of the transfer; no other agent, arm or profile effect.",
+            "log_odds": PRETERM_LOG_ODDS,
+            "agent_odds_ratios": PRETERM_AGENT_OR,
+            "multiple_odds_ratio": float(np.exp(PRETERM_LOG_ODDS["multiple"])),
+            "very_preterm_share_of_preterm": VERY_PRETERM_SHARE,
+        },
+        "declared_harm": {
+            "outcome": "preterm_birth",
+            "agent": "prednisolone",
+            "odds_ratio": PRETERM_AGENT_OR["prednisolone"],
+        },
+        "declared_nulls": {
+            "major_congenital_anomaly": f"risk {ANOMALY_RISK} per baby whatever the arm, agent or profile",
+            "preterm_birth": "no effect of any agent but prednisolone (OR 1), given a multiple birth",
+            "neonatal_death_and_nicu": "depend only on gestational age band",
+        },
+        "preterm_first_marginal": {
+            "all": marginal(np.ones(prof.shape, bool)),
+            "dysregulated": marginal(dys),
+            "balanced": marginal(~dys),
+        },
+        "birthweight": {
+            "reference": "Hadlock et al. Radiology 1991;181:129 (ln w = 0.578 + 0.332 t - 0.00354 t^2, SD 12.7%)",
+            "log_sd": BIRTHWEIGHT_LOG_SD,
+            "twin_shift_log": BIRTHWEIGHT_TWIN_SHIFT,
+        },
+        "anomaly_risk_per_baby": ANOMALY_RISK,
+        "neonatal_death_risk": NEONATAL_DEATH,
+        "nicu_risk": NICU,
+        "adverse_event_risk_per_course": {a: v[0] for a, v in ADVERSE_EVENT_RISK.items()},
+        "severity_share": SEVERITY_SHARE,
+        "loss_split_of_miscarriages": LOSS_SPLIT,
+    }
 
 
 def _apply_missingness(rng, patients: pd.DataFrame, transfers: pd.DataFrame) -> None:
@@ -602,7 +858,13 @@ def _format_for_csv(frame: pd.DataFrame) -> pd.DataFrame:
             out[col] = np.where(s, "true", "false")
         elif col in ("live_birth", "miscarriage"):
             out[col] = s.map({1.0: "true", 0.0: "false"})
-        elif col in ("good_quality_embryos", "cd138_per_hpf"):
+        elif col in (
+            "good_quality_embryos",
+            "cd138_per_hpf",
+            "fetal_heartbeats",
+            "gestational_age_days",
+            "birthweight_g",
+        ):
             out[col] = s.astype("Int64")
     return out
 
@@ -623,7 +885,8 @@ def _rounded(value, digits: int = 12):
 
 
 def write_cohort(cohort: SyntheticCohort, out_dir: str | Path) -> list[Path]:
-    """Write ``patients.csv``, ``transfers.csv`` and ``truth.json`` into ``out_dir``.
+    """Write ``patients.csv``, ``transfers.csv`` and ``truth.json`` into ``out_dir``, and
+    ``births.csv`` and ``adverse_events.csv`` when the cohort has them.
 
     Files are written to temporary names first and renamed, so an interrupted write never
     leaves a half cohort.
@@ -635,6 +898,10 @@ def write_cohort(cohort: SyntheticCohort, out_dir: str | Path) -> list[Path]:
         "transfers.csv": _format_for_csv(cohort.transfers).to_csv(index=False, lineterminator="\n"),
         "truth.json": json.dumps(_rounded(cohort.truth), indent=2, sort_keys=True) + "\n",
     }
+    for name in ("births", "adverse_events"):
+        frame = getattr(cohort, name)
+        if frame is not None:
+            targets[f"{name}.csv"] = _format_for_csv(frame).to_csv(index=False, lineterminator="\n")
     written = []
     for name, text in targets.items():
         tmp = out_dir / f".{name}.tmp"

@@ -59,11 +59,15 @@ class ValidatedCohort:
         Parsed tables: every row of the input, typed per the contract, extra columns kept.
     problems : DataFrame
         Findings with :data:`PROBLEM_COLUMNS`; ``severity`` is ``"error"`` or ``"warning"``.
+    births, adverse_events : DataFrame or None
+        The optional tables, parsed like the others; None when the cohort has none.
     """
 
     patients: pd.DataFrame
     transfers: pd.DataFrame
     problems: pd.DataFrame
+    births: pd.DataFrame | None = None
+    adverse_events: pd.DataFrame | None = None
 
     @property
     def errors(self) -> pd.DataFrame:
@@ -129,8 +133,13 @@ def _row_ids(table: str, frame: pd.DataFrame) -> pd.Series:
         if "patient_id" in frame
         else pd.Series([f"row {i + 2}" for i in range(len(frame))], index=frame.index)
     )
-    if table == "transfers" and "transfer_number" in frame:
-        return pid + "#" + frame["transfer_number"].astype("string").fillna("?")
+    if table in ("transfers", "births") and "transfer_number" in frame:
+        pid = pid + "#" + frame["transfer_number"].astype("string").fillna("?")
+        if table == "births" and "baby_number" in frame:
+            pid = pid + "." + frame["baby_number"].astype("string").fillna("?")
+        return pid
+    if table == "adverse_events" and "event_date" in frame:
+        return pid + "@" + frame["event_date"].astype("string").fillna("?")
     return pid
 
 
@@ -632,13 +641,206 @@ def _cross_checks(patients: pd.DataFrame, transfers: pd.DataFrame, findings: _Fi
             )
 
 
+def _flagger(findings: _Findings):
+    def flag(table, column, rule, mask, ids):
+        mask = pd.Series(mask).fillna(False).astype(bool).to_numpy()
+        if mask.any():
+            findings.add(table, column, rule, "error", ids[mask], contract.CROSS_RULES[rule])
+
+    return flag
+
+
+def _is(series: pd.Series, value) -> pd.Series:
+    """``series == value`` with missing values False (nullable columns)."""
+    return (series == value).fillna(False).astype(bool)
+
+
+def _pregnancy_checks(transfers: pd.DataFrame, findings: _Findings) -> None:
+    """Rules of the optional pregnancy columns of transfers (each only when its columns are present)."""
+    flag = _flagger(findings)
+    tids = _row_ids("transfers", transfers)
+    t = transfers
+    cols = set(t.columns)
+    if {"pregnancy_loss_type", "positive_hcg"} <= cols:
+        flag(
+            "transfers",
+            "pregnancy_loss_type",
+            "loss_type_needs_positive_hcg",
+            t["pregnancy_loss_type"].notna() & _is(t["positive_hcg"], False),
+            tids,
+        )
+    if {"pregnancy_loss_type", "live_birth", "clinical_pregnancy", "miscarriage"} <= cols:
+        loss = t["pregnancy_loss_type"]
+        known = loss.notna()
+        misc_types = loss.isin(contract.MISCARRIAGE_LOSS_TYPES)
+        bad = known & (
+            (_is(loss, "none") & _is(t["live_birth"], False))
+            | (~_is(loss, "none") & _is(t["live_birth"], True))
+            | (_is(loss, "biochemical") & _is(t["clinical_pregnancy"], True))
+            | (~_is(loss, "biochemical") & _is(t["clinical_pregnancy"], False))
+            | (misc_types & _is(t["miscarriage"], False))
+            | (~misc_types & ~_is(loss, "none") & _is(t["miscarriage"], True))
+        )
+        flag("transfers", "pregnancy_loss_type", "loss_type_matches_outcomes", bad, tids)
+    if {"pregnancy_loss_type", "pregnancy_location"} <= cols:
+        ectopic_loss = _is(t["pregnancy_loss_type"], "ectopic")
+        ectopic_site = t["pregnancy_location"].isin(("ectopic", "heterotopic"))
+        both_known = t["pregnancy_loss_type"].notna() & t["pregnancy_location"].notna()
+        flag(
+            "transfers",
+            "pregnancy_location",
+            "ectopic_location",
+            both_known & (ectopic_loss != ectopic_site),
+            tids,
+        )
+    if {"pregnancy_location", "clinical_pregnancy"} <= cols:
+        flag(
+            "transfers",
+            "pregnancy_location",
+            "location_needs_clinical_pregnancy",
+            t["pregnancy_location"].notna() & _is(t["clinical_pregnancy"], False),
+            tids,
+        )
+    if {"fetal_heartbeats", "clinical_pregnancy"} <= cols:
+        flag(
+            "transfers",
+            "fetal_heartbeats",
+            "heartbeats_need_clinical_pregnancy",
+            (t["fetal_heartbeats"] > 0).fillna(False) & _is(t["clinical_pregnancy"], False),
+            tids,
+        )
+    if {"gestational_age_days", "live_birth"} <= cols:
+        stillbirth = (
+            _is(t["pregnancy_loss_type"], "stillbirth")
+            if "pregnancy_loss_type" in cols
+            else pd.Series(False, index=t.index)
+        )
+        delivered = _is(t["live_birth"], True) | stillbirth
+        ga = t["gestational_age_days"]
+        flag(
+            "transfers",
+            "gestational_age_days",
+            "gestational_age_needs_delivery",
+            (ga.notna() & ~delivered) | (ga.isna() & _is(t["live_birth"], True)),
+            tids,
+        )
+
+
+def _births_checks(births: pd.DataFrame, transfers: pd.DataFrame, findings: _Findings) -> None:
+    flag = _flagger(findings)
+    bids = _row_ids("births", births)
+    tids = _row_ids("transfers", transfers)
+    key = ["patient_id", "transfer_number"]
+    if not all(c in births.columns for c in key) or not all(c in transfers.columns for c in key):
+        return
+    keep = [
+        c for c in (*key, "live_birth", "fetal_heartbeats", "transfer_date", "gestational_age_days", "embryo_stage")
+    ]
+    keep = [c for c in keep if c in transfers.columns]
+    lookup = transfers[keep].drop_duplicates(key)
+    merged = births[key].merge(lookup, on=key, how="left", indicator=True)
+    merged.index = births.index
+    known = merged["_merge"] == "both"
+    flag("births", "transfer_number", "births_transfer_known", ~known, bids)
+    if "live_birth" in merged:
+        flag("births", "transfer_number", "births_need_live_birth", known & ~_is(merged["live_birth"], True), bids)
+    if "live_birth" in transfers.columns:
+        has_baby = (
+            transfers[key]
+            .merge(births[key].drop_duplicates().assign(_baby=True), on=key, how="left")["_baby"]
+            .notna()
+            .to_numpy()
+        )
+        flag("transfers", "live_birth", "live_birth_has_baby", _is(transfers["live_birth"], True) & ~has_baby, tids)
+    if "baby_number" in births.columns:
+        grp = births.groupby(key, sort=False)["baby_number"]
+        size = grp.transform("size")
+        bad = (grp.transform("min") != 1) | (grp.transform("max") != size) | (grp.transform("nunique") != size)
+        flag("births", "baby_number", "baby_numbers_consecutive", bad & births["baby_number"].notna(), bids)
+    babies = births.groupby(key, sort=False)["patient_id"].transform("size")
+    if "fetal_heartbeats" in merged:
+        flag(
+            "births",
+            "baby_number",
+            "babies_within_heartbeats",
+            (babies > merged["fetal_heartbeats"]).fillna(False),
+            bids,
+        )
+    if "birth_date" in births.columns:
+        dates = births.groupby(key, sort=False)["birth_date"]
+        flag(
+            "births",
+            "birth_date",
+            "twins_same_birth_date",
+            (dates.transform("nunique") > 1) | (dates.transform("count").between(1, babies - 1)),
+            bids,
+        )
+        if {"transfer_date", "gestational_age_days", "embryo_stage"} <= set(merged.columns):
+            age_at_transfer = 14 + merged["embryo_stage"].map(contract.EMBRYO_AGE_DAYS).astype(float)
+            expected = merged["transfer_date"] + pd.to_timedelta(
+                merged["gestational_age_days"].astype(float) - age_at_transfer, unit="D"
+            )
+            gap = (births["birth_date"] - expected).dt.days.abs()
+            flag("births", "birth_date", "birth_date_matches_gestational_age", (gap > 3).fillna(False), bids)
+
+
+def _adverse_event_checks(
+    events: pd.DataFrame, patients: pd.DataFrame, transfers: pd.DataFrame, findings: _Findings
+) -> None:
+    flag = _flagger(findings)
+    eids = _row_ids("adverse_events", events)
+    if "patient_id" not in events.columns or "patient_id" not in patients.columns:
+        return
+    known = events["patient_id"].isin(patients["patient_id"].dropna())
+    flag("adverse_events", "patient_id", "adverse_event_patient_known", ~known & events["patient_id"].notna(), eids)
+    dates = [c for c in ("biopsy_date", "follow_up_end_date") if c in patients.columns]
+    if "event_date" in events.columns and len(dates) == 2:
+        merged = events[["patient_id"]].merge(
+            patients[["patient_id", *dates]].drop_duplicates("patient_id"), on="patient_id", how="left"
+        )
+        merged.index = events.index
+        outside = (events["event_date"] < merged["biopsy_date"]) | (events["event_date"] > merged["follow_up_end_date"])
+        flag("adverse_events", "event_date", "adverse_event_in_follow_up", outside & known, eids)
+    if "agent" in events.columns and {"patient_id", "treatment_agents"} <= set(transfers.columns):
+        given = transfers[["patient_id", "treatment_agents"]].copy()
+        given["agent"] = given["treatment_agents"].fillna("").str.split(";")
+        given = given.explode("agent")
+        given = given.loc[given["agent"] != "", ["patient_id", "agent"]].drop_duplicates().assign(_given=True)
+        hit = (
+            events[["patient_id", "agent"]]
+            .astype(object)
+            .merge(given.astype(object), on=["patient_id", "agent"], how="left")
+        )
+        hit.index = events.index
+        flag(
+            "adverse_events",
+            "agent",
+            "adverse_event_agent_given",
+            hit["_given"].isna() & events["agent"].notna() & known,
+            eids,
+        )
+    if {"severity", "serious"} <= set(events.columns):
+        flag(
+            "adverse_events",
+            "serious",
+            "serious_if_life_threatening",
+            events["severity"].isin(contract.SERIOUS_SEVERITIES) & _is(events["serious"], False),
+            eids,
+        )
+
+
 # --------------------------------------------------------------------------- entry point
 
 
 def validate_cohort(
-    patients_raw: pd.DataFrame, transfers_raw: pd.DataFrame, *, outcome: str = "live_birth"
+    patients_raw: pd.DataFrame,
+    transfers_raw: pd.DataFrame,
+    births_raw: pd.DataFrame | None = None,
+    adverse_events_raw: pd.DataFrame | None = None,
+    *,
+    outcome: str = "live_birth",
 ) -> ValidatedCohort:
-    """Parse and check both tables against the data contract, reporting every problem at once.
+    """Parse and check the tables against the data contract, reporting every problem at once.
 
     Parameters
     ----------
@@ -648,6 +850,8 @@ def validate_cohort(
         reported with the rest.
     outcome : str
         The analysis plan's outcome: every value unknown is an error.
+    births_raw, adverse_events_raw : DataFrame, optional
+        The optional tables, when the cohort has them; their rules are checked only then.
 
     Returns
     -------
@@ -672,4 +876,17 @@ def validate_cohort(
     _soft_checks("transfers", transfers, findings)
     _cross_checks(patients, transfers, findings)
     _design_checks(patients, transfers, outcome, findings)
-    return ValidatedCohort(patients, transfers, findings.frame())
+    _pregnancy_checks(transfers, findings)
+    optional = {}
+    for table, raw in (("births", births_raw), ("adverse_events", adverse_events_raw)):
+        if raw is None:
+            optional[table] = None
+            continue
+        optional[table] = _parse_table(table, raw, findings)
+        _column_checks(table, optional[table], findings)
+        _soft_checks(table, optional[table], findings)
+    if optional["births"] is not None:
+        _births_checks(optional["births"], transfers, findings)
+    if optional["adverse_events"] is not None:
+        _adverse_event_checks(optional["adverse_events"], patients, transfers, findings)
+    return ValidatedCohort(patients, transfers, findings.frame(), optional["births"], optional["adverse_events"])

@@ -20,6 +20,7 @@ __all__ = [
     "figure_4_caption",
     "figure_5_caption",
     "subgroup_forest_caption",
+    "figure_6_caption",
 ]
 
 
@@ -169,4 +170,54 @@ def subgroup_forest_caption(
         f"are doubly robust (AIPW; outcome model with arm × subgroup) with {_pct(conf_level)} influence-function "
         f"CIs. Interaction p: Wald test that the risk differences are equal across the subgroup's levels, with "
         f"{method} adjustment across the {len(tests)} subgroups in brackets.{skip}"
+    )
+
+
+def figure_6_caption(
+    differences: pd.DataFrame,
+    rule: pd.DataFrame,
+    *,
+    n_women: int,
+    harm_outcome: str,
+    conf_level: float = 0.95,
+    min_cell_count: int,
+) -> str:
+    """Caption of the safety figure: core outcomes by arm, harm by agent, benefit against harm.
+
+    Parameters
+    ----------
+    differences : DataFrame
+        The agent-against-none risk differences of ``harm_outcome`` drawn in panel b
+        (:func:`analysis.methods.safety.harm_differences`).
+    rule : DataFrame
+        :func:`analysis.methods.safety.harm_checked_rule` (one verdict per profile group).
+    n_women : int
+        Women in panel a.
+    harm_outcome : str
+        The harm of panel b.
+    """
+    shown = []
+    for r in differences.itertuples(index=False):
+        small = any(0 < int(c) < min_cell_count for c in (r.n_events_treated, r.n_events_reference))
+        if small:
+            shown.append(f"{r.comparison.split(' vs ')[0]} masked (small counts)")
+        else:
+            shown.append(
+                f"{r.comparison.split(' vs ')[0]} {100 * r.rd_proportion:+.1f} "
+                f"({100 * r.rd_low_proportion:+.1f} to {100 * r.rd_high_proportion:+.1f})"
+            )
+    harm = harm_outcome.replace("_", " ")
+    recommended = [str(g) for g, ok in zip(rule["group"], rule["recommended"]) if ok] if len(rule) else []
+    verdict = (
+        f"Recommended once harms are weighed: {', '.join(label_for(g).lower() for g in recommended)} profiles."
+        if recommended
+        else "No profile group had a gain in live births that exceeded every declared harm with confidence."
+    )
+    return (
+        f"Figure 6. Maternal and fetal safety. (a) Core outcomes (COMMIT) per 100 of their denominators (women, "
+        f"positive hCG tests, clinical pregnancies, live births) by arm at the first transfer "
+        f"({format_count(n_women, min_cell_count)} women), exact (Clopper–Pearson) {_pct(conf_level)} intervals. (b) {harm.capitalize()} per 100 live births with each agent against no immunotherapy, "
+        f"Newcombe hybrid score {_pct(conf_level)} intervals: " + "; ".join(shown) + ". (c) Live births gained "
+        "against harm added per 100 women with personalized therapy in each profile group (crude first-transfer "
+        "differences, Newcombe intervals); the dotted line marks a gain equal to the harm. " + verdict
     )

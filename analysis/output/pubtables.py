@@ -1,4 +1,4 @@
-"""Publication tables: Table 1 and the model tables as CSV, HTML, LaTeX (booktabs) and Word.
+"""Publication tables: Table 1, the model tables and Table 3 (core outcomes) as CSV, HTML, LaTeX (booktabs) and Word.
 
 Built after the notebooks from a run's tidy tables (``tables/*.csv``), written into
 ``tables/publication/<name>.{csv,html,tex,docx}`` with a title and footnotes (tests used,
@@ -31,6 +31,7 @@ __all__ = [
     "model_table",
     "model_terms_table",
     "table_one",
+    "table_three",
     "write_publication_tables",
     "write_table_formats",
 ]
@@ -372,6 +373,85 @@ def model_terms_table(
     )
 
 
+_CORE_OUTCOME_LABELS = {
+    "positive_hcg": "Positive hCG",
+    "clinical_pregnancy": "Clinical pregnancy",
+    "viable_intrauterine_pregnancy": "Viable intrauterine pregnancy",
+    "live_birth": "Live birth",
+    "biochemical_loss": "Biochemical pregnancy loss",
+    "miscarriage": "Miscarriage",
+    "miscarriage_second_trimester": "Second-trimester miscarriage",
+    "ectopic_pregnancy": "Ectopic pregnancy",
+    "termination": "Termination",
+    "any_pregnancy_loss": "Any pregnancy loss",
+    "multiple_pregnancy": "Multiple pregnancy",
+    "preterm_birth": "Preterm birth (< 37 weeks)",
+    "very_preterm_birth": "Very preterm birth (< 32 weeks)",
+    "low_birthweight": "Low birthweight (< 2,500 g)",
+    "small_for_gestational_age": "Small for gestational age",
+    "major_congenital_anomaly": "Major congenital anomaly",
+    "neonatal_death": "Neonatal death",
+    "nicu_admission": "Neonatal intensive care",
+}
+_DENOMINATORS = {
+    "woman": "per woman",
+    "transfer": "per transfer",
+    "positive_hcg": "per positive hCG",
+    "clinical_pregnancy": "per clinical pregnancy",
+    "live_birth": "per live birth",
+}
+
+
+def _core_cell(r, conf_level: float) -> str:
+    if str(r.get("recorded", "True")) in ("False", "false"):
+        return "not recorded"
+    events, n = str(r["n_events"]), str(r["n"])
+    if events.startswith("<") or n.startswith("<"):
+        return f"{events}/{n}"
+    if n in ("", "0", "nan", "<NA>"):
+        return "no denominator"
+    p, lo, hi = (float(r[c]) for c in ("proportion", "conf_low_proportion", "conf_high_proportion"))
+    return f"{int(float(events))}/{int(float(n)):,} ({100 * p:.1f}%; {100 * lo:.1f} to {100 * hi:.1f})"
+
+
+def table_three(core: pd.DataFrame, *, conf_level: float = 0.95, min_cell_count: int) -> PublicationTable:
+    """Table 3: the core outcome set (COMMIT) by arm, per woman, from ``core_outcomes_women_by_arm.csv``.
+
+    Parameters
+    ----------
+    core : DataFrame
+        The saved (masked) table of :func:`analysis.methods.safety.core_outcome_table`, read as text.
+    conf_level : float
+    min_cell_count : int
+    """
+    groups = list(dict.fromkeys(core["group"]))
+    keys = list(dict.fromkeys(zip(core["outcome"], core["denominator"])))
+    rows = []
+    for outcome, denominator in keys:
+        entry = {
+            "Outcome": _CORE_OUTCOME_LABELS.get(outcome, outcome.replace("_", " ")),
+            "Denominator": _DENOMINATORS.get(denominator, denominator),
+        }
+        for g in groups:
+            r = core[(core["outcome"] == outcome) & (core["denominator"] == denominator) & (core["group"] == g)]
+            entry[label_for(g)] = _core_cell(r.iloc[0], conf_level) if len(r) else ""
+        rows.append(entry)
+    return PublicationTable(
+        "table_3_core_outcomes",
+        "Table 3. Core outcome set for infertility research by arm at the first transfer, per woman",
+        pd.DataFrame(rows),
+        [
+            "Outcomes of the COMMIT core outcome set (Duffy et al., Hum Reprod 2020;35:2725) over each woman's "
+            "transfers up to and including her first live birth, grouped by her arm at the first transfer. Cells: "
+            f"events/denominator (%; exact Clopper–Pearson {conf_level * 100:g}% CI). A multiple pregnancy is one "
+            "pregnancy event; a baby outcome counts a delivery once when any baby had it. Preterm: before 259 days; "
+            "small for gestational age: below the 10th centile of the Hadlock (1991) in-utero weight standard.",
+            ABBREVIATIONS,
+            rule_statement(min_cell_count),
+        ],
+    )
+
+
 def _html(t: PublicationTable) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.frame.columns)
     body = "".join(
@@ -503,6 +583,10 @@ def write_publication_tables(
             for model_id, label, measure in _MODELS
             if (est["model_id"] == model_id).any()
         ]
+    core_path = tables_dir / "core_outcomes_women_by_arm.csv"
+    if core_path.exists():
+        core = pd.read_csv(core_path, dtype=str, keep_default_na=False)
+        built.append(table_three(core, conf_level=conf_level, min_cell_count=min_cell_count))
     for t in built:
         write_table_formats(t, tables_dir / "publication")
     return built

@@ -3,7 +3,8 @@
 Opens offline in any browser: no script, no external address; figures are linked relative to
 the run folder (PNG shown, PDF and SVG linked), publication tables are inlined, and the
 executed notebooks are linked. Sections: main figures with their captions, supplementary
-figures, publication tables, the analysis-plan parameters, the data-validation warnings and the
+figures, the emulated target trial, the safety verdicts (the benefit weighed against harm, adverse
+events by agent), publication tables, the analysis-plan parameters, the data-validation warnings and the
 exclusion log, the sections skipped for want of an optional column, the disclosure rule, and the manifest. Patient identifiers never appear: the
 validation findings are shown without their example ids.
 """
@@ -196,6 +197,22 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
             "<code>tables/decision_curve.csv</code> and <code>tables/benefit_calibration.csv</code>).</p>"
             + _table_html(frame[[c for c in shown if c in frame.columns]])
         )
+    rule = run_dir / "tables" / "harm_checked_rule.csv"
+    if rule.exists():
+        verdicts = pd.read_csv(rule, dtype=str, keep_default_na=False)  # masked when saved
+        parts.append(
+            "<h2>Safety: the benefit weighed against harm</h2><p>Personalized immunotherapy is recommended for "
+            "a profile group only when its gain in live births exceeds every declared harm with confidence "
+            "(notebook 07; Figure 6, Table 3):</p><ul>"
+            + "".join(f"<li>{html.escape(v)}</li>" for v in verdicts.get("display", []))
+            + "</ul>"
+        )
+        adverse = run_dir / "tables" / "adverse_events_by_agent.csv"
+        if adverse.exists():
+            parts.append(
+                "<p>Adverse events by agent (women with an event per 100 women treated, exact intervals):</p>"
+                + _table_html(pd.read_csv(adverse, dtype=str, keep_default_na=False))
+            )
 
     parts.append("<h2>Publication tables</h2>")
     for t in publication:

@@ -146,7 +146,7 @@ def _validate(args) -> int:
     from analysis.data.validation import validate_cohort  # lazy: see the note above _synth
 
     raw = read_cohort_tables(args.data)
-    checked = validate_cohort(raw["patients"], raw["transfers"])
+    checked = validate_cohort(raw["patients"], raw["transfers"], raw.get("births"), raw.get("adverse_events"))
     if len(checked.problems):
         print(format_problems(checked.problems, header=f"Cohort {args.data}"))
     else:
