@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection, PolyCollection
 
 from analysis.core.exceptions import DisclosureError
 from analysis.output import session
@@ -23,6 +25,7 @@ from analysis.output.disclosure import (
     mask_declared,
     mask_table,
 )
+from analysis.output.plotting import core
 
 K = 10
 LABEL = f"<{K}"
@@ -264,3 +267,41 @@ def test_a_share_whose_count_is_small_is_masked():
     out = mask_declared(t, decl, K)[0]
     assert out["outside_support"].tolist() == [SUPPRESSED, 0.1]
     assert not audit_table(out.astype(str), "t", K, decl)
+
+
+# -- patient-level plots -------------------------------------------------------------------------
+
+
+def _patients(n: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    return pd.DataFrame(
+        {
+            "immune_profile": rng.choice(["balanced", "over_activated", "under_activated", "mixed"], n),
+            "il15_fn14_ratio": rng.lognormal(0, 1, n),
+            "il18_tweak_ratio": rng.lognormal(0, 1, n),
+        }
+    )
+
+
+def test_patient_level_plots_draw_no_patient_with_control():
+    """With k > 0 a strip plot draws no point and its whiskers end inside the data (a percentile
+    with k patients beyond it, never the minimum or maximum); a scatter becomes hexagonal bins of
+    at least k patients; Schoenfeld residuals become means of at least k events. Without control
+    every patient is drawn (the old design drew them whatever the threshold)."""
+    data = _patients()
+    fig, (a, b, c, d) = plt.subplots(1, 4)
+    core.plot_marker_distribution(data, marker="il15_fn14_ratio", ax=a, min_cell_count=0)
+    assert sum(len(p.get_offsets()) for p in a.collections if isinstance(p, PathCollection)) == len(data)
+    core.plot_marker_distribution(data, marker="il15_fn14_ratio", ax=b, min_cell_count=K)
+    assert not [p for p in b.collections if isinstance(p, PathCollection)]
+    lowest = min(line.get_ydata().min() for line in b.get_lines() if len(line.get_ydata()))
+    assert lowest > data["il15_fn14_ratio"].min()
+    core.plot_cutoff_scatter(data, x="il15_fn14_ratio", y="il18_tweak_ratio", ax=c, min_cell_count=K)
+    hexes = [p for p in c.collections if isinstance(p, PolyCollection)]
+    assert hexes and (hexes[0].get_array() >= K).all()
+    assert not [p for p in c.collections if isinstance(p, PathCollection) and not isinstance(p, PolyCollection)]
+    res = pd.DataFrame({"time": np.arange(40.0), "residual": np.sin(np.arange(40.0))})
+    core.plot_schoenfeld(res, covariate="x", ax=d, min_cell_count=K)
+    points = [p for p in d.collections if isinstance(p, PathCollection)]
+    assert len(points[0].get_offsets()) == 4  # 40 events in 4 groups of 10
+    plt.close(fig)

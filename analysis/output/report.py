@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.output.audit import audit_run, verdict_statement
-from analysis.output.disclosure import curve_rule_statement, mask_table, rule_statement
+from analysis.output.disclosure import mask_table, rule_statement
 from analysis.output.pubtables import write_publication_tables
 
 __all__ = ["write_report"]
@@ -80,7 +80,7 @@ def _disclosure_html(run_dir: Path, k: int, params: dict) -> str:
         verdict = f"The disclosure audit could not be run: {exc}"
     text = [
         f"<p>Threshold: <b>{k}</b>. {html.escape(rule_statement(k))}</p>",
-        f"<p>{html.escape(curve_rule_statement(k, interval))} Patient-level plots are binned: scatter "
+        f"<p>Curve intervals: {interval:g} days. Patient-level plots are binned: scatter "
         f"plots become hexagonal bins drawn only where they hold at least {k} patients, strip plots "
         f"become box plots without points whose whiskers end at percentiles with at least {k} patients "
         f"beyond them, and residual plots show means of at least {k} events.</p>",
