@@ -26,6 +26,7 @@ from analysis.output.disclosure import (
     mask_table,
 )
 from analysis.output.plotting import core
+from analysis.run.cli import main
 
 K = 10
 LABEL = f"<{K}"
@@ -305,3 +306,19 @@ def test_patient_level_plots_draw_no_patient_with_control():
     points = [p for p in d.collections if isinstance(p, PathCollection)]
     assert len(points[0].get_offsets()) == 4  # 40 events in 4 groups of 10
     plt.close(fig)
+
+
+def test_the_audit_command_exits_1_on_a_leak_0_on_none_and_2_on_a_wrong_folder(tmp_path, capsys):
+    """`python -m analysis audit RUN_DIR` on a hand-made run folder: a rates table with 4 events
+    of 40 (and its percentage) leaks; masked by its declaration it does not."""
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "manifest.json").write_text('{"parameters": {"min_cell_count": 10}}')
+    rates = pd.DataFrame({"profile_group": ["a", "b"], "treatment_arm": ["x", "x"], "n": [40, 50], "events": [4, 20]})
+    rates["percent"] = 100 * rates["events"] / rates["n"]
+    rates.to_csv(tmp_path / "tables" / "rates_first_by_profile_arm.csv", index=False)
+    assert main(["audit", str(tmp_path)]) == 1
+    assert "rates_first_by_profile_arm.csv: row 0, events: direct: 4" in capsys.readouterr().out
+    masked = mask_declared(rates, declaration_for("rates_first_by_profile_arm"), K)[0]
+    masked.to_csv(tmp_path / "tables" / "rates_first_by_profile_arm.csv", index=False)
+    assert main(["audit", str(tmp_path)]) == 0
+    assert main(["audit", str(tmp_path / "nope")]) == 2
