@@ -21,6 +21,7 @@ from analysis.output.disclosure import (
     SUPPRESSED,
     GroupSum,
     TableDisclosure,
+    at_risk_from_curves,
     coarsen_curves,
     mask_declared,
     mask_table,
@@ -207,6 +208,9 @@ def test_km_coarsening_cuts_the_curve_where_fewer_than_k_remain():
     assert out["time_days"].tolist() == [0.0, 30.0, 60.0, 90.0, 120.0]
     assert out["n_at_risk"].tolist() == [60, 60, 48, 37, 22]
     assert (out["n_at_risk"] >= 10).all() and (out["n_events"].iloc[1:] >= 10).all()
+    at_risk = at_risk_from_curves(out)  # the figure's row: counts at interval starts, blank from the cut
+    assert at_risk["time_days"].tolist() == [0.0, 30.0, 60.0, 90.0, 120.0]
+    assert at_risk["n_at_risk"].tolist()[:4] == [60, 48, 37, 22] and np.isnan(at_risk["n_at_risk"].iloc[4])
 
 
 # -- declarations ------------------------------------------------------------------------------

@@ -747,7 +747,8 @@ def coarsen_curves(
 
 def at_risk_from_curves(curves: pd.DataFrame, *, interval_days: float = CURVE_INTERVAL_DAYS) -> pd.DataFrame:
     """Numbers at risk of coarsened curves for a figure's at-risk row: each count at the start of its
-    interval, and a blank after each curve's end (so nothing beyond the cut is shown)."""
+    interval (shown under every tick inside that interval), and a blank from each curve's end on
+    (nothing beyond the cut is shown)."""
     rows = []
     for group, g in curves.groupby("group", sort=False):
         g = g.sort_values("time_days", kind="stable")
@@ -755,7 +756,7 @@ def at_risk_from_curves(curves: pd.DataFrame, *, interval_days: float = CURVE_IN
         starts = np.r_[0.0, times[:-1]]
         for s, n in zip(starts, g["n_at_risk"]):
             rows.append({"group": group, "time_days": s, "n_at_risk": n})
-        rows.append({"group": group, "time_days": times[-1] + 1e-6, "n_at_risk": np.nan})
+        rows.append({"group": group, "time_days": times[-1], "n_at_risk": np.nan})  # the curve ends here
     frame = pd.DataFrame(rows, columns=["group", "time_days", "n_at_risk"])
     return frame.drop_duplicates(["group", "time_days"], keep="last").reset_index(drop=True)
 
