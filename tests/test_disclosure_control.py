@@ -183,6 +183,12 @@ def test_km_coarsening_on_a_hand_made_curve():
     assert math.isclose(out["estimate"].iloc[-1], curve["estimate"].iloc[-1])
     routes = {f["route"] for f in audit_table(curve.astype(str), "survival", 5)}
     assert {"direct", "curve step (censored between rows)"} <= routes
+    # the old design masked the small event counts but kept the daily estimate and at-risk counts:
+    # every masked step comes back as n × (1 − S(t)/S(t−))
+    old = mask_table(curve, 5)
+    assert (old["n_events"] == "<5").sum() == 6
+    steps = [f for f in audit_table(old.astype(str), "survival", 5) if f["route"].startswith("curve step (n ×")]
+    assert sorted(f["value"] for f in steps) == [2, 2, 3, 3, 3, 4]
     assert not audit_table(out.astype(str), "survival", 5)
 
 

@@ -250,8 +250,8 @@ def _audit_curve(frame: pd.DataFrame, name: str, k: int) -> list[dict]:
                 censored = n.iloc[i] - n.iloc[i + 1] - d.iloc[i]
                 if _small(censored, k):
                     found.append(_finding(name, where, "curve step (censored between rows)", int(censored)))
-            if str(group).startswith("km:") and i > 0 and pd.isna(d.iloc[i]) and pd.notna(n.iloc[i]):
-                s_prev, s_now = 1 - est.iloc[i - 1], 1 - est.iloc[i]
+            if str(group).startswith("km:") and pd.isna(d.iloc[i]) and pd.notna(n.iloc[i]):
+                s_prev, s_now = (1 - est.iloc[i - 1] if i else 1.0), 1 - est.iloc[i]
                 if s_prev > 0:
                     r = _near_integer(n.iloc[i] * (1 - s_now / s_prev))
                     if r is not None and _small(r, k):
