@@ -32,6 +32,7 @@ from analysis.methods import (
     time_to_event,
 )
 from analysis.output import captions, pubtables, session
+from analysis.output.declarations import declaration_for
 from analysis.output.plotting import biomarkers, core, effects, flow
 from analysis.output.plotting import safety as safety_plots
 from analysis.run.config import default_config
@@ -281,7 +282,11 @@ def _figure(draw) -> list[str]:
 
 
 def _saved(ctx, frame, name) -> list[str]:
-    return small_counts_in_table(ctx.save_table(frame, name))
+    # "rates" and "first_transfers_by_centre" (events by centre and group) are test tables, declared
+    # like the rates table of notebook 03
+    test_tables = ("rates", "first_transfers_by_centre")
+    declaration = declaration_for("rates_first_by_profile_arm") if name in test_tables else None
+    return small_counts_in_table(ctx.save_table(frame, name, declaration=declaration))
 
 
 def _publication(ctx, t) -> list[str]:
@@ -348,7 +353,9 @@ CASES = {
     ),
     "plot_cumulative_by_transfer": lambda ctx, i: _figure(
         lambda ax: ctx.plot(
-            core.plot_cumulative_by_transfer, ctx.save_table(i["per_transfer"], "cumulative_by_transfer"), ax=ax
+            core.plot_cumulative_by_transfer,
+            ctx.save_table(i["per_transfer"], "cumulative_live_birth_by_transfer"),
+            ax=ax,
         )
     ),
     "plot_schoenfeld": lambda ctx, i: _figure(
@@ -558,7 +565,9 @@ def test_no_count_below_k_leaves_through_the_context(ctx, inputs):
 def test_the_scanners_find_counts_when_nothing_masks_them(ctx, inputs, tmp_path):
     open_paths = session.run_paths(tmp_path, min_cell_count=0)
     rates = outcomes.events_by(inputs["first"], outcome="live_birth", by=["center_id", "immune_profile"])
-    assert small_counts_in_table(session.save_table(rates, "rates", open_paths))
+    assert small_counts_in_table(
+        session.save_table(rates, "rates", open_paths, declaration=declaration_for("rates_first_by_profile_arm"))
+    )
     assert small_counts_in_text(captions.figure_1_caption(inputs["cohort"].flow, min_cell_count=0))
     assert _figure(lambda ax: flow.plot_flow(inputs["cohort"].flow, ax=ax, min_cell_count=0))
     assert _figure(

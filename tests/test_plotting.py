@@ -382,7 +382,7 @@ def test_cumulative_by_transfer(ax):
 def test_schoenfeld(ax):
     rng = np.random.default_rng(0)
     res = pd.DataFrame({"time": rng.uniform(0, 500, 40), "residual": rng.normal(0.4, 1, 40)})
-    out = plotting.plot_schoenfeld(res, covariate="personalized", coef=0.4, ax=ax)
+    out = plotting.plot_schoenfeld(res, covariate="personalized", coef=0.4, ax=ax, min_cell_count=0)
     assert out is ax
     assert _points(ax) == 40
     assert any(list(ln.get_ydata()) == [0.4, 0.4] for ln in ax.get_lines())

@@ -14,7 +14,9 @@ import nbformat
 import pandas as pd
 import pytest
 
+from analysis.output.audit import audit_run
 from analysis.output.disclosure import count_columns, mask_table
+from analysis.run.cli import main
 from analysis.run.runner import run_suite
 
 K = 10
@@ -79,6 +81,25 @@ def test_no_small_count_survives_in_tables_captions_or_at_risk_rows(masked_run):
     est = pd.read_csv(masked_run / "tables" / "estimates.csv")
     for col in ("n_obs", "n_events", "n_clusters"):
         assert not est[col].between(1, K - 1).any(), col
+
+
+def test_the_intruder_recovers_nothing_from_the_masked_run(masked_run, capsys):
+    """Every route of the audit (direct, complement, totals minus the rest, n × p, curve steps,
+    at-risk rows, nested populations, text in captions, SVGs, notebooks and the report) on the
+    run made with min_cell_count = 10. The same routes recover counts from the unmasked run of
+    tests/test_runner.py, and the old design (names-only masking, daily curves) failed here on
+    the survival table's steps and censoring counts, the benefit table's events and Table 1's
+    totals."""
+    findings = audit_run(masked_run)
+    assert findings.empty, findings.to_string()
+    assert main(["audit", str(masked_run)]) == 0
+    assert "no count from 1 to 9 could be read or recomputed" in capsys.readouterr().out
+    page = (masked_run / "report.html").read_text()
+    assert "<h2>Disclosure control</h2>" in page and "Threshold: <b>10</b>" in page
+    assert "Cells masked per table" in page and "Disclosure audit: no count from 1 to 9" in page
+    assert "Curves are shown in 30-day intervals" in (masked_run / "figures" / "figure_4.txt").read_text()
+    survival = pd.read_csv(masked_run / "tables" / "survival.csv")
+    assert (survival["n_at_risk"] >= K).all() and (survival.loc[survival["time_days"] > 0, "n_events"] >= K).all()
 
 
 def test_no_patient_id_in_notebooks_report_or_tables(masked_run, small_cohort_dir):

@@ -22,7 +22,9 @@ from analysis.study.context import open_context
 ctx = open_context("01_reads_cache", data_dir=data_dir, run_dir=run_dir, cohort_file=cohort_file,
                    min_cell_count=0)
 assert cohort_file, "the runner passes the cache"
-ctx.save_table(pd.DataFrame({"patients": [len(ctx.cohort.patients)], "cohort_file": [cohort_file]}), "cache_seen")
+from analysis.output.disclosure import TableDisclosure
+ctx.save_table(pd.DataFrame({"patients": [len(ctx.cohort.patients)], "cohort_file": [cohort_file]}), "cache_seen",
+               declaration=TableDisclosure(note="a test table"))
 """
 DERIVES_ITSELF = """\
 from analysis.data.cohort import load_cohort

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from analysis.core.exceptions import RunError
+from analysis.output.audit import audit_run
 from analysis.output.results import ESTIMATE_COLUMNS, read_run
+from analysis.run.cli import main
 from analysis.run.runner import notebook_paths, run_suite
 
 REQUIRED_MODELS = {
@@ -46,6 +48,23 @@ def test_run_folder_has_notebooks_tables_figures_and_manifest(run, small_cohort_
         assert manifest[key]
     assert any((run / "figures").glob("figure_3_forest.pdf"))
     assert not run.with_name(run.name + ".partial").exists()
+
+
+def test_the_intruder_recovers_small_counts_from_an_unmasked_run(run, capsys):
+    """The audit can fail: on the run made without disclosure control (min_cell_count = 0) it
+    recovers counts below 10 by the known routes, and the command line exits 1. The report of an
+    unmasked run says no control was applied."""
+    findings = audit_run(run, min_cell_count=10)
+    routes = set(findings["route"])
+    for route in ("direct", "curve step (censored between rows)", "at-risk row", "text"):
+        assert route in routes, route
+    assert {"survival.csv", "figure_4_cumulative_live_birth.svg"} <= set(findings["source"])
+    assert main(["audit", str(run), "--min-cell-count", "10"]) == 1
+    assert "do not release this run" in capsys.readouterr().out
+    assert main(["audit", str(run)]) == 2  # no threshold of its own: the user must give one
+    page = (run / "report.html").read_text()
+    assert "No disclosure control was applied (min_cell_count = 0)" in page
+    assert not (run / "disclosure").exists()
 
 
 def test_executed_notebooks_have_outputs_and_no_errors(run):

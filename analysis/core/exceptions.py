@@ -52,3 +52,7 @@ def format_problems(problems, header: str = "Problems") -> str:
         count = f" — {row.n_rows} row(s), e.g. {row.example_ids}" if row.n_rows else ""
         lines.append(f"  [{row.severity}] {row.table}.{row.column} ({row.rule}): {row.message}{count}")
     return "\n".join(lines)
+
+
+class DisclosureError(AnalysisError):
+    """A table cannot be published safely: it has no disclosure declaration, or disagrees with it."""

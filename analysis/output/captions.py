@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.output.disclosure import format_count
+from analysis.output.disclosure import curve_rule_statement, format_count
 from analysis.output.style import label_for
 
 __all__ = [
@@ -85,9 +85,21 @@ def figure_3_caption(forest: pd.DataFrame, *, n_obs: int, conf_level: float = 0.
 
 
 def figure_4_caption(
-    curves: pd.DataFrame, logrank: pd.DataFrame, *, horizon_days: float, conf_level: float = 0.95, min_cell_count: int
+    curves: pd.DataFrame,
+    logrank: pd.DataFrame,
+    *,
+    horizon_days: float,
+    conf_level: float = 0.95,
+    min_cell_count: int,
+    curve_rule: str = "",
 ) -> str:
-    """Caption of the cumulative live-birth curves by arm, with the estimate at ``horizon_days``."""
+    """Caption of the cumulative live-birth curves by arm, with the estimate at ``horizon_days``.
+
+    ``curve_rule`` (:func:`analysis.output.disclosure.curve_rule_statement`) states how the curves
+    were coarsened; with disclosure control and no rule given, the default rule is stated.
+    """
+    if min_cell_count > 1 and not curve_rule:
+        curve_rule = curve_rule_statement(min_cell_count)
     km = curves[curves["group"].str.startswith("km:treatment_arm=")]
     at = []
     for group, rows in km.groupby("group", sort=False):
@@ -109,6 +121,7 @@ def figure_4_caption(
         + "; ".join(at)
         + p
         + "."
+        + (f" {curve_rule}" if min_cell_count > 1 else "")
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.output.audit import audit_run, verdict_statement
 from analysis.output.disclosure import mask_table, rule_statement
 from analysis.output.pubtables import write_publication_tables
 from analysis.output.results import SKIPPED_FILE
@@ -88,6 +89,43 @@ def _checks_html(tables: Path) -> list[str]:
             + _table_html(frame[[c for c in cols if c in frame]])
         )
     return out
+
+
+def _disclosure_html(run_dir: Path, k: int, params: dict) -> str:
+    """The report's disclosure section: threshold, cells masked per table, curves, plots, the audit."""
+    head = "<h2>Disclosure control</h2>"
+    if k <= 1:
+        return head + f"<p>{html.escape(rule_statement(k))}</p>"
+    interval = float(params.get("curve_interval_days", 30) or 30)
+    logs = sorted((run_dir / "disclosure").glob("*.json")) if (run_dir / "disclosure").is_dir() else []
+    rows = [json.loads(p.read_text(encoding="utf-8")) for p in logs]
+    table = pd.DataFrame(rows)
+    if len(table):
+        table = table[
+            (table[["primary", "complement", "secondary", "derived", "extremes"]].sum(axis=1) > 0)
+            | (table["curve_rows_before"] > 0)
+        ]
+    try:
+        verdict = verdict_statement(audit_run(run_dir, min_cell_count=k, include_report=False), k)
+    except Exception as exc:  # noqa: BLE001  (a report is still written; the verdict says why not)
+        verdict = f"The disclosure audit could not be run: {exc}"
+    text = [
+        f"<p>Threshold: <b>{k}</b>. {html.escape(rule_statement(k))}</p>",
+        f"<p>Curve intervals: {interval:g} days. Patient-level plots are binned: scatter "
+        f"plots become hexagonal bins drawn only where they hold at least {k} patients, strip plots "
+        f"become box plots without points whose whiskers end at percentiles with at least {k} patients "
+        f"beyond them, and residual plots show means of at least {k} events.</p>",
+    ]
+    if len(table):
+        text.append(
+            "<p>Cells masked per table (primary: counts below the threshold; complement: counts whose "
+            "complement is below it; secondary: cells hidden so that no masked cell can be recomputed "
+            "from totals; derived: percentages, risks and rates of hidden counts; extremes: minima, "
+            "maxima and outer percentiles of too few people; curve rows: before and after coarsening):</p>"
+            + _table_html(table.drop(columns=["unprotectable"], errors="ignore"))
+        )
+    text.append(f'<p class="note">{html.escape(verdict)}</p>')
+    return head + "".join(text)
 
 
 def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
@@ -251,6 +289,8 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
         )
     else:
         parts.append("<p>None: every section had the columns it needs.</p>")
+
+    parts.append(_disclosure_html(run_dir, k, params))
 
     parts.append("<h2>Executed notebooks</h2><ul>")
     for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):

@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {synth,validate,run} …``.
+"""Command line: ``python -m analysis {synth,validate,run,audit,sweep} …``.
 
 Errors meant for users (bad data, parameters, files, failed notebooks) are printed as plain
 messages with exit status 2 (input) or 1 (run failure); never a bare traceback.
@@ -7,7 +7,9 @@ messages with exit status 2 (input) or 1 (run failure); never a bare traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from analysis.core.exceptions import AnalysisError, RunError
 
@@ -94,6 +96,24 @@ def _parser() -> argparse.ArgumentParser:
         "by default it is removed when the run succeeds",
     )
 
+    audit = sub.add_parser(
+        "audit",
+        help="try every known route to recover a small count from a run folder",
+        description="Read RUN_DIR as an intruder would (tables, captions, SVG figures and their "
+        "numbers at risk, executed notebooks, report.html) and list every count below the "
+        "threshold that can be read or recomputed, with the route. Exit status 1 when "
+        "something is recovered, 0 when nothing is.",
+    )
+    audit.add_argument("run_dir", metavar="RUN_DIR", help="a run folder")
+    audit.add_argument(
+        "--min-cell-count",
+        type=int,
+        default=None,
+        metavar="K",
+        help="threshold to audit against (default: the run's own min_cell_count)",
+    )
+    audit.add_argument("--out", default=None, metavar="FILE.csv", help="also write the findings as CSV")
+
     sweep = sub.add_parser(
         "sweep",
         help="run a grid of parameter sets into one sweep folder",
@@ -172,6 +192,21 @@ def _run(args) -> int:
     return 0
 
 
+def _audit(args) -> int:
+    from analysis.output.audit import audit_run, verdict_statement  # lazy: see the note above _synth
+
+    findings = audit_run(args.run_dir, min_cell_count=args.min_cell_count)
+    k = args.min_cell_count
+    if k is None:
+        k = int(json.loads((Path(args.run_dir) / "manifest.json").read_text())["parameters"]["min_cell_count"])
+    if args.out:
+        findings.to_csv(args.out, index=False)
+    for row in findings.itertuples():
+        print(f"{row.source}: {row.location}: {row.route}: {row.value} {row.detail}".rstrip())
+    print(verdict_statement(findings, k))
+    return 1 if len(findings) else 0
+
+
 def _sweep(args) -> int:
     from analysis.run.sweep import run_sweep  # lazy: see the note above _synth
 
@@ -186,7 +221,7 @@ def _sweep(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = _parser().parse_args(argv)
-    handlers = {"synth": _synth, "validate": _validate, "run": _run, "sweep": _sweep}
+    handlers = {"synth": _synth, "validate": _validate, "run": _run, "audit": _audit, "sweep": _sweep}
     try:
         return handlers[args.command](args)
     except RunError as exc:

@@ -28,7 +28,17 @@ from analysis.data.cohort import Cohort, load_cohort
 from analysis.data.cohort_cache import read_cohort_cache
 from analysis.output import session
 from analysis.output import style as figure_style
-from analysis.output.disclosure import format_count, mask_crosstab, mask_table, masked_label, rule_statement
+from analysis.output.disclosure import (
+    TableDisclosure,
+    at_risk_from_curves,
+    coarsen_curves,
+    curve_rule_statement,
+    format_count,
+    mask_crosstab,
+    mask_table,
+    masked_label,
+    rule_statement,
+)
 from analysis.study.messages import Message, not_estimable
 
 __all__ = ["RunContext", "open_context"]
@@ -128,6 +138,18 @@ class RunContext:
         """Return a tidy table with small counts (and their rows' percentages) masked, for display."""
         return mask_table(frame, self.min_cell_count)
 
+    def coarsen_curves(self, curves: pd.DataFrame) -> pd.DataFrame:
+        """Return step curves (``survival.csv`` form) coarsened by the run's rule (unchanged with no control)."""
+        return coarsen_curves(curves, min_cell_count=self.min_cell_count, interval_days=self.paths.curve_interval_days)
+
+    def at_risk_of(self, curves: pd.DataFrame) -> pd.DataFrame:
+        """Numbers at risk of coarsened curves for a figure's at-risk row (blank beyond each curve's end)."""
+        return at_risk_from_curves(curves)
+
+    def curve_rule(self) -> str:
+        """One sentence stating how curves were coarsened (empty with no control)."""
+        return curve_rule_statement(self.min_cell_count, self.paths.curve_interval_days)
+
     def mask_crosstab(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Return a cross-tabulation (every numeric cell a count) with small cells masked, for display."""
         return mask_crosstab(frame, self.min_cell_count)
@@ -182,9 +204,14 @@ class RunContext:
         return f"{100 * self.conf_level:g}% CI"
 
     # -- writing ---------------------------------------------------------------------------------
-    def save_table(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
-        """Write ``tables/<name>.csv`` with small counts masked; return what was written."""
-        return session.save_table(frame, name, self.paths)
+    def save_table(self, frame: pd.DataFrame, name: str, *, declaration: TableDisclosure | None = None) -> pd.DataFrame:
+        """Write ``tables/<name>.csv`` masked by its disclosure declaration; return what was written.
+
+        ``declaration`` overrides the one registered under ``name`` in
+        :mod:`analysis.output.declarations`; a table with neither is refused
+        (:class:`~analysis.core.exceptions.DisclosureError`).
+        """
+        return session.save_table(frame, name, self.paths, declaration=declaration)
 
     def save_estimates(self, frame: pd.DataFrame) -> Path:
         """Add this notebook's estimate rows (masked) to ``tables/estimates.csv``."""
@@ -212,6 +239,7 @@ def open_context(
     figure_formats: Sequence[str] = ("pdf", "svg", "png"),
     figure_dpi: int = 300,
     min_cell_count: int,
+    curve_interval_days: float = 30,
 ) -> RunContext:
     """Return the run context of one notebook and apply the figure style.
 
@@ -235,6 +263,8 @@ def open_context(
     min_cell_count : int
         Disclosure threshold (0: none). Required, so a notebook cannot forget it: the
         parameters cell's ``min_cell_count`` (the run's value) is passed here.
+    curve_interval_days : float
+        Width of the time intervals of coarsened curves (with ``min_cell_count`` > 1).
 
     Returns
     -------
@@ -246,7 +276,7 @@ def open_context(
         cohort = load_cohort(
             data_dir, profile_cutoffs=profile_cutoffs, outcome=outcome, missing_marker_rule=missing_marker_rule
         )
-    paths = session.run_paths(run_dir, min_cell_count=min_cell_count)
+    paths = session.run_paths(run_dir, min_cell_count=min_cell_count, curve_interval_days=curve_interval_days)
     figure_style.apply_style()
     session.save_skipped_sections([], notebook, paths)  # a rerun starts with nothing skipped
     return RunContext(

@@ -77,8 +77,8 @@ def study_flow(ctx: RunContext) -> StudyFlow:
     -------
     StudyFlow
     """
-    flow = ctx.cohort.flow
-    table = ctx.save_table(flow, "exclusions")
+    table = ctx.save_table(ctx.cohort.flow, "exclusions")
+    flow = table  # the figure and caption show the flow as published (secondary suppression included)
     fig, ax = plt.subplots(figsize=style.figure_size("double", aspect=0.9))
     flow_plots.plot_flow(flow, min_cell_count=ctx.min_cell_count, ax=ax)
     ctx.save_figure(fig, "figure_1_flow")

@@ -356,6 +356,15 @@ def _strategy_panel(ctx: RunContext, cumulative, group: str, ax) -> None:
         biomarker_plots.plot_message(f"Not estimable: {cumulative.reason}", ax=ax)
 
 
+def _disclosed(ctx: RunContext, km: KaplanMeierCurves) -> KaplanMeierCurves:
+    """The curves as published: coarsened, with numbers at risk taken from them (unchanged with no control)."""
+    if ctx.min_cell_count <= 1:
+        return km
+    curves = {by: ctx.coarsen_curves(c) for by, c in km.curves.items()}
+    at_risk = {by: ctx.at_risk_of(c) for by, c in curves.items()}
+    return KaplanMeierCurves(curves=curves, at_risk=at_risk, at_risk_times=km.at_risk_times)
+
+
 def cumulative_live_birth(ctx: RunContext, ttlb: pd.DataFrame) -> CumulativeLiveBirth:
     """Draw and save Figure 4 (Kaplan–Meier by arm and by profile group) and the log-rank tests.
 
@@ -369,7 +378,7 @@ def cumulative_live_birth(ctx: RunContext, ttlb: pd.DataFrame) -> CumulativeLive
     -------
     CumulativeLiveBirth
     """
-    km = survival_analysis.cumulative_live_birth_curves(ttlb, by=GROUPINGS, conf_level=ctx.conf_level)
+    km = _disclosed(ctx, survival_analysis.cumulative_live_birth_curves(ttlb, by=GROUPINGS, conf_level=ctx.conf_level))
     fig, axes = plt.subplots(1, len(GROUPINGS), figsize=style.figure_size("double", aspect=0.5), sharey=True)
     for ax, by, letter in zip(axes, GROUPINGS, PANEL_LETTERS):
         plotting.plot_cumulative_incidence(
@@ -437,7 +446,12 @@ def schoenfeld_figure(ctx: RunContext, cox: AdjustedCox) -> Figure:
     terms = cox.model.arm_terms
     fig, axes = plt.subplots(1, max(len(terms), 1), figsize=style.figure_size("double", aspect=0.35), squeeze=False)
     for ax, term, letter in zip(axes[0], terms, PANEL_LETTERS):
-        plotting.plot_schoenfeld(survival_analysis.schoenfeld_residuals(cox.model, term=term), covariate=term, ax=ax)
+        plotting.plot_schoenfeld(
+            survival_analysis.schoenfeld_residuals(cox.model, term=term),
+            covariate=term,
+            ax=ax,
+            min_cell_count=ctx.min_cell_count,
+        )
         style.add_panel_letter(ax, letter)
     ctx.save_figure(fig, "supp_schoenfeld_arm")
     return fig
@@ -456,7 +470,9 @@ def competing_risks(ctx: RunContext, ttlb: pd.DataFrame) -> CompetingRisks:
     -------
     CompetingRisks
     """
-    aj = survival_analysis.competing_risk_curves(ttlb, by="treatment_arm", conf_level=ctx.conf_level)
+    aj = ctx.coarsen_curves(
+        survival_analysis.competing_risk_curves(ttlb, by="treatment_arm", conf_level=ctx.conf_level)
+    )
     ax = plotting.plot_cumulative_incidence(
         aj, ylabel="Cumulative live birth (drop-out competing)", min_cell_count=ctx.min_cell_count
     )
@@ -505,8 +521,7 @@ def save_survival_results(
     str
         The caption of Figure 4.
     """
-    curves = survival_analysis.survival_table(km.curves, competing.curves)
-    ctx.save_table(curves, "survival")
+    curves = ctx.save_table(survival_analysis.survival_table(km.curves, competing.curves), "survival")
     ctx.save_estimates(pd.concat([e for e in (cox.estimates, per_protocol.estimates) if len(e)], ignore_index=True))
     caption = captions.figure_4_caption(
         curves,
@@ -514,5 +529,6 @@ def save_survival_results(
         horizon_days=CAPTION_HORIZON_DAYS,
         conf_level=ctx.conf_level,
         min_cell_count=ctx.min_cell_count,
+        curve_rule=ctx.curve_rule(),
     )
     return ctx.save_caption(caption, 4)

@@ -11,7 +11,8 @@ import pandas as pd
 
 from analysis.data.cohort import Cohort, analysis_population
 from analysis.methods import descriptive
-from analysis.output.disclosure import mask_display_counts
+from analysis.output.declarations import TABLE_ONE
+from analysis.output.disclosure import SUPPRESSED, mask_declared, mask_display_counts
 
 TABLE1_CONTINUOUS = [
     "age_at_biopsy_years",
@@ -94,7 +95,19 @@ def table_one_by(cohort: Cohort, by: str, *, min_cell_count: int) -> TableOne:
     cat = [c for c in TABLE1_CATEGORICAL if c in data and c != by and data[c].notna().any()]
     long = descriptive.table_one(data, groupby=by, continuous=cont, categorical=cat)
     smd = descriptive.standardized_mean_differences(data, groupby=by, continuous=cont, categorical=cat)
-    wide = descriptive.table_one_wide(long, smd=smd)
+    if min_cell_count <= 1:
+        return TableOne(long=long, smd=smd, wide=descriptive.table_one_wide(long, smd=smd))
+    # the display shows the cells of the long table masked by its declaration (secondary
+    # suppression included), so Table 1 gives back no count the saved long table hides
+    masked, _ = mask_declared(long, TABLE_ONE, min_cell_count, name="table1")
+    wide = descriptive.table_one_wide(long.assign(display=masked["display"]), smd=smd)
+    hidden = masked["n_missing"].map(lambda v: isinstance(v, str))
+    hidden_vars = set(long.loc[hidden & (long["group"] == descriptive.OVERALL), "variable"])
+    variables = long[["variable", "level"]].drop_duplicates()["variable"].to_numpy()
+    shown_missing = wide["missing"].astype(str) != ""
+    wide["missing"] = wide["missing"].where(
+        ~(pd.Series(variables).isin(hidden_vars).to_numpy() & shown_missing), SUPPRESSED
+    )
     groups = [c for c in wide.columns if c not in ("variable", "level", "SMD", "missing")]
     wide = mask_display_counts(wide, groups, rows=wide["level"].astype(str) != "", min_cell_count=min_cell_count)
     wide = mask_display_counts(wide, ["missing"], min_cell_count=min_cell_count)

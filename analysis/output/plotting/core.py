@@ -119,6 +119,43 @@ def _n_label(level, n: int, wrap: bool, min_cell_count: int) -> str:
     return f"{name}\n(n = {_n(n, min_cell_count)})"
 
 
+def _whiskers(groups, min_cell_count: int):
+    """Whisker rule of box plots: 1.5 IQR; with disclosure control, percentiles whose tails hold at
+    least ``k`` patients in every group (whiskers end at a percentile, never at one patient's value)."""
+    if min_cell_count <= 1:
+        return 1.5
+    sizes = [len(g) for g in groups if len(g)]
+    if not sizes:
+        return (25, 75)
+    tail = min(25.0, float(np.ceil(100.0 * min_cell_count / min(sizes))))
+    return (tail, 100.0 - tail)
+
+
+def _hexbin(ax, x: np.ndarray, y: np.ndarray, *, log: tuple[bool, bool], min_cell_count: int) -> None:
+    """Patients as hexagonal bins, each drawn only when it holds at least ``min_cell_count`` patients.
+
+    Values beyond the percentiles whose tails hold ``min_cell_count`` patients are pulled in to
+    those percentiles first, so neither a bin nor the axis range shows one patient's extreme value.
+    """
+    if len(x) < min_cell_count:
+        return
+    tail = min(50.0, 100.0 * min_cell_count / len(x))
+    x = np.clip(x, *np.percentile(x, [tail, 100 - tail]))
+    y = np.clip(y, *np.percentile(y, [tail, 100 - tail]))
+    ax.hexbin(
+        x,
+        y,
+        gridsize=15,
+        xscale="log" if log[0] else "linear",
+        yscale="log" if log[1] else "linear",
+        mincnt=min_cell_count,
+        cmap="Greys",
+        linewidths=0.2,
+        zorder=2,
+    )
+    ax.set_title(f"Hexagonal bins of at least {min_cell_count} patients", fontsize=_SMALL)
+
+
 def _n(n, min_cell_count: int) -> str:
     """A count as printed in figures: ``"<k"`` below the disclosure threshold."""
     return masked_label(min_cell_count) if 0 < int(n) < min_cell_count else str(int(n))
@@ -179,12 +216,15 @@ def plot_marker_distribution(
     rng = np.random.default_rng(seed)
     groups = [df.loc[df[by] == level, marker].to_numpy(float) for level in levels]
     positions = np.arange(len(levels))
+    binned = min_cell_count > 1
+    drawn = [g if not binned or len(g) >= min_cell_count else g[:0] for g in groups]
     if levels:
         bp = ax.boxplot(
-            groups,
+            drawn,
             positions=positions,
             widths=0.5,
             showfliers=False,
+            whis=_whiskers(drawn, min_cell_count),
             patch_artist=True,
             manage_ticks=False,
             zorder=2,
@@ -199,9 +239,14 @@ def plot_marker_distribution(
         for i, level in enumerate(levels):
             for item in bp["whiskers"][2 * i : 2 * i + 2] + bp["caps"][2 * i : 2 * i + 2]:
                 item.set_color(colors[level])
-    for pos, level, vals in zip(positions, levels, groups):
-        x = pos + rng.uniform(-0.15, 0.15, size=len(vals))
-        ax.scatter(x, vals, s=6, color=colors[level], alpha=0.6, linewidths=0, zorder=3)
+    if not binned:  # with disclosure control no patient's own value is drawn: box only
+        for pos, level, vals in zip(positions, levels, groups):
+            x = pos + rng.uniform(-0.15, 0.15, size=len(vals))
+            ax.scatter(x, vals, s=6, color=colors[level], alpha=0.6, linewidths=0, zorder=3)
+    else:
+        whis = _whiskers(drawn, min_cell_count)
+        values = np.concatenate([np.percentile(g, whis) for g in drawn if len(g)] or [values[:0]])
+        values = values if len(values) else np.array([1.0, 10.0])
     if log:
         ax.set_yscale("log")
         _plain_log_axis(ax.yaxis, values.min(), values.max())
@@ -429,7 +474,14 @@ def plot_cutoff_scatter(
         if is_log:
             df = df[df[col] > 0]
     style = {"s": 8, "alpha": 0.7, "linewidths": 0}
-    if hue is None:
+    if min_cell_count > 1:
+        _hexbin(ax, df[x].to_numpy(float), df[y].to_numpy(float), log=log, min_cell_count=min_cell_count)
+        if log[0] and len(df):
+            ax.set_xscale("log")
+        if log[1] and len(df):
+            ax.set_yscale("log")
+        log = (False, False)  # scales set; ticks below as for points
+    elif hue is None:
         ax.scatter(df[x], df[y], color=NEUTRAL_COLOR, **style)
     else:
         levels = _levels(df[hue])
@@ -786,6 +838,9 @@ def plot_cumulative_by_transfer(
     Axes
     """
     ax = _get_ax(ax)
+    # cells hidden by disclosure control (text) are not drawn
+    values = [c for c in table.columns if c.startswith(("conservative", "optimistic"))]
+    table = table.assign(**{c: pd.to_numeric(table[c], errors="coerce") for c in values})
     groups = _levels(table["group"])
     palette = colors_for(groups)
     for g in groups:
@@ -836,8 +891,13 @@ def plot_schoenfeld(
     frac: float = 2 / 3,
     ax=None,
     xlabel: str = "Days since biopsy",
+    min_cell_count: int,
 ):
     """Scaled Schoenfeld residuals against time with a lowess smooth (proportional hazards).
+
+    Each residual belongs to one patient's event: with ``min_cell_count`` > 1 the points are
+    replaced by the mean residual of consecutive groups of at least ``min_cell_count`` events
+    (at their mean time).
 
     A smooth that stays flat around the coefficient supports proportional hazards for the
     covariate.
@@ -869,7 +929,21 @@ def plot_schoenfeld(
     df = df[["time", "residual"]].apply(pd.to_numeric, errors="coerce").dropna()
     t = df["time"].to_numpy(float)
     r = df["residual"].to_numpy(float)
-    ax.scatter(t, r, s=6, color=NEUTRAL_COLOR, alpha=0.5, linewidths=0, zorder=2)
+    if min_cell_count <= 1:
+        ax.scatter(t, r, s=6, color=NEUTRAL_COLOR, alpha=0.5, linewidths=0, zorder=2)
+    elif len(t) >= min_cell_count:
+        order = np.argsort(t, kind="stable")
+        bins = np.array_split(order, len(t) // min_cell_count)  # each ≥ k events
+        ax.scatter(
+            [t[b].mean() for b in bins],
+            [r[b].mean() for b in bins],
+            s=14,
+            marker="D",
+            color=NEUTRAL_COLOR,
+            linewidths=0,
+            zorder=2,
+            label=f"Mean of ≥ {min_cell_count} events",
+        )
     if len(t) >= 3:
         smooth = lowess(r, t, frac=frac, return_sorted=True)
         ax.plot(smooth[:, 0], smooth[:, 1], color="#0072B2", linewidth=1.2, zorder=3, label="Lowess")

@@ -27,11 +27,19 @@ _STAGE_TITLES = {
 
 
 def _counts(row, min_cell_count: int) -> str:
-    parts = [f"{format_count(row.n_patients, min_cell_count)} patients"]
-    if row.n_transfers == row.n_transfers and row.n_transfers > 0 and row.n_transfers != row.n_patients:
-        parts.append(f"{format_count(row.n_transfers, min_cell_count)} transfers")
-    elif row.stage in ("first_transfer", "all_transfers") and row.n_transfers == row.n_patients:
-        parts = [f"{format_count(row.n_transfers, min_cell_count)} transfers"]
+    # a flow already masked by its declaration holds text ("<10", "masked") in hidden cells
+    patients, transfers = row.n_patients, row.n_transfers
+    hidden = isinstance(patients, str) or isinstance(transfers, str)
+    parts = [f"{format_count(patients, min_cell_count)} patients"]
+    if hidden:
+        if row.stage in ("first_transfer", "all_transfers"):
+            parts = [f"{format_count(transfers, min_cell_count)} transfers"]
+        elif not (transfers == 0 or transfers == patients):
+            parts.append(f"{format_count(transfers, min_cell_count)} transfers")
+    elif transfers == transfers and transfers > 0 and transfers != patients:
+        parts.append(f"{format_count(transfers, min_cell_count)} transfers")
+    elif row.stage in ("first_transfer", "all_transfers") and transfers == patients:
+        parts = [f"{format_count(transfers, min_cell_count)} transfers"]
     return ", ".join(parts)
 
 

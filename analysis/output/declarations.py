@@ -1,0 +1,190 @@
+"""The results contract's disclosure declarations: what every saved table holds.
+
+Every table a notebook saves (``ctx.save_table(frame, name)``) is masked by the declaration
+registered here under its name (:func:`declaration_for`); a name without one is an error, so a
+new table cannot leave a run unmasked by omission. A declaration says which columns are counts,
+which count each denominator belongs to, which columns are computed from counts (percentages,
+risks, rates, sensitivities, NNT and their limits), which cells sum to which totals, and which
+columns are extreme values (see :class:`analysis.output.disclosure.TableDisclosure`;
+``docs/results_format.md`` shows how to declare a new table).
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from analysis.core.exceptions import DisclosureError
+from analysis.output.disclosure import GroupSum, TableDisclosure
+
+__all__ = ["DECLARATIONS", "TABLE_ONE", "declaration_for"]
+
+_CI = ("conf_low", "conf_high")
+_NO_COUNTS = "estimates, tests or text only: no count of people"
+
+#: Table 1 in long form (one row per variable, level and group; ``overall`` is the sum of groups).
+TABLE_ONE = TableDisclosure(
+    counts=("n", "n_missing", "count"),
+    denominators={"count": "n"},
+    derived={"percent": ("count", "n"), "display": ("count", "n")},
+    row_sums=(("", ("n", "n_missing")),),  # n + n_missing = the group's size, known from any variable
+    group_sums=(
+        GroupSum("count", ("variable", "group"), total="n"),
+        GroupSum("count", ("variable", "level"), total_where=("group", "overall")),
+        GroupSum("n", ("variable", "level"), total_where=("group", "overall")),
+        GroupSum("n_missing", ("variable", "level"), total_where=("group", "overall")),
+    ),
+    copies=(("n", ("variable", "group")), ("n_missing", ("variable", "group"))),
+)
+
+_MODEL_STATUS = TableDisclosure(counts=("n_obs",))
+
+DECLARATIONS: dict[str, TableDisclosure] = {
+    # -- 01 cohort --------------------------------------------------------------------------------
+    "exclusions": TableDisclosure(counts=("n_patients", "n_transfers"), flow=True),
+    "table1_by_*_smd": TableDisclosure(note="standardized mean differences"),
+    "table1_by_*_display": TableDisclosure(
+        note="display strings built from the masked long table (analysis.study.summaries.table_one_by)"
+    ),
+    "table1_by_*": TABLE_ONE,
+    "missingness": TableDisclosure(
+        counts=("n", "n_missing"), denominators={"n_missing": "n"}, derived={"percent_missing": ("n_missing", "n")}
+    ),
+    # -- 02 immune landscape ----------------------------------------------------------------------
+    "profile_prevalence": TableDisclosure(
+        counts=("n", "total"),
+        denominators={"n": "total"},
+        derived={"percent": ("n", "total")},
+        group_sums=(GroupSum("n", ("group",), total="total"),),
+    ),
+    "profile_prevalence_by_centre": TableDisclosure(
+        counts=("n", "total"),
+        denominators={"n": "total"},
+        derived={"percent": ("n", "total")},
+        # within a centre the profiles sum to its total; over centres each profile sums to the
+        # overall count published in profile_prevalence
+        group_sums=(GroupSum("n", ("group",), total="total"), GroupSum("n", ("immune_profile",))),
+    ),
+    "profile_concordance": TableDisclosure(crosstab=True),
+    "marker_correlations": TableDisclosure(note="Spearman correlations"),
+    "blood_vs_endometrium_spearman": TableDisclosure(counts=("n",)),
+    "blood_nk_kappa": TableDisclosure(counts=("n",)),
+    # -- 03 outcomes ------------------------------------------------------------------------------
+    "rates_first_by_profile_arm": TableDisclosure(
+        counts=("n", "events"),
+        denominators={"events": "n"},
+        derived={"percent": ("events", "n")},
+    ),
+    "interaction_tests": TableDisclosure(note=_NO_COUNTS),
+    "model_status_03": _MODEL_STATUS,
+    "forest_lb_first": TableDisclosure(note=_NO_COUNTS),
+    # -- 04 time to live birth --------------------------------------------------------------------
+    "target_trial_protocol": TableDisclosure(note="protocol text"),
+    "delay_biopsy_to_first_transfer": TableDisclosure(counts=("n",)),
+    "cumulative_live_birth_per_protocol": TableDisclosure(note="weighted (IPCW) cumulative incidences, no counts"),
+    "logrank_tests": TableDisclosure(note=_NO_COUNTS),
+    "ph_tests": TableDisclosure(note=_NO_COUNTS),
+    "model_status_04": _MODEL_STATUS,
+    "cumulative_live_birth_by_transfer": TableDisclosure(
+        counts=("n_patients", "n_reaching", "n_known", "n_live_births"),
+        denominators={"n_live_births": "n_known", "n_known": "n_reaching"},
+        derived={
+            c: ("n_live_births", "n_known", "n_reaching")
+            for c in (
+                "conservative",
+                "conservative_low",
+                "conservative_high",
+                "optimistic",
+                "optimistic_low",
+                "optimistic_high",
+            )
+        },
+    ),
+    "survival": TableDisclosure(curve=True),
+    # -- 05 treatment effects ---------------------------------------------------------------------
+    "propensity_overlap": TableDisclosure(
+        counts=("n",),
+        extremes={"min": 0.0, "max": 0.0, "p05": 0.05, "p95": 0.95, "support_low": 0.0, "support_high": 0.0},
+        extremes_n="n",
+        proportions={"outside_support": "n"},
+    ),
+    "weights_summary": TableDisclosure(
+        counts=("n",),
+        extremes={"min": 0.0, "max": 0.0, "p01": 0.01, "p99": 0.01},
+        extremes_n="n",
+    ),
+    "balance": TableDisclosure(note="standardized mean differences"),
+    "iptw_risks": TableDisclosure(
+        counts=("n",), derived={c: ("n",) for c in ("risk", "std_error", *_CI)}, not_counts=("weighted_n",)
+    ),
+    "aipw_risks": TableDisclosure(
+        counts=("n",), derived={c: ("n",) for c in ("risk", *_CI)}, not_counts=("n_bootstrap", "n_failed_replicates")
+    ),
+    "negative_control": TableDisclosure(counts=("n_obs",)),
+    "matching_summary": TableDisclosure(
+        counts=("n_treated", "n_control", "n_pairs", "n_treated_unmatched"),
+        row_sums=(("n_treated", ("n_pairs", "n_treated_unmatched")),),
+    ),
+    "evalues": TableDisclosure(note=_NO_COUNTS),
+    "imputation_model": TableDisclosure(counts=("n_missing",), derived={"percent_missing": ("n_missing",)}),
+    "mi_vs_complete_case": TableDisclosure(counts=("n_obs_complete_case", "n_obs_imputed")),
+    "sensitivity_status": TableDisclosure(counts=("n_obs",)),
+    "sensitivity_summary": TableDisclosure(counts=("n_obs", "n_events"), denominators={"n_events": "n_obs"}),
+    "model_status_05": _MODEL_STATUS,
+    # -- 06 biomarkers ----------------------------------------------------------------------------
+    "prognostic_markers": TableDisclosure(counts=("n", "n_events"), denominators={"n_events": "n"}),
+    "discrimination": TableDisclosure(counts=("n", "n_events"), denominators={"n_events": "n"}),
+    "discrimination_tests": TableDisclosure(note=_NO_COUNTS),
+    "validation_internal": TableDisclosure(note=_NO_COUNTS, not_counts=("n_bootstrap", "n_failed_replicates")),
+    "cutoffs": TableDisclosure(
+        counts=("n_tp", "n_fp", "n_fn", "n_tn"),
+        derived={
+            **{f"sensitivity{s}": ("n_tp", "n_fn") for s in ("", "_low", "_high")},
+            **{f"specificity{s}": ("n_tn", "n_fp") for s in ("", "_low", "_high")},
+            **{f"ppv{s}": ("n_tp", "n_fp") for s in ("", "_low", "_high")},
+            **{f"npv{s}": ("n_tn", "n_fn") for s in ("", "_low", "_high")},
+        },
+        # the 2×2 cells sum to the marker's patients, events and non-events (published elsewhere)
+        row_sums=(("", ("n_tp", "n_fp", "n_fn", "n_tn")), ("", ("n_tp", "n_fn")), ("", ("n_fp", "n_tn"))),
+    ),
+    "interaction_tests_markers": TableDisclosure(counts=("n", "n_events"), denominators={"n_events": "n"}),
+    "benefit_by_quintile": TableDisclosure(
+        counts=("n", "n_treated", "n_untreated"),
+        row_sums=(("n", ("n_treated", "n_untreated")),),
+        derived={c: ("n_treated", "n_untreated") for c in ("observed_benefit", *_CI)},
+    ),
+    "decision_curve": TableDisclosure(note="net benefit by threshold: shares of the whole sample"),
+    "benefit": TableDisclosure(
+        counts=("n_treated", "events_treated", "n_untreated", "events_untreated"),
+        denominators={"events_treated": "n_treated", "events_untreated": "n_untreated"},
+        derived={
+            "risk_treated": ("events_treated", "n_treated"),
+            "risk_untreated": ("events_untreated", "n_untreated"),
+            **{
+                c: ("events_treated", "n_treated", "events_untreated", "n_untreated")
+                for c in ("risk_difference", *_CI, "nnt", "nnt_low", "nnt_high", "nnt_kind")
+            },
+        },
+    ),
+}
+
+
+def declaration_for(name: str) -> TableDisclosure:
+    """Return the disclosure declaration of the table saved as ``name``.
+
+    Exact names win over patterns (``table1_by_*``); among patterns the longest wins.
+
+    Raises
+    ------
+    DisclosureError
+        When no declaration matches: saving an undeclared table is refused.
+    """
+    if name in DECLARATIONS:
+        return DECLARATIONS[name]
+    matches = sorted((p for p in DECLARATIONS if "*" in p and fnmatchcase(name, p)), key=len, reverse=True)
+    if matches:
+        return DECLARATIONS[matches[0]]
+    raise DisclosureError(
+        f"table '{name}' has no disclosure declaration: add one to analysis/output/declarations.py "
+        f"(DECLARATIONS['{name}'] = TableDisclosure(counts=..., denominators=..., derived=...)); "
+        f"see docs/results_format.md"
+    )

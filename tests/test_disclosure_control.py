@@ -1,0 +1,334 @@
+"""Disclosure control against an intruder: secondary suppression on hand-made tables whose
+protecting cells are known, derived values of hidden counts, curve coarsening on a hand-made
+Kaplan–Meier curve, the declaration every saved table needs, and the intruder's routes on tables
+built to leak by each of them."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PathCollection, PolyCollection
+
+from analysis.core.exceptions import DisclosureError
+from analysis.output import session
+from analysis.output.audit import audit_table, audit_text
+from analysis.output.declarations import DECLARATIONS, declaration_for
+from analysis.output.disclosure import (
+    SUPPRESSED,
+    GroupSum,
+    TableDisclosure,
+    at_risk_from_curves,
+    coarsen_curves,
+    mask_declared,
+    mask_table,
+)
+from analysis.output.plotting import core
+from analysis.run.cli import main
+
+K = 10
+LABEL = f"<{K}"
+
+
+def _hidden(frame: pd.DataFrame, column: str) -> list[int]:
+    return [i for i, v in enumerate(frame[column]) if isinstance(v, str)]
+
+
+# -- secondary suppression ---------------------------------------------------------------------
+
+
+def test_one_small_cell_of_a_row_with_its_total_is_protected_by_the_smallest_other_cell():
+    """A row of counts with its total: the small cell (3) is primary; the intruder would get it
+    back as total − rest, so the smallest other positive cell (12, not 0 and not 40) is hidden too.
+    The old design (mask by column name, no secondary suppression) published 12, 40, 45 and the
+    total 100, so 3 = 100 − 97: this test fails on it."""
+    t = pd.DataFrame({"group": ["a"] * 5, "level": list("vwxyz"), "n": [3, 0, 12, 40, 45], "total": [100] * 5})
+    t["percent"] = 100 * t["n"] / t["total"]
+    decl = TableDisclosure(
+        counts=("n", "total"),
+        denominators={"n": "total"},
+        derived={"percent": ("n", "total")},
+        group_sums=(GroupSum("n", ("group",), total="total"),),
+    )
+    out, report = mask_declared(t, decl, K)
+    assert out["n"].tolist() == [LABEL, 0, SUPPRESSED, 40, 45]
+    assert _hidden(out, "percent") == [0, 2]
+    assert (report.primary, report.secondary, report.derived) == (1, 1, 2)
+    old = mask_table(t, K)
+    assert old["n"].tolist()[2:] == [12, 40, 45]  # the old design: 3 = 100 − 12 − 40 − 45
+    assert audit_table(old.astype(str), "t", K, decl)  # ... and the intruder says so
+    assert not audit_table(out.astype(str), "t", K, decl)
+
+
+def test_a_small_cell_of_a_two_way_table_is_protected_by_a_rectangle():
+    """A 3 × 3 table with known margins and one small cell (3 at row 0, column 1): the protecting
+    pattern of τ-ARGUS / sdcTable's heuristic is the rectangle through the smallest cell of its row
+    (20) and column (40), closed at (1, 0) = 25. Masking the 3 alone, or a line through it, leaves
+    it recoverable from a margin."""
+    t = pd.DataFrame({"row": ["r0", "r1", "r2"], "a": [20, 25, 35], "b": [3, 40, 45], "c": [30, 50, 60]})
+    out, report = mask_declared(t, TableDisclosure(crosstab=True), K)
+    hidden = {(i, c) for c in "abc" for i in _hidden(out, c)}
+    assert hidden == {(0, "b"), (0, "a"), (1, "b"), (1, "a")}
+    assert out.loc[0, "b"] == LABEL and report.secondary == 3
+    assert not audit_table(out.astype(str), "t", K, TableDisclosure(crosstab=True))
+
+
+def test_a_complement_below_k_is_masked_and_not_recomputable():
+    """95 events of 100: showing 95 and 100 gives the 5 non-events back; the count is masked (and
+    its risk), the old design showed both."""
+    t = pd.DataFrame({"arm": ["x", "y"], "n": [100, 80], "events": [95, 30]})
+    t["risk"] = t["events"] / t["n"]
+    decl = TableDisclosure(counts=("n", "events"), denominators={"events": "n"}, derived={"risk": ("events", "n")})
+    out, report = mask_declared(t, decl, K)
+    assert out.loc[0, "events"] == SUPPRESSED and out.loc[0, "risk"] == SUPPRESSED
+    assert out.loc[1, "events"] == 30 and report.complement == 1
+    assert any(f["route"] == "complement" for f in audit_table(t.astype(str), "t", K, decl))
+    assert not audit_table(out.astype(str), "t", K, decl)
+
+
+def test_benefit_counts_and_everything_derived_from_them_are_masked():
+    """The benefit table's events_treated is not matched by the old column-name pattern, and its
+    risk survives next to n_treated (n × p gives the count back): both are caught now."""
+    t = pd.DataFrame(
+        {
+            "grouping": ["profile_group"] * 2,
+            "group": ["balanced", "dysregulated"],
+            "n_treated": [40, 300],
+            "events_treated": [4, 120],
+            "n_untreated": [60, 400],
+            "events_untreated": [20, 110],
+        }
+    )
+    t["risk_treated"] = t["events_treated"] / t["n_treated"]
+    t["risk_untreated"] = t["events_untreated"] / t["n_untreated"]
+    t["risk_difference"] = t["risk_treated"] - t["risk_untreated"]
+    for c in ("conf_low", "conf_high", "nnt", "nnt_low", "nnt_high"):
+        t[c] = t["risk_difference"] * 1.1
+    t["nnt_kind"] = "NNT (benefit)"
+    old = mask_table(t, K)
+    assert old.loc[0, "events_treated"] == 4  # the old pattern missed it
+    assert any(f["route"] in ("direct", "n × p") for f in audit_table(old.astype(str), "benefit", K))
+    out = mask_declared(t, declaration_for("benefit"), K)[0]
+    assert out.loc[0, "events_treated"] == LABEL
+    for c in ("risk_treated", "risk_difference", "conf_low", "nnt", "nnt_kind"):
+        assert out.loc[0, c] == SUPPRESSED, c
+    assert out.loc[1, "risk_treated"] == t.loc[1, "risk_treated"]
+    assert not audit_table(out.astype(str), "benefit", K)
+
+
+def test_extremes_of_too_few_people_are_masked():
+    """A minimum or maximum is one person's value; a 1st percentile of 300 people is 3 people's."""
+    t = pd.DataFrame({"arm": ["a", "b"], "n": [300, 2000], "min": [0.1, 0.2], "p01": [0.15, 0.25], "median": [1, 1]})
+    out, report = mask_declared(
+        t, TableDisclosure(counts=("n",), extremes={"min": 0.0, "p01": 0.01}, extremes_n="n"), K
+    )
+    assert out["min"].tolist() == [SUPPRESSED, SUPPRESSED]
+    assert out["p01"].tolist() == [SUPPRESSED, 0.25]  # 1% of 2000 = 20 people ≥ 10
+    assert out["median"].tolist() == [1, 1] and report.extremes == 3
+
+
+def test_no_control_returns_the_same_table():
+    """min_cell_count 0 publishes exactly what was computed (bytes of an unmasked run unchanged)."""
+    t = pd.DataFrame({"n": [3, 40], "events": [1, 2]})
+    for decl in DECLARATIONS.values():
+        assert mask_declared(t, decl, 0)[0] is t
+
+
+# -- curves ------------------------------------------------------------------------------------
+
+
+def _hand_made_curve() -> pd.DataFrame:
+    """Kaplan–Meier of 40 patients: (time, at risk just before, events, censored at that time)."""
+    steps = [
+        (5, 40, 3, 0),
+        (12, 37, 4, 1),  # 1 censored at day 12
+        (20, 32, 3, 0),
+        (40, 29, 2, 0),
+        (45, 27, 9, 0),
+        (70, 18, 5, 0),
+        (95, 13, 2, 6),
+        (100, 5, 3, 0),
+    ]
+    rows, s = [], 1.0
+    for t, n, d, _c in steps:
+        s *= 1 - d / n
+        rows.append(
+            {
+                "group": "km:arm=x",
+                "time_days": t,
+                "estimate": 1 - s,
+                "conf_low": np.nan,
+                "conf_high": np.nan,
+                "n_at_risk": n,
+                "n_events": d,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_km_coarsening_on_a_hand_made_curve():
+    """k = 5, 30-day intervals. (0, 30]: 10 events, but 40 − 29 − 10 = 1 censored: merged with
+    (30, 60] → 21 events, 40 − 18 − 21 = 1 censored still: merged with (60, 90] → 26 events,
+    40 − 13 − 26 = 1: merged with (90, 120]: 31 events and nothing follows (the curve ends at
+    120 with at least 5 at risk at the start of the merged interval). The raw table gives back
+    1 censored patient and every step's events; the coarsened one nothing."""
+    curve = _hand_made_curve()
+    out = coarsen_curves(curve, min_cell_count=5, interval_days=30)
+    assert out["time_days"].tolist() == [0.0, 120.0]
+    assert out["n_at_risk"].tolist() == [40, 40]
+    assert out["n_events"].tolist() == [0, 31]
+    assert math.isclose(out["estimate"].iloc[-1], curve["estimate"].iloc[-1])
+    routes = {f["route"] for f in audit_table(curve.astype(str), "survival", 5)}
+    assert {"direct", "curve step (censored between rows)"} <= routes
+    # the old design masked the small event counts but kept the daily estimate and at-risk counts:
+    # every masked step comes back as n × (1 − S(t)/S(t−))
+    old = mask_table(curve, 5)
+    assert (old["n_events"] == "<5").sum() == 6
+    steps = [f for f in audit_table(old.astype(str), "survival", 5) if f["route"].startswith("curve step (n ×")]
+    assert sorted(f["value"] for f in steps) == [2, 2, 3, 3, 3, 4]
+    assert not audit_table(out.astype(str), "survival", 5)
+
+
+def test_km_coarsening_cuts_the_curve_where_fewer_than_k_remain():
+    """No censoring: each 30-day interval stands alone once it holds k events; the interval
+    starting with fewer than k at risk is cut."""
+    rows, n, s = [], 60, 1.0
+    for t, d in [(10, 12), (40, 11), (70, 15), (100, 14), (130, 4)]:
+        s *= 1 - d / n
+        rows.append(
+            {
+                "group": "km:a",
+                "time_days": t,
+                "estimate": 1 - s,
+                "conf_low": 0,
+                "conf_high": 0,
+                "n_at_risk": n,
+                "n_events": d,
+            }
+        )
+        n -= d
+    out = coarsen_curves(pd.DataFrame(rows), min_cell_count=10, interval_days=30)
+    assert out["time_days"].tolist() == [0.0, 30.0, 60.0, 90.0, 120.0]
+    assert out["n_at_risk"].tolist() == [60, 60, 48, 37, 22]
+    assert (out["n_at_risk"] >= 10).all() and (out["n_events"].iloc[1:] >= 10).all()
+    at_risk = at_risk_from_curves(out)  # the figure's row: counts at interval starts, blank from the cut
+    assert at_risk["time_days"].tolist() == [0.0, 30.0, 60.0, 90.0, 120.0]
+    assert at_risk["n_at_risk"].tolist()[:4] == [60, 48, 37, 22] and np.isnan(at_risk["n_at_risk"].iloc[4])
+
+
+# -- declarations ------------------------------------------------------------------------------
+
+
+def test_saving_an_undeclared_table_is_refused(tmp_path):
+    """Fail closed: a table without a declaration, or with an undeclared count column, is not written."""
+    paths = session.run_paths(tmp_path, min_cell_count=0)
+    with pytest.raises(DisclosureError, match="no disclosure declaration"):
+        session.save_table(pd.DataFrame({"n": [1]}), "a_new_table", paths)
+    with pytest.raises(DisclosureError, match="n_extra"):
+        session.save_table(pd.DataFrame({"n_extra": [1]}), "exclusions", paths)
+    assert not list(paths.tables.glob("*.csv"))
+    out = session.save_table(
+        pd.DataFrame({"n": [3, 50]}), "a_new_table", paths, declaration=TableDisclosure(counts=("n",))
+    )
+    assert out["n"].tolist() == [3, 50]
+
+
+def test_masked_runs_log_what_was_masked(tmp_path):
+    paths = session.run_paths(tmp_path, min_cell_count=K)
+    session.save_table(pd.DataFrame({"n": [3, 50]}), "t", paths, declaration=TableDisclosure(counts=("n",)))
+    assert '"primary": 1' in (tmp_path / "disclosure" / "t.json").read_text()
+
+
+def test_the_text_scanner_reads_counts_written_as_counts():
+    assert sorted({f["value"] for f in audit_text("Of 300 patients, 4 patients (1.3%) and n = 7", "c", K)}) == [4, 7]
+    assert not audit_text("At 2 years: 35.1% (30.2–40.0)", "c", K)
+
+
+def test_a_small_exclusion_of_the_flow_is_not_given_back_by_the_counts_around_it():
+    """1,468 first transfers, 6 excluded, 1,462 analysed: the old design showed "<10" next to
+    1,468 and 1,462, so 1,468 − 1,462 = 6. The flow's relations (an included row = its
+    exclusions + the next row) hide the smallest other cell of that relation."""
+    flow = pd.DataFrame(
+        {
+            "step": [1, 2, 3, 4, 5, 6],
+            "stage": ["cohort", "cohort", "analysed", "first_transfer", "first_transfer", "first_transfer"],
+            "kind": ["included", "excluded", "included", "included", "excluded", "analysed"],
+            "reason": list("abcdef"),
+            "n_patients": [1500, 32, 1468, 1468, 6, 1462],
+            "n_transfers": [2903, 0, 2903, 1468, 6, 1462],
+        }
+    )
+    decl = declaration_for("exclusions")
+    old = mask_table(flow, K)
+    assert {f["value"] for f in audit_table(old.astype(str), "exclusions", K)} == {6}
+    out, report = mask_declared(flow, decl, K)
+    assert out.loc[4, "n_patients"] == LABEL and out.loc[5, "n_patients"] == SUPPRESSED
+    assert out.loc[3, "n_patients"] == 1468 and report.secondary == 2
+    assert not audit_table(out.astype(str), "exclusions", K)
+
+
+def test_a_share_whose_count_is_small_is_masked():
+    """3 of 300 outside the propensity-score support, published as a share next to n: n × p = 3."""
+    t = pd.DataFrame({"arm": ["a", "b"], "n": [300, 200], "outside_support": [0.01, 0.1]})
+    decl = TableDisclosure(counts=("n",), proportions={"outside_support": "n"})
+    assert {f["value"] for f in audit_table(t.astype(str), "t", K, decl)} == {3}
+    out = mask_declared(t, decl, K)[0]
+    assert out["outside_support"].tolist() == [SUPPRESSED, 0.1]
+    assert not audit_table(out.astype(str), "t", K, decl)
+
+
+# -- patient-level plots -------------------------------------------------------------------------
+
+
+def _patients(n: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    return pd.DataFrame(
+        {
+            "immune_profile": rng.choice(["balanced", "over_activated", "under_activated", "mixed"], n),
+            "il15_fn14_ratio": rng.lognormal(0, 1, n),
+            "il18_tweak_ratio": rng.lognormal(0, 1, n),
+        }
+    )
+
+
+def test_patient_level_plots_draw_no_patient_with_control():
+    """With k > 0 a strip plot draws no point and its whiskers end inside the data (a percentile
+    with k patients beyond it, never the minimum or maximum); a scatter becomes hexagonal bins of
+    at least k patients; Schoenfeld residuals become means of at least k events. Without control
+    every patient is drawn (the old design drew them whatever the threshold)."""
+    data = _patients()
+    fig, (a, b, c, d) = plt.subplots(1, 4)
+    core.plot_marker_distribution(data, marker="il15_fn14_ratio", ax=a, min_cell_count=0)
+    assert sum(len(p.get_offsets()) for p in a.collections if isinstance(p, PathCollection)) == len(data)
+    core.plot_marker_distribution(data, marker="il15_fn14_ratio", ax=b, min_cell_count=K)
+    assert not [p for p in b.collections if isinstance(p, PathCollection)]
+    lowest = min(line.get_ydata().min() for line in b.get_lines() if len(line.get_ydata()))
+    assert lowest > data["il15_fn14_ratio"].min()
+    core.plot_cutoff_scatter(data, x="il15_fn14_ratio", y="il18_tweak_ratio", ax=c, min_cell_count=K)
+    hexes = [p for p in c.collections if isinstance(p, PolyCollection)]
+    assert hexes and (hexes[0].get_array() >= K).all()
+    assert not [p for p in c.collections if isinstance(p, PathCollection) and not isinstance(p, PolyCollection)]
+    res = pd.DataFrame({"time": np.arange(40.0), "residual": np.sin(np.arange(40.0))})
+    core.plot_schoenfeld(res, covariate="x", ax=d, min_cell_count=K)
+    points = [p for p in d.collections if isinstance(p, PathCollection)]
+    assert len(points[0].get_offsets()) == 4  # 40 events in 4 groups of 10
+    plt.close(fig)
+
+
+def test_the_audit_command_exits_1_on_a_leak_0_on_none_and_2_on_a_wrong_folder(tmp_path, capsys):
+    """`python -m analysis audit RUN_DIR` on a hand-made run folder: a rates table with 4 events
+    of 40 (and its percentage) leaks; masked by its declaration it does not."""
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "manifest.json").write_text('{"parameters": {"min_cell_count": 10}}')
+    rates = pd.DataFrame({"profile_group": ["a", "b"], "treatment_arm": ["x", "x"], "n": [40, 50], "events": [4, 20]})
+    rates["percent"] = 100 * rates["events"] / rates["n"]
+    rates.to_csv(tmp_path / "tables" / "rates_first_by_profile_arm.csv", index=False)
+    assert main(["audit", str(tmp_path)]) == 1
+    assert "rates_first_by_profile_arm.csv: row 0, events: direct: 4" in capsys.readouterr().out
+    masked = mask_declared(rates, declaration_for("rates_first_by_profile_arm"), K)[0]
+    masked.to_csv(tmp_path / "tables" / "rates_first_by_profile_arm.csv", index=False)
+    assert main(["audit", str(tmp_path)]) == 0
+    assert main(["audit", str(tmp_path / "nope")]) == 2
