@@ -152,19 +152,131 @@ DECLARATIONS: dict[str, TableDisclosure] = {
         row_sums=(("n", ("n_treated", "n_untreated")),),
         derived={c: ("n_treated", "n_untreated") for c in ("observed_benefit", *_CI)},
     ),
-    "decision_curve": TableDisclosure(note="net benefit by threshold: shares of the whole sample"),
+    # net benefit from AIPW scores; share_treated × n is the number the rule treats
+    "decision_curve": TableDisclosure(
+        counts=("n",),
+        proportions={"share_treated": "n"},
+        not_counts=("n_bootstrap", "n_failed_replicates"),
+    ),
+    # the supported rule (AIPW risks by group): its risks and differences are masked with the arm sizes
     "benefit": TableDisclosure(
-        counts=("n_treated", "events_treated", "n_untreated", "events_untreated"),
-        denominators={"events_treated": "n_treated", "events_untreated": "n_untreated"},
+        counts=("n", "n_treated", "n_untreated"),
+        row_sums=(("n", ("n_treated", "n_untreated")),),
         derived={
-            "risk_treated": ("events_treated", "n_treated"),
-            "risk_untreated": ("events_untreated", "n_untreated"),
+            "risk_treated": ("n_treated",),
+            "risk_untreated": ("n_untreated",),
             **{
-                c: ("events_treated", "n_treated", "events_untreated", "n_untreated")
-                for c in ("risk_difference", *_CI, "nnt", "nnt_low", "nnt_high", "nnt_kind")
+                c: ("n_treated", "n_untreated")
+                for c in ("risk_difference", *_CI, "nnt", "nnt_low", "nnt_high", "nnt_kind", "nnt_display", "verdict")
             },
         },
     ),
+    "benefit_calibration": TableDisclosure(counts=("n",)),
+    "subgroup_effects": TableDisclosure(
+        counts=("n", "n_treated", "n_untreated"),
+        row_sums=(("n", ("n_treated", "n_untreated")),),
+        derived={
+            "risk_treated": ("n_treated",),
+            "risk_untreated": ("n_untreated",),
+            **{c: ("n_treated", "n_untreated") for c in ("risk_difference", "std_error", *_CI)},
+        },
+    ),
+    "subgroup_interactions": TableDisclosure(note=_NO_COUNTS),
+    "hierarchy": TableDisclosure(note=_NO_COUNTS),
+    "marker_shape": TableDisclosure(counts=("n", "n_events"), denominators={"n_events": "n"}),
+    "calibration_curve": TableDisclosure(
+        note="calibration curve: predicted against observed probabilities",
+        not_counts=("n_bootstrap", "n_failed_replicates"),
+    ),
+    # -- 05 balance like cobalt -------------------------------------------------------------------
+    "balance_ess": TableDisclosure(counts=("n",), derived={"ess": ("n",), "ess_share": ("n",)}),
+    # a covariate's mean in an arm times the arm's size is a count for a 0/1 covariate
+    "balance_pairwise": TableDisclosure(
+        counts=("n_group", "n_reference"),
+        derived={
+            "mean_group": ("n_group",),
+            "mean_group_weighted": ("n_group",),
+            "mean_reference": ("n_reference",),
+            "mean_reference_weighted": ("n_reference",),
+        },
+    ),
+    # -- 07 safety --------------------------------------------------------------------------------
+    "core_outcomes_*": TableDisclosure(
+        counts=("n_events", "n"),
+        denominators={"n_events": "n"},
+        derived={c: ("n_events", "n") for c in ("proportion", "conf_low_proportion", "conf_high_proportion")},
+    ),
+    "adverse_events_by_agent": TableDisclosure(
+        counts=(
+            "n_women_treated",
+            "n_women_with_event",
+            "n_events",
+            "n_serious",
+            "n_mild",
+            "n_moderate",
+            "n_severe",
+            "n_life_threatening",
+            "n_death",
+        ),
+        denominators={"n_women_with_event": "n_women_treated", "n_serious": "n_events"},
+        derived={
+            c: ("n_women_with_event", "n_women_treated")
+            for c in ("women_with_event_percent", "conf_low_percent", "conf_high_percent")
+        },
+    ),
+    "harm_differences_by_*": TableDisclosure(
+        counts=("n_events_treated", "n_treated", "n_events_reference", "n_reference"),
+        denominators={"n_events_treated": "n_treated", "n_events_reference": "n_reference"},
+        derived={
+            "risk_treated_proportion": ("n_events_treated", "n_treated"),
+            "risk_reference_proportion": ("n_events_reference", "n_reference"),
+            **{
+                c: ("n_events_treated", "n_treated", "n_events_reference", "n_reference")
+                for c in ("rd_proportion", "rd_low_proportion", "rd_high_proportion")
+            },
+        },
+    ),
+    "benefit_harm": TableDisclosure(
+        counts=(
+            "n_treated",
+            "n_events_treated",
+            "n_untreated",
+            "n_events_untreated",
+            "n_events_harm_treated",
+            "n_events_harm_reference",
+        ),
+        denominators={
+            "n_events_treated": "n_treated",
+            "n_events_untreated": "n_untreated",
+            "n_events_harm_treated": "n_treated",
+            "n_events_harm_reference": "n_untreated",
+        },
+        derived={
+            c: ("n_treated", "n_events_treated", "n_untreated", "n_events_untreated")
+            for c in (
+                "gained_percent",
+                "gained_low_percent",
+                "gained_high_percent",
+                "net_percent",
+                "net_low_percent",
+                "net_high_percent",
+            )
+        }
+        | {
+            c: ("n_treated", "n_untreated", "n_events_harm_treated", "n_events_harm_reference")
+            for c in ("added_percent", "added_low_percent", "added_high_percent")
+        },
+    ),
+    "harm_checked_rule": TableDisclosure(
+        counts=("n_treated", "n_events_treated", "n_untreated", "n_events_untreated"),
+        denominators={"n_events_treated": "n_treated", "n_events_untreated": "n_untreated"},
+        derived={"display": ("n_treated", "n_events_treated", "n_untreated", "n_events_untreated")},
+    ),
+    "birthweight_by_arm": TableDisclosure(counts=("n",), derived={c: ("n",) for c in ("median_g", "q1_g", "q3_g")}),
+    "gestational_age_by_arm": TableDisclosure(
+        counts=("n",), derived={c: ("n",) for c in ("median_days", "q1_days", "q3_days")}
+    ),
+    "model_status_07": _MODEL_STATUS,
 }
 
 
