@@ -436,14 +436,19 @@ def audit_run(run_dir: str | Path, *, min_cell_count: int | None = None, include
             v = pd.to_numeric(t.replace(",", ""), errors="coerce")
             if _small(v, k):
                 found.append(_finding(path.name, "numbers at risk", "at-risk row", int(v)))
+    saved_by_columns = {tuple(frame.columns): stem for stem, frame in tables.items() if stem != "estimates"}
     for path in sorted((run_dir / "notebooks").glob("*.ipynb")):
         texts, frames = _notebook_outputs(path)
         for t in texts:
             found += audit_text(t, path.name, k)
         for i, frame in enumerate(frames):
+            # a notebook's display of a saved table is read with that table's declaration
+            # (which count a percentage is of); any other display by the column-name rules
+            shown = [c for c in frame.columns if c != "col0"]
+            saved = saved_by_columns.get(tuple(shown), "")
             found += [
                 dict(f, source=path.name, location=f"table {i}: {f['location']}")
-                for f in audit_table(frame, "", k, None)
+                for f in audit_table(frame[shown] if saved else frame, saved, k, None)
             ]
     if include_report and (run_dir / "report.html").exists():
         page = (run_dir / "report.html").read_text(encoding="utf-8")

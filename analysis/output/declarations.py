@@ -193,12 +193,8 @@ DECLARATIONS: dict[str, TableDisclosure] = {
     # a covariate's mean in an arm times the arm's size is a count for a 0/1 covariate
     "balance_pairwise": TableDisclosure(
         counts=("n_group", "n_reference"),
-        derived={
-            "mean_group": ("n_group",),
-            "mean_group_weighted": ("n_group",),
-            "mean_reference": ("n_reference",),
-            "mean_reference_weighted": ("n_reference",),
-        },
+        proportions={"mean_group": "n_group", "mean_reference": "n_reference"},
+        derived={"mean_group_weighted": ("n_group",), "mean_reference_weighted": ("n_reference",)},
     ),
     # -- 07 safety --------------------------------------------------------------------------------
     "core_outcomes_*": TableDisclosure(

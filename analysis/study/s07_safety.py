@@ -389,6 +389,24 @@ def rare_outcome_models(ctx: RunContext, data: SafetyData, *, reference_arm: str
     return log
 
 
+def rare_outcome_estimates(ctx: RunContext, log) -> pd.DataFrame:
+    """The Firth estimates of the rare outcomes as a reader sees them (small counts masked).
+
+    Parameters
+    ----------
+    ctx : RunContext
+    log : ModelLog
+        :func:`rare_outcome_models`.
+
+    Returns
+    -------
+    DataFrame
+        model_id, term, estimate, conf_low, conf_high, n_obs, n_events.
+    """
+    shown = log.estimates_frame()[["model_id", "term", "estimate", "conf_low", "conf_high", "n_obs", "n_events"]]
+    return ctx.mask(shown)
+
+
 @dataclass(frozen=True)
 class BenefitHarm:
     """Live birth gained against harm added per profile group, and the rule checked against harm.
