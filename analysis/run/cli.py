@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {synth,validate,run} …``.
+"""Command line: ``python -m analysis {synth,validate,run,sweep,params,map} …``.
 
 Errors meant for users (bad data, parameters, files, failed notebooks) are printed as plain
 messages with exit status 2 (input) or 1 (run failure); never a bare traceback.
@@ -105,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
         help="Dask distributed scheduler (tcp://host:8786); runs become tasks on the cluster",
     )
     sweep.add_argument("--quiet", action="store_true", help="print no progress")
+    sub.add_parser(
+        "params",
+        help="list the analysis plan's parameters with types, ranges, defaults and meanings",
+        description="Print every parameter of the analysis plan (analysis.run.config.AnalysisPlan): "
+        "its type, allowed range, default and meaning, as papermill --help-notebook does for one notebook.",
+    )
     return parser
 
 
@@ -174,10 +180,17 @@ def _sweep(args) -> int:
     return 1 if len(failed) else 0
 
 
+def _params(args) -> int:
+    from analysis.run.config import format_plan_parameters  # lazy: see the note above _synth
+
+    print(format_plan_parameters())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = _parser().parse_args(argv)
-    handlers = {"synth": _synth, "validate": _validate, "run": _run, "sweep": _sweep}
+    handlers = {"synth": _synth, "validate": _validate, "run": _run, "sweep": _sweep, "params": _params}
     try:
         return handlers[args.command](args)
     except RunError as exc:

@@ -31,7 +31,7 @@ from analysis.data.loading import input_files, sha256_file
 from analysis.output.disclosure import mask_table
 from analysis.output.report import write_report
 from analysis.output.results import write_table
-from analysis.run.config import RUNNER_PARAMETERS, resolve_config
+from analysis.run.config import RUNNER_PARAMETERS, check_plan, resolve_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -191,10 +191,12 @@ def run_suite(
     per_notebook = {path: set(declared_parameters(path)) for path in suite}
     declared = {name for names in per_notebook.values() for name in names}
     config = resolve_config(declared, config_path, overrides)
+    check_plan(config)  # types, ranges and names of the plan, before the data are read
     # Validation before anything is written: hard errors stop here.
     t_derive = time.perf_counter()
     cohort = load_cohort(data_dir, profile_cutoffs=config.get("profile_cutoffs"), outcome=config["outcome"])
     derive_seconds = time.perf_counter() - t_derive
+    check_plan(config, cohort)  # the plan against this cohort (covariates usable, levels present)
     _say(
         f"Cohort in {data_dir}: {len(cohort.patients)} patients, {len(cohort.transfers)} transfers, "
         f"{len(cohort.problems)} warning(s)",
