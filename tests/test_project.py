@@ -24,7 +24,9 @@ def _pins_pyproject():
 def test_environment_yml_names_the_same_packages_and_versions():
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     conda = dict(
-        d.split("=", 1) for d in env["dependencies"] if isinstance(d, str) and not d.startswith("python=") and d != "pip"
+        d.split("=", 1)
+        for d in env["dependencies"]
+        if isinstance(d, str) and not d.startswith("python=") and d != "pip"
     )
     # packages conda-forge does not carry come from pip, in the pip subsection, pinned the same way
     pip_section = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
