@@ -32,8 +32,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 ## lint: ruff (lint rules and formatting, pyproject.toml) and the import-linter layer and cycle contracts
 lint: $(STAMP)
-	$(BIN)/ruff check analysis tests benchmarks docs notebooks
-	$(BIN)/ruff format --check analysis tests benchmarks docs notebooks
+	$(BIN)/ruff check analysis tests benchmarks docs notebooks examples
+	$(BIN)/ruff format --check analysis tests benchmarks docs notebooks examples
 	$(BIN)/lint-imports --no-logo
 
 ## test: set up if needed (venv, package, kernel, Chromium), lint, then run the test suite (what CI runs)
