@@ -281,6 +281,10 @@ def read_export(path: str | Path, source: dict | None = None) -> dict[str, pd.Da
 
 # --- databases -------------------------------------------------------------------------------
 
+#: A table read by name comes in the order of its key (SQL tables have none; bootstraps and
+#: resamples follow the row order, so a run from a database equals the run from the same rows in
+#: CSV files sorted this way, as the shipped cohort is). A query keeps its own ORDER BY.
+TABLE_ORDER = {"patients": "patient_id", "transfers": "patient_id, transfer_number"}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
@@ -298,8 +302,8 @@ def read_database_tables(url: str, tables: dict[str, str] | None = None) -> dict
         A SQLAlchemy URL, e.g. ``postgresql+psycopg://user@host/clinic`` or ``sqlite:///cohort.db``.
     tables : dict, optional
         ``{"patients": TABLE_OR_QUERY, "transfers": TABLE_OR_QUERY}``; a value is a table name
-        (optionally ``schema.table``) or a ``SELECT`` query. Default: tables named ``patients``
-        and ``transfers``.
+        (optionally ``schema.table``, read in the order of :data:`TABLE_ORDER`) or a ``SELECT``
+        query. Default: tables named ``patients`` and ``transfers``.
 
     Returns
     -------
@@ -326,7 +330,7 @@ def read_database_tables(url: str, tables: dict[str, str] | None = None) -> dict
     try:
         with engine.connect() as con:
             for name, what in wanted.items():
-                query = what if not _IDENTIFIER.match(what) else f"SELECT * FROM {what}"
+                query = what if not _IDENTIFIER.match(what) else f"SELECT * FROM {what} ORDER BY {TABLE_ORDER[name]}"
                 try:
                     out[name] = pd.read_sql_query(sqlalchemy.text(query), con)
                 except Exception as exc:
@@ -358,3 +362,48 @@ def create_table_sql(table: str, columns: list[str]) -> str:
     specs = {c.name: c for c in TABLES[table]}
     body = ",\n  ".join(f"{c} {SQL_TYPES[specs[c].kind]}" for c in columns)
     return f"CREATE TABLE {table} (\n  {body}\n)"
+
+
+def write_database_tables(url: str, patients: pd.DataFrame, transfers: pd.DataFrame, *, replace: bool = True) -> None:
+    """Create the contract tables in a database with the SQL type of each column and load them.
+
+    ``patients`` and ``transfers`` are validated (typed) tables, e.g.
+    :attr:`analysis.data.validation.ValidatedCohort.patients`. Dates become ``DATE``, booleans
+    ``BOOLEAN``, counts ``INTEGER``, measurements ``DOUBLE PRECISION``, the rest ``TEXT``.
+    """
+    import sqlalchemy  # only database sources need it
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as con:
+            for name, frame in (("patients", patients), ("transfers", transfers)):
+                columns = [c.name for c in TABLES[name] if c.name in frame.columns]
+                if replace:
+                    con.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {name}"))
+                con.execute(sqlalchemy.text(create_table_sql(name, columns)))
+                rows = [
+                    {
+                        c: (None if v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)) else _py(v))
+                        for c, v in row.items()
+                    }
+                    for row in frame[columns].to_dict("records")
+                ]
+                placeholders = ", ".join(f":{c}" for c in columns)
+                con.execute(sqlalchemy.text(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({placeholders})"), rows)
+    finally:
+        engine.dispose()
+
+
+def _py(value):
+    """A plain Python value for a database driver (dates as dates, numpy scalars unwrapped)."""
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def cohort_folder_from_database(url: str, tables: dict[str, str] | None, folder: str | Path) -> Path:
+    """Read the two contract tables from a database and write them as a cohort folder of CSV files."""
+    write_contract_tables(read_database_tables(url, tables), folder)
+    return Path(folder)

@@ -47,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Read a cohort folder and list every contract violation "
         "(errors) and finding (warnings). Exit status 2 on errors.",
     )
-    validate.add_argument("--data", default="data/synthetic", metavar="DIR", help="cohort folder")
+    validate.add_argument("--data", default="data/synthetic", metavar="DIR|URL", help="cohort folder or database URL")
+    validate.add_argument(
+        "--config", default=None, metavar="study.yaml", help="study config (its data_source section names the tables)"
+    )
 
     run = sub.add_parser(
         "run",
@@ -56,7 +59,14 @@ def _parser() -> argparse.ArgumentParser:
         "papermill into one run folder (executed notebooks, figures/, "
         "tables/, manifest.json).",
     )
-    run.add_argument("--data", default="data/synthetic", metavar="DIR", help="cohort folder (default data/synthetic)")
+    run.add_argument(
+        "--data",
+        default="data/synthetic",
+        metavar="DIR|URL",
+        help="cohort folder (default data/synthetic), or a SQLAlchemy database URL such as "
+        "postgresql+psycopg://user@host/clinic (tables or queries in the config's data_source section; "
+        "default tables patients and transfers)",
+    )
     run.add_argument("--config", default=None, metavar="study.yaml", help="study config overriding the defaults")
     run.add_argument(
         "--out", default="reports/latest", metavar="reports/NAME", help="run folder (default reports/latest)"
@@ -155,8 +165,9 @@ def _validate(args) -> int:
     from analysis.core.exceptions import format_problems  # lazy: see the note above _synth
     from analysis.data.loading import read_cohort_tables  # lazy: see the note above _synth
     from analysis.data.validation import validate_cohort  # lazy: see the note above _synth
+    from analysis.run.config import cohort_folder  # lazy: see the note above _synth
 
-    raw = read_cohort_tables(args.data)
+    raw = read_cohort_tables(cohort_folder(args.data, args.config))
     checked = validate_cohort(raw["patients"], raw["transfers"])
     if len(checked.problems):
         print(format_problems(checked.problems, header=f"Cohort {args.data}"))

@@ -8,8 +8,11 @@ its own only warns, so a typo would silently run the default analysis).
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
+import shutil
+import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args, get_origin
@@ -19,12 +22,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from analysis.core.exceptions import ConfigError
 from analysis.data.contract import ARMS, TABLES
+from analysis.data.sources import cohort_folder_from_database, is_database_url
 from analysis.methods.sensitivity import check_sets
 
 if TYPE_CHECKING:
     from analysis.data.cohort import Cohort
 
 RUNNER_PARAMETERS = ("data_dir", "run_dir", "cohort_file")  # set by the runner, not by a config
+#: Study-config section naming the database tables or queries when ``--data`` is a URL:
+#: ``data_source: {patients: TABLE_OR_QUERY, transfers: TABLE_OR_QUERY}``. Not a notebook parameter.
+SOURCE_SECTION = "data_source"
 
 
 def default_config() -> dict:
@@ -47,6 +54,48 @@ def read_config(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of parameter names to values")
     return data
+
+
+def data_source_section(config_path: str | Path | None) -> dict | None:
+    """Return the study config's ``data_source`` section (database tables or queries), or None.
+
+    Raises
+    ------
+    ConfigError
+        The section is not a mapping of ``patients``/``transfers`` to a table name or a query.
+    """
+    if config_path is None:
+        return None
+    section = read_config(config_path).get(SOURCE_SECTION)
+    if section is None:
+        return None
+    bad = (
+        not isinstance(section, dict)
+        or set(section) - {"patients", "transfers"}
+        or not all(isinstance(v, str) and v.strip() for v in section.values())
+    )
+    if bad:
+        raise ConfigError(
+            f"{config_path}: '{SOURCE_SECTION}' must map patients and transfers to a table name or a SELECT "
+            f"query, got {section!r}"
+        )
+    return section
+
+
+def cohort_folder(data: str | Path, config_path: str | Path | None = None) -> Path:
+    """Return the cohort folder to analyse: ``data`` itself, or a database read into a temporary folder.
+
+    ``data`` is a cohort folder or a SQLAlchemy URL (``postgresql+psycopg://user@host/clinic``);
+    a URL is read with the tables or queries of the config's ``data_source`` section (default:
+    tables ``patients`` and ``transfers``) and written, as contract CSV text, into a temporary
+    folder removed when the process ends, so the run validates, hashes and derives it exactly as
+    it would the same cohort in CSV files.
+    """
+    if not is_database_url(data):
+        return Path(data).resolve()
+    folder = Path(tempfile.mkdtemp(prefix="endoimmune_db_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return cohort_folder_from_database(str(data), data_source_section(config_path), folder)
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -112,6 +161,7 @@ def resolve_config(
         )
     if config_path is not None:
         study = read_config(config_path)
+        study.pop(SOURCE_SECTION, None)  # where the data come from, not how they are analysed
         unknown = set(study) - known
         if unknown:
             raise ConfigError(f"{config_path}: " + _unknown_message(unknown, known))

@@ -31,7 +31,7 @@ from analysis.data.loading import input_files, sha256_file
 from analysis.output.disclosure import mask_table
 from analysis.output.report import write_report
 from analysis.output.results import write_table
-from analysis.run.config import RUNNER_PARAMETERS, check_plan, resolve_config
+from analysis.run.config import RUNNER_PARAMETERS, check_plan, cohort_folder, resolve_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -139,8 +139,10 @@ def run_suite(
 
     Parameters
     ----------
-    data_dir : path
-        Cohort folder (``patients`` and ``transfers`` tables).
+    data_dir : path or str
+        Cohort folder (``patients`` and ``transfers`` tables), or a SQLAlchemy database URL
+        (tables or queries from the config's ``data_source`` section, see
+        :func:`analysis.run.config.cohort_folder`).
     out_dir : path
         Run folder to create, e.g. ``reports/my_study``.
     config_path : path, optional
@@ -179,7 +181,7 @@ def run_suite(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    data_dir = Path(data_dir).resolve()
+    data_dir = cohort_folder(data_dir, config_path)  # a database URL is read into a temporary cohort folder
     out_dir = Path(out_dir).resolve()
     paths = list(notebooks) if notebooks else notebook_paths()
     if out_dir.exists() and not force:
