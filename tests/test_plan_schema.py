@@ -13,10 +13,10 @@ from analysis.run.config import (
     AnalysisPlan,
     check_plan,
     default_config,
-    plan_cohort_problems,
     plan_parameters,
     plan_schema_problems,
 )
+from analysis.run.plan_check import plan_cohort_problems
 from analysis.run.runner import declared_parameters, notebook_paths, run_suite
 
 
@@ -117,3 +117,24 @@ def test_params_command_prints_every_parameter_with_type_default_and_meaning(cap
         assert f"\n  {name}: " in text
     assert "conf_level: float, > 0, < 1" in text
     assert "estimand: 'ATE' | 'ATT'" in text
+
+
+def test_command_line_rejects_a_bad_plan_before_loading_the_runner(tmp_path):
+    """``python -m analysis run`` checks the plan before it imports the runner and its notebook
+    stack (papermill, the models): the process never loads them, so the answer comes in about a
+    second of CPU time, and no run folder appears."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    code = (
+        "import sys\n"
+        "from analysis.run.cli import main\n"
+        f"rc = main(['run', '--data', {str(SHIPPED)!r}, '--out', {str(out)!r}, '-p', 'estimand=ATX'])\n"
+        "assert 'papermill' not in sys.modules and 'analysis.run.runner' not in sys.modules, 'runner loaded'\n"
+        "sys.exit(rc)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(SHIPPED.parents[1]))
+    assert res.returncode == 2, res.stderr
+    assert "estimand: Input should be 'ATE' or 'ATT'" in res.stderr
+    _out_must_not_exist(out)

@@ -177,6 +177,11 @@ def _validate(args) -> int:
 
 
 def _run(args) -> int:
+    from analysis.run.config import AnalysisPlan, check_plan, resolve_config  # lazy: see the note above _synth
+
+    # The plan's types, ranges and names first, before the runner and its notebook stack load:
+    # a bad parameter is answered in about a second (the runner checks again, with the cohort).
+    check_plan(resolve_config(set(AnalysisPlan.model_fields), args.config, args.parameter))
     from analysis.run.runner import run_suite  # lazy: see the note above _synth
 
     run_suite(

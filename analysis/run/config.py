@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args, get_origin
+from typing import Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,10 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from analysis.core.exceptions import ConfigError
 from analysis.data.contract import ARMS, TABLES
 from analysis.data.sources import cohort_folder_from_database, is_database_url
-from analysis.methods.sensitivity import check_sets
-
-if TYPE_CHECKING:
-    from analysis.data.cohort import Cohort
 
 RUNNER_PARAMETERS = ("data_dir", "run_dir", "cohort_file")  # set by the runner, not by a config
 #: Study-config section naming the database tables or queries when ``--data`` is a URL:
@@ -225,8 +221,9 @@ class AnalysisPlan(BaseModel):
 
     The package defaults (``analysis/default_config.yaml``) and the notebooks' ``parameters``
     cells are checked against this model (``tests/test_plan_schema.py``); the runner validates
-    the resolved plan with it, and against the cohort, before any notebook starts
-    (:func:`check_plan`). ``python -m analysis params`` prints it.
+    the resolved plan with it (:func:`check_plan`) and against the cohort
+    (:func:`analysis.run.plan_check.check_plan_against_cohort`) before any notebook starts.
+    ``python -m analysis params`` prints it.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -365,79 +362,12 @@ def plan_schema_problems(config: dict) -> list[str]:
     return []
 
 
-def _category_levels() -> dict[str, set]:
-    levels = {}
-    for table in TABLES.values():
-        for column in table:
-            if column.kind == "category" and column.levels:
-                levels[column.name] = set(column.levels)
-            elif column.kind == "boolean":
-                levels[column.name] = {True, False}
-    return levels
+def check_plan(config: dict) -> None:
+    """Raise one :class:`ConfigError` listing every way ``config`` breaks :class:`AnalysisPlan`.
 
-
-def plan_cohort_problems(config: dict, cohort: Cohort) -> list[str]:
-    """Return every way a schema-valid plan does not fit ``cohort``, one line each.
-
-    Checks that each covariate is a column of the cohort with at least one known value and at
-    least two distinct values (a constant column cannot be adjusted for), that the reference arm
-    and the outcomes occur, that the outcomes have known values, and that the sensitivity sets
-    name columns the cohort has and levels the contract knows.
-    """
-    problems = []
-    data = cohort.transfers
-    available = set(data.columns) | set(COURSE_COVARIATES)
-    for key in ("covariates", "cox_covariates", "trial_covariates", "ps_covariates"):
-        for name in config.get(key, []):
-            if name not in available:
-                problems.append(
-                    f"{key}: {name!r} is not a column of this cohort (an optional column left out of the "
-                    f"export?); columns it has: {', '.join(sorted(available - {'patient_id'}))}"
-                )
-                continue
-            if name in COURSE_COVARIATES:
-                continue
-            values = data[name].dropna()
-            if values.empty:
-                problems.append(f"{key}: {name!r} has no known value in this cohort")
-            elif values.nunique() < 2:
-                problems.append(f"{key}: {name!r} has one value only ({values.iloc[0]!r}): it cannot be adjusted for")
-    arms = set(data["treatment_arm"].dropna().astype(str))
-    if config.get("reference_arm") not in arms:
-        problems.append(
-            f"reference_arm: {config.get('reference_arm')!r} does not occur in this cohort; arms present: "
-            f"{', '.join(sorted(arms))}"
-        )
-    for key in ("outcome", "secondary_outcome"):
-        name = config.get(key)
-        if name in data and data[name].notna().sum() == 0:
-            problems.append(f"{key}: {name!r} is unknown for every transfer of this cohort")
-    sets = config.get("sensitivity_analyses") or {}
-    try:
-        check_sets(sets, set(data.columns))
-    except ConfigError as exc:
-        problems.extend(line.strip("- ").strip() for line in str(exc).splitlines()[1:])
-    levels = _category_levels()
-    for label, spec in sets.items():
-        for column, listed in ((spec or {}).get("exclude") or {}).items():
-            known = levels.get(column)
-            if known is None or not isinstance(listed, list):
-                continue
-            unknown = [value for value in listed if value not in known]
-            if unknown:
-                problems.append(
-                    f"sensitivity_analyses.{label}.exclude.{column}: unknown level(s) {unknown}; "
-                    f"levels: {sorted(map(str, known))}"
-                )
-    return problems
-
-
-def check_plan(config: dict, cohort: Cohort | None = None) -> None:
-    """Raise one :class:`ConfigError` listing every problem of the resolved plan.
-
-    Without ``cohort`` the plan is checked against :class:`AnalysisPlan` alone (types, ranges,
-    known names: cheap, before the data are read); with it, also against the cohort
-    (:func:`plan_cohort_problems`). The runner calls both before any notebook starts.
+    Types, ranges and known names: cheap, before the data are read (the command line calls it
+    before it even imports the runner). :func:`analysis.run.plan_check.check_plan_against_cohort`
+    then checks the plan against the cohort.
 
     Raises
     ------
@@ -445,13 +375,9 @@ def check_plan(config: dict, cohort: Cohort | None = None) -> None:
         Every problem, one per line, with the valid names or range.
     """
     problems = plan_schema_problems(config)
-    if cohort is not None and not problems:
-        problems = plan_cohort_problems(config, cohort)
     if problems:
-        where = "for this cohort " if cohort is not None else ""
         raise ConfigError(
-            f"the analysis plan has {len(problems)} problem(s) {where}(nothing was run):\n  - "
-            + "\n  - ".join(problems)
+            f"the analysis plan has {len(problems)} problem(s) (nothing was run):\n  - " + "\n  - ".join(problems)
         )
 
 

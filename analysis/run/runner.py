@@ -32,6 +32,7 @@ from analysis.output.disclosure import mask_table
 from analysis.output.report import write_report
 from analysis.output.results import write_table
 from analysis.run.config import RUNNER_PARAMETERS, check_plan, cohort_folder, resolve_config
+from analysis.run.plan_check import check_plan_against_cohort
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -198,7 +199,7 @@ def run_suite(
     t_derive = time.perf_counter()
     cohort = load_cohort(data_dir, profile_cutoffs=config.get("profile_cutoffs"), outcome=config["outcome"])
     derive_seconds = time.perf_counter() - t_derive
-    check_plan(config, cohort)  # the plan against this cohort (covariates usable, levels present)
+    check_plan_against_cohort(config, cohort)  # the plan against this cohort (covariates usable, levels present)
     _say(
         f"Cohort in {data_dir}: {len(cohort.patients)} patients, {len(cohort.transfers)} transfers, "
         f"{len(cohort.problems)} warning(s)",
