@@ -30,14 +30,19 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null
 
+# The database tests start a throw-away PostgreSQL server from Debian's binaries; install them when missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
+
 ## lint: ruff (lint rules and formatting, pyproject.toml) and the import-linter layer and cycle contracts
 lint: $(STAMP)
-	$(BIN)/ruff check analysis tests benchmarks docs notebooks
-	$(BIN)/ruff format --check analysis tests benchmarks docs notebooks
+	$(BIN)/ruff check analysis tests benchmarks docs notebooks examples
+	$(BIN)/ruff format --check analysis tests benchmarks docs notebooks examples
 	$(BIN)/lint-imports --no-logo
 
-## test: set up if needed (venv, package, kernel, Chromium), lint, then run the test suite (what CI runs)
-test: $(STAMP) /usr/bin/chromedriver lint
+## test: set up if needed (venv, package, kernel, Chromium, PostgreSQL), lint, then run the test suite (what CI runs)
+test: $(STAMP) /usr/bin/chromedriver postgresql lint
 	$(BIN)/python -m pytest -q
 
 ## test-slow: the on-demand checks (coverage study over many seeds)
@@ -64,4 +69,4 @@ clean:
 help:
 	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  make /'
 
-.PHONY: setup report lint test test-slow lab synth bench clean help
+.PHONY: setup report postgresql lint test test-slow lab synth bench clean help

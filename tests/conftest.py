@@ -31,3 +31,16 @@ def raw_tables():
     from analysis.data.loading import read_cohort_tables
 
     return read_cohort_tables(SHIPPED)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """URL of a real PostgreSQL server started for this session (never skipped: fails if it cannot start)."""
+    from postgres_server import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"the PostgreSQL test server could not start: {exc}", pytrace=False)
+    yield server.url
+    server.stop()

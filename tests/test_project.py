@@ -23,7 +23,14 @@ def _pins_pyproject():
 
 def test_environment_yml_names_the_same_packages_and_versions():
     env = yaml.safe_load((REPO / "environment.yml").read_text())
-    conda = dict(d.split("=", 1) for d in env["dependencies"] if isinstance(d, str) and not d.startswith("python="))
+    conda = dict(
+        d.split("=", 1)
+        for d in env["dependencies"]
+        if isinstance(d, str) and not d.startswith("python=") and d != "pip"
+    )
+    # packages conda-forge does not carry come from pip, in the pip subsection, pinned the same way
+    pip_section = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
+    conda.update(dict(p.split("==", 1) for section in pip_section for p in section))
     pip = {k.lower(): v for k, v in _pins_pyproject().items()}
     assert {k.lower(): v for k, v in conda.items()} == pip
 

@@ -11,6 +11,9 @@ import pandas as pd
 import pytest
 
 from analysis.core.exceptions import RunError
+from analysis.data.loading import read_cohort_tables
+from analysis.data.sources import write_database_tables
+from analysis.data.validation import validate_cohort
 from analysis.output.audit import audit_run
 from analysis.output.results import ESTIMATE_COLUMNS, read_run
 from analysis.run.cli import main
@@ -133,13 +136,25 @@ def _files(run_dir):
     }
 
 
-def test_two_runs_one_parallel_give_byte_identical_tables_and_figures(run, small_cohort_dir, tmp_path):
+@pytest.fixture(scope="module")
+def db_run(small_cohort_dir, postgres_url, tmp_path_factory):
+    """The module's cohort loaded into a real PostgreSQL server (contract SQL types: DATE,
+    BOOLEAN, INTEGER, DOUBLE PRECISION, TEXT) and run again with ``--data URL``, two notebooks at
+    a time, same overrides: the one second whole-suite run of this module, shared by the
+    determinism and the database tests below."""
+    raw = read_cohort_tables(small_cohort_dir)
+    checked = validate_cohort(raw["patients"], raw["transfers"])
+    write_database_tables(postgres_url, checked.patients, checked.transfers)
+    out = tmp_path_factory.mktemp("runs") / "from_postgresql"
+    return run_suite(postgres_url, out, overrides=["conf_level=0.9", "blood_nk_cutoff=15"], quiet=True, jobs=2)
+
+
+def test_two_runs_one_parallel_give_byte_identical_tables_and_figures(run, db_run):
     """Determinism and --jobs together: a second run of the same inputs and parameters, its
     notebooks two at a time, writes the same bytes in every table and figure (PDF, SVG, PNG);
-    only the manifest's times and the executed notebooks' metadata differ."""
-    again = run_suite(
-        small_cohort_dir, tmp_path / "again", overrides=["conf_level=0.9", "blood_nk_cutoff=15"], quiet=True, jobs=2
-    )
+    only the manifest's times and the executed notebooks' metadata differ. (The second run reads
+    the same rows from PostgreSQL, see ``db_run``: one whole-suite run serves both checks.)"""
+    again = db_run
     first, second = _files(run), _files(again)
     assert sorted(first) == sorted(second)
     assert any(str(p).endswith(".pdf") for p in first) and any(str(p).endswith(".svg") for p in first)
@@ -148,3 +163,16 @@ def test_two_runs_one_parallel_give_byte_identical_tables_and_figures(run, small
     manifest = json.loads((again / "manifest.json").read_text())
     assert [n["notebook"] for n in manifest["notebooks"]] == [p.name for p in notebook_paths()]
     assert not (again / "tables" / "estimates.csv.lock").exists()
+
+
+def test_run_from_postgresql_equals_the_run_from_csv_files(run, db_run):
+    """The run from the database writes the same bytes in every table as the run from the CSV
+    files. Catches a database reader that changes a type (counts as 1.0, dates with times, NULL
+    as 'None'), a value, or the row order that bootstraps follow."""
+    tables = {p: b for p, b in _files(run).items() if p.parts[0] == "tables"}
+    db_tables = {p: b for p, b in _files(db_run).items() if p.parts[0] == "tables"}
+    assert sorted(tables) == sorted(db_tables) and len(tables) > 10
+    different = [str(p) for p in tables if tables[p] != db_tables[p]]
+    assert not different, different
+    manifest = json.loads((db_run / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and set(manifest["inputs_sha256"]) == {"patients.csv", "transfers.csv"}

@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {synth,validate,run,audit,sweep} …``.
+"""Command line: ``python -m analysis {synth,validate,run,audit,sweep,params,map} …``.
 
 Errors meant for users (bad data, parameters, files, failed notebooks) are printed as plain
 messages with exit status 2 (input) or 1 (run failure); never a bare traceback.
@@ -49,7 +49,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Read a cohort folder and list every contract violation "
         "(errors) and finding (warnings). Exit status 2 on errors.",
     )
-    validate.add_argument("--data", default="data/synthetic", metavar="DIR", help="cohort folder")
+    validate.add_argument("--data", default="data/synthetic", metavar="DIR|URL", help="cohort folder or database URL")
+    validate.add_argument(
+        "--config", default=None, metavar="study.yaml", help="study config (its data_source section names the tables)"
+    )
 
     run = sub.add_parser(
         "run",
@@ -58,7 +61,14 @@ def _parser() -> argparse.ArgumentParser:
         "papermill into one run folder (executed notebooks, figures/, "
         "tables/, manifest.json).",
     )
-    run.add_argument("--data", default="data/synthetic", metavar="DIR", help="cohort folder (default data/synthetic)")
+    run.add_argument(
+        "--data",
+        default="data/synthetic",
+        metavar="DIR|URL",
+        help="cohort folder (default data/synthetic), or a SQLAlchemy database URL such as "
+        "postgresql+psycopg://user@host/clinic (tables or queries in the config's data_source section; "
+        "default tables patients and transfers)",
+    )
     run.add_argument("--config", default=None, metavar="study.yaml", help="study config overriding the defaults")
     run.add_argument(
         "--out", default="reports/latest", metavar="reports/NAME", help="run folder (default reports/latest)"
@@ -133,6 +143,25 @@ def _parser() -> argparse.ArgumentParser:
         help="Dask distributed scheduler (tcp://host:8786); runs become tasks on the cluster",
     )
     sweep.add_argument("--quiet", action="store_true", help="print no progress")
+    sub.add_parser(
+        "params",
+        help="list the analysis plan's parameters with types, ranges, defaults and meanings",
+        description="Print every parameter of the analysis plan (analysis.run.config.AnalysisPlan): "
+        "its type, allowed range, default and meaning, as papermill --help-notebook does for one notebook.",
+    )
+    mapper = sub.add_parser(
+        "map",
+        help="map a clinic export onto the data contract with a mapping spec",
+        description="Read EXPORT (CSV, Excel, Parquet, SAS, Stata, SPSS or a REDCap project), apply "
+        "the mapping spec (analysis.data.mapping documents it: renames, recodes, unit "
+        "conversions, date formats, agents, wide layouts) and write the contract tables "
+        "with mapping_report.md and mapping_report.json into COHORT. No row is dropped; "
+        "every value that matched no rule is listed with counts and example ids. Exit "
+        "status 2 when the mapped cohort breaks the contract.",
+    )
+    mapper.add_argument("--spec", required=True, metavar="mapping.yaml", help="mapping spec")
+    mapper.add_argument("--in", dest="export", required=True, metavar="EXPORT", help="export file or folder")
+    mapper.add_argument("--out", required=True, metavar="COHORT", help="cohort folder to write")
     return parser
 
 
@@ -164,8 +193,9 @@ def _validate(args) -> int:
     from analysis.core.exceptions import format_problems  # lazy: see the note above _synth
     from analysis.data.loading import read_cohort_tables  # lazy: see the note above _synth
     from analysis.data.validation import validate_cohort  # lazy: see the note above _synth
+    from analysis.run.config import cohort_folder  # lazy: see the note above _synth
 
-    raw = read_cohort_tables(args.data)
+    raw = read_cohort_tables(cohort_folder(args.data, args.config))
     checked = validate_cohort(raw["patients"], raw["transfers"], raw.get("births"), raw.get("adverse_events"))
     if len(checked.problems):
         print(format_problems(checked.problems, header=f"Cohort {args.data}"))
@@ -175,6 +205,11 @@ def _validate(args) -> int:
 
 
 def _run(args) -> int:
+    from analysis.run.config import AnalysisPlan, check_plan, resolve_config  # lazy: see the note above _synth
+
+    # The plan's types, ranges and names first, before the runner and its notebook stack load:
+    # a bad parameter is answered in about a second (the runner checks again, with the cohort).
+    check_plan(resolve_config(set(AnalysisPlan.model_fields), args.config, args.parameter))
     from analysis.run.runner import run_suite, select_notebooks  # lazy: see the note above _synth
 
     run_suite(
@@ -218,10 +253,47 @@ def _sweep(args) -> int:
     return 1 if len(failed) else 0
 
 
+def _params(args) -> int:
+    from analysis.run.config import format_plan_parameters  # lazy: see the note above _synth
+
+    print(format_plan_parameters())
+    return 0
+
+
+def _map(args) -> int:
+    from analysis.core.exceptions import format_problems  # lazy: see the note above _synth
+    from analysis.data.loading import read_cohort_tables  # lazy: see the note above _synth
+    from analysis.data.mapping import map_export_files  # lazy: see the note above _synth
+    from analysis.data.validation import validate_cohort  # lazy: see the note above _synth
+
+    mapped = map_export_files(args.spec, args.export, args.out)
+    for name, table in mapped.report["tables"].items():
+        print(f"{name}: {table['rows_in']} export rows -> {table['rows_out']} rows")
+    unmatched = mapped.report["unmatched"]
+    print(
+        f"{len(unmatched)} value(s) matched no rule"
+        + (" (see mapping_report.md)" if unmatched else "")
+        + f"; wrote {args.out}/patients.csv, transfers.csv, mapping_report.md, mapping_report.json"
+    )
+    raw = read_cohort_tables(args.out)
+    checked = validate_cohort(raw["patients"], raw["transfers"])
+    if len(checked.problems):
+        print(format_problems(checked.problems, header=f"Mapped cohort {args.out}"))
+    return 2 if len(checked.errors) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = _parser().parse_args(argv)
-    handlers = {"synth": _synth, "validate": _validate, "run": _run, "audit": _audit, "sweep": _sweep}
+    handlers = {
+        "synth": _synth,
+        "validate": _validate,
+        "run": _run,
+        "audit": _audit,
+        "sweep": _sweep,
+        "params": _params,
+        "map": _map,
+    }
     try:
         return handlers[args.command](args)
     except RunError as exc:

@@ -31,7 +31,8 @@ from analysis.data.loading import input_files, sha256_file
 from analysis.output.disclosure import mask_table
 from analysis.output.report import write_report
 from analysis.output.results import drop_notebook_estimates, write_table
-from analysis.run.config import RUNNER_PARAMETERS, resolve_config
+from analysis.run.config import RUNNER_PARAMETERS, check_plan, cohort_folder, resolve_config
+from analysis.run.plan_check import check_plan_against_cohort
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -253,8 +254,10 @@ def run_suite(
 
     Parameters
     ----------
-    data_dir : path
-        Cohort folder (``patients`` and ``transfers`` tables).
+    data_dir : path or str
+        Cohort folder (``patients`` and ``transfers`` tables), or a SQLAlchemy database URL
+        (tables or queries from the config's ``data_source`` section, see
+        :func:`analysis.run.config.cohort_folder`).
     out_dir : path
         Run folder to create, e.g. ``reports/my_study``.
     config_path : path, optional
@@ -293,7 +296,7 @@ def run_suite(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    data_dir = Path(data_dir).resolve()
+    data_dir = cohort_folder(data_dir, config_path)  # a database URL is read into a temporary cohort folder
     out_dir = Path(out_dir).resolve()
     paths = list(notebooks) if notebooks else notebook_paths()
     previous = _previous_run(out_dir) if out_dir.exists() and notebooks and not force else None
@@ -309,6 +312,7 @@ def run_suite(
     per_notebook = {path: set(declared_parameters(path)) for path in suite}
     declared = {name for names in per_notebook.values() for name in names}
     config = resolve_config(declared, config_path, overrides)
+    check_plan(config)  # types, ranges and names of the plan, before the data are read
     inputs = {str(p.relative_to(data_dir)): sha256_file(p) for p in input_files(data_dir)}
     if config_path is not None:
         inputs[f"config:{Path(config_path).name}"] = sha256_file(config_path)
@@ -363,6 +367,7 @@ def run_suite(
             missing_marker_rule=config.get("missing_marker_rule", "indeterminate"),
         )
         derive_seconds = time.perf_counter() - t_derive
+    check_plan_against_cohort(config, cohort)  # the plan against this cohort (covariates usable, levels present)
     _say(
         f"Cohort in {data_dir}: {len(cohort.patients)} patients, {len(cohort.transfers)} transfers, "
         f"{len(cohort.problems)} warning(s)",
