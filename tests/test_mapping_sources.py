@@ -35,9 +35,22 @@ def _validated(folder):
     return validate_cohort(raw["patients"], raw["transfers"])
 
 
+#: The optional pregnancy columns of the safety extension (issue 17): the example exports were
+#: written before them, as a clinic export without safety data, so the mapped cohort is compared
+#: with the shipped cohort without them (and without its optional births/adverse_events tables).
+SAFETY_COLUMNS = [
+    "pregnancy_location",
+    "pregnancy_loss_type",
+    "fetal_heartbeats",
+    "gestational_age_days",
+    "delivery_mode",
+]
+
+
 @pytest.fixture(scope="module")
 def shipped():
-    return _validated(SHIPPED)
+    raw = read_cohort_tables(SHIPPED)
+    return validate_cohort(raw["patients"], raw["transfers"].drop(columns=SAFETY_COLUMNS))
 
 
 @pytest.fixture(scope="module")

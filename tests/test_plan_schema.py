@@ -48,7 +48,7 @@ def _out_must_not_exist(out):
         ("covariates=[agee_at_biopsy_years, center_id]", ["agee_at_biopsy_years", "age_at_biopsy_years", "bmi_kg_m2"]),
         ("covariates=age_at_biopsy_years", ["covariates", "valid list"]),
         ("conf_level=95", ["conf_level", "less than 1", "0.95, not 95"]),
-        ("estimand=ATX", ["estimand", "'ATE' or 'ATT'"]),
+        ("estimand=ATX", ["estimand", "'ATE', 'ATT' or 'ATO'"]),
     ],
 )
 def test_bad_parameter_is_rejected_before_any_notebook_starts(small_cohort_dir, tmp_path, override, expected):
@@ -136,5 +136,5 @@ def test_command_line_rejects_a_bad_plan_before_loading_the_runner(tmp_path):
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(SHIPPED.parents[1]))
     assert res.returncode == 2, res.stderr
-    assert "estimand: Input should be 'ATE' or 'ATT'" in res.stderr
+    assert "estimand: Input should be 'ATE', 'ATT' or 'ATO'" in res.stderr
     _out_must_not_exist(out)

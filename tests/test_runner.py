@@ -143,8 +143,10 @@ def db_run(small_cohort_dir, postgres_url, tmp_path_factory):
     a time, same overrides: the one second whole-suite run of this module, shared by the
     determinism and the database tests below."""
     raw = read_cohort_tables(small_cohort_dir)
-    checked = validate_cohort(raw["patients"], raw["transfers"])
-    write_database_tables(postgres_url, checked.patients, checked.transfers)
+    checked = validate_cohort(raw["patients"], raw["transfers"], raw.get("births"), raw.get("adverse_events"))
+    write_database_tables(
+        postgres_url, checked.patients, checked.transfers, births=checked.births, adverse_events=checked.adverse_events
+    )
     out = tmp_path_factory.mktemp("runs") / "from_postgresql"
     return run_suite(postgres_url, out, overrides=["conf_level=0.9", "blood_nk_cutoff=15"], quiet=True, jobs=2)
 

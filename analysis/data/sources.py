@@ -284,7 +284,15 @@ def read_export(path: str | Path, source: dict | None = None) -> dict[str, pd.Da
 #: A table read by name comes in the order of its key (SQL tables have none; bootstraps and
 #: resamples follow the row order, so a run from a database equals the run from the same rows in
 #: CSV files sorted this way, as the shipped cohort is). A query keeps its own ORDER BY.
-TABLE_ORDER = {"patients": "patient_id", "transfers": "patient_id, transfer_number"}
+TABLE_ORDER = {
+    "patients": "patient_id",
+    "transfers": "patient_id, transfer_number",
+    "births": "patient_id, transfer_number, baby_number",
+    "adverse_events": "patient_id, event_date, agent, event, severity",
+}
+#: Optional contract tables read from a database when it holds a table of that name (or the
+#: config's ``data_source`` names a table or query for it).
+OPTIONAL_TABLES = ("births", "adverse_events")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
@@ -320,6 +328,11 @@ def read_database_tables(url: str, tables: dict[str, str] | None = None) -> dict
 
     wanted = {"patients": "patients", "transfers": "transfers", **(tables or {})}
     unknown = set(wanted) - set(TABLES)
+    try:
+        present = set(sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_table_names())
+    except Exception:  # an unreachable database is reported when the tables are read
+        present = set()
+    wanted.update({name: name for name in OPTIONAL_TABLES if name not in wanted and name in present})
     if unknown:
         raise DataReadError(f"database source: unknown table key(s) {sorted(unknown)}; use {sorted(TABLES)}")
     try:
@@ -364,11 +377,19 @@ def create_table_sql(table: str, columns: list[str]) -> str:
     return f"CREATE TABLE {table} (\n  {body}\n)"
 
 
-def write_database_tables(url: str, patients: pd.DataFrame, transfers: pd.DataFrame, *, replace: bool = True) -> None:
+def write_database_tables(
+    url: str,
+    patients: pd.DataFrame,
+    transfers: pd.DataFrame,
+    *,
+    births: pd.DataFrame | None = None,
+    adverse_events: pd.DataFrame | None = None,
+    replace: bool = True,
+) -> None:
     """Create the contract tables in a database with the SQL type of each column and load them.
 
-    ``patients`` and ``transfers`` are validated (typed) tables, e.g.
-    :attr:`analysis.data.validation.ValidatedCohort.patients`. Dates become ``DATE``, booleans
+    ``patients`` and ``transfers`` (and the optional ``births`` and ``adverse_events``, when
+    given) are validated (typed) tables, e.g. :attr:`analysis.data.validation.ValidatedCohort.patients`. Dates become ``DATE``, booleans
     ``BOOLEAN``, counts ``INTEGER``, measurements ``DOUBLE PRECISION``, the rest ``TEXT``.
     """
     import sqlalchemy  # only database sources need it
@@ -376,7 +397,8 @@ def write_database_tables(url: str, patients: pd.DataFrame, transfers: pd.DataFr
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.begin() as con:
-            for name, frame in (("patients", patients), ("transfers", transfers)):
+            given = {"patients": patients, "transfers": transfers, "births": births, "adverse_events": adverse_events}
+            for name, frame in ((n, f) for n, f in given.items() if f is not None):
                 columns = [c.name for c in TABLES[name] if c.name in frame.columns]
                 if replace:
                     con.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {name}"))
@@ -404,6 +426,6 @@ def _py(value):
 
 
 def cohort_folder_from_database(url: str, tables: dict[str, str] | None, folder: str | Path) -> Path:
-    """Read the two contract tables from a database and write them as a cohort folder of CSV files."""
+    """Read the contract tables from a database and write them as a cohort folder of CSV files."""
     write_contract_tables(read_database_tables(url, tables), folder)
     return Path(folder)

@@ -146,7 +146,8 @@ def _hierarchy_term(entry: dict, *, treatment: str = "treatment_arm") -> str:
     return term
 
 
-def _check_hierarchy(hierarchy: dict) -> None:
+def check_hierarchy(hierarchy: dict) -> None:
+    """Raise ``ValueError`` listing every problem of a declared analysis hierarchy (see :func:`hierarchy_table`)."""
     problems = []
     if not isinstance(hierarchy, dict):
         raise ValueError("analysis_hierarchy must be a mapping with primary, secondary, multiplicity and alpha")
@@ -201,7 +202,7 @@ def hierarchy_table(estimates: pd.DataFrame, hierarchy: dict) -> pd.DataFrame:
     ValueError
         A malformed hierarchy (every problem listed).
     """
-    _check_hierarchy(hierarchy)
+    check_hierarchy(hierarchy)
     alpha = float(hierarchy["alpha"])
     entries = [("primary", hierarchy["primary"])] + [("secondary", e) for e in hierarchy["secondary"]]
     rows = []

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from analysis.core.exceptions import ConfigError
 from analysis.data.contract import ARMS, TABLES
 from analysis.data.sources import cohort_folder_from_database, is_database_url
+from analysis.methods.safety import CORE_OUTCOMES
+from analysis.output.pubtables import check_hierarchy
 
 RUNNER_PARAMETERS = ("data_dir", "run_dir", "cohort_file")  # set by the runner, not by a config
 #: Study-config section naming the database tables or queries when ``--data`` is a URL:
@@ -286,8 +288,17 @@ class AnalysisPlan(BaseModel):
         ],
         description="confounders of the arm at the first transfer (propensity and AIPW models)",
     )
-    estimand: Literal["ATE", "ATT"] = Field(
-        "ATE", description="ATE (whole population) or ATT (those given personalized therapy)"
+    estimand: Literal["ATE", "ATT", "ATO"] = Field(
+        "ATE",
+        description="ATE (whole population), ATT (those given personalized therapy) or ATO (overlap weights)",
+    )
+    aipw_max_failed_share: float = Field(
+        0.05, ge=0, lt=1, description="AIPW estimate refused when more bootstrap resamples than this share fail"
+    )
+    missing_marker_rule: Literal["indeterminate", "normal"] = Field(
+        "indeterminate",
+        description="a missing marker without a lab profile: indeterminate (profile not derived unless the measured "
+        "markers fix it) or normal (counts as inside its range)",
     )
     weight_truncation: list[float] = Field(
         default_factory=list, description="[] none, or [low, high] percentiles of the weights, e.g. [1, 99]"
@@ -308,6 +319,42 @@ class AnalysisPlan(BaseModel):
     min_cell_count: int = Field(0, ge=0, description="disclosure control: counts 1 … this - 1 are masked (0 none)")
     spline_knots: int = Field(4, ge=3, le=7, description="restricted cubic spline knots (Harrell's positions, 3 to 7)")
     dca_max_threshold: float = Field(0.2, gt=0, lt=1, description="decision curves: required gain from 0 to this")
+    analysis_hierarchy: dict = Field(
+        default_factory=lambda: {
+            "primary": {
+                "model_id": "lb_first_aipw",
+                "arm": "personalized",
+                "within": {"profile_group": "dysregulated"},
+                "label": "AIPW risk difference, dysregulated profiles",
+            },
+            "secondary": [
+                {"model_id": "lb_first_aipw", "arm": "personalized", "label": "AIPW risk difference, all profiles"},
+                {"model_id": "ttlb_cox_itt", "arm": "personalized", "label": "time to live birth (Cox, ITT analogue)"},
+                {"model_id": "lb_all_gee_ind", "arm": "personalized", "label": "live birth over all transfers (GEE)"},
+                {
+                    "model_id": "cp_first_adjusted",
+                    "arm": "personalized",
+                    "label": "clinical pregnancy, first transfer (adjusted logistic)",
+                },
+                {"model_id": "lb_first_aipw", "arm": "empirical", "label": "AIPW risk difference, empirical vs none"},
+            ],
+            "multiplicity": "holm",
+            "alpha": 0.05,
+        },
+        description="declared primary analysis and secondary family (model_id, arm, optional within, label), "
+        "multiplicity (holm, fixed_sequence, none) and alpha",
+    )
+    safety_outcomes: list[Literal[tuple(dict.fromkeys(o for o, _ in CORE_OUTCOMES))]] = Field(
+        default_factory=lambda: ["preterm_birth", "any_pregnancy_loss"],
+        min_length=1,
+        description="declared harms weighed against the live-birth benefit (notebook 07; core outcomes per woman)",
+    )
+
+    @field_validator("analysis_hierarchy")
+    @classmethod
+    def _hierarchy_declared(cls, value: dict) -> dict:
+        check_hierarchy(value)
+        return value
 
     @field_validator("n_jobs")
     @classmethod
