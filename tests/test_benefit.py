@@ -4,6 +4,7 @@ effect modification."""
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,11 +12,13 @@ from scipy.stats import norm
 
 from analysis.core.exceptions import ModelError
 from analysis.data.cohort import derive_cohort
-from analysis.data.synthetic import simulate_cohort
+from analysis.data.synthetic import simulate_cohort, write_cohort
 from analysis.data.validation import validate_cohort
 from analysis.methods import benefit, effects
 from analysis.methods.multiplicity import adjusted_p_values, fixed_sequence_p_values, holm_p_values
 from analysis.output import pubtables
+from analysis.study import s06_biomarkers as s06
+from analysis.study.context import open_context
 
 REFERENCE = Path(__file__).parent / "reference"
 PS = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers", "center_id", "profile_group"]
@@ -373,3 +376,25 @@ def test_decision_curve_bands_cover_the_curve_and_replicates_match_the_rules(cau
         benefit.net_benefit(d, r, t) for t in [0, 0.05] for r in benefit._rules(oof, prof, "dysregulated", t).values()
     ]
     np.testing.assert_allclose(got, want, atol=1e-15)
+
+
+def test_marker_tests_are_holm_adjusted_across_the_markers(tmp_path):
+    """Six markers tested at once: the saved interaction and prognostic tables carry Holm-adjusted
+    p-values beside the raw ones (the old tables had raw p-values only, so with six null
+    markers one in four runs would show a 'significant' marker at 0.05)."""
+    write_cohort(simulate_cohort(300, seed=11), tmp_path / "data")
+    ctx = open_context("06_biomarkers", data_dir=tmp_path / "data", run_dir=tmp_path / "run", min_cell_count=0)
+    rows = s06.populations(ctx, outcome="live_birth", reference_arm="none")
+    covariates = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers"]
+    s06.effect_modification(ctx, rows.first, outcome="live_birth", covariates=covariates, reference_arm="none")
+    s06.prognostic_markers(ctx, rows.untreated, outcome="live_birth", spline_knots=3, n_bootstrap=5, seed=1)
+    plt.close("all")
+    tests = pd.read_csv(tmp_path / "run" / "tables" / "interaction_tests_markers.csv")
+    np.testing.assert_allclose(tests["p_holm"], holm_p_values(tests["p_value"]), rtol=1e-12)
+    assert (tests["p_holm"].dropna() >= tests["p_value"].dropna()).all()
+    prog = pd.read_csv(tmp_path / "run" / "tables" / "prognostic_markers.csv")
+    np.testing.assert_allclose(prog["p_per_sd_holm"], holm_p_values(prog["p_per_sd"]), rtol=1e-12)
+    # Holm by hand on the smallest p: multiplied by the number of markers tested
+    m = int(prog["p_per_sd"].notna().sum())
+    smallest = prog["p_per_sd"].idxmin()
+    assert prog.loc[smallest, "p_per_sd_holm"] == pytest.approx(min(1.0, m * prog.loc[smallest, "p_per_sd"]))

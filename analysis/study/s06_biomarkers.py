@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from analysis.data.contract import BLOOD_MARKERS, ENDOMETRIAL_MARKERS
 from analysis.methods import benefit, discrimination, outcomes, prognostic
 from analysis.methods.landscape import marker_cutoff_lines
+from analysis.methods.multiplicity import holm_p_values
 from analysis.methods.outcomes import Attempt
 from analysis.output import captions, style
 from analysis.output.plotting import biomarkers as bplots
@@ -380,6 +381,11 @@ def prognostic_markers(
         seed=seed,
         conf_level=ctx.conf_level,
     )
+    # six markers tested at once: Holm across them (the raw p-values are kept beside)
+    table = table.assign(
+        p_per_sd_holm=holm_p_values(table["p_per_sd"]),
+        p_nonlinear_holm=holm_p_values(table["p_nonlinear"]) if "p_nonlinear" in table else np.nan,
+    )
     table = ctx.save_table(table, "prognostic_markers")
     ctx.save_estimates(
         prognostic.per_sd_estimates(table, outcome=outcome, conf_level=ctx.conf_level, notebook=ctx.notebook)
@@ -682,6 +688,7 @@ def effect_modification(
         reference=reference_arm,
         conf_level=ctx.conf_level,
     )
+    tests = tests.assign(p_holm=holm_p_values(tests["p_value"]))  # Holm across the markers
     tests = ctx.save_table(tests, "interaction_tests_markers")
     fig, axes = plt.subplots(2, 3, figsize=style.figure_size("double", aspect=0.55), sharey=True)
     for ax, (_, curve), letter in zip(axes.flat, curves.groupby("marker", sort=False), PANEL_LETTERS):
