@@ -90,30 +90,34 @@ def test_a_complement_below_k_is_masked_and_not_recomputable():
 
 
 def test_benefit_counts_and_everything_derived_from_them_are_masked():
-    """The benefit table's events_treated is not matched by the old column-name pattern, and its
-    risk survives next to n_treated (n × p gives the count back): both are caught now."""
+    """The supported-rule table (AIPW risks by group): the old column-name pattern masks a small
+    n_treated but leaves its risk (n × p gives the count of births back) and the group total
+    (n − n_untreated gives n_treated back); the declaration masks the risk, everything computed
+    from it, and a cell that protects the masked count from the row sum."""
     t = pd.DataFrame(
         {
             "grouping": ["profile_group"] * 2,
             "group": ["balanced", "dysregulated"],
-            "n_treated": [40, 300],
-            "events_treated": [4, 120],
-            "n_untreated": [60, 400],
-            "events_untreated": [20, 110],
+            "n": [44, 700],
+            "n_treated": [4, 300],
+            "n_untreated": [40, 400],
+            "risk_treated": [0.25, 0.40],
+            "risk_untreated": [0.30, 0.28],
         }
     )
-    t["risk_treated"] = t["events_treated"] / t["n_treated"]
-    t["risk_untreated"] = t["events_untreated"] / t["n_untreated"]
     t["risk_difference"] = t["risk_treated"] - t["risk_untreated"]
     for c in ("conf_low", "conf_high", "nnt", "nnt_low", "nnt_high"):
         t[c] = t["risk_difference"] * 1.1
-    t["nnt_kind"] = "NNT (benefit)"
+    t["nnt_kind"] = "NNTB"
+    t["nnt_display"] = "NNTB 12"
+    t["verdict"] = "no rule"
     old = mask_table(t, K)
-    assert old.loc[0, "events_treated"] == 4  # the old pattern missed it
-    assert any(f["route"] in ("direct", "n × p") for f in audit_table(old.astype(str), "benefit", K))
+    assert old.loc[0, "risk_treated"] == 0.25  # the old pattern left the risk of a masked count
+    assert old.loc[0, "n"] - old.loc[0, "n_untreated"] == 4  # and the total minus the rest
     out = mask_declared(t, declaration_for("benefit"), K)[0]
-    assert out.loc[0, "events_treated"] == LABEL
-    for c in ("risk_treated", "risk_difference", "conf_low", "nnt", "nnt_kind"):
+    assert out.loc[0, "n_treated"] == LABEL
+    assert SUPPRESSED in (out.loc[0, "n"], out.loc[0, "n_untreated"])  # the row sum no longer pins it
+    for c in ("risk_treated", "risk_difference", "conf_low", "nnt", "nnt_kind", "nnt_display"):
         assert out.loc[0, c] == SUPPRESSED, c
     assert out.loc[1, "risk_treated"] == t.loc[1, "risk_treated"]
     assert not audit_table(out.astype(str), "benefit", K)

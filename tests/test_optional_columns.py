@@ -30,6 +30,7 @@ from analysis.study import s02_immune_landscape as s02
 from analysis.study import s04_time_to_live_birth as s04
 from analysis.study import s05_treatment_effects as s05
 from analysis.study import s06_biomarkers as s06
+from analysis.study import s07_safety as s07
 from analysis.study.context import RunContext, open_context
 from analysis.study.messages import Message
 
@@ -69,6 +70,17 @@ def _biomarkers(ctx: RunContext) -> None:
     s06.cutoffs(ctx, u, outcome="live_birth", profile_cutoffs={}, blood_nk_cutoff=12.0, n_bootstrap=5, seed=1)
 
 
+def _safety(ctx: RunContext) -> None:
+    """Notebook 07's tables: the pregnancy columns and the births and adverse-events tables."""
+    data = s07.safety_data(ctx, outcome="live_birth")
+    s07.core_outcomes(ctx, data)
+    s07.adverse_events(ctx, data)
+    s07.harms(ctx, data, reference_arm="none")
+    s07.benefit_harm(
+        ctx, data, outcome="live_birth", reference_arm="none", safety_outcomes=["preterm_birth", "any_pregnancy_loss"]
+    )
+
+
 def _figures(ctx: RunContext) -> None:
     """The figure sections (costly: run once, on the lean cohort, not per column)."""
     s01.missing_values(ctx)
@@ -83,7 +95,18 @@ def _figures(ctx: RunContext) -> None:
     )
     s06.effect_modification(ctx, rows.first, outcome="live_birth", covariates=COVARIATES, reference_arm="none")
     benefits = s06.who_benefits(
-        ctx, rows.first, outcome="live_birth", covariates=COVARIATES, reference_arm="none", dca_max_threshold=0.2
+        ctx,
+        rows.first,
+        outcome="live_birth",
+        covariates=COVARIATES,
+        ps_covariates=PS_COVARIATES,
+        reference_arm="none",
+        dca_max_threshold=0.2,
+        n_bootstrap=5,
+        seed=1,
+        n_jobs=1,
+        multiplicity="holm",
+        alpha=0.05,
     )
     s06.figure_5(ctx, comparison, validation, benefits)
 
@@ -105,6 +128,21 @@ USES = {
     "blood_nk_percent": MARKER_SECTIONS,
     "blood_th1_th2_ratio": (_table_one, _biomarkers),
     "endometrial_thickness_mm": (_table_one,),
+    # notebook 07 (safety): outcomes a cohort does not record are reported as "not recorded"
+    **{
+        name: (_safety,)
+        for name in (
+            "pregnancy_location",
+            "pregnancy_loss_type",
+            "fetal_heartbeats",
+            "gestational_age_days",
+            "delivery_mode",
+            "birth_date",
+            "sex",
+            "nicu_admission",
+            "resolved",
+        )
+    },
 }
 #: Optional columns whose absence skips nothing: the analyses have a documented rule for it
 #: (``warn_if_absent=False`` in the contract: drop-out by the ``dropout_days`` rule).
@@ -115,7 +153,10 @@ NOTHING_SKIPPED = {s.name for _, specs in contract.TABLES.items() for s in specs
 def base_tables(tmp_path_factory):
     folder = tmp_path_factory.mktemp("optional_base")
     write_cohort(simulate_cohort(200, seed=7), folder)
-    return {t: pd.read_csv(folder / f"{t}.csv", dtype=str, keep_default_na=False) for t in ("patients", "transfers")}
+    return {
+        t: pd.read_csv(folder / f"{t}.csv", dtype=str, keep_default_na=False)
+        for t in ("patients", "transfers", "births", "adverse_events")
+    }
 
 
 def _write_variant(tables: dict, folder, *, drop=(), empty=()) -> None:

@@ -21,9 +21,14 @@ from analysis.run.cli import _parser
 from analysis.run.runner import notebooks_to_rerun, run_suite, select_notebooks
 
 BODY = """\
+from analysis.output.disclosure import TableDisclosure
 from analysis.study.context import open_context
 ctx = open_context(NAME, data_dir=data_dir, run_dir=run_dir, cohort_file=cohort_file, min_cell_count=0)
-ctx.save_table(pd.DataFrame({"patients": [len(ctx.cohort.patients)], "value": [VALUE]}), NAME)
+ctx.save_table(
+    pd.DataFrame({"patients": [len(ctx.cohort.patients)], "value": [VALUE]}),
+    NAME,
+    declaration=TableDisclosure(counts=("patients",)),
+)
 """
 
 

@@ -177,4 +177,9 @@ def test_run_from_postgresql_equals_the_run_from_csv_files(run, db_run):
     different = [str(p) for p in tables if tables[p] != db_tables[p]]
     assert not different, different
     manifest = json.loads((db_run / "manifest.json").read_text())
-    assert manifest["status"] == "ok" and set(manifest["inputs_sha256"]) == {"patients.csv", "transfers.csv"}
+    assert manifest["status"] == "ok" and set(manifest["inputs_sha256"]) == {
+        "patients.csv",
+        "transfers.csv",
+        "births.csv",
+        "adverse_events.csv",
+    }

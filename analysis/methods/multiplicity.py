@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["MULTIPLICITY_METHODS", "adjusted_p_values", "fixed_sequence_p_values", "holm_p_values"]
+__all__ = ["MULTIPLICITY_METHODS", "adjusted_p_values", "check_hierarchy", "fixed_sequence_p_values", "holm_p_values"]
 
 #: Methods :func:`adjusted_p_values` knows.
 MULTIPLICITY_METHODS = ("holm", "fixed_sequence", "none")
@@ -97,3 +97,29 @@ def adjusted_p_values(p_values: Sequence[float], method: str) -> np.ndarray:
     if method == "none":
         return _as_array(p_values).copy()
     raise ValueError(f"unknown multiplicity method {method!r}; known: {', '.join(MULTIPLICITY_METHODS)}")
+
+
+def check_hierarchy(hierarchy: dict) -> None:
+    """Raise ``ValueError`` listing every problem of a declared analysis hierarchy (see :func:`hierarchy_table`)."""
+    problems = []
+    if not isinstance(hierarchy, dict):
+        raise ValueError("analysis_hierarchy must be a mapping with primary, secondary, multiplicity and alpha")
+    for key in ("primary", "secondary", "multiplicity", "alpha"):
+        if key not in hierarchy:
+            problems.append(f"no '{key}'")
+    entries = [hierarchy.get("primary")] + list(hierarchy.get("secondary") or [])
+    for i, e in enumerate(entries):
+        where = "primary" if i == 0 else f"secondary[{i - 1}]"
+        if not isinstance(e, dict) or "model_id" not in e or not ({"term", "arm"} & set(e)):
+            problems.append(f"{where} needs model_id and arm (or term)")
+        elif not isinstance(e.get("within", {}), dict):
+            problems.append(f"{where}: within must map one column to a level")
+    if hierarchy.get("multiplicity") not in MULTIPLICITY_METHODS:
+        problems.append(
+            f"multiplicity {hierarchy.get('multiplicity')!r} is not one of {', '.join(MULTIPLICITY_METHODS)}"
+        )
+    alpha = hierarchy.get("alpha")
+    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        problems.append(f"alpha {alpha!r} must lie between 0 and 1")
+    if problems:
+        raise ValueError("analysis_hierarchy: " + "; ".join(problems))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.contract import CATEGORICALS
-from analysis.methods.multiplicity import MULTIPLICITY_METHODS, adjusted_p_values
+from analysis.methods.multiplicity import adjusted_p_values, check_hierarchy
 from analysis.models.design import level_term, stratum_term
 from analysis.output.disclosure import rule_statement
 from analysis.output.results import write_table
@@ -144,32 +144,6 @@ def _hierarchy_term(entry: dict, *, treatment: str = "treatment_arm") -> str:
     for column, level in (entry.get("within") or {}).items():
         term = stratum_term(term, column, level)
     return term
-
-
-def check_hierarchy(hierarchy: dict) -> None:
-    """Raise ``ValueError`` listing every problem of a declared analysis hierarchy (see :func:`hierarchy_table`)."""
-    problems = []
-    if not isinstance(hierarchy, dict):
-        raise ValueError("analysis_hierarchy must be a mapping with primary, secondary, multiplicity and alpha")
-    for key in ("primary", "secondary", "multiplicity", "alpha"):
-        if key not in hierarchy:
-            problems.append(f"no '{key}'")
-    entries = [hierarchy.get("primary")] + list(hierarchy.get("secondary") or [])
-    for i, e in enumerate(entries):
-        where = "primary" if i == 0 else f"secondary[{i - 1}]"
-        if not isinstance(e, dict) or "model_id" not in e or not ({"term", "arm"} & set(e)):
-            problems.append(f"{where} needs model_id and arm (or term)")
-        elif not isinstance(e.get("within", {}), dict):
-            problems.append(f"{where}: within must map one column to a level")
-    if hierarchy.get("multiplicity") not in MULTIPLICITY_METHODS:
-        problems.append(
-            f"multiplicity {hierarchy.get('multiplicity')!r} is not one of {', '.join(MULTIPLICITY_METHODS)}"
-        )
-    alpha = hierarchy.get("alpha")
-    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        problems.append(f"alpha {alpha!r} must lie between 0 and 1")
-    if problems:
-        raise ValueError("analysis_hierarchy: " + "; ".join(problems))
 
 
 def hierarchy_table(estimates: pd.DataFrame, hierarchy: dict) -> pd.DataFrame:

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from analysis.core.exceptions import ConfigError
 from analysis.data.contract import ARMS, TABLES
 from analysis.data.sources import cohort_folder_from_database, is_database_url
+from analysis.methods.multiplicity import check_hierarchy
 from analysis.methods.safety import CORE_OUTCOMES
-from analysis.output.pubtables import check_hierarchy
 
 RUNNER_PARAMETERS = ("data_dir", "run_dir", "cohort_file")  # set by the runner, not by a config
 #: Study-config section naming the database tables or queries when ``--data`` is a URL:
