@@ -5,8 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
-import pytest
+# One BLAS thread per process: the suite runs several processes at once (kernels side by side,
+# bootstrap workers) on a small machine, and two-thread BLAS on 2 cores oversubscribes them (small
+# solves then take 100 times longer under load). Set before numpy is imported; kernels inherit it.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import matplotlib  # noqa: E402
+import pytest  # noqa: E402
 
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
