@@ -31,10 +31,15 @@ REQUIRED_MODELS = {
 }
 
 
+#: Parameters of this module's two whole-suite runs: two checked by the tests below, and fewer
+#: resamples and imputations than the defaults (the runner, not the estimates, is under test).
+OVERRIDES = ["conf_level=0.9", "blood_nk_cutoff=15", "n_bootstrap=100", "n_imputations=5", "pp_bootstrap=50"]
+
+
 @pytest.fixture(scope="module")
 def run(small_cohort_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "small"
-    run_suite(small_cohort_dir, out, overrides=["conf_level=0.9", "blood_nk_cutoff=15"], quiet=True)
+    run_suite(small_cohort_dir, out, overrides=OVERRIDES, quiet=True)
     return out
 
 
@@ -148,7 +153,7 @@ def db_run(small_cohort_dir, postgres_url, tmp_path_factory):
         postgres_url, checked.patients, checked.transfers, births=checked.births, adverse_events=checked.adverse_events
     )
     out = tmp_path_factory.mktemp("runs") / "from_postgresql"
-    return run_suite(postgres_url, out, overrides=["conf_level=0.9", "blood_nk_cutoff=15"], quiet=True, jobs=2)
+    return run_suite(postgres_url, out, overrides=OVERRIDES, quiet=True, jobs=2)
 
 
 def test_two_runs_one_parallel_give_byte_identical_tables_and_figures(run, db_run):
