@@ -1,10 +1,14 @@
 """The benchmark harness works on a tiny cohort (timings are reported by `make bench`, never asserted)."""
 
 import pandas as pd
+import pytest
 
 from benchmarks import run
 
 
+# the harness behind `make bench`, not an estimator: on demand (`make test-slow`) to keep the
+# default run under 10 minutes
+@pytest.mark.slow
 def test_harness_times_every_model_stage_and_writes_table(tmp_path):
     out = tmp_path / "bench.csv"
     assert run.main(["--sizes", "300", "--no-suite", "--no-r", "--out", str(out)]) == 0
@@ -17,6 +21,7 @@ def test_harness_times_every_model_stage_and_writes_table(tmp_path):
     assert md.splitlines()[0].startswith("| stage |") and "fit_logit" in md
 
 
+@pytest.mark.slow
 def test_rerunning_one_size_keeps_the_others_and_marks_the_shipped_cohort(tmp_path):
     out = tmp_path / "bench.csv"
     earlier = pd.DataFrame(

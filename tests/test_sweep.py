@@ -56,6 +56,8 @@ def test_bad_sweep_file_lists_every_problem(tmp_path):
         assert piece in str(err.value)
 
 
+# a Dask LocalCluster start-up: on demand (`make test-slow`) to keep the default run under 10 minutes
+@pytest.mark.slow
 def test_sweep_on_local_dask_cluster_survives_a_failure_and_resumes(tmp_path, tiny_cohort):
     from distributed import Client, LocalCluster
 

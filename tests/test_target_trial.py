@@ -220,7 +220,10 @@ def _gee_rows(cohort) -> pd.DataFrame:
     return rows[rows["term"].str.startswith("treatment_arm[")]
 
 
-@pytest.mark.parametrize("seed", [11, 12, 13])
+# one null clinic in the default run, two more on demand (`make test-slow`)
+@pytest.mark.parametrize(
+    "seed", [11, pytest.param(12, marks=pytest.mark.slow), pytest.param(13, marks=pytest.mark.slow)]
+)
 def test_every_longitudinal_arm_estimate_holds_the_null_on_a_realistic_null_clinic(tmp_path_factory, seed):
     _, course, cohort = _clinic_course(tmp_path_factory, seed, null=True, with_cohort=True)
     for function in (tt.itt_cox, tt.per_protocol_cox, tt.discrete_time_hazard, tt.sequential_trials):
