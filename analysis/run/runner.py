@@ -249,6 +249,7 @@ def run_suite(
     quiet: bool = False,
     jobs: int = 1,
     keep_interim: bool = False,
+    share_cohort: bool = True,
 ) -> Path:
     """Validate the cohort, then execute every notebook into one run folder.
 
@@ -279,6 +280,11 @@ def run_suite(
         Keep ``interim/`` (the cached derived cohort, patient-level data) in the finished run
         folder; by default it is removed when the run succeeds. A failed run keeps it in the
         ``.partial`` folder for inspection.
+    share_cohort : bool
+        Hand the cached cohort to the notebooks (the default). ``False`` makes each notebook
+        read, validate and derive the cohort itself, as before the cache existed; the tables are
+        the same bytes, only slower. It exists so ``benchmarks.cohort_once --suite`` can time
+        both designs on the same code.
 
     Returns
     -------
@@ -395,7 +401,7 @@ def run_suite(
         write_table(findings, partial / "tables" / "validation_findings.csv")  # ids only when no disclosure control
         cache = write_cohort_cache(cohort, partial / COHORT_CACHE)
     derive_seconds += time.perf_counter() - t_cache
-    sharing = [path.stem for path in paths if "cohort_file" in per_notebook[path]]
+    sharing = [path.stem for path in paths if share_cohort and "cohort_file" in per_notebook[path]]
     _say(
         f"cohort derived once ({derive_seconds:.1f} s), shared by {len(sharing)} of {len(paths)} notebooks"
         + (
@@ -420,7 +426,7 @@ def run_suite(
         "status": "running",
         "notebooks": [],
         "cohort": {
-            "derived_once": True,
+            "derived_once": bool(sharing),
             "derive_seconds": round(derive_seconds, 2),
             "interim": COHORT_CACHE,
             "shared_with": sharing,
@@ -442,7 +448,7 @@ def run_suite(
         if "n_jobs" in params:
             params["n_jobs"] = inner_jobs
         params.update(data_dir=str(data_dir), run_dir=str(partial))
-        if "cohort_file" in per_notebook[path]:
+        if path.stem in sharing:
             params["cohort_file"] = str(cache)
         target = partial / "notebooks" / path.name
         _say(f"[{i}/{len(paths)}] {path.stem} … ({time.perf_counter() - start:.1f} s so far)", quiet)
