@@ -206,12 +206,15 @@ def inputs(ctx) -> dict:
     pregnancies = safety.pregnancy_outcomes(cohort.population("all", None), cohort.births)
     women = safety.woman_outcomes(pregnancies, group="treatment_arm")
     by_profile = safety.harm_differences(
-        first_pregnancies := safety.pregnancy_outcomes(first, cohort.births),
+        safety.pregnancy_outcomes(first, cohort.births),
         harms=[("preterm_birth", "unit")],
         by="profile_group",
     )
     by_profile = by_profile[by_profile["comparison"] == "personalized vs none"]
-    benefit_table = benefit.by_profile_table(first_pregnancies, outcome="live_birth")
+    strata, _ = benefit.aipw_rule_strata(
+        first, outcome="live_birth", ps_covariates=ps, reference_arm="none", groupings=("profile_group",)
+    )
+    benefit_table = benefit.rule_table(strata)
     return {
         "cohort": cohort,
         "safety_women": women,

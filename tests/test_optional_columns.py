@@ -77,7 +77,14 @@ def _safety(ctx: RunContext) -> None:
     s07.adverse_events(ctx, data)
     s07.harms(ctx, data, reference_arm="none")
     s07.benefit_harm(
-        ctx, data, outcome="live_birth", reference_arm="none", safety_outcomes=["preterm_birth", "any_pregnancy_loss"]
+        ctx,
+        data,
+        outcome="live_birth",
+        ps_covariates=PS_COVARIATES,
+        reference_arm="none",
+        safety_outcomes=["preterm_birth", "any_pregnancy_loss"],
+        multiplicity="holm",
+        alpha=0.05,
     )
 
 

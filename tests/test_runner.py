@@ -109,6 +109,28 @@ def test_required_model_ids_land_in_estimates(run):
     assert list(surv.columns) == ["group", "time_days", "estimate", "conf_low", "conf_high", "n_at_risk", "n_events"]
 
 
+def test_the_harm_check_of_notebook_07_weighs_notebook_06s_rule(run):
+    """Issue 17 part 4: notebook 07 checks the rule notebook 06 published, not a rule of its own.
+    For every group of ``benefit.csv`` (06) the harm-checked rule (07) carries the same verdict,
+    adjusted p-value and arm sizes, and ``benefit_harm.csv`` the same live-birth difference and
+    limits (per 100 women), in this run at conf_level 0.9 with Holm's adjustment. The old harm
+    check used a crude first-transfer difference by profile group only, so neither the immune
+    profile rows nor these numbers matched."""
+    rule = pd.read_csv(run / "tables" / "benefit.csv").set_index(["grouping", "group"])
+    checked = pd.read_csv(run / "tables" / "harm_checked_rule.csv").set_index(["grouping", "group"])
+    weighed = pd.read_csv(run / "tables" / "benefit_harm.csv")
+    assert set(checked.index) == set(rule.index) and len(rule) >= 4
+    joined = checked.join(rule, rsuffix="_06")
+    assert (joined["rule_verdict"] == joined["verdict"]).all()
+    assert joined["p_adjusted"].to_numpy() == pytest.approx(joined["p_adjusted_06"].to_numpy(), rel=1e-12)
+    assert (joined["n_treated"] == joined["n_treated_06"]).all()
+    assert (joined["recommended"] <= (joined["verdict"] == "treat")).all()  # never recommended without the rule
+    for col, source in (("gained_percent", "risk_difference"), ("gained_low_percent", "conf_low")):
+        merged = weighed.merge(rule[[source]].reset_index(), on=["grouping", "group"])
+        assert len(merged) == len(weighed)
+        assert merged[col].to_numpy() == pytest.approx(100 * merged[source].to_numpy(), rel=1e-12, abs=1e-12)
+
+
 def test_existing_run_folder_is_not_overwritten(run, small_cohort_dir):
     with pytest.raises(RunError, match="--force"):
         run_suite(small_cohort_dir, run, quiet=True)

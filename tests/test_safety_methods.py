@@ -13,7 +13,8 @@ import pytest
 from analysis.methods import safety
 from analysis.methods.proportions import clopper_pearson_interval, newcombe_difference_interval
 from analysis.output import captions, pubtables
-from analysis.output.disclosure import mask_table
+from analysis.output.declarations import declaration_for
+from analysis.output.disclosure import mask_declared, mask_table
 
 
 def _transfers():
@@ -191,17 +192,20 @@ def test_adverse_events_count_women_not_events():
     assert safety.adverse_event_table(None, transfers).empty
 
 
-def _benefit(low, rd, high):
+def _benefit(low, rd, high, verdict=None):
+    """One row of notebook 06's rule table (benefit.rule_table): the verdict follows the interval."""
     return pd.DataFrame(
         {
-            "profile_group": ["dysregulated"],
+            "grouping": ["profile_group"],
+            "group": ["dysregulated"],
             "n_treated": [200],
-            "events_treated": [90],
             "n_untreated": [200],
-            "events_untreated": [70],
             "risk_difference": [rd],
             "conf_low": [low],
             "conf_high": [high],
+            "p_adjusted": [0.01 if low > 0 else 0.4],
+            "multiplicity": ["holm"],
+            "verdict": [verdict or ("treat" if low > 0 else "no rule")],
         }
     )
 
@@ -247,6 +251,30 @@ def test_harm_checked_rule_recommends_only_when_gain_exceeds_harm():
     assert missing["recommended"].tolist() == [False] and "not estimable" in missing["display"].iloc[0]
 
 
+def test_harm_check_follows_the_verdict_of_notebook_06s_rule_not_the_raw_interval():
+    """Issue 17 part 4: the harm check weighs notebook 06's supported rule, so a group whose
+    unadjusted interval lies above zero but whose multiplicity-adjusted p-value does not pass
+    alpha (verdict "no rule") is not recommended even though every harm is excluded, and a group
+    the rule marks as harmed says so. The old check, on a crude first-transfer difference with
+    its own criterion (lower limit above zero), recommended the first group."""
+    adjusted_away = safety.harm_checked_rule(
+        _benefit(0.01, 0.08, 0.15, verdict="no rule"), _harm(0.0, -0.01, 0.01), harm_outcomes=["preterm_birth"]
+    )
+    row = adjusted_away.iloc[0]
+    assert row["harm_excluded"] and not row["benefit_shown"] and not row["recommended"]
+    assert row["rule_verdict"] == "no rule" and "rule: no rule" in row["display"]
+    harmed = safety.harm_checked_rule(
+        _benefit(-0.15, -0.08, -0.01, verdict="do not treat (harm)"),
+        _harm(0.0, -0.01, 0.01),
+        harm_outcomes=["preterm_birth"],
+    )
+    assert not harmed["recommended"].iloc[0] and "fewer live births" in harmed["display"].iloc[0]
+    with pytest.raises(ValueError, match="rule table lacks"):
+        safety.harm_checked_rule(
+            _benefit(0.01, 0.08, 0.15).drop(columns="verdict"), _harm(0.0, -0.01, 0.01), harm_outcomes=["preterm_birth"]
+        )
+
+
 def test_small_counts_mask_the_proportions_and_verdicts_of_their_rows(outcomes):
     """With k = 10 every saved safety table masks counts 1–9 and, in the same row, the proportions,
     differences and the verdict text, so no rate recovers a small count."""
@@ -256,9 +284,17 @@ def test_small_counts_mask_the_proportions_and_verdicts_of_their_rows(outcomes):
     harms = mask_table(safety.harm_differences(outcomes, harms=[("preterm_birth", "live_birth")]), 10)
     assert (harms["rd_low_proportion"] == "<10").all()
     rule = safety.harm_checked_rule(
-        _benefit(0.04, 0.10, 0.16).assign(events_treated=5), _harm(0.01, -0.01, 0.03), harm_outcomes=["preterm_birth"]
+        _benefit(0.04, 0.10, 0.16).assign(n_treated=5), _harm(0.01, -0.01, 0.03), harm_outcomes=["preterm_birth"]
     )
     assert mask_table(rule, 10)["display"].tolist() == ["<10"]
+    few_harms = _harm(0.01, -0.01, 0.03).assign(n_events_treated=3)
+    rule = safety.harm_checked_rule(_benefit(0.04, 0.10, 0.16), few_harms, harm_outcomes=["preterm_birth"])
+    assert rule["fewest_harm_events"].tolist() == [3]
+    masked, _ = mask_declared(rule, declaration_for("harm_checked_rule"), 10, name="harm_checked_rule")
+    # as saved: the declaration names the harm count, so the count and the verdict's numbers go
+    assert masked["fewest_harm_events"].tolist() == ["<10"] and not any(
+        ch.isdigit() for ch in masked["display"].iloc[0]
+    )
 
 
 def test_table_three_in_four_formats(outcomes, tmp_path):

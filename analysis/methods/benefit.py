@@ -47,6 +47,8 @@ from analysis.models.tidy import estimate_rows
 
 __all__ = [
     "RULE_COLUMNS",
+    "RULE_GROUPINGS",
+    "aipw_rule_strata",
     "aipw_scores",
     "benefit_by_fifth",
     "benefit_matched_pairs",
@@ -450,6 +452,63 @@ def stratum_effects(
             }
         )
     return pd.DataFrame(out)
+
+
+#: Groupings of the supported rule, each its own multiplicity family.
+RULE_GROUPINGS = ("profile_group", "immune_profile")
+
+
+def aipw_rule_strata(
+    first: pd.DataFrame,
+    *,
+    outcome: str,
+    ps_covariates: Sequence[str],
+    reference_arm: str,
+    conf_level: float = 0.95,
+    groupings: Sequence[str] = RULE_GROUPINGS,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Return the AIPW stratum estimates of every grouping of the supported rule, and why any is missing.
+
+    The one place the rule's inputs are computed: notebook 06 turns them into the rule
+    (:func:`rule_table`) and notebook 07 checks that same rule against the declared harms
+    (:func:`analysis.methods.safety.harm_checked_rule`). Each grouping gets its own AIPW scores
+    (:func:`aipw_scores`, outcome model with arm × grouping) and :func:`stratum_effects`.
+
+    Parameters
+    ----------
+    first : DataFrame
+        First transfers.
+    outcome : str
+    ps_covariates : sequence of str
+        Confounders of the propensity and outcome models.
+    reference_arm : str
+    conf_level : float
+    groupings : sequence of str
+        Columns to stratify by.
+
+    Returns
+    -------
+    (DataFrame, list of str)
+        :func:`stratum_effects` rows with a ``grouping`` column (empty when no grouping could
+        be estimated), and one ``"grouping: reason"`` per grouping that could not.
+    """
+    parts, reasons = [], []
+    for grouping in groupings:
+        try:
+            scores = aipw_scores(
+                first,
+                outcome=outcome,
+                ps_covariates=ps_covariates,
+                outcome_covariates=ps_covariates,
+                modifier=grouping,
+                reference=reference_arm,
+            )
+        except ModelError as exc:
+            reasons.append(f"{grouping}: {exc}")
+            continue
+        effects = stratum_effects(scores, by=grouping, conf_level=conf_level, reference=reference_arm)
+        parts.append(effects.assign(grouping=grouping))
+    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()), reasons
 
 
 # --------------------------------------------------------------------------------------------

@@ -596,7 +596,6 @@ def benefit_harm_table(
     benefit: pd.DataFrame,
     harms: pd.DataFrame,
     *,
-    by: str = "profile_group",
     harm_outcomes: Sequence[str],
 ) -> pd.DataFrame:
     """Live birth gained against harm added per 100 women, per group, with intervals.
@@ -604,32 +603,40 @@ def benefit_harm_table(
     Parameters
     ----------
     benefit : DataFrame
-        :func:`analysis.methods.benefit.by_profile_table` (``risk_difference``, ``conf_low``,
-        ``conf_high`` of live birth per group, and its counts).
+        Live birth gained per group: ``group, risk_difference, conf_low, conf_high`` and the
+        women in each arm (``n_treated, n_untreated``), optionally ``grouping`` (the rule table of
+        notebook 06, :func:`analysis.methods.benefit.rule_table`, has all of them) and the
+        live-birth counts ``events_treated, events_untreated`` (a crude table has them).
     harms : DataFrame
-        :func:`harm_differences` stratified by ``by`` with the same comparison (e.g.
-        ``personalized vs none``), one row per harm outcome and stratum.
-    by : str
+        :func:`harm_differences` stratified by the same groups with the same comparison (e.g.
+        ``personalized vs none``), one row per harm outcome and stratum; with a ``grouping``
+        column when ``benefit`` has one (a stratum is matched within its grouping).
     harm_outcomes : sequence of str
         The declared safety outcomes, in order.
 
     Returns
     -------
     DataFrame
-        One row per group and harm: ``group, harm``, the counts behind both differences
-        (``n_treated, n_events_treated, n_untreated, n_events_untreated`` of live birth,
-        ``n_events_harm_treated, n_events_harm_reference``), and per 100 women ``gained_percent``
-        (``gained_low_percent``, ``gained_high_percent``), ``added_percent`` (…) and
-        ``net_percent`` = gained − added with MOVER limits (Newcombe's construction for a
-        difference of two estimates, treating them as independent; live birth and a harm among
-        live births are positively correlated, so the limits are conservative).
+        One row per group and harm: ``grouping`` (empty without one), ``group, harm``, the counts
+        behind both differences (``n_treated, n_events_treated, n_untreated, n_events_untreated``
+        of live birth, missing when the benefit is model-based; ``n_events_harm_treated,
+        n_events_harm_reference``), and per 100 women ``gained_percent`` (``gained_low_percent``,
+        ``gained_high_percent``), ``added_percent`` (…) and ``net_percent`` = gained − added with
+        MOVER limits (Newcombe's construction for a difference of two estimates, treating them
+        as independent; live birth and a harm among live births are positively correlated, so
+        the limits are conservative).
     """
+    harm_grouping = harms["grouping"].astype(str) if "grouping" in harms else pd.Series("", index=harms.index)
     rows = []
     for r in benefit.itertuples(index=False):
-        level = str(getattr(r, by))
+        grouping = str(getattr(r, "grouping", "") or "")
+        level = str(r.group)
         for harm in harm_outcomes:
-            h = harms[(harms["stratum"] == level) & (harms["outcome"] == harm)]
+            h = harms[(harms["stratum"].astype(str) == level) & (harms["outcome"] == harm)]
+            if grouping and "grouping" in harms:
+                h = h[harm_grouping.loc[h.index] == grouping]
             entry = {
+                "grouping": grouping,
                 "group": level,
                 "harm": harm,
                 "n_treated": getattr(r, "n_treated", pd.NA),
@@ -638,9 +645,9 @@ def benefit_harm_table(
                 "n_events_untreated": getattr(r, "events_untreated", pd.NA),
                 "n_events_harm_treated": h["n_events_treated"].iloc[0] if len(h) else pd.NA,
                 "n_events_harm_reference": h["n_events_reference"].iloc[0] if len(h) else pd.NA,
-                "gained_percent": 100 * getattr(r, "risk_difference", np.nan),
-                "gained_low_percent": 100 * getattr(r, "conf_low", np.nan),
-                "gained_high_percent": 100 * getattr(r, "conf_high", np.nan),
+                "gained_percent": 100 * r.risk_difference,
+                "gained_low_percent": 100 * r.conf_low,
+                "gained_high_percent": 100 * r.conf_high,
             }
             if len(h):
                 h = h.iloc[0]
@@ -665,29 +672,32 @@ def benefit_harm_table(
 
 
 def harm_checked_rule(
-    benefit: pd.DataFrame,
+    rule: pd.DataFrame,
     harms: pd.DataFrame,
     *,
-    by: str = "profile_group",
     harm_outcomes: Sequence[str],
     conf_level: float = 0.95,
 ) -> pd.DataFrame:
-    """The benefit rule checked against harm: recommend a group only if its gain outweighs every declared harm.
+    """Notebook 06's supported rule checked against harm: recommend a group only if its gain outweighs every declared harm.
 
-    A group is recommended when (1) its live-birth benefit interval lies above zero and (2) for
-    every declared safety outcome the interval of the net gain (live births gained minus harms
-    added per 100 women, :func:`benefit_harm_table`) lies above zero, i.e. the benefit interval
-    excludes a harm as large as the gain. A group with a benefit but a harm that cannot be
-    excluded is flagged, not recommended; a missing harm estimate (outcome not recorded, an
-    empty arm) makes the check fail closed.
+    A group is recommended when (1) the supported rule says ``treat`` (its doubly robust
+    live-birth difference is positive with a multiplicity-adjusted p-value within the plan's
+    alpha, :func:`analysis.methods.benefit.rule_table`) and (2) for every declared safety
+    outcome the interval of the net gain (live births gained minus harms added per 100 women,
+    :func:`benefit_harm_table`) lies above zero, i.e. the benefit interval excludes a harm as
+    large as the gain. A group the rule would treat but whose harm cannot be excluded is flagged,
+    not recommended; a missing harm estimate (outcome not recorded, an empty arm) makes the check
+    fail closed. The live-birth numbers are the rule's own, so this table and
+    ``tables/benefit.csv`` cannot disagree about the benefit.
 
     Parameters
     ----------
-    benefit : DataFrame
-        The rule/stratum table of live birth by group (:func:`analysis.methods.benefit.by_profile_table`).
+    rule : DataFrame
+        :func:`analysis.methods.benefit.rule_table` (``grouping, group, n_treated, n_untreated,
+        risk_difference, conf_low, conf_high, p_adjusted, multiplicity, verdict``).
     harms : DataFrame
-        :func:`harm_differences` by the same groups and comparison.
-    by : str
+        :func:`harm_differences` by the same groups and comparison, with a ``grouping`` column
+        naming the stratifying column of each row.
     harm_outcomes : sequence of str
         The declared safety outcomes.
     conf_level : float
@@ -696,33 +706,43 @@ def harm_checked_rule(
     Returns
     -------
     DataFrame
-        One row per group: ``group, benefit_shown, harm_excluded, recommended``, the counts
-        behind it (``n_treated, n_events_treated, n_untreated, n_events_untreated``), and
-        ``display``: the verdict with its numbers and intervals (a text column the disclosure rule
-        masks with its row when a count is small).
+        One row per grouping and group: ``grouping, group, rule_verdict, p_adjusted,
+        benefit_shown, harm_excluded, recommended``, the counts behind it (``n_treated,
+        n_untreated`` and ``fewest_harm_events``, the smallest harm count in either arm, which
+        masks the row when small) and ``display``: the verdict with its numbers and intervals (a
+        text column the disclosure rule masks with its row).
 
     Examples
     --------
-    >>> benefit = pd.DataFrame({"profile_group": ["dysregulated"], "risk_difference": [0.12],
-    ...                         "conf_low": [0.05], "conf_high": [0.19]})
-    >>> harms = pd.DataFrame({"stratum": ["dysregulated"], "outcome": ["preterm_birth"],
-    ...                       "n_events_treated": [12], "n_events_reference": [8],
-    ...                       "rd_proportion": [0.03], "rd_low_proportion": [0.0],
-    ...                       "rd_high_proportion": [0.06]})
-    >>> harm_checked_rule(benefit, harms, harm_outcomes=["preterm_birth"])["recommended"].tolist()
+    >>> rule = pd.DataFrame({"grouping": ["profile_group"], "group": ["dysregulated"],
+    ...                      "n_treated": [200], "n_untreated": [200], "risk_difference": [0.12],
+    ...                      "conf_low": [0.05], "conf_high": [0.19], "p_adjusted": [0.001],
+    ...                      "multiplicity": ["holm"], "verdict": ["treat"]})
+    >>> harms = pd.DataFrame({"grouping": ["profile_group"], "stratum": ["dysregulated"],
+    ...                       "outcome": ["preterm_birth"], "n_events_treated": [12],
+    ...                       "n_events_reference": [8], "rd_proportion": [0.03],
+    ...                       "rd_low_proportion": [0.0], "rd_high_proportion": [0.06]})
+    >>> harm_checked_rule(rule, harms, harm_outcomes=["preterm_birth"])["recommended"].tolist()
     [True]
     """
-    table = benefit_harm_table(benefit, harms, by=by, harm_outcomes=harm_outcomes)
+    missing = sorted({"group", "risk_difference", "conf_low", "conf_high", "verdict"} - set(rule.columns))
+    if missing:
+        raise ValueError(f"the rule table lacks the column(s) {missing} (give benefit.rule_table's output)")
+    table = benefit_harm_table(rule, harms, harm_outcomes=harm_outcomes)
+    rule = rule.assign(grouping=rule["grouping"].astype(str) if "grouping" in rule else "")
     pct = f"{100 * conf_level:g}% CI"
     rows = []
-    for group, g in table.groupby("group", sort=False):
-        first = g.iloc[0]
-        benefit_shown = bool(first["gained_low_percent"] > 0)
+    for (grouping, group), g in table.groupby(["grouping", "group"], sort=False):
+        r = rule[(rule["grouping"] == grouping) & (rule["group"].astype(str) == group)].iloc[0]
+        benefit_shown = r["verdict"] == "treat"
         harm_excluded = bool(g["net_low_percent"].notna().all() and (g["net_low_percent"] > 0).all())
         recommended = benefit_shown and harm_excluded
+        p_adj = r.get("p_adjusted", np.nan)
         parts = [
-            f"live birth {first['gained_percent']:+.1f} per 100 women ({pct} {first['gained_low_percent']:+.1f} "
-            f"to {first['gained_high_percent']:+.1f})"
+            f"live birth {100 * r['risk_difference']:+.1f} per 100 women ({pct} {100 * r['conf_low']:+.1f} "
+            f"to {100 * r['conf_high']:+.1f}; rule: {r['verdict']}"
+            + (f", adjusted p {p_adj:.3g}" if pd.notna(p_adj) else "")
+            + ")"
         ]
         for h in g.itertuples(index=False):
             name = h.harm.replace("_", " ")
@@ -734,21 +754,29 @@ def harm_checked_rule(
                     f"net {h.net_percent:+.1f} ({h.net_low_percent:+.1f} to {h.net_high_percent:+.1f})"
                 )
         if recommended:
-            head = "recommended: the gain in live births exceeds every declared harm"
+            head = "recommended: the rule supports treatment and the gain in live births exceeds every declared harm"
         elif benefit_shown:
-            head = "not recommended: a benefit is shown but a harm as large as the gain cannot be excluded"
+            head = "not recommended: the rule supports treatment but a harm as large as the gain cannot be excluded"
+        elif r["verdict"] == "do not treat (harm)":
+            head = "not recommended: the rule shows fewer live births with treatment"
         else:
             head = "not recommended: no benefit shown"
+        harm_counts = pd.to_numeric(
+            pd.concat([g["n_events_harm_treated"], g["n_events_harm_reference"]]), errors="coerce"
+        ).dropna()
+        nonzero = harm_counts[harm_counts > 0]  # a zero is no disclosure; any other small count masks the row
         rows.append(
             {
+                "grouping": grouping,
                 "group": group,
-                "benefit_shown": benefit_shown,
+                "rule_verdict": r["verdict"],
+                "p_adjusted": p_adj,
+                "benefit_shown": bool(benefit_shown),
                 "harm_excluded": harm_excluded,
-                "recommended": recommended,
-                "n_treated": first["n_treated"],
-                "n_events_treated": first["n_events_treated"],
-                "n_untreated": first["n_untreated"],
-                "n_events_untreated": first["n_events_untreated"],
+                "recommended": bool(recommended),
+                "n_treated": r.get("n_treated", pd.NA),
+                "n_untreated": r.get("n_untreated", pd.NA),
+                "fewest_harm_events": nonzero.min() if len(nonzero) else (0 if len(harm_counts) else pd.NA),
                 "display": f"{group}: {head}; " + "; ".join(parts) + ".",
             }
         )

@@ -224,13 +224,15 @@ def figure_6_caption(
     verdict = (
         f"Recommended once harms are weighed: {', '.join(label_for(g).lower() for g in recommended)} profiles."
         if recommended
-        else "No profile group had a gain in live births that exceeded every declared harm with confidence."
+        else "No group that the supported rule would treat had a gain in live births exceeding every declared harm "
+        "with confidence."
     )
     return (
         f"Figure 6. Maternal and fetal safety. (a) Core outcomes (COMMIT) per 100 of their denominators (women, "
         f"positive hCG tests, clinical pregnancies, live births) by arm at the first transfer "
         f"({format_count(n_women, min_cell_count)} women), exact (Clopper–Pearson) {_pct(conf_level)} intervals. (b) {harm.capitalize()} per 100 live births with each agent against no immunotherapy, "
         f"Newcombe hybrid score {_pct(conf_level)} intervals: " + "; ".join(shown) + ". (c) Live births gained "
-        "against harm added per 100 women with personalized therapy in each profile group (crude first-transfer "
-        "differences, Newcombe intervals); the dotted line marks a gain equal to the harm. " + verdict
+        "against harm added per 100 women with personalized therapy in each profile group (live births: the doubly "
+        "robust differences of notebook 06's supported rule; harms: first-transfer Newcombe differences); the dotted "
+        "line marks a gain equal to the harm. " + verdict
     )

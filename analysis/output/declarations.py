@@ -264,9 +264,8 @@ DECLARATIONS: dict[str, TableDisclosure] = {
         },
     ),
     "harm_checked_rule": TableDisclosure(
-        counts=("n_treated", "n_events_treated", "n_untreated", "n_events_untreated"),
-        denominators={"n_events_treated": "n_treated", "n_events_untreated": "n_untreated"},
-        derived={"display": ("n_treated", "n_events_treated", "n_untreated", "n_events_untreated")},
+        counts=("n_treated", "n_untreated", "fewest_harm_events"),
+        derived={"display": ("n_treated", "n_untreated", "fewest_harm_events")},
     ),
     "birthweight_by_arm": TableDisclosure(counts=("n",), derived={c: ("n",) for c in ("median_g", "q1_g", "q3_g")}),
     "gestational_age_by_arm": TableDisclosure(

@@ -240,10 +240,9 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
         verdicts = pd.read_csv(rule, dtype=str, keep_default_na=False)  # masked when saved
         parts.append(
             "<h2>Safety: the benefit weighed against harm</h2><p>Personalized immunotherapy is recommended for "
-            "a profile group only when its gain in live births exceeds every declared harm with confidence "
-            "(notebook 07; Figure 6, Table 3):</p><ul>"
-            + "".join(f"<li>{html.escape(v)}</li>" for v in verdicts.get("display", []))
-            + "</ul>"
+            "a group only when the supported rule above treats it and its gain in live births exceeds every "
+            "declared harm with confidence (notebook 07, <code>tables/harm_checked_rule.csv</code>; Figure 6, "
+            "Table 3):</p><ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in verdicts.get("display", [])) + "</ul>"
         )
         adverse = run_dir / "tables" / "adverse_events_by_agent.csv"
         if adverse.exists():

@@ -702,8 +702,6 @@ def effect_modification(
 TREATED_ARM = "personalized"
 #: Resamples of the decision-curve bands are capped here (each refits the cross-validated model).
 MAX_DECISION_CURVE_BOOTSTRAP = 200
-#: Groupings of the supported rule, each its own multiplicity family.
-RULE_GROUPINGS = ("profile_group", "immune_profile")
 #: Model ids of the subgroup rows: ``lb_first_subgroup_<subgroup>``.
 SUBGROUP_MODEL_PREFIX = "lb_first_subgroup_"
 #: The population of the subgroup analysis: the primary estimand's (personalized therapy gives an
@@ -751,31 +749,6 @@ def _in_level_order(effects: pd.DataFrame) -> pd.DataFrame:
     first = {s: i for i, s in enumerate(dict.fromkeys(effects["subgroup"]))}
     key = pd.Series([first[s] * 100 + r for s, r in zip(effects["subgroup"], rank)], index=effects.index)
     return effects.loc[key.sort_values(kind="stable").index].reset_index(drop=True)
-
-
-def _rule_strata(first, *, outcome, ps_covariates, reference_arm, conf_level) -> tuple[pd.DataFrame, list[str]]:
-    """AIPW stratum estimates for every grouping of the rule (each with arm × grouping in the outcome model)."""
-    parts, reasons = [], []
-    for grouping in RULE_GROUPINGS:
-        got = outcomes.attempt(
-            lambda g=grouping: benefit.aipw_scores(
-                first,
-                outcome=outcome,
-                ps_covariates=ps_covariates,
-                outcome_covariates=ps_covariates,
-                modifier=g,
-                reference=reference_arm,
-            )
-        )
-        if got.ok:
-            parts.append(
-                benefit.stratum_effects(got.value, by=grouping, conf_level=conf_level, reference=reference_arm).assign(
-                    grouping=grouping
-                )
-            )
-        else:
-            reasons.append(f"{grouping}: {got.reason}")
-    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()), reasons
 
 
 def who_benefits(
@@ -891,7 +864,7 @@ def who_benefits(
         quintiles_shown = ctx.save_table(quintiles, "benefit_by_quintile")
         ctx.save_table(decisions, "decision_curve")
         calibration = ctx.save_table(cal, "benefit_calibration")
-    strata, reasons = _rule_strata(
+    strata, reasons = benefit.aipw_rule_strata(
         first, outcome=outcome, ps_covariates=ps_covariates, reference_arm=reference_arm, conf_level=ctx.conf_level
     )
     if len(strata):

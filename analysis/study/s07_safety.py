@@ -409,20 +409,20 @@ def rare_outcome_estimates(ctx: RunContext, log) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class BenefitHarm:
-    """Live birth gained against harm added per profile group, and the rule checked against harm.
+    """Notebook 06's supported rule weighed against the declared harms.
 
     Attributes
     ----------
     benefit : DataFrame
-        Live birth with and without personalized therapy by profile group (the crude
-        first-transfer table of notebook 06, :func:`analysis.methods.benefit.by_profile_table`).
+        The supported rule as notebook 06 computes it (:func:`analysis.methods.benefit.rule_table`
+        on the doubly robust estimates by profile group and by immune profile), masked.
     table : DataFrame
         ``tables/benefit_harm.csv`` per 100 women.
     rule : DataFrame
         ``tables/harm_checked_rule.csv``: recommended or not, with the verdict (masked).
     verdicts : Message
     drawn : DataFrame
-        The unmasked table Figure 6c is drawn from (the plot masks small counts itself).
+        The unmasked profile-group rows Figure 6c is drawn from (the plot masks small counts itself).
     """
 
     benefit: pd.DataFrame
@@ -433,9 +433,24 @@ class BenefitHarm:
 
 
 def benefit_harm(
-    ctx: RunContext, data: SafetyData, *, outcome: str, reference_arm: str, safety_outcomes: list[str]
+    ctx: RunContext,
+    data: SafetyData,
+    *,
+    outcome: str,
+    ps_covariates: list[str],
+    reference_arm: str,
+    safety_outcomes: list[str],
+    multiplicity: str,
+    alpha: float,
 ) -> BenefitHarm:
-    """The benefit by profile group weighed against the declared safety outcomes; save both tables.
+    """Notebook 06's supported rule weighed against the declared safety outcomes; save both tables.
+
+    The live-birth side is the rule itself (:func:`analysis.methods.benefit.aipw_rule_strata` and
+    :func:`analysis.methods.benefit.rule_table` with the same population, confounders,
+    multiplicity and alpha as notebook 06, so its numbers equal ``tables/benefit.csv``); the harm
+    side is each declared outcome's first-transfer risk difference (Newcombe) within the same
+    groups. :func:`analysis.methods.safety.harm_checked_rule` recommends a group only when the
+    rule treats it and the gain exceeds every harm with confidence.
 
     Parameters
     ----------
@@ -443,39 +458,60 @@ def benefit_harm(
     data : SafetyData
     outcome : str
         The benefit outcome (live birth).
+    ps_covariates : list of str
+        Confounders of the AIPW scores (notebook 06's ``ps_covariates``).
     reference_arm : str
     safety_outcomes : list of str
         The declared harms, each per woman (first transfer).
+    multiplicity : str
+        ``holm``, ``fixed_sequence`` or ``none`` (the plan's ``analysis_hierarchy``).
+    alpha : float
 
     Returns
     -------
     BenefitHarm
     """
-    first = data.first
-    table = benefit.by_profile_table(first, outcome=outcome, reference=reference_arm, conf_level=ctx.conf_level)
-    harms_first = safety.harm_differences(
-        first,
-        harms=[(o, "unit") for o in safety_outcomes],
-        reference=reference_arm,
-        by="profile_group",
+    strata, reasons = benefit.aipw_rule_strata(
+        ctx.cohort.population("first", outcome),
+        outcome=outcome,
+        ps_covariates=ps_covariates,
+        reference_arm=reference_arm,
         conf_level=ctx.conf_level,
     )
+    rule = (
+        benefit.rule_table(strata, alpha=alpha, multiplicity=multiplicity)
+        if len(strata)
+        else pd.DataFrame(columns=benefit.RULE_COLUMNS)
+    )
+    harms_first = pd.concat(
+        [
+            safety.harm_differences(
+                data.first,
+                harms=[(o, "unit") for o in safety_outcomes],
+                reference=reference_arm,
+                by=grouping,
+                conf_level=ctx.conf_level,
+            ).assign(grouping=grouping)
+            for grouping in dict.fromkeys(rule["grouping"])
+        ]
+        or [pd.DataFrame(columns=["grouping", "stratum", "outcome", "comparison"])],
+        ignore_index=True,
+    )
     harms_first = harms_first[harms_first["comparison"] == f"{TREATED} vs {reference_arm}"]
-    weighed = safety.benefit_harm_table(table, harms_first, harm_outcomes=safety_outcomes)
-    figure_rows = weighed
-    rule = safety.harm_checked_rule(table, harms_first, harm_outcomes=safety_outcomes, conf_level=ctx.conf_level)
-    saved_rule = ctx.save_table(rule, "harm_checked_rule")
+    weighed = safety.benefit_harm_table(rule, harms_first, harm_outcomes=safety_outcomes)
+    checked = safety.harm_checked_rule(rule, harms_first, harm_outcomes=safety_outcomes, conf_level=ctx.conf_level)
+    saved_rule = ctx.save_table(checked, "harm_checked_rule")
+    lines = [
+        f"- {v}" if v != ctx.masked_label() else f"- {g}: not shown (its counts are masked)"
+        for g, v in zip(saved_rule["group"], saved_rule["display"])
+    ]
+    lines += [f"- not estimable by {r}" for r in reasons]
     return BenefitHarm(
-        benefit=ctx.mask(table),
+        benefit=ctx.mask(rule),
         table=ctx.save_table(weighed, "benefit_harm"),
-        drawn=figure_rows,
+        drawn=weighed[weighed["grouping"] == "profile_group"] if len(weighed) else weighed,
         rule=saved_rule,
-        verdicts=Message(
-            "\n\n".join(
-                f"- {v}" if v != ctx.masked_label() else f"- {g}: not shown (its counts are masked)"
-                for g, v in zip(saved_rule["group"], saved_rule["display"])
-            )
-        ),
+        verdicts=Message("\n\n".join(lines) or "The data support no rule to weigh against harm."),
     )
 
 
