@@ -22,11 +22,13 @@ from analysis.output.disclosure import (
     GroupSum,
     TableDisclosure,
     at_risk_from_curves,
+    calibration_groups,
+    coarse_roc_points,
     coarsen_curves,
     mask_declared,
     mask_table,
 )
-from analysis.output.plotting import core
+from analysis.output.plotting import biomarkers, core
 from analysis.run.cli import main
 
 K = 10
@@ -336,3 +338,65 @@ def test_the_audit_command_exits_1_on_a_leak_0_on_none_and_2_on_a_wrong_folder(t
     masked.to_csv(tmp_path / "tables" / "rates_first_by_profile_arm.csv", index=False)
     assert main(["audit", str(tmp_path)]) == 0
     assert main(["audit", str(tmp_path / "nope")]) == 2
+
+
+# -- ROC and calibration figures ------------------------------------------------------------------
+
+
+def _roc_counts(fpr, tpr, positives, negatives):
+    """What an intruder reads off a drawn ROC curve: the false and true positives at each vertex."""
+    return np.rint(np.asarray(fpr) * negatives).astype(int), np.rint(np.asarray(tpr) * positives).astype(int)
+
+
+def _small_steps(counts, total, k):
+    steps = np.diff(counts)
+    derived = np.r_[steps, counts, total - counts]  # between vertices, above and below each vertex
+    return derived[(derived > 0) & (derived < k)]
+
+
+def test_roc_vertices_reveal_no_count_below_k_and_the_exact_curve_does():
+    """An empirical ROC curve moves one patient at a time; with the numbers of events and
+    non-events known (they are in Table 2 and the flow), every step is a count of one patient.
+    With k = 10 the drawn vertices leave only counts of 0 or at least 10 between, above and below
+    them, ties stay in one block, and the curve still runs from (0, 0) to (1, 1). The exact curve
+    (k = 0: the old plot) has steps of one patient, so this test can fail."""
+    rng = np.random.default_rng(7)
+    y = rng.binomial(1, 0.35, 137)
+    score = np.round(rng.normal(y * 0.8, 1.0), 1)  # rounded: many ties
+    P, N = int(y.sum()), int((1 - y).sum())
+    fpr, tpr = coarse_roc_points(score, y, K)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+    fp, tp = _roc_counts(fpr, tpr, P, N)
+    assert len(fp) > 3  # still a curve
+    assert len(_small_steps(fp, N, K)) == 0 and len(_small_steps(tp, P, K)) == 0
+    # ties: every vertex sits between distinct scores (its count equals the patients scored above a value)
+    cuts = np.sort(np.unique(score))[::-1]
+    above = {int((score >= c).sum()) for c in cuts}
+    assert set((fp + tp)[1:].tolist()) <= above
+    exact_fp, exact_tp = _roc_counts(*coarse_roc_points(score, y, 0), P, N)
+    assert len(_small_steps(exact_tp, P, K)) > 0
+
+
+def test_the_drawn_roc_and_calibration_plots_follow_the_threshold():
+    """Through the figure itself: the line of ``plot_roc`` drawn with k = 10 gives no count below
+    10, and the grouped calibration points each stand for at least 10 events and 10 non-events
+    (fewer groups than deciles when needed); drawn without control, both show small counts."""
+    rng = np.random.default_rng(3)
+    y = rng.binomial(1, 0.2, 160)
+    p = np.clip(rng.beta(2, 6, 160) + 0.1 * y, 0, 1)
+    P, N = int(y.sum()), int((1 - y).sum())
+    fig, ax = plt.subplots()
+    biomarkers.plot_roc({"score": p}, y, min_cell_count=K, ax=ax)
+    fp, tp = _roc_counts(*ax.lines[0].get_data(), P, N)
+    assert len(_small_steps(fp, N, K)) == 0 and len(_small_steps(tp, P, K)) == 0
+    plt.close(fig)
+    labels = calibration_groups(p, y, 10, K)
+    events = np.bincount(labels, weights=y)
+    sizes = np.bincount(labels)
+    assert (events >= K).all() and (sizes - events >= K).all() and 1 < len(sizes) < 10
+    open_labels = calibration_groups(p, y, 10, 0)
+    assert len(np.bincount(open_labels)) == 10 and (np.bincount(open_labels, weights=y) < K).any()
+    fig, ax = plt.subplots()
+    biomarkers.plot_calibration(p, y, min_cell_count=K, ax=ax)
+    assert len(ax.collections[0].get_offsets()) == len(sizes)
+    plt.close(fig)

@@ -52,6 +52,8 @@ __all__ = [
     "MaskReport",
     "TableDisclosure",
     "at_risk_from_curves",
+    "calibration_groups",
+    "coarse_roc_points",
     "coarsen_curves",
     "count_cells",
     "count_columns",
@@ -774,6 +776,109 @@ def curve_rule_statement(min_cell_count: int, interval_days: float = CURVE_INTER
 
 # ------------------------------------------------------------------------------------------------
 # free-form tables (legacy name rule) and estimates
+
+
+def _blocks_of_at_least(score: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    """End positions (exclusive) of consecutive blocks of the rows sorted by ``score`` (descending),
+    each holding at least ``k`` rows with ``y = 1`` and ``k`` with ``y = 0``, cut only between
+    distinct scores; a short last block is merged into the one before it."""
+    order = np.argsort(-score, kind="stable")
+    s, yy = score[order], y[order]
+    pos, neg = np.cumsum(yy), np.cumsum(1 - yy)
+    distinct_after = np.r_[s[1:] != s[:-1], True]  # a cut after row i keeps ties together
+    ends, last_pos, last_neg = [], 0.0, 0.0
+    for i in np.flatnonzero(distinct_after):  # loops over distinct scores, cut points only
+        if pos[i] - last_pos >= k and neg[i] - last_neg >= k:
+            ends.append(i + 1)
+            last_pos, last_neg = pos[i], neg[i]
+    n = len(s)
+    if not ends or ends[-1] != n:
+        if ends:
+            ends[-1] = n  # the remainder is short: it joins the last full block
+        else:
+            ends = [n]
+    return np.asarray(ends, dtype=int)
+
+
+def coarse_roc_points(score, y, min_cell_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the vertices (1 − specificity, sensitivity) of an ROC curve that reveals no count below ``k``.
+
+    The exact (empirical) ROC curve moves one patient at a time: with the numbers of events and
+    non-events known, each vertex gives the true and false positives above a threshold, so a
+    curve step is a count of patients (one or a few). With ``min_cell_count`` ``k > 1`` the
+    vertices are placed only where, since the last vertex, at least ``k`` events and ``k``
+    non-events have passed (between distinct scores), and straight segments join them (the ROC
+    of the score grouped into those blocks). Every count an intruder can derive (the
+    patients between two vertices, above a vertex or below it) is then 0 or at least ``k``.
+    With ``k`` 0 or 1 every patient is a step (the empirical curve).
+
+    Parameters
+    ----------
+    score : array-like
+        Predicted scores (higher: more likely an event).
+    y : array-like
+        Outcome, 0/1.
+    min_cell_count : int
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        False positive rate and true positive rate, from (0, 0) to (1, 1).
+
+    Examples
+    --------
+    >>> fpr, tpr = coarse_roc_points([0.9, 0.8, 0.7, 0.6, 0.5, 0.4], [1, 1, 0, 1, 0, 0], 2)
+    >>> fpr.tolist(), tpr.tolist()
+    ([0.0, 1.0], [0.0, 1.0])
+    """
+    score, y = np.asarray(score, dtype=float), np.asarray(y, dtype=float)
+    order = np.argsort(-score, kind="stable")
+    tp, fp = np.r_[0, np.cumsum(y[order])], np.r_[0, np.cumsum(1 - y[order])]
+    if min_cell_count > 1:
+        keep = np.r_[0, _blocks_of_at_least(score, y, min_cell_count)]
+    else:
+        keep = np.arange(len(y) + 1)
+    return fp[keep] / max(fp[-1], 1), tp[keep] / max(tp[-1], 1)
+
+
+def calibration_groups(p, y, groups: int, min_cell_count: int) -> np.ndarray:
+    """Return a group label per row for a grouped calibration plot: quantile groups of ``p``
+    (``groups`` of them), adjacent ones merged in order of ``p`` until each holds at least ``k``
+    events and ``k`` non-events (its observed proportion times its size is then never a count
+    below ``k``).
+
+    Parameters
+    ----------
+    p : array-like
+        Predicted probabilities.
+    y : array-like
+        Outcome, 0/1.
+    groups : int
+        Quantile groups before merging (deciles: 10).
+    min_cell_count : int
+
+    Returns
+    -------
+    ndarray of int
+        Group of each row, 0 … g − 1 in order of ``p`` (a single group 0 when the data hold fewer
+        than ``k`` events or non-events in all).
+    """
+    p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=float)
+    rank = pd.Series(p).rank(method="first").to_numpy()
+    labels = np.minimum(((rank - 1) * groups / len(p)).astype(int), groups - 1)
+    if min_cell_count <= 1:
+        return labels
+    events = np.bincount(labels, weights=y, minlength=groups)
+    sizes = np.bincount(labels, minlength=groups)
+    merged, current, pos, neg = np.zeros(groups, dtype=int), 0, 0.0, 0.0
+    for g in range(groups):  # at most ``groups`` steps
+        merged[g] = current
+        pos, neg = pos + events[g], neg + sizes[g] - events[g]
+        if pos >= min_cell_count and neg >= min_cell_count:
+            current, pos, neg = current + 1, 0.0, 0.0
+    if pos or neg:  # a short remainder joins the group before it
+        merged[merged == current] = max(current - 1, 0)
+    return merged[labels]
 
 
 def mask_table(frame: pd.DataFrame, min_cell_count: int) -> pd.DataFrame:

@@ -990,12 +990,12 @@ def figure_5(ctx: RunContext, comparison: MarkerComparison, validation: Validati
     fig, axes = plt.subplots(2, 2, figsize=style.figure_size("double", aspect=0.85))
     models = comparison.result.value
     if comparison.result.ok:
-        bplots.plot_roc(models.predictions, models.y, ax=axes[0, 0], aucs=models.aucs())
+        ctx.plot(bplots.plot_roc, models.predictions, models.y, ax=axes[0, 0], aucs=models.aucs())
     else:
         bplots.plot_message(comparison.result.reason, ax=axes[0, 0])
     if validation.result.ok:
         predict = validation.risk_model(validation.rows)
-        bplots.plot_calibration(predict(validation.rows), validation.rows[validation.outcome], ax=axes[0, 1])
+        ctx.plot(bplots.plot_calibration, predict(validation.rows), validation.rows[validation.outcome], ax=axes[0, 1])
     else:
         bplots.plot_message(validation.result.reason, ax=axes[0, 1])
     if benefits.predicted.ok:

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.output.disclosure import format_count
+from analysis.output.disclosure import calibration_groups, coarse_roc_points, format_count
 from analysis.output.plotting.core import plot_forest
 from analysis.output.style import NEUTRAL_COLOR, OKABE_ITO, label_for
 
@@ -28,14 +28,18 @@ __all__ = [
 ]
 
 
-def plot_roc(predictions: dict, y, *, aucs: dict | None = None, ax=None):
-    """ROC curves of several scores for the same outcome (legend with each AUC)."""
+def plot_roc(predictions: dict, y, *, aucs: dict | None = None, min_cell_count: int = 0, ax=None):
+    """ROC curves of several scores for the same outcome (legend with each AUC).
+
+    With ``min_cell_count`` above 1 each curve is drawn through coarse vertices that never
+    reveal fewer than that many patients between, above or below them
+    (:func:`analysis.output.disclosure.coarse_roc_points`); the AUCs in the legend stay those of
+    the exact curves.
+    """
     ax = ax or plt.gca()
     y = np.asarray(y, dtype=float)
     for (name, p), color in zip(predictions.items(), _SERIES):
-        order = np.argsort(-np.asarray(p, dtype=float), kind="stable")
-        tpr = np.r_[0, np.cumsum(y[order]) / y.sum()]
-        fpr = np.r_[0, np.cumsum(1 - y[order]) / (1 - y).sum()]
+        fpr, tpr = coarse_roc_points(p, y, min_cell_count)
         label = name if aucs is None else f"{name} (AUC {aucs[name]:.2f})"
         ax.plot(fpr, tpr, color=color, lw=1.2, label=label)
     ax.plot([0, 1], [0, 1], color=NEUTRAL_COLOR, lw=0.6, ls="--")
@@ -46,15 +50,20 @@ def plot_roc(predictions: dict, y, *, aucs: dict | None = None, ax=None):
     return ax
 
 
-def plot_calibration(p, y, *, groups: int = 10, ax=None):
-    """Grouped (deciles of predicted risk) and lowess-smoothed calibration of predicted probabilities."""
+def plot_calibration(p, y, *, groups: int = 10, min_cell_count: int = 0, ax=None):
+    """Grouped (deciles of predicted risk) and lowess-smoothed calibration of predicted probabilities.
+
+    With ``min_cell_count`` above 1 there are fewer groups when needed, so every group holds at
+    least that many events and non-events (:func:`analysis.output.disclosure.calibration_groups`).
+    """
     from statsmodels.nonparametric.smoothers_lowess import lowess
 
     ax = ax or plt.gca()
     p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=float)
-    bins = pd.qcut(pd.Series(p).rank(method="first"), groups, labels=False)
+    bins = calibration_groups(p, y, groups, min_cell_count)
     grouped = pd.DataFrame({"p": p, "y": y, "g": bins}).groupby("g").mean()
-    ax.scatter(grouped["p"], grouped["y"], s=12, color=OKABE_ITO["blue"], zorder=3, label="Deciles")
+    label = "Deciles" if len(grouped) == groups else f"{len(grouped)} groups of predicted risk"
+    ax.scatter(grouped["p"], grouped["y"], s=12, color=OKABE_ITO["blue"], zorder=3, label=label)
     smooth = lowess(y, p, frac=0.6, it=0, return_sorted=True)  # no robustness passes: they distort 0/1 data
     ax.plot(smooth[:, 0], smooth[:, 1], color=OKABE_ITO["blue"], lw=1.0, label="Lowess")
     top = max(grouped["p"].max(), grouped["y"].max()) * 1.1
