@@ -15,7 +15,7 @@ from matplotlib.collections import PathCollection, PolyCollection
 
 from analysis.core.exceptions import DisclosureError
 from analysis.output import session
-from analysis.output.audit import audit_table, audit_text
+from analysis.output.audit import audit_run, audit_table, audit_text
 from analysis.output.declarations import DECLARATIONS, declaration_for
 from analysis.output.disclosure import (
     SUPPRESSED,
@@ -26,6 +26,7 @@ from analysis.output.disclosure import (
     coarse_roc_points,
     coarsen_curves,
     mask_declared,
+    mask_estimates,
     mask_table,
 )
 from analysis.output.plotting import biomarkers, core
@@ -400,3 +401,66 @@ def test_the_drawn_roc_and_calibration_plots_follow_the_threshold():
     biomarkers.plot_calibration(p, y, min_cell_count=K, ax=ax)
     assert len(ax.collections[0].get_offsets()) == len(sizes)
     plt.close(fig)
+
+
+# -- nested populations and linked tables -----------------------------------------------------------
+
+
+def _estimates(rows):
+    cols = ["notebook", "model_id", "outcome", "population", "estimator", "term", "estimate", "n_obs", "n_events"]
+    return pd.DataFrame(
+        [("03", m, "live_birth", "first_transfer", "logit", t, 1.0, n, e) for m, t, n, e in rows], columns=cols
+    )
+
+
+_MODELS = [
+    ("lb_first_crude", "treatment_arm[personalized]", 1462, 400),
+    ("lb_first_adjusted", "treatment_arm[personalized]", 1456, 398),
+    ("lb_first_adjusted", "age_at_biopsy_years", 1456, 398),
+    ("lb_first_rif_only", "treatment_arm[personalized]", 1200, 393),
+]
+#: 1,468 first transfers, 6 with live birth unknown, 1,462 analysed (the flow of the test above)
+_SIZES = {("first_transfer", "live_birth"): (1462, 400, 1468)}
+
+
+def test_model_counts_within_k_of_their_population_are_masked():
+    """The adjusted model leaves out 6 of the 1,462 analysed first transfers (incomplete
+    covariates): with the population's size known the estimates hide its n_obs and, with 2 events
+    left out, its n_events; the unadjusted model's n_obs is 6 short of the flow's 1,468 first
+    transfers (unknown outcomes) and is hidden too; the RIF subset (262 left out, 7 events) keeps
+    n_obs and hides n_events. The old mask (only counts 1 … k − 1) showed every one of them, so
+    1,462 − 1,456 = 6 came back."""
+    est = _estimates(_MODELS)
+    old = mask_estimates(est, K)
+    assert old["n_obs"].notna().all()
+    out = mask_estimates(est, K, _SIZES).set_index(["model_id", "term"])
+    assert out["n_obs"].isna().tolist() == [True, True, True, False]
+    assert out["n_events"].isna().tolist() == [False, True, True, True]
+    assert mask_estimates(est, 0, _SIZES).equals(est)  # no control, nothing changes
+
+
+def test_the_intruder_puts_a_hidden_flow_cell_back_from_the_models(tmp_path):
+    """Linked tables: the flow hides the 6 unknown outcomes and, to protect them, the 1,462
+    analysed; the unadjusted model publishes n_obs 1,462, which put back into the flow gives the
+    6 again, and the adjusted model's 1,456 gives 6 by the nested route. Masked with the
+    population sizes, neither route recovers anything."""
+    flow = pd.DataFrame(
+        {
+            "step": [1, 2, 3, 4, 5, 6],
+            "stage": ["cohort", "cohort", "analysed", "first_transfer", "first_transfer", "first_transfer"],
+            "kind": ["included", "excluded", "included", "included", "excluded", "analysed"],
+            "reason": ["a", "b", "c", "d", "e", "first-transfer population for live_birth"],
+            "n_patients": [1500, 32, 1468, 1468, 6, 1462],
+            "n_transfers": [2903, 0, 2903, 1468, 6, 1462],
+        }
+    )
+    masked_flow, _ = mask_declared(flow, declaration_for("exclusions"), K)
+    run = tmp_path / "run"
+    (run / "tables").mkdir(parents=True)
+    masked_flow.to_csv(run / "tables" / "exclusions.csv", index=False)
+    mask_estimates(_estimates(_MODELS), K).to_csv(run / "tables" / "estimates.csv", index=False)
+    found = audit_run(run, min_cell_count=K, include_report=False)
+    routes = set(zip(found["route"], found["value"]))
+    assert ("linked tables", 6) in routes and ("nested populations", 6) in routes
+    mask_estimates(_estimates(_MODELS), K, _SIZES).to_csv(run / "tables" / "estimates.csv", index=False)
+    assert audit_run(run, min_cell_count=K, include_report=False).empty

@@ -22,7 +22,12 @@ each recovery route on everything:
     a number at risk drawn in a figure (SVG ``at-risk-number``) that is 1 … k − 1;
 ``nested populations``
     the difference between the counts of two models of the same outcome in nested populations
-    (first transfers within all transfers; a sensitivity set within the main analysis);
+    (first transfers within all transfers; a sensitivity set within the main analysis; an
+    adjusted model's complete cases within the unadjusted model's rows of the same population);
+``linked tables``
+    a cell the flow (``exclusions.csv``) hides, put back from another table that publishes the
+    same number (an unadjusted model's ``n_obs`` is the flow's analysed population), after which
+    the flow's own relations give a small exclusion;
 ``text``
     a count written as ``n = 5``, ``5 patients``, ``(5)`` or ``5 (3.3%)`` in a caption, an SVG
     text, a notebook output or the report.
@@ -378,6 +383,75 @@ def _audit_nested(estimates: pd.DataFrame, sensitivity: pd.DataFrame | None, k: 
     return found
 
 
+# linked tables: the flow and the models of its populations
+
+#: Flow stage → the estimates' population label of the same rows.
+_FLOW_POPULATIONS = {"first_transfer": "first_transfer", "all_transfers": "all_transfers"}
+
+
+def _unadjusted_models(estimates: pd.DataFrame) -> set[str]:
+    """Model ids whose terms are only the intercept and the arm (every analysed row is used)."""
+    terms = estimates["term"].astype(str)
+    plain = terms.eq("(Intercept)") | terms.str.startswith("treatment_arm[")
+    return set(estimates.loc[plain, "model_id"]) - set(estimates.loc[~plain, "model_id"])
+
+
+def _audit_linked(flow: pd.DataFrame | None, estimates: pd.DataFrame, k: int) -> list[dict]:
+    """Complete cases within a population, and flow cells put back from the models' counts."""
+    if flow is None or not len(estimates) or not {"stage", "kind", "reason"} <= set(flow.columns):
+        return []
+    found = []
+    models = estimates.drop_duplicates(["notebook", "model_id"]).copy()
+    models["n"] = pd.to_numeric(models["n_obs"], errors="coerce")
+    unadjusted = _unadjusted_models(estimates)
+    for (population, outcome), g in models.dropna(subset=["n"]).groupby(["population", "outcome"], sort=False):
+        full = g[g["model_id"].isin(unadjusted)]
+        if not len(full):
+            continue
+        largest = full.loc[full["n"].idxmax()]
+        # an adjusted model uses the complete cases among the unadjusted model's rows
+        for r in g.itertuples():
+            diff = largest["n"] - r.n
+            if _small(diff, k):
+                found.append(
+                    _finding(
+                        "estimates.csv",
+                        f"{largest['model_id']} − {r.model_id}, n_obs",
+                        "nested populations",
+                        int(diff),
+                        "rows without a complete covariate set",
+                    )
+                )
+        stage = next((st for st, pop in _FLOW_POPULATIONS.items() if pop == population), None)
+        if stage is None:
+            continue
+        rows = flow[(flow["stage"] == stage) & (flow["kind"] == "analysed")]
+        rows = rows[rows["reason"].astype(str).str.contains(f"for {outcome}", regex=False)]
+        if not len(rows):
+            continue
+        i = rows.index[0]
+        hidden = [c for c in ("n_patients", "n_transfers") if flow.loc[i, c] in (masked_label(k), SUPPRESSED)]
+        if stage == "first_transfer":  # one first transfer per patient: both columns are the same number
+            put_back = {c: str(int(largest["n"])) for c in hidden}
+        else:
+            put_back = {c: str(int(largest["n"])) for c in hidden if c == "n_transfers"}
+        if not put_back:
+            continue
+        linked = flow.copy()
+        for c, v in put_back.items():
+            linked.loc[i, c] = v
+        for f in audit_table(linked, "exclusions", k):
+            found.append(
+                dict(
+                    f,
+                    source="exclusions.csv + estimates.csv",
+                    route="linked tables",
+                    detail=f"the flow's {stage} analysed row put back from {largest['model_id']} n_obs",
+                )
+            )
+    return found
+
+
 # ------------------------------------------------------------------------------------------------
 # the whole run
 
@@ -426,6 +500,7 @@ def audit_run(run_dir: str | Path, *, min_cell_count: int | None = None, include
         found += [dict(f, source=path.name) for f in audit_table(frame, path.stem, k)]
     estimates = tables.get("estimates", pd.DataFrame())
     found += _audit_nested(estimates, tables.get("sensitivity_summary"), k)
+    found += _audit_linked(tables.get("exclusions"), estimates, k)
     for path in sorted((run_dir / "figures").glob("*.txt")):
         found += audit_text(path.read_text(encoding="utf-8"), path.name, k)
     for path in sorted((run_dir / "figures").glob("*.svg")):

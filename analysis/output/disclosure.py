@@ -908,10 +908,21 @@ def mask_table(frame: pd.DataFrame, min_cell_count: int) -> pd.DataFrame:
     return out
 
 
-def mask_estimates(frame: pd.DataFrame, min_cell_count: int) -> pd.DataFrame:
+def mask_estimates(
+    frame: pd.DataFrame,
+    min_cell_count: int,
+    population_sizes: Mapping[tuple[str, str], tuple[int, int, int]] | None = None,
+) -> pd.DataFrame:
     """Return estimates with model counts below the threshold set to NA (the file stays numeric).
 
     ``n_events`` is also left empty when the non-events ``n_obs − n_events`` are fewer than ``k``.
+    With ``population_sizes`` (``(population, outcome)`` → rows of the whole analysed
+    population, their events, and the rows before those with an unknown outcome were left out,
+    as the flow publishes them), a model that leaves out fewer than ``k`` of either (complete
+    cases, a sensitivity subset, unknown outcomes) has its ``n_obs`` left empty, and its
+    ``n_events`` when the events or non-events left out are fewer than ``k``: the difference
+    from the flow or from the unadjusted model of the same population would otherwise count
+    the rows left out.
     """
     if min_cell_count <= 1:
         return frame
@@ -919,13 +930,30 @@ def mask_estimates(frame: pd.DataFrame, min_cell_count: int) -> pd.DataFrame:
     k = min_cell_count
     obs = pd.to_numeric(out["n_obs"], errors="coerce") if "n_obs" in out else None
     events = pd.to_numeric(out["n_events"], errors="coerce") if "n_events" in out else None
+    hidden = {}
     for c in ("n_obs", "n_events", "n_clusters"):
         if c in out:
             values = pd.to_numeric(out[c], errors="coerce")
             hide = values.between(1, k - 1)
             if c == "n_events" and obs is not None:
                 hide |= (obs - events).between(1, k - 1)
-            out[c] = out[c].where(~hide, pd.NA)
+            hidden[c] = hide
+    if population_sizes and obs is not None and {"population", "outcome"} <= set(out.columns):
+        keys = list(zip(out["population"].astype(str), out["outcome"].astype(str)))
+        sizes = pd.DataFrame(
+            [population_sizes.get(key, (np.nan, np.nan, np.nan)) for key in keys],
+            index=out.index,
+            columns=["n", "events", "before"],
+            dtype=float,
+        )
+        full_n, full_e = sizes["n"], sizes["events"]
+        hidden["n_obs"] |= (full_n - obs).between(1, k - 1) | (sizes["before"] - obs).between(1, k - 1)
+        if events is not None:
+            left_events = full_e - events
+            left_non_events = (full_n - full_e) - (obs - events)
+            hidden["n_events"] |= left_events.between(1, k - 1) | left_non_events.between(1, k - 1)
+    for c, hide in hidden.items():
+        out[c] = out[c].where(~hide, pd.NA)
     return out
 
 

@@ -7,6 +7,7 @@ into ``reports/interactive`` so exploring never touches a finished run.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,9 +103,15 @@ def write_mask_report(report: MaskReport, paths: RunPaths) -> Path:
     return path
 
 
-def save_estimates(frame: pd.DataFrame, paths: RunPaths) -> Path:
-    """Add a notebook's estimates to ``tables/estimates.csv`` (replacing its earlier rows)."""
-    return append_estimates(mask_estimates(frame, paths.min_cell_count), paths.run_dir)
+def save_estimates(
+    frame: pd.DataFrame, paths: RunPaths, population_sizes: Mapping[tuple[str, str], tuple[int, int, int]] | None = None
+) -> Path:
+    """Add a notebook's estimates to ``tables/estimates.csv`` (replacing its earlier rows).
+
+    ``population_sizes`` (see :func:`analysis.output.disclosure.mask_estimates`) lets the mask
+    hide a model's counts that differ from its whole population's by fewer than the threshold.
+    """
+    return append_estimates(mask_estimates(frame, paths.min_cell_count, population_sizes), paths.run_dir)
 
 
 def save_caption(text: str, number: int | str, paths: RunPaths) -> str:

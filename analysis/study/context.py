@@ -44,6 +44,12 @@ from analysis.study.messages import Message, not_estimable
 __all__ = ["RunContext", "open_context"]
 
 
+#: The estimates' population labels → the cohort's analysis populations (for the estimate masks).
+_POPULATIONS = {"first_transfer": "first", "all_transfers": "all"}
+#: The flow stage whose ``included`` row counts a population before its outcome is known.
+_FLOW_STAGE = {"first": "first_transfer", "all": "analysed"}
+
+
 @dataclass
 class RunContext:
     """Everything a notebook of one run shares.
@@ -214,8 +220,33 @@ class RunContext:
         return session.save_table(frame, name, self.paths, declaration=declaration)
 
     def save_estimates(self, frame: pd.DataFrame) -> Path:
-        """Add this notebook's estimate rows (masked) to ``tables/estimates.csv``."""
-        return session.save_estimates(frame, self.paths)
+        """Add this notebook's estimate rows (masked) to ``tables/estimates.csv``.
+
+        With a disclosure threshold, the counts of a model that leaves out fewer than that many
+        of its whole population (first transfers, or all transfers, with a known outcome) are
+        masked too (:func:`analysis.output.disclosure.mask_estimates`).
+        """
+        return session.save_estimates(frame, self.paths, self._population_sizes(frame))
+
+    def _population_sizes(self, frame: pd.DataFrame) -> dict[tuple[str, str], tuple[int, int, int]]:
+        """(population, outcome) → (rows, events, rows before the outcome's unknowns are left out)."""
+        if self.min_cell_count <= 1 or not {"population", "outcome"} <= set(frame.columns):
+            return {}
+        sizes = {}
+        for population, outcome in frame[["population", "outcome"]].drop_duplicates().itertuples(index=False):
+            name = _POPULATIONS.get(str(population))
+            if name is None or str(outcome) not in self.cohort.transfers.columns:
+                continue
+            rows = self.cohort.population(name, str(outcome))
+            y = pd.to_numeric(rows[str(outcome)], errors="coerce")
+            flow = self.cohort.flow
+            before = flow.loc[(flow["stage"] == _FLOW_STAGE[name]) & (flow["kind"] == "included"), "n_transfers"]
+            sizes[(str(population), str(outcome))] = (
+                len(rows),
+                int(y.sum()),
+                int(before.iloc[0]) if len(before) else len(rows),
+            )
+        return sizes
 
     def save_caption(self, text: str, number: int | str) -> str:
         """Write the caption of main figure ``number`` (or of supplementary figure ``supp_…``) and return it."""
