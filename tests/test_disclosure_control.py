@@ -6,6 +6,7 @@ built to leak by each of them."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -31,9 +32,11 @@ from analysis.output.disclosure import (
 )
 from analysis.output.plotting import biomarkers, core
 from analysis.run.cli import main
+from analysis.study.context import open_context
 
 K = 10
 LABEL = f"<{K}"
+REPO_DATA = Path(__file__).resolve().parents[1] / "data" / "synthetic"
 
 
 def _hidden(frame: pd.DataFrame, column: str) -> list[int]:
@@ -464,3 +467,73 @@ def test_the_intruder_puts_a_hidden_flow_cell_back_from_the_models(tmp_path):
     assert ("linked tables", 6) in routes and ("nested populations", 6) in routes
     mask_estimates(_estimates(_MODELS), K, _SIZES).to_csv(run / "tables" / "estimates.csv", index=False)
     assert audit_run(run, min_cell_count=K, include_report=False).empty
+
+
+def test_a_table_that_adds_up_to_a_hidden_population_keeps_a_hidden_cell(tmp_path):
+    """The 1,462 analysed first transfers are hidden in the flow (6 unknown outcomes), but live
+    birth by profile × arm has every cell above k and its n add up to 1,462: the intruder puts
+    the sum back into the flow and gets 6. Declared ``sums_to`` the first-transfer population,
+    the table hides its smallest n (and that row's percentage) when the context says the flow
+    hides that population; without that (the old design) nothing was hidden."""
+    rates = pd.DataFrame(
+        {
+            "profile_group": ["balanced"] * 3 + ["dysregulated"] * 3,
+            "treatment_arm": ["none", "empirical", "personalized"] * 2,
+            "n": [110, 73, 66, 458, 384, 371],
+            "events": [35, 18, 22, 132, 103, 140],
+        }
+    ).assign(percent=lambda t: 100 * t["events"] / t["n"])
+    decl = declaration_for("rates_first_by_profile_arm")
+    assert decl.sums_to == {"n": "first_transfer"} and rates["n"].sum() == 1462
+    open_table, _ = mask_declared(rates, decl, K)
+    assert open_table.equals(rates)  # nothing small: the old design published every cell
+    out, report = mask_declared(rates, decl, K, hidden_totals=frozenset({"first_transfer"}))
+    assert out.loc[2, "n"] == SUPPRESSED and out.loc[2, "percent"] == SUPPRESSED and report.secondary == 1
+    flow = pd.DataFrame(
+        {
+            "step": [1, 2, 3, 4],
+            "stage": ["analysed", "first_transfer", "first_transfer", "first_transfer"],
+            "kind": ["included", "included", "excluded", "analysed"],
+            "reason": ["a", "b", "c", "first-transfer population for live_birth"],
+            "n_patients": [1468, 1468, 6, 1462],
+            "n_transfers": [2903, 1468, 6, 1462],
+        }
+    )
+    run = tmp_path / "run"
+    (run / "tables").mkdir(parents=True)
+    mask_declared(flow, declaration_for("exclusions"), K)[0].to_csv(run / "tables" / "exclusions.csv", index=False)
+    rates.to_csv(run / "tables" / "rates_first_by_profile_arm.csv", index=False)
+    found = audit_run(run, min_cell_count=K, include_report=False)
+    assert ("linked tables", 6) in set(zip(found["route"], found["value"]))
+    out.to_csv(run / "tables" / "rates_first_by_profile_arm.csv", index=False)
+    assert audit_run(run, min_cell_count=K, include_report=False).empty
+
+
+def test_the_context_hides_what_would_give_back_the_unknown_outcomes(tmp_path):
+    """On the shipped cohort 41 of the 1,457 first transfers have live birth unknown (the flow):
+    with k = 50 that exclusion is small, so the context masks a model's n_obs of 1,416 (the
+    unadjusted model's, 41 short of the flow) and keeps a hidden cell in the profile × arm table
+    that adds up to 1,416; with k = 10 it is not small and neither is masked."""
+    rates = pd.DataFrame(
+        {"profile_group": ["balanced", "dysregulated"], "treatment_arm": ["none", "none"], "n": [400, 1016]}
+    ).assign(events=[100, 300], percent=lambda t: 100 * t["events"] / t["n"])
+    est = _estimates([("lb_first_crude", "treatment_arm[personalized]", 1416, 400)])
+    for k, hidden in ((50, True), (10, False)):
+        ctx = open_context(
+            "99_totals",
+            data_dir=REPO_DATA,
+            run_dir=tmp_path / str(k),
+            min_cell_count=k,
+            figure_formats=("svg",),
+            figure_dpi=50,
+        )
+        first = ctx.cohort.population("first", "live_birth")
+        flow = ctx.cohort.flow
+        included = flow[(flow["stage"] == "first_transfer") & (flow["kind"] == "included")]
+        assert len(first) == 1416 and included["n_transfers"].tolist() == [1457]
+        assert (ctx._hidden_totals == {"first_transfer"}) == hidden
+        saved = ctx.save_table(rates, "rates_first_by_profile_arm")
+        assert (saved.loc[0, "n"] == SUPPRESSED) == hidden
+        ctx.save_estimates(est)
+        written = pd.read_csv(ctx.paths.tables / "estimates.csv")
+        assert bool(written["n_obs"].isna().all()) == hidden

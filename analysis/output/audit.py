@@ -396,11 +396,32 @@ def _unadjusted_models(estimates: pd.DataFrame) -> set[str]:
     return set(estimates.loc[plain, "model_id"]) - set(estimates.loc[~plain, "model_id"])
 
 
-def _audit_linked(flow: pd.DataFrame | None, estimates: pd.DataFrame, k: int) -> list[dict]:
-    """Complete cases within a population, and flow cells put back from the models' counts."""
-    if flow is None or not len(estimates) or not {"stage", "kind", "reason"} <= set(flow.columns):
-        return []
+def _partition_sums(tables: dict[str, pd.DataFrame]) -> dict[str, list[tuple[str, int]]]:
+    """Population → (table, sum) for every published table whose declared column adds up to it
+    with no cell hidden (``sums_to`` of its declaration)."""
+    sums: dict[str, list[tuple[str, int]]] = {}
+    for stem, frame in tables.items():
+        decl = _declaration(stem)
+        for col, population in decl.sums_to.items() if decl is not None else ():
+            if col not in frame.columns or not len(frame):
+                continue
+            values = pd.to_numeric(frame[col].astype(str).str.replace(",", ""), errors="coerce")
+            if values.notna().all():
+                sums.setdefault(population, []).append((f"{stem}.csv", int(values.sum())))
+    return sums
+
+
+def _audit_linked(
+    flow: pd.DataFrame | None, estimates: pd.DataFrame, k: int, partitions: dict[str, list[tuple[str, int]]]
+) -> list[dict]:
+    """Complete cases within a population, and flow cells put back from other tables' counts."""
+    has_flow = flow is not None and {"stage", "kind", "reason", "n_patients", "n_transfers"} <= set(flow.columns)
     found = []
+    for stage, population in _FLOW_POPULATIONS.items() if has_flow else ():  # tables partitioning a population
+        for source, total in partitions.get(population, []):
+            found += _put_back(flow, stage, "", total, source, k)
+    if not len(estimates):
+        return found
     models = estimates.drop_duplicates(["notebook", "model_id"]).copy()
     models["n"] = pd.to_numeric(models["n_obs"], errors="coerce")
     unadjusted = _unadjusted_models(estimates)
@@ -423,33 +444,36 @@ def _audit_linked(flow: pd.DataFrame | None, estimates: pd.DataFrame, k: int) ->
                     )
                 )
         stage = next((st for st, pop in _FLOW_POPULATIONS.items() if pop == population), None)
-        if stage is None:
-            continue
-        rows = flow[(flow["stage"] == stage) & (flow["kind"] == "analysed")]
-        rows = rows[rows["reason"].astype(str).str.contains(f"for {outcome}", regex=False)]
-        if not len(rows):
-            continue
-        i = rows.index[0]
-        hidden = [c for c in ("n_patients", "n_transfers") if flow.loc[i, c] in (masked_label(k), SUPPRESSED)]
-        if stage == "first_transfer":  # one first transfer per patient: both columns are the same number
-            put_back = {c: str(int(largest["n"])) for c in hidden}
-        else:
-            put_back = {c: str(int(largest["n"])) for c in hidden if c == "n_transfers"}
-        if not put_back:
-            continue
-        linked = flow.copy()
-        for c, v in put_back.items():
-            linked.loc[i, c] = v
-        for f in audit_table(linked, "exclusions", k):
-            found.append(
-                dict(
-                    f,
-                    source="exclusions.csv + estimates.csv",
-                    route="linked tables",
-                    detail=f"the flow's {stage} analysed row put back from {largest['model_id']} n_obs",
-                )
-            )
+        if stage is not None and has_flow:
+            found += _put_back(flow, stage, outcome, int(largest["n"]), f"{largest['model_id']} n_obs", k)
     return found
+
+
+def _put_back(flow: pd.DataFrame, stage: str, outcome: str, value: int, source: str, k: int) -> list[dict]:
+    """Put ``value`` into the flow's hidden analysed cells of ``stage`` and audit the flow again."""
+    rows = flow[(flow["stage"] == stage) & (flow["kind"] == "analysed")]
+    if outcome:
+        rows = rows[rows["reason"].astype(str).str.contains(f"for {outcome}", regex=False)]
+    if not len(rows):
+        return []
+    i = rows.index[0]
+    hidden = [c for c in ("n_patients", "n_transfers") if flow.loc[i, c] in (masked_label(k), SUPPRESSED)]
+    if stage != "first_transfer":  # only there is a woman one row: elsewhere the value counts transfers
+        hidden = [c for c in hidden if c == "n_transfers"]
+    if not hidden:
+        return []
+    linked = flow.copy()
+    for c in hidden:
+        linked.loc[i, c] = str(value)
+    return [
+        dict(
+            f,
+            source=f"exclusions.csv + {source.split(' ')[0] if source.endswith('.csv') else 'estimates.csv'}",
+            route="linked tables",
+            detail=f"the flow's {stage} analysed row put back from {source}",
+        )
+        for f in audit_table(linked, "exclusions", k)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -500,7 +524,7 @@ def audit_run(run_dir: str | Path, *, min_cell_count: int | None = None, include
         found += [dict(f, source=path.name) for f in audit_table(frame, path.stem, k)]
     estimates = tables.get("estimates", pd.DataFrame())
     found += _audit_nested(estimates, tables.get("sensitivity_summary"), k)
-    found += _audit_linked(tables.get("exclusions"), estimates, k)
+    found += _audit_linked(tables.get("exclusions"), estimates, k, _partition_sums(tables))
     for path in sorted((run_dir / "figures").glob("*.txt")):
         found += audit_text(path.read_text(encoding="utf-8"), path.name, k)
     for path in sorted((run_dir / "figures").glob("*.svg")):

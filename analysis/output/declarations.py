@@ -73,6 +73,7 @@ DECLARATIONS: dict[str, TableDisclosure] = {
         counts=("n", "events"),
         denominators={"events": "n"},
         derived={"percent": ("events", "n")},
+        sums_to={"n": "first_transfer"},  # every analysed first transfer is in one profile × arm cell
     ),
     "interaction_tests": TableDisclosure(note=_NO_COUNTS),
     "model_status_03": _MODEL_STATUS,

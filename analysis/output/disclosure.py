@@ -156,6 +156,11 @@ class TableDisclosure:
         ``n`` on each level row); the copies are one cell, hidden together.
     not_counts : tuple of str
         Columns whose names look like counts but are not (number of bootstrap replicates, …).
+    sums_to : mapping of str to str
+        Count column → the analysis population (``first_transfer``, ``all_transfers``) its rows
+        add up to. When the flow must hide that population's size (fewer than ``k`` of its rows
+        have an unknown outcome), at least one cell of the column is hidden, so the rows' sum
+        cannot give the size back (see ``hidden_totals`` of :func:`mask_declared`).
     note : str
         Why a table without counts holds none, for readers of the contract.
     """
@@ -173,6 +178,7 @@ class TableDisclosure:
     proportions: Mapping[str, str] = field(default_factory=dict)
     copies: tuple[tuple[str, tuple[str, ...]], ...] = ()
     not_counts: tuple[str, ...] = ()
+    sums_to: Mapping[str, str] = field(default_factory=dict)
     note: str = ""
 
     def count_columns(self) -> list[str]:
@@ -502,6 +508,7 @@ def mask_declared(
     *,
     name: str = "table",
     interval_days: float = CURVE_INTERVAL_DAYS,
+    hidden_totals: frozenset[str] = frozenset(),
 ) -> tuple[pd.DataFrame, MaskReport]:
     """Return ``frame`` masked by its declaration, with a report of what was masked.
 
@@ -517,6 +524,10 @@ def mask_declared(
         Table name, for the report.
     interval_days : float
         Width of the time intervals of a curve table (:func:`coarsen_curves`).
+    hidden_totals : frozenset of str
+        Populations whose size is hidden elsewhere (the flow): every column declared in
+        ``sums_to`` one of them keeps at least one hidden cell (its smallest positive one when no
+        other is hidden), so its sum is not that size.
 
     Returns
     -------
@@ -551,6 +562,14 @@ def mask_declared(
         for i in range(len(frame)):
             if (i, count) not in kind and _is_small(d.iloc[i] - n.iloc[i], k):
                 bounds[(i, count)], kind[(i, count)] = (0, math.inf), "complement"
+    # a column that adds up to a population whose size must stay hidden keeps a hidden cell
+    for col in (c for c, population in decl.sums_to.items() if population in hidden_totals and c in frame.columns):
+        cells = [(i, col) for i in range(len(frame)) if rep.get((i, col), (i, col)) in values]
+        if cells and not any(rep.get(c, c) in kind for c in cells):
+            positive = [c for c in cells if values[rep.get(c, c)] > 0]
+            if positive:
+                smallest = min(positive, key=lambda c: (values[rep.get(c, c)], c))
+                bounds[rep.get(smallest, smallest)], kind[rep.get(smallest, smallest)] = (0, math.inf), "secondary"
     # a hidden total hides every copy of it
     for cell in list(kind):
         for other in _linked(cell, relations) - {cell}:

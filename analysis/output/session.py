@@ -64,7 +64,12 @@ def run_paths(
 
 
 def save_table(
-    frame: pd.DataFrame, name: str, paths: RunPaths, *, declaration: TableDisclosure | None = None
+    frame: pd.DataFrame,
+    name: str,
+    paths: RunPaths,
+    *,
+    declaration: TableDisclosure | None = None,
+    hidden_totals: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """Write a tidy table as ``tables/<name>.csv`` and return what was written.
 
@@ -72,7 +77,8 @@ def save_table(
     under ``name`` in :mod:`analysis.output.declarations`) and the run's threshold
     (:func:`analysis.output.disclosure.mask_declared`); notebooks display the returned frame, so
     the executed notebook shows what the file holds. With ``min_cell_count`` > 1 what was masked
-    is logged in ``disclosure/<name>.json`` for the report.
+    is logged in ``disclosure/<name>.json`` for the report. ``hidden_totals`` names the
+    populations whose size the flow hides (see :func:`analysis.output.disclosure.mask_declared`).
 
     Raises
     ------
@@ -84,7 +90,12 @@ def save_table(
     if problems:
         raise DisclosureError("table not declared fully for disclosure control:\n  " + "\n  ".join(problems))
     masked, report = mask_declared(
-        frame, decl, paths.min_cell_count, name=name, interval_days=paths.curve_interval_days
+        frame,
+        decl,
+        paths.min_cell_count,
+        name=name,
+        interval_days=paths.curve_interval_days,
+        hidden_totals=hidden_totals,
     )
     write_table(masked, paths.tables / f"{name}.csv")
     if paths.min_cell_count > 1:

@@ -17,6 +17,7 @@ derived once, cached as Parquet in the run folder's private ``interim/`` area. R
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -217,7 +218,7 @@ class RunContext:
         :mod:`analysis.output.declarations`; a table with neither is refused
         (:class:`~analysis.core.exceptions.DisclosureError`).
         """
-        return session.save_table(frame, name, self.paths, declaration=declaration)
+        return session.save_table(frame, name, self.paths, declaration=declaration, hidden_totals=self._hidden_totals)
 
     def save_estimates(self, frame: pd.DataFrame) -> Path:
         """Add this notebook's estimate rows (masked) to ``tables/estimates.csv``.
@@ -227,6 +228,17 @@ class RunContext:
         masked too (:func:`analysis.output.disclosure.mask_estimates`).
         """
         return session.save_estimates(frame, self.paths, self._population_sizes(frame))
+
+    @functools.cached_property
+    def _hidden_totals(self) -> frozenset[str]:
+        """Populations of the run's outcome whose size the flow hides: fewer than ``k`` (but some)
+        of their rows have an unknown outcome, so the analysed size would give that count back."""
+        outcome = self.cohort.outcome
+        if self.min_cell_count <= 1 or outcome not in self.cohort.transfers.columns:
+            return frozenset()
+        sizes = self._population_sizes(pd.DataFrame({"population": list(_POPULATIONS), "outcome": outcome}))
+        k = self.min_cell_count
+        return frozenset(population for (population, _), (n, _, before) in sizes.items() if 0 < before - n < k)
 
     def _population_sizes(self, frame: pd.DataFrame) -> dict[tuple[str, str], tuple[int, int, int]]:
         """(population, outcome) → (rows, events, rows before the outcome's unknowns are left out)."""
