@@ -54,6 +54,7 @@ import pandas as pd
 from analysis.core.exceptions import DisclosureError
 from analysis.output.declarations import declaration_for
 from analysis.output.disclosure import (
+    FLOW_POPULATIONS,
     SUPPRESSED,
     TableDisclosure,
     count_cells,
@@ -385,9 +386,6 @@ def _audit_nested(estimates: pd.DataFrame, sensitivity: pd.DataFrame | None, k: 
 
 # linked tables: the flow and the models of its populations
 
-#: Flow stage → the estimates' population label of the same rows.
-_FLOW_POPULATIONS = {"first_transfer": "first_transfer", "all_transfers": "all_transfers"}
-
 
 def _unadjusted_models(estimates: pd.DataFrame) -> set[str]:
     """Model ids whose terms are only the intercept and the arm (every analysed row is used)."""
@@ -417,9 +415,9 @@ def _audit_linked(
     """Complete cases within a population, and flow cells put back from other tables' counts."""
     has_flow = flow is not None and {"stage", "kind", "reason", "n_patients", "n_transfers"} <= set(flow.columns)
     found = []
-    for stage, population in _FLOW_POPULATIONS.items() if has_flow else ():  # tables partitioning a population
-        for source, total in partitions.get(population, []):
-            found += _put_back(flow, stage, "", total, source, k)
+    for population, (_, _, stage) in FLOW_POPULATIONS.items() if has_flow else ():  # tables partitioning it
+        for table, total in partitions.get(population, []):
+            found += _put_back(flow, stage, "", total, table, f"the sum of {table}", k)
     if not len(estimates):
         return found
     models = estimates.drop_duplicates(["notebook", "model_id"]).copy()
@@ -443,14 +441,17 @@ def _audit_linked(
                         "rows without a complete covariate set",
                     )
                 )
-        stage = next((st for st, pop in _FLOW_POPULATIONS.items() if pop == population), None)
+        stage = FLOW_POPULATIONS.get(population, (None, None, None))[2]
         if stage is not None and has_flow:
-            found += _put_back(flow, stage, outcome, int(largest["n"]), f"{largest['model_id']} n_obs", k)
+            found += _put_back(
+                flow, stage, outcome, int(largest["n"]), "estimates.csv", f"{largest['model_id']} n_obs", k
+            )
     return found
 
 
-def _put_back(flow: pd.DataFrame, stage: str, outcome: str, value: int, source: str, k: int) -> list[dict]:
-    """Put ``value`` into the flow's hidden analysed cells of ``stage`` and audit the flow again."""
+def _put_back(flow: pd.DataFrame, stage: str, outcome: str, value: int, table: str, what: str, k: int) -> list[dict]:
+    """Put ``value`` (``what``, published in ``table``) into the flow's hidden analysed cells of
+    ``stage`` and audit the flow again."""
     rows = flow[(flow["stage"] == stage) & (flow["kind"] == "analysed")]
     if outcome:
         rows = rows[rows["reason"].astype(str).str.contains(f"for {outcome}", regex=False)]
@@ -468,9 +469,9 @@ def _put_back(flow: pd.DataFrame, stage: str, outcome: str, value: int, source: 
     return [
         dict(
             f,
-            source=f"exclusions.csv + {source.split(' ')[0] if source.endswith('.csv') else 'estimates.csv'}",
+            source=f"exclusions.csv + {table}",
             route="linked tables",
-            detail=f"the flow's {stage} analysed row put back from {source}",
+            detail=f"the flow's {stage} analysed row put back from {what}",
         )
         for f in audit_table(linked, "exclusions", k)
     ]

@@ -46,6 +46,7 @@ import pandas as pd
 
 __all__ = [
     "CURVE_INTERVAL_DAYS",
+    "FLOW_POPULATIONS",
     "SUPPRESSED",
     "CurveCoarsening",
     "GroupSum",
@@ -69,6 +70,15 @@ __all__ = [
     "relations_of",
     "rule_statement",
 ]
+
+#: The estimates' population labels of the flow's populations → (the cohort's population name,
+#: the flow stage whose ``included`` row counts it before unknown outcomes are left out, the flow
+#: stage whose ``analysed`` row counts it after). One table for the estimate masks (the run
+#: context) and for the intruder's linked-table route (:mod:`analysis.output.audit`).
+FLOW_POPULATIONS = {
+    "first_transfer": ("first", "first_transfer", "first_transfer"),
+    "all_transfers": ("all", "analysed", "all_transfers"),
+}
 
 #: The text of a cell hidden for any reason other than being a small count itself (secondary
 #: suppression, a small complement, a value derived from a hidden count, an extreme value).
@@ -797,25 +807,22 @@ def curve_rule_statement(min_cell_count: int, interval_days: float = CURVE_INTER
 # free-form tables (legacy name rule) and estimates
 
 
-def _blocks_of_at_least(score: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
-    """End positions (exclusive) of consecutive blocks of the rows sorted by ``score`` (descending),
-    each holding at least ``k`` rows with ``y = 1`` and ``k`` with ``y = 0``, cut only between
-    distinct scores; a short last block is merged into the one before it."""
-    order = np.argsort(-score, kind="stable")
-    s, yy = score[order], y[order]
-    pos, neg = np.cumsum(yy), np.cumsum(1 - yy)
-    distinct_after = np.r_[s[1:] != s[:-1], True]  # a cut after row i keeps ties together
-    ends, last_pos, last_neg = [], 0.0, 0.0
-    for i in np.flatnonzero(distinct_after):  # loops over distinct scores, cut points only
-        if pos[i] - last_pos >= k and neg[i] - last_neg >= k:
-            ends.append(i + 1)
-            last_pos, last_neg = pos[i], neg[i]
-    n = len(s)
-    if not ends or ends[-1] != n:
-        if ends:
-            ends[-1] = n  # the remainder is short: it joins the last full block
-        else:
-            ends = [n]
+def _block_ends(ordered_score: np.ndarray, tp: np.ndarray, fp: np.ndarray, k: int) -> np.ndarray:
+    """End positions (exclusive) of consecutive blocks of the rows sorted by score (descending),
+    each holding at least ``k`` events and ``k`` non-events, cut only between distinct scores; a
+    short last block is merged into the one before it. ``tp`` and ``fp`` are the cumulative
+    events and non-events of the sorted rows, each starting with 0."""
+    n = len(ordered_score)
+    cuts = np.flatnonzero(np.r_[ordered_score[1:] != ordered_score[:-1], True]) + 1  # ties stay together
+    ends, last_tp, last_fp = [], 0.0, 0.0
+    for end in cuts:  # loops over distinct scores, cut points only
+        if tp[end] - last_tp >= k and fp[end] - last_fp >= k:
+            ends.append(end)
+            last_tp, last_fp = tp[end], fp[end]
+    if not ends:
+        ends = [n]
+    elif ends[-1] != n:
+        ends[-1] = n  # the remainder is short: it joins the last full block
     return np.asarray(ends, dtype=int)
 
 
@@ -854,7 +861,7 @@ def coarse_roc_points(score, y, min_cell_count: int) -> tuple[np.ndarray, np.nda
     order = np.argsort(-score, kind="stable")
     tp, fp = np.r_[0, np.cumsum(y[order])], np.r_[0, np.cumsum(1 - y[order])]
     if min_cell_count > 1:
-        keep = np.r_[0, _blocks_of_at_least(score, y, min_cell_count)]
+        keep = np.r_[0, _block_ends(score[order], tp, fp, min_cell_count)]
     else:
         keep = np.arange(len(y) + 1)
     return fp[keep] / max(fp[-1], 1), tp[keep] / max(tp[-1], 1)

@@ -30,6 +30,7 @@ from analysis.data.cohort_cache import read_cohort_cache
 from analysis.output import session
 from analysis.output import style as figure_style
 from analysis.output.disclosure import (
+    FLOW_POPULATIONS,
     TableDisclosure,
     at_risk_from_curves,
     coarsen_curves,
@@ -43,12 +44,6 @@ from analysis.output.disclosure import (
 from analysis.study.messages import Message, not_estimable
 
 __all__ = ["RunContext", "open_context"]
-
-
-#: The estimates' population labels → the cohort's analysis populations (for the estimate masks).
-_POPULATIONS = {"first_transfer": "first", "all_transfers": "all"}
-#: The flow stage whose ``included`` row counts a population before its outcome is known.
-_FLOW_STAGE = {"first": "first_transfer", "all": "analysed"}
 
 
 @dataclass
@@ -236,7 +231,7 @@ class RunContext:
         outcome = self.cohort.outcome
         if self.min_cell_count <= 1 or outcome not in self.cohort.transfers.columns:
             return frozenset()
-        sizes = self._population_sizes(pd.DataFrame({"population": list(_POPULATIONS), "outcome": outcome}))
+        sizes = self._population_sizes(pd.DataFrame({"population": list(FLOW_POPULATIONS), "outcome": outcome}))
         k = self.min_cell_count
         return frozenset(population for (population, _), (n, _, before) in sizes.items() if 0 < before - n < k)
 
@@ -246,13 +241,13 @@ class RunContext:
             return {}
         sizes = {}
         for population, outcome in frame[["population", "outcome"]].drop_duplicates().itertuples(index=False):
-            name = _POPULATIONS.get(str(population))
-            if name is None or str(outcome) not in self.cohort.transfers.columns:
+            if str(population) not in FLOW_POPULATIONS or str(outcome) not in self.cohort.transfers.columns:
                 continue
+            name, before_stage, _ = FLOW_POPULATIONS[str(population)]
             rows = self.cohort.population(name, str(outcome))
             y = pd.to_numeric(rows[str(outcome)], errors="coerce")
             flow = self.cohort.flow
-            before = flow.loc[(flow["stage"] == _FLOW_STAGE[name]) & (flow["kind"] == "included"), "n_transfers"]
+            before = flow.loc[(flow["stage"] == before_stage) & (flow["kind"] == "included"), "n_transfers"]
             sizes[(str(population), str(outcome))] = (
                 len(rows),
                 int(y.sum()),
