@@ -100,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
         help="notebooks executed at the same time (default 1); the outputs are the same bytes",
     )
     run.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask distributed scheduler (tcp://host:8786): the notebooks become tasks on its workers, "
+        "which must see the repository, the cohort and --out at the same paths; same bytes as a local run",
+    )
+    run.add_argument(
         "--keep-interim",
         action="store_true",
         help="keep interim/ (the cached derived cohort, patient-level data) in the finished run folder; "
@@ -223,6 +230,7 @@ def _run(args) -> int:
         quiet=args.quiet,
         jobs=args.jobs,
         keep_interim=args.keep_interim,
+        scheduler=args.scheduler,
     )
     return 0
 

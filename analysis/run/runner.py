@@ -250,6 +250,7 @@ def run_suite(
     jobs: int = 1,
     keep_interim: bool = False,
     share_cohort: bool = True,
+    scheduler=None,
 ) -> Path:
     """Validate the cohort, then execute every notebook into one run folder.
 
@@ -285,6 +286,12 @@ def run_suite(
         read, validate and derive the cohort itself, as before the cache existed; the tables are
         the same bytes, only slower. It exists so ``benchmarks.cohort_once --suite`` can time
         both designs on the same code.
+    scheduler : str or distributed.Client, optional
+        A Dask distributed scheduler (``tcp://host:8786``) or client: the notebooks become tasks
+        on its workers (``jobs`` is then ignored; each notebook keeps the plan's ``n_jobs``).
+        Workers must see the repository, the cohort and ``out_dir`` at the same paths (a shared
+        file system) and have the Jupyter kernel installed. The tables and figures are the same
+        bytes as a local run's.
 
     Returns
     -------
@@ -299,9 +306,6 @@ def run_suite(
     ConfigError, DataReadError, CohortValidationError
         Bad parameters or data, before anything is written.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     data_dir = cohort_folder(data_dir, config_path)  # a database URL is read into a temporary cohort folder
     out_dir = Path(out_dir).resolve()
     paths = list(notebooks) if notebooks else notebook_paths()
@@ -443,62 +447,34 @@ def run_suite(
     if jobs > 1 and inner_jobs in (-1, None):
         inner_jobs = max(1, (os.cpu_count() or 1) // jobs)
 
-    def execute(i: int, path: Path) -> dict:
+    def execute_parameters(path: Path) -> dict:
         params = {k: v for k, v in config.items() if k in per_notebook[path]}
         if "n_jobs" in params:
             params["n_jobs"] = inner_jobs
         params.update(data_dir=str(data_dir), run_dir=str(partial))
         if path.stem in sharing:
             params["cohort_file"] = str(cache)
-        target = partial / "notebooks" / path.name
+        return params
+
+    def execute(i: int, path: Path, snapshot: bool) -> dict:
+        params = execute_parameters(path)
         _say(f"[{i}/{len(paths)}] {path.stem} … ({time.perf_counter() - start:.1f} s so far)", quiet)
-        t0 = time.perf_counter()
-        before = _snapshot(partial) if jobs == 1 else None
-        for attempt in (1, 2):
-            try:
-                papermill.execute_notebook(
-                    str(path),
-                    str(target),
-                    parameters=params,
-                    kernel_name=kernel_name,
-                    cwd=str(partial),
-                    progress_bar=False,
-                    log_output=False,
-                    report_mode=False,
-                )
-                break
-            except PapermillExecutionError as exc:
-                return {
-                    "notebook": path.name,
-                    "status": "failed",
-                    "wall_seconds": round(time.perf_counter() - t0, 2),
-                    "error": (
-                        f"notebook {path.name} failed in cell {exc.cell_index + 1} (execution count "
-                        f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n  partly executed notebook: {target}"
-                    ),
-                }
-            except Exception as exc:  # kernel start failures and the like: one retry (papermill issues 239, 511)
-                if attempt == 2:
-                    return {
-                        "notebook": path.name,
-                        "status": "failed",
-                        "wall_seconds": round(time.perf_counter() - t0, 2),
-                        "error": (
-                            f"notebook {path.name} could not be executed: {type(exc).__name__}: {exc}\n"
-                            f"  partly executed notebook (if any): {target}"
-                        ),
-                    }
-        wall = time.perf_counter() - t0
-        _say(f"      {path.stem} done in {wall:.1f} s", quiet)
-        record = {"notebook": path.name, "status": "ok", "wall_seconds": round(wall, 2)}
-        if before is not None:  # what this notebook wrote, so a rerun can replace exactly that
-            record["outputs"] = sorted(rel for rel, stat in _snapshot(partial).items() if before.get(rel) != stat)
+        record = execute_notebook(path, partial, params, kernel_name=kernel_name, snapshot=snapshot)
+        if record["status"] == "ok":
+            _say(f"      {path.stem} done in {record['wall_seconds']:.1f} s", quiet)
         return record
 
-    if jobs == 1:
+    if scheduler is not None:
+        records = _execute_on_cluster(
+            scheduler,
+            [(path, partial, execute_parameters(path), kernel_name) for path in paths],
+            order=_longest_first(paths, out_dir),
+            quiet=quiet,
+        )
+    elif jobs == 1:
         records = []
         for i, path in enumerate(paths, 1):
-            records.append(execute(i, path))
+            records.append(execute(i, path, snapshot=True))
             if records[-1]["status"] != "ok":
                 break
     else:
@@ -507,10 +483,9 @@ def run_suite(
         # Longest first, so the last notebook to start is a short one: by the wall times of
         # the previous run in out_dir when there is one, else later notebooks first (they
         # build on more and run longer). The manifest keeps the notebooks' own order.
-        previous = _previous_wall_seconds(out_dir)
-        order = sorted(range(len(paths)), key=lambda k: (-previous.get(paths[k].name, 0.0), -k))
+        order = _longest_first(paths, out_dir)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {k: pool.submit(execute, k + 1, paths[k]) for k in order}
+            futures = {k: pool.submit(execute, k + 1, paths[k], False) for k in order}
             records = [futures[k].result() for k in range(len(paths))]
     failed = [r for r in records if r["status"] != "ok"]
     manifest["notebooks"] = [{k: v for k, v in r.items() if k != "error"} for r in records]
@@ -543,6 +518,132 @@ def run_suite(
     partial.rename(out_dir)
     _say(f"Run finished in {time.perf_counter() - start:.1f} s: {out_dir}", quiet)
     return out_dir
+
+
+def execute_notebook(path: Path, run_dir: Path, params: dict, *, kernel_name: str, snapshot: bool = False) -> dict:
+    """Execute one notebook into ``run_dir/notebooks`` and return its manifest record.
+
+    A module-level function, so a Dask worker can run it (``run_suite(scheduler=...)``); the
+    worker must see ``run_dir`` and the cohort at the same paths.
+
+    Parameters
+    ----------
+    path : Path
+        The notebook to execute.
+    run_dir : Path
+        The run's ``.partial`` folder (the kernel's working directory).
+    params : dict
+        Papermill parameters.
+    kernel_name : str
+    snapshot : bool
+        Record which files the notebook wrote (only meaningful when notebooks run one at a time).
+
+    Returns
+    -------
+    dict
+        ``notebook``, ``status`` (``ok`` or ``failed``), ``wall_seconds``, with ``error`` (the
+        notebook, cell and error) when it failed and ``outputs`` when ``snapshot``.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    target = run_dir / "notebooks" / path.name
+    t0 = time.perf_counter()
+    before = _snapshot(run_dir) if snapshot else None
+    for attempt in (1, 2):
+        try:
+            papermill.execute_notebook(
+                str(path),
+                str(target),
+                parameters=params,
+                kernel_name=kernel_name,
+                cwd=str(run_dir),
+                progress_bar=False,
+                log_output=False,
+                report_mode=False,
+            )
+            break
+        except PapermillExecutionError as exc:
+            return {
+                "notebook": path.name,
+                "status": "failed",
+                "wall_seconds": round(time.perf_counter() - t0, 2),
+                "error": (
+                    f"notebook {path.name} failed in cell {exc.cell_index + 1} (execution count "
+                    f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n  partly executed notebook: {target}"
+                ),
+            }
+        except Exception as exc:  # kernel start failures and the like: one retry (papermill issues 239, 511)
+            if attempt == 2:
+                return {
+                    "notebook": path.name,
+                    "status": "failed",
+                    "wall_seconds": round(time.perf_counter() - t0, 2),
+                    "error": (
+                        f"notebook {path.name} could not be executed: {type(exc).__name__}: {exc}\n"
+                        f"  partly executed notebook (if any): {target}"
+                    ),
+                }
+    record = {"notebook": path.name, "status": "ok", "wall_seconds": round(time.perf_counter() - t0, 2)}
+    if before is not None:  # what this notebook wrote, so a rerun can replace exactly that
+        record["outputs"] = sorted(rel for rel, stat in _snapshot(run_dir).items() if before.get(rel) != stat)
+    return record
+
+
+def _longest_first(paths: list[Path], out_dir: Path) -> list[int]:
+    """Indices of ``paths``, longest first (the previous run's wall times, else later notebooks first)."""
+    previous = _previous_wall_seconds(out_dir)
+    return sorted(range(len(paths)), key=lambda k: (-previous.get(paths[k].name, 0.0), -k))
+
+
+def _execute_on_cluster(scheduler, tasks: list[tuple], *, order: list[int], quiet: bool) -> list[dict]:
+    """Run :func:`execute_notebook` for each task on a Dask distributed cluster; records in task order.
+
+    Parameters
+    ----------
+    scheduler : str or distributed.Client
+        Scheduler address (``tcp://host:8786``) or a connected client (left open).
+    tasks : list of tuple
+        ``(path, run_dir, params, kernel_name)`` per notebook.
+    order : list of int
+        Submission order (longest first); the records come back in the tasks' order.
+    quiet : bool
+    """
+    from distributed import Client, as_completed
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        futures = {}
+        for k in order:
+            path, run_dir, params, kernel_name = tasks[k]
+            futures[k] = client.submit(
+                execute_notebook,
+                path,
+                run_dir,
+                params,
+                kernel_name=kernel_name,
+                key=f"notebook-{path.stem}-{time.time_ns()}",
+                pure=False,
+            )
+        index = {future.key: k for k, future in futures.items()}
+        records: dict[int, dict] = {}
+        for future in as_completed(list(futures.values())):
+            k = index[future.key]
+            try:
+                records[k] = future.result()
+            except Exception as exc:  # the worker died or could not import the package
+                name = tasks[k][0].name
+                records[k] = {
+                    "notebook": name,
+                    "status": "failed",
+                    "wall_seconds": 0.0,
+                    "error": f"notebook {name} could not run on the cluster: {type(exc).__name__}: {exc}",
+                }
+            _say(f"      {records[k]['notebook']}: {records[k]['status']} ({records[k]['wall_seconds']} s)", quiet)
+        return [records[k] for k in range(len(tasks))]
+    finally:
+        if not isinstance(scheduler, Client):
+            client.close()
 
 
 def _write_manifest(run_dir: Path, manifest: dict) -> None:

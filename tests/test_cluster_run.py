@@ -1,0 +1,62 @@
+"""Notebooks as tasks on a Dask cluster (``run --scheduler``), and reruns with notebooks side by side.
+
+The two small notebooks of ``test_rerun`` stand in for the suite (a Dask run of the whole suite
+is in the slow tests). A multi-process ``LocalCluster`` started here plays the cluster: its
+workers are other processes, so the notebook tasks are pickled, shipped and executed as on
+remote machines sharing the file system.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_rerun import _notebook
+
+from analysis.run.cli import _parser
+from analysis.run.runner import run_suite
+
+
+@pytest.fixture()
+def suite(tmp_path):
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    return [
+        _notebook(folder, "01_uses_seed", "seed = 1", "seed"),
+        _notebook(folder, "02_uses_k", "min_cell_count = 0", "min_cell_count"),
+    ]
+
+
+def _tables(run):
+    return {p.name: p.read_bytes() for p in sorted((run / "tables").glob("*.csv"))}
+
+
+def test_a_run_on_a_local_dask_cluster_writes_the_bytes_of_a_local_run(small_cohort_dir, suite, tmp_path):
+    """Would catch a cluster path that loses a notebook's outputs, merges estimates out of order,
+    or records the notebooks in completion order instead of the suite's."""
+    from distributed import Client, LocalCluster
+
+    local = run_suite(small_cohort_dir, tmp_path / "local", notebooks=suite, quiet=True)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        remote = run_suite(small_cohort_dir, tmp_path / "remote", notebooks=suite, quiet=True, scheduler=client)
+    assert _tables(remote) == _tables(local) and len(_tables(local)) >= 3
+    manifest = json.loads((remote / "manifest.json").read_text())
+    assert [n["notebook"] for n in manifest["notebooks"]] == ["01_uses_seed.ipynb", "02_uses_k.ipynb"]
+    assert manifest["status"] == "ok" and all(n["status"] == "ok" for n in manifest["notebooks"])
+
+
+def test_a_rerun_with_notebooks_side_by_side_keeps_the_earlier_records(small_cohort_dir, suite, tmp_path):
+    """Before, ``jobs > 1`` reused the name of the earlier run's manifest for the wall times, so a
+    rerun of two notebooks side by side failed with KeyError: 'notebooks'."""
+    out = run_suite(small_cohort_dir, tmp_path / "run", notebooks=suite, quiet=True, jobs=2)
+    run_suite(small_cohort_dir, out, notebooks=suite, overrides=["seed=3"], quiet=True, jobs=2)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["rerun"]["executed"] == ["01_uses_seed", "02_uses_k"]
+    assert [n["notebook"] for n in manifest["notebooks"]] == ["01_uses_seed.ipynb", "02_uses_k.ipynb"]
+
+
+def test_run_takes_a_scheduler_address():
+    assert _parser().parse_args(["run", "--scheduler", "tcp://10.0.0.5:8786"]).scheduler == "tcp://10.0.0.5:8786"
