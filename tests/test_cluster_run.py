@@ -9,6 +9,7 @@ remote machines sharing the file system.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from test_rerun import _notebook
@@ -50,8 +51,12 @@ def test_a_run_on_a_local_dask_cluster_writes_the_bytes_of_a_local_run(small_coh
 
 def test_a_rerun_with_notebooks_side_by_side_keeps_the_earlier_records(small_cohort_dir, suite, tmp_path):
     """Before, ``jobs > 1`` reused the name of the earlier run's manifest for the wall times, so a
-    rerun of two notebooks side by side failed with KeyError: 'notebooks'."""
+    rerun of two notebooks side by side failed with KeyError: 'notebooks'; and papermill's
+    process-wide chdir, raced by two threads, could leave the caller in the renamed .partial
+    folder (later process start-ups then failed on os.getcwd())."""
+    here = os.getcwd()
     out = run_suite(small_cohort_dir, tmp_path / "run", notebooks=suite, quiet=True, jobs=2)
+    assert os.getcwd() == here
     run_suite(small_cohort_dir, out, notebooks=suite, overrides=["seed=3"], quiet=True, jobs=2)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["rerun"]["executed"] == ["01_uses_seed", "02_uses_k"]
@@ -60,3 +65,24 @@ def test_a_rerun_with_notebooks_side_by_side_keeps_the_earlier_records(small_coh
 
 def test_run_takes_a_scheduler_address():
     assert _parser().parse_args(["run", "--scheduler", "tcp://10.0.0.5:8786"]).scheduler == "tcp://10.0.0.5:8786"
+
+
+def test_bootstrap_replicates_on_a_dask_cluster_equal_the_local_ones(monkeypatch):
+    """Would catch replicates that go to the cluster with other seeds or come back out of order,
+    and a cluster path that silently runs locally (the task stream must show the chunks)."""
+    import numpy as np
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from analysis.methods.resampling import SCHEDULER_VARIABLE, bootstrap
+
+    data = np.random.default_rng(3).normal(size=(200, 2))
+    local = bootstrap(np.mean, data, n_boot=40, seed=11, n_jobs=1)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        monkeypatch.setenv(SCHEDULER_VARIABLE, cluster.scheduler_address)
+        with get_task_stream(client) as stream:
+            remote = bootstrap(np.mean, data, n_boot=40, seed=11, n_jobs=1)
+    assert np.array_equal(remote, local) and remote.shape == (40, 1)
+    assert sum(task["key"].startswith("_run_chunk") for task in stream.data) == 16

@@ -7,7 +7,10 @@ order the workers finish. Resampling is by cluster when ``cluster`` is given (pa
 transfer-level data): whole clusters are drawn with replacement, each copy keeping all its rows.
 
 Workers are processes (``concurrent.futures.ProcessPoolExecutor``); the statistic must then be
-a module-level function (picklable). ``n_jobs=1`` runs in the calling process.
+a module-level function (picklable). ``n_jobs=1`` runs in the calling process. When the
+environment names a Dask distributed scheduler (:data:`SCHEDULER_VARIABLE`, set by the runner for
+the notebooks of ``run --scheduler``), the replicates become tasks on that cluster instead
+(:func:`map_chunks`), with the same numbers.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ import pandas as pd
 #: copies its ZeroMQ sockets into the child, which then aborts (``signaler.cpp`` assertion).
 _WORKERS = multiprocessing.get_context("forkserver")
 
-__all__ = ["bootstrap", "bootstrap_rows", "percentile_interval", "resolve_jobs"]
+#: Environment variable naming a Dask scheduler (``tcp://host:8786``) for the replicates.
+SCHEDULER_VARIABLE = "ENDOIMMUNE_DASK_SCHEDULER"
+
+__all__ = ["SCHEDULER_VARIABLE", "bootstrap", "bootstrap_rows", "map_chunks", "percentile_interval", "resolve_jobs"]
 
 
 def resolve_jobs(n_jobs: int | None) -> int:
@@ -74,8 +80,44 @@ def bootstrap_rows(
     return order[np.arange(lengths.sum()) + offsets]
 
 
-def _run_chunk(args) -> list:
-    statistic, data, cluster, seeds, kwargs = args
+def map_chunks(function: Callable, shared, chunks: list, *, jobs: int) -> list:
+    """Return ``[function(shared, chunk) for chunk in chunks]``, computed by workers when asked.
+
+    Parameters
+    ----------
+    function : callable
+        Module-level (picklable) ``function(shared, chunk)``.
+    shared : object
+        The large argument every chunk needs (the data): sent once per worker process, not per
+        chunk, on a Dask cluster.
+    chunks : list
+        The per-task arguments (for example each task's replicate seeds).
+    jobs : int
+        Local worker processes; ``1`` runs in the calling process. Ignored when the environment
+        names a Dask scheduler (:data:`SCHEDULER_VARIABLE`): the chunks are then tasks on its
+        cluster.
+
+    Returns
+    -------
+    list
+        One result per chunk, in the chunks' order whatever the order the workers finish in.
+    """
+    address = os.environ.get(SCHEDULER_VARIABLE)
+    if address:
+        from distributed import Client
+
+        with Client(address, set_as_default=False) as client:
+            [remote] = client.scatter([shared], broadcast=True)
+            futures = [client.submit(function, remote, chunk, pure=False) for chunk in chunks]
+            return client.gather(futures)
+    if jobs == 1 or len(chunks) == 1:
+        return [function(shared, chunk) for chunk in chunks]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_WORKERS) as pool:
+        return list(pool.map(function, [shared] * len(chunks), chunks))
+
+
+def _run_chunk(shared, seeds) -> list:
+    statistic, data, cluster, kwargs = shared
     out = []
     for ss in seeds:
         rows = bootstrap_rows(len(data), cluster=cluster, seed_sequence=ss)
@@ -114,7 +156,8 @@ def bootstrap(
     cluster : str or array-like, optional
         Column name (DataFrame) or labels whose clusters are resampled whole.
     n_jobs : int, optional
-        Worker processes; ``None`` or ``-1`` for every core. The result does not depend on it.
+        Worker processes; ``None`` or ``-1`` for every core. The result does not depend on it
+        (nor on a Dask cluster named by :data:`SCHEDULER_VARIABLE`, which replaces the local workers).
     **kwargs
         Passed to ``statistic``.
 
@@ -128,13 +171,11 @@ def bootstrap(
     labels = data[cluster].to_numpy() if isinstance(cluster, str) else cluster
     seeds = _replicate_seeds(seed, n_boot)
     jobs = min(resolve_jobs(n_jobs), n_boot)
-    if jobs == 1:
-        results = _run_chunk((statistic, data, labels, seeds, kwargs))
-    else:
-        bounds = np.linspace(0, n_boot, jobs + 1).astype(int)
-        chunks = [(statistic, data, labels, seeds[a:b], kwargs) for a, b in zip(bounds[:-1], bounds[1:])]
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=_WORKERS) as pool:
-            results = [r for chunk in pool.map(_run_chunk, chunks) for r in chunk]
+    n_chunks = min(n_boot, 16) if os.environ.get(SCHEDULER_VARIABLE) else jobs
+    bounds = np.linspace(0, n_boot, n_chunks + 1).astype(int)
+    chunks = [seeds[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    shared = (statistic, data, labels, kwargs)
+    results = [r for chunk in map_chunks(_run_chunk, shared, chunks, jobs=jobs) for r in chunk]
     width = max((len(r) for r in results if r is not None), default=1)
     return np.vstack([r if r is not None else np.full(width, np.nan) for r in results])
 

@@ -28,6 +28,7 @@ from analysis.core.exceptions import RunError
 from analysis.data.cohort import load_cohort
 from analysis.data.cohort_cache import read_cohort_cache, write_cohort_cache
 from analysis.data.loading import input_files, sha256_file
+from analysis.methods.resampling import SCHEDULER_VARIABLE
 from analysis.output.disclosure import mask_table
 from analysis.output.report import write_report
 from analysis.output.results import drop_notebook_estimates, write_table
@@ -520,7 +521,9 @@ def run_suite(
     return out_dir
 
 
-def execute_notebook(path: Path, run_dir: Path, params: dict, *, kernel_name: str, snapshot: bool = False) -> dict:
+def execute_notebook(
+    path: Path, run_dir: Path, params: dict, *, kernel_name: str, snapshot: bool = False, scheduler_address: str = ""
+) -> dict:
     """Execute one notebook into ``run_dir/notebooks`` and return its manifest record.
 
     A module-level function, so a Dask worker can run it (``run_suite(scheduler=...)``); the
@@ -537,6 +540,11 @@ def execute_notebook(path: Path, run_dir: Path, params: dict, *, kernel_name: st
     kernel_name : str
     snapshot : bool
         Record which files the notebook wrote (only meaningful when notebooks run one at a time).
+    scheduler_address : str
+        On a Dask worker: the scheduler the notebook's bootstrap replicates go to (handed to the
+        kernel as :data:`analysis.methods.resampling.SCHEDULER_VARIABLE`). The task then leaves
+        the worker's thread pool (``distributed.secede``) while the notebook runs, so the
+        replicates it submits find free threads on the same workers.
 
     Returns
     -------
@@ -548,6 +556,11 @@ def execute_notebook(path: Path, run_dir: Path, params: dict, *, kernel_name: st
     from papermill.exceptions import PapermillExecutionError
 
     target = run_dir / "notebooks" / path.name
+    if scheduler_address:
+        from distributed import secede
+
+        os.environ[SCHEDULER_VARIABLE] = scheduler_address  # inherited by the kernel papermill starts
+        secede()
     t0 = time.perf_counter()
     before = _snapshot(run_dir) if snapshot else None
     for attempt in (1, 2):
@@ -557,7 +570,10 @@ def execute_notebook(path: Path, run_dir: Path, params: dict, *, kernel_name: st
                 str(target),
                 parameters=params,
                 kernel_name=kernel_name,
-                cwd=str(run_dir),
+                # the kernel's working directory, without papermill's process-wide chdir (``cwd=``):
+                # notebooks run side by side in threads would restore each other's directory
+                # and leave the caller in the renamed .partial folder
+                resources={"metadata": {"path": str(run_dir)}},
                 progress_bar=False,
                 log_output=False,
                 report_mode=False,
@@ -613,6 +629,7 @@ def _execute_on_cluster(scheduler, tasks: list[tuple], *, order: list[int], quie
 
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     try:
+        address = client.scheduler.address
         futures = {}
         for k in order:
             path, run_dir, params, kernel_name = tasks[k]
@@ -622,6 +639,7 @@ def _execute_on_cluster(scheduler, tasks: list[tuple], *, order: list[int], quie
                 run_dir,
                 params,
                 kernel_name=kernel_name,
+                scheduler_address=address,
                 key=f"notebook-{path.stem}-{time.time_ns()}",
                 pure=False,
             )
