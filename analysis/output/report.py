@@ -19,11 +19,19 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.output.audit import audit_run, verdict_statement
+from analysis.output.checklists import heading_anchor
 from analysis.output.disclosure import mask_table, rule_statement
 from analysis.output.pubtables import write_publication_tables
 from analysis.output.results import SKIPPED_FILE
 
 __all__ = ["write_report"]
+
+#: The reporting checklists written next to the report (analysis.output.checklists), linked from it.
+_CHECKLISTS = (
+    ("checklist_strobe_record", "STROBE with RECORD"),
+    ("checklist_target", "TARGET"),
+    ("checklist_tripod_ai", "TRIPOD+AI"),
+)
 
 _CSS = """
 body{font-family:Helvetica,Arial,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}
@@ -303,9 +311,25 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
     shown = {key: value for key, value in manifest.items() if key not in ("parameters",)}
     parts.append(f"<pre>{html.escape(json.dumps(shown, indent=2, sort_keys=True, default=str))}</pre>")
 
+    parts.append(
+        "<h2>Manuscript aids</h2><p>Written after this report from the same tables: the drafted Results "
+        '(<a href="results_draft.md">Markdown</a>, <a href="results_draft.docx">Word</a>; every number keyed to its '
+        'table row in <a href="results_draft_keys.csv">results_draft_keys.csv</a>) and the reporting checklists, '
+        "each item pointing to where this run answers it: "
+        + " · ".join(
+            f'<a href="{stem}.html">{label}</a> (<a href="{stem}.docx">docx</a>, <a href="{stem}.csv">csv</a>)'
+            for stem, label in _CHECKLISTS
+        )
+        + ". <code>python -m analysis bundle RUN_DIR</code> packs them with the figures for submission.</p>"
+    )
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Run report</title>'
         f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
+    page = re.sub(  # every section heading gets an id, so checklists and other pages can point at it
+        r"<h2>(.*?)</h2>",
+        lambda m: f'<h2 id="{heading_anchor(html.unescape(re.sub(r"<[^>]+>", "", m.group(1))))}">{m.group(1)}</h2>',
+        page,
     )
     path = run_dir / "report.html"
     tmp = path.with_name("report.html.tmp")
