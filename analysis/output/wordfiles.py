@@ -11,7 +11,7 @@ import zipfile
 from datetime import datetime
 from pathlib import Path
 
-__all__ = ["new_document", "save_document"]
+__all__ = ["document_bytes", "new_document", "save_document"]
 
 _FIXED_TIME = datetime(2000, 1, 1)
 
@@ -28,8 +28,8 @@ def new_document():
     return document
 
 
-def save_document(document, path: str | Path) -> Path:
-    """Save ``document`` to ``path`` with every zip entry dated 1980-01-01 (same content, same bytes)."""
+def document_bytes(document) -> bytes:
+    """The bytes of ``document`` as a .docx with every zip entry dated 1980-01-01 (same content, same bytes)."""
     raw = io.BytesIO()
     document.save(raw)
     fixed = io.BytesIO()
@@ -40,8 +40,13 @@ def save_document(document, path: str | Path) -> Path:
                 src.read(info.filename),
                 compress_type=zipfile.ZIP_DEFLATED,
             )
+    return fixed.getvalue()
+
+
+def save_document(document, path: str | Path) -> Path:
+    """Save ``document`` to ``path`` with reproducible bytes (:func:`document_bytes`), written atomically."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(fixed.getvalue())
+    tmp.write_bytes(document_bytes(document))
     tmp.replace(path)
     return path
