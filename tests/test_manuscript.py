@@ -20,8 +20,20 @@ from PIL import Image
 from analysis.core.exceptions import RunError
 from analysis.output.bundle import BUNDLE_MANIFEST, write_bundle
 from analysis.output.checklist_items import GUIDELINES, ChecklistItem, Guideline
-from analysis.output.checklists import STATUS, check_checklists, checklist_table, resolve_location, write_checklists
-from analysis.output.results_draft import check_results_draft, format_cell, write_results_draft
+from analysis.output.checklists import (
+    STATUS,
+    check_checklists,
+    checklist_table,
+    heading_anchor,
+    resolve_location,
+    write_checklists,
+)
+from analysis.output.results_draft import (
+    build_results_draft,
+    check_results_draft,
+    format_cell,
+    write_results_draft,
+)
 from analysis.run.cli import main
 
 ESTIMATES = """notebook,model_id,outcome,population,estimator,term,coef,std_error,estimate,conf_low,conf_high,p_value,n_obs,n_events,n_clusters
@@ -32,6 +44,9 @@ EXCLUSIONS = """step,stage,kind,reason,n_patients,n_transfers
 1,cohort,included,patients and transfers in the data,1234,2345
 2,cohort,excluded,no embryo transfer after the biopsy,<5,0
 3,first_transfer,analysed,first-transfer population for live_birth,1230,1230
+"""
+HIERARCHY = """role,order,label,model_id,term,estimator,estimate,conf_low,conf_high,p_value,p_adjusted,multiplicity,alpha,significant,message
+primary,0,"AIPW risk difference, dysregulated profiles",lb_first_aipw,treatment_arm[personalized] | profile_group=dysregulated,aipw_rd,0.196,0.0698,0.3222,0.0106,0.0106,none,0.05,True,
 """
 RISKS = """arm,risk,std_error,conf_low,conf_high,n,weighted_n
 none,0.2756261978,0.04,0.2,0.34,119,118.8
@@ -54,6 +69,7 @@ def fake_run(tmp_path):
     (run / "tables" / "estimates.csv").write_text(ESTIMATES)
     (run / "tables" / "exclusions.csv").write_text(EXCLUSIONS)
     (run / "tables" / "iptw_risks.csv").write_text(RISKS)
+    (run / "tables" / "hierarchy.csv").write_text(HIERARCHY)
     (run / "report.html").write_text('<html><body><h2 id="analysis-plan-parameters">Analysis-plan parameters</h2>')
     fig, ax = plt.subplots(figsize=(2, 1.5))
     ax.plot([0, 1], [0, 1])
@@ -131,6 +147,8 @@ def test_every_number_of_the_draft_is_its_table_cell_and_an_altered_table_fails(
     rd = "model_id=lb_first_iptw_rd; term=treatment_arm[personalized]"
     assert (shown[f"{rd}|estimate"], shown[f"{rd}|conf_low"], shown[f"{rd}|conf_high"]) == ("16.9", "4.1", "29.6")
     assert shown["arm=personalized|risk"] == "44.4%" and shown["|parameters.conf_level"] == "90%"
+    primary = [shown[f"role=primary|{c}"] for c in ("estimate", "conf_low", "conf_high", "p_value", "alpha")]
+    assert primary == ["19.6", "7.0", "32.2", "0.011", "0.05"]
     for r in keys.itertuples():
         assert f"{r.shown}[^{r.key}]" in text
     assert "associated with" in text and "caused" not in text
@@ -181,3 +199,17 @@ def test_the_bundle_refuses_a_coarse_figure_an_altered_table_and_a_missing_run(f
     (fake_run / "manifest.json").write_text(json.dumps({"status": "failed"}))
     assert main(["bundle", str(fake_run)]) == 1
     assert "did not finish" in capsys.readouterr().err
+
+
+def test_every_draft_section_a_checklist_names_is_a_section_the_draft_always_writes(fake_run):
+    """The draft writes its sections even when their tables are absent (saying so), so a checklist
+    pointing at ``results_draft.md#…`` names a heading that exists in every run."""
+    anchors = {heading_anchor(s.title) for s in build_results_draft(fake_run)}
+    named = {
+        loc.split("#", 1)[1]
+        for g in GUIDELINES.values()
+        for item in g.items
+        for loc in item.where
+        if loc.startswith("results_draft.md#")
+    }
+    assert named and named <= anchors, named - anchors

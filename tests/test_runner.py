@@ -227,6 +227,8 @@ def test_checklists_of_the_run_name_only_existing_files_and_sections(run):
     assert answered >= 60
     page = (run / "report.html").read_text()
     assert 'id="the-emulated-target-trial"' in page and 'href="checklist_target.html"' in page
+    sections = {loc for g in GUIDELINES.values() for i in g.items for loc in i.where if loc.startswith("report.html#")}
+    assert sections and all(f'id="{loc.split("#")[1]}"' in page for loc in sections)  # no misspelt section
 
 
 def test_every_number_of_the_results_draft_matches_its_table_row(run, tmp_path):

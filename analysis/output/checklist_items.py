@@ -367,7 +367,7 @@ STROBE_RECORD: tuple[ChecklistItem, ...] = (
         "Results",
         "Other analyses",
         "Report the other analyses: subgroups, interactions, sensitivity analyses.",
-        (SENSITIVITY, "tables/subgroup_effects.csv", "results_draft.md#sensitivity-analyses"),
+        (SENSITIVITY, "tables/subgroup_effects.csv", "results_draft.md#per-protocol-and-sensitivity-analyses"),
     ),
     _s(
         "18",
@@ -620,7 +620,7 @@ TARGET: tuple[ChecklistItem, ...] = (
         "Results",
         "Additional analyses",
         "Report every analysis of sensitivity to the choices made.",
-        (SENSITIVITY, "figures/supp_sensitivity_forest.pdf", "results_draft.md#sensitivity-analyses"),
+        (SENSITIVITY, "figures/supp_sensitivity_forest.pdf", "results_draft.md#per-protocol-and-sensitivity-analyses"),
     ),
     _t(
         "15",

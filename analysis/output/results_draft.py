@@ -121,7 +121,7 @@ def format_cell(raw: str, style: str) -> str:
     Styles: ``count`` (integer with thousands separators), ``percent`` (a proportion × 100, one
     decimal, with ``%``), ``points`` (a risk difference in percentage points, one decimal),
     ``percent_value`` (already a percentage, one decimal, with ``%``), ``ratio`` (two decimals), ``p`` (three decimals, ``<0.001``),
-    ``level`` (a confidence level as a percentage, ``90%``).
+    ``level`` (a confidence level as a percentage, ``90%``), ``alpha`` (a significance level as written, ``0.05``).
     """
     text = raw.strip()
     if text == "":
@@ -144,6 +144,8 @@ def format_cell(raw: str, style: str) -> str:
         return "<0.001" if value < 0.001 else f"{value:.3f}"
     if style == "level":
         return f"{100 * value:g}%"
+    if style == "alpha":
+        return f"{value:g}"
     raise ValueError(f"unknown number style {style!r}")
 
 
@@ -265,18 +267,21 @@ def _main_effect(d: _Draft, conf: Cite) -> Section:
     if d.has(f, role="primary"):
         label = d.raw(f, "label", role="primary")
         if d.raw(f, "estimate", role="primary") not in ("", "nan"):
+            difference = d.raw(f, "estimator", role="primary").endswith("_rd")
+            style = "points" if difference else "ratio"
             s.paragraphs.append(
                 [
                     f"In the declared primary analysis ({label}), the estimate was ",
-                    d.cell(f, "estimate", "points", role="primary"),
-                    " percentage points (",
-                    conf,
-                    " CI ",
-                    d.cell(f, "conf_low", "points", role="primary"),
+                    d.cell(f, "estimate", style, role="primary"),
+                    " percentage points (" if difference else " (",
+                    "CI ",
+                    d.cell(f, "conf_low", style, role="primary"),
                     " to ",
-                    d.cell(f, "conf_high", "points", role="primary"),
+                    d.cell(f, "conf_high", style, role="primary"),
                     "; p = ",
                     d.cell(f, "p_value", "p", role="primary"),
+                    ", tested at α = ",
+                    d.cell(f, "alpha", "alpha", role="primary"),
                     ").",
                 ]
             )
