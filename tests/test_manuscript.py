@@ -213,3 +213,16 @@ def test_every_draft_section_a_checklist_names_is_a_section_the_draft_always_wri
         if loc.startswith("results_draft.md#")
     }
     assert named and named <= anchors, named - anchors
+
+
+def test_the_audit_reads_the_counts_of_the_draft(fake_run):
+    """A count below the threshold written into the draft (here from an unmasked table) is found
+    by the disclosure audit through the draft's keys; the masked run's ``<5`` is not a finding."""
+    from analysis.output.audit import audit_run
+
+    write_results_draft(fake_run)
+    assert audit_run(fake_run, min_cell_count=5).query("source == 'results_draft.md'").empty
+    (fake_run / "tables" / "exclusions.csv").write_text(EXCLUSIONS.replace("<5,0", "3,0"))
+    write_results_draft(fake_run)
+    found = audit_run(fake_run, min_cell_count=5).query("source == 'results_draft.md'")
+    assert list(found["value"]) == [3] and "step=2" in found["location"].iloc[0]
