@@ -239,8 +239,8 @@ def _cohort(d: _Draft, conf: Cite) -> Section:
     if d.has(f, group="none", outcome="live_birth", denominator="woman"):
         para: list[str | Cite] = ["At the first transfer, "]
         for i, arm in enumerate(("none", *_ARMS)):
-            label = {"none": "had no immunotherapy", "empirical": "empirical", "personalized": "personalized"}[arm]
-            para += [d.cell(f, "n", "count", group=arm, outcome="live_birth", denominator="woman"), f" women {label}"]
+            label = {"none": " women had no immunotherapy", "empirical": " empirical", "personalized": " personalized"}
+            para += [d.cell(f, "n", "count", group=arm, outcome="live_birth", denominator="woman"), label[arm]]
             para.append(", " if i == 0 else (" and " if i == 1 else " immunotherapy (Table 1). "))
         s.paragraphs.append(para)
     f = "tables/profile_prevalence.csv"
