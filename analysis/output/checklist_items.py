@@ -35,12 +35,13 @@ class ChecklistItem:
 
 @dataclass(frozen=True)
 class Guideline:
-    """A checklist: its file stem in the run folder, title, citations and items."""
+    """A checklist: its file stem in the run folder, title, citations, items and a short name for links."""
 
     stem: str
     title: str
     citations: tuple[str, ...]
     items: tuple[ChecklistItem, ...]
+    short: str = ""
 
 
 def _p(name: str) -> str:
@@ -1041,6 +1042,7 @@ GUIDELINES: dict[str, Guideline] = {
             "doi:10.1371/journal.pmed.1001885",
         ),
         STROBE_RECORD,
+        "STROBE with RECORD",
     ),
     "target": Guideline(
         "checklist_target",
@@ -1051,6 +1053,7 @@ GUIDELINES: dict[str, Guideline] = {
             "published at the same time in BMJ 2025, doi:10.1136/bmj-2025-087179",
         ),
         TARGET,
+        "TARGET",
     ),
     "tripod_ai": Guideline(
         "checklist_tripod_ai",
@@ -1061,5 +1064,6 @@ GUIDELINES: dict[str, Guideline] = {
             "doi:10.1136/bmj-2023-078378",
         ),
         TRIPOD_AI,
+        "TRIPOD+AI",
     ),
 }

@@ -19,19 +19,13 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.output.audit import audit_run, verdict_statement
+from analysis.output.checklist_items import GUIDELINES
 from analysis.output.checklists import heading_anchor
 from analysis.output.disclosure import mask_table, rule_statement
 from analysis.output.pubtables import write_publication_tables
 from analysis.output.results import SKIPPED_FILE
 
 __all__ = ["write_report"]
-
-#: The reporting checklists written next to the report (analysis.output.checklists), linked from it.
-_CHECKLISTS = (
-    ("checklist_strobe_record", "STROBE with RECORD"),
-    ("checklist_target", "TARGET"),
-    ("checklist_tripod_ai", "TRIPOD+AI"),
-)
 
 _CSS = """
 body{font-family:Helvetica,Arial,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}
@@ -317,8 +311,8 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
         'table row in <a href="results_draft_keys.csv">results_draft_keys.csv</a>) and the reporting checklists, '
         "each item pointing to where this run answers it: "
         + " · ".join(
-            f'<a href="{stem}.html">{label}</a> (<a href="{stem}.docx">docx</a>, <a href="{stem}.csv">csv</a>)'
-            for stem, label in _CHECKLISTS
+            f'<a href="{g.stem}.html">{g.short}</a> (<a href="{g.stem}.docx">docx</a>, <a href="{g.stem}.csv">csv</a>)'
+            for g in GUIDELINES.values()
         )
         + ". <code>python -m analysis bundle RUN_DIR</code> packs them with the figures for submission.</p>"
     )
@@ -326,9 +320,11 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Run report</title>'
         f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
     )
-    page = re.sub(  # every section heading gets an id, so checklists and other pages can point at it
+    page = re.sub(  # an anchor before every section heading, so checklists and other pages can point at it
         r"<h2>(.*?)</h2>",
-        lambda m: f'<h2 id="{heading_anchor(html.unescape(re.sub(r"<[^>]+>", "", m.group(1))))}">{m.group(1)}</h2>',
+        lambda m: (
+            f'<a id="{heading_anchor(html.unescape(re.sub(r"<[^>]+>", "", m.group(1))))}"></a><h2>{m.group(1)}</h2>'
+        ),
         page,
     )
     path = run_dir / "report.html"
