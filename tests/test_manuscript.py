@@ -179,6 +179,9 @@ def test_the_bundle_opens_its_checksums_match_and_it_holds_nothing_row_level(fak
         tiff = Image.open(io.BytesIO(zf.read("figures/figure_1_flow.tiff")))
         assert tiff.format == "TIFF" and tiff.mode == "RGB"
         assert round(tiff.info["dpi"][0]) == 300 and tiff.size == (600, 450)  # 2 × 1.5 in at 300 dpi
+        png = Image.open(fake_run / "figures" / "figure_1_flow.png").convert("RGBA")
+        on_white = Image.alpha_composite(Image.new("RGBA", png.size, "white"), png).convert("RGB")
+        assert tiff.tobytes() == on_white.tobytes()  # the same pixels: converted, not redrawn
         supplement = docx.Document(io.BytesIO(zf.read("supplement.docx")))
         assert "Supplementary figure S1: extra." in [p.text for p in supplement.paragraphs]
         docx.Document(io.BytesIO(zf.read("results_draft.docx")))
