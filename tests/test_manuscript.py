@@ -42,7 +42,7 @@ ESTIMATES = """notebook,model_id,outcome,population,estimator,term,coef,std_erro
 """
 EXCLUSIONS = """step,stage,kind,reason,n_patients,n_transfers
 1,cohort,included,patients and transfers in the data,1234,2345
-2,cohort,excluded,no embryo transfer after the biopsy,<5,0
+2,cohort,excluded,no embryo transfer within 365 days of the biopsy,<5,0
 3,first_transfer,analysed,first-transfer population for live_birth,1230,1230
 """
 HIERARCHY = """role,order,label,model_id,term,estimator,estimate,conf_low,conf_high,p_value,p_adjusted,multiplicity,alpha,significant,message
@@ -152,6 +152,7 @@ def test_every_number_of_the_draft_is_its_table_cell_and_an_altered_table_fails(
     for r in keys.itertuples():
         assert f"{r.shown}[^{r.key}]" in text
     assert "associated with" in text and "caused" not in text
+    assert "(*no embryo transfer within 365 days of the biopsy*)" in text  # words from a table: not a number
     # a deliberately altered table: the draft no longer matches
     est = (fake_run / "tables" / "estimates.csv").read_text().replace("0.168681,0.041343", "0.171234,0.041343")
     (fake_run / "tables" / "estimates.csv").write_text(est)

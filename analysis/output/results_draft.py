@@ -27,6 +27,7 @@ from analysis.output.wordfiles import new_document, save_document
 __all__ = [
     "DRAFT_KEY_COLUMNS",
     "Cite",
+    "Label",
     "SourceKey",
     "build_results_draft",
     "check_results_draft",
@@ -64,12 +65,19 @@ class Cite:
     shown: str
 
 
+@dataclass(frozen=True)
+class Label:
+    """Words quoted from a table (a reason, a label, a verdict): shown in italics, never read as a number."""
+
+    text: str
+
+
 @dataclass
 class Section:
     """A section of the draft: title and paragraphs (lists of text and :class:`Cite`)."""
 
     title: str
-    paragraphs: list[list[str | Cite]] = field(default_factory=list)
+    paragraphs: list[list[str | Cite | Label]] = field(default_factory=list)
 
 
 def read_cell(run_dir: str | Path, key: SourceKey) -> str:
@@ -216,7 +224,7 @@ def _flow(d: _Draft) -> Section:
     excluded = flow[(flow["kind"] == "excluded") & (flow["stage"] == "cohort")]
     parts = []
     for _, r in excluded.iterrows():
-        parts.append([d.cell(f, "n_patients", "count", step=r["step"]), f" were excluded ({r['reason']})"])
+        parts.append([d.cell(f, "n_patients", "count", step=r["step"]), " were excluded (", Label(r["reason"]), ")"])
     for i, p in enumerate(parts):
         para += p + (["; "] if i < len(parts) - 1 else [". "])
     if not parts:
@@ -251,7 +259,8 @@ def _cohort(d: _Draft, conf: Cite) -> Section:
         rows = list(overall["immune_profile"])
         for i, profile in enumerate(rows):
             para += [
-                f"{profile.replace('_', ' ')} in ",
+                Label(profile.replace("_", " ")),
+                " in ",
                 d.cell(f, "n", "count", group="overall", immune_profile=profile),
                 " women, ",
                 d.cell(f, "percent", "percent_value", group="overall", immune_profile=profile),
@@ -271,7 +280,9 @@ def _main_effect(d: _Draft, conf: Cite) -> Section:
             style = "points" if difference else "ratio"
             s.paragraphs.append(
                 [
-                    f"In the declared primary analysis ({label}), the estimate was ",
+                    "In the declared primary analysis (",
+                    Label(label),
+                    "), the estimate was ",
                     d.cell(f, "estimate", style, role="primary"),
                     " percentage points (" if difference else " (",
                     "CI ",
@@ -288,7 +299,13 @@ def _main_effect(d: _Draft, conf: Cite) -> Section:
         else:
             message = d.raw(f, "message", role="primary")
             s.paragraphs.append(
-                [f"The declared primary analysis ({label}) could not be estimated in this run: {message}."]
+                [
+                    "The declared primary analysis (",
+                    Label(label),
+                    ") could not be estimated in this run: ",
+                    Label(message),
+                    ".",
+                ]
             )
     for arm in _ARMS:
         term = f"treatment_arm[{arm}]"
@@ -369,7 +386,8 @@ def _sensitivity(d: _Draft) -> Section:
         ]
         for i, label in enumerate(rows["label"]):
             para += [
-                f"`{label}` ",
+                Label(label),
+                " ",
                 d.cell(f, "estimate", "ratio", label=label),
                 " (CI ",
                 d.cell(f, "conf_low", "ratio", label=label),
@@ -405,7 +423,9 @@ def _biomarkers(d: _Draft) -> Section:
         for _, r in rows.iterrows():
             g = dict(grouping="profile_group", group=r["group"])
             para += [
-                f"In {r['group']} profiles, personalized immunotherapy was associated with a doubly robust risk "
+                "In ",
+                Label(r["group"]),
+                " profiles, personalized immunotherapy was associated with a doubly robust risk "
                 "difference in live birth of ",
                 d.cell(f, "risk_difference", "points", **g),
                 " percentage points (CI ",
@@ -414,7 +434,9 @@ def _biomarkers(d: _Draft) -> Section:
                 d.cell(f, "conf_high", "points", **g),
                 "; adjusted p = ",
                 d.cell(f, "p_adjusted", "p", **g),
-                f"; rule: {r['verdict']}). ",
+                "; rule: ",
+                Label(r["verdict"]),
+                "). ",
             ]
         if para:
             s.paragraphs.append(para)
@@ -493,7 +515,7 @@ def _keyed(sections: list[Section]) -> tuple[list[tuple[str, list[list[str]]]], 
             parts = []
             for i, part in enumerate(para):
                 if isinstance(part, Cite):
-                    before = "".join(p if isinstance(p, str) else "x" for p in para[:i])
+                    before = "".join(p if isinstance(p, str) else "x" for p in para[:i])  # a Label is words
                     if before and not before[-1].isspace():
                         raise ValueError(f"a number must follow a space: …{before[-20:]!r}")
                     key = f"K{len(rows) + 1}"
@@ -516,12 +538,20 @@ def _keyed(sections: list[Section]) -> tuple[list[tuple[str, list[list[str]]]], 
     return out, pd.DataFrame(rows, columns=DRAFT_KEY_COLUMNS)
 
 
+def _md_part(part) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, Label):
+        return f"*{part.text.replace('*', '')}*"
+    return f"{part[0]}[^{part[1]}]"
+
+
 def _markdown(keyed, keys: pd.DataFrame) -> str:
     lines = ["# Results", "", _INTRO, ""]
     for title, paragraphs in keyed:
         lines += [f"## {title}", ""]
         for parts in paragraphs:
-            lines += ["".join(p if isinstance(p, str) else f"{p[0]}[^{p[1]}]" for p in parts).strip(), ""]
+            lines += ["".join(_md_part(p) for p in parts).strip(), ""]
     lines += ["## Sources of the numbers", ""]
     for r in keys.itertuples(index=False):
         where = f"row {r.row}, " if r.row else ""
@@ -542,6 +572,8 @@ def _word(keyed, keys: pd.DataFrame, path: Path) -> Path:
             for p in parts:
                 if isinstance(p, str):
                     paragraph.add_run(p)
+                elif isinstance(p, Label):
+                    paragraph.add_run(p.text).italic = True
                 else:
                     paragraph.add_run(p[0])
                     paragraph.add_run(p[1]).font.superscript = True
@@ -576,7 +608,7 @@ def check_results_draft(run_dir: str | Path) -> pd.DataFrame:
     A problem is a number whose table cell (formatted in its style) differs from the text, a key
     whose row no longer exists, a key of the text missing from ``results_draft_keys.csv`` or the
     reverse, or a number in the text without a key (figure and table numbers and code spans
-    aside).
+    aside, and words quoted from a table, in italics).
 
     Returns
     -------
@@ -616,7 +648,7 @@ def check_results_draft(run_dir: str | Path) -> pd.DataFrame:
     for key in keys.index.difference(list(cited)):
         problems.append({"key": key, "shown": "", "expected": "", "problem": "key not cited in the text"})
     stripped = _CITED.sub(" ", body)
-    stripped = re.sub(r"`[^`]*`|\b(?:Figure|Table)s? \d+\b", " ", stripped)
+    stripped = re.sub(r"`[^`]*`|\*[^*\n]+\*|\b(?:Figure|Table)s? \d+\b", " ", stripped)  # code, quoted labels
     for line in stripped.splitlines():
         if re.search(r"\d", line):
             problems.append({"key": "", "shown": line.strip()[:80], "expected": "", "problem": "number without a key"})
