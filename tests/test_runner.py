@@ -210,3 +210,71 @@ def test_run_from_postgresql_equals_the_run_from_csv_files(run, db_run):
         "births.csv",
         "adverse_events.csv",
     }
+
+
+def test_checklists_of_the_run_name_only_existing_files_and_sections(run):
+    """Issue 19 part 2: every item the run marks answered points at a file, report section or plan
+    parameter that exists in this run; the report links the checklists and its sections have ids."""
+    from analysis.output.checklist_items import GUIDELINES
+    from analysis.output.checklists import STATUS, check_checklists
+
+    assert check_checklists(run) == []
+    answered = 0
+    for g in GUIDELINES.values():
+        table = pd.read_csv(run / f"{g.stem}.csv", dtype=str, keep_default_na=False)
+        assert list(table["item"]) == [i.number for i in g.items]
+        answered += int(table["status"].isin([STATUS["run"], STATUS["both"]]).sum())
+    assert answered >= 60
+    page = (run / "report.html").read_text()
+    assert 'id="the-emulated-target-trial"' in page and 'href="checklist_target.html"' in page
+    sections = {loc for g in GUIDELINES.values() for i in g.items for loc in i.where if loc.startswith("report.html#")}
+    assert sections and all(f'id="{loc.split("#")[1]}"' in page for loc in sections)  # no misspelt section
+
+
+def test_every_number_of_the_results_draft_matches_its_table_row(run, tmp_path):
+    """Issue 19 part 3: the draft's keyed numbers are re-read from the run's tables (none differs, no
+    number lacks a key); the same draft against a copy with one altered estimate fails on that key."""
+    from analysis.output.results_draft import check_results_draft
+
+    assert check_results_draft(run).empty
+    keys = pd.read_csv(run / "results_draft_keys.csv", dtype=str, keep_default_na=False)
+    assert len(keys) >= 40 and "tables/estimates.csv" in set(keys["file"])
+    text = (run / "results_draft.md").read_text()
+    assert "associated with" in text and "90%" in text  # conf_level=0.9 reaches the text
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("notebooks", "figures"))
+    row = keys[(keys["file"] == "tables/estimates.csv") & (keys["column"] == "estimate")].iloc[0]
+    est = pd.read_csv(copy / "tables" / "estimates.csv", dtype=str, keep_default_na=False)
+    selector = dict(part.split("=", 1) for part in row["row"].split("; "))
+    hit = (est["model_id"] == selector["model_id"]) & (est["term"] == selector["term"])
+    est.loc[hit, "estimate"] = str(float(est.loc[hit, "estimate"].iloc[0]) * 1.5 + 0.5)
+    est.to_csv(copy / "tables" / "estimates.csv", index=False)
+    problems = check_results_draft(copy)
+    assert list(problems["key"]) == [row["key"]]
+
+
+def test_the_submission_bundle_of_the_run_opens_and_matches_its_manifest(run, tmp_path):
+    """Issue 19 part 5: zip, Word files and TIFFs open; every checksum matches; nothing row-level."""
+    import hashlib
+    import io
+    import zipfile
+
+    import docx
+    from PIL import Image
+
+    path = tmp_path / "bundle.zip"
+    assert main(["bundle", str(run), "--out", str(path)]) == 0
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        manifest = json.loads(zf.read("bundle_manifest.json"))
+        assert set(manifest["files"]) == set(names) - {"bundle_manifest.json"}
+        for name, entry in manifest["files"].items():
+            assert hashlib.sha256(zf.read(name)).hexdigest() == entry["sha256"], name
+        assert not [n for n in names if n.startswith("interim/") or n.endswith((".parquet", ".pkl"))]
+        tiffs = [n for n in names if n.endswith(".tiff")]
+        assert len(tiffs) == len([n for n in names if n.startswith("figures/figure_") and n.endswith(".pdf")]) >= 4
+        for name in tiffs:
+            image = Image.open(io.BytesIO(zf.read(name)))
+            assert image.format == "TIFF" and round(image.info["dpi"][0]) == 300
+        for name in [n for n in names if n.endswith(".docx")]:
+            docx.Document(io.BytesIO(zf.read(name)))

@@ -553,8 +553,24 @@ def audit_run(run_dir: str | Path, *, min_cell_count: int | None = None, include
     if include_report and (run_dir / "report.html").exists():
         page = (run_dir / "report.html").read_text(encoding="utf-8")
         found += audit_text(_TAG.sub(" ", page), "report.html", k)
+    found += _audit_results_draft(run_dir, k)
     out = pd.DataFrame(found, columns=FINDING_COLUMNS)
     return out.drop_duplicates().reset_index(drop=True)
+
+
+def _audit_results_draft(run_dir: Path, k: int) -> list[dict]:
+    """The drafted Results: its text, and every number its keys file declares a count."""
+    found = []
+    md, keys = run_dir / "results_draft.md", run_dir / "results_draft_keys.csv"
+    if md.exists():
+        found += audit_text(re.sub(r"\[\^K\d+\]", "", md.read_text(encoding="utf-8")), md.name, k)
+    if keys.exists():
+        table = pd.read_csv(keys, dtype=str, keep_default_na=False)
+        for r in table[table["style"] == "count"].itertuples(index=False):
+            value = r.shown.replace(",", "")
+            if value.isdigit() and _small(int(value), k):
+                found.append(_finding(md.name, f"{r.key}: {r.file} ({r.row}) {r.column}", "direct", int(value)))
+    return found
 
 
 def _audit_estimates(frame: pd.DataFrame, k: int) -> list[dict]:

@@ -19,6 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.output.audit import audit_run, verdict_statement
+from analysis.output.checklist_items import GUIDELINES
+from analysis.output.checklists import heading_anchor
 from analysis.output.disclosure import mask_table, rule_statement
 from analysis.output.pubtables import write_publication_tables
 from analysis.output.results import SKIPPED_FILE
@@ -303,9 +305,27 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
     shown = {key: value for key, value in manifest.items() if key not in ("parameters",)}
     parts.append(f"<pre>{html.escape(json.dumps(shown, indent=2, sort_keys=True, default=str))}</pre>")
 
+    parts.append(
+        "<h2>Manuscript aids</h2><p>Written after this report from the same tables: the drafted Results "
+        '(<a href="results_draft.md">Markdown</a>, <a href="results_draft.docx">Word</a>; every number keyed to its '
+        'table row in <a href="results_draft_keys.csv">results_draft_keys.csv</a>) and the reporting checklists, '
+        "each item pointing to where this run answers it: "
+        + " · ".join(
+            f'<a href="{g.stem}.html">{g.short}</a> (<a href="{g.stem}.docx">docx</a>, <a href="{g.stem}.csv">csv</a>)'
+            for g in GUIDELINES.values()
+        )
+        + ". <code>python -m analysis bundle RUN_DIR</code> packs them with the figures for submission.</p>"
+    )
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Run report</title>'
         f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
+    page = re.sub(  # an anchor before every section heading, so checklists and other pages can point at it
+        r"<h2>(.*?)</h2>",
+        lambda m: (
+            f'<a id="{heading_anchor(html.unescape(re.sub(r"<[^>]+>", "", m.group(1))))}"></a><h2>{m.group(1)}</h2>'
+        ),
+        page,
     )
     path = run_dir / "report.html"
     tmp = path.with_name("report.html.tmp")

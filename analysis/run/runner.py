@@ -29,9 +29,11 @@ from analysis.data.cohort import load_cohort
 from analysis.data.cohort_cache import read_cohort_cache, write_cohort_cache
 from analysis.data.loading import input_files, sha256_file
 from analysis.methods.resampling import SCHEDULER_VARIABLE
+from analysis.output.checklists import write_checklists
 from analysis.output.disclosure import mask_table
 from analysis.output.report import write_report
 from analysis.output.results import drop_notebook_estimates, write_table
+from analysis.output.results_draft import write_results_draft
 from analysis.run.config import RUNNER_PARAMETERS, check_plan, cohort_folder, resolve_config
 from analysis.run.plan_check import check_plan_against_cohort
 
@@ -507,8 +509,10 @@ def run_suite(
         manifest["cohort"]["interim"] = None
     manifest.update(status="ok", finished=_now(), wall_seconds=round(time.perf_counter() - start, 2))
     _write_manifest(partial, manifest)
-    try:  # publication tables and report.html, from what the notebooks wrote
+    try:  # publication tables and report.html, then the Results draft and the checklists that point into them
         write_report(partial, manifest)
+        write_results_draft(partial)
+        write_checklists(partial)
     except Exception as exc:
         raise RunError(
             f"the notebooks ran, but the report could not be written: {type(exc).__name__}: {exc}\n"
