@@ -509,9 +509,11 @@ def run_suite(
         manifest["cohort"]["interim"] = None
     manifest.update(status="ok", finished=_now(), wall_seconds=round(time.perf_counter() - start, 2))
     _write_manifest(partial, manifest)
-    try:  # publication tables and report.html, then the Results draft and the checklists that point into them
-        write_report(partial, manifest)
+    # the Results draft first (from tables/ only), so the report's disclosure audit reads this
+    # run's draft; then the publication tables and report.html; then the checklists pointing into both
+    try:
         write_results_draft(partial)
+        write_report(partial, manifest)
         write_checklists(partial)
     except Exception as exc:
         raise RunError(
