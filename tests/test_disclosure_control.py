@@ -537,3 +537,26 @@ def test_the_context_hides_what_would_give_back_the_unknown_outcomes(tmp_path):
         ctx.save_estimates(est)
         written = pd.read_csv(ctx.paths.tables / "estimates.csv")
         assert bool(written["n_obs"].isna().all()) == hidden
+
+
+def test_a_run_masked_at_one_threshold_can_be_audited_at_a_higher_one():
+    """A run masked at k = 5 audited with ``--min-cell-count 10``: its ``<5`` cells are hidden
+    cells (1..4), not unreadable numbers. Before, the audit crashed with KeyError on them; now it
+    reads them as hidden, finds the published 8 (below 10) and nothing in the protected row."""
+    t = pd.DataFrame(
+        {
+            "group": ["a"] * 4 + ["b"] * 2,
+            "level": list("wxyz") + list("wx"),
+            "n": [3, 6, 40, 45, 8, 30],
+            "total": [94] * 4 + [38] * 2,
+        }
+    )
+    decl = TableDisclosure(
+        counts=("n", "total"),
+        denominators={"n": "total"},
+        group_sums=(GroupSum("n", ("group",), total="total"),),
+    )
+    at_five, _ = mask_declared(t, decl, 5)
+    assert at_five["n"].tolist()[:2] == ["<5", SUPPRESSED]
+    found = audit_table(at_five.astype(str), "t", K, decl)
+    assert {(f["route"], f["value"]) for f in found} == {("direct", 8), ("complement", 8)}

@@ -205,13 +205,13 @@ def _audit_relations(frame, name, k, decl, counts) -> list[dict]:
     true_like = frame.copy()
     for c in counts:
         true_like[c] = pd.to_numeric(frame[c].astype(str).str.replace(",", ""), errors="coerce")
-    label = masked_label(k)
     hidden_cells = {}
     for c in counts:
         for i, text in frame[c].astype(str).items():
-            if text == label:
-                hidden_cells[(i, c)] = (1, k - 1)
-            elif text == SUPPRESSED:
+            below = re.fullmatch(r"<(\d+)", text.strip())
+            if below:  # "<m": the run's own threshold, which may differ from the one audited against
+                hidden_cells[(i, c)] = (1, int(below.group(1)) - 1)
+            elif text == SUPPRESSED or (pd.isna(true_like.at[i, c]) and text.strip() not in ("", "nan")):
                 hidden_cells[(i, c)] = (0, math.inf)
     if not hidden_cells:
         return []
