@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.core.text import exploded_lists
+
 #: Direction of each agent of the controlled vocabulary.
 AGENT_DIRECTION = {
     "prednisolone": "suppressive",
@@ -59,7 +61,7 @@ def agent_directions(agents: pd.Series) -> pd.DataFrame:
     text = agents.fillna("").astype(str)
     out = pd.DataFrame(index=agents.index)
     out["any_agent"] = text.str.len() > 0
-    exploded = text.str.split(";").explode()
+    exploded = exploded_lists(text)
     direction = exploded.map(AGENT_DIRECTION)
     for d in ("suppressive", "stimulating", "neutral"):
         out[d] = (direction == d).groupby(level=0).any().reindex(agents.index, fill_value=False)
