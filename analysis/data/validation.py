@@ -199,7 +199,9 @@ def _parse_column(raw: pd.Series, s: ColumnSpec) -> tuple[pd.Series, pd.Series]:
         if pd.api.types.is_datetime64_any_dtype(raw):
             out = pd.to_datetime(raw).dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
             return out.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
-        out = pd.to_datetime(_text(raw).str.strip().str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+        # cache=False: pandas' cache decision samples up to 500 cells in Python; the fixed format
+        # parses in compiled code anyway
+        out = pd.to_datetime(_text(raw).str.strip().str.slice(0, 10), format="%Y-%m-%d", errors="coerce", cache=False)
         bad = out.isna() & ~blank
         return out.astype("datetime64[ns]"), bad
     raise ValueError(f"unknown column kind {s.kind!r}")
