@@ -17,15 +17,55 @@ Med 23:2937).
 in each arm, :math:`\hat\mu_a = \sum_{A_i = a} w_i Y_i / \sum_{A_i = a} w_i`, with influence
 functions :math:`\phi_i = 1\{A_i = a\} w_i (Y_i - \hat\mu_a) / \sum_{A_j = a} w_j`, summed by
 cluster and combined as above (R: ``svyby(~y, ~arm, design, svymean)`` with ``svycontrast``).
-RR limits are computed on the log scale.
+RR limits are computed on the log scale. This known-weights variance is the default (R
+``survey`` parity).
 
-**AIPW** (``aipw_rd``; Robins, Rotnitzky & Zhao 1994; Funk et al. 2011, Am J Epidemiol
-173:761): with outcome model predictions :math:`\hat m_a(x)` and scores :math:`\hat e_a(x)`,
+**Stacked IPTW risks** (``iptw_stacked_rd``, ``iptw_stacked_rr``; ``variance="stacked"``): the
+multinomial propensity model's estimating equations are stacked with the Hájek equations, so the
+weights are no longer treated as known (Lunceford & Davidian 2004, Stat Med 23:2937, §3.2):
 
-.. math:: \hat\mu_a = \frac1n \sum_i \Big[\hat m_a(x_i) + \frac{1\{A_i = a\}(Y_i - \hat m_a(x_i))}{\hat e_a(x_i)}\Big],
+.. math:: \phi_{a,i} = \frac{1\{A_i = a\} w_i (Y_i - \hat\mu_a) + D_a^\top I_\gamma^{-1} S_i}{\sum_{A_j = a} w_j},
+   \qquad D_a = \sum_i 1\{A_i = a\}\, w_i (Y_i - \hat\mu_a)\, \frac{\partial \log w_i}{\partial \gamma},
 
-consistent if either model is right. Its CI is the percentile bootstrap over patients, both
-models refitted in every replicate.
+with :math:`S_i` the multinomial score of row :math:`i`, :math:`I_\gamma` the information and
+:math:`\partial \log w / \partial \gamma_b = \{-(1\{a = b\} - e_b),\ 1\{t = b\} - 1\{a = b\},\
+h/e_b - 1\{a = b\}\}\, x` for ATE, ATT (treated :math:`t`) and ATO weights. For the ATE this
+variance is smaller than the known-weights one (estimating the score is more efficient than
+knowing it). Only for untruncated weights: truncation is not a smooth function of :math:`\gamma`.
+
+**AIPW** (``aipw_rd``, ``aipw_if_rd``; Robins, Rotnitzky & Zhao 1994; Funk et al. 2011, Am J
+Epidemiol 173:761): with outcome model predictions :math:`\hat m_a(x)` (logistic, coefficients
+:math:`\beta`) and scores :math:`\hat e_a(x)` (multinomial logit, coefficients :math:`\gamma`),
+in a stratum :math:`s` of :math:`n_s` rows
+
+.. math:: \hat\mu_{s,a} = \frac1{n_s} \sum_{i \in s} \underbrace{\Big[\hat m_a(x_i) + \frac{1\{A_i = a\}(Y_i - \hat m_a(x_i))}{\hat e_a(x_i)}\Big]}_{\text{aug}_{a,i}(\gamma, \beta)},
+
+consistent if either model is right. Two inferences (``inference``):
+
+- *Influence function* (estimator ``aipw_if_rd``): :math:`\theta = (\gamma, \beta, \mu)` solves
+  the stacked estimating equations :math:`\sum_i \psi_i(\theta) = 0`, :math:`\psi_i = (S_i^\gamma,
+  S_i^\beta, 1\{i \in s\}(\text{aug}_{a,i} - \mu_{s,a}))` (multinomial score, logistic score
+  :math:`(Y_i - m_i) x_i`, AIPW equation). The M-estimation sandwich (Stefanski & Boos 2002, Am
+  Stat 56:29; Tsiatis 2006, *Semiparametric Theory and Missing Data*, ch. 13)
+  :math:`V = A^{-1} B A^{-\top}`, bread :math:`A = -\sum_i \partial\psi_i/\partial\theta^\top`,
+  meat :math:`B = \sum_g \Psi_g \Psi_g^\top` over clusters (patients) :math:`g`, has, because
+  :math:`A` is block lower-triangular, the :math:`\mu` block :math:`\sum_g \Phi_g \Phi_g^\top` with
+
+  .. math:: \phi_{s,a,i} = \frac{1\{i \in s\}(\text{aug}_{a,i} - \hat\mu_{s,a}) + D_\gamma^\top I_\gamma^{-1} S_i^\gamma + D_\beta^\top I_\beta^{-1} S_i^\beta}{n_s},
+
+  :math:`D_\beta = \sum_{i \in s} m_a(1 - m_a)(1 - 1\{A_i = a\}/e_a)\, x_{a,i}`,
+  :math:`D_{\gamma_b} = -\sum_{i \in s} 1\{A_i = a\}(Y_i - m_a)/e_a \cdot (1\{a = b\} - e_b)\, x_i`,
+  :math:`I_\beta = X^\top \operatorname{diag}(m(1 - m)) X`. When both models are right the two
+  model terms vanish in expectation and :math:`\phi` is the efficient influence function
+  (Lunceford & Davidian 2004, §3.3); when the outcome model is wrong the propensity term keeps
+  the variance right. No small-sample factor (HC0). Wald limits; one pass over the rows.
+- *Bootstrap* (estimator ``aipw_rd``): percentile interval over patient resamples, both models
+  refitted in every replicate.
+
+``inference="auto"`` uses the influence function above ``influence_above`` patients and the
+bootstrap at or below it; the influence-function SEs are computed in both cases and set beside
+the bootstrap's (:attr:`AipwRiskDifferences.comparison`). R check: the stacked sandwich by hand
+(``tests/reference/make_influence_reference.R``).
 
 **Matched** (``matched_logit``): logistic regression of the outcome on the arm in the matched
 sample, standard errors clustered on the matched pair (R: ``sandwich::vcovCL(fit, cluster =
@@ -56,6 +96,7 @@ __all__ = [
     "AIPW_INFERENCE",
     "AipwRiskDifferences",
     "aipw_inference_method",
+    "aipw_risk_influence",
     "aipw_risks",
     "aipw_rd_rows",
     "evalue_table",
@@ -500,12 +541,34 @@ def multinomial_influence(X_ps: np.ndarray, codes: np.ndarray, n_classes: int) -
     return probs, scores @ inv_info
 
 
-def _aipw_influence(*, y, codes, levels, X_ps, X, X_arm, strata) -> tuple[np.ndarray, np.ndarray]:
-    r"""AIPW risks for every (stratum, arm) and their influence functions, both models' estimation stacked.
+def aipw_risk_influence(*, y, codes, levels, X_ps, X, X_arm, strata) -> tuple[np.ndarray, np.ndarray]:
+    r"""Return AIPW risks for every (stratum, arm) and their influence functions, both models' estimation stacked.
 
-    Returns the risks (same order as :func:`_aipw_from_arrays`) and an (n, strata × arms)
-    matrix whose columns are :math:`\phi_i` of the module docstring (already divided by the
-    stratum size, so the variance is the sum of squares of the cluster sums).
+    Parameters
+    ----------
+    y : ndarray (n,)
+        Outcome, 0/1.
+    codes : ndarray of int (n,)
+        Arm received, 0 the reference (position in ``levels``).
+    levels : sequence of str
+        Arms, reference first.
+    X_ps : ndarray (n, p)
+        Propensity design (intercept first): multinomial logit of ``codes``.
+    X : ndarray (n, q)
+        Outcome design at the received arm: logistic regression of ``y``.
+    X_arm : list of ndarray (n, q)
+        Outcome design with every row set to each arm in turn.
+    strata : dict of str to bool ndarray
+        Rows of each stratum (``all`` and the modifier's levels).
+
+    Returns
+    -------
+    risks : ndarray (strata × arms,)
+        Stratum by stratum, arms in ``levels`` order.
+    phi : ndarray (n, strata × arms)
+        The columns :math:`\phi_i` of the module docstring, already divided by the stratum
+        size: the covariance of the risks is :math:`\sum_g \Phi_g \Phi_g^\top` over the
+        cluster sums :math:`\Phi_g`.
     """
     k = len(levels)
     e, if_gamma = multinomial_influence(X_ps, codes, k)
@@ -718,7 +781,7 @@ def aipw_rd_rows(
     )
     n_patients = len(np.unique(labels)) if labels is not None else len(arrays["y"])
     method = aipw_inference_method(inference, n_patients, influence_above)
-    point_risks, phi = _aipw_influence(**arrays)
+    point_risks, phi = aipw_risk_influence(**arrays)
     point = _risk_frame(arrays, point_risks)
     if_risk_se, if_rd = _influence_summary(phi, labels, point, reference, conf_level)
     notes, failed, boot_rd = (), 0, None
