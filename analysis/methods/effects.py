@@ -17,15 +17,55 @@ Med 23:2937).
 in each arm, :math:`\hat\mu_a = \sum_{A_i = a} w_i Y_i / \sum_{A_i = a} w_i`, with influence
 functions :math:`\phi_i = 1\{A_i = a\} w_i (Y_i - \hat\mu_a) / \sum_{A_j = a} w_j`, summed by
 cluster and combined as above (R: ``svyby(~y, ~arm, design, svymean)`` with ``svycontrast``).
-RR limits are computed on the log scale.
+RR limits are computed on the log scale. This known-weights variance is the default (R
+``survey`` parity).
 
-**AIPW** (``aipw_rd``; Robins, Rotnitzky & Zhao 1994; Funk et al. 2011, Am J Epidemiol
-173:761): with outcome model predictions :math:`\hat m_a(x)` and scores :math:`\hat e_a(x)`,
+**Stacked IPTW risks** (``iptw_stacked_rd``, ``iptw_stacked_rr``; ``variance="stacked"``): the
+multinomial propensity model's estimating equations are stacked with the Hájek equations, so the
+weights are no longer treated as known (Lunceford & Davidian 2004, Stat Med 23:2937, §3.2):
 
-.. math:: \hat\mu_a = \frac1n \sum_i \Big[\hat m_a(x_i) + \frac{1\{A_i = a\}(Y_i - \hat m_a(x_i))}{\hat e_a(x_i)}\Big],
+.. math:: \phi_{a,i} = \frac{1\{A_i = a\} w_i (Y_i - \hat\mu_a) + D_a^\top I_\gamma^{-1} S_i}{\sum_{A_j = a} w_j},
+   \qquad D_a = \sum_i 1\{A_i = a\}\, w_i (Y_i - \hat\mu_a)\, \frac{\partial \log w_i}{\partial \gamma},
 
-consistent if either model is right. Its CI is the percentile bootstrap over patients, both
-models refitted in every replicate.
+with :math:`S_i` the multinomial score of row :math:`i`, :math:`I_\gamma` the information and
+:math:`\partial \log w / \partial \gamma_b = \{-(1\{a = b\} - e_b),\ 1\{t = b\} - 1\{a = b\},\
+h/e_b - 1\{a = b\}\}\, x` for ATE, ATT (treated :math:`t`) and ATO weights. For the ATE this
+variance is smaller than the known-weights one (estimating the score is more efficient than
+knowing it). Only for untruncated weights: truncation is not a smooth function of :math:`\gamma`.
+
+**AIPW** (``aipw_rd``, ``aipw_if_rd``; Robins, Rotnitzky & Zhao 1994; Funk et al. 2011, Am J
+Epidemiol 173:761): with outcome model predictions :math:`\hat m_a(x)` (logistic, coefficients
+:math:`\beta`) and scores :math:`\hat e_a(x)` (multinomial logit, coefficients :math:`\gamma`),
+in a stratum :math:`s` of :math:`n_s` rows
+
+.. math:: \hat\mu_{s,a} = \frac1{n_s} \sum_{i \in s} \underbrace{\Big[\hat m_a(x_i) + \frac{1\{A_i = a\}(Y_i - \hat m_a(x_i))}{\hat e_a(x_i)}\Big]}_{\text{aug}_{a,i}(\gamma, \beta)},
+
+consistent if either model is right. Two inferences (``inference``):
+
+- *Influence function* (estimator ``aipw_if_rd``): :math:`\theta = (\gamma, \beta, \mu)` solves
+  the stacked estimating equations :math:`\sum_i \psi_i(\theta) = 0`, :math:`\psi_i = (S_i^\gamma,
+  S_i^\beta, 1\{i \in s\}(\text{aug}_{a,i} - \mu_{s,a}))` (multinomial score, logistic score
+  :math:`(Y_i - m_i) x_i`, AIPW equation). The M-estimation sandwich (Stefanski & Boos 2002, Am
+  Stat 56:29; Tsiatis 2006, *Semiparametric Theory and Missing Data*, ch. 13)
+  :math:`V = A^{-1} B A^{-\top}`, bread :math:`A = -\sum_i \partial\psi_i/\partial\theta^\top`,
+  meat :math:`B = \sum_g \Psi_g \Psi_g^\top` over clusters (patients) :math:`g`, has, because
+  :math:`A` is block lower-triangular, the :math:`\mu` block :math:`\sum_g \Phi_g \Phi_g^\top` with
+
+  .. math:: \phi_{s,a,i} = \frac{1\{i \in s\}(\text{aug}_{a,i} - \hat\mu_{s,a}) + D_\gamma^\top I_\gamma^{-1} S_i^\gamma + D_\beta^\top I_\beta^{-1} S_i^\beta}{n_s},
+
+  :math:`D_\beta = \sum_{i \in s} m_a(1 - m_a)(1 - 1\{A_i = a\}/e_a)\, x_{a,i}`,
+  :math:`D_{\gamma_b} = -\sum_{i \in s} 1\{A_i = a\}(Y_i - m_a)/e_a \cdot (1\{a = b\} - e_b)\, x_i`,
+  :math:`I_\beta = X^\top \operatorname{diag}(m(1 - m)) X`. When both models are right the two
+  model terms vanish in expectation and :math:`\phi` is the efficient influence function
+  (Lunceford & Davidian 2004, §3.3); when the outcome model is wrong the propensity term keeps
+  the variance right. No small-sample factor (HC0). Wald limits; one pass over the rows.
+- *Bootstrap* (estimator ``aipw_rd``): percentile interval over patient resamples, both models
+  refitted in every replicate.
+
+``inference="auto"`` uses the influence function above ``influence_above`` patients and the
+bootstrap at or below it; the influence-function SEs are computed in both cases and set beside
+the bootstrap's (:attr:`AipwRiskDifferences.comparison`). R check: the stacked sandwich by hand
+(``tests/reference/make_influence_reference.R``).
 
 **Matched** (``matched_logit``): logistic regression of the outcome on the arm in the matched
 sample, standard errors clustered on the matched pair (R: ``sandwich::vcovCL(fit, cluster =
@@ -53,7 +93,10 @@ from analysis.models.multinomial import fit_multinomial_logit
 from analysis.models.tidy import estimate_rows
 
 __all__ = [
+    "AIPW_INFERENCE",
     "AipwRiskDifferences",
+    "aipw_inference_method",
+    "aipw_risk_influence",
     "aipw_risks",
     "aipw_rd_rows",
     "evalue_table",
@@ -61,6 +104,8 @@ __all__ = [
     "iptw_logit_rows",
     "iptw_risk_rows",
     "matched_logit_rows",
+    "multinomial_influence",
+    "stacked_weighted_risks",
     "weighted_logit",
 ]
 
@@ -75,14 +120,25 @@ class AipwRiskDifferences:
         Contract rows (estimator ``aipw_rd``; stratum rows with terms
         ``treatment_arm[personalized] | profile_group=dysregulated``).
     risks : DataFrame
-        Risks by stratum and arm with bootstrap CIs, and the number of failed replicates.
+        Risks by stratum and arm with their SE and CI, ``ci_method`` (``bootstrap_percentile``
+        or ``influence_function``), and the number of bootstrap and failed replicates (0 and 0
+        for the influence function).
     warnings : tuple of str
         Sentences for the reader (failed bootstrap replicates); empty when there is nothing to say.
+    inference : str
+        ``"bootstrap"`` or ``"influence"``: what gave the intervals of ``estimates``.
+    comparison : DataFrame
+        Per risk difference: ``term, estimate, n_obs``, the influence-function SE and Wald limits
+        (``*_influence``), the bootstrap SD and percentile limits (``*_bootstrap``, NaN when the
+        bootstrap was not run), their ratio ``se_ratio_influence_to_bootstrap``, ``n_bootstrap``
+        and ``ci_method_reported``.
     """
 
     estimates: pd.DataFrame
     risks: pd.DataFrame
     warnings: tuple = ()
+    inference: str = "bootstrap"
+    comparison: pd.DataFrame | None = None
 
 
 def _z(conf_level: float) -> float:
@@ -188,6 +244,97 @@ def weighted_risks(
     return np.array(mus), g / (g - 1) * phi.T @ phi
 
 
+def _weight_log_derivative(probs: np.ndarray, codes: np.ndarray, estimand: str, treated_code: int | None) -> np.ndarray:
+    r"""Return :math:`\partial \log w_i / \partial \gamma_b` divided by :math:`x_i` (n × (K−1)).
+
+    ATE :math:`w = s_a / e_a`: :math:`-(1\{a = b\} - e_b)`; ATT :math:`w = e_t / e_a`:
+    :math:`1\{t = b\} - 1\{a = b\}`; ATO :math:`w = h / e_a`, :math:`h = (\sum_k 1/e_k)^{-1}`:
+    :math:`h / e_b - 1\{a = b\}` (the shares :math:`s_a` cancel in a Hájek mean).
+    """
+    n, k = probs.shape
+    own = np.zeros((n, k))
+    own[np.arange(n), codes] = 1.0
+    if estimand == "ATE":
+        d = -(own - probs)
+    elif estimand == "ATT":
+        d = (np.arange(k) == treated_code)[None, :].astype(float) - own
+    else:  # ATO
+        h = 1 / (1 / probs).sum(axis=1)
+        d = h[:, None] / probs - own
+    return d[:, 1:]
+
+
+def _implied_weights(probs: np.ndarray, codes: np.ndarray, estimand: str, treated_code: int | None) -> np.ndarray:
+    """Weights implied by the scores, up to a constant within each arm."""
+    e_own = probs[np.arange(len(codes)), codes]
+    if estimand == "ATE":
+        return 1 / e_own
+    if estimand == "ATT":
+        return probs[:, treated_code] / e_own
+    return 1 / (1 / probs).sum(axis=1) / e_own
+
+
+def stacked_weighted_risks(
+    y: np.ndarray,
+    codes: np.ndarray,
+    w: np.ndarray,
+    X_ps: np.ndarray,
+    *,
+    n_classes: int,
+    estimand: str = "ATE",
+    treated_code: int | None = None,
+    clusters: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Return Hájek weighted risks by arm and their covariance with the propensity model stacked.
+
+    The weights must be the untruncated ``estimand`` weights of the multinomial model of
+    ``codes`` on ``X_ps`` (refitted here; class 0 the reference); they are checked against it,
+    because truncated weights are not a smooth function of the coefficients. The covariance is
+    :math:`\sum_g \Phi_g \Phi_g^\top` over clusters, :math:`\Phi_g` the cluster sums of
+    :math:`\phi_{a,i} = \{1\{A_i = a\} w_i (Y_i - \hat\mu_a) + D_a^\top I_\gamma^{-1} S_i\}
+    / \sum_{A_j = a} w_j` with :math:`D_a = \sum_i 1\{A_i = a\} w_i (Y_i - \hat\mu_a)\,
+    \partial \log w_i / \partial\gamma` (module docstring).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Risks in class order (K,) and their covariance (K, K).
+
+    Raises
+    ------
+    ModelError
+        The weights are not those of the refitted propensity model (truncated, or another model).
+    """
+    _check_weights(w, "weighted risks")
+    estimand = estimand.upper()
+    if estimand not in ("ATE", "ATT", "ATO"):
+        raise ModelError(f"estimand must be ATE, ATT or ATO, got {estimand!r}")
+    if estimand == "ATT" and treated_code is None:
+        raise ModelError("stacked ATT risks need the treated arm")
+    probs, if_gamma = multinomial_influence(X_ps, codes, n_classes)
+    implied = _implied_weights(probs, codes, estimand, treated_code)
+    for c in range(n_classes):
+        ratio = w[codes == c] / implied[codes == c]
+        if np.ptp(ratio) > 1e-6 * np.median(ratio):
+            raise ModelError(
+                "stacked variance of the weighted risks: the weights are not the untruncated "
+                f"{estimand} weights of the propensity model (truncated weights are not a smooth function of "
+                "the scores; use the known-weights variance)"
+            )
+    dlogw = _weight_log_derivative(probs, codes, estimand, treated_code)
+    mus, cols = [], []
+    for c in range(n_classes):
+        ind = (codes == c) * w
+        total = ind.sum()
+        mu = (ind * y).sum() / total
+        psi = ind * (y - mu)
+        d_gamma = np.concatenate([(X_ps * (psi * dlogw[:, b])[:, None]).sum(axis=0) for b in range(n_classes - 1)])
+        mus.append(mu)
+        cols.append((psi + if_gamma @ d_gamma) / total)
+    phi = cluster_sums(np.column_stack(cols), clusters)
+    return np.array(mus), phi.T @ phi
+
+
 def iptw_risk_rows(
     data: pd.DataFrame,
     weights: pd.Series,
@@ -200,8 +347,25 @@ def iptw_risk_rows(
     notebook: str,
     conf_level: float = 0.95,
     model_id: str,
+    variance: str = "known_weights",
+    ps_covariates: Sequence[str] | None = None,
+    estimand: str = "ATE",
+    treated: str | None = "personalized",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the weighted risk difference and risk ratio of each arm against the reference.
+
+    Parameters
+    ----------
+    variance : {"known_weights", "stacked"}
+        ``known_weights`` (default): the weights treated as known, R ``survey`` parity,
+        estimators ``iptw_rd`` / ``iptw_rr``. ``stacked``: the multinomial propensity model on
+        ``ps_covariates`` is refitted and its estimating equations stacked with the risks'
+        (:func:`stacked_weighted_risks`; untruncated ``estimand`` weights only), estimators
+        ``iptw_stacked_rd`` / ``iptw_stacked_rr``.
+    ps_covariates : sequence of str, optional
+        The propensity model's covariates (``stacked`` only).
+    estimand, treated : str
+        What the weights target (``stacked`` only; ``treated`` for ATT).
 
     Returns
     -------
@@ -209,12 +373,38 @@ def iptw_risk_rows(
         Rows for ``<model_id>_rd`` (estimator ``iptw_rd``) and ``<model_id>_rr``
         (``iptw_rr``, coef = log RR), and a table of the weighted risks by arm with CIs.
     """
+    if variance not in ("known_weights", "stacked"):
+        raise ModelError(f"variance must be 'known_weights' or 'stacked', got {variance!r}")
     rows = data.loc[weights.index]
     y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
     arm = rows[treatment].astype(str).to_numpy()
     levels = [lvl for lvl in ARM_LEVELS if (arm == lvl).any()]
     clusters = rows[cluster].to_numpy() if cluster else None
-    mu, cov = weighted_risks(y, arm, weights.to_numpy(dtype=float), levels, clusters)
+    if variance == "known_weights":
+        mu, cov = weighted_risks(y, arm, weights.to_numpy(dtype=float), levels, clusters)
+        kind = "iptw"
+    else:
+        if not ps_covariates:
+            raise ModelError("stacked variance of the weighted risks needs the propensity covariates (ps_covariates)")
+        complete = design_rows(rows, treatment=treatment, covariates=list(ps_covariates))
+        if len(complete) != len(rows):
+            raise ModelError(f"stacked variance: {len(rows) - len(complete)} weighted rows miss a propensity covariate")
+        ordered = [reference] + [lvl for lvl in levels if lvl != reference]
+        codes = pd.Categorical(arm, categories=ordered).codes
+        X_ps, _ = model_design.covariate_design(complete, list(ps_covariates))
+        mu_o, cov_o = stacked_weighted_risks(
+            y,
+            codes,
+            weights.to_numpy(dtype=float),
+            X_ps,
+            n_classes=len(ordered),
+            estimand=estimand,
+            treated_code=ordered.index(treated) if estimand.upper() == "ATT" else None,
+            clusters=clusters,
+        )
+        back = [ordered.index(lvl) for lvl in levels]
+        mu, cov = mu_o[back], cov_o[np.ix_(back, back)]
+        kind = "iptw_stacked"
     ref = levels.index(reference)
     others = [i for i in range(len(levels)) if i != ref]
     rd, rd_se, lrr, lrr_se = [], [], [], []
@@ -239,8 +429,8 @@ def iptw_risk_rows(
     )
     est = pd.concat(
         [
-            estimate_rows(terms, rd, rd_se, model_id=f"{model_id}_rd", estimator="iptw_rd", ratio=False, **common),
-            estimate_rows(terms, lrr, lrr_se, model_id=f"{model_id}_rr", estimator="iptw_rr", ratio=True, **common),
+            estimate_rows(terms, rd, rd_se, model_id=f"{model_id}_rd", estimator=f"{kind}_rd", ratio=False, **common),
+            estimate_rows(terms, lrr, lrr_se, model_id=f"{model_id}_rr", estimator=f"{kind}_rr", ratio=True, **common),
         ],
         ignore_index=True,
     )
@@ -329,6 +519,83 @@ def _aipw_from_arrays(pos: np.ndarray, *, y, codes, levels, X_ps, X, X_arm, stra
     return np.array(out)
 
 
+def multinomial_influence(X_ps: np.ndarray, codes: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Return the fitted class probabilities and each row's influence on the multinomial coefficients.
+
+    The coefficients :math:`\gamma` solve :math:`\sum_i S_i(\gamma) = 0` with the score
+    :math:`S_i = \big((1\{A_i = b\} - e_b(x_i))\, x_i\big)_{b = 1..K-1}` (class 0 the
+    reference); the influence of row :math:`i` is :math:`I_\gamma^{-1} S_i`, with
+    :math:`I_\gamma = -\partial \sum_i S_i / \partial \gamma` the information, so that
+    :math:`\hat\gamma - \gamma \approx \sum_i I_\gamma^{-1} S_i`.
+
+    Returns
+    -------
+    probs : ndarray (n, K)
+    influence : ndarray (n, p(K−1))
+        Coefficients stacked class by class, as :func:`analysis.models.multinomial.fit_multinomial_logit`.
+    """
+    _, inv_info, probs = fit_multinomial_logit(X_ps, codes, n_classes=n_classes)
+    ind = np.zeros_like(probs)
+    ind[np.arange(len(codes)), codes] = 1.0
+    scores = np.hstack([X_ps * (ind[:, b] - probs[:, b])[:, None] for b in range(1, n_classes)])
+    return probs, scores @ inv_info
+
+
+def aipw_risk_influence(*, y, codes, levels, X_ps, X, X_arm, strata) -> tuple[np.ndarray, np.ndarray]:
+    r"""Return AIPW risks for every (stratum, arm) and their influence functions, both models' estimation stacked.
+
+    Parameters
+    ----------
+    y : ndarray (n,)
+        Outcome, 0/1.
+    codes : ndarray of int (n,)
+        Arm received, 0 the reference (position in ``levels``).
+    levels : sequence of str
+        Arms, reference first.
+    X_ps : ndarray (n, p)
+        Propensity design (intercept first): multinomial logit of ``codes``.
+    X : ndarray (n, q)
+        Outcome design at the received arm: logistic regression of ``y``.
+    X_arm : list of ndarray (n, q)
+        Outcome design with every row set to each arm in turn.
+    strata : dict of str to bool ndarray
+        Rows of each stratum (``all`` and the modifier's levels).
+
+    Returns
+    -------
+    risks : ndarray (strata × arms,)
+        Stratum by stratum, arms in ``levels`` order.
+    phi : ndarray (n, strata × arms)
+        The columns :math:`\phi_i` of the module docstring, already divided by the stratum
+        size: the covariance of the risks is :math:`\sum_g \Phi_g \Phi_g^\top` over the
+        cluster sums :math:`\Phi_g`.
+    """
+    k = len(levels)
+    e, if_gamma = multinomial_influence(X_ps, codes, k)
+    beta, _ = weighted_logit(y, X, np.ones(len(y)))
+    m_obs = 1 / (1 + np.exp(-(X @ beta)))
+    info_beta = (X * (m_obs * (1 - m_obs))[:, None]).T @ X
+    if_beta = np.linalg.solve(info_beta, (X * (y - m_obs)[:, None]).T).T
+    risks, cols = [], []
+    for mask in strata.values():
+        n_s = mask.sum()
+        for j in range(k):
+            m = 1 / (1 + np.exp(-(X_arm[j] @ beta)))
+            received = codes == j
+            resid_w = np.where(received, (y - m) / e[:, j], 0.0)  # 1{A=a}(Y - m_a)/e_a
+            aug = m + resid_w
+            mu = aug[mask].mean()
+            # derivative of sum_{i in s} aug_i with respect to beta and to gamma (class b = 1..k-1)
+            d_beta = (X_arm[j][mask] * (m * (1 - m) * (1 - received / e[:, j]))[mask][:, None]).sum(axis=0)
+            d_gamma = np.concatenate(
+                [(X_ps[mask] * (-resid_w * ((j == b) - e[:, b]))[mask][:, None]).sum(axis=0) for b in range(1, k)]
+            )
+            phi = (mask * (aug - mu) + if_gamma @ d_gamma + if_beta @ d_beta) / n_s
+            risks.append(mu)
+            cols.append(phi)
+    return np.array(risks), np.column_stack(cols)
+
+
 def _risk_frame(arrays: dict, risks: np.ndarray) -> pd.DataFrame:
     keys = [(s, lvl) for s in arrays["strata"] for lvl in arrays["levels"]]
     return pd.DataFrame(
@@ -376,6 +643,70 @@ def aipw_risks(
     return _risk_frame(arrays, _aipw_from_arrays(np.arange(len(arrays["y"])), **arrays))
 
 
+#: How the AIPW interval is computed: chosen by size (``auto``), or fixed.
+AIPW_INFERENCE = ("auto", "influence", "bootstrap")
+
+
+def aipw_inference_method(inference: str, n_patients: int, influence_above: int) -> str:
+    """Return the AIPW inference used: ``"influence"`` or ``"bootstrap"``.
+
+    ``"auto"`` gives the influence function above ``influence_above`` patients (the bootstrap
+    refits both models in every replicate, so its cost grows with replicates × rows) and the
+    bootstrap at or below it.
+
+    Raises
+    ------
+    ModelError
+        ``inference`` is not one of :data:`AIPW_INFERENCE`, or ``influence_above`` is negative.
+    """
+    if inference not in AIPW_INFERENCE:
+        raise ModelError(f"AIPW inference must be one of {list(AIPW_INFERENCE)}, got {inference!r}")
+    if influence_above < 0:
+        raise ModelError(f"aipw_if_above must be a number of patients >= 0, got {influence_above!r}")
+    if inference == "auto":
+        return "influence" if n_patients > influence_above else "bootstrap"
+    return inference
+
+
+def _contrasts(point: pd.DataFrame, reference: str) -> list[tuple[str, str, int, int]]:
+    """(stratum, arm, position of arm, position of reference) of every risk difference, in row order."""
+    idx = {k: i for i, k in enumerate(zip(point["stratum"], point["arm"]))}
+    return [
+        (stratum, lvl, idx[(stratum, lvl)], idx[(stratum, reference)])
+        for stratum in dict.fromkeys(point["stratum"])
+        for lvl in ARM_LEVELS
+        if lvl != reference and (stratum, lvl) in idx
+    ]
+
+
+def _influence_summary(phi: np.ndarray, labels, point: pd.DataFrame, reference: str, conf_level: float):
+    """SEs and Wald limits of the risks and risk differences from the influence functions."""
+    g = cluster_sums(phi, labels)
+    cov = g.T @ g
+    z = z_value(conf_level)
+    risk_se = np.sqrt(np.diag(cov))
+    rd = []
+    for stratum, lvl, i, j in _contrasts(point, reference):
+        est = point["risk"].iloc[i] - point["risk"].iloc[j]
+        se = float(np.sqrt(cov[i, i] + cov[j, j] - 2 * cov[i, j]))
+        rd.append((stratum, lvl, est, se, est - z * se, est + z * se))
+    return risk_se, pd.DataFrame(rd, columns=["stratum", "arm", "estimate", "std_error", "conf_low", "conf_high"])
+
+
+def _bootstrap_summary(reps: np.ndarray, point: pd.DataFrame, reference: str, conf_level: float):
+    """Bootstrap SDs and percentile limits of the risks and risk differences."""
+    rd = []
+    for stratum, lvl, i, j in _contrasts(point, reference):
+        diff = reps[:, i] - reps[:, j]
+        ok = np.isfinite(diff)
+        lo, hi = percentile_interval(diff[ok][:, None], conf_level=conf_level)
+        est = point["risk"].iloc[i] - point["risk"].iloc[j]
+        rd.append((stratum, lvl, est, diff[ok].std(ddof=1), lo[0], hi[0]))
+    ok = np.isfinite(reps).all(axis=1)
+    risk_se = reps[ok].std(axis=0, ddof=1)
+    return risk_se, pd.DataFrame(rd, columns=["stratum", "arm", "estimate", "std_error", "conf_low", "conf_high"])
+
+
 def aipw_rd_rows(
     data: pd.DataFrame,
     *,
@@ -385,6 +716,8 @@ def aipw_rd_rows(
     outcome_covariates: Sequence[str],
     modifier: str | None = "profile_group",
     reference: str = "none",
+    inference: str = "auto",
+    influence_above: int = 5000,
     n_bootstrap: int = 500,
     seed: int = 0,
     n_jobs: int | None = 1,
@@ -395,12 +728,21 @@ def aipw_rd_rows(
     notebook: str,
     max_failed_share: float = 0.05,
 ) -> AipwRiskDifferences:
-    """Return AIPW risk differences against the reference, overall and by ``modifier``, with bootstrap CIs.
+    """Return AIPW risk differences against the reference, overall and by ``modifier``, with CIs.
 
-    Patients are resampled (``cluster``) ``n_bootstrap`` times, both models refitted each time;
-    the CI is the percentile interval, ``std_error`` the bootstrap SD, the p-value from the
-    normal approximation. A replicate where a model cannot be fitted (e.g. an arm absent from a
-    resample) is dropped and counted in the returned risks table (``n_failed_replicates``).
+    Two inferences (chosen by :func:`aipw_inference_method`; ``"auto"`` takes the influence
+    function above ``influence_above`` patients, the bootstrap otherwise):
+
+    - **influence**: the stacked influence function of the module docstring (both models'
+      estimation included), summed by ``cluster``; Wald CI, estimator ``aipw_if_rd``.
+    - **bootstrap**: patients are resampled (``cluster``) ``n_bootstrap`` times, both models
+      refitted each time; the CI is the percentile interval, ``std_error`` the bootstrap SD, the
+      p-value from the normal approximation; estimator ``aipw_rd``. A replicate where a model
+      cannot be fitted (e.g. an arm absent from a resample) is dropped and counted in the
+      returned risks table (``n_failed_replicates``).
+
+    The influence-function SEs are computed in both cases (they cost one pass over the rows) and
+    set beside the bootstrap's in :attr:`AipwRiskDifferences.comparison`.
 
     Failed replicates are not a random subset: they are the resamples where an arm or stratum is
     thinnest, so dropping them narrows the interval. Any failure gives a warning sentence
@@ -409,6 +751,10 @@ def aipw_rd_rows(
 
     Parameters
     ----------
+    inference : {"auto", "influence", "bootstrap"}
+        How the interval is computed.
+    influence_above : int
+        Number of patients (clusters) above which ``"auto"`` uses the influence function.
     max_failed_share : float
         Largest share of failed bootstrap replicates accepted (0.05 by default).
 
@@ -433,64 +779,100 @@ def aipw_rd_rows(
         reference=reference,
         cluster=cluster,
     )
-    positions = np.arange(len(arrays["y"]))
-    point = _risk_frame(arrays, _aipw_from_arrays(positions, **arrays))
-    keys = list(zip(point["stratum"], point["arm"]))
-    reps = bootstrap(
-        _aipw_from_arrays, positions, n_boot=n_bootstrap, seed=seed, cluster=labels, n_jobs=n_jobs, **arrays
-    )
-    failed = int(np.isnan(reps).all(axis=1).sum())
-    if failed > max_failed_share * n_bootstrap:
-        raise ModelError(
-            f"{model_id}: the AIPW estimate is not reported: it could not be computed in {failed} of "
-            f"{n_bootstrap} bootstrap resamples ({failed / n_bootstrap:.0%}, above the accepted "
-            f"{max_failed_share:.0%}; an arm too small in some stratum?), and an interval from the "
-            f"resamples that worked would be too narrow."
+    n_patients = len(np.unique(labels)) if labels is not None else len(arrays["y"])
+    method = aipw_inference_method(inference, n_patients, influence_above)
+    point_risks, phi = aipw_risk_influence(**arrays)
+    point = _risk_frame(arrays, point_risks)
+    if_risk_se, if_rd = _influence_summary(phi, labels, point, reference, conf_level)
+    notes, failed, boot_rd = (), 0, None
+    if method == "bootstrap":
+        positions = np.arange(len(arrays["y"]))
+        reps = bootstrap(
+            _aipw_from_arrays, positions, n_boot=n_bootstrap, seed=seed, cluster=labels, n_jobs=n_jobs, **arrays
         )
-    notes = ()
-    if failed:
-        notes = (
-            f"{model_id}: {failed} of {n_bootstrap} bootstrap resamples ({failed / n_bootstrap:.1%}) could not "
-            f"be fitted and were dropped; they are the resamples with the thinnest arms, so the intervals may be "
-            f"somewhat too narrow.",
+        failed = int(np.isnan(reps).all(axis=1).sum())
+        if failed > max_failed_share * n_bootstrap:
+            raise ModelError(
+                f"{model_id}: the AIPW estimate is not reported: it could not be computed in {failed} of "
+                f"{n_bootstrap} bootstrap resamples ({failed / n_bootstrap:.0%}, above the accepted "
+                f"{max_failed_share:.0%}; an arm too small in some stratum?), and an interval from the "
+                f"resamples that worked would be too narrow."
+            )
+        if failed:
+            notes = (
+                f"{model_id}: {failed} of {n_bootstrap} bootstrap resamples ({failed / n_bootstrap:.1%}) could not "
+                f"be fitted and were dropped; they are the resamples with the thinnest arms, so the intervals may "
+                f"be somewhat too narrow.",
+            )
+            warnings.warn(notes[0], UserWarning, stacklevel=2)
+        boot_risk_se, boot_rd = _bootstrap_summary(reps, point, reference, conf_level)
+        risk_low, risk_high = percentile_interval(reps, conf_level=conf_level)
+        risks = point.assign(
+            std_error=boot_risk_se,
+            conf_low=risk_low,
+            conf_high=risk_high,
+            ci_method="bootstrap_percentile",
+            n_bootstrap=n_bootstrap,
+            n_failed_replicates=failed,
         )
-        warnings.warn(notes[0], UserWarning, stacklevel=2)
-    idx = {k: i for i, k in enumerate(keys)}
-    terms, est, se, low, high, p, n = [], [], [], [], [], [], []
-    for stratum in dict.fromkeys(point["stratum"]):
-        for lvl in [a for a in ARM_LEVELS if a != reference and (stratum, a) in idx]:
-            i, j = idx[(stratum, lvl)], idx[(stratum, reference)]
-            diff = reps[:, i] - reps[:, j]
-            ok = np.isfinite(diff)
-            lo, hi = percentile_interval(diff[ok][:, None], conf_level=conf_level)
-            est.append(point["risk"].iloc[i] - point["risk"].iloc[j])
-            se.append(diff[ok].std(ddof=1))
-            low.append(lo[0])
-            high.append(hi[0])
-            p.append(2 * scipy.stats.norm.sf(abs(est[-1] / se[-1])) if se[-1] > 0 else np.nan)
-            arm_term = model_design.level_term(treatment, lvl)
-            terms.append(arm_term if stratum == "all" else f"{arm_term} | {stratum}")  # stratum: "modifier=level"
-            n.append(int(point["n"].iloc[i]))
+        shown, estimator = boot_rd, "aipw_rd"
+    else:
+        z = z_value(conf_level)
+        risks = point.assign(
+            std_error=if_risk_se,
+            conf_low=point["risk"] - z * if_risk_se,
+            conf_high=point["risk"] + z * if_risk_se,
+            ci_method="influence_function",
+            n_bootstrap=0,
+            n_failed_replicates=0,
+        )
+        shown, estimator = if_rd, "aipw_if_rd"
+    n_of = dict(zip(zip(point["stratum"], point["arm"]), point["n"]))
+    terms = [
+        model_design.level_term(treatment, lvl) + ("" if stratum == "all" else f" | {stratum}")
+        for stratum, lvl in zip(shown["stratum"], shown["arm"])
+    ]  # stratum: "modifier=level"
+    se = shown["std_error"].to_numpy(float)
+    est = shown["estimate"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(se > 0, 2 * scipy.stats.norm.sf(np.abs(est / se)), np.nan)
+    n = [int(n_of[k]) for k in zip(shown["stratum"], shown["arm"])]
     rows = estimate_rows(
         terms,
         est,
         se,
         ratio=False,
-        conf_low=low,
-        conf_high=high,
+        conf_low=shown["conf_low"].to_numpy(float),
+        conf_high=shown["conf_high"].to_numpy(float),
         p_value=p,
         notebook=notebook,
         model_id=model_id,
         outcome=outcome,
         population=population,
-        estimator="aipw_rd",
+        estimator=estimator,
         n_obs=n,
         n_events=pd.NA,
         n_clusters=pd.NA,
     )
-    risk_low, risk_high = percentile_interval(reps, conf_level=conf_level)
-    risks = point.assign(conf_low=risk_low, conf_high=risk_high, n_bootstrap=n_bootstrap, n_failed_replicates=failed)
-    return AipwRiskDifferences(estimates=rows, risks=risks, warnings=notes)
+    comparison = pd.DataFrame(
+        {
+            "term": terms,
+            "estimate": est,
+            "n_obs": n,
+            "std_error_influence": if_rd["std_error"].to_numpy(float),
+            "conf_low_influence": if_rd["conf_low"].to_numpy(float),
+            "conf_high_influence": if_rd["conf_high"].to_numpy(float),
+        }
+    )
+    boot_cols = ["std_error", "conf_low", "conf_high"]
+    for c in boot_cols:
+        comparison[f"{c}_bootstrap"] = boot_rd[c].to_numpy(float) if boot_rd is not None else np.nan
+    comparison["se_ratio_influence_to_bootstrap"] = (
+        comparison["std_error_influence"] / comparison["std_error_bootstrap"]
+    )
+    comparison["n_bootstrap"] = n_bootstrap if boot_rd is not None else 0
+    comparison["ci_method_reported"] = "bootstrap_percentile" if boot_rd is not None else "influence_function"
+    return AipwRiskDifferences(estimates=rows, risks=risks, warnings=notes, inference=method, comparison=comparison)
 
 
 # --------------------------------------------------------------------------------------------

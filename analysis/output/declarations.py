@@ -118,8 +118,11 @@ DECLARATIONS: dict[str, TableDisclosure] = {
         counts=("n",), derived={c: ("n",) for c in ("risk", "std_error", *_CI)}, not_counts=("weighted_n",)
     ),
     "aipw_risks": TableDisclosure(
-        counts=("n",), derived={c: ("n",) for c in ("risk", *_CI)}, not_counts=("n_bootstrap", "n_failed_replicates")
+        counts=("n",),
+        derived={c: ("n",) for c in ("risk", "std_error", *_CI)},
+        not_counts=("n_bootstrap", "n_failed_replicates"),
     ),
+    "aipw_inference_comparison": TableDisclosure(counts=("n_obs",), not_counts=("n_bootstrap",)),
     "negative_control": TableDisclosure(counts=("n_obs",)),
     "matching_summary": TableDisclosure(
         counts=("n_treated", "n_control", "n_pairs", "n_treated_unmatched"),

@@ -295,6 +295,14 @@ class AnalysisPlan(BaseModel):
     aipw_max_failed_share: float = Field(
         0.05, ge=0, lt=1, description="AIPW estimate refused when more bootstrap resamples than this share fail"
     )
+    aipw_inference: Literal["auto", "influence", "bootstrap"] = Field(
+        "auto",
+        description="AIPW intervals: influence function (stacked estimating equations), patient bootstrap, "
+        "or auto (influence function above aipw_if_above patients, bootstrap otherwise)",
+    )
+    aipw_if_above: int = Field(
+        5000, ge=0, description="number of patients above which aipw_inference='auto' uses the influence function"
+    )
     missing_marker_rule: Literal["indeterminate", "normal"] = Field(
         "indeterminate",
         description="a missing marker without a lab profile: indeterminate (profile not derived unless the measured "

@@ -185,14 +185,19 @@ class DoublyRobust:
     risks : DataFrame
         As saved in ``tables/aipw_risks.csv``.
     shown : DataFrame
-        term, estimate, conf_low, conf_high, n_obs of the risk differences.
+        term, estimator (``aipw_if_rd``: influence function; ``aipw_rd``: bootstrap), estimate,
+        conf_low, conf_high, n_obs of the risk differences.
     negative_control : DataFrame
         The main contrast (personalized vs none, dysregulated profiles) beside the negative control
         (the same contrast in balanced profiles, where personalized therapy gives no agent, so its
         true effect is null), each with what its interval says; as saved in
         ``tables/negative_control.csv``.
     bootstrap : Message
-        What the bootstrap said: failed replicates, or why the estimate is refused.
+        What the bootstrap said (failed replicates, or why the estimate is refused), or that the
+        intervals came from the influence function.
+    comparison : DataFrame
+        Influence-function and bootstrap SEs and limits of each risk difference side by side;
+        as saved in ``tables/aipw_inference_comparison.csv``.
     """
 
     log: ModelLog
@@ -200,6 +205,7 @@ class DoublyRobust:
     shown: pd.DataFrame
     negative_control: pd.DataFrame
     bootstrap: Message = Message("")
+    comparison: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -536,12 +542,18 @@ def doubly_robust(
     seed: int,
     n_jobs: int,
     aipw_max_failed_share: float = 0.05,
+    aipw_inference: str = "auto",
+    aipw_if_above: int = 5000,
 ) -> DoublyRobust:
-    """AIPW risk differences overall and by profile group (bootstrap CIs); save the risks.
+    """AIPW risk differences overall and by profile group; save the risks and the two inferences side by side.
 
-    The outcome model uses the propensity covariates, with arm × profile group. When more than
-    ``aipw_max_failed_share`` of the bootstrap replicates fail the estimate is refused: the
-    model status says why, and the tables are empty.
+    The outcome model uses the propensity covariates, with arm × profile group. The intervals
+    come from the influence function (stacked estimating equations, estimator ``aipw_if_rd``)
+    or the patient bootstrap (``aipw_rd``), as ``aipw_inference`` says (``auto``: the influence
+    function above ``aipw_if_above`` patients). The influence-function SEs and limits are saved
+    beside the bootstrap's in ``tables/aipw_inference_comparison.csv`` (bootstrap columns empty
+    when it was not run). When more than ``aipw_max_failed_share`` of the bootstrap replicates
+    fail the estimate is refused: the model status says why, and the tables are empty.
 
     Parameters
     ----------
@@ -553,6 +565,8 @@ def doubly_robust(
     n_bootstrap, seed, n_jobs : int
     aipw_max_failed_share : float
         Largest share of failed bootstrap replicates accepted.
+    aipw_inference : {"auto", "influence", "bootstrap"}
+    aipw_if_above : int
 
     Returns
     -------
@@ -566,6 +580,8 @@ def doubly_robust(
             ps_covariates=ps_covariates,
             outcome_covariates=ps_covariates,
             reference=reference_arm,
+            inference=aipw_inference,
+            influence_above=aipw_if_above,
             n_bootstrap=n_bootstrap,
             seed=seed,
             n_jobs=n_jobs,
@@ -579,15 +595,30 @@ def doubly_robust(
             raise
         log.failed(AIPW_ID, outcome, "first_transfer", exc, n_obs=len(scores.first))
         empty = pd.DataFrame()
-        return DoublyRobust(log=log, risks=empty, shown=empty, negative_control=empty, bootstrap=Message(str(exc)))
+        return DoublyRobust(
+            log=log,
+            risks=empty,
+            shown=empty,
+            negative_control=empty,
+            bootstrap=Message(str(exc)),
+            comparison=empty,
+        )
     log.record(aipw.estimates, outcome, "first_transfer")
     control = ctx.save_table(negative_control(aipw.estimates), "negative_control")
+    if aipw.inference == "bootstrap":
+        said = " ".join(aipw.warnings) or f"all {n_bootstrap} bootstrap resamples were fitted."
+    else:
+        said = (
+            f"intervals from the influence function (stacked estimating equations of both models; "
+            f"aipw_inference={aipw_inference!r}, above {aipw_if_above} patients for 'auto'); no bootstrap was run."
+        )
     return DoublyRobust(
         log=log,
         risks=ctx.save_table(aipw.risks, "aipw_risks"),
-        shown=aipw.estimates[["term", "estimate", "conf_low", "conf_high", "n_obs"]],
+        shown=aipw.estimates[["term", "estimator", "estimate", "conf_low", "conf_high", "n_obs"]],
         negative_control=control,
-        bootstrap=Message(" ".join(aipw.warnings) or f"all {n_bootstrap} bootstrap resamples were fitted."),
+        bootstrap=Message(said),
+        comparison=ctx.save_table(aipw.comparison, "aipw_inference_comparison"),
     )
 
 
