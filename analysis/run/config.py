@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Literal, get_args, get_origin
+from typing import Annotated, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -305,7 +305,11 @@ class AnalysisPlan(BaseModel):
     )
     caliper_sd: float = Field(0.2, gt=0, le=5, description="matching caliper, SD of the logit propensity score")
     n_bootstrap: int = Field(500, ge=1, description="bootstrap resamples of patients (AIPW, biomarkers)")
-    n_imputations: int = Field(20, ge=1, description="multiple imputation: number of completed data sets")
+    n_imputations: Annotated[int, Field(ge=2)] | Literal["auto"] = Field(
+        20,
+        description='multiple imputation: number of completed data sets (at least 2), or "auto": von Hippel\'s '
+        "two-stage rule from a 5-imputation pilot (analysis.methods.imputation.imputations_needed)",
+    )
     sensitivity_analyses: dict[str, dict] = Field(
         default_factory=lambda: {
             "sequential_trials": {"population": "sequential_trials"},

@@ -701,7 +701,7 @@ def imputation_model(
     outcome: str,
     covariates: list[str],
     ps_covariates: list[str],
-    n_imputations: int,
+    n_imputations: int | str,
     seed: int,
     profile_cutoffs: dict | None = None,
 ) -> ImputationModel:
@@ -718,7 +718,8 @@ def imputation_model(
     scores : Propensity
     outcome : str
     covariates, ps_covariates : list of str
-    n_imputations, seed : int
+    n_imputations : int or "auto"
+    seed : int
     profile_cutoffs : dict, optional
         The profile cut-off rule used to re-derive the profile group.
 
@@ -755,7 +756,7 @@ def imputed_vs_complete_case(
     outcome: str,
     covariates: list[str],
     reference_arm: str,
-    n_imputations: int,
+    n_imputations: int | str,
     seed: int,
     n_jobs: int,
 ) -> ImputedVsCompleteCase:
@@ -769,25 +770,32 @@ def imputed_vs_complete_case(
     outcome : str
     covariates : list of str
     reference_arm : str
-    n_imputations, seed, n_jobs : int
+    n_imputations : int or "auto"
+        Completed data sets; ``"auto"``: as many as von Hippel's two-stage rule asks for
+        (:func:`analysis.methods.imputation.impute_chained_auto`).
+    seed, n_jobs : int
 
     Returns
     -------
     ImputedVsCompleteCase
     """
-    completed = imputation.impute_chained(
-        model.data,
-        columns=model.columns,
-        predictors=[outcome, *IMPUTATION_PREDICTORS],
-        m=n_imputations,
-        n_iter=IMPUTATION_ITERATIONS,
-        seed=seed,
-        n_jobs=n_jobs,
-        passive=model.passive,
-    )
     formula = outcomes.formula(
         outcome, ["treatment_arm"], covariates, model.data, references={"treatment_arm": reference_arm}
     )
+    impute = {
+        "columns": model.columns,
+        "predictors": [outcome, *IMPUTATION_PREDICTORS],
+        "n_iter": IMPUTATION_ITERATIONS,
+        "seed": seed,
+        "n_jobs": n_jobs,
+        "passive": model.passive,
+    }
+    if n_imputations == "auto":  # von Hippel's two stages, the arm's terms deciding
+        completed, _ = imputation.impute_chained_auto(
+            model.data, formula=formula, term_prefix="treatment_arm[", **impute
+        )
+    else:
+        completed = imputation.impute_chained(model.data, m=n_imputations, **impute)
     log = ModelLog(ctx.notebook)
     log.run(
         MI_ID,
