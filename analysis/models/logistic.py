@@ -110,16 +110,17 @@ def check_levels_not_separated(
     any other level diverges, so the maximum-likelihood estimate does not exist.
     """
     problems = []
-    for col in categorical:
-        sums = (
-            pd.DataFrame({"level": frame[col].to_numpy(), "s": successes, "n": trials, "rows": 1})
-            .groupby("level", observed=True, sort=True)
-            .sum()
-        )
-        none = sums.index[sums["s"] == 0]
-        only = sums.index[sums["s"] == sums["n"]]
-        problems += [f"{outcome} has no events among the {sums.loc[lv, 'rows']} rows with {col}={lv}" for lv in none]
-        problems += [f"{outcome} has only events among the {sums.loc[lv, 'rows']} rows with {col}={lv}" for lv in only]
+    for col in categorical:  # sums per observed level, in sorted order, by bincount
+        codes, levels = pd.factorize(frame[col], sort=True)
+        rows = np.bincount(codes, minlength=len(levels))
+        s = np.bincount(codes, weights=successes, minlength=len(levels))
+        n = np.bincount(codes, weights=trials, minlength=len(levels))
+        problems += [
+            f"{outcome} has no events among the {rows[i]} rows with {col}={levels[i]}" for i in np.flatnonzero(s == 0)
+        ]
+        problems += [
+            f"{outcome} has only events among the {rows[i]} rows with {col}={levels[i]}" for i in np.flatnonzero(s == n)
+        ]
     if problems:
         raise ModelError(
             f"{error_prefix(model_id)}{'; '.join(problems)}; the odds ratio of that level is not "
