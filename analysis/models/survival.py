@@ -408,7 +408,7 @@ def proportional_hazards_test(
 
     Parameters
     ----------
-    cox : lifelines.CoxPHFitter
+    cox : CoxFit or lifelines.CoxPHFitter
         Fitted (by :func:`fit_cox` or lifelines directly, without weights or entry times).
     data : DataFrame
         The data the model was fitted on (complete rows are taken again).
