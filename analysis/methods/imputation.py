@@ -236,7 +236,9 @@ def _one_imputation(args) -> pd.DataFrame:
                     drawn = drawn == "True"
                 values[c][miss] = drawn
             design.update(c)
-            for p in _refresh_passive(values, passive, missing, columns) if passive else ():
+            # a passive column's rows see the update only where c was imputed on them too
+            touched = {p: d for p, d in passive.items() if (miss & missing[p]).any()}
+            for p in _refresh_passive(values, touched, missing, columns) if touched else ():
                 design.update(p)
     data = frame.copy()
     for c in [*impute, *passive]:
