@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal, get_args, get_origin
+from typing import Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -305,7 +305,7 @@ class AnalysisPlan(BaseModel):
     )
     caliper_sd: float = Field(0.2, gt=0, le=5, description="matching caliper, SD of the logit propensity score")
     n_bootstrap: int = Field(500, ge=1, description="bootstrap resamples of patients (AIPW, biomarkers)")
-    n_imputations: Annotated[int, Field(ge=2)] | Literal["auto"] = Field(
+    n_imputations: int | Literal["auto"] = Field(
         20,
         description='multiple imputation: number of completed data sets (at least 2), or "auto": von Hippel\'s '
         "two-stage rule from a 5-imputation pilot (analysis.methods.imputation.imputations_needed)",
@@ -365,6 +365,13 @@ class AnalysisPlan(BaseModel):
     def _n_jobs_not_zero(cls, value: int) -> int:
         if value == 0:
             raise ValueError("n_jobs must be -1 (every core) or a positive number of workers, not 0")
+        return value
+
+    @field_validator("n_imputations")
+    @classmethod
+    def _at_least_two_imputations(cls, value: int | str) -> int | str:
+        if value != "auto" and value < 2:
+            raise ValueError('n_imputations must be "auto" or at least 2 (Rubin\'s rules need two imputations)')
         return value
 
     @field_validator("weight_truncation")
