@@ -791,11 +791,15 @@ def imputed_vs_complete_case(
         "passive": model.passive,
     }
     if n_imputations == "auto":  # von Hippel's two stages, the arm's terms deciding
-        completed, _ = imputation.impute_chained_auto(
+        completed, choice = imputation.impute_chained_auto(
             model.data, formula=formula, term_prefix="treatment_arm[", **impute
         )
+        chosen = (
+            f"m = {choice['m']} imputations by von Hippel's two-stage rule (pilot of {choice['m_pilot']}, "
+            f"largest fraction of missing information of the arm's terms {choice['fmi_pilot']:.3f})"
+        )
     else:
-        completed = imputation.impute_chained(model.data, m=n_imputations, **impute)
+        completed, chosen = imputation.impute_chained(model.data, m=n_imputations, **impute), ""
     log = ModelLog(ctx.notebook)
     log.run(
         MI_ID,
@@ -813,6 +817,8 @@ def imputed_vs_complete_case(
             conf_level=ctx.conf_level,
         ),
     )
+    if chosen and log.status[-1]["status"] == "ok":  # the status table says how many imputations "auto" gave
+        log.status[-1]["message"] = chosen
     outcomes.fit_logit_model(
         log,
         scores.first,
