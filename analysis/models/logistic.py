@@ -524,8 +524,10 @@ def binomial_design(
     needed = variables["outcome"] + variables["covariates"] + list(extra_columns)
     if trials is not None:
         needed.append(trials)
-    frame = complete_rows(data, needed, model_id=model_id)
-    positions = np.flatnonzero(data[list(dict.fromkeys(needed))].notna().all(axis=1).to_numpy())
+    complete = data[list(dict.fromkeys(needed))].notna().all(axis=1).to_numpy()  # once, for rows and positions
+    if not complete.any():
+        complete_rows(data, needed, model_id=model_id)  # raises the no-complete-rows error
+    frame, positions = data.loc[complete], np.flatnonzero(complete)
     y_raw = pd.to_numeric(frame[outcome], errors="coerce").to_numpy(dtype=float)
     if trials is None:
         if not np.isin(y_raw, (0.0, 1.0)).all():
@@ -544,9 +546,10 @@ def binomial_design(
                 "positive number of trials"
             )
     check_outcome_has_events(y_raw, n_trials, outcome=outcome, model_id=model_id)
+    # categoricals coded once: the checks below and patsy then work from the integer codes
+    frame = with_categorical_dtype(frame, variables["categorical"])
     check_covariates_vary(frame, variables["covariates"], model_id=model_id)
     check_levels_not_separated(frame, y_raw, n_trials, variables["categorical"], outcome=outcome, model_id=model_id)
-    frame = with_categorical_dtype(frame, variables["categorical"])
     rhs = formula.split("~", 1)[1]
     design = design_matrix(rhs, frame)
     design.columns = plain_column_names(design.design_info)  # the results contract's names
