@@ -398,6 +398,49 @@ def test_cox_stratified_matches_r_coxph_strata_lung(lung, ref_coefs):
     )
 
 
+def test_counting_process_solver_with_strata_matches_r_coxph_strata_lung(lung, ref_coefs):
+    """The vectorised Efron solver given ``strata`` (rows at risk from the origin) vs R
+    ``coxph(Surv(time, status == 2) ~ age + ph.ecog + strata(sex), data = lung_cc, ties =
+    "efron")``: coefficients and model-based standard errors."""
+    from analysis.models.survival import cox_counting_process_fit
+
+    cc = lung.dropna(subset=["time", "dead", "age", "ph.ecog", "sex"])
+    fit = cox_counting_process_fit(
+        cc[["age", "ph.ecog"]].to_numpy(float),
+        stop=cc["time"].to_numpy(float),
+        event=cc["dead"].to_numpy(float),
+        strata=cc["sex"].to_numpy(),
+    )
+    terms = ["age", "ph.ecog"]
+    assert_allclose(fit.coef, r_values(ref_coefs, "coxph_efron_strata_sex", terms, "coef"), rtol=RTOL)
+    assert_allclose(
+        np.sqrt(np.diag(fit.covariance)), r_values(ref_coefs, "coxph_efron_strata_sex", terms, "std_error"), rtol=RTOL
+    )
+
+
+def test_scaled_schoenfeld_residuals_equal_lifelines_without_ties(lung):
+    """Without tied event times Efron's means reduce to the risk-set means, so fit_cox's scaled
+    Schoenfeld residuals (R's ``residuals(fit, "scaledsch")`` definition: d V r + beta) less
+    beta must equal lifelines' ``compute_residuals(kind="scaled_schoenfeld")`` (d V r: lifelines
+    does not add the coefficients) on the same rows."""
+    from lifelines import CoxPHFitter
+
+    cc = lung.dropna(subset=["time", "dead", *COX_COVARIATES]).copy()
+    cc["time"] = cc["time"] + np.arange(len(cc)) * 1e-4  # break every tie
+    ours = fit_cox(cc, duration_col="time", event_col="dead", covariates=COX_COVARIATES)
+    theirs = CoxPHFitter().fit(
+        cc[["time", "dead", *COX_COVARIATES]],
+        duration_col="time",
+        event_col="dead",
+        fit_options={"precision": 1e-12, "r_precision": 1e-14},
+    )
+    mine = ours.compute_residuals(cc, kind="scaled_schoenfeld")
+    ref = theirs.compute_residuals(cc[["time", "dead", *COX_COVARIATES]], kind="scaled_schoenfeld")
+    assert list(mine.index) == list(ref.index)
+    shifted = mine[COX_COVARIATES].to_numpy() - ours.params_[COX_COVARIATES].to_numpy()
+    assert_allclose(shifted, ref[COX_COVARIATES].to_numpy(), rtol=1e-6, atol=1e-8)
+
+
 @pytest.mark.parametrize("transform", ["km", "identity", "rank", "log"])
 def test_proportional_hazards_test_matches_r_cox_zph_lung(lung, lung_cox, ref_tests, transform):
     """proportional_hazards_test vs R ``cox.zph(coxph(Surv(time, status == 2) ~ age + sex +

@@ -49,6 +49,8 @@ def _out_must_not_exist(out):
         ("covariates=age_at_biopsy_years", ["covariates", "valid list"]),
         ("conf_level=95", ["conf_level", "less than 1", "0.95, not 95"]),
         ("estimand=ATX", ["estimand", "'ATE', 'ATT' or 'ATO'"]),
+        ("n_imputations=1", ["n_imputations", '"auto" or at least 2']),
+        ("n_imputations=many", ["n_imputations", "'auto'"]),
     ],
 )
 def test_bad_parameter_is_rejected_before_any_notebook_starts(small_cohort_dir, tmp_path, override, expected):

@@ -12,7 +12,10 @@ observed rows and drawing its missing values:
   :math:`\beta^* \sim N(\hat\beta, \sigma^{*2}(X^\top X)^{-1})`), and each missing value takes
   the observed value of a donor drawn at random among the ``donors`` observed rows whose
   :math:`X\hat\beta` is nearest to its :math:`X\beta^*`. Imputed values are always values
-  somebody has, within the observed range;
+  somebody has, within the observed range. The donors are sorted by :math:`X\hat\beta` once per
+  draw and each recipient's nearest donors found from its insertion point
+  (:func:`_nearest_window_starts`, ``k`` comparisons per recipient), as ``mice``'s
+  ``matchindex`` does, never from a distance matrix;
 - **categorical and boolean** columns by a multinomial (binary: logistic) model whose
   coefficients are drawn from their asymptotic normal posterior, the category then drawn from
   the predicted probabilities (``mice``'s ``logreg``/``polyreg``).
@@ -25,7 +28,8 @@ group derived from the markers) is not given a model of its own; where it is mis
 recomputed from the completed columns after every update, so it always agrees with them and the
 analyses of each completed data set use it. Pass such columns in ``passive``.
 Imputation ``j`` uses its own generator ``SeedSequence(seed).spawn(m)[j]``, so the imputations
-are the same whatever ``n_jobs``.
+are the same whatever ``n_jobs``. :func:`impute_chained_auto` chooses ``m`` by von Hippel's two-stage rule
+(:func:`imputations_needed`).
 
 :func:`pool_rubin` combines per-imputation estimates :math:`\hat Q_j` with variances
 :math:`U_j`: :math:`\bar Q`, :math:`\bar U`, :math:`B = \operatorname{var}(\hat Q_j)`,
@@ -43,6 +47,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
+import scipy.special
 import scipy.stats
 
 from analysis.core.exceptions import ModelError
@@ -51,7 +56,16 @@ from analysis.models.logistic import fit_logit
 from analysis.models.multinomial import fit_multinomial_logit, multinomial_probabilities
 from analysis.models.tidy import estimate_rows
 
-__all__ = ["complete_case_vs_imputed", "fit_pooled_logit", "imputation_model_table", "impute_chained", "pool_rubin"]
+__all__ = [
+    "complete_case_vs_imputed",
+    "fit_pooled_logit",
+    "imputation_model_table",
+    "imputations_needed",
+    "impute_chained",
+    "impute_chained_auto",
+    "largest_fmi",
+    "pool_rubin",
+]
 
 
 def _is_numeric(values: pd.Series) -> bool:
@@ -70,7 +84,40 @@ def _block(v: pd.Series) -> np.ndarray:
     return np.empty((len(v), 0))
 
 
+def _nearest_window_starts(sorted_values: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
+    """Return, for each target, the first position of its ``k`` nearest values in ``sorted_values``.
+
+    The ``k`` values nearest to a target are contiguous in sorted order: positions
+    ``start … start + k - 1`` with ``start`` between ``r - k`` and ``r`` (``r`` the target's
+    insertion point, ``numpy.searchsorted(side="left")``). Moving the window one step right
+    swaps position ``j`` for ``j + k``; that is preferred while ``t - v[j] >= v[j + k] - t``, a
+    condition that holds for the first candidate starts and then never again (the left gap
+    shrinks and the right gap grows with ``j``). So ``start`` is the lowest candidate plus the
+    number of candidates where it holds: ``k`` comparisons per target, no sort and no distance
+    matrix. Ties go to the right-hand value, as the neighbour walk of R's ``mice``
+    (``src/matchindex.cpp``: ``val - ysort[l] < ysort[r] - val`` takes the left one, else the
+    right one) does.
+    """
+    n = len(sorted_values)
+    r = np.searchsorted(sorted_values, targets, side="left")
+    lowest = np.maximum(r - k, 0)
+    highest = np.minimum(r, n - k)  # last admissible start
+    j = lowest[:, None] + np.arange(k)[None, :]
+    admissible = j < highest[:, None]
+    j = np.minimum(j, n - k - 1) if n > k else np.zeros_like(j)
+    gap_left = targets[:, None] - sorted_values[j]
+    gap_right = sorted_values[np.minimum(j + k, n - 1)] - targets[:, None]
+    return lowest + np.count_nonzero(admissible & (gap_left >= gap_right), axis=1)
+
+
 def _pmm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random.Generator, donors: int) -> np.ndarray:
+    """Draw the missing values of one numeric column by type-1 predictive mean matching.
+
+    As ``mice.impute.pmm`` (``.norm.draw`` then ``matchindex``): the donors' predicted means use
+    the least-squares :math:`\\hat\\beta`, the recipients' a posterior draw :math:`\\beta^*`; the
+    donors are shuffled and sorted once, and each recipient takes the value of one donor drawn
+    at random among its ``donors`` nearest (:func:`_nearest_window_starts`).
+    """
     n, p = X_obs.shape
     XtX_inv = np.linalg.pinv(X_obs.T @ X_obs)
     beta = XtX_inv @ (X_obs.T @ y_obs)
@@ -81,19 +128,11 @@ def _pmm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random
     beta_star = beta + chol @ rng.standard_normal(p)
     yhat_obs = X_obs @ beta
     yhat_mis = X_mis @ beta_star
-    shuffled = rng.permutation(n)  # a stable sort of shuffled rows breaks ties at random, as mice's matcher does
+    shuffled = rng.permutation(n)  # a stable sort of shuffled rows breaks ties at random, as mice's matchindex
     order = shuffled[np.argsort(yhat_obs[shuffled], kind="stable")]
-    sorted_hat = yhat_obs[order]
     k = min(donors, n)
-    # candidates: the k positions on either side of each missing value's insertion point
-    pos = np.searchsorted(sorted_hat, yhat_mis)
-    window = pos[:, None] + np.arange(-k, k)[None, :]
-    window = np.clip(window, 0, n - 1)
-    dist = np.abs(sorted_hat[window] - yhat_mis[:, None])
-    nearest = np.take_along_axis(window, np.argsort(dist, axis=1, kind="stable")[:, :k], axis=1)
-    # duplicate positions after clipping only occur when n < 2k; they then weigh those donors more
-    pick = nearest[np.arange(len(yhat_mis)), rng.integers(0, k, size=len(yhat_mis))]
-    return y_obs[order[pick]]
+    start = _nearest_window_starts(yhat_obs[order], yhat_mis, k)
+    return y_obs[order[start + rng.integers(0, k, size=len(yhat_mis))]]
 
 
 def _categorical_draw(labels: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -109,46 +148,101 @@ def _categorical_draw(labels: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, 
     return levels[np.minimum(idx, len(levels) - 1)]
 
 
-def _refresh_passive(data: pd.DataFrame, passive: dict, missing: dict) -> None:
-    """Recompute each passive column where it was missing, from the current completed columns."""
+class _Design:
+    """The completed columns as arrays and the imputation design built from them, kept in step.
+
+    ``X`` holds an intercept and one block of columns per predictor (:func:`_block`); updating a
+    column rewrites its block in place (the whole design is rebuilt only when a categorical
+    column's number of levels changes). ``regressors(c)`` are the positions of every block but
+    ``c``'s.
+    """
+
+    def __init__(self, values: dict, names: list):
+        self.values, self.names = values, names
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        blocks = [_block(pd.Series(self.values[c])) for c in self.names]
+        widths = np.cumsum([1] + [b.shape[1] for b in blocks])
+        self.X = np.hstack([np.ones((len(blocks[0]) if blocks else 0, 1)), *blocks])
+        self.slices = {c: slice(a, b) for c, a, b in zip(self.names, widths[:-1], widths[1:])}
+        self._regressors = {}
+
+    def regressors(self, c: str) -> np.ndarray:
+        if c not in self._regressors:
+            keep = np.ones(self.X.shape[1], bool)
+            if c in self.slices:
+                keep[self.slices[c]] = False
+            self._regressors[c] = np.flatnonzero(keep)
+        return self._regressors[c]
+
+    def update(self, c: str) -> None:
+        if c not in self.slices:
+            return
+        block = _block(pd.Series(self.values[c]))
+        where = self.slices[c]
+        if block.shape[1] != where.stop - where.start:
+            self._rebuild()
+        else:
+            self.X[:, where] = block
+
+
+def _refresh_passive(values: dict, passive: dict, missing: dict, columns: list) -> list:
+    """Recompute each passive column on its missing rows from the completed columns of those rows.
+
+    ``derive`` works row by row (each row's value from that row's columns), so only the rows
+    where the passive column is missing are passed to it. Returns the passive columns whose
+    values changed.
+    """
+    changed = []
     for c, derive in passive.items():
-        values = pd.Series(derive(data), index=data.index).astype(object).to_numpy()
-        data.loc[missing[c], c] = values[missing[c]]
+        rows = missing[c]
+        if not rows.any():
+            continue
+        subset = pd.DataFrame({o: values[o][rows] for o in columns})
+        fresh = pd.Series(derive(subset), index=subset.index).astype(object).to_numpy()
+        if not pd.Series(fresh).equals(pd.Series(values[c][rows])):
+            values[c][rows] = fresh
+            changed.append(c)
+    return changed
 
 
 def _one_imputation(args) -> pd.DataFrame:
     frame, impute, predictors, n_iter, donors, seed_sequence, passive = args
     rng = np.random.default_rng(seed_sequence)
-    data = frame.copy()
-    missing = {c: data[c].isna().to_numpy() for c in [*impute, *passive]}
+    columns = list(frame.columns)
+    values = {c: frame[c].to_numpy(dtype=float if _is_numeric(frame[c]) else object, copy=True) for c in columns}
+    missing = {c: frame[c].isna().to_numpy() for c in [*impute, *passive]}
     for c in impute:  # start: random draws of the observed values
-        obs = data.loc[~missing[c], c].to_numpy()
-        data.loc[missing[c], c] = obs[rng.integers(0, len(obs), size=missing[c].sum())]
-    _refresh_passive(data, passive, missing)
-    # each predictor's design block is rebuilt only when its column has just been imputed
-    blocks = {c: _block(data[c]) for c in [*impute, *predictors]}
-    intercept = np.ones((len(data), 1))
+        obs = values[c][~missing[c]]
+        values[c][missing[c]] = obs[rng.integers(0, len(obs), size=missing[c].sum())]
+    _refresh_passive(values, passive, missing, columns)
+    design = _Design(values, [*impute, *predictors])
+    observed_rows = {c: np.flatnonzero(~missing[c]) for c in impute}
+    missing_rows = {c: np.flatnonzero(missing[c]) for c in impute}
     for _ in range(n_iter):
         for c in impute:
             miss = missing[c]
             if not miss.any():
                 continue
-            X = np.hstack([intercept] + [blocks[o] for o in [*impute, *predictors] if o != c])
+            cols = design.regressors(c)
+            X_obs, X_mis = design.X[np.ix_(observed_rows[c], cols)], design.X[np.ix_(missing_rows[c], cols)]
             if _is_numeric(frame[c]):
-                y = data[c].to_numpy(dtype=float)
-                data.loc[miss, c] = _pmm(y[~miss], X[~miss], X[miss], rng, donors)
+                values[c][miss] = _pmm(values[c][~miss], X_obs, X_mis, rng, donors)
             else:
-                labels = data[c].astype(str).to_numpy()
-                drawn = _categorical_draw(labels[~miss], X[~miss], X[miss], rng)
+                labels = values[c].astype(str)
+                drawn = _categorical_draw(labels[~miss], X_obs, X_mis, rng)
                 if pd.api.types.is_bool_dtype(frame[c]):
                     drawn = drawn == "True"
-                data.loc[miss, c] = drawn
-            blocks[c] = _block(data[c])
-            if passive:
-                _refresh_passive(data, passive, missing)
-                for p in passive:
-                    if p in blocks:
-                        blocks[p] = _block(data[p])
+                values[c][miss] = drawn
+            design.update(c)
+            # a passive column's rows see the update only where c was imputed on them too
+            touched = {p: d for p, d in passive.items() if (miss & missing[p]).any()}
+            for p in _refresh_passive(values, touched, missing, columns) if touched else ():
+                design.update(p)
+    data = frame.copy()
+    for c in [*impute, *passive]:
+        data[c] = values[c]
     return data
 
 
@@ -163,6 +257,7 @@ def impute_chained(
     donors: int = 5,
     n_jobs: int | None = 1,
     passive: dict | None = None,
+    first: int = 0,
 ) -> list[pd.DataFrame]:
     """Return ``m`` completed copies of ``data`` by chained equations.
 
@@ -189,7 +284,12 @@ def impute_chained(
         ``derive(frame)`` returns the column's values from the other completed columns (e.g.
         the profile group from the markers). Where the column is missing it is recomputed after
         every update and used as a predictor; it is never modelled itself. ``derive`` must be
-        picklable (a module-level function or a ``functools.partial`` of one) for ``n_jobs > 1``.
+        picklable (a module-level function or a ``functools.partial`` of one) for ``n_jobs > 1``,
+        and work row by row (each row's value from that row alone): it is called on the rows
+        where the column is missing only.
+    first : int
+        Return imputations ``first … m - 1`` only (imputation ``j`` is the same whatever ``m``,
+        so a pilot's imputations ``0 … first - 1`` can be kept and the rest added).
 
     Returns
     -------
@@ -197,6 +297,8 @@ def impute_chained(
         Completed copies with the original index and dtypes; other columns of ``data``
         untouched.
     """
+    if not 0 <= first < m:
+        raise ModelError(f"imputation: first must be in 0 … m - 1 = {m - 1}, got {first}")
     cols = list(dict.fromkeys(columns))
     preds = [p for p in dict.fromkeys(predictors) if p not in cols]
     absent = [c for c in [*cols, *preds] if c not in data]
@@ -218,13 +320,13 @@ def impute_chained(
     for c in cols:  # plain dtypes for the working copy: float for numbers, object for the rest
         frame[c] = frame[c].astype(float) if _is_numeric(frame[c]) else frame[c].astype(object)
     frame = frame.astype({p: object for p in preds if not _is_numeric(data[p])})
-    seeds = np.random.SeedSequence(seed).spawn(m)
+    seeds = np.random.SeedSequence(seed).spawn(m)[first:]  # child j does not depend on m
     to_impute = [c for c in cols if frame[c].isna().any() and c not in passive]
     # complete listed columns (and passive ones) are predictors of the others, as the imputation
     # model table states
     model_predictors = [c for c in cols if c not in to_impute] + preds
     tasks = [(frame, to_impute, model_predictors, n_iter, donors, s, passive) for s in seeds]
-    jobs = min(resolve_jobs(n_jobs), m)
+    jobs = min(resolve_jobs(n_jobs), len(tasks))
     if jobs == 1:
         done = [_one_imputation(t) for t in tasks]
     else:
@@ -404,3 +506,99 @@ def complete_case_vs_imputed(
     cc = complete_case[complete_case["term"].str.startswith(term_prefix)][keep]
     mi = imputed[imputed["term"].str.startswith(term_prefix)][keep]
     return cc.merge(mi, on="term", how="outer", suffixes=("_complete_case", "_imputed"))
+
+
+def imputations_needed(fmi: float, *, m_pilot: int, cv_se: float = 0.05, confidence: float = 0.95) -> int:
+    r"""Return the number of imputations von Hippel's two-stage quadratic rule asks for.
+
+    von Hippel (2020), "How many imputations do you need? A two-stage calculation using a
+    quadratic rule", Sociological Methods & Research 49(3):699–718: for standard errors that
+    would change by a coefficient of variation of at most ``cv_se`` if the data were imputed
+    again, about
+
+    .. math:: m = 1 + \frac12 \left(\frac{\gamma}{\mathrm{CV}}\right)^2
+
+    imputations are needed, :math:`\gamma` the fraction of missing information. Its pilot
+    estimate :math:`\hat\gamma` (from ``m_pilot`` imputations) is uncertain, so the rule takes
+    the upper limit of its ``confidence`` interval, formed on the logit scale with standard
+    error :math:`\sqrt{2/m_{pilot}}`:
+
+    .. math:: \gamma_U = \operatorname{expit}\big(\operatorname{logit}\hat\gamma + z_{(1+c)/2}\sqrt{2/m_{pilot}}\big).
+
+    The answer is at least ``m_pilot`` (the pilot's imputations are kept). Defaults (CV 0.05,
+    95% confidence) are those of von Hippel's Stata command ``how_many_imputations``.
+
+    Parameters
+    ----------
+    fmi : float
+        Pilot estimate of the fraction of missing information (the largest among the
+        parameters of interest), in [0, 1).
+    m_pilot : int
+        Imputations of the pilot (at least 2).
+    cv_se : float
+        Tolerated coefficient of variation of the standard error across re-imputations.
+    confidence : float
+        Confidence that the standard error is that replicable.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> imputations_needed(0.3, m_pilot=5)  # gamma_U = expit(logit(.3) + 1.96 * sqrt(2/5)) = 0.597
+    73
+    """
+    if m_pilot < 2:
+        raise ModelError(f"imputation: the pilot needs at least two imputations, got {m_pilot}")
+    if not 0 <= fmi < 1 or not 0 < cv_se < 1 or not 0 < confidence < 1:
+        raise ModelError(
+            f"imputation: need 0 <= fmi < 1, 0 < cv_se < 1 and 0 < confidence < 1, got {fmi}, {cv_se}, {confidence}"
+        )
+    if fmi == 0:
+        return int(m_pilot)
+    z = scipy.stats.norm.ppf(0.5 + confidence / 2)
+    upper = scipy.special.expit(scipy.special.logit(fmi) + z * np.sqrt(2 / m_pilot))
+    return max(int(m_pilot), int(np.ceil(1 + 0.5 * (upper / cv_se) ** 2)))
+
+
+def largest_fmi(imputed: Sequence[pd.DataFrame], formula: str, *, term_prefix: str, model_id: str = "mi") -> float:
+    """Return the largest fraction of missing information (:func:`pool_rubin`) of the logistic
+    model's terms starting with ``term_prefix`` over the completed data sets."""
+    fits = [fit_logit(d, formula, model_id=model_id) for d in imputed]
+    params = pd.concat([f.params for f in fits], axis=1)
+    var = pd.concat([f.bse**2 for f in fits], axis=1)
+    terms = [t for t in params.index if str(t).startswith(term_prefix)]
+    if not terms:
+        raise ModelError(f"imputation: the model has no term starting with {term_prefix!r}")
+    df_complete = float(fits[0].df_resid)
+    return max(pool_rubin(params.loc[t], var.loc[t], df_complete=df_complete)["fmi"] for t in terms)
+
+
+def impute_chained_auto(
+    data: pd.DataFrame,
+    *,
+    formula: str,
+    term_prefix: str,
+    m_pilot: int = 5,
+    cv_se: float = 0.05,
+    confidence: float = 0.95,
+    **impute: object,
+) -> tuple[list[pd.DataFrame], dict]:
+    """Impute with as many imputations as :func:`imputations_needed` asks for (two stages).
+
+    Stage 1 imputes ``m_pilot`` times and fits the logistic ``formula`` on each completed set;
+    the largest FMI of the terms starting with ``term_prefix`` gives ``m``. Stage 2 adds
+    imputations ``m_pilot … m - 1`` (the pilot's are kept: imputation ``j`` is the same whatever
+    ``m``, so the result equals ``impute_chained(m=m)``).
+
+    Returns
+    -------
+    (list of DataFrame, dict)
+        The ``m`` completed sets, and ``{"m_pilot", "fmi_pilot", "m"}``.
+    """
+    pilot = impute_chained(data, m=m_pilot, **impute)
+    fmi = largest_fmi(pilot, formula, term_prefix=term_prefix)
+    m = imputations_needed(fmi, m_pilot=m_pilot, cv_se=cv_se, confidence=confidence)
+    more = impute_chained(data, m=m, first=m_pilot, **impute) if m > m_pilot else []
+    return [*pilot, *more], {"m_pilot": m_pilot, "fmi_pilot": fmi, "m": m}

@@ -56,7 +56,7 @@ class CoxWithPHCheck:
     status : DataFrame
         The model log (one row per model).
     fit : object or None
-        The main fitted model (lifelines ``CoxPHFitter``), None when it could not be fitted.
+        The main fitted model (:class:`analysis.models.survival.CoxFit`), None when it could not be fitted.
     design : DataFrame
         Complete-case design of the model (time_days, event and the dummy-coded terms).
     """
@@ -263,10 +263,11 @@ def fit_cox_with_ph_check(
 
 
 def _fit_time_split(log: ModelLog, design: pd.DataFrame, terms: list[str], *, notebook: str, conf_level: float) -> None:
-    """Episode split at the median event time: arm terms get an early and a late coefficient."""
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError
+    """Episode split at the median event time: arm terms get an early and a late coefficient.
 
+    Fitted by :func:`analysis.models.survival.cox_counting_process_fit` (R's ``coxph(Surv(start,
+    stop, event) ~ ., ties = "efron")``).
+    """
     tau = float(design.loc[design["event"] == 1, "time_days"].median())
     arm_terms = [t for t in terms if t.startswith("treatment_arm[")]
     early = design.copy()
@@ -282,12 +283,15 @@ def _fit_time_split(log: ModelLog, design: pd.DataFrame, terms: list[str], *, no
             long[f"{t} | days {'<=' if period == 'early' else '>'} {tau:g}"] = long[t] * (long["period"] == period)
     cols = [c for c in long.columns if c not in terms + ["time_days", "start", "stop", "event", "period"]]
     cols += [t for t in terms if t not in arm_terms]
-    frame = long[["start", "stop", "event", *cols]]
+    stop, event = long["stop"].to_numpy(float), long["event"].to_numpy(float)
     try:
-        fit = CoxPHFitter(alpha=1 - conf_level).fit(frame, duration_col="stop", event_col="event", entry_col="start")
-    except ConvergenceError as exc:
+        solved = surv.cox_counting_process_fit(
+            long[cols].to_numpy(float), start=long["start"].to_numpy(float), stop=stop, event=event
+        )
+    except ModelError as exc:
         log.failed("ttlb_cox_time_split", "live_birth", "patients", f"time-split Cox did not converge: {exc}")
         return
+    fit = surv.CoxFit(solved, names=cols, index=long.index, durations=stop, event_observed=event)
     rows = tidy_models.tidy_cox(
         fit,
         notebook=notebook,

@@ -110,16 +110,17 @@ def check_levels_not_separated(
     any other level diverges, so the maximum-likelihood estimate does not exist.
     """
     problems = []
-    for col in categorical:
-        sums = (
-            pd.DataFrame({"level": frame[col].to_numpy(), "s": successes, "n": trials, "rows": 1})
-            .groupby("level", observed=True, sort=True)
-            .sum()
-        )
-        none = sums.index[sums["s"] == 0]
-        only = sums.index[sums["s"] == sums["n"]]
-        problems += [f"{outcome} has no events among the {sums.loc[lv, 'rows']} rows with {col}={lv}" for lv in none]
-        problems += [f"{outcome} has only events among the {sums.loc[lv, 'rows']} rows with {col}={lv}" for lv in only]
+    for col in categorical:  # sums per observed level, in sorted order, by bincount
+        codes, levels = pd.factorize(frame[col], sort=True)
+        rows = np.bincount(codes, minlength=len(levels))
+        s = np.bincount(codes, weights=successes, minlength=len(levels))
+        n = np.bincount(codes, weights=trials, minlength=len(levels))
+        problems += [
+            f"{outcome} has no events among the {rows[i]} rows with {col}={levels[i]}" for i in np.flatnonzero(s == 0)
+        ]
+        problems += [
+            f"{outcome} has only events among the {rows[i]} rows with {col}={levels[i]}" for i in np.flatnonzero(s == n)
+        ]
     if problems:
         raise ModelError(
             f"{error_prefix(model_id)}{'; '.join(problems)}; the odds ratio of that level is not "
@@ -523,8 +524,10 @@ def binomial_design(
     needed = variables["outcome"] + variables["covariates"] + list(extra_columns)
     if trials is not None:
         needed.append(trials)
-    frame = complete_rows(data, needed, model_id=model_id)
-    positions = np.flatnonzero(data[list(dict.fromkeys(needed))].notna().all(axis=1).to_numpy())
+    complete = data[list(dict.fromkeys(needed))].notna().all(axis=1).to_numpy()  # once, for rows and positions
+    if not complete.any():
+        complete_rows(data, needed, model_id=model_id)  # raises the no-complete-rows error
+    frame, positions = data.loc[complete], np.flatnonzero(complete)
     y_raw = pd.to_numeric(frame[outcome], errors="coerce").to_numpy(dtype=float)
     if trials is None:
         if not np.isin(y_raw, (0.0, 1.0)).all():
@@ -543,9 +546,10 @@ def binomial_design(
                 "positive number of trials"
             )
     check_outcome_has_events(y_raw, n_trials, outcome=outcome, model_id=model_id)
+    # categoricals coded once: the checks below and patsy then work from the integer codes
+    frame = with_categorical_dtype(frame, variables["categorical"])
     check_covariates_vary(frame, variables["covariates"], model_id=model_id)
     check_levels_not_separated(frame, y_raw, n_trials, variables["categorical"], outcome=outcome, model_id=model_id)
-    frame = with_categorical_dtype(frame, variables["categorical"])
     rhs = formula.split("~", 1)[1]
     design = design_matrix(rhs, frame)
     design.columns = plain_column_names(design.design_info)  # the results contract's names

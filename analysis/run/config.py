@@ -313,7 +313,11 @@ class AnalysisPlan(BaseModel):
     )
     caliper_sd: float = Field(0.2, gt=0, le=5, description="matching caliper, SD of the logit propensity score")
     n_bootstrap: int = Field(500, ge=1, description="bootstrap resamples of patients (AIPW, biomarkers)")
-    n_imputations: int = Field(20, ge=1, description="multiple imputation: number of completed data sets")
+    n_imputations: int | Literal["auto"] = Field(
+        20,
+        description='multiple imputation: number of completed data sets (at least 2), or "auto": von Hippel\'s '
+        "two-stage rule from a 5-imputation pilot (analysis.methods.imputation.imputations_needed)",
+    )
     sensitivity_analyses: dict[str, dict] = Field(
         default_factory=lambda: {
             "sequential_trials": {"population": "sequential_trials"},
@@ -369,6 +373,13 @@ class AnalysisPlan(BaseModel):
     def _n_jobs_not_zero(cls, value: int) -> int:
         if value == 0:
             raise ValueError("n_jobs must be -1 (every core) or a positive number of workers, not 0")
+        return value
+
+    @field_validator("n_imputations")
+    @classmethod
+    def _at_least_two_imputations(cls, value: int | str) -> int | str:
+        if value != "auto" and value < 2:
+            raise ValueError('n_imputations must be "auto" or at least 2 (Rubin\'s rules need two imputations)')
         return value
 
     @field_validator("weight_truncation")

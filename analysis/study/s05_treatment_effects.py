@@ -732,7 +732,7 @@ def imputation_model(
     outcome: str,
     covariates: list[str],
     ps_covariates: list[str],
-    n_imputations: int,
+    n_imputations: int | str,
     seed: int,
     profile_cutoffs: dict | None = None,
 ) -> ImputationModel:
@@ -749,7 +749,8 @@ def imputation_model(
     scores : Propensity
     outcome : str
     covariates, ps_covariates : list of str
-    n_imputations, seed : int
+    n_imputations : int or "auto"
+    seed : int
     profile_cutoffs : dict, optional
         The profile cut-off rule used to re-derive the profile group.
 
@@ -786,7 +787,7 @@ def imputed_vs_complete_case(
     outcome: str,
     covariates: list[str],
     reference_arm: str,
-    n_imputations: int,
+    n_imputations: int | str,
     seed: int,
     n_jobs: int,
 ) -> ImputedVsCompleteCase:
@@ -800,25 +801,36 @@ def imputed_vs_complete_case(
     outcome : str
     covariates : list of str
     reference_arm : str
-    n_imputations, seed, n_jobs : int
+    n_imputations : int or "auto"
+        Completed data sets; ``"auto"``: as many as von Hippel's two-stage rule asks for
+        (:func:`analysis.methods.imputation.impute_chained_auto`).
+    seed, n_jobs : int
 
     Returns
     -------
     ImputedVsCompleteCase
     """
-    completed = imputation.impute_chained(
-        model.data,
-        columns=model.columns,
-        predictors=[outcome, *IMPUTATION_PREDICTORS],
-        m=n_imputations,
-        n_iter=IMPUTATION_ITERATIONS,
-        seed=seed,
-        n_jobs=n_jobs,
-        passive=model.passive,
-    )
     formula = outcomes.formula(
         outcome, ["treatment_arm"], covariates, model.data, references={"treatment_arm": reference_arm}
     )
+    impute = {
+        "columns": model.columns,
+        "predictors": [outcome, *IMPUTATION_PREDICTORS],
+        "n_iter": IMPUTATION_ITERATIONS,
+        "seed": seed,
+        "n_jobs": n_jobs,
+        "passive": model.passive,
+    }
+    if n_imputations == "auto":  # von Hippel's two stages, the arm's terms deciding
+        completed, choice = imputation.impute_chained_auto(
+            model.data, formula=formula, term_prefix="treatment_arm[", **impute
+        )
+        chosen = (
+            f"m = {choice['m']} imputations by von Hippel's two-stage rule (pilot of {choice['m_pilot']}, "
+            f"largest fraction of missing information of the arm's terms {choice['fmi_pilot']:.3f})"
+        )
+    else:
+        completed, chosen = imputation.impute_chained(model.data, m=n_imputations, **impute), ""
     log = ModelLog(ctx.notebook)
     log.run(
         MI_ID,
@@ -836,6 +848,8 @@ def imputed_vs_complete_case(
             conf_level=ctx.conf_level,
         ),
     )
+    if chosen and log.status[-1]["status"] == "ok":  # the status table says how many imputations "auto" gave
+        log.status[-1]["message"] = chosen
     outcomes.fit_logit_model(
         log,
         scores.first,
