@@ -32,12 +32,18 @@ def _tables(run):
     return {p.name: p.read_bytes() for p in sorted((run / "tables").glob("*.csv"))}
 
 
-def test_a_run_on_a_local_dask_cluster_writes_the_bytes_of_a_local_run(small_cohort_dir, suite, tmp_path):
+def test_a_dask_run_writes_the_bytes_of_a_local_run_and_reruns_side_by_side(small_cohort_dir, suite, tmp_path):
     """Would catch a cluster path that loses a notebook's outputs, merges estimates out of order,
-    or records the notebooks in completion order instead of the suite's."""
+    or records the notebooks in completion order instead of the suite's. The local run and its
+    rerun have two notebooks side by side: before, ``jobs > 1`` reused the name of the earlier
+    run's manifest for the wall times, so the rerun failed with KeyError: 'notebooks'; and
+    papermill's process-wide chdir, raced by two threads, could leave the caller in the renamed
+    .partial folder (later process start-ups then failed on os.getcwd())."""
     from distributed import Client, LocalCluster
 
-    local = run_suite(small_cohort_dir, tmp_path / "local", notebooks=suite, quiet=True)
+    here = os.getcwd()
+    local = run_suite(small_cohort_dir, tmp_path / "local", notebooks=suite, quiet=True, jobs=2)
+    assert os.getcwd() == here
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         Client(cluster) as client,
@@ -48,17 +54,8 @@ def test_a_run_on_a_local_dask_cluster_writes_the_bytes_of_a_local_run(small_coh
     assert [n["notebook"] for n in manifest["notebooks"]] == ["01_uses_seed.ipynb", "02_uses_k.ipynb"]
     assert manifest["status"] == "ok" and all(n["status"] == "ok" for n in manifest["notebooks"])
 
-
-def test_a_rerun_with_notebooks_side_by_side_keeps_the_earlier_records(small_cohort_dir, suite, tmp_path):
-    """Before, ``jobs > 1`` reused the name of the earlier run's manifest for the wall times, so a
-    rerun of two notebooks side by side failed with KeyError: 'notebooks'; and papermill's
-    process-wide chdir, raced by two threads, could leave the caller in the renamed .partial
-    folder (later process start-ups then failed on os.getcwd())."""
-    here = os.getcwd()
-    out = run_suite(small_cohort_dir, tmp_path / "run", notebooks=suite, quiet=True, jobs=2)
-    assert os.getcwd() == here
-    run_suite(small_cohort_dir, out, notebooks=suite, overrides=["seed=3"], quiet=True, jobs=2)
-    manifest = json.loads((out / "manifest.json").read_text())
+    run_suite(small_cohort_dir, local, notebooks=suite, overrides=["seed=3"], quiet=True, jobs=2)
+    manifest = json.loads((local / "manifest.json").read_text())
     assert manifest["rerun"]["executed"] == ["01_uses_seed", "02_uses_k"]
     assert [n["notebook"] for n in manifest["notebooks"]] == ["01_uses_seed.ipynb", "02_uses_k.ipynb"]
 

@@ -560,3 +560,33 @@ def test_a_run_masked_at_one_threshold_can_be_audited_at_a_higher_one():
     assert at_five["n"].tolist()[:2] == ["<5", SUPPRESSED]
     found = audit_table(at_five.astype(str), "t", K, decl)
     assert {(f["route"], f["value"]) for f in found} == {("direct", 8), ("complement", 8)}
+
+
+def test_sensitivity_rows_nested_in_the_main_analysis_hide_small_differences(tmp_path):
+    """Found by the disclosure sweep (600 women, k = 10): leaving centre C5 out removed 9 live
+    births, so main − leave_one_centre_out_C5 gave 9 back. Every row of the summary is nested in
+    the main analysis (or contains it), so a count whose difference, or whose complement's
+    difference, from the main row is 1 … k − 1 is hidden; the old audit also looked only at the
+    centre rows, so the 4 non-events the RIF subset leaves out went unnoticed."""
+    summary = pd.DataFrame(
+        {
+            "label": ["main analysis", "leave_one_centre_out_C5", "rif_only", "no_pgt_a"],
+            "estimate": [1.8, 1.7, 2.1, 1.9],
+            "n_obs": [600, 540, 550, 450],
+            "n_events": [200, 191, 154, 150],
+        }
+    )
+    decl = declaration_for("sensitivity_summary")
+    run = tmp_path / "run"
+    (run / "tables").mkdir(parents=True)
+    summary.to_csv(run / "tables" / "sensitivity_summary.csv", index=False)
+    found = audit_run(run, min_cell_count=K, include_report=False)
+    assert {(f.location, f.value) for f in found.itertuples()} == {
+        ("main analysis − leave_one_centre_out_C5, n_events", 9),  # 200 − 191
+        ("main analysis − rif_only, n_obs − n_events", 4),  # (600 − 200) − (550 − 154)
+    }
+    masked, report = mask_declared(summary, decl, K)
+    assert masked.loc[1, "n_events"] == SUPPRESSED and masked.loc[2, "n_events"] == SUPPRESSED
+    assert masked.loc[3, "n_events"] == 150 and masked.loc[0, "n_events"] == 200
+    masked.to_csv(run / "tables" / "sensitivity_summary.csv", index=False)
+    assert audit_run(run, min_cell_count=K, include_report=False).empty

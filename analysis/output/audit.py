@@ -49,6 +49,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.core.exceptions import DisclosureError
@@ -59,6 +60,7 @@ from analysis.output.disclosure import (
     TableDisclosure,
     count_cells,
     masked_label,
+    nested_differences,
     relation_intervals,
     relations_of,
 )
@@ -336,7 +338,7 @@ def _html_tables(page: str) -> list[pd.DataFrame]:
 # nested populations
 
 
-def _audit_nested(estimates: pd.DataFrame, sensitivity: pd.DataFrame | None, k: int) -> list[dict]:
+def _audit_nested(estimates: pd.DataFrame, k: int) -> list[dict]:
     found = []
     if len(estimates):
         models = estimates.drop_duplicates(["notebook", "model_id"])[
@@ -360,27 +362,25 @@ def _audit_nested(estimates: pd.DataFrame, sensitivity: pd.DataFrame | None, k: 
                                     int(diff),
                                 )
                             )
-    if sensitivity is not None and len(sensitivity):
-        s = sensitivity.copy()
-        for col in ("n_obs", "n_events"):
-            if col in s:
-                s[col] = pd.to_numeric(s[col], errors="coerce")
-        main = s[s["label"] == "main analysis"]
-        if len(main):
-            m = main.iloc[0]
-            for r in s[s["label"].astype(str).str.startswith("leave_one_centre_out")].itertuples():
-                for col in ("n_obs", "n_events"):
-                    if col in s:
-                        diff = m[col] - getattr(r, col)
-                        if _small(diff, k):
-                            found.append(
-                                _finding(
-                                    "sensitivity_summary.csv",
-                                    f"main − {r.label}, {col}",
-                                    "nested populations",
-                                    int(diff),
-                                )
-                            )
+    return found
+
+
+def _audit_nested_rows(frame: pd.DataFrame, name: str, k: int, decl: TableDisclosure) -> list[dict]:
+    """Rows nested in a reference row (``nested_in``): every difference of a count or of its
+    complement from the reference row (sensitivity subsets, each centre left out in turn)."""
+    found = []
+    key, reference = decl.nested_in
+    for i, col in nested_differences(frame, decl, k):
+        v = pd.to_numeric(frame[col].astype(str).str.replace(",", ""), errors="coerce")
+        r = int(np.flatnonzero((frame[key].astype(str) == reference).to_numpy())[0])
+        diff = abs(v.iloc[i] - v.iloc[r])
+        what = col
+        if not _small(diff, k):
+            d = pd.to_numeric(frame[decl.denominators[col]].astype(str).str.replace(",", ""), errors="coerce")
+            diff, what = abs((d.iloc[i] - v.iloc[i]) - (d.iloc[r] - v.iloc[r])), f"{decl.denominators[col]} − {col}"
+        found.append(
+            _finding(f"{name}.csv", f"{reference} − {frame[key].iloc[i]}, {what}", "nested populations", int(diff))
+        )
     return found
 
 
@@ -524,7 +524,11 @@ def audit_run(run_dir: str | Path, *, min_cell_count: int | None = None, include
             continue
         found += [dict(f, source=path.name) for f in audit_table(frame, path.stem, k)]
     estimates = tables.get("estimates", pd.DataFrame())
-    found += _audit_nested(estimates, tables.get("sensitivity_summary"), k)
+    found += _audit_nested(estimates, k)
+    for stem, frame in tables.items():
+        decl = _declaration(stem)
+        if decl is not None and decl.nested_in:
+            found += _audit_nested_rows(frame, stem, k, decl)
     found += _audit_linked(tables.get("exclusions"), estimates, k, _partition_sums(tables))
     for path in sorted((run_dir / "figures").glob("*.txt")):
         found += audit_text(path.read_text(encoding="utf-8"), path.name, k)

@@ -132,7 +132,9 @@ DECLARATIONS: dict[str, TableDisclosure] = {
     "imputation_model": TableDisclosure(counts=("n_missing",), derived={"percent_missing": ("n_missing",)}),
     "mi_vs_complete_case": TableDisclosure(counts=("n_obs_complete_case", "n_obs_imputed")),
     "sensitivity_status": TableDisclosure(counts=("n_obs",)),
-    "sensitivity_summary": TableDisclosure(counts=("n_obs", "n_events"), denominators={"n_events": "n_obs"}),
+    "sensitivity_summary": TableDisclosure(
+        counts=("n_obs", "n_events"), denominators={"n_events": "n_obs"}, nested_in=("label", "main analysis")
+    ),
     "model_status_05": _MODEL_STATUS,
     # -- 06 biomarkers ----------------------------------------------------------------------------
     "prognostic_markers": TableDisclosure(counts=("n", "n_events"), denominators={"n_events": "n"}),

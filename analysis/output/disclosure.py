@@ -166,6 +166,11 @@ class TableDisclosure:
         ``n`` on each level row); the copies are one cell, hidden together.
     not_counts : tuple of str
         Columns whose names look like counts but are not (number of bootstrap replicates, …).
+    nested_in : tuple of (str, str)
+        ``(key column, reference value)``: every other row counts a population nested in (or
+        containing) the reference row's (sensitivity subsets beside the main analysis, each
+        centre left out in turn), so the difference of a count, or of a complement, from the
+        reference row is itself a count; a cell whose difference is 1 … k − 1 is hidden.
     sums_to : mapping of str to str
         Count column → the analysis population (``first_transfer``, ``all_transfers``) its rows
         add up to. When the flow must hide that population's size (fewer than ``k`` of its rows
@@ -189,6 +194,7 @@ class TableDisclosure:
     copies: tuple[tuple[str, tuple[str, ...]], ...] = ()
     not_counts: tuple[str, ...] = ()
     sums_to: Mapping[str, str] = field(default_factory=dict)
+    nested_in: tuple[str, str] = ()
     note: str = ""
 
     def count_columns(self) -> list[str]:
@@ -511,6 +517,49 @@ def _linked(cell: Cell, relations: list[_Relation]) -> set[Cell]:
 # masking a declared table
 
 
+def nested_differences(frame: pd.DataFrame, decl: TableDisclosure, k: int) -> list[Cell]:
+    """Cells of rows nested in the declared reference row whose difference from it is small.
+
+    For each count column (and each count with a denominator, its complement), a non-reference
+    row whose value differs from the reference row's by 1 … k − 1 is returned: that difference
+    counts the people, transfers or events the row's population leaves out (or adds).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The table (counts as numbers; text such as ``"<k"`` reads as unknown).
+    decl : TableDisclosure
+        Its declaration; nothing is returned without ``nested_in``.
+    k : int
+        Threshold.
+
+    Returns
+    -------
+    list of (int, str)
+        ``(row position, count column)`` of every such cell.
+    """
+    if not decl.nested_in or decl.nested_in[0] not in frame.columns:
+        return []
+    key, reference = decl.nested_in
+    is_reference = (frame[key].astype(str) == reference).to_numpy()
+    if not is_reference.any():
+        return []
+    r = int(np.flatnonzero(is_reference)[0])
+    found = []
+    for col in (c for c in decl.counts if c in frame.columns):
+        v = _numeric(frame, col).to_numpy(dtype=float)
+        diff = np.abs(v - v[r])
+        comp = None
+        denom = decl.denominators.get(col)
+        if denom in frame.columns:
+            c_all = _numeric(frame, denom).to_numpy(dtype=float) - v
+            comp = np.abs(c_all - c_all[r])
+        for i in np.flatnonzero(~is_reference):
+            if _is_small(diff[i], k) or (comp is not None and _is_small(comp[i], k)):
+                found.append((int(i), col))
+    return found
+
+
 def mask_declared(
     frame: pd.DataFrame,
     decl: TableDisclosure,
@@ -572,6 +621,11 @@ def mask_declared(
         for i in range(len(frame)):
             if (i, count) not in kind and _is_small(d.iloc[i] - n.iloc[i], k):
                 bounds[(i, count)], kind[(i, count)] = (0, math.inf), "complement"
+    # rows nested in a reference row: their differences from it are counts too
+    for i, count in nested_differences(frame, decl, k):
+        cell = rep.get((i, count), (i, count))
+        if cell not in kind:
+            bounds[cell], kind[cell] = (0, math.inf), "complement"  # a complement within the reference row
     # a column that adds up to a population whose size must stay hidden keeps a hidden cell
     for col in (c for c, population in decl.sums_to.items() if population in hidden_totals and c in frame.columns):
         cells = [(i, col) for i in range(len(frame)) if rep.get((i, col), (i, col)) in values]
