@@ -26,6 +26,7 @@ from analysis.output.disclosure import (
     calibration_groups,
     coarse_roc_points,
     coarsen_curves,
+    hide_close_model_counts,
     mask_declared,
     mask_estimates,
     mask_table,
@@ -434,8 +435,10 @@ def test_model_counts_within_k_of_their_population_are_masked():
     n_obs and hides n_events. The old mask (only counts 1 … k − 1) showed every one of them, so
     1,462 − 1,456 = 6 came back."""
     est = _estimates(_MODELS)
-    old = mask_estimates(est, K)
-    assert old["n_obs"].notna().all()
+    # without the population sizes only the models' own sizes are compared: 1,456 is 6 from the
+    # crude model's 1,462 and hidden (the old mask hid nothing here)
+    alone = mask_estimates(est, K)
+    assert alone["n_obs"].isna().tolist() == [False, True, True, False]
     out = mask_estimates(est, K, _SIZES).set_index(["model_id", "term"])
     assert out["n_obs"].isna().tolist() == [True, True, True, False]
     assert out["n_events"].isna().tolist() == [False, True, True, True]
@@ -461,7 +464,7 @@ def test_the_intruder_puts_a_hidden_flow_cell_back_from_the_models(tmp_path):
     run = tmp_path / "run"
     (run / "tables").mkdir(parents=True)
     masked_flow.to_csv(run / "tables" / "exclusions.csv", index=False)
-    mask_estimates(_estimates(_MODELS), K).to_csv(run / "tables" / "estimates.csv", index=False)
+    _estimates(_MODELS).to_csv(run / "tables" / "estimates.csv", index=False)  # counts as the models give them
     found = audit_run(run, min_cell_count=K, include_report=False)
     routes = set(zip(found["route"], found["value"]))
     assert ("linked tables", 6) in routes and ("nested populations", 6) in routes
@@ -590,3 +593,45 @@ def test_sensitivity_rows_nested_in_the_main_analysis_hide_small_differences(tmp
     assert masked.loc[3, "n_events"] == 150 and masked.loc[0, "n_events"] == 200
     masked.to_csv(run / "tables" / "sensitivity_summary.csv", index=False)
     assert audit_run(run, min_cell_count=K, include_report=False).empty
+
+
+def test_models_of_one_population_saved_by_different_notebooks_never_differ_by_less_than_k(tmp_path):
+    """Found by the disclosure sweep (150 women, k = 5): notebook 05's weighted model used the
+    1,462 rows with a propensity score and notebook 03's adjusted model 1,459 complete cases, so
+    the two published n_obs gave back 3 women without a complete covariate set. Each notebook's
+    own mask could not see the other's model; the finished file is masked as a whole."""
+    rows = [
+        ("03_outcomes_logistic", "lb_first_adjusted", 1459, 480),
+        ("05_treatment_effects", "lb_first_iptw", 1462, 481),
+        ("05_treatment_effects", "lb_first_matching", 700, 230),
+    ]
+    est = pd.DataFrame(
+        [
+            {
+                "notebook": nb,
+                "model_id": m,
+                "term": t,
+                "population": "first_transfer",
+                "outcome": "live_birth",
+                "n_obs": n,
+                "n_events": e,
+                "estimate": 1.0,
+            }
+            for nb, m, n, e in rows
+            for t in ("(Intercept)", "treatment_arm[personalized]")
+        ]
+    )
+    run = tmp_path / "run"
+    (run / "tables").mkdir(parents=True)
+    est.to_csv(run / "tables" / "estimates.csv", index=False)
+    found = audit_run(run, min_cell_count=5, include_report=False)
+    assert ("nested populations", 3) in set(zip(found["route"], found["value"]))
+    masked = hide_close_model_counts(est, 5)
+    shown = masked.drop_duplicates("model_id").set_index("model_id")
+    # sizes from the largest down: 1,462 kept, 1,459 (3 away) hidden, 700 kept; events 481
+    # kept, 480 (1 away) hidden
+    assert shown["n_obs"].isna().tolist() == [True, False, False]
+    assert shown["n_events"].isna().tolist() == [True, False, False]
+    masked.to_csv(run / "tables" / "estimates.csv", index=False)
+    assert audit_run(run, min_cell_count=5, include_report=False).empty
+    assert hide_close_model_counts(est, 0) is est

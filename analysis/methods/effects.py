@@ -781,7 +781,12 @@ def aipw_rd_rows(
     )
     n_patients = len(np.unique(labels)) if labels is not None else len(arrays["y"])
     method = aipw_inference_method(inference, n_patients, influence_above)
-    point_risks, phi = aipw_risk_influence(**arrays)
+    try:
+        point_risks, phi = aipw_risk_influence(**arrays)
+    except ModelError as exc:  # separation on all rows: no estimate, whatever the inference
+        raise ModelError(
+            f"{model_id}: the AIPW estimate is not reported: its models could not be fitted on all rows ({exc})"
+        ) from exc
     point = _risk_frame(arrays, point_risks)
     if_risk_se, if_rd = _influence_summary(phi, labels, point, reference, conf_level)
     notes, failed, boot_rd = (), 0, None

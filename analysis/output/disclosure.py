@@ -1034,6 +1034,75 @@ def mask_estimates(
             hidden["n_events"] |= left_events.between(1, k - 1) | left_non_events.between(1, k - 1)
     for c, hide in hidden.items():
         out[c] = out[c].where(~hide, pd.NA)
+    return hide_close_model_counts(out, k)
+
+
+def hide_close_model_counts(frame: pd.DataFrame, min_cell_count: int) -> pd.DataFrame:
+    """Return estimates where no two models of one population differ by fewer than ``k`` rows.
+
+    Models of the same population and outcome use nested sets of its rows (complete cases of
+    different covariate sets, the weighted model's rows with a propensity score), so the
+    difference of two published ``n_obs`` counts the rows one leaves out, wherever the two
+    models were saved (another notebook's included). Within each (population, outcome), the
+    distinct model sizes are taken from the largest down; a size within ``k − 1`` of one already
+    kept is hidden (NA) in every row that shows it. ``n_events`` is treated the same way, and is
+    also hidden when its non-events are within ``k − 1`` of a kept model's. The result depends
+    only on the set of rows, not on the order the notebooks saved them, so the runner applies it
+    once to the finished ``estimates.csv``. Only model-level counts are considered (a model whose
+    rows show different ``n_obs``, such as per-stratum sizes, is left alone).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Rows of ``estimates.csv`` (``notebook``, ``model_id``, ``population``, ``outcome``,
+        ``n_obs``, ``n_events``).
+    min_cell_count : int
+
+    Returns
+    -------
+    DataFrame
+        A copy with the hidden counts set to NA (``frame`` itself when nothing is to do).
+    """
+    k = int(min_cell_count)
+    needed = {"notebook", "model_id", "population", "outcome", "n_obs", "n_events"}
+    if k <= 1 or not needed <= set(frame.columns) or not len(frame):
+        return frame
+    out = frame.copy()
+    obs = pd.to_numeric(out["n_obs"], errors="coerce")
+    events = pd.to_numeric(out["n_events"], errors="coerce")
+    model = out["notebook"].astype(str) + "\x1f" + out["model_id"].astype(str)
+    model_level = obs.groupby(model).transform("nunique").le(1) & events.groupby(model).transform("nunique").le(1)
+    hide_obs = pd.Series(False, index=out.index)
+    hide_events = pd.Series(False, index=out.index)
+    for _, g in out[model_level].groupby([out["population"].astype(str), out["outcome"].astype(str)], sort=True):
+        sizes = obs[g.index]
+        kept: list[float] = []
+        for v in sorted(sizes.dropna().unique(), reverse=True):
+            if any(1 <= abs(v - u) <= k - 1 for u in kept):
+                hide_obs[g.index[sizes.to_numpy() == v]] = True
+            else:
+                kept.append(v)
+        pairs = (
+            pd.DataFrame({"e": events[g.index], "n": obs[g.index].where(~hide_obs[g.index])})
+            .dropna(subset=["e"])
+            .drop_duplicates()
+            .sort_values(["n", "e"], ascending=False, na_position="last")
+        )
+        kept_pairs: list[tuple[float, float]] = []
+        for e, n in zip(pairs["e"], pairs["n"]):
+            close = any(
+                1 <= abs(e - ke) <= k - 1 or (pd.notna(n) and pd.notna(kn) and 1 <= abs((n - e) - (kn - ke)) <= k - 1)
+                for ke, kn in kept_pairs
+            )
+            rows = g.index[(events[g.index].to_numpy() == e)]
+            if close:
+                hide_events[rows] = True
+            else:
+                kept_pairs.append((e, n))
+    if not (hide_obs.any() or hide_events.any()):
+        return frame
+    out["n_obs"] = out["n_obs"].where(~hide_obs, pd.NA)
+    out["n_events"] = out["n_events"].where(~hide_events, pd.NA)
     return out
 
 

@@ -30,9 +30,9 @@ from analysis.data.cohort_cache import read_cohort_cache, write_cohort_cache
 from analysis.data.loading import input_files, sha256_file
 from analysis.methods.resampling import SCHEDULER_VARIABLE
 from analysis.output.checklists import write_checklists
-from analysis.output.disclosure import mask_table
+from analysis.output.disclosure import hide_close_model_counts, mask_table
 from analysis.output.report import write_report
-from analysis.output.results import drop_notebook_estimates, write_table
+from analysis.output.results import drop_notebook_estimates, read_estimates_file, write_table
 from analysis.output.results_draft import write_results_draft
 from analysis.run.config import RUNNER_PARAMETERS, check_plan, cohort_folder, resolve_config
 from analysis.run.plan_check import check_plan_against_cohort
@@ -504,6 +504,7 @@ def run_suite(
         _write_manifest(partial, manifest)
         raise RunError("\n".join(r["error"] for r in failed))
 
+    _hide_close_model_counts(partial, int(config.get("min_cell_count") or 0))
     if not keep_interim and not (previous and previous.get("cohort", {}).get("interim")):  # a kept cache stays kept
         shutil.rmtree(partial / INTERIM_DIR)
         manifest["cohort"]["interim"] = None
@@ -668,6 +669,21 @@ def _execute_on_cluster(scheduler, tasks: list[tuple], *, order: list[int], quie
     finally:
         if not isinstance(scheduler, Client):
             client.close()
+
+
+def _hide_close_model_counts(run_dir: Path, min_cell_count: int) -> None:
+    """Hide model counts of one population that differ by fewer than ``k`` across notebooks.
+
+    Each notebook masks its own estimates; only the finished ``estimates.csv`` shows every
+    notebook's models side by side (:func:`analysis.output.disclosure.hide_close_model_counts`).
+    """
+    path = run_dir / "tables" / "estimates.csv"
+    if min_cell_count <= 1 or not path.exists():
+        return
+    estimates = read_estimates_file(path)
+    masked = hide_close_model_counts(estimates, min_cell_count)
+    if masked is not estimates:
+        write_table(masked, path)
 
 
 def _write_manifest(run_dir: Path, manifest: dict) -> None:
