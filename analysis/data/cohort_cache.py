@@ -103,7 +103,9 @@ def read_cohort_cache(path: str | Path) -> Cohort:
     tables = {}
     for name in (*COHORT_TABLES, *[t for t in OPTIONAL_COHORT_TABLES if t in meta["tables"]]):
         try:
-            frame = pd.read_parquet(folder / f"{name}.parquet", engine="pyarrow")
+            # memory-mapped: every notebook of a run reads these files, so the pages are shared
+            # through the OS cache instead of each kernel copying the file into its own buffer
+            frame = pd.read_parquet(folder / f"{name}.parquet", engine="pyarrow", memory_map=True)
         except (OSError, ValueError) as exc:
             raise DataReadError(f"cohort cache {folder}: cannot read {name}.parquet: {exc}") from exc
         expected = meta["tables"][name]
