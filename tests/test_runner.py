@@ -3,7 +3,9 @@ a failing notebook is named with its cell and partial notebook, run folders are 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 
 import nbformat
@@ -15,6 +17,7 @@ from analysis.data.loading import read_cohort_tables
 from analysis.data.sources import write_database_tables
 from analysis.data.validation import validate_cohort
 from analysis.output.audit import audit_run
+from analysis.output.layout import LAYOUT_ENV
 from analysis.output.results import ESTIMATE_COLUMNS, read_run
 from analysis.run.cli import main
 from analysis.run.runner import notebook_paths, run_suite
@@ -39,8 +42,23 @@ OVERRIDES = ["conf_level=0.9", "blood_nk_cutoff=15", "n_bootstrap=100", "n_imput
 @pytest.fixture(scope="module")
 def run(small_cohort_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "small"
-    run_suite(small_cohort_dir, out, overrides=OVERRIDES, quiet=True)
+    # issue 19: a figure with overlapping texts, text off the canvas or a legend on its data fails the run
+    with _figure_layout_raises():
+        run_suite(small_cohort_dir, out, overrides=OVERRIDES, quiet=True)
     return out
+
+
+@contextlib.contextmanager
+def _figure_layout_raises():
+    old = os.environ.get(LAYOUT_ENV)
+    os.environ[LAYOUT_ENV] = "raise"  # the notebooks' kernels inherit it
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[LAYOUT_ENV]
+        else:
+            os.environ[LAYOUT_ENV] = old
 
 
 def test_run_folder_has_notebooks_tables_figures_and_manifest(run, small_cohort_dir):
@@ -210,3 +228,13 @@ def test_run_from_postgresql_equals_the_run_from_csv_files(run, db_run):
         "births.csv",
         "adverse_events.csv",
     }
+
+
+def test_every_figure_of_the_run_passes_the_layout_check(run):
+    """Issue 19: every saved figure is checked (texts apart, on the canvas, legends off the data);
+    the run records the check of each figure in tables/figure_layout.csv."""
+    record = pd.read_csv(run / "tables" / "figure_layout.csv", keep_default_na=False)
+    saved = {p.stem for p in (run / "figures").glob("*.png")}
+    assert saved and saved == set(record["figure"])
+    bad = record[record["problem"] != "none"]
+    assert bad.empty, bad.to_string()

@@ -83,6 +83,12 @@ DECLARATIONS: dict[str, TableDisclosure] = {
     "delay_biopsy_to_first_transfer": TableDisclosure(counts=("n",)),
     "cumulative_live_birth_per_protocol": TableDisclosure(note="weighted (IPCW) cumulative incidences, no counts"),
     "logrank_tests": TableDisclosure(note=_NO_COUNTS),
+    # reverse Kaplan-Meier follow-up per arm: the quartiles are hidden with the arm's n
+    "follow_up_by_arm": TableDisclosure(
+        counts=("n", "n_ended"),
+        denominators={"n_ended": "n"},
+        derived={c: ("n",) for c in ("median_days", "q1_days", "q3_days")},
+    ),
     "ph_tests": TableDisclosure(note=_NO_COUNTS),
     "model_status_04": _MODEL_STATUS,
     "cumulative_live_birth_by_transfer": TableDisclosure(
@@ -273,6 +279,8 @@ DECLARATIONS: dict[str, TableDisclosure] = {
         counts=("n",), derived={c: ("n",) for c in ("median_days", "q1_days", "q3_days")}
     ),
     "model_status_07": _MODEL_STATUS,
+    # -- every notebook -------------------------------------------------------------------------
+    "figure_layout": TableDisclosure(note="layout check of each saved figure (analysis.output.layout): text only"),
 }
 
 

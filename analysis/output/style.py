@@ -25,6 +25,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from analysis.output import layout
+
 MM_PER_INCH = 25.4
 
 #: Journal figure widths in millimetres (single column, 1.5 column, full page width).
@@ -329,14 +331,31 @@ def add_panel_letter(ax, letter: str, *, offset_pt: tuple[float, float] = PANEL_
     )
 
 
+def legend_beside(ax, **kwargs):
+    """Put the legend of ``ax`` outside its right edge, top-aligned, where it cannot cover data.
+
+    A legend inside the axes ("best", "upper left") covers points or curves on some cohort or
+    other; beside the axes it never does, and constrained layout makes room for it. Keyword
+    arguments go to :meth:`~matplotlib.axes.Axes.legend`.
+
+    Returns
+    -------
+    Legend
+    """
+    options = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0, "frameon": False}
+    options.update(kwargs)
+    return ax.legend(**options)
+
+
 def save_figure(
     fig,
     name: str,
     out_dir: str | os.PathLike,
     formats: Iterable[str] = ("pdf", "svg", "png"),
     dpi: int = 300,
+    layout_record: str | os.PathLike | None = None,
 ) -> list[Path]:
-    """Save a figure in several formats with reproducible bytes.
+    """Save a figure in several formats with reproducible bytes, after checking its layout.
 
     Dates and version strings are left out of the file metadata and SVG ids use a fixed salt,
     so saving the same figure twice gives identical files. Each file is written under a
@@ -354,11 +373,21 @@ def save_figure(
         metadata control).
     dpi : int
         Resolution of raster output (PNG) and of images embedded in vector output.
+    layout_record : str or path, optional
+        A run's ``tables/`` folder: the layout check's result is recorded in its
+        ``figure_layout.csv`` (:func:`analysis.output.layout.record_figure_layout`).
 
     Returns
     -------
     list of Path
         The files written, in the order of ``formats``.
+
+    Raises
+    ------
+    FigureLayoutError
+        When the environment variable ``ENDOIMMUNE_FIGURE_LAYOUT`` is ``raise`` (as in the test
+        suite) and the figure has overlapping texts, texts off the canvas or a legend over its
+        data (:func:`analysis.output.layout.figure_layout_problems`); nothing is written then.
     """
     import matplotlib as mpl
 
@@ -368,6 +397,12 @@ def save_figure(
     # One draw first lets the layout engine settle (constrained layout with fixed-aspect axes
     # moves them on the first draw), so every format, and every save, gets the same layout.
     fig.draw_without_rendering()
+    mode = layout.layout_mode()
+    problems = layout.figure_layout_problems(fig)
+    if layout_record is not None:
+        layout.record_figure_layout(problems, name, layout_record)
+    if mode == "raise" and len(problems):
+        layout.check_figure_layout(fig, name)
     with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
         for fmt in formats:
             fmt = fmt.lower().lstrip(".")

@@ -164,7 +164,9 @@ def missing_values(ctx: RunContext) -> MissingValues:
     MissingValues
     """
     table = ctx.save_table(summaries.missingness(ctx.cohort), "missingness")
-    fig, ax = plt.subplots()
+    # one row of 7 pt text every 0.17 in at least, so the variable names never touch
+    width, height = style.figure_size("single")
+    fig, ax = plt.subplots(figsize=(width, max(height, 0.6 + 0.17 * len(table))))
     plotting.plot_missingness(table, ax=ax)
     ctx.save_figure(fig, "supp_missingness")
     plt.close(fig)

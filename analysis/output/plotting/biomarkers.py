@@ -13,7 +13,7 @@ import pandas as pd
 
 from analysis.output.disclosure import calibration_groups, coarse_roc_points, format_count
 from analysis.output.plotting.core import plot_forest
-from analysis.output.style import NEUTRAL_COLOR, OKABE_ITO, label_for
+from analysis.output.style import NEUTRAL_COLOR, OKABE_ITO, label_for, legend_beside
 
 _SERIES = [OKABE_ITO[k] for k in ("blue", "vermillion", "bluish_green", "reddish_purple", "orange", "sky_blue")]
 
@@ -46,7 +46,7 @@ def plot_roc(predictions: dict, y, *, aucs: dict | None = None, min_cell_count: 
     ax.set_xlabel("1 − specificity")
     ax.set_ylabel("Sensitivity")
     ax.set_aspect("equal")
-    ax.legend(frameon=False, loc="lower right", fontsize=6)
+    legend_beside(ax, fontsize=6)
     return ax
 
 
@@ -72,7 +72,7 @@ def plot_calibration(p, y, *, groups: int = 10, min_cell_count: int = 0, ax=None
     ax.set_ylim(0, top)
     ax.set_xlabel("Predicted probability of live birth")
     ax.set_ylabel("Observed proportion")
-    ax.legend(frameon=False, loc="upper left", fontsize=6)
+    legend_beside(ax, fontsize=6)
     return ax
 
 
@@ -133,7 +133,7 @@ def plot_decision_curve(curve: pd.DataFrame, *, ax=None):
     ax.set_xlabel("Smallest gain worth treating (percentage points)")
     ax.set_ylabel("Net benefit (live births per 100)")
     ax.set_ylim(bottom=min(0, curve["net_benefit"].min() * 100) - 0.5)
-    ax.legend(frameon=False, fontsize=6)
+    legend_beside(ax, fontsize=6)
     return ax
 
 
@@ -241,5 +241,5 @@ def plot_calibration_corrected(curve: pd.DataFrame, *, ax=None):
     ax.set_ylim(0, top)
     ax.set_xlabel("Predicted probability of live birth")
     ax.set_ylabel("Observed proportion")
-    ax.legend(frameon=False, loc="upper left", fontsize=6)
+    legend_beside(ax, fontsize=6)
     return ax

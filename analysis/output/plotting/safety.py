@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.output.disclosure import format_count
-from analysis.output.style import NEUTRAL_COLOR, color_for, label_for
+from analysis.output.style import NEUTRAL_COLOR, color_for, label_for, legend_beside
 
 __all__ = ["plot_benefit_harm", "plot_harm_differences", "plot_outcome_proportions"]
 
@@ -72,7 +72,7 @@ def plot_outcome_proportions(table: pd.DataFrame, *, outcomes, groups, min_cell_
     ax.invert_yaxis()
     ax.set_xlabel(f"Events per {per} (exact interval)")
     ax.set_xlim(left=0)
-    ax.legend(frameon=False, loc="lower right", fontsize=6)
+    legend_beside(ax, fontsize=6)
     return ax
 
 
@@ -104,7 +104,7 @@ def plot_harm_differences(differences: pd.DataFrame, *, min_cell_count: int, per
     ax.axvline(0, color="0.5", lw=0.6, ls="--")
     ax.set_yticks(range(len(rows)), [_label(c.split(" vs ")[0]) for c in rows["comparison"]])
     ax.invert_yaxis()
-    ax.set_xlabel(f"Difference per {per} against no immunotherapy")
+    ax.set_xlabel(f"Difference per {per}\nagainst no immunotherapy")
     if len(rows):
         outcome, denominator = rows["outcome"].iloc[0], rows["denominator"].iloc[0]
         ax.set_title(f"{_label(outcome).capitalize()} per {per} {_label(denominator).lower()}s", fontsize=7)
@@ -151,5 +151,5 @@ def plot_benefit_harm(table: pd.DataFrame, *, min_cell_count: int, ax=None):
     ax.axvline(0, color="0.5", lw=0.6, ls="--")
     ax.set_xlabel("Harm added per 100 women")
     ax.set_ylabel("Live births gained per 100 women")
-    ax.legend(frameon=False, fontsize=6, loc="upper left")
+    legend_beside(ax, fontsize=6)
     return ax
