@@ -47,8 +47,9 @@ __all__ = [
     "record_figure_layout",
 ]
 
-#: Texts closer than this many points run into each other (a word space at 7 pt is about 2 pt).
-MIN_GAP_PT = 1.0
+#: Texts closer than this many points run into each other (a word space at 7 pt is about 2 pt; the
+#: glyphs' own side bearings add a little more).
+MIN_GAP_PT = 0.5
 
 #: Overhangs off the canvas, and data under a legend's edge, of at most this many pixels are ignored.
 TOLERANCE_PX = 1.0

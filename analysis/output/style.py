@@ -347,6 +347,14 @@ def legend_beside(ax, **kwargs):
     return ax.legend(**options)
 
 
+def legend_on_last(axes) -> None:
+    """Keep the legend of the last of ``axes`` only: panels that share one legend show it once."""
+    axes = list(axes)
+    for ax in axes[:-1]:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+
+
 def save_figure(
     fig,
     name: str,

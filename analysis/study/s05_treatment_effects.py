@@ -449,6 +449,7 @@ def pairwise_love_figure(ctx: RunContext, balance: PairwiseBalance) -> Figure:
         rows = balance.table[(balance.table["group"] == group) & (balance.table["reference"] == reference)]
         effect_plots.plot_love(rows, group=group, ax=ax)
         style.add_panel_letter(ax, letter)
+    style.legend_on_last(axes[0])
     ctx.save_figure(fig, "supp_love_plot_pairwise")
     return fig
 

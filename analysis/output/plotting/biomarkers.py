@@ -10,6 +10,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from analysis.output.disclosure import calibration_groups, coarse_roc_points, format_count
 from analysis.output.plotting.core import plot_forest
@@ -85,6 +86,10 @@ def plot_or_curve(curve: pd.DataFrame, *, ylabel: str = "Odds ratio (95% CI)", a
     ax.plot(curve["value"], curve["odds_ratio"], color=OKABE_ITO["bluish_green"], lw=1.2)
     ax.axhline(1, color=NEUTRAL_COLOR, lw=0.6, ls="--")
     ax.set_yscale("log")
+    # plain numbers at 1-2-5 steps, no labelled minor ticks (they crowd on a short log range)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(label_for(curve["marker"].iloc[0]))
     ax.set_ylabel(ylabel)
     return ax

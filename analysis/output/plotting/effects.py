@@ -73,7 +73,7 @@ def plot_love(balance: pd.DataFrame, *, group: str = "personalized", threshold: 
         ax.scatter(rows[col].abs(), y, marker=marker, s=18, edgecolors=edge, facecolors=face, label=name, zorder=3)
     ax.axvline(threshold, color=NEUTRAL_COLOR, linestyle="--", linewidth=0.8)
     ax.set_yticks(y, [str(label_for(v)).replace("_", " ") for v in rows["variable"]])
-    ax.set_xlabel(f"|SMD|, {label_for(group).lower()} vs {label_for(rows['reference'].iloc[0]).lower()}")
+    ax.set_xlabel(f"|SMD|, {label_for(group).lower()}\nvs {label_for(rows['reference'].iloc[0]).lower()}")
     ax.set_xlim(left=0)
     legend_beside(ax)
     return ax
