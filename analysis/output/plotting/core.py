@@ -25,6 +25,7 @@ from matplotlib.patches import Patch
 
 from analysis.data.contract import ARMS, DERIVED_PROFILES, PROFILE_GROUPS
 from analysis.output.disclosure import masked_label
+from analysis.output.risk_table import RISK_TABLE_STATS
 from analysis.output.style import (
     MARKER_SHORT_LABELS,
     NEUTRAL_COLOR,
@@ -801,6 +802,7 @@ def plot_cumulative_incidence(
     xlabel: str = "Days since biopsy",
     ylabel: str = "Cumulative live birth",
     min_cell_count: int | None = None,
+    at_risk_stats: Sequence[str] = ("n_at_risk",),
 ):
     """Cumulative-incidence step curves with confidence bands and a numbers-at-risk table.
 
@@ -828,6 +830,10 @@ def plot_cumulative_incidence(
         Disclosure threshold of the numbers at risk. Required whenever ``at_risk`` is given (the
         only counts this figure draws): leaving it out then raises ``TypeError`` instead of
         drawing unmasked counts. Curves alone show no count and need none.
+    at_risk_stats : sequence of str
+        Blocks of the table under the axis, in order: any of ``"n_at_risk"``, ``"cum_events"``
+        and ``"cum_censored"`` (columns of ``at_risk``; see
+        :func:`analysis.output.risk_table.numbers_at_risk`), as ggsurvfit's ``risktable_stats``.
 
     Returns
     -------
@@ -873,21 +879,32 @@ def plot_cumulative_incidence(
         times = [float(v) for v in at_risk_times]
         ax.set_xticks(times)
         ax.set_xticklabels([f"{v:g}" for v in times])
-        _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count)
+        _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count, at_risk_stats)
     return ax
 
 
-def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count):
-    """Numbers at risk under the x label, in points below the axis (same in every figure)."""
+def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count, stats=("n_at_risk",)):
+    """Numbers at risk (and the other ``stats``) under the x label, in points below the axis."""
+    unknown = [s for s in stats if s not in RISK_TABLE_STATS or s not in at_risk.columns]
+    if unknown:
+        raise ValueError(f"at_risk_stats {unknown} are not columns of at_risk among {sorted(RISK_TABLE_STATS)}")
     rc = plt.rcParams
     line = 1.25 * float(rc["xtick.labelsize"] if not isinstance(rc["xtick.labelsize"], str) else rc["font.size"])
     # tick marks + tick labels + x label, then a gap
     start = rc["xtick.major.size"] + rc["xtick.major.pad"] + line + rc["axes.labelpad"] + line + 4.0
+    table = at_risk.copy()
+    for block, n_col in enumerate(stats):
+        top = start + block * (len(groups) + 1) * line
+        _at_risk_block(ax, table, times, groups, palette, group_col, time_col, min_cell_count, n_col, top, line)
+
+
+def _at_risk_block(ax, table, times, groups, palette, group_col, time_col, min_cell_count, n_col, start, line):
+    """One block of the table: its header, then one row per group ``start`` points below the axis."""
     common = dict(xycoords=("data", "axes fraction"), textcoords="offset points", va="top", annotation_clip=False)
     # group labels end left of the numbers under t = 0 (half of a 4-digit number, plus a gap)
     label_gap = 0.5 * 4 * 0.6 * line / 1.25 + 4.0
     ax.annotate(
-        "Number at risk",
+        RISK_TABLE_STATS[n_col],
         xy=(0, 0),
         xycoords="axes fraction",
         xytext=(-label_gap, -start),
@@ -896,10 +913,8 @@ def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min
         va="top",
         fontweight="bold",
         annotation_clip=False,
-        gid="at-risk-header",
+        gid="at-risk-header" if n_col == "n_at_risk" else f"risk-table-header-{n_col}",
     )
-    table = at_risk.copy()
-    n_col = "n_at_risk"
     for k, g in enumerate(groups, start=1):
         sub = table[table[group_col] == g].sort_values(time_col, kind="stable")
         dy = -start - k * line
@@ -923,7 +938,8 @@ def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min
             idx = np.searchsorted(t, time, side="right") - 1
             value = n[max(idx, 0)]
             text = "" if pd.isna(value) else _n(value, min_cell_count)
-            ax.annotate(text, xy=(time, 0), xytext=(0, dy), ha="center", gid="at-risk-number", **common)
+            gid = "at-risk-number" if n_col == "n_at_risk" else f"risk-table-{n_col}"
+            ax.annotate(text, xy=(time, 0), xytext=(0, dy), ha="center", gid=gid, **common)
 
 
 def plot_cumulative_by_transfer(
