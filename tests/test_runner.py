@@ -238,3 +238,22 @@ def test_every_figure_of_the_run_passes_the_layout_check(run):
     assert saved and saved == set(record["figure"])
     bad = record[record["problem"] != "none"]
     assert bad.empty, bad.to_string()
+    assert f"Every one of the {len(saved)} figures passed the layout check" in (run / "report.html").read_text()
+
+
+def test_issue_19_tables_are_written_in_four_formats_and_shown_in_the_report(run):
+    """Table 2 merged, missing data by arm, follow-up and the rows under Figure 4: tidy tables, four
+    publication formats each, inlined in the report; follow-up numbers add up across arms."""
+    pub = run / "tables" / "publication"
+    page = (run / "report.html").read_text()
+    for name in ("table_2_merged", "table_s_missing_by_arm", "table_s_follow_up", "table_s_risk_figure_4"):
+        for ext in ("csv", "html", "tex", "docx"):
+            assert (pub / f"{name}.{ext}").stat().st_size > 100, (name, ext)
+        assert f"tables/publication/{name}.docx" in page
+    fu = pd.read_csv(run / "tables" / "follow_up_by_arm.csv").set_index("group")
+    assert fu.loc["overall", "n"] == fu.drop("overall")["n"].sum()
+    assert (fu["q1_days"] <= fu["median_days"]).all() and (fu["median_days"] <= fu["q3_days"]).all()
+    risk = pd.read_csv(run / "tables" / "risk_table_figure_4.csv")
+    n0 = risk[risk["time_days"] == 0].set_index(["grouping", "group"])["n_at_risk"]
+    total = risk.set_index(["grouping", "group"])[["n_at_risk", "cum_events", "cum_censored"]].sum(axis=1)
+    assert (total == n0.reindex(total.index)).all()

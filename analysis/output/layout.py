@@ -311,10 +311,12 @@ def _legend_problems(fig, renderer) -> list[dict]:
 # the check
 
 
-def figure_layout_problems(fig, *, min_gap_pt: float = MIN_GAP_PT, tolerance_px: float = TOLERANCE_PX) -> pd.DataFrame:
+def figure_layout_problems(
+    fig, *, min_gap_pt: float = MIN_GAP_PT, tolerance_px: float = TOLERANCE_PX, draw: bool = True
+) -> pd.DataFrame:
     """Return the layout problems of a figure, one row each (none: an empty frame).
 
-    The figure is drawn first (``fig.canvas.draw()``, Agg), so the extents are those of the saved
+    The figure is drawn first (``fig.canvas.draw()``, Agg; see ``draw``), so the extents are those of the saved
     file at the figure's dpi.
 
     Parameters
@@ -326,6 +328,10 @@ def figure_layout_problems(fig, *, min_gap_pt: float = MIN_GAP_PT, tolerance_px:
     tolerance_px : float
         Texts leaving the canvas, and data under a legend's edge, by up to this many pixels are
         not reported.
+    draw : bool
+        Draw the figure first. :func:`analysis.output.style.save_figure` has drawn it already
+        and passes False: one more draw would move a constrained layout by a hair, and the saved
+        bytes would then depend on whether the check ran.
 
     Returns
     -------
@@ -349,7 +355,8 @@ def figure_layout_problems(fig, *, min_gap_pt: float = MIN_GAP_PT, tolerance_px:
 
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
-    fig.canvas.draw()
+    if draw:
+        fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     texts = _visible_texts(fig, renderer)
     gap_px = min_gap_pt * fig.dpi / 72.0
@@ -396,9 +403,12 @@ def figure_layout_problems(fig, *, min_gap_pt: float = MIN_GAP_PT, tolerance_px:
     return pd.DataFrame(rows, columns=LAYOUT_COLUMNS)
 
 
-def check_figure_layout(fig, name: str = "figure") -> None:
-    """Raise :class:`FigureLayoutError` listing every layout problem of ``fig`` (none: return None)."""
-    problems = figure_layout_problems(fig)
+def check_figure_layout(fig, name: str = "figure", *, problems: pd.DataFrame | None = None) -> None:
+    """Raise :class:`FigureLayoutError` listing every layout problem of ``fig`` (none: return None).
+
+    ``problems``, when given, is the figure's :func:`figure_layout_problems` already computed.
+    """
+    problems = figure_layout_problems(fig) if problems is None else problems
     if len(problems):
         lines = [
             f"{r.problem}: {r.artist}{' / ' + r.other if r.other else ''} ({r.detail})" for r in problems.itertuples()

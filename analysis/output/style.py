@@ -393,24 +393,53 @@ def save_figure(
     Raises
     ------
     FigureLayoutError
-        When the environment variable ``ENDOIMMUNE_FIGURE_LAYOUT`` is ``raise`` (as in the test
-        suite) and the figure has overlapping texts, texts off the canvas or a legend over its
+        When the environment variable ``ENDOIMMUNE_FIGURE_LAYOUT`` is ``raise`` (as in the
+        runner's tests) and the figure has overlapping texts, texts off the canvas or a legend over its
         data (:func:`analysis.output.layout.figure_layout_problems`); nothing is written then.
     """
-    import matplotlib as mpl
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    # One draw first lets the layout engine settle (constrained layout with fixed-aspect axes
-    # moves them on the first draw), so every format, and every save, gets the same layout.
-    fig.draw_without_rendering()
+    # The layout is drawn until it settles and then held still while the files are written: a
+    # constrained layout with fixed-aspect or inset axes moves by ever smaller steps on each draw,
+    # so without this the bytes would depend on how often the figure had been drawn before.
+    _settle_layout(fig)
     mode = layout.layout_mode()
-    problems = layout.figure_layout_problems(fig)
+    problems = layout.figure_layout_problems(fig, draw=False)
     if layout_record is not None:
         layout.record_figure_layout(problems, name, layout_record)
     if mode == "raise" and len(problems):
-        layout.check_figure_layout(fig, name)
+        layout.check_figure_layout(fig, name, problems=problems)
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        fig.set_layout_engine("none")
+        for ax in fig.axes:  # the settled positions, rounded: the same bytes however many draws came before
+            if ax.get_axes_locator() is None:
+                ax.set_position([round(float(v), 9) for v in ax.get_position(original=True).bounds], which="original")
+    try:
+        _write_formats(fig, name, out_dir, formats, dpi, paths)
+    finally:
+        if engine is not None:
+            fig.set_layout_engine(engine)
+    return paths
+
+
+def _settle_layout(fig, max_draws: int = 30, atol: float = 1e-10) -> None:
+    """Draw ``fig`` until no axes moves by more than ``atol`` (figure fraction), at most ``max_draws`` times."""
+    import numpy as np
+
+    last = None
+    for _ in range(max_draws):
+        fig.draw_without_rendering()
+        now = np.array([ax.get_position().bounds for ax in fig.axes], float).reshape(-1, 4)
+        if last is not None and now.shape == last.shape and np.allclose(now, last, rtol=0, atol=atol):
+            return
+        last = now
+
+
+def _write_formats(fig, name, out_dir, formats, dpi, paths) -> None:
+    import matplotlib as mpl
+
     with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
         for fmt in formats:
             fmt = fmt.lower().lstrip(".")
@@ -426,4 +455,3 @@ def save_figure(
                 if tmp.exists():
                     tmp.unlink()
             paths.append(path)
-    return paths

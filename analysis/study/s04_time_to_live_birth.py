@@ -524,8 +524,9 @@ def competing_risks(ctx: RunContext, ttlb: pd.DataFrame) -> CompetingRisks:
     aj = ctx.coarsen_curves(
         survival_analysis.competing_risk_curves(ttlb, by="treatment_arm", conf_level=ctx.conf_level)
     )
-    ax = plotting.plot_cumulative_incidence(
-        aj, ylabel="Cumulative live birth (drop-out competing)", min_cell_count=ctx.min_cell_count
+    _, ax = plt.subplots()  # its own figure: the current one may be another notebook figure
+    plotting.plot_cumulative_incidence(
+        aj, ylabel="Cumulative live birth (drop-out competing)", ax=ax, min_cell_count=ctx.min_cell_count
     )
     ctx.save_figure(ax.figure, "supp_aalen_johansen")
     return CompetingRisks(curves=aj, figure=ax.figure, at_days=survival_analysis.curves_at(aj, COMPETING_RISK_DAYS))

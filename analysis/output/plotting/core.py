@@ -872,7 +872,18 @@ def plot_cumulative_incidence(
     ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=1.0, decimals=0))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    legend_beside(ax)
+    # above the axes, spread over their width in rows of two: never on the curves or their bands,
+    # and no wider than the axes (a legend wider than its axes makes constrained layout shrink them)
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.02, 1.0, 0.1),
+        mode="expand",
+        ncols=min(len(groups), 2) or 1,
+        borderaxespad=0.0,
+        handlelength=1.2,
+        columnspacing=1.0,
+        frameon=False,
+    )
     if at_risk is not None:
         if at_risk_times is None:
             at_risk_times = [v for v in ax.get_xticks() if 0 <= v <= tmax]
