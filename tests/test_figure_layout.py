@@ -118,6 +118,37 @@ def test_saving_records_the_check_and_raises_in_raise_mode(fig, tmp_path, monkey
         layout.layout_mode()
 
 
+@pytest.fixture(scope="module")
+def cohort_150(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cohort_150")
+    write_cohort(simulate_cohort(150, seed=3), out)
+    return out
+
+
+@pytest.mark.parametrize("k", [10])
+def test_figure_2_passes_on_a_150_patient_cohort(cohort_150, tmp_path, monkeypatch, k):
+    """Figure 2 and the landscape's supplementary figures, drawn by the study module, with and
+    without disclosure control (hexagonal bins, box plots, masked prevalence segments)."""
+    from analysis.data.profiles import DEFAULT_CUTOFFS
+    from analysis.study import s02_immune_landscape as s02
+    from analysis.study.context import open_context
+
+    monkeypatch.setenv(layout.LAYOUT_ENV, "raise")
+    ctx = open_context(
+        "02_immune_landscape",
+        data_dir=cohort_150,
+        run_dir=tmp_path,
+        min_cell_count=k,
+        figure_formats=("png",),
+        figure_dpi=50,
+    )
+    s02.landscape_figure(ctx, profile_cutoffs=DEFAULT_CUTOFFS, blood_nk_cutoff=12)
+    s02.marker_correlations(ctx)
+    record = pd.read_csv(tmp_path / "tables" / layout.LAYOUT_FILE, keep_default_na=False)
+    assert list(record["problem"]) == ["none", "none"]
+    plt.close("all")
+
+
 def _assert_every_figure_passes(run_dir):
     record = pd.read_csv(run_dir / "tables" / layout.LAYOUT_FILE, keep_default_na=False)
     saved = {p.stem for p in (run_dir / "figures").glob("*.png")}
@@ -127,15 +158,19 @@ def _assert_every_figure_passes(run_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cohort", ["shipped", "large"])
+@pytest.mark.parametrize("cohort", ["shipped", "large", "small_masked"])
 def test_every_figure_of_a_run_passes_the_layout_check(cohort, tmp_path, monkeypatch):
     """Whole runs on the shipped cohort (1,500 patients) and on a 5,000-patient cohort; a figure
     with a layout problem fails its notebook (the kernels inherit the environment)."""
     monkeypatch.setenv(layout.LAYOUT_ENV, "raise")
     data = SHIPPED
-    if cohort == "large":
+    overrides = ["n_bootstrap=50", "n_imputations=3", "pp_bootstrap=20"]
+    if cohort != "shipped":
         data = tmp_path / "cohort"
-        write_cohort(simulate_cohort(5000, seed=11), data)
+        write_cohort(simulate_cohort(5000 if cohort == "large" else 150, seed=11), data)
+    if cohort == "small_masked":  # 150 women with disclosure control and every risk-table row
+        overrides += ["min_cell_count=10", "aipw_max_failed_share=0.5", "risk_table_events=true"]
+        overrides += ["risk_table_censored=true"]
     out = tmp_path / "run"
-    run_suite(data, out, overrides=["n_bootstrap=50", "n_imputations=3", "pp_bootstrap=20"], quiet=True)
+    run_suite(data, out, overrides=overrides, quiet=True)
     _assert_every_figure_passes(out)

@@ -782,8 +782,12 @@ def risk_table(risk: pd.DataFrame, *, min_cell_count: int, stats=("n_at_risk", "
     """
     times = sorted(pd.to_numeric(risk["time_days"]).unique())
     names = {"n_at_risk": "At risk", "cum_events": "Cumulative live births", "cum_censored": "Cumulative censored"}
+    order = {g: i for i, g in enumerate(("none", "empirical", "personalized", "balanced", "dysregulated"))}
+    keys = list(dict.fromkeys(zip(risk["grouping"], risk["group"])))
+    keys.sort(key=lambda k: (list(dict.fromkeys(risk["grouping"])).index(k[0]), order.get(k[1], len(order)), k[1]))
     rows = []
-    for (grouping, group), sub in risk.groupby(["grouping", "group"], sort=False):
+    for grouping, group in keys:
+        sub = risk[(risk["grouping"] == grouping) & (risk["group"] == group)]
         by_time = sub.assign(t=pd.to_numeric(sub["time_days"])).set_index("t")
         for stat in stats:
             entry = {"Grouping": label_for(grouping).replace("_", " "), "Group": label_for(group), "Row": names[stat]}
