@@ -549,7 +549,9 @@ def cumulative_live_birth_by_transfer(ctx: RunContext, *, max_transfer_number: i
         ctx.cohort, group_col="treatment_arm", max_transfer=max_transfer_number, conf_level=ctx.conf_level
     )
     table = ctx.save_table(table, "cumulative_live_birth_by_transfer")
-    ax = plotting.plot_cumulative_by_transfer(table)
+    # its own figure, 1.5 columns wide: the legend (arms and the two bounds) sits beside the axes
+    _, ax = plt.subplots(figsize=style.figure_size("onehalf", aspect=0.6))
+    plotting.plot_cumulative_by_transfer(table, ax=ax)
     ctx.save_figure(ax.figure, "supp_cumulative_by_transfer")
     shown = table[["group", "label", "n_reaching", "n_live_births", "conservative", "optimistic"]]
     return TransferCurves(table=table, figure=ax.figure, shown=shown)
