@@ -891,8 +891,13 @@ def sensitivity_forest(ctx: RunContext, reruns: SensitivityReruns) -> Figure:
     -------
     Figure
     """
-    ax = plotting.plot_forest(
-        reruns.summary, label_col="label", xlabel=f"Odds ratio of live birth, {TREATED} vs none (IPTW, {ctx.ci_label})"
+    # its own figure, full width and as tall as its rows need (gca would draw on the last figure)
+    _, ax = plt.subplots(figsize=style.figure_size("double", aspect=min(1.2, 0.2 + 0.045 * len(reruns.summary))))
+    plotting.plot_forest(
+        reruns.summary,
+        label_col="label",
+        xlabel=f"Odds ratio of live birth, {TREATED} vs none\n(IPTW, {ctx.ci_label})",
+        ax=ax,
     )
     ctx.save_figure(ax.figure, "supp_sensitivity_forest")
     return ax.figure
