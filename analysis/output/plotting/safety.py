@@ -69,7 +69,8 @@ def plot_outcome_proportions(table: pd.DataFrame, *, outcomes, groups, min_cell_
                 label=_label(g) if i == 0 else None,
             )
     ax.set_yticks(range(len(outcomes)), labels)
-    ax.invert_yaxis()
+    # every row inside the axes, drawn or masked (a masked row's "<k" is text, not data to autoscale on)
+    ax.set_ylim(len(outcomes) - 0.5, -0.5)
     ax.set_xlabel(f"Events per {per} (exact interval)")
     ax.set_xlim(left=0)
     legend_beside(ax, fontsize=6)
@@ -103,7 +104,7 @@ def plot_harm_differences(differences: pd.DataFrame, *, min_cell_count: int, per
         ax.errorbar(d, i, xerr=[[d - lo], [hi - d]], fmt="s", ms=3, color=NEUTRAL_COLOR, lw=1, capsize=0)
     ax.axvline(0, color="0.5", lw=0.6, ls="--")
     ax.set_yticks(range(len(rows)), [_label(c.split(" vs ")[0]) for c in rows["comparison"]])
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # every row inside the axes, drawn or masked
     ax.set_xlabel(f"Difference per {per}\nagainst no immunotherapy")
     if len(rows):
         outcome, denominator = rows["outcome"].iloc[0], rows["denominator"].iloc[0]
