@@ -542,8 +542,9 @@ def figure_6(
     Figure6
     """
     # a on top, b and c below: three panels side by side leave each too narrow for its labels
-    fig = plt.figure(figsize=style.figure_size("double", aspect=0.7))
-    grid = fig.add_gridspec(2, 2)
+    # panel a holds a row per outcome and arm: the taller row, so masked rows' "<k" labels stay apart
+    fig = plt.figure(figsize=style.figure_size("double", aspect=0.85))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.4, 1])
     axes = [fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])]
     table = safety.core_outcome_table(data.women, by="treatment_arm", unit="woman", conf_level=ctx.conf_level)
     arms = [a for a in ("none", "empirical", "personalized") if a in set(table["group"])]
