@@ -31,10 +31,12 @@ from analysis.methods import (
     survival_analysis,
     time_to_event,
 )
+from analysis.methods.follow_up import reverse_km_follow_up
 from analysis.output import captions, pubtables, session
 from analysis.output.declarations import declaration_for
 from analysis.output.plotting import biomarkers, core, effects, flow
 from analysis.output.plotting import safety as safety_plots
+from analysis.output.risk_table import numbers_at_risk
 from analysis.run.config import default_config
 from analysis.study import summaries
 from analysis.study.context import RunContext, open_context
@@ -302,6 +304,11 @@ def _publication(ctx, t) -> list[str]:
     )
 
 
+def _reread(ctx, frame) -> pd.DataFrame:
+    """A saved table as the publication tables read it back (text)."""
+    return frame.astype(str).replace({"nan": ""})
+
+
 def _table_one(ctx, i):
     by = ctx.table(summaries.table_one_by, i["cohort"], "treatment_arm")
     return (
@@ -314,6 +321,13 @@ def _table_one(ctx, i):
 CASES = {
     # plotting
     "plot_flow": lambda ctx, i: _figure(lambda ax: ctx.plot(flow.plot_flow, i["cohort"].flow, ax=ax)),
+    "plot_prevalence_table": lambda ctx, i: _figure(
+        lambda ax: ctx.plot(
+            core.plot_prevalence_table,
+            ctx.save_table(landscape.profile_prevalence(i["patients"], by="center_id"), "profile_prevalence_by_centre"),
+            ax=ax,
+        )
+    ),
     "plot_prevalence": lambda ctx, i: (
         _figure(lambda ax: ctx.plot(core.plot_prevalence, i["patients"], ax=ax))
         + _figure(lambda ax: ctx.plot(core.plot_prevalence, i["patients"], by="center_id", ax=ax))
@@ -353,6 +367,18 @@ CASES = {
             )
         )
         + _figure(lambda ax: ctx.plot(core.plot_cumulative_incidence, i["aj"], ax=ax))
+        + _figure(  # issue 19: cumulative events and censored under the curves, read off the published curves
+            lambda ax: ctx.plot(
+                core.plot_cumulative_incidence,
+                ctx.coarsen_curves(i["km"].curves["treatment_arm"]),
+                at_risk=numbers_at_risk(
+                    ctx.coarsen_curves(i["km"].curves["treatment_arm"]), i["km"].at_risk_times, min_cell_count=K
+                ),
+                at_risk_times=i["km"].at_risk_times,
+                at_risk_stats=("n_at_risk", "cum_events", "cum_censored"),
+                ax=ax,
+            )
+        )
     ),
     "plot_cumulative_by_transfer": lambda ctx, i: _figure(
         lambda ax: ctx.plot(
@@ -488,7 +514,59 @@ CASES = {
         + _saved(ctx, i["safety_rule"], "harm_checked_rule")
         + _saved(ctx, i["safety_benefit_harm"], "benefit_harm")
     ),
-    "missingness": lambda ctx, i: _saved(ctx, summaries.missingness(i["cohort"]), "missingness"),
+    "missingness": lambda ctx, i: (
+        _saved(ctx, summaries.missingness(i["cohort"]), "missingness")
+        + _saved(ctx, summaries.missingness(i["cohort"], by="treatment_arm"), "missing_by_arm")
+    ),
+    "missing_by_arm_table": lambda ctx, i: _publication(
+        ctx,
+        ctx.table(
+            pubtables.missing_by_arm_table,
+            _reread(ctx, ctx.save_table(summaries.missingness(i["cohort"], by="treatment_arm"), "missing_by_arm")),
+        ),
+    ),
+    "follow_up_table": lambda ctx, i: _publication(
+        ctx,
+        ctx.table(
+            pubtables.follow_up_table,
+            _reread(
+                ctx,
+                ctx.save_table(
+                    pd.concat(
+                        [
+                            reverse_km_follow_up(
+                                i["ttlb"].assign(treatment_arm=i["ttlb"]["treatment_arm"].astype(str)),
+                                duration_col="time_days",
+                                event_col="event",
+                                group_col="treatment_arm",
+                            ),
+                            reverse_km_follow_up(i["ttlb"], duration_col="time_days", event_col="event").assign(
+                                group="overall"
+                            ),
+                        ],
+                        ignore_index=True,
+                    ),
+                    "follow_up_by_arm",
+                ),
+            ),
+        ),
+    ),
+    "risk_table": lambda ctx, i: _publication(
+        ctx,
+        ctx.table(
+            pubtables.risk_table,
+            _reread(
+                ctx,
+                ctx.save_table(
+                    numbers_at_risk(
+                        ctx.coarsen_curves(i["km"].curves["treatment_arm"]), i["km"].at_risk_times, min_cell_count=K
+                    ).assign(grouping="treatment_arm"),
+                    "risk_table_figure_4",
+                ),
+            ),
+        ),
+    ),
+    "table_two_merged": lambda ctx, i: _publication(ctx, ctx.table(pubtables.table_two_merged, i["estimates"])),
     "first_transfers_described": lambda ctx, i: _saved(
         ctx,
         outcomes.events_by(

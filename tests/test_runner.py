@@ -3,7 +3,9 @@ a failing notebook is named with its cell and partial notebook, run folders are 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 
 import nbformat
@@ -15,6 +17,7 @@ from analysis.data.loading import read_cohort_tables
 from analysis.data.sources import write_database_tables
 from analysis.data.validation import validate_cohort
 from analysis.output.audit import audit_run
+from analysis.output.layout import LAYOUT_ENV
 from analysis.output.results import ESTIMATE_COLUMNS, read_run
 from analysis.run.cli import main
 from analysis.run.runner import notebook_paths, run_suite
@@ -39,8 +42,23 @@ OVERRIDES = ["conf_level=0.9", "blood_nk_cutoff=15", "n_bootstrap=100", "n_imput
 @pytest.fixture(scope="module")
 def run(small_cohort_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "small"
-    run_suite(small_cohort_dir, out, overrides=OVERRIDES, quiet=True)
+    # issue 19: a figure with overlapping texts, text off the canvas or a legend on its data fails the run
+    with _figure_layout_raises():
+        run_suite(small_cohort_dir, out, overrides=OVERRIDES, quiet=True)
     return out
+
+
+@contextlib.contextmanager
+def _figure_layout_raises():
+    old = os.environ.get(LAYOUT_ENV)
+    os.environ[LAYOUT_ENV] = "raise"  # the notebooks' kernels inherit it
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[LAYOUT_ENV]
+        else:
+            os.environ[LAYOUT_ENV] = old
 
 
 def test_run_folder_has_notebooks_tables_figures_and_manifest(run, small_cohort_dir):
@@ -278,3 +296,32 @@ def test_the_submission_bundle_of_the_run_opens_and_matches_its_manifest(run, tm
             assert image.format == "TIFF" and round(image.info["dpi"][0]) == 300
         for name in [n for n in names if n.endswith(".docx")]:
             docx.Document(io.BytesIO(zf.read(name)))
+
+
+def test_every_figure_of_the_run_passes_the_layout_check(run):
+    """Issue 19: every saved figure is checked (texts apart, on the canvas, legends off the data);
+    the run records the check of each figure in tables/figure_layout.csv."""
+    record = pd.read_csv(run / "tables" / "figure_layout.csv", keep_default_na=False)
+    saved = {p.stem for p in (run / "figures").glob("*.png")}
+    assert saved and saved == set(record["figure"])
+    bad = record[record["problem"] != "none"]
+    assert bad.empty, bad.to_string()
+    assert f"Every one of the {len(saved)} figures passed the layout check" in (run / "report.html").read_text()
+
+
+def test_issue_19_tables_are_written_in_four_formats_and_shown_in_the_report(run):
+    """Table 2 merged, missing data by arm, follow-up and the rows under Figure 4: tidy tables, four
+    publication formats each, inlined in the report; follow-up numbers add up across arms."""
+    pub = run / "tables" / "publication"
+    page = (run / "report.html").read_text()
+    for name in ("table_2_merged", "table_s_missing_by_arm", "table_s_follow_up", "table_s_risk_figure_4"):
+        for ext in ("csv", "html", "tex", "docx"):
+            assert (pub / f"{name}.{ext}").stat().st_size > 100, (name, ext)
+        assert f"tables/publication/{name}.docx" in page
+    fu = pd.read_csv(run / "tables" / "follow_up_by_arm.csv").set_index("group")
+    assert fu.loc["overall", "n"] == fu.drop("overall")["n"].sum()
+    assert (fu["q1_days"] <= fu["median_days"]).all() and (fu["median_days"] <= fu["q3_days"]).all()
+    risk = pd.read_csv(run / "tables" / "risk_table_figure_4.csv")
+    n0 = risk[risk["time_days"] == 0].set_index(["grouping", "group"])["n_at_risk"]
+    total = risk.set_index(["grouping", "group"])[["n_at_risk", "cum_events", "cum_censored"]].sum(axis=1)
+    assert (total == n0.reindex(total.index)).all()

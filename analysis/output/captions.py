@@ -62,7 +62,10 @@ def figure_2_caption(prevalence: pd.DataFrame, *, n_patients: int, min_cell_coun
         parts.append(f"{label_for(r.immune_profile).lower()} {format_count(r.n, min_cell_count)}{share}")
     return (
         f"Figure 2. Endometrial immune landscape of {format_count(n_patients, min_cell_count)} included patients. "
-        f"(a) Immune profile: " + "; ".join(parts) + ". (b) uNK CD56+ cells by profile, with the lab's "
+        f"(a) Immune profile overall and by centre (n per bar; percentages in segments of at least 10%; "
+        f"segments of counts masked by disclosure control drawn together, hatched); overall: "
+        + "; ".join(parts)
+        + ". (b) uNK CD56+ cells by profile, with the lab's "
         "cut-offs. (c) Spearman correlations of the endometrial and blood markers. (d) Blood NK cells against "
         "endometrial uNK cells, with the blood cut-off and the endometrial upper cut-off."
     )

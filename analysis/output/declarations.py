@@ -49,6 +49,16 @@ DECLARATIONS: dict[str, TableDisclosure] = {
     "missingness": TableDisclosure(
         counts=("n", "n_missing"), denominators={"n_missing": "n"}, derived={"percent_missing": ("n_missing", "n")}
     ),
+    "missing_by_arm": TableDisclosure(
+        counts=("n", "n_missing"),
+        denominators={"n_missing": "n"},
+        derived={"percent_missing": ("n_missing", "n")},
+        group_sums=(
+            GroupSum("n", ("variable",), total_where=("group", "overall")),
+            GroupSum("n_missing", ("variable",), total_where=("group", "overall")),
+        ),
+        copies=(("n", ("group",)),),  # a group's size is the same on every variable's row
+    ),
     # -- 02 immune landscape ----------------------------------------------------------------------
     "profile_prevalence": TableDisclosure(
         counts=("n", "total"),
@@ -83,6 +93,19 @@ DECLARATIONS: dict[str, TableDisclosure] = {
     "delay_biopsy_to_first_transfer": TableDisclosure(counts=("n",)),
     "cumulative_live_birth_per_protocol": TableDisclosure(note="weighted (IPCW) cumulative incidences, no counts"),
     "logrank_tests": TableDisclosure(note=_NO_COUNTS),
+    # the rows under Figure 4, read off the published (coarsened) curves: with k > 1 every count is
+    # a sum of whole intervals (0 or at least k events, censored exits 0 or at least k)
+    "risk_table_figure_4": TableDisclosure(counts=("n_at_risk", "cum_events", "cum_censored")),
+    # reverse Kaplan-Meier follow-up per arm: the quartiles are hidden with the arm's n
+    "follow_up_by_arm": TableDisclosure(
+        counts=("n", "n_ended"),
+        denominators={"n_ended": "n"},
+        derived={c: ("n",) for c in ("median_days", "q1_days", "q3_days")},
+        group_sums=(
+            GroupSum("n", (), total_where=("group", "overall")),
+            GroupSum("n_ended", (), total_where=("group", "overall")),
+        ),
+    ),
     "ph_tests": TableDisclosure(note=_NO_COUNTS),
     "model_status_04": _MODEL_STATUS,
     "cumulative_live_birth_by_transfer": TableDisclosure(
@@ -278,6 +301,8 @@ DECLARATIONS: dict[str, TableDisclosure] = {
         counts=("n",), derived={c: ("n",) for c in ("median_days", "q1_days", "q3_days")}
     ),
     "model_status_07": _MODEL_STATUS,
+    # -- every notebook -------------------------------------------------------------------------
+    "figure_layout": TableDisclosure(note="layout check of each saved figure (analysis.output.layout): text only"),
 }
 
 

@@ -29,7 +29,11 @@ __all__ = [
     "PublicationTable",
     "hierarchy_table",
     "model_table",
+    "missing_by_arm_table",
+    "follow_up_table",
     "model_terms_table",
+    "risk_table",
+    "table_two_merged",
     "table_one",
     "table_three",
     "write_publication_tables",
@@ -46,12 +50,31 @@ ABBREVIATIONS = (
 
 @dataclass
 class PublicationTable:
-    """A display table with its title and footnotes."""
+    """A display table with its title and footnotes.
+
+    ``spanners`` groups columns under a header, as gtsummary's ``tbl_merge`` spans each merged
+    table: ``[("", 1), ("Unadjusted", 2), ...]`` covers the columns left to right. Under a spanner
+    a column named ``"<spanner>: <name>"`` shows ``<name>`` (HTML, LaTeX, Word); the CSV keeps the
+    full names, so its columns stay unique.
+    """
 
     name: str
     title: str
     frame: pd.DataFrame
     footnotes: list[str] = field(default_factory=list)
+    spanners: list[tuple[str, int]] = field(default_factory=list)
+
+    def shown_columns(self) -> list[str]:
+        """Column headers as shown under the spanners (the spanner's prefix taken off)."""
+        names = [str(c) for c in self.frame.columns]
+        if not self.spanners:
+            return names
+        out, i = [], 0
+        for label, width in self.spanners:
+            for name in names[i : i + width]:
+                out.append(name.removeprefix(f"{label}: ") if label else name)
+            i += width
+        return out + names[i:]
 
 
 def _ci(est, low, high, digits=2, percent=False) -> str:
@@ -428,7 +451,10 @@ def table_three(core: pd.DataFrame, *, conf_level: float = 0.95, min_cell_count:
 
 
 def _html(t: PublicationTable) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.frame.columns)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.shown_columns())
+    if t.spanners:
+        span = "".join(f'<th colspan="{w}">{html.escape(label)}</th>' for label, w in t.spanners)
+        head = f"{span}</tr><tr>{head}"
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
         for row in t.frame.itertuples(index=False)
@@ -457,6 +483,18 @@ def _latex_escape(text: str) -> str:
     return text
 
 
+def _latex_spanners(t: PublicationTable) -> list[str]:
+    if not t.spanners:
+        return []
+    cells, rules, col = [], [], 1
+    for label, width in t.spanners:
+        cells.append(rf"\multicolumn{{{width}}}{{c}}{{{_latex_escape(label)}}}" if label else " & ".join([""] * width))
+        if label:
+            rules.append(rf"\cmidrule(lr){{{col}-{col + width - 1}}}")
+        col += width
+    return [" & ".join(cells) + r" \\", " ".join(rules)]
+
+
 def _latex(t: PublicationTable) -> str:
     cols = "l" * len(t.frame.columns)
     lines = [
@@ -465,7 +503,8 @@ def _latex(t: PublicationTable) -> str:
         rf"\caption{{{_latex_escape(t.title)}}}",
         rf"\begin{{tabular}}{{{cols}}}",
         r"\toprule",
-        " & ".join(_latex_escape(str(c)) for c in t.frame.columns) + r" \\",
+        *_latex_spanners(t),
+        " & ".join(_latex_escape(str(c)) for c in t.shown_columns()) + r" \\",
         r"\midrule",
     ]
     lines += [" & ".join(_latex_escape(str(v)) for v in row) + r" \\" for row in t.frame.itertuples(index=False)]
@@ -487,7 +526,16 @@ def _docx(t: PublicationTable) -> bytes:
     document.add_paragraph(t.title).runs[0].bold = True
     table = document.add_table(rows=1, cols=len(t.frame.columns))
     table.style = "Table Grid"
-    for cell, name in zip(table.rows[0].cells, t.frame.columns):
+    if t.spanners:
+        col = 0
+        for label, width in t.spanners:
+            cell = table.rows[0].cells[col]
+            if width > 1:
+                cell = cell.merge(table.rows[0].cells[col + width - 1])
+            cell.text = label
+            col += width
+        table.add_row()
+    for cell, name in zip(table.rows[-1].cells, t.shown_columns()):
         cell.text = str(name)
     for row in t.frame.itertuples(index=False):
         cells = table.add_row().cells
@@ -558,6 +606,16 @@ def write_publication_tables(
             for model_id, label, measure in _MODELS
             if (est["model_id"] == model_id).any()
         ]
+    if est_path.exists() and (est["model_id"] == "lb_first_crude").any():
+        built.append(table_two_merged(est, conf_level=conf_level, min_cell_count=min_cell_count))
+    for name, build in (
+        ("missing_by_arm", missing_by_arm_table),
+        ("follow_up_by_arm", follow_up_table),
+        ("risk_table_figure_4", risk_table),
+    ):
+        if (tables_dir / f"{name}.csv").exists():
+            frame = pd.read_csv(tables_dir / f"{name}.csv", dtype=str, keep_default_na=False)
+            built.append(build(frame, min_cell_count=min_cell_count))
     core_path = tables_dir / "core_outcomes_women_by_arm.csv"
     if core_path.exists():
         core = pd.read_csv(core_path, dtype=str, keep_default_na=False)
@@ -565,3 +623,185 @@ def write_publication_tables(
     for t in built:
         write_table_formats(t, tables_dir / "publication")
     return built
+
+
+# --------------------------------------------------------------------------------------------
+# issue 19: merged Table 2, missing data by arm, follow-up, the rows under Figure 4
+
+#: Table 2's merged models: (model id, column group).
+MERGED_MODELS = (
+    ("lb_first_crude", "Unadjusted"),
+    ("lb_first_adjusted", "Adjusted"),
+    ("lb_first_iptw", "IPTW-weighted"),
+)
+
+
+def _n_text(value) -> str:
+    if isinstance(value, str) and not value.replace(".", "", 1).isdigit():
+        return value  # masked: "<10", "masked"
+    return "" if pd.isna(value) else f"{int(float(value)):,}"
+
+
+def table_two_merged(
+    estimates: pd.DataFrame, *, conf_level: float = 0.95, min_cell_count: int, models=MERGED_MODELS
+) -> PublicationTable:
+    """Table 2 as gtsummary's ``tbl_merge``: one row per arm, one column group per model.
+
+    The odds ratio of live birth at the first transfer of each arm against no immunotherapy,
+    unadjusted, adjusted and IPTW-weighted side by side, each with its interval and p-value; the
+    observations each model used are in a footnote. A model absent from the run is left out.
+
+    Parameters
+    ----------
+    estimates : DataFrame
+        ``tables/estimates.csv`` of the run.
+    conf_level : float
+    min_cell_count : int
+    models : sequence of (model_id, label)
+    """
+    ci = f"OR ({conf_level * 100:g}% CI)"
+    present = [(m, label) for m, label in models if (estimates["model_id"] == m).any()]
+    rows = []
+    for term, arm in _ARM_TERMS.itertuples(index=False):
+        entry = {"Arm vs none": label_for(arm)}
+        for model_id, label in present:
+            hit = estimates[(estimates["model_id"] == model_id) & (estimates["term"] == term)]
+            r = hit.iloc[0] if len(hit) else None
+            entry[f"{label}: {ci}"] = "" if r is None else _ci(r.estimate, r.conf_low, r.conf_high)
+            entry[f"{label}: P"] = "" if r is None else _p(r.p_value)
+        rows.append(entry)
+    sizes = []
+    for model_id, label in present:
+        n = estimates.loc[estimates["model_id"] == model_id, "n_obs"].dropna()
+        sizes.append(f"{label}, {_n_text(n.iloc[0]) if len(n) else 'n not shown'} first transfers")
+    return PublicationTable(
+        "table_2_merged",
+        "Table 2. Live birth at the first transfer by arm: unadjusted, adjusted and IPTW-weighted odds ratios",
+        pd.DataFrame(rows),
+        [
+            "Odds ratios against no immunotherapy from logistic regression: unadjusted; adjusted for age, BMI, "
+            "prior failed transfers, embryo stage, good-quality embryos, cycle type, oocyte source and centre "
+            "(complete cases); IPTW: stabilised weights from a multinomial propensity model, design-based (sandwich) "
+            "SEs. P: two-sided Wald test. Observations: " + "; ".join(sizes) + ".",
+            ABBREVIATIONS,
+            rule_statement(min_cell_count),
+        ],
+        spanners=[("", 1)] + [(label, 2) for _, label in present],
+    )
+
+
+def _missing_cell(n_missing, percent) -> str:
+    text = _n_text(n_missing)
+    if text.startswith("<") or text == "masked" or text == "":
+        return text
+    p = pd.to_numeric(percent, errors="coerce")
+    return f"{text} ({p:.1f}%)" if np.isfinite(p) else text
+
+
+def missing_by_arm_table(missing: pd.DataFrame, *, min_cell_count: int) -> PublicationTable:
+    """Missing data per variable by arm at the first transfer, n (%) missing, from ``missing_by_arm.csv``.
+
+    Parameters
+    ----------
+    missing : DataFrame
+        The saved (masked) table, read as text: variable, group, n, n_missing, percent_missing.
+    min_cell_count : int
+    """
+    groups = list(dict.fromkeys(missing["group"]))
+    sizes = missing.drop_duplicates("group").set_index("group")["n"]
+    header = {g: f"{'Overall' if g == 'overall' else label_for(g)} (n = {_n_text(sizes[g])})" for g in groups}
+    rows = []
+    for variable, sub in missing.groupby("variable", sort=False):
+        entry = {"Variable": label_for(variable).replace("_", " ")}
+        for r in sub.itertuples(index=False):
+            entry[header[r.group]] = _missing_cell(r.n_missing, r.percent_missing)
+        rows.append(entry)
+    return PublicationTable(
+        "table_s_missing_by_arm",
+        "Supplementary table: missing data by arm at the first transfer",
+        pd.DataFrame(rows, columns=["Variable", *header.values()]),
+        [
+            "Cells: women with the value missing (% of the arm). Arm at the first transfer after the biopsy.",
+            rule_statement(min_cell_count),
+        ],
+    )
+
+
+def _days(value) -> str:
+    v = pd.to_numeric(value, errors="coerce")
+    return "not reached" if not np.isfinite(v) else f"{v:g}"
+
+
+def follow_up_table(follow_up: pd.DataFrame, *, min_cell_count: int) -> PublicationTable:
+    """Median follow-up (reverse Kaplan–Meier) with its IQR by arm, from ``follow_up_by_arm.csv``.
+
+    Parameters
+    ----------
+    follow_up : DataFrame
+        The saved (masked) table, read as text: group, n, n_ended, median_days, q1_days, q3_days.
+    min_cell_count : int
+    """
+    rows = []
+    for r in follow_up.itertuples(index=False):
+        masked = any(str(getattr(r, c)) == "masked" for c in ("median_days", "q1_days", "q3_days"))
+        rows.append(
+            {
+                "Arm": "Overall" if r.group == "overall" else label_for(r.group),
+                "Women": _n_text(r.n),
+                "Follow-up ended without a live birth": _n_text(r.n_ended),
+                "Median follow-up, days (IQR)": "masked"
+                if masked
+                else f"{_days(r.median_days)} ({_days(r.q1_days)}–{_days(r.q3_days)})",
+            }
+        )
+    return PublicationTable(
+        "table_s_follow_up",
+        "Supplementary table: follow-up from time zero of the emulated trial by arm",
+        pd.DataFrame(rows),
+        [
+            "Follow-up by the reverse Kaplan–Meier method (Schemper & Smith, Control Clin Trials 1996;17:343): the end "
+            "of follow-up without a live birth is the event and a live birth censors, so the median is the potential "
+            "follow-up, not shortened by early births. Quartiles as R's quantile.survfit; 'not reached' where the "
+            "curve stays above the level.",
+            rule_statement(min_cell_count),
+        ],
+    )
+
+
+def risk_table(risk: pd.DataFrame, *, min_cell_count: int, stats=("n_at_risk", "cum_events", "cum_censored")):
+    """The rows under Figure 4 as a table: per grouping, group and statistic, one column per time.
+
+    Parameters
+    ----------
+    risk : DataFrame
+        ``risk_table_figure_4.csv`` read as text: grouping, group, time_days, n_at_risk,
+        cum_events, cum_censored.
+    min_cell_count : int
+    stats : sequence of str
+        Rows shown for each group, in order (:data:`analysis.output.risk_table.RISK_TABLE_STATS`).
+    """
+    times = sorted(pd.to_numeric(risk["time_days"]).unique())
+    names = {"n_at_risk": "At risk", "cum_events": "Cumulative live births", "cum_censored": "Cumulative censored"}
+    order = {g: i for i, g in enumerate(("none", "empirical", "personalized", "balanced", "dysregulated"))}
+    keys = list(dict.fromkeys(zip(risk["grouping"], risk["group"])))
+    keys.sort(key=lambda k: (list(dict.fromkeys(risk["grouping"])).index(k[0]), order.get(k[1], len(order)), k[1]))
+    rows = []
+    for grouping, group in keys:
+        sub = risk[(risk["grouping"] == grouping) & (risk["group"] == group)]
+        by_time = sub.assign(t=pd.to_numeric(sub["time_days"])).set_index("t")
+        for stat in stats:
+            entry = {"Grouping": label_for(grouping).replace("_", " "), "Group": label_for(group), "Row": names[stat]}
+            for t in times:
+                entry[f"Day {t:g}"] = _n_text(by_time.at[t, stat]) if t in by_time.index else ""
+            rows.append(entry)
+    return PublicationTable(
+        "table_s_risk_figure_4",
+        "Supplementary table: numbers at risk, cumulative live births and cumulative censored under Figure 4",
+        pd.DataFrame(rows),
+        [
+            "At risk: women still followed on that day; cumulative live births and censored: before that day, so the "
+            "three add up to the group's size. With disclosure control, counts are read off the coarsened curves at "
+            "the start of the interval holding each day, and are blank beyond a curve's end.",
+            rule_statement(min_cell_count),
+        ],
+    )

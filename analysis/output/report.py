@@ -22,6 +22,7 @@ from analysis.output.audit import audit_run, verdict_statement
 from analysis.output.checklist_items import GUIDELINES
 from analysis.output.checklists import heading_anchor
 from analysis.output.disclosure import mask_table, rule_statement
+from analysis.output.layout import LAYOUT_FILE
 from analysis.output.pubtables import write_publication_tables
 from analysis.output.results import SKIPPED_FILE
 
@@ -290,6 +291,19 @@ def write_report(run_dir: str | Path, manifest: dict | None = None) -> Path:
         )
     else:
         parts.append("<p>None: every section had the columns it needs.</p>")
+
+    layout = run_dir / "tables" / LAYOUT_FILE
+    if layout.exists():
+        checked = pd.read_csv(layout, dtype=str, keep_default_na=False)
+        problems = checked[checked["problem"] != "none"]
+        parts.append("<h2>Figure layout</h2>")
+        parts.append(
+            f"<p>Every one of the {checked['figure'].nunique()} figures passed the layout check (no overlapping "
+            "texts, no text off the canvas, no legend over data).</p>"
+            if problems.empty
+            else "<p>Figures to retouch before submission (<code>tables/figure_layout.csv</code>):</p>"
+            + _table_html(problems)
+        )
 
     parts.append(_disclosure_html(run_dir, k, params))
 

@@ -25,6 +25,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from analysis.output import layout
+
 MM_PER_INCH = 25.4
 
 #: Journal figure widths in millimetres (single column, 1.5 column, full page width).
@@ -329,14 +331,39 @@ def add_panel_letter(ax, letter: str, *, offset_pt: tuple[float, float] = PANEL_
     )
 
 
+def legend_beside(ax, **kwargs):
+    """Put the legend of ``ax`` outside its right edge, top-aligned, where it cannot cover data.
+
+    A legend inside the axes ("best", "upper left") covers points or curves on some cohort or
+    other; beside the axes it never does, and constrained layout makes room for it. Keyword
+    arguments go to :meth:`~matplotlib.axes.Axes.legend`.
+
+    Returns
+    -------
+    Legend
+    """
+    options = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0, "frameon": False}
+    options.update(kwargs)
+    return ax.legend(**options)
+
+
+def legend_on_last(axes) -> None:
+    """Keep the legend of the last of ``axes`` only: panels that share one legend show it once."""
+    axes = list(axes)
+    for ax in axes[:-1]:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+
+
 def save_figure(
     fig,
     name: str,
     out_dir: str | os.PathLike,
     formats: Iterable[str] = ("pdf", "svg", "png"),
     dpi: int = 300,
+    layout_record: str | os.PathLike | None = None,
 ) -> list[Path]:
-    """Save a figure in several formats with reproducible bytes.
+    """Save a figure in several formats with reproducible bytes, after checking its layout.
 
     Dates and version strings are left out of the file metadata and SVG ids use a fixed salt,
     so saving the same figure twice gives identical files. Each file is written under a
@@ -354,20 +381,65 @@ def save_figure(
         metadata control).
     dpi : int
         Resolution of raster output (PNG) and of images embedded in vector output.
+    layout_record : str or path, optional
+        A run's ``tables/`` folder: the layout check's result is recorded in its
+        ``figure_layout.csv`` (:func:`analysis.output.layout.record_figure_layout`).
 
     Returns
     -------
     list of Path
         The files written, in the order of ``formats``.
-    """
-    import matplotlib as mpl
 
+    Raises
+    ------
+    FigureLayoutError
+        When the environment variable ``ENDOIMMUNE_FIGURE_LAYOUT`` is ``raise`` (as in the
+        runner's tests) and the figure has overlapping texts, texts off the canvas or a legend over its
+        data (:func:`analysis.output.layout.figure_layout_problems`); nothing is written then.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    # One draw first lets the layout engine settle (constrained layout with fixed-aspect axes
-    # moves them on the first draw), so every format, and every save, gets the same layout.
-    fig.draw_without_rendering()
+    # The layout is drawn until it settles and then held still while the files are written: a
+    # constrained layout with fixed-aspect or inset axes moves by ever smaller steps on each draw,
+    # so without this the bytes would depend on how often the figure had been drawn before.
+    _settle_layout(fig)
+    mode = layout.layout_mode()
+    problems = layout.figure_layout_problems(fig, draw=False)
+    if layout_record is not None:
+        layout.record_figure_layout(problems, name, layout_record)
+    if mode == "raise" and len(problems):
+        layout.check_figure_layout(fig, name, problems=problems)
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        fig.set_layout_engine("none")
+        for ax in fig.axes:  # the settled positions, rounded: the same bytes however many draws came before
+            if ax.get_axes_locator() is None:
+                ax.set_position([round(float(v), 9) for v in ax.get_position(original=True).bounds], which="original")
+    try:
+        _write_formats(fig, name, out_dir, formats, dpi, paths)
+    finally:
+        if engine is not None:
+            fig.set_layout_engine(engine)
+    return paths
+
+
+def _settle_layout(fig, max_draws: int = 30, atol: float = 1e-10) -> None:
+    """Draw ``fig`` until no axes moves by more than ``atol`` (figure fraction), at most ``max_draws`` times."""
+    import numpy as np
+
+    last = None
+    for _ in range(max_draws):
+        fig.draw_without_rendering()
+        now = np.array([ax.get_position().bounds for ax in fig.axes], float).reshape(-1, 4)
+        if last is not None and now.shape == last.shape and np.allclose(now, last, rtol=0, atol=atol):
+            return
+        last = now
+
+
+def _write_formats(fig, name, out_dir, formats, dpi, paths) -> None:
+    import matplotlib as mpl
+
     with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
         for fmt in formats:
             fmt = fmt.lower().lstrip(".")
@@ -383,4 +455,3 @@ def save_figure(
                 if tmp.exists():
                     tmp.unlink()
             paths.append(path)
-    return paths

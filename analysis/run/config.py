@@ -272,6 +272,8 @@ class AnalysisPlan(BaseModel):
     dropout_days: int = Field(365, ge=1, description="no transfer this many days after a failure: drop-out")
     pp_max_transfers: int = Field(3, ge=1, le=50, description="per-protocol cumulative live birth by transfer 1 … this")
     pp_bootstrap: int = Field(200, ge=0, description="bootstrap replicates of the per-protocol cumulative live birth")
+    risk_table_events: bool = Field(False, description="Figure 4's risk table adds the cumulative live births")
+    risk_table_censored: bool = Field(False, description="Figure 4's risk table adds the cumulative censored")
     figure_formats: list[Literal[FIGURE_FORMATS]] = Field(
         default_factory=lambda: ["pdf", "svg", "png"], min_length=1, description="formats every figure is saved in"
     )

@@ -260,8 +260,19 @@ class RunContext:
         return session.save_caption(text, number, self.paths)
 
     def save_figure(self, fig, name: str) -> list[Path]:
-        """Save a figure in the run's formats and resolution under ``figures/<name>.*``."""
-        return figure_style.save_figure(fig, name, self.paths.figures, formats=self.figure_formats, dpi=self.figure_dpi)
+        """Save a figure in the run's formats and resolution under ``figures/<name>.*``.
+
+        Its layout check is recorded in ``tables/figure_layout.csv`` (and fails the save when
+        ``ENDOIMMUNE_FIGURE_LAYOUT=raise``; see :mod:`analysis.output.layout`).
+        """
+        return figure_style.save_figure(
+            fig,
+            name,
+            self.paths.figures,
+            formats=self.figure_formats,
+            dpi=self.figure_dpi,
+            layout_record=self.paths.tables,
+        )
 
 
 def open_context(

@@ -25,6 +25,7 @@ __all__ = [
     "table_one_by_arm",
     "table_one_by_profile",
     "missing_values",
+    "missing_values_by_arm",
 ]
 
 #: Columns of the validation findings a reader sees (no example ids).
@@ -164,8 +165,27 @@ def missing_values(ctx: RunContext) -> MissingValues:
     MissingValues
     """
     table = ctx.save_table(summaries.missingness(ctx.cohort), "missingness")
-    fig, ax = plt.subplots()
+    # one row of 7 pt text every 0.17 in at least, so the variable names never touch
+    width, height = style.figure_size("single")
+    fig, ax = plt.subplots(figsize=(width, max(height, 0.6 + 0.17 * len(table))))
     plotting.plot_missingness(table, ax=ax)
     ctx.save_figure(fig, "supp_missingness")
     plt.close(fig)
     return MissingValues(table=table, figure=fig)
+
+
+def missing_values_by_arm(ctx: RunContext) -> pd.DataFrame:
+    """Write and return the missing values per variable by arm at the first transfer (``missing_by_arm``).
+
+    One row per variable and arm, then the variable's ``overall`` row: ``n`` women in the group,
+    ``n_missing`` and ``percent_missing``, masked by the run's disclosure rule.
+
+    Parameters
+    ----------
+    ctx : RunContext
+
+    Returns
+    -------
+    DataFrame
+    """
+    return ctx.save_table(summaries.missingness(ctx.cohort, by="treatment_arm"), "missing_by_arm")

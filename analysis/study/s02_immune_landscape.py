@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from analysis.methods import landscape
 from analysis.output import captions, disclosure, plotting, style
+from analysis.output.declarations import declaration_for
 from analysis.study.context import RunContext
 from analysis.study.messages import Message
 
@@ -123,6 +124,14 @@ def _save(ctx: RunContext, fig: Figure, name: str) -> Figure:
     ctx.save_figure(fig, name)
     plt.close(fig)
     return fig
+
+
+def _as_published(ctx: RunContext, frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``frame`` masked as ``tables/<name>.csv`` is (its declaration, the run's threshold)."""
+    masked, _ = disclosure.mask_declared(
+        frame, declaration_for(name), ctx.min_cell_count, name=name, hidden_totals=ctx._hidden_totals
+    )
+    return masked
 
 
 def _absent_panel(ax, columns: list[str]) -> None:
@@ -280,7 +289,11 @@ def blood_vs_endometrium(ctx: RunContext, *, profile_cutoffs: dict, blood_nk_cut
 
 
 def landscape_figure(ctx: RunContext, *, profile_cutoffs: dict, blood_nk_cutoff: float) -> LandscapeFigure:
-    """Draw Figure 2 and write its caption: (a) prevalence, (b) uNK by profile, (c) correlations, (d) blood vs uNK.
+    """Draw Figure 2 and write its caption: (a) prevalence by centre, (b) uNK by profile, (c) correlations, (d) blood vs uNK.
+
+    Panel a is drawn from the prevalence tables as published (overall and by centre, masked), so
+    it shows no count the tables hide. Panel b gets the wider column of the top row, so its
+    group labels (name and n) have room side by side.
 
     Parameters
     ----------
@@ -296,21 +309,33 @@ def landscape_figure(ctx: RunContext, *, profile_cutoffs: dict, blood_nk_cutoff:
     """
     patients = _patients(ctx)
     profiled = landscape.profiled_patients(ctx.cohort)
-    fig, axes = plt.subplots(2, 2, figsize=style.figure_size("double", aspect=0.8))
-    plotting.plot_prevalence(profiled, ax=axes[0, 0], min_cell_count=ctx.min_cell_count)
+    table = pd.concat(
+        [
+            _as_published(ctx, landscape.profile_prevalence(profiled), "profile_prevalence"),
+            _as_published(ctx, landscape.profile_prevalence(profiled, by="center_id"), "profile_prevalence_by_centre"),
+        ],
+        ignore_index=True,
+    )
+    fig = plt.figure(figsize=style.figure_size("double", aspect=0.8))
+    rows = fig.add_gridspec(2, 1, height_ratios=[1, 1])
+    top = rows[0].subgridspec(1, 2, width_ratios=[1, 1.5])
+    bottom = rows[1].subgridspec(1, 2, width_ratios=[1, 1.25])
+    axes = [fig.add_subplot(top[0]), fig.add_subplot(top[1]), fig.add_subplot(bottom[0]), fig.add_subplot(bottom[1])]
+    plotting.plot_prevalence_table(table, ax=axes[0], min_cell_count=ctx.min_cell_count)
+    axes[0].set_ylabel("Centre")
     if ctx.missing_columns(patients, [ENDOMETRIAL_MARKER]):
-        _absent_panel(axes[0, 1], [ENDOMETRIAL_MARKER])
+        _absent_panel(axes[1], [ENDOMETRIAL_MARKER])
     else:
         plotting.plot_marker_distribution(
             patients,
             marker=ENDOMETRIAL_MARKER,
             cutoffs=landscape.marker_cutoff_lines(profile_cutoffs)[ENDOMETRIAL_MARKER],
-            ax=axes[0, 1],
+            ax=axes[1],
             min_cell_count=ctx.min_cell_count,
         )
-    plotting.plot_correlation_heatmap(landscape.marker_correlations(patients), ax=axes[1, 0])
-    _cutoff_scatter(ctx, patients, axes[1, 1], profile_cutoffs=profile_cutoffs, blood_nk_cutoff=blood_nk_cutoff)
-    _letter_panels(axes.flat, "abcd")
+    plotting.plot_correlation_heatmap(landscape.marker_correlations(patients), ax=axes[2])
+    _cutoff_scatter(ctx, patients, axes[3], profile_cutoffs=profile_cutoffs, blood_nk_cutoff=blood_nk_cutoff)
+    _letter_panels(axes, "abcd")
     caption = captions.figure_2_caption(
         landscape.profile_prevalence(profiled), n_patients=len(profiled), min_cell_count=ctx.min_cell_count
     )

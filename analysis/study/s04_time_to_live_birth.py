@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.methods import follow_up as follow_up_time
 from analysis.methods import survival_analysis, target_trial, time_to_event
 from analysis.methods.outcomes import attempt
 from analysis.methods.survival_analysis import CoxWithPHCheck, KaplanMeierCurves
@@ -26,6 +27,7 @@ from analysis.methods.target_trial import Course, CumulativeResult
 from analysis.output import captions, plotting, style
 from analysis.output.plotting import biomarkers as biomarker_plots
 from analysis.output.plotting import effects as effect_plots
+from analysis.output.risk_table import RISK_TABLE_COLUMNS, numbers_at_risk
 from analysis.study.context import RunContext
 from analysis.study.messages import Message, not_estimable
 
@@ -42,6 +44,7 @@ __all__ = [
     "cumulative_live_birth",
     "cumulative_live_birth_by_transfer",
     "follow_up",
+    "follow_up_duration",
     "per_protocol",
     "protocol",
     "save_survival_results",
@@ -145,11 +148,16 @@ class CumulativeLiveBirth:
         Figure 4, saved as ``figure_4_cumulative_live_birth``.
     logrank : DataFrame
         The log-rank tests, as saved in ``tables/logrank_tests.csv``.
+    risk_table : DataFrame
+        The rows under Figure 4 (``tables/risk_table_figure_4.csv``): by grouping, group and time,
+        the numbers at risk, cumulative live births and cumulative censored, read off the curves
+        as published (:func:`analysis.output.risk_table.numbers_at_risk`).
     """
 
     curves: KaplanMeierCurves
     figure: Figure
     logrank: pd.DataFrame
+    risk_table: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -232,6 +240,35 @@ def follow_up(ctx: RunContext, *, dropout_days: int) -> FollowUp:
     ttlb = course.women.assign(treatment_arm=course.women["assigned_arm"])
     counts = ttlb["end"].str.replace("_", " ").value_counts().rename_axis("end of follow-up").reset_index(name="n")
     return FollowUp(course=course, ttlb=ttlb, status_counts=ctx.mask(counts), after_birth=len(course.after_birth))
+
+
+def follow_up_duration(ctx: RunContext, ttlb: pd.DataFrame) -> pd.DataFrame:
+    """Write and return the median follow-up by reverse Kaplan–Meier with its IQR, per arm and overall.
+
+    Follow-up runs from time zero of the emulated trial; a live birth censors the time a woman
+    would still have been followed (:func:`analysis.methods.follow_up.reverse_km_follow_up`).
+
+    Parameters
+    ----------
+    ctx : RunContext
+    ttlb : DataFrame
+        :attr:`FollowUp.ttlb`.
+
+    Returns
+    -------
+    DataFrame
+        ``tables/follow_up_by_arm.csv``: group (arm, then ``overall``), n, n_ended (follow-up ended
+        without a live birth), median_days, q1_days, q3_days; masked.
+    """
+    data = ttlb.assign(treatment_arm=ttlb["treatment_arm"].astype(str))
+    by_arm = follow_up_time.reverse_km_follow_up(
+        data, duration_col="time_days", event_col="event", group_col="treatment_arm"
+    )
+    order = [a for a in ("none", "empirical", "personalized") if a in set(by_arm["group"])]
+    by_arm = by_arm.set_index("group").loc[order + sorted(set(by_arm["group"]) - set(order))].reset_index()
+    overall = follow_up_time.reverse_km_follow_up(data, duration_col="time_days", event_col="event")
+    table = pd.concat([by_arm, overall.assign(group="overall")], ignore_index=True)
+    return ctx.save_table(table, "follow_up_by_arm")
 
 
 def protocol(
@@ -329,6 +366,7 @@ def per_protocol(
     for ax, group, letter in zip(axes, PP_GROUPS, PANEL_LETTERS):
         _strategy_panel(ctx, cumulative, group, ax)
         style.add_panel_letter(ax, letter)
+    style.legend_on_last(axes)
     ctx.save_figure(fig, "supp_cumulative_per_protocol")
     plt.close(fig)
     parts = [a.value if a.ok else None for a in (cox, dth)]
@@ -365,28 +403,39 @@ def _disclosed(ctx: RunContext, km: KaplanMeierCurves) -> KaplanMeierCurves:
     return KaplanMeierCurves(curves=curves, at_risk=at_risk, at_risk_times=km.at_risk_times)
 
 
-def cumulative_live_birth(ctx: RunContext, ttlb: pd.DataFrame) -> CumulativeLiveBirth:
-    """Draw and save Figure 4 (Kaplan–Meier by arm and by profile group) and the log-rank tests.
+def cumulative_live_birth(
+    ctx: RunContext, ttlb: pd.DataFrame, *, risk_table_events: bool = False, risk_table_censored: bool = False
+) -> CumulativeLiveBirth:
+    """Draw and save Figure 4 (Kaplan–Meier by arm and by profile group), its risk table and the log-rank tests.
 
     Parameters
     ----------
     ctx : RunContext
     ttlb : DataFrame
         :attr:`FollowUp.ttlb`.
+    risk_table_events, risk_table_censored : bool
+        Add rows of cumulative live births, and of cumulative censored, under the numbers at
+        risk (the table always holds all three).
 
     Returns
     -------
     CumulativeLiveBirth
     """
     km = _disclosed(ctx, survival_analysis.cumulative_live_birth_curves(ttlb, by=GROUPINGS, conf_level=ctx.conf_level))
-    fig, axes = plt.subplots(1, len(GROUPINGS), figsize=style.figure_size("double", aspect=0.5), sharey=True)
+    risk = {by: numbers_at_risk(km.curves[by], km.at_risk_times, min_cell_count=ctx.min_cell_count) for by in GROUPINGS}
+    stats = ["n_at_risk"] + ["cum_events"] * risk_table_events + ["cum_censored"] * risk_table_censored
+    rows = 1 + len(stats) * (1 + max(km.curves[by]["group"].nunique() for by in GROUPINGS))
+    fig, axes = plt.subplots(
+        1, len(GROUPINGS), figsize=style.figure_size("double", aspect=0.4 + 0.022 * rows), sharey=True
+    )
     for ax, by, letter in zip(axes, GROUPINGS, PANEL_LETTERS):
         plotting.plot_cumulative_incidence(
             km.curves[by],
-            at_risk=km.at_risk[by],
+            at_risk=risk[by],
             at_risk_times=km.at_risk_times,
             ax=ax,
             min_cell_count=ctx.min_cell_count,
+            at_risk_stats=stats,
         )
         style.add_panel_letter(ax, letter)
     ctx.save_figure(fig, "figure_4_cumulative_live_birth")
@@ -396,7 +445,9 @@ def cumulative_live_birth(ctx: RunContext, ttlb: pd.DataFrame) -> CumulativeLive
             ctx.skip(f"Log-rank test by {by}", [by], f"`{by}` takes one value among the patients: nothing to compare")
         )
     logrank = ctx.save_table(survival_analysis.logrank_table(ttlb, by=compared), "logrank_tests")
-    return CumulativeLiveBirth(curves=km, figure=fig, logrank=logrank)
+    table = pd.concat([r.assign(grouping=by) for by, r in risk.items()], ignore_index=True)
+    table = ctx.save_table(table[["grouping", *RISK_TABLE_COLUMNS]], "risk_table_figure_4")
+    return CumulativeLiveBirth(curves=km, figure=fig, logrank=logrank, risk_table=table)
 
 
 def adjusted_cox(ctx: RunContext, ttlb: pd.DataFrame, *, covariates: list[str], reference_arm: str) -> AdjustedCox:
@@ -473,8 +524,9 @@ def competing_risks(ctx: RunContext, ttlb: pd.DataFrame) -> CompetingRisks:
     aj = ctx.coarsen_curves(
         survival_analysis.competing_risk_curves(ttlb, by="treatment_arm", conf_level=ctx.conf_level)
     )
-    ax = plotting.plot_cumulative_incidence(
-        aj, ylabel="Cumulative live birth (drop-out competing)", min_cell_count=ctx.min_cell_count
+    _, ax = plt.subplots()  # its own figure: the current one may be another notebook figure
+    plotting.plot_cumulative_incidence(
+        aj, ylabel="Cumulative live birth (drop-out competing)", ax=ax, min_cell_count=ctx.min_cell_count
     )
     ctx.save_figure(ax.figure, "supp_aalen_johansen")
     return CompetingRisks(curves=aj, figure=ax.figure, at_days=survival_analysis.curves_at(aj, COMPETING_RISK_DAYS))
@@ -497,7 +549,9 @@ def cumulative_live_birth_by_transfer(ctx: RunContext, *, max_transfer_number: i
         ctx.cohort, group_col="treatment_arm", max_transfer=max_transfer_number, conf_level=ctx.conf_level
     )
     table = ctx.save_table(table, "cumulative_live_birth_by_transfer")
-    ax = plotting.plot_cumulative_by_transfer(table)
+    # its own figure, 1.5 columns wide: the legend (arms and the two bounds) sits beside the axes
+    _, ax = plt.subplots(figsize=style.figure_size("onehalf", aspect=0.6))
+    plotting.plot_cumulative_by_transfer(table, ax=ax)
     ctx.save_figure(ax.figure, "supp_cumulative_by_transfer")
     shown = table[["group", "label", "n_reaching", "n_live_births", "conservative", "optimistic"]]
     return TransferCurves(table=table, figure=ax.figure, shown=shown)

@@ -455,7 +455,7 @@ def pairwise_love_figure(ctx: RunContext, balance: PairwiseBalance) -> Figure:
         rows = balance.table[(balance.table["group"] == group) & (balance.table["reference"] == reference)]
         effect_plots.plot_love(rows, group=group, ax=ax)
         style.add_panel_letter(ax, letter)
-    fig.tight_layout()
+    style.legend_on_last(axes[0])
     ctx.save_figure(fig, "supp_love_plot_pairwise")
     return fig
 
@@ -936,8 +936,13 @@ def sensitivity_forest(ctx: RunContext, reruns: SensitivityReruns) -> Figure:
     -------
     Figure
     """
-    ax = plotting.plot_forest(
-        reruns.summary, label_col="label", xlabel=f"Odds ratio of live birth, {TREATED} vs none (IPTW, {ctx.ci_label})"
+    # its own figure, full width and as tall as its rows need (gca would draw on the last figure)
+    _, ax = plt.subplots(figsize=style.figure_size("double", aspect=min(1.2, 0.2 + 0.045 * len(reruns.summary))))
+    plotting.plot_forest(
+        reruns.summary,
+        label_col="label",
+        xlabel=f"Odds ratio of live birth, {TREATED} vs none\n(IPTW, {ctx.ci_label})",
+        ax=ax,
     )
     ctx.save_figure(ax.figure, "supp_sensitivity_forest")
     return ax.figure

@@ -541,7 +541,11 @@ def figure_6(
     -------
     Figure6
     """
-    fig, axes = plt.subplots(1, 3, figsize=style.figure_size("double", aspect=0.38))
+    # a on top, b and c below: three panels side by side leave each too narrow for its labels
+    # panel a holds a row per outcome and arm: the taller row, so masked rows' "<k" labels stay apart
+    fig = plt.figure(figsize=style.figure_size("double", aspect=0.85))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.4, 1])
+    axes = [fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])]
     table = safety.core_outcome_table(data.women, by="treatment_arm", unit="woman", conf_level=ctx.conf_level)
     arms = [a for a in ("none", "empirical", "personalized") if a in set(table["group"])]
     ctx.plot(safety_plots.plot_outcome_proportions, table, outcomes=FIGURE_OUTCOMES, groups=arms, ax=axes[0])

@@ -114,8 +114,12 @@ def table_one_by(cohort: Cohort, by: str, *, min_cell_count: int) -> TableOne:
     return TableOne(long=long, smd=smd, wide=wide)
 
 
-def missingness(cohort: Cohort) -> pd.DataFrame:
-    """Missing values per variable in the first-transfer population, overall and by arm."""
+def missingness(cohort: Cohort, *, by: str | None = None) -> pd.DataFrame:
+    """Missing values per variable in the first-transfer population, overall or by ``by`` (e.g. the arm).
+
+    With ``by``, one row per variable and group, then the ``overall`` row of the variable
+    (:func:`analysis.methods.descriptive.missingness_table`).
+    """
     data = first_transfers_described(cohort)
     cols = [c for c in TABLE1_CONTINUOUS + TABLE1_CATEGORICAL + ["live_birth", "clinical_pregnancy"] if c in data]
-    return descriptive.missingness_table(data, columns=cols)
+    return descriptive.missingness_table(data, columns=cols, by=by)

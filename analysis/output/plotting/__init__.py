@@ -15,6 +15,7 @@ from analysis.output.plotting.core import (
     plot_marker_distribution,
     plot_missingness,
     plot_prevalence,
+    plot_prevalence_table,
     plot_schoenfeld,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "plot_marker_distribution",
     "plot_missingness",
     "plot_prevalence",
+    "plot_prevalence_table",
     "plot_schoenfeld",
 ]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from analysis.output.disclosure import calibration_groups, coarse_roc_points, format_count
 from analysis.output.plotting.core import plot_forest
-from analysis.output.style import NEUTRAL_COLOR, OKABE_ITO, label_for
+from analysis.output.style import NEUTRAL_COLOR, OKABE_ITO, label_for, legend_beside
 
 _SERIES = [OKABE_ITO[k] for k in ("blue", "vermillion", "bluish_green", "reddish_purple", "orange", "sky_blue")]
 
@@ -46,7 +47,7 @@ def plot_roc(predictions: dict, y, *, aucs: dict | None = None, min_cell_count: 
     ax.set_xlabel("1 − specificity")
     ax.set_ylabel("Sensitivity")
     ax.set_aspect("equal")
-    ax.legend(frameon=False, loc="lower right", fontsize=6)
+    legend_beside(ax, fontsize=6)
     return ax
 
 
@@ -72,7 +73,7 @@ def plot_calibration(p, y, *, groups: int = 10, min_cell_count: int = 0, ax=None
     ax.set_ylim(0, top)
     ax.set_xlabel("Predicted probability of live birth")
     ax.set_ylabel("Observed proportion")
-    ax.legend(frameon=False, loc="upper left", fontsize=6)
+    legend_beside(ax, fontsize=6)
     return ax
 
 
@@ -85,6 +86,10 @@ def plot_or_curve(curve: pd.DataFrame, *, ylabel: str = "Odds ratio (95% CI)", a
     ax.plot(curve["value"], curve["odds_ratio"], color=OKABE_ITO["bluish_green"], lw=1.2)
     ax.axhline(1, color=NEUTRAL_COLOR, lw=0.6, ls="--")
     ax.set_yscale("log")
+    # plain numbers at 1-2-5 steps, no labelled minor ticks (they crowd on a short log range)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(label_for(curve["marker"].iloc[0]))
     ax.set_ylabel(ylabel)
     return ax
@@ -133,7 +138,7 @@ def plot_decision_curve(curve: pd.DataFrame, *, ax=None):
     ax.set_xlabel("Smallest gain worth treating (percentage points)")
     ax.set_ylabel("Net benefit (live births per 100)")
     ax.set_ylim(bottom=min(0, curve["net_benefit"].min() * 100) - 0.5)
-    ax.legend(frameon=False, fontsize=6)
+    legend_beside(ax, fontsize=6)
     return ax
 
 
@@ -241,5 +246,5 @@ def plot_calibration_corrected(curve: pd.DataFrame, *, ax=None):
     ax.set_ylim(0, top)
     ax.set_xlabel("Predicted probability of live birth")
     ax.set_ylabel("Observed proportion")
-    ax.legend(frameon=False, loc="upper left", fontsize=6)
+    legend_beside(ax, fontsize=6)
     return ax

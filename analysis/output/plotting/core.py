@@ -25,11 +25,13 @@ from matplotlib.patches import Patch
 
 from analysis.data.contract import ARMS, DERIVED_PROFILES, PROFILE_GROUPS
 from analysis.output.disclosure import masked_label
+from analysis.output.risk_table import RISK_TABLE_STATS
 from analysis.output.style import (
     MARKER_SHORT_LABELS,
     NEUTRAL_COLOR,
     colors_for,
     label_for,
+    legend_beside,
 )
 
 _PREFERRED_ORDER = tuple(dict.fromkeys(tuple(DERIVED_PROFILES) + tuple(PROFILE_GROUPS) + tuple(ARMS)))
@@ -363,6 +365,113 @@ def plot_prevalence(
     return ax
 
 
+def plot_prevalence_table(table: pd.DataFrame, *, ax=None, min_cell_count: int, overall_label: str = "All patients"):
+    """Horizontal 100 % bars of profile prevalence from a tidy (masked) prevalence table, n on each bar.
+
+    Drawn from what the run publishes (``profile_prevalence.csv`` and
+    ``profile_prevalence_by_centre.csv`` after masking), so the figure shows no count the tables
+    hide: a cell masked by disclosure control (missing ``n`` or ``percent``) is not drawn as its
+    own segment; the masked cells of a bar are drawn together as one hatched grey segment, whose
+    width the published table gives already (the bar's total less its shown counts).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``group``, ``immune_profile``, ``n``, ``total``, ``percent``
+        (:func:`analysis.methods.landscape.profile_prevalence`); the group ``"overall"`` is drawn
+        first, as ``overall_label``, the others in their order.
+    ax : Axes, optional
+    min_cell_count : int
+        Disclosure threshold; a masked total is printed as ``<k``.
+    overall_label : str
+        Label of the ``overall`` group.
+
+    Returns
+    -------
+    Axes
+        One bar per group (top to bottom), percentages printed in segments of at least 10 %, the
+        group's n in its tick label; the legend sits above the axes.
+    """
+    ax = _get_ax(ax)
+    missing = {"group", "immune_profile", "n", "total", "percent"} - set(table.columns)
+    if missing:
+        raise ValueError(f"prevalence table lacks column(s) {sorted(missing)}")
+    df = table.copy()
+    df["group"] = df["group"].astype(str)
+    groups = list(dict.fromkeys(df["group"]))
+    if "overall" in groups:
+        groups = ["overall"] + [g for g in groups if g != "overall"]
+    profiles = _levels(df["immune_profile"].astype(str))
+    colors = colors_for(profiles)
+    y = np.arange(len(groups))[::-1]  # first group on top
+    labels = []
+    drew_masked = False
+    for yi, group in zip(y, groups):
+        rows = df[df["group"] == group].set_index(df.loc[df["group"] == group, "immune_profile"].astype(str))
+        left = 0.0
+        for profile in profiles:
+            if profile not in rows.index:
+                continue
+            pct = pd.to_numeric(rows.at[profile, "percent"], errors="coerce")
+            if not np.isfinite(pct):
+                continue
+            ax.barh(yi, pct, left=left, height=0.7, color=colors[profile], edgecolor="white", linewidth=0.5)
+            if pct >= 10:
+                ax.text(
+                    left + pct / 2,
+                    yi,
+                    f"{pct:.0f}%",
+                    ha="center",
+                    va="center",
+                    fontsize=_SMALL,
+                    color=_text_color(colors[profile]),
+                )
+            left += pct
+        if left < 100 - 1e-9 and pd.to_numeric(rows["percent"], errors="coerce").isna().any():
+            drew_masked = True
+            ax.barh(
+                yi,
+                100 - left,
+                left=left,
+                height=0.7,
+                color="white",
+                edgecolor=NEUTRAL_COLOR,
+                hatch="////",
+                linewidth=0.4,
+            )
+        total = pd.to_numeric(rows["total"], errors="coerce").dropna()
+        n_text = _n(total.iloc[0], min_cell_count) if len(total) else masked_label(min_cell_count)
+        n_text = n_text.replace("<", "< ") if n_text.startswith("<") else f"= {n_text}"
+        labels.append(f"{overall_label if group == 'overall' else label_for(group)} (n {n_text})")
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels)
+    ax.set_ylim(-0.6, len(groups) - 0.4)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Patients (%)")
+    ax.tick_params(axis="y", length=0)
+    handles = [Patch(facecolor=colors[p], edgecolor="white", label=label_for(p)) for p in profiles]
+    if drew_masked:
+        handles.append(
+            Patch(
+                facecolor="white",
+                edgecolor=NEUTRAL_COLOR,
+                hatch="////",
+                label=f"Masked ({masked_label(min_cell_count)})",
+            )
+        )
+    ax.legend(
+        handles=handles,
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.01),
+        ncols=2,
+        borderaxespad=0.0,
+        handlelength=1.0,
+        columnspacing=0.8,
+        handletextpad=0.4,
+    )
+    return ax
+
+
 def plot_correlation_heatmap(
     corr: pd.DataFrame, *, ax=None, annotate: bool = True, colorbar: bool = True, label: str = "Spearman ρ"
 ):
@@ -423,7 +532,10 @@ def plot_correlation_heatmap(
     for spine in ax.spines.values():
         spine.set_visible(False)
     if colorbar:
-        cb = ax.figure.colorbar(im, ax=ax, fraction=0.05, pad=0.04, ticks=[-1, -0.5, 0, 0.5, 1])
+        # The colour bar sits in an inset of the heat map's own axes, so it stays beside the
+        # cells whatever room the (square-celled) heat map leaves in its grid cell.
+        cax = ax.inset_axes([1.04, 0.0, 0.05, 1.0])
+        cb = ax.figure.colorbar(im, cax=cax, ticks=[-1, -0.5, 0, 0.5, 1])
         cb.set_label(label)
         cb.outline.set_visible(False)
         cb.ax.tick_params(length=2)
@@ -498,7 +610,8 @@ def plot_cutoff_scatter(
         missing = df[df[hue].isna()]
         if len(missing):
             ax.scatter(missing[x], missing[y], color="#BBBBBB", label=f"Missing (n = {len(missing)})", **style)
-        ax.legend(loc="best", markerscale=1.5, handletextpad=0.2)
+        # Beside the axes, never on the points (a "best" legend still covers some of a dense cloud).
+        legend_beside(ax, markerscale=1.5, handletextpad=0.2)
     for is_log, axis in zip(log, (ax.xaxis, ax.yaxis)):
         if is_log:
             (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
@@ -689,6 +802,7 @@ def plot_cumulative_incidence(
     xlabel: str = "Days since biopsy",
     ylabel: str = "Cumulative live birth",
     min_cell_count: int | None = None,
+    at_risk_stats: Sequence[str] = ("n_at_risk",),
 ):
     """Cumulative-incidence step curves with confidence bands and a numbers-at-risk table.
 
@@ -716,6 +830,10 @@ def plot_cumulative_incidence(
         Disclosure threshold of the numbers at risk. Required whenever ``at_risk`` is given (the
         only counts this figure draws): leaving it out then raises ``TypeError`` instead of
         drawing unmasked counts. Curves alone show no count and need none.
+    at_risk_stats : sequence of str
+        Blocks of the table under the axis, in order: any of ``"n_at_risk"``, ``"cum_events"``
+        and ``"cum_censored"`` (columns of ``at_risk``; see
+        :func:`analysis.output.risk_table.numbers_at_risk`), as ggsurvfit's ``risktable_stats``.
 
     Returns
     -------
@@ -754,28 +872,50 @@ def plot_cumulative_incidence(
     ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=1.0, decimals=0))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(loc="upper left")
+    # above the axes, spread over their width in rows of two: never on the curves or their bands,
+    # and no wider than the axes (a legend wider than its axes makes constrained layout shrink them)
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.02, 1.0, 0.1),
+        mode="expand",
+        ncols=min(len(groups), 2) or 1,
+        borderaxespad=0.0,
+        handlelength=1.2,
+        columnspacing=1.0,
+        frameon=False,
+    )
     if at_risk is not None:
         if at_risk_times is None:
             at_risk_times = [v for v in ax.get_xticks() if 0 <= v <= tmax]
         times = [float(v) for v in at_risk_times]
         ax.set_xticks(times)
         ax.set_xticklabels([f"{v:g}" for v in times])
-        _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count)
+        _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count, at_risk_stats)
     return ax
 
 
-def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count):
-    """Numbers at risk under the x label, in points below the axis (same in every figure)."""
+def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min_cell_count, stats=("n_at_risk",)):
+    """Numbers at risk (and the other ``stats``) under the x label, in points below the axis."""
+    unknown = [s for s in stats if s not in RISK_TABLE_STATS or s not in at_risk.columns]
+    if unknown:
+        raise ValueError(f"at_risk_stats {unknown} are not columns of at_risk among {sorted(RISK_TABLE_STATS)}")
     rc = plt.rcParams
     line = 1.25 * float(rc["xtick.labelsize"] if not isinstance(rc["xtick.labelsize"], str) else rc["font.size"])
     # tick marks + tick labels + x label, then a gap
     start = rc["xtick.major.size"] + rc["xtick.major.pad"] + line + rc["axes.labelpad"] + line + 4.0
+    table = at_risk.copy()
+    for block, n_col in enumerate(stats):
+        top = start + block * (len(groups) + 1) * line
+        _at_risk_block(ax, table, times, groups, palette, group_col, time_col, min_cell_count, n_col, top, line)
+
+
+def _at_risk_block(ax, table, times, groups, palette, group_col, time_col, min_cell_count, n_col, start, line):
+    """One block of the table: its header, then one row per group ``start`` points below the axis."""
     common = dict(xycoords=("data", "axes fraction"), textcoords="offset points", va="top", annotation_clip=False)
     # group labels end left of the numbers under t = 0 (half of a 4-digit number, plus a gap)
     label_gap = 0.5 * 4 * 0.6 * line / 1.25 + 4.0
     ax.annotate(
-        "Number at risk",
+        RISK_TABLE_STATS[n_col],
         xy=(0, 0),
         xycoords="axes fraction",
         xytext=(-label_gap, -start),
@@ -784,10 +924,8 @@ def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min
         va="top",
         fontweight="bold",
         annotation_clip=False,
-        gid="at-risk-header",
+        gid="at-risk-header" if n_col == "n_at_risk" else f"risk-table-header-{n_col}",
     )
-    table = at_risk.copy()
-    n_col = "n_at_risk"
     for k, g in enumerate(groups, start=1):
         sub = table[table[group_col] == g].sort_values(time_col, kind="stable")
         dy = -start - k * line
@@ -811,7 +949,8 @@ def _at_risk_table(ax, at_risk, times, groups, palette, group_col, time_col, min
             idx = np.searchsorted(t, time, side="right") - 1
             value = n[max(idx, 0)]
             text = "" if pd.isna(value) else _n(value, min_cell_count)
-            ax.annotate(text, xy=(time, 0), xytext=(0, dy), ha="center", gid="at-risk-number", **common)
+            gid = "at-risk-number" if n_col == "n_at_risk" else f"risk-table-{n_col}"
+            ax.annotate(text, xy=(time, 0), xytext=(0, dy), ha="center", gid=gid, **common)
 
 
 def plot_cumulative_by_transfer(
@@ -879,7 +1018,7 @@ def plot_cumulative_by_transfer(
             label="Optimistic",
         ),
     ]
-    ax.legend(handles=handles, loc="upper left")
+    legend_beside(ax, handles=handles)
     return ax
 
 
@@ -953,7 +1092,7 @@ def plot_schoenfeld(
     ax.set_ylabel("Scaled Schoenfeld residual")
     ax.set_title(label_for(covariate))
     if len(t) >= 3 or coef is not None:
-        ax.legend(loc="best")
+        legend_beside(ax)
     return ax
 
 

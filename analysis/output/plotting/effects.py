@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import PercentFormatter
 
-from analysis.output.style import NEUTRAL_COLOR, color_for, label_for
+from analysis.output.style import NEUTRAL_COLOR, color_for, label_for, legend_beside
 
 __all__ = ["plot_love", "plot_overlap", "plot_strategy_curves"]
 
@@ -43,7 +43,7 @@ def plot_overlap(scores: pd.DataFrame, *, score: str = "ps_personalized", bins: 
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"Estimated probability of {label_for(score.removeprefix('ps_')).lower()}")
     ax.set_ylabel("Density")
-    ax.legend(frameon=False, loc="upper right")
+    legend_beside(ax)
     return ax
 
 
@@ -73,9 +73,9 @@ def plot_love(balance: pd.DataFrame, *, group: str = "personalized", threshold: 
         ax.scatter(rows[col].abs(), y, marker=marker, s=18, edgecolors=edge, facecolors=face, label=name, zorder=3)
     ax.axvline(threshold, color=NEUTRAL_COLOR, linestyle="--", linewidth=0.8)
     ax.set_yticks(y, [str(label_for(v)).replace("_", " ") for v in rows["variable"]])
-    ax.set_xlabel(f"|SMD|, {label_for(group).lower()} vs {label_for(rows['reference'].iloc[0]).lower()}")
+    ax.set_xlabel(f"|SMD|, {label_for(group).lower()}\nvs {label_for(rows['reference'].iloc[0]).lower()}")
     ax.set_xlim(left=0)
-    ax.legend(frameon=False, loc="lower right")
+    legend_beside(ax)
     return ax
 
 
@@ -126,5 +126,5 @@ def plot_strategy_curves(
     ax.set_xlabel("Embryo transfers from time zero")
     ax.set_ylabel(f"Cumulative live birth ({ci_label})")
     ax.set_title(label_for(group) if group != "all" else "All women")
-    ax.legend(frameon=False, loc="upper left")
+    legend_beside(ax)
     return ax

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.output.disclosure import format_count
-from analysis.output.style import NEUTRAL_COLOR, color_for, label_for
+from analysis.output.style import NEUTRAL_COLOR, color_for, label_for, legend_beside
 
 __all__ = ["plot_benefit_harm", "plot_harm_differences", "plot_outcome_proportions"]
 
@@ -69,10 +69,11 @@ def plot_outcome_proportions(table: pd.DataFrame, *, outcomes, groups, min_cell_
                 label=_label(g) if i == 0 else None,
             )
     ax.set_yticks(range(len(outcomes)), labels)
-    ax.invert_yaxis()
+    # every row inside the axes, drawn or masked (a masked row's "<k" is text, not data to autoscale on)
+    ax.set_ylim(len(outcomes) - 0.5, -0.5)
     ax.set_xlabel(f"Events per {per} (exact interval)")
     ax.set_xlim(left=0)
-    ax.legend(frameon=False, loc="lower right", fontsize=6)
+    legend_beside(ax, fontsize=6)
     return ax
 
 
@@ -103,8 +104,8 @@ def plot_harm_differences(differences: pd.DataFrame, *, min_cell_count: int, per
         ax.errorbar(d, i, xerr=[[d - lo], [hi - d]], fmt="s", ms=3, color=NEUTRAL_COLOR, lw=1, capsize=0)
     ax.axvline(0, color="0.5", lw=0.6, ls="--")
     ax.set_yticks(range(len(rows)), [_label(c.split(" vs ")[0]) for c in rows["comparison"]])
-    ax.invert_yaxis()
-    ax.set_xlabel(f"Difference per {per} against no immunotherapy")
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # every row inside the axes, drawn or masked
+    ax.set_xlabel(f"Difference per {per}\nagainst no immunotherapy")
     if len(rows):
         outcome, denominator = rows["outcome"].iloc[0], rows["denominator"].iloc[0]
         ax.set_title(f"{_label(outcome).capitalize()} per {per} {_label(denominator).lower()}s", fontsize=7)
@@ -151,5 +152,5 @@ def plot_benefit_harm(table: pd.DataFrame, *, min_cell_count: int, ax=None):
     ax.axvline(0, color="0.5", lw=0.6, ls="--")
     ax.set_xlabel("Harm added per 100 women")
     ax.set_ylabel("Live births gained per 100 women")
-    ax.legend(frameon=False, fontsize=6, loc="upper left")
+    legend_beside(ax, fontsize=6)
     return ax
