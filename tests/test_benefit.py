@@ -398,3 +398,20 @@ def test_marker_tests_are_holm_adjusted_across_the_markers(tmp_path):
     m = int(prog["p_per_sd"].notna().sum())
     smallest = prog["p_per_sd"].idxmin()
     assert prog.loc[smallest, "p_per_sd_holm"] == pytest.approx(min(1.0, m * prog.loc[smallest, "p_per_sd"]))
+
+
+def test_interaction_tests_keep_their_columns_when_no_marker_can_be_estimated():
+    """Found on a 150-woman cohort: when every marker's model failed, the tests table had only
+    ``marker`` and ``message`` and notebook 06 stopped with KeyError: 'p_value' (Holm across the
+    markers). The tables now keep their columns, NaN where nothing was estimated."""
+    from analysis.data.cohort import load_cohort
+    from analysis.methods.multiplicity import holm_p_values
+
+    shipped = Path(__file__).resolve().parents[1] / "data" / "synthetic"
+    first = load_cohort(shipped).population("first", "live_birth").head(12)
+    curves, tests = benefit.interaction_tests(
+        first, ["unk_cd56_percent", "blood_nk_percent"], outcome="live_birth", covariates=[], reference="none"
+    )
+    assert list(tests["marker"]) == ["unk_cd56_percent", "blood_nk_percent"] and tests["p_value"].isna().all()
+    assert (tests["message"].str.len() > 0).all() and np.isnan(holm_p_values(tests["p_value"])).all()
+    assert curves.empty and {"marker", "odds_ratio"} <= set(curves.columns)

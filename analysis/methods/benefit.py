@@ -158,7 +158,13 @@ def interaction_tests(data: pd.DataFrame, markers: Sequence[str], **kwargs) -> t
             tests.append(test)
         except ModelError as exc:
             tests.append({"marker": marker, "message": str(exc)})
-    return (pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()), pd.DataFrame(tests)
+    # fixed columns, so a cohort where no marker can be estimated still gives the full tables
+    curve_columns = ["marker", "value", "odds_ratio", "conf_low", "conf_high"]
+    test_columns = ["marker", "scale", "n", "n_events", "ratio_of_or", "conf_low", "conf_high", "p_value", "message"]
+    return (
+        pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=curve_columns),
+        pd.DataFrame(tests).reindex(columns=test_columns),
+    )
 
 
 def predicted_benefit(
