@@ -415,3 +415,13 @@ def test_interaction_tests_keep_their_columns_when_no_marker_can_be_estimated():
     assert list(tests["marker"]) == ["unk_cd56_percent", "blood_nk_percent"] and tests["p_value"].isna().all()
     assert (tests["message"].str.len() > 0).all() and np.isnan(holm_p_values(tests["p_value"])).all()
     assert curves.empty and {"marker", "odds_ratio"} <= set(curves.columns)
+
+
+def test_table_2_says_how_the_aipw_interval_was_computed():
+    """Before, Table 2's footnote called every AIPW interval a percentile bootstrap, also when
+    ``aipw_inference`` chose the influence function (above ``aipw_if_above`` patients)."""
+    est = _estimates([("lb_first_aipw", "treatment_arm[personalized]", 0.01)]).assign(n_obs=100)
+    boot = " ".join(pubtables.model_table(est, min_cell_count=0).footnotes)
+    infl = " ".join(pubtables.model_table(est.assign(estimator="aipw_if_rd"), min_cell_count=0).footnotes)
+    assert "AIPW: percentile bootstrap CI over patients" in boot
+    assert "AIPW: influence-function CI" in infl and "bootstrap" not in infl.split("AIPW:")[1].split(".")[0]

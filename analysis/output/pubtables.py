@@ -311,10 +311,17 @@ def model_table(
     if h is not None:
         columns = ["Role", *columns, "P (adjusted)"]
     frame = pd.DataFrame(rows, columns=columns)
+    # the AIPW rows say how their interval was computed (estimator aipw_rd or aipw_if_rd)
+    aipw_estimators = set(estimates.loc[estimates["model_id"] == "lb_first_aipw", "estimator"].astype(str))
+    aipw_ci = (
+        "influence-function CI with the propensity and outcome models' estimating equations stacked"
+        if aipw_estimators == {"aipw_if_rd"}
+        else "percentile bootstrap CI over patients"
+    )
     footnotes = [
         "First transfer unless stated. Adjusted models: age, BMI, prior failed transfers, embryo stage, good-quality "
         "embryos, cycle type, oocyte source and centre. IPTW: stabilised weights from a multinomial propensity model, "
-        "design-based (sandwich) SEs. AIPW: percentile bootstrap CI over patients. Matched: 1:1 nearest neighbour, "
+        f"design-based (sandwich) SEs. AIPW: {aipw_ci}. Matched: 1:1 nearest neighbour, "
         "caliper 0.2 SD of the logit score, SEs clustered on pairs. MI: Rubin's rules. GEE: transfers up to the first "
         "live birth, adjusted also for the transfer number, independence working correlation, robust SEs, clustered on "
         "patients. Cox: Efron ties, time zero at the first transfer after the biopsy (emulated target trial); per "
