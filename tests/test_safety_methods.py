@@ -340,3 +340,24 @@ def test_birthweight_by_arm_and_plurality(outcomes):
     assert table.loc[("personalized", "singleton"), ["n", "median_g"]].tolist() == [1, 2600.0]
     assert table.loc[("none", "singleton"), ["n", "median_g"]].tolist() == [1, 3400.0]
     assert safety.birthweight_table(None, outcomes, by="treatment_arm").empty
+
+
+def test_table_three_shows_secondary_suppression_as_published():
+    """Found by the disclosure sweep (150 women, k = 10): a core-outcome row whose count was
+    hidden by secondary suppression ("masked", not "<k") stopped the report with ValueError:
+    could not convert string to float: 'masked'. Such cells are shown as published."""
+    core = pd.DataFrame(
+        {
+            "outcome": ["live_birth", "live_birth", "live_birth"],
+            "denominator": ["woman"] * 3,
+            "group": ["none", "empirical", "personalized"],
+            "n_events": ["masked", "12", "<10"],
+            "n": ["40", "40", "38"],
+            "proportion": ["masked", "masked", "masked"],
+            "conf_low_proportion": ["masked"] * 3,
+            "conf_high_proportion": ["masked"] * 3,
+            "recorded": ["True"] * 3,
+        }
+    )
+    cells = [pubtables._core_cell(r, 0.95) for _, r in core.iterrows()]
+    assert cells == ["masked/40", "12/40 (masked)", "<10/38"]

@@ -20,7 +20,7 @@ import pandas as pd
 from analysis.data.contract import CATEGORICALS
 from analysis.methods.multiplicity import adjusted_p_values, check_hierarchy
 from analysis.models.design import level_term, stratum_term
-from analysis.output.disclosure import rule_statement
+from analysis.output.disclosure import SUPPRESSED, rule_statement
 from analysis.output.results import write_table
 from analysis.output.style import label_for
 
@@ -411,12 +411,17 @@ def _core_cell(r, conf_level: float) -> str:
     if str(r.get("recorded", "True")) in ("False", "false"):
         return "not recorded"
     events, n = str(r["n_events"]), str(r["n"])
-    if events.startswith("<") or n.startswith("<"):
-        return f"{events}/{n}"
+    if events.startswith("<") or n.startswith("<") or SUPPRESSED in (events, n):
+        return f"{events}/{n}"  # as published: a hidden count keeps its proportion hidden too
     if n in ("", "0", "nan", "<NA>"):
         return "no denominator"
-    p, lo, hi = (float(r[c]) for c in ("proportion", "conf_low_proportion", "conf_high_proportion"))
-    return f"{int(float(events))}/{int(float(n)):,} ({100 * p:.1f}%; {100 * lo:.1f} to {100 * hi:.1f})"
+    shown = f"{int(float(events))}/{int(float(n)):,}"
+    p, lo, hi = pd.to_numeric(
+        pd.Series([r[c] for c in ("proportion", "conf_low_proportion", "conf_high_proportion")]), errors="coerce"
+    )
+    if pd.isna(p) or pd.isna(lo) or pd.isna(hi):  # the proportion hidden by disclosure control
+        return f"{shown} ({SUPPRESSED})"
+    return f"{shown} ({100 * p:.1f}%; {100 * lo:.1f} to {100 * hi:.1f})"
 
 
 def table_three(core: pd.DataFrame, *, conf_level: float = 0.95, min_cell_count: int) -> PublicationTable:
