@@ -36,6 +36,7 @@ from analysis.run.cli import main
 from analysis.study.context import open_context
 
 K = 10
+SHIPPED = Path(__file__).resolve().parents[1] / "data" / "synthetic"
 LABEL = f"<{K}"
 REPO_DATA = Path(__file__).resolve().parents[1] / "data" / "synthetic"
 
@@ -635,3 +636,28 @@ def test_models_of_one_population_saved_by_different_notebooks_never_differ_by_l
     masked.to_csv(run / "tables" / "estimates.csv", index=False)
     assert audit_run(run, min_cell_count=5, include_report=False).empty
     assert hide_close_model_counts(est, 0) is est
+
+
+def test_counts_in_figure_texts_are_masked_before_saving(tmp_path):
+    """Found by the disclosure sweep (150 women, k = 10): the spline panel of a marker that could
+    not be fitted said "blood_nk_percent: 7 events or non-events are too few", in the SVG and the
+    report. Every text of a figure the context saves is masked first; the audit reads the same
+    forms, so it finds the count in the unmasked figure and nothing in the saved one."""
+    import matplotlib.pyplot as plt
+
+    from analysis.output.audit import audit_text
+    from analysis.output.disclosure import mask_counts_in_text
+    from analysis.study.context import open_context
+
+    message = "blood_nk_percent: 7 events or non-events are too few for a 4-knot spline"
+    assert audit_text(message, "svg", K) and not audit_text(mask_counts_in_text(message, K), "svg", K)
+    assert mask_counts_in_text("Personalized (n = 412)", K) == "Personalized (n = 412)"
+    assert mask_counts_in_text(message, 0) == message
+    ctx = open_context("t", data_dir=SHIPPED, run_dir=tmp_path, min_cell_count=K, figure_formats=("svg",))
+    fig, ax = plt.subplots()
+    ax.text(0.5, 0.5, message)
+    ax.set_title("Empirical (n = 3)")
+    ctx.save_figure(fig, "supp_message")
+    plt.close(fig)
+    svg = (tmp_path / "figures" / "supp_message.svg").read_text()
+    assert "&lt;10 events" in svg and "n = &lt;10" in svg and not audit_text(svg, "svg", K)

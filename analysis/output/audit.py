@@ -55,6 +55,7 @@ import pandas as pd
 from analysis.core.exceptions import DisclosureError
 from analysis.output.declarations import declaration_for
 from analysis.output.disclosure import (
+    COUNT_IN_TEXT,
     FLOW_POPULATIONS,
     SUPPRESSED,
     TableDisclosure,
@@ -71,14 +72,7 @@ FINDING_COLUMNS = ["source", "location", "route", "value", "detail"]
 
 _COUNT_NAME = re.compile(r"^(n|count|events|n_.+|.+_n|.+_count|events_.+)$")
 _NOT_COUNTS = {"n_bootstrap", "n_imputations", "n_jobs", "n_failed_replicates", "n_clusters_total", "weighted_n"}
-_IN_TEXT = [
-    re.compile(r"\bn\s*=\s*(\d[\d,]*)(?![\d.])"),
-    re.compile(
-        r"(?<![\d.])(\d[\d,]*)\s+(?:first\s+)?(?:included\s+)?(?:patients|women|transfers|observations|events)\b"
-    ),
-    re.compile(r"\((\d[\d,]*)\)"),
-    re.compile(r"(?:^|[\s;:>])(\d[\d,]*)\s*\(\d+(?:\.\d+)?%\)"),
-]
+_IN_TEXT = COUNT_IN_TEXT  # the forms the masker replaces (one owner: disclosure)
 _NESTED = [("first_transfer", "all_transfers")]
 
 

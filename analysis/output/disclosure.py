@@ -253,6 +253,65 @@ class MaskReport:
 # small helpers
 
 
+#: Counts written into free text (captions, figure labels, messages), one owner for the masker
+#: below and the audit: ``n = 7``, ``7 women``/``events``/…, ``(7)``, ``7 (12.5%)``.
+COUNT_IN_TEXT = (
+    re.compile(r"\bn\s*=\s*(\d[\d,]*)(?![\d.])"),
+    re.compile(
+        r"(?<![\d.])(\d[\d,]*)\s+(?:first\s+)?(?:included\s+)?(?:patients|women|transfers|observations|events)\b"
+    ),
+    re.compile(r"\((\d[\d,]*)\)"),
+    re.compile(r"(?:^|[\s;:>])(\d[\d,]*)\s*\(\d+(?:\.\d+)?%\)"),
+)
+
+
+def mask_counts_in_text(text: str, min_cell_count: int) -> str:
+    """Return ``text`` with every count from 1 to ``k − 1`` written as a count replaced by ``<k``.
+
+    The safety net for free text built from messages (a model that could not be fitted says how
+    many events it had): the forms of :data:`COUNT_IN_TEXT`, the ones the audit reads.
+
+    Examples
+    --------
+    >>> mask_counts_in_text("blood_nk_percent: 7 events or non-events are too few", 10)
+    'blood_nk_percent: <10 events or non-events are too few'
+    >>> mask_counts_in_text("n = 12 (3)", 10)
+    'n = 12 (<10)'
+    """
+    k = int(min_cell_count)
+    if k <= 1 or not text:
+        return text
+
+    def small(m: re.Match) -> str:
+        value = int(m.group(1).replace(",", ""))
+        if not 1 <= value <= k - 1:
+            return m.group(0)
+        a, b = m.start(1) - m.start(0), m.end(1) - m.start(0)
+        return m.group(0)[:a] + masked_label(k) + m.group(0)[b:]
+
+    for pattern in COUNT_IN_TEXT:
+        text = pattern.sub(small, text)
+    return text
+
+
+def mask_figure_texts(fig, min_cell_count: int) -> int:
+    """Apply :func:`mask_counts_in_text` to every text of a matplotlib figure; return how many changed.
+
+    Run on each figure before it is saved, so a label or message built from a model's failure
+    (``"7 events or non-events are too few"``) cannot publish a small count.
+    """
+    if int(min_cell_count) <= 1:
+        return 0
+    changed = 0
+    for artist in fig.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "set_text")):
+        text = artist.get_text()
+        masked = mask_counts_in_text(text, min_cell_count) if isinstance(text, str) else text
+        if masked != text:
+            artist.set_text(masked)
+            changed += 1
+    return changed
+
+
 def masked_label(min_cell_count: int) -> str:
     """The text shown instead of a small count."""
     return f"<{int(min_cell_count)}"

@@ -37,6 +37,7 @@ from analysis.output.disclosure import (
     curve_rule_statement,
     format_count,
     mask_crosstab,
+    mask_figure_texts,
     mask_table,
     masked_label,
     rule_statement,
@@ -263,8 +264,11 @@ class RunContext:
         """Save a figure in the run's formats and resolution under ``figures/<name>.*``.
 
         Its layout check is recorded in ``tables/figure_layout.csv`` (and fails the save when
-        ``ENDOIMMUNE_FIGURE_LAYOUT=raise``; see :mod:`analysis.output.layout`).
+        ``ENDOIMMUNE_FIGURE_LAYOUT=raise``; see :mod:`analysis.output.layout`). Counts below the
+        run's threshold written in any of its texts are masked first
+        (:func:`analysis.output.disclosure.mask_figure_texts`).
         """
+        mask_figure_texts(fig, self.min_cell_count)
         return figure_style.save_figure(
             fig,
             name,
