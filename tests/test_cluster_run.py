@@ -11,28 +11,17 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-from test_rerun import _notebook
+from test_rerun import suite  # noqa: F401  (the two small notebooks, a fixture)
 
 from analysis.run.cli import _parser
 from analysis.run.runner import run_suite
-
-
-@pytest.fixture()
-def suite(tmp_path):
-    folder = tmp_path / "nb"
-    folder.mkdir()
-    return [
-        _notebook(folder, "01_uses_seed", "seed = 1", "seed"),
-        _notebook(folder, "02_uses_k", "min_cell_count = 0", "min_cell_count"),
-    ]
 
 
 def _tables(run):
     return {p.name: p.read_bytes() for p in sorted((run / "tables").glob("*.csv"))}
 
 
-def test_a_dask_run_writes_the_bytes_of_a_local_run_and_reruns_side_by_side(small_cohort_dir, suite, tmp_path):
+def test_a_dask_run_writes_the_bytes_of_a_local_run_and_reruns_side_by_side(small_cohort_dir, suite, tmp_path):  # noqa: F811
     """Would catch a cluster path that loses a notebook's outputs, merges estimates out of order,
     or records the notebooks in completion order instead of the suite's. The local run and its
     rerun have two notebooks side by side: before, ``jobs > 1`` reused the name of the earlier

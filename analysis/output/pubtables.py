@@ -9,8 +9,6 @@ zip entries carry a fixed date and its document properties no time.
 from __future__ import annotations
 
 import html
-import io
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from analysis.models.design import level_term, stratum_term
 from analysis.output.disclosure import SUPPRESSED, rule_statement
 from analysis.output.results import write_table
 from analysis.output.style import label_for
+from analysis.output.wordfiles import document_bytes
 
 __all__ = [
     "HIERARCHY_COLUMNS",
@@ -555,18 +554,7 @@ def _docx(t: PublicationTable) -> bytes:
             cell.text = str(value)
     for n in t.footnotes:
         document.add_paragraph(n).runs[0].font.size = Pt(8)
-    raw = io.BytesIO()
-    document.save(raw)
-    # rewrite the zip with a fixed date on every entry so the file is reproducible
-    fixed = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as src, zipfile.ZipFile(fixed, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            dst.writestr(
-                zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)),
-                src.read(info.filename),
-                compress_type=zipfile.ZIP_DEFLATED,
-            )
-    return fixed.getvalue()
+    return document_bytes(document)  # every zip entry dated 1980-01-01: reproducible bytes
 
 
 def write_table_formats(t: PublicationTable, folder: Path) -> list[Path]:
