@@ -661,3 +661,29 @@ def test_counts_in_figure_texts_are_masked_before_saving(tmp_path):
     plt.close(fig)
     svg = (tmp_path / "figures" / "supp_message.svg").read_text()
     assert "&lt;10 events" in svg and "n = &lt;10" in svg and not audit_text(svg, "svg", K)
+
+
+def test_counts_in_the_messages_of_a_saved_table_are_masked_and_audited(tmp_path):
+    """Found by the disclosure sweep (150 women, k = 10): ``marker_shape.csv`` and
+    ``prognostic_markers.csv`` carried the failure message "blood_nk_percent: 7 events or
+    non-events are too few", and the report inlined it. The audit now reads the text cells of
+    every table, and saving masks them."""
+    from analysis.study.context import open_context
+
+    table = pd.DataFrame(
+        {
+            "marker": ["blood_nk_percent", "unk_cd56_percent"],
+            "n": [40, 80],
+            "message": ["blood_nk_percent: 7 events or non-events are too few", ""],
+        }
+    )
+    decl = TableDisclosure(counts=("n",))
+    run = tmp_path / "open"
+    (run / "tables").mkdir(parents=True)
+    table.to_csv(run / "tables" / "marker_shape.csv", index=False)
+    found = audit_run(run, min_cell_count=K, include_report=False)
+    assert list(zip(found["source"], found["route"], found["value"])) == [("marker_shape.csv", "text", 7)]
+    ctx = open_context("t", data_dir=SHIPPED, run_dir=tmp_path / "masked", min_cell_count=K)
+    saved = ctx.save_table(table, "marker_shape", declaration=decl)
+    assert saved["message"].iloc[0] == "blood_nk_percent: <10 events or non-events are too few"
+    assert audit_run(tmp_path / "masked", min_cell_count=K, include_report=False).empty

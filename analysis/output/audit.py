@@ -265,6 +265,20 @@ def _audit_curve(frame: pd.DataFrame, name: str, k: int) -> list[dict]:
 # free text, figures, notebooks, report
 
 
+def _audit_table_texts(frame: pd.DataFrame, source: str, k: int) -> list[dict]:
+    """Counts written into the text cells of a table (messages, reasons, labels)."""
+    decl = _declaration(Path(source).stem)
+    counts = set(decl.count_columns()) if decl is not None else set()
+    found = []
+    for column in frame.columns:
+        if column in counts:
+            continue
+        texts = [t for t in frame[column].astype(str).unique() if re.search(r"[A-Za-z]", t)]
+        for text in texts:
+            found += audit_text(text, source, k)
+    return found
+
+
 def audit_text(text: str, source: str, k: int) -> list[dict]:
     """Counts 1 … k − 1 written as counts in free text (captions, figure labels, outputs)."""
     found = []
@@ -517,6 +531,7 @@ def audit_run(run_dir: str | Path, *, min_cell_count: int | None = None, include
             found += _audit_estimates(frame, k)
             continue
         found += [dict(f, source=path.name) for f in audit_table(frame, path.stem, k)]
+        found += _audit_table_texts(frame, path.name, k)
     estimates = tables.get("estimates", pd.DataFrame())
     found += _audit_nested(estimates, k)
     for stem, frame in tables.items():

@@ -294,6 +294,31 @@ def mask_counts_in_text(text: str, min_cell_count: int) -> str:
     return text
 
 
+def mask_text_columns(frame: pd.DataFrame, decl: TableDisclosure, min_cell_count: int) -> pd.DataFrame:
+    """Return ``frame`` with :func:`mask_counts_in_text` applied to its free-text cells.
+
+    Messages saved beside estimates (``"blood_nk_percent: 7 events or non-events are too few"``)
+    are text, so the count masking of the declared columns never sees them. Every text column
+    that the declaration does not name as a count is masked cell by cell over its distinct
+    values (few: messages and labels repeat), and only when ``min_cell_count`` > 1.
+    """
+    k = int(min_cell_count)
+    if k <= 1 or not len(frame):
+        return frame
+    declared = set(decl.count_columns())
+    out = None
+    for column in frame.columns:
+        values = frame[column]
+        if column in declared or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+            continue
+        texts = values.dropna().astype(str).unique()
+        changed = {t: m for t in texts if (m := mask_counts_in_text(t, k)) != t}
+        if changed:
+            out = frame.copy() if out is None else out
+            out[column] = values.map(lambda v, changed=changed: changed.get(v, v) if isinstance(v, str) else v)
+    return frame if out is None else out
+
+
 def mask_figure_texts(fig, min_cell_count: int) -> int:
     """Apply :func:`mask_counts_in_text` to every text of a matplotlib figure; return how many changed.
 

@@ -21,6 +21,7 @@ from analysis.output.disclosure import (
     TableDisclosure,
     mask_declared,
     mask_estimates,
+    mask_text_columns,
 )
 from analysis.output.results import append_estimates, write_skipped_sections, write_table
 
@@ -97,6 +98,7 @@ def save_table(
         interval_days=paths.curve_interval_days,
         hidden_totals=hidden_totals,
     )
+    masked = mask_text_columns(masked, decl, paths.min_cell_count)  # counts written into messages
     write_table(masked, paths.tables / f"{name}.csv")
     if paths.min_cell_count > 1:
         write_mask_report(report, paths)
