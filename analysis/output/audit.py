@@ -49,7 +49,6 @@ import math
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from analysis.core.exceptions import DisclosureError
@@ -376,20 +375,11 @@ def _audit_nested(estimates: pd.DataFrame, k: int) -> list[dict]:
 def _audit_nested_rows(frame: pd.DataFrame, name: str, k: int, decl: TableDisclosure) -> list[dict]:
     """Rows nested in a reference row (``nested_in``): every difference of a count or of its
     complement from the reference row (sensitivity subsets, each centre left out in turn)."""
-    found = []
     key, reference = decl.nested_in
-    for i, col in nested_differences(frame, decl, k):
-        v = pd.to_numeric(frame[col].astype(str).str.replace(",", ""), errors="coerce")
-        r = int(np.flatnonzero((frame[key].astype(str) == reference).to_numpy())[0])
-        diff = abs(v.iloc[i] - v.iloc[r])
-        what = col
-        if not _small(diff, k):
-            d = pd.to_numeric(frame[decl.denominators[col]].astype(str).str.replace(",", ""), errors="coerce")
-            diff, what = abs((d.iloc[i] - v.iloc[i]) - (d.iloc[r] - v.iloc[r])), f"{decl.denominators[col]} − {col}"
-        found.append(
-            _finding(f"{name}.csv", f"{reference} − {frame[key].iloc[i]}, {what}", "nested populations", int(diff))
-        )
-    return found
+    return [
+        _finding(f"{name}.csv", f"{reference} − {frame[key].iloc[i]}, {what}", "nested populations", int(diff))
+        for i, _, diff, what in nested_differences(frame, decl, k)
+    ]
 
 
 # linked tables: the flow and the models of its populations

@@ -601,7 +601,7 @@ def _linked(cell: Cell, relations: list[_Relation]) -> set[Cell]:
 # masking a declared table
 
 
-def nested_differences(frame: pd.DataFrame, decl: TableDisclosure, k: int) -> list[Cell]:
+def nested_differences(frame: pd.DataFrame, decl: TableDisclosure, k: int) -> list[tuple[int, str, float, str]]:
     """Cells of rows nested in the declared reference row whose difference from it is small.
 
     For each count column (and each count with a denominator, its complement), a non-reference
@@ -619,8 +619,10 @@ def nested_differences(frame: pd.DataFrame, decl: TableDisclosure, k: int) -> li
 
     Returns
     -------
-    list of (int, str)
-        ``(row position, count column)`` of every such cell.
+    list of (int, str, float, str)
+        ``(row position, count column, difference, what differs)`` of every such cell: the
+        difference of the count itself (``what`` is the column) or, when only that is small, of
+        its complement (``what`` is ``"<denominator> − <count>"``).
     """
     if not decl.nested_in or decl.nested_in[0] not in frame.columns:
         return []
@@ -639,8 +641,10 @@ def nested_differences(frame: pd.DataFrame, decl: TableDisclosure, k: int) -> li
             c_all = _numeric(frame, denom).to_numpy(dtype=float) - v
             comp = np.abs(c_all - c_all[r])
         for i in np.flatnonzero(~is_reference):
-            if _is_small(diff[i], k) or (comp is not None and _is_small(comp[i], k)):
-                found.append((int(i), col))
+            if _is_small(diff[i], k):
+                found.append((int(i), col, float(diff[i]), col))
+            elif comp is not None and _is_small(comp[i], k):
+                found.append((int(i), col, float(comp[i]), f"{denom} − {col}"))
     return found
 
 
@@ -706,7 +710,7 @@ def mask_declared(
             if (i, count) not in kind and _is_small(d.iloc[i] - n.iloc[i], k):
                 bounds[(i, count)], kind[(i, count)] = (0, math.inf), "complement"
     # rows nested in a reference row: their differences from it are counts too
-    for i, count in nested_differences(frame, decl, k):
+    for i, count, _, _ in nested_differences(frame, decl, k):
         cell = rep.get((i, count), (i, count))
         if cell not in kind:
             bounds[cell], kind[cell] = (0, math.inf), "complement"  # a complement within the reference row
