@@ -587,30 +587,29 @@ def execute_notebook(
             )
             break
         except PapermillExecutionError as exc:
-            return {
-                "notebook": path.name,
-                "status": "failed",
-                "wall_seconds": round(time.perf_counter() - t0, 2),
-                "error": (
-                    f"notebook {path.name} failed in cell {exc.cell_index + 1} (execution count "
-                    f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n  partly executed notebook: {target}"
-                ),
-            }
+            return _failed_record(
+                path.name,
+                time.perf_counter() - t0,
+                f"notebook {path.name} failed in cell {exc.cell_index + 1} (execution count "
+                f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n  partly executed notebook: {target}",
+            )
         except Exception as exc:  # kernel start failures and the like: one retry (papermill issues 239, 511)
             if attempt == 2:
-                return {
-                    "notebook": path.name,
-                    "status": "failed",
-                    "wall_seconds": round(time.perf_counter() - t0, 2),
-                    "error": (
-                        f"notebook {path.name} could not be executed: {type(exc).__name__}: {exc}\n"
-                        f"  partly executed notebook (if any): {target}"
-                    ),
-                }
+                return _failed_record(
+                    path.name,
+                    time.perf_counter() - t0,
+                    f"notebook {path.name} could not be executed: {type(exc).__name__}: {exc}\n"
+                    f"  partly executed notebook (if any): {target}",
+                )
     record = {"notebook": path.name, "status": "ok", "wall_seconds": round(time.perf_counter() - t0, 2)}
     if before is not None:  # what this notebook wrote, so a rerun can replace exactly that
         record["outputs"] = sorted(rel for rel, stat in _snapshot(run_dir).items() if before.get(rel) != stat)
     return record
+
+
+def _failed_record(notebook: str, seconds: float, error: str) -> dict:
+    """The manifest record of a notebook that failed (``error`` names the notebook, cell and cause)."""
+    return {"notebook": notebook, "status": "failed", "wall_seconds": round(seconds, 2), "error": error}
 
 
 def _longest_first(paths: list[Path], out_dir: Path) -> list[int]:
@@ -658,12 +657,9 @@ def _execute_on_cluster(scheduler, tasks: list[tuple], *, order: list[int], quie
                 records[k] = future.result()
             except Exception as exc:  # the worker died or could not import the package
                 name = tasks[k][0].name
-                records[k] = {
-                    "notebook": name,
-                    "status": "failed",
-                    "wall_seconds": 0.0,
-                    "error": f"notebook {name} could not run on the cluster: {type(exc).__name__}: {exc}",
-                }
+                records[k] = _failed_record(
+                    name, 0.0, f"notebook {name} could not run on the cluster: {type(exc).__name__}: {exc}"
+                )
             _say(f"      {records[k]['notebook']}: {records[k]['status']} ({records[k]['wall_seconds']} s)", quiet)
         return [records[k] for k in range(len(tasks))]
     finally:
