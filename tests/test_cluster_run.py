@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
+import pytest
 from test_rerun import suite  # noqa: F401  (the two small notebooks, a fixture)
 
 from analysis.run.cli import _parser
@@ -53,22 +55,50 @@ def test_run_takes_a_scheduler_address():
     assert _parser().parse_args(["run", "--scheduler", "tcp://10.0.0.5:8786"]).scheduler == "tcp://10.0.0.5:8786"
 
 
-def test_bootstrap_replicates_on_a_dask_cluster_equal_the_local_ones(monkeypatch):
-    """Would catch replicates that go to the cluster with other seeds or come back out of order,
-    and a cluster path that silently runs locally (the task stream must show the chunks)."""
-    import numpy as np
-    from distributed import Client, LocalCluster, get_task_stream
+@pytest.fixture(scope="module")
+def cluster():
+    """A two-process ``LocalCluster`` shared by the replicate tests of this module."""
+    from distributed import Client, LocalCluster
 
-    from analysis.methods.resampling import SCHEDULER_VARIABLE, bootstrap
-
-    data = np.random.default_rng(3).normal(size=(200, 2))
-    local = bootstrap(np.mean, data, n_boot=40, seed=11, n_jobs=1)
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
-        monkeypatch.setenv(SCHEDULER_VARIABLE, cluster.scheduler_address)
-        with get_task_stream(client) as stream:
-            remote = bootstrap(np.mean, data, n_boot=40, seed=11, n_jobs=1)
+        yield cluster, client
+
+
+def test_bootstrap_replicates_on_a_dask_cluster_equal_the_local_ones(cluster, monkeypatch):
+    """Would catch replicates that go to the cluster with other seeds or come back out of order,
+    and a cluster path that silently runs locally (the task stream must show the chunks)."""
+    from distributed import get_task_stream
+
+    from analysis.methods.resampling import SCHEDULER_VARIABLE, bootstrap
+
+    local_cluster, client = cluster
+    data = np.random.default_rng(3).normal(size=(200, 2))
+    local = bootstrap(np.mean, data, n_boot=40, seed=11, n_jobs=1)
+    monkeypatch.setenv(SCHEDULER_VARIABLE, local_cluster.scheduler_address)
+    with get_task_stream(client) as stream:
+        remote = bootstrap(np.mean, data, n_boot=40, seed=11, n_jobs=1)
     assert np.array_equal(remote, local) and remote.shape == (40, 1)
     assert sum(task["key"].startswith("_run_chunk") for task in stream.data) == 16
+
+
+def test_imputations_on_a_dask_cluster_equal_the_local_ones(cluster, monkeypatch):
+    """Would catch imputations that stay in local processes when the run names a cluster, or that
+    come back with other seeds or out of order: one task per imputation, the bytes of a local run."""
+    from distributed import get_task_stream
+    from test_imputation import _with_gaps
+
+    from analysis.methods import imputation
+    from analysis.methods.resampling import SCHEDULER_VARIABLE
+
+    local_cluster, client = cluster
+    data = _with_gaps()
+    arguments = dict(columns=["x", "g"], predictors=["y", "arm"], m=4, seed=9, n_iter=5)
+    local = imputation.impute_chained(data, **arguments)
+    monkeypatch.setenv(SCHEDULER_VARIABLE, local_cluster.scheduler_address)
+    with get_task_stream(client) as stream:
+        remote = imputation.impute_chained(data, **arguments)
+    assert [frame.to_csv().encode() for frame in remote] == [frame.to_csv().encode() for frame in local]
+    assert sum(task["key"].startswith("_one_imputation") for task in stream.data) == 4

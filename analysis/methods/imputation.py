@@ -43,7 +43,6 @@ as ``mice::pool``. Intervals and p-values use the t distribution with :math:`\nu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -51,7 +50,7 @@ import scipy.special
 import scipy.stats
 
 from analysis.core.exceptions import ModelError
-from analysis.methods.resampling import _WORKERS, resolve_jobs
+from analysis.methods.resampling import map_chunks, resolve_jobs
 from analysis.models.logistic import fit_logit
 from analysis.models.multinomial import fit_multinomial_logit, multinomial_probabilities
 from analysis.models.tidy import estimate_rows
@@ -207,8 +206,9 @@ def _refresh_passive(values: dict, passive: dict, missing: dict, columns: list) 
     return changed
 
 
-def _one_imputation(args) -> pd.DataFrame:
-    frame, impute, predictors, n_iter, donors, seed_sequence, passive = args
+def _one_imputation(shared: tuple, seed_sequence: np.random.SeedSequence) -> pd.DataFrame:
+    """One imputation from its own seed (the per-task function given to :func:`map_chunks`)."""
+    frame, impute, predictors, n_iter, donors, passive = shared
     rng = np.random.default_rng(seed_sequence)
     columns = list(frame.columns)
     values = {c: frame[c].to_numpy(dtype=float if _is_numeric(frame[c]) else object, copy=True) for c in columns}
@@ -325,13 +325,11 @@ def impute_chained(
     # complete listed columns (and passive ones) are predictors of the others, as the imputation
     # model table states
     model_predictors = [c for c in cols if c not in to_impute] + preds
-    tasks = [(frame, to_impute, model_predictors, n_iter, donors, s, passive) for s in seeds]
-    jobs = min(resolve_jobs(n_jobs), len(tasks))
-    if jobs == 1:
-        done = [_one_imputation(t) for t in tasks]
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=_WORKERS) as pool:
-            done = list(pool.map(_one_imputation, tasks))
+    # one task per imputation, on local worker processes or, when the run names a Dask scheduler,
+    # on its cluster (the frame scattered once); imputation j depends on its own seed only
+    shared = (frame, to_impute, model_predictors, n_iter, donors, passive)
+    jobs = min(resolve_jobs(n_jobs), len(seeds))
+    done = map_chunks(_one_imputation, shared, list(seeds), jobs=jobs)
     out = []
     for filled in done:
         copy = data.copy()
