@@ -182,6 +182,23 @@ def test_save_figure_does_not_close(tmp_path):
     assert plt.fignum_exists(fig.number)
 
 
+def test_dense_scatters_are_embedded_as_images_in_vector_files_and_sparse_ones_stay_vectors(tmp_path):
+    """At registry size a scatter of tens of thousands of markers made every PDF and SVG slow to
+    write; above ``RASTERIZE_POINTS_ABOVE`` points it is one image, everything else stays vector."""
+    rng = np.random.default_rng(0)
+    fig, (dense_ax, sparse_ax) = plt.subplots(1, 2)
+    dense = dense_ax.scatter(*rng.normal(size=(2, style.RASTERIZE_POINTS_ABOVE + 1)), s=2)
+    sparse_ax.scatter(*rng.normal(size=(2, 50)), s=2)
+    svg, pdf = style.save_figure(fig, "dense", tmp_path / "a", formats=("svg", "pdf"))
+    text = svg.read_text()
+    assert text.count("<image") == 1  # the dense collection only
+    assert 50 <= text.count("<use ") < 200  # the sparse markers (and ticks) stay vector markers, the 2,001 do not
+    assert not dense.get_rasterized()  # the figure is left as it was given
+    again = style.save_figure(fig, "dense", tmp_path / "b", formats=("svg", "pdf"))
+    assert [p.read_bytes() for p in again] == [svg.read_bytes(), pdf.read_bytes()]
+    plt.close(fig)
+
+
 def test_pdf_fonts_are_truetype_not_type3(tmp_path):
     fig = _demo_figure()
     (pdf,) = style.save_figure(fig, "fonts", tmp_path, formats=("pdf",))
