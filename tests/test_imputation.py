@@ -62,7 +62,10 @@ def _with_gaps(seed=0, n=400):
     return d
 
 
-def test_imputation_fills_only_gaps_deterministically_any_workers():
+def test_imputation_fills_only_gaps_deterministically_any_workers(monkeypatch):
+    from analysis.methods import resampling
+
+    monkeypatch.setattr(resampling, "POOL_START_SECONDS", -1.0)  # the two workers do start
     d = _with_gaps()
     one = imputation.impute_chained(d, columns=["x", "g"], predictors=["y", "arm"], m=4, seed=9, n_iter=5)
     two = imputation.impute_chained(d, columns=["x", "g"], predictors=["y", "arm"], m=4, seed=9, n_iter=5, n_jobs=2)

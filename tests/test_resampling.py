@@ -1,9 +1,12 @@
 """Bootstrap replicates: cluster resampling by hand, and the same numbers whatever the workers."""
 
+import os
+
 import numpy as np
 import pandas as pd
 
-from analysis.methods.resampling import bootstrap, bootstrap_rows, percentile_interval
+from analysis.methods import resampling
+from analysis.methods.resampling import bootstrap, bootstrap_rows, map_chunks, percentile_interval
 
 
 def _mean_y(sample):
@@ -20,7 +23,22 @@ def test_cluster_resample_keeps_whole_clusters():
     assert ((counts % sizes[counts.index]) == 0).all()
 
 
-def test_replicates_identical_for_one_and_two_workers():
+def _pid(shared, chunk):
+    return os.getpid()
+
+
+def test_a_worker_pool_starts_only_when_the_work_pays_for_starting_it(monkeypatch):
+    """Would catch the old behaviour: two workers started (2–3 s each under load) for a bootstrap
+    that takes a second in the calling process, which made notebook 05 slower with n_jobs=-1."""
+    here = os.getpid()
+    assert map_chunks(_pid, None, list(range(8)), jobs=2) == [here] * 8  # microseconds of work
+    monkeypatch.setattr(resampling, "POOL_START_SECONDS", -1.0)  # any work pays
+    pids = map_chunks(_pid, None, list(range(8)), jobs=2)
+    assert pids[0] == here and here not in pids[1:]  # the first chunk is timed here, the rest go to workers
+
+
+def test_replicates_identical_for_one_and_two_workers(monkeypatch):
+    monkeypatch.setattr(resampling, "POOL_START_SECONDS", -1.0)  # the two workers do start
     rng = np.random.default_rng(1)
     data = pd.DataFrame({"id": rng.integers(0, 40, 200), "y": rng.normal(size=200)})
     one = bootstrap(_mean_y, data, n_boot=50, seed=11, cluster="id", n_jobs=1)

@@ -7,7 +7,8 @@ order the workers finish. Resampling is by cluster when ``cluster`` is given (pa
 transfer-level data): whole clusters are drawn with replacement, each copy keeping all its rows.
 
 Workers are processes (``concurrent.futures.ProcessPoolExecutor``); the statistic must then be
-a module-level function (picklable). ``n_jobs=1`` runs in the calling process. When the
+a module-level function (picklable). ``n_jobs=1`` runs in the calling process, and so does work
+too small to pay for starting the workers (:data:`POOL_START_SECONDS`). When the
 environment names a Dask distributed scheduler (:data:`SCHEDULER_VARIABLE`, set by the runner for
 the notebooks of ``run --scheduler``), the replicates become tasks on that cluster instead
 (:func:`map_chunks`), with the same numbers.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -26,6 +28,25 @@ import pandas as pd
 #: Worker processes start from a fork server, not by forking the caller: forking a Jupyter kernel
 #: copies its ZeroMQ sockets into the child, which then aborts (``signaler.cpp`` assertion).
 _WORKERS = multiprocessing.get_context("forkserver")
+#: The fork server imports the estimators once; each worker is then a fork of it and starts in
+#: milliseconds instead of importing pandas, SciPy and the package again (2–10 s per worker on a
+#: loaded 2-core machine). A module that fails to import here is simply imported by the worker.
+_WORKERS.set_forkserver_preload(
+    [
+        "analysis.methods.benefit",
+        "analysis.methods.discrimination",
+        "analysis.methods.effects",
+        "analysis.methods.imputation",
+        "analysis.methods.prognostic",
+        "analysis.methods.target_trial",
+    ]
+)
+
+#: Seconds a local worker pool costs before it computes anything (starting the processes from the
+#: fork server and importing the package in each: 2–3 s measured on this project's 2-core machine,
+#: 2026-12-03). :func:`map_chunks` starts a pool only when the work it would share out is expected
+#: to save more than this.
+POOL_START_SECONDS = 3.0
 
 #: Environment variable naming a Dask scheduler (``tcp://host:8786``) for the replicates.
 SCHEDULER_VARIABLE = "ENDOIMMUNE_DASK_SCHEDULER"
@@ -89,13 +110,15 @@ def map_chunks(function: Callable, shared, chunks: list, *, jobs: int) -> list:
         Module-level (picklable) ``function(shared, chunk)``.
     shared : object
         The large argument every chunk needs (the data): sent once per worker process, not per
-        chunk, on a Dask cluster.
+        chunk, locally and on a Dask cluster.
     chunks : list
         The per-task arguments (for example each task's replicate seeds).
     jobs : int
-        Local worker processes; ``1`` runs in the calling process. Ignored when the environment
-        names a Dask scheduler (:data:`SCHEDULER_VARIABLE`): the chunks are then tasks on its
-        cluster.
+        Local worker processes at most; ``1`` runs in the calling process. The first chunk is
+        computed in the calling process and timed; a pool is started for the others only when
+        sharing them out would save more than :data:`POOL_START_SECONDS`. Ignored when the
+        environment names a Dask scheduler (:data:`SCHEDULER_VARIABLE`): the chunks are then
+        tasks on its cluster.
 
     Returns
     -------
@@ -112,8 +135,32 @@ def map_chunks(function: Callable, shared, chunks: list, *, jobs: int) -> list:
             return client.gather(futures)
     if jobs == 1 or len(chunks) == 1:
         return [function(shared, chunk) for chunk in chunks]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=_WORKERS) as pool:
-        return list(pool.map(function, [shared] * len(chunks), chunks))
+    # The first chunk runs here and is timed: a pool of `jobs` workers saves at most
+    # (1 - 1/jobs) of the remaining time, and starting it costs POOL_START_SECONDS, so small
+    # work (a bootstrap on the shipped cohort) stays in this process. The results do not depend
+    # on the choice.
+    started = time.perf_counter()
+    first = function(shared, chunks[0])
+    remaining = (time.perf_counter() - started) * (len(chunks) - 1)
+    if remaining * (1 - 1 / jobs) <= POOL_START_SECONDS:
+        return [first] + [function(shared, chunk) for chunk in chunks[1:]]
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=_WORKERS, initializer=_hold_shared, initargs=(shared,)
+    ) as pool:  # the shared data is sent once per worker, not once per chunk
+        return [first] + list(pool.map(_apply_to_held, [function] * (len(chunks) - 1), chunks[1:]))
+
+
+_HELD = None
+
+
+def _hold_shared(shared) -> None:
+    """Keep the shared argument in a worker process (the pool's initializer)."""
+    global _HELD
+    _HELD = shared
+
+
+def _apply_to_held(function: Callable, chunk):
+    return function(_HELD, chunk)
 
 
 def _run_chunk(shared, seeds) -> list:
@@ -171,7 +218,7 @@ def bootstrap(
     labels = data[cluster].to_numpy() if isinstance(cluster, str) else cluster
     seeds = _replicate_seeds(seed, n_boot)
     jobs = min(resolve_jobs(n_jobs), n_boot)
-    n_chunks = min(n_boot, 16) if os.environ.get(SCHEDULER_VARIABLE) else jobs
+    n_chunks = min(n_boot, 16) if jobs > 1 or os.environ.get(SCHEDULER_VARIABLE) else 1
     bounds = np.linspace(0, n_boot, n_chunks + 1).astype(int)
     chunks = [seeds[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     shared = (statistic, data, labels, kwargs)
