@@ -131,3 +131,19 @@ def test_ruff_finds_nothing(target):
         [str(ruff), "check", "--no-cache", target], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_notebook_without_models_does_not_load_statsmodels():
+    """Every kernel paid about 1.5 s for statsmodels and SciPy's statistics because the output
+    layer's ``analysis.models.schema`` ran ``analysis/models/__init__.py``, which imported every
+    model; the package's names are now loaded on first use."""
+    code = (
+        "import sys\n"
+        "from analysis.study import s01_cohort\n"
+        "from analysis.study.context import open_context\n"
+        "assert 'statsmodels' not in sys.modules, 'statsmodels loaded'\n"
+        "from analysis.models import fit_logit\n"
+        "assert 'statsmodels' in sys.modules and callable(fit_logit)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -21,29 +21,38 @@ problem when a model cannot be fitted (no rows, no events, one level, separation
 non-convergence).
 """
 
-from analysis.models.gee import GEEResult, fit_gee_logit
-from analysis.models.logistic import (
-    fit_conditional_logit,
-    fit_logit,
-    likelihood_ratio_test,
-    linear_combination,
-)
-from analysis.models.survival import (
-    aalen_johansen,
-    cumulative_incidence_from_km,
-    fit_cox,
-    kaplan_meier,
-    logrank_test,
-    proportional_hazards_test,
-    survival_at,
-)
-from analysis.models.tidy import (
-    tidy_conditional_logit,
-    tidy_cox,
-    tidy_gee,
-    tidy_glm,
-    tidy_linear_combination,
-)
+from importlib import import_module
+
+# Names are imported on first use (PEP 562), so that importing one light submodule
+# (``analysis.models.schema``, used by the output layer) does not load statsmodels and SciPy's
+# statistics into every notebook kernel.
+_HOMES = {
+    "GEEResult": "gee",
+    "fit_gee_logit": "gee",
+    "fit_conditional_logit": "logistic",
+    "fit_logit": "logistic",
+    "likelihood_ratio_test": "logistic",
+    "linear_combination": "logistic",
+    "aalen_johansen": "survival",
+    "cumulative_incidence_from_km": "survival",
+    "fit_cox": "survival",
+    "kaplan_meier": "survival",
+    "logrank_test": "survival",
+    "proportional_hazards_test": "survival",
+    "survival_at": "survival",
+    "tidy_conditional_logit": "tidy",
+    "tidy_cox": "tidy",
+    "tidy_gee": "tidy",
+    "tidy_glm": "tidy",
+    "tidy_linear_combination": "tidy",
+}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(import_module(f"analysis.models.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'analysis.models' has no attribute {name!r}")
+
 
 __all__ = [
     "GEEResult",
