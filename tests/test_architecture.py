@@ -133,15 +133,17 @@ def test_ruff_finds_nothing(target):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_notebook_without_models_does_not_load_statsmodels():
+def test_a_notebook_without_models_does_not_load_statsmodels_or_pandera():
     """Every kernel paid about 1.5 s for statsmodels and SciPy's statistics because the output
     layer's ``analysis.models.schema`` ran ``analysis/models/__init__.py``, which imported every
-    model; the package's names are now loaded on first use."""
+    model, and about 0.5 s for pandera, which only validation of raw tables needs (the notebooks
+    read the run's validated cohort); both are now loaded on first use."""
     code = (
         "import sys\n"
         "from analysis.study import s01_cohort\n"
         "from analysis.study.context import open_context\n"
         "assert 'statsmodels' not in sys.modules, 'statsmodels loaded'\n"
+        "assert 'pandera' not in sys.modules, 'pandera loaded'\n"
         "from analysis.models import fit_logit\n"
         "assert 'statsmodels' in sys.modules and callable(fit_logit)\n"
     )

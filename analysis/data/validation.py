@@ -13,16 +13,19 @@ the contract; parsing and the rules that span columns or tables are vectorised p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from analysis.core.exceptions import CohortValidationError
 from analysis.core.text import exploded_lists
 from analysis.data import contract
 from analysis.data.contract import ColumnSpec
 from analysis.data.loading import READ_NOTES
+
+if TYPE_CHECKING:  # pandera is imported where a schema is built: a notebook reading the cached cohort never validates
+    import pandera.pandas as pa
 
 PROBLEM_COLUMNS = ["table", "column", "rule", "severity", "n_rows", "example_ids", "message"]
 N_EXAMPLES = 5
@@ -323,6 +326,8 @@ def _parse_table(table: str, raw: pd.DataFrame, findings: _Findings) -> pd.DataF
 
 
 def _schema(table: str, present: set[str]) -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
     cols = {}
     for s in contract.TABLES[table]:
         if s.name not in present:
@@ -340,6 +345,8 @@ _RULE_NAMES = {"not_nullable": "not_null", "field_uniqueness": "unique"}
 
 
 def _column_checks(table: str, frame: pd.DataFrame, findings: _Findings) -> None:
+    import pandera.pandas as pa
+
     schema = _schema(table, set(frame.columns))
     try:
         schema.validate(frame, lazy=True)
