@@ -449,7 +449,13 @@ def search_max_cohort(
             candidate = bigger
         else:
             candidate = int(candidate * shrink // step * step)
-    return {"extrapolated": round((limit_mib - a) / b), "confirmed": confirmed, "runs": runs, "line": (a, b)}
+    return {
+        "extrapolated": round((limit_mib - a) / b),
+        "confirmed": confirmed,
+        "runs": runs,
+        "line": (a, b),
+        "limit_mib": limit_mib,
+    }
 
 
 def max_cohort_text(result: dict) -> str:
@@ -458,6 +464,7 @@ def max_cohort_text(result: dict) -> str:
     runs = "; ".join(
         f"{r['n_transfers']:,} transfers: {r['status']}"
         + (f", {r['wall_seconds']:.0f} s, peak {_gib(r['peak_mib'])}" if r["status"] == "ok" else "")
+        + (" (over the limit)" if r["peak_mib"] > result.get("limit_mib", float("inf")) else "")
         for r in result["runs"]
     )
     text = (
@@ -640,7 +647,13 @@ def main(argv=None) -> int:
         help="instead of the sizes: find the biggest cohort whose suite (--jobs 2) stays within 8 GiB, "
         "extrapolated from the peaks in --out and confirmed by up to --max-cohort-runs runs",
     )
-    parser.add_argument("--max-cohort-runs", type=int, default=1)
+    parser.add_argument("--max-cohort-runs", type=int, default=1, help="confirming runs allowed (default 1)")
+    parser.add_argument(
+        "--max-cohort-limit-gib",
+        type=float,
+        default=MAX_COHORT_LIMIT_GIB,
+        help="memory limit of the search (default 8, the issue's; smaller to try the search cheaply)",
+    )
     args = parser.parse_args(argv)
     if args.max_cohort:
         return _main_max_cohort(args)
@@ -679,6 +692,8 @@ def main(argv=None) -> int:
     plot(table, Path(args.out).with_suffix(".png"))
     max_cohort_json = Path(args.out).with_name("max_cohort.json")
     max_cohort = json.loads(max_cohort_json.read_text()) if max_cohort_json.exists() else None
+    if max_cohort is not None and max_cohort.get("limit_gib", MAX_COHORT_LIMIT_GIB) != MAX_COHORT_LIMIT_GIB:
+        max_cohort = None  # a trial search at another limit is not the issue's
     verdicts = verdict_table(table, max_cohort)
     print(verdicts.to_string(index=False), flush=True)
     if args.write_docs:
@@ -696,13 +711,17 @@ def _main_max_cohort(args) -> int:
     result = search_max_cohort(
         lambda n: _measure_suite_jobs2(n, suite_timeout=args.suite_timeout),
         known=known,
-        limit_mib=MAX_COHORT_LIMIT_GIB * 1024,
+        limit_mib=args.max_cohort_limit_gib * 1024,
         max_runs=args.max_cohort_runs,
+        step=100_000 if args.max_cohort_limit_gib >= 4 else 1_000,
     )
     result["known"] = known
+    result["limit_gib"] = args.max_cohort_limit_gib
     result["date"] = _today()
     Path(args.out).with_name("max_cohort.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
     print(max_cohort_text(result), flush=True)
+    if args.write_docs and args.max_cohort_limit_gib != MAX_COHORT_LIMIT_GIB:
+        raise SystemExit(f"--write-docs reports the {MAX_COHORT_LIMIT_GIB} GiB search only")
     if args.write_docs:
         write_docs(_ratios(table), verdict_table(_ratios(table), result))
     return 0

@@ -173,6 +173,7 @@ def test_max_cohort_search_shrinks_when_memory_grows_faster_than_the_line():
     # 3.5M (14,300 MiB) and 2.6M (10,700 MiB) go over; ×0.75 again gives 1.9M (4,100 MiB)
     assert [r["size"] for r in res["runs"]] == [3_500_000, 2_600_000, 1_900_000]
     assert res["confirmed"] == 1_900_000
+    assert run.max_cohort_text(res).count("(over the limit)") == 2
 
 
 def test_max_cohort_search_without_a_confirming_run_says_so():
