@@ -329,7 +329,7 @@ def split_rhat(trace: np.ndarray) -> float:
     Examples
     --------
     >>> split_rhat(np.array([[0.0, 1, 0, 1, 0, 1, 0, 1], [1, 0, 1, 0, 1, 0, 1, 0]]))
-    0.8660254037844386
+    0.7071067811865476
     """
     trace = np.asarray(trace, dtype=float)
     if trace.ndim != 2 or trace.shape[0] < 2 or trace.shape[1] < 7:
