@@ -63,7 +63,7 @@ bench: $(STAMP)
 
 ## bench-max-cohort: the biggest cohort whose suite (--jobs 2) stays within 8 GiB (after make bench; tens of minutes)
 bench-max-cohort: $(STAMP)
-	$(BIN)/python -m benchmarks.run --max-cohort --write-docs
+	$(BIN)/python -m benchmarks.run --max-cohort --suite-timeout 7200 --write-docs
 
 ## clean: remove the virtual environment and run folders
 clean:
