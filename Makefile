@@ -57,9 +57,13 @@ lab: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/python -m analysis synth --patients 1500 --seed 20261124 --out data/synthetic
 
-## bench: benchmarks (not part of the tests)
+## bench: benchmarks (not part of the tests): shipped cohort, 1k-1M transfers, verdicts into docs/performance.md
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --write-docs
+
+## bench-max-cohort: the biggest cohort whose suite (--jobs 2) stays within 8 GiB (after make bench; tens of minutes)
+bench-max-cohort: $(STAMP)
+	$(BIN)/python -m benchmarks.run --max-cohort --suite-timeout 7200 --write-docs
 
 ## clean: remove the virtual environment and run folders
 clean:
@@ -69,4 +73,4 @@ clean:
 help:
 	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  make /'
 
-.PHONY: setup report postgresql lint test test-slow lab synth bench clean help
+.PHONY: setup report postgresql lint test test-slow lab synth bench bench-max-cohort clean help

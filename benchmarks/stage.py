@@ -1,8 +1,10 @@
 """One benchmark stage in a fresh process: ``python -m benchmarks.stage STAGE DATA_DIR WORK_DIR``.
 
-Prints one JSON line: stage, wall seconds, peak resident memory of this process and of its
-finished children (kernels started by papermill), in MiB. Running each stage in its own process
-keeps the peaks apart.
+Prints one JSON line: stage, wall seconds, and the getrusage peaks of this process and of its
+largest finished descendant (a kernel started by papermill), in MiB. The peak of the whole
+process tree (kernels and their worker pools alive at once) is sampled from outside by
+``benchmarks.run`` (:mod:`benchmarks.memory`). Running each stage in its own process keeps the
+peaks apart.
 """
 
 from __future__ import annotations

@@ -51,6 +51,8 @@ def _out_must_not_exist(out):
         ("estimand=ATX", ["estimand", "'ATE', 'ATT' or 'ATO'"]),
         ("n_imputations=1", ["n_imputations", '"auto" or at least 2']),
         ("n_imputations=many", ["n_imputations", "'auto'"]),
+        ("n_iterations=0", ["n_iterations", '"auto" or at least 1']),
+        ("n_iterations=often", ["n_iterations", "'auto'"]),
     ],
 )
 def test_bad_parameter_is_rejected_before_any_notebook_starts(small_cohort_dir, tmp_path, override, expected):

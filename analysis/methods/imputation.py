@@ -31,6 +31,16 @@ Imputation ``j`` uses its own generator ``SeedSequence(seed).spawn(m)[j]``, so t
 are the same whatever ``n_jobs``. :func:`impute_chained_auto` chooses ``m`` by von Hippel's two-stage rule
 (:func:`imputations_needed`).
 
+:func:`impute_until_converged` chooses the number of cycles: the ``m`` chains run in lockstep and
+stop at the first of 10, 15, … 50 cycles where Gelman and Rubin's potential scale reduction
+(split :math:`\hat R`, Gelman et al. 2013, *Bayesian Data Analysis*, 3rd ed., §11.4; Gelman &
+Rubin 1992, Stat Sci 7:457) of every statistic van Buuren (2018, §6.5.2) plots to judge
+convergence, the mean and SD of each column's imputed values per iteration and chain, is below
+1.1 (:func:`split_rhat`, :func:`iterations_needed`, :data:`CONVERGENCE_RULE`). The chains are
+those being imputed, so the count does not depend on ``n_jobs``, and a chain's draws are the same
+whether its cycles run at once or block by block: the result equals :func:`impute_chained` with
+that count.
+
 :func:`pool_rubin` combines per-imputation estimates :math:`\hat Q_j` with variances
 :math:`U_j`: :math:`\bar Q`, :math:`\bar U`, :math:`B = \operatorname{var}(\hat Q_j)`,
 :math:`T = \bar U + (1 + 1/m) B`, relative increase in variance :math:`r = (1+1/m)B/\bar U`,
@@ -62,8 +72,12 @@ __all__ = [
     "imputations_needed",
     "impute_chained",
     "impute_chained_auto",
+    "impute_until_converged",
+    "iterations_needed",
+    "iterations_table",
     "largest_fmi",
     "pool_rubin",
+    "split_rhat",
 ]
 
 
@@ -206,9 +220,8 @@ def _refresh_passive(values: dict, passive: dict, missing: dict, columns: list) 
     return changed
 
 
-def _one_imputation(shared: tuple, seed_sequence: np.random.SeedSequence) -> pd.DataFrame:
-    """One imputation from its own seed (the per-task function given to :func:`map_chunks`)."""
-    frame, impute, predictors, n_iter, donors, passive = shared
+def _chain_start(frame: pd.DataFrame, impute: list, passive: dict, seed_sequence) -> dict:
+    """Start one chain: its generator, the working columns and random draws of the observed values."""
     rng = np.random.default_rng(seed_sequence)
     columns = list(frame.columns)
     values = {c: frame[c].to_numpy(dtype=float if _is_numeric(frame[c]) else object, copy=True) for c in columns}
@@ -217,10 +230,44 @@ def _one_imputation(shared: tuple, seed_sequence: np.random.SeedSequence) -> pd.
         obs = values[c][~missing[c]]
         values[c][missing[c]] = obs[rng.integers(0, len(obs), size=missing[c].sum())]
     _refresh_passive(values, passive, missing, columns)
-    design = _Design(values, [*impute, *predictors])
+    return {"rng": rng, "values": values, "missing": missing}
+
+
+def _trace_point(frame: pd.DataFrame, impute: list, values: dict, missing: dict) -> np.ndarray:
+    """The statistics of one chain's imputed values that convergence is judged on, after one cycle.
+
+    For each imputed numeric column the mean and SD of its imputed values, for each imputed
+    categorical column the share of each observed level among them (van Buuren 2018, §6.5.2,
+    plots the mean and SD of the imputed values against the iteration).
+    """
+    point = []
+    for c in impute:
+        drawn = values[c][missing[c]]
+        if not len(drawn):
+            continue
+        if _is_numeric(frame[c]):
+            point += [float(np.mean(drawn)), float(np.std(drawn))]
+        else:
+            levels = sorted(map(str, pd.unique(frame[c].dropna())))
+            labels = drawn.astype(str)
+            point += [float(np.mean(labels == level)) for level in levels]
+    return np.asarray(point, dtype=float)
+
+
+def _chain_cycles(shared: tuple, state: dict) -> tuple[dict, np.ndarray]:
+    """Advance one chain by ``n_cycles`` cycles; return its state and the trace of those cycles.
+
+    ``shared`` is ``(frame, impute, predictors, n_cycles, donors, passive)``, the same for every
+    chain (the per-task function given to :func:`map_chunks`).
+    """
+    frame, impute, predictors, n_cycles, donors, passive = shared
+    rng, values, missing = state["rng"], state["values"], state["missing"]
+    columns = list(frame.columns)
+    design = _Design(values, [*impute, *predictors])  # a function of the values (blocks rewritten on update)
     observed_rows = {c: np.flatnonzero(~missing[c]) for c in impute}
     missing_rows = {c: np.flatnonzero(missing[c]) for c in impute}
-    for _ in range(n_iter):
+    trace = []
+    for _ in range(n_cycles):
         for c in impute:
             miss = missing[c]
             if not miss.any():
@@ -240,10 +287,120 @@ def _one_imputation(shared: tuple, seed_sequence: np.random.SeedSequence) -> pd.
             touched = {p: d for p, d in passive.items() if (miss & missing[p]).any()}
             for p in _refresh_passive(values, touched, missing, columns) if touched else ():
                 design.update(p)
+        trace.append(_trace_point(frame, impute, values, missing))
+    return state, (np.array(trace) if trace else np.empty((0, 0)))
+
+
+def _completed(frame: pd.DataFrame, impute: list, passive: dict, state: dict) -> pd.DataFrame:
     data = frame.copy()
     for c in [*impute, *passive]:
-        data[c] = values[c]
+        data[c] = state["values"][c]
     return data
+
+
+def _one_imputation(shared: tuple, seed_sequence: np.random.SeedSequence) -> pd.DataFrame:
+    """One imputation from its own seed (the per-task function given to :func:`map_chunks`)."""
+    frame, impute, predictors, n_iter, donors, passive = shared
+    state = _chain_start(frame, impute, passive, seed_sequence)
+    state, _ = _chain_cycles(shared, state)
+    return _completed(frame, impute, passive, state)
+
+
+def split_rhat(trace: np.ndarray) -> float:
+    r"""Return the split potential scale reduction :math:`\hat R` of one statistic traced over chains.
+
+    ``trace`` has one row per chain and one column per iteration. As Gelman et al. (2013),
+    *Bayesian Data Analysis*, 3rd ed., §11.4: the first half of every chain is discarded as
+    warm-up and the rest split in two (the middle iteration dropped when odd), giving
+    :math:`2m` sequences of length :math:`n`; with :math:`W` the mean within-sequence variance
+    and :math:`B/n` the variance of the sequence means,
+
+    .. math:: \widehat{\operatorname{var}}^+ = \frac{n-1}{n} W + \frac{B}{n}, \qquad
+              \hat R = \sqrt{\widehat{\operatorname{var}}^+ / W}.
+
+    Sequences that never move (:math:`W = 0`) give 1 if they agree and infinity if not.
+
+    Parameters
+    ----------
+    trace : array of shape (chains, iterations)
+        At least two chains and seven iterations (the kept last four or more split into two
+        sequences of at least two).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> split_rhat(np.array([[0.0, 1, 0, 1, 0, 1, 0, 1], [1, 0, 1, 0, 1, 0, 1, 0]]))
+    0.7071067811865476
+    """
+    trace = np.asarray(trace, dtype=float)
+    if trace.ndim != 2 or trace.shape[0] < 2 or trace.shape[1] < 7:
+        raise ModelError(
+            f"imputation: split R-hat needs two chains and seven iterations at least (the kept half split into "
+            f"sequences of two), got shape {trace.shape}"
+        )
+    kept = trace[:, trace.shape[1] // 2 :]
+    n = kept.shape[1] // 2
+    halves = np.vstack([kept[:, :n], kept[:, kept.shape[1] - n :]])
+    w = halves.var(axis=1, ddof=1).mean()
+    b_over_n = halves.mean(axis=1).var(ddof=1)
+    if w == 0:
+        return 1.0 if b_over_n == 0 else float("inf")
+    return float(np.sqrt(((n - 1) / n * w + b_over_n) / w))
+
+
+def iterations_needed(
+    trace: np.ndarray, *, threshold: float = 1.1, min_iter: int = 10, step: int = 5, max_iter: int = 50
+) -> int | None:
+    """Return the first checked iteration count at which every traced statistic has converged, or None.
+
+    The counts checked are ``min_iter, min_iter + step, …`` up to ``max_iter`` and the trace's
+    length; at each, :func:`split_rhat` of every statistic over the chains' iterations so far
+    must be below ``threshold``. The rule of :func:`impute_chained` with ``n_iter="auto"``.
+
+    Parameters
+    ----------
+    trace : array of shape (chains, iterations, statistics)
+        :func:`_trace_point` of every chain after every cycle.
+    threshold : float
+        Gelman & Rubin's (1992) 1.1.
+
+    Returns
+    -------
+    int or None
+        None if no checked count up to the trace's length satisfies it.
+    """
+    trace = np.asarray(trace, dtype=float)
+    for t in range(min_iter, min(max_iter, trace.shape[1]) + 1, step):
+        if all(split_rhat(trace[:, :t, k]) < threshold for k in range(trace.shape[2])):
+            return t
+    return None
+
+
+def _chains_until_converged(frame, impute, predictors, donors, passive, seeds, jobs, rule) -> tuple[list, dict]:
+    """Run every chain in lockstep, ``rule["step"]`` cycles at a time, until :func:`iterations_needed`.
+
+    Every chain runs the same number of cycles whatever ``jobs`` is, and the decision is made on
+    the traces of all chains together after each block, so imputation ``j`` is the same for any
+    number of workers (a chain's draws do not depend on where its blocks ran).
+    """
+    states = [_chain_start(frame, impute, passive, s) for s in seeds]
+    traces = [np.empty((0, 0))] * len(states)
+    done, chosen = 0, None
+    while chosen is None and done < rule["max_iter"]:
+        block = rule["min_iter"] if done == 0 else rule["step"]
+        block = min(block, rule["max_iter"] - done)
+        shared = (frame, impute, predictors, block, donors, passive)
+        results = map_chunks(_chain_cycles, shared, states, jobs=jobs)
+        states = [st for st, _ in results]
+        traces = [tr if not done else np.vstack([old, tr]) for old, (_, tr) in zip(traces, results)]
+        done += block
+        chosen = iterations_needed(np.stack(traces), **{**rule, "min_iter": done, "max_iter": done})
+    trace = np.stack(traces)
+    rhat = max((split_rhat(trace[:, :, k]) for k in range(trace.shape[2])), default=1.0)
+    return states, {"n_iter": done, "converged": chosen is not None, "max_rhat": rhat}
 
 
 def impute_chained(
@@ -299,6 +456,22 @@ def impute_chained(
     """
     if not 0 <= first < m:
         raise ModelError(f"imputation: first must be in 0 … m - 1 = {m - 1}, got {first}")
+    if isinstance(n_iter, str) or n_iter < 1:
+        raise ModelError(
+            f"imputation: n_iter must be a positive number of cycles, got {n_iter!r} (see impute_until_converged)"
+        )
+    cols, frame, to_impute, model_predictors, passive = _prepared(data, columns, predictors, passive)
+    seeds = np.random.SeedSequence(seed).spawn(m)[first:]  # child j does not depend on m
+    # one task per imputation, on local worker processes or, when the run names a Dask scheduler,
+    # on its cluster (the frame scattered once); imputation j depends on its own seed only
+    shared = (frame, to_impute, model_predictors, n_iter, donors, passive)
+    jobs = min(resolve_jobs(n_jobs), len(seeds))
+    done = map_chunks(_one_imputation, shared, list(seeds), jobs=jobs)
+    return [_as_data(data, cols, filled) for filled in done]
+
+
+def _prepared(data: pd.DataFrame, columns, predictors, passive) -> tuple:
+    """Check the columns; return them, the working frame, the columns to impute, the model's predictors and passive."""
     cols = list(dict.fromkeys(columns))
     preds = [p for p in dict.fromkeys(predictors) if p not in cols]
     absent = [c for c in [*cols, *preds] if c not in data]
@@ -320,27 +493,78 @@ def impute_chained(
     for c in cols:  # plain dtypes for the working copy: float for numbers, object for the rest
         frame[c] = frame[c].astype(float) if _is_numeric(frame[c]) else frame[c].astype(object)
     frame = frame.astype({p: object for p in preds if not _is_numeric(data[p])})
-    seeds = np.random.SeedSequence(seed).spawn(m)[first:]  # child j does not depend on m
     to_impute = [c for c in cols if frame[c].isna().any() and c not in passive]
     # complete listed columns (and passive ones) are predictors of the others, as the imputation
     # model table states
     model_predictors = [c for c in cols if c not in to_impute] + preds
-    # one task per imputation, on local worker processes or, when the run names a Dask scheduler,
-    # on its cluster (the frame scattered once); imputation j depends on its own seed only
-    shared = (frame, to_impute, model_predictors, n_iter, donors, passive)
-    jobs = min(resolve_jobs(n_jobs), len(seeds))
-    done = map_chunks(_one_imputation, shared, list(seeds), jobs=jobs)
-    out = []
-    for filled in done:
-        copy = data.copy()
-        for c in cols:
-            copy[c] = (
-                filled[c].astype(data[c].dtype)
-                if not isinstance(data[c].dtype, pd.CategoricalDtype)
-                else pd.Categorical(filled[c], categories=data[c].cat.categories)
-            )
-        out.append(copy)
-    return out
+    return cols, frame, to_impute, model_predictors, passive
+
+
+def _as_data(data: pd.DataFrame, cols: list, filled: pd.DataFrame) -> pd.DataFrame:
+    """A completed copy of ``data``: the imputed columns back in their original dtypes."""
+    copy = data.copy()
+    for c in cols:
+        copy[c] = (
+            filled[c].astype(data[c].dtype)
+            if not isinstance(data[c].dtype, pd.CategoricalDtype)
+            else pd.Categorical(filled[c], categories=data[c].cat.categories)
+        )
+    return copy
+
+
+#: The rule of ``n_iter="auto"`` (:func:`impute_until_converged`): split R-hat below 1.1 for the
+#: mean and SD of every imputed column, checked after 10, 15, … cycles, at most 50.
+CONVERGENCE_RULE = {"threshold": 1.1, "min_iter": 10, "step": 5, "max_iter": 50}
+
+
+def impute_until_converged(
+    data: pd.DataFrame,
+    *,
+    columns: Sequence[str],
+    predictors: Sequence[str] = (),
+    m: int = 20,
+    seed: int = 0,
+    donors: int = 5,
+    n_jobs: int | None = 1,
+    passive: dict | None = None,
+    rule: dict | None = None,
+) -> tuple[list[pd.DataFrame], dict]:
+    """Impute ``m`` times, running the chains until they have converged by Gelman–Rubin's R-hat.
+
+    The ``m`` chains (imputation ``j`` seeded as in :func:`impute_chained`) run in lockstep,
+    :data:`CONVERGENCE_RULE` ``step`` cycles at a time after the first ``min_iter``. After each
+    block the trace of every chain (:func:`_trace_point`: mean and SD of each numeric column's
+    imputed values, the share of each level of a categorical one, as van Buuren 2018, §6.5.2,
+    monitors) gives :func:`split_rhat` per statistic over the chains; the chains stop at the
+    first count where every statistic is below ``threshold`` (Gelman & Rubin 1992; Gelman et al.
+    2013, §11.4), or at ``max_iter`` (reported as not converged). The count depends on the data,
+    ``m`` and ``seed`` only, never on ``n_jobs``, and imputation ``j`` equals
+    ``impute_chained(..., n_iter=chosen)[j]``: a chain's draws are the same whether its cycles
+    run in one call or in blocks.
+
+    Parameters
+    ----------
+    data, columns, predictors, m, seed, donors, n_jobs, passive
+        As :func:`impute_chained`.
+    rule : dict, optional
+        Overrides of :data:`CONVERGENCE_RULE` (``threshold``, ``min_iter``, ``step``, ``max_iter``).
+
+    Returns
+    -------
+    (list of DataFrame, dict)
+        The completed sets, and ``{"n_iter", "converged", "max_rhat"}`` (the largest R-hat at
+        the count chosen).
+    """
+    rule = {**CONVERGENCE_RULE, **(rule or {})}
+    if m < 2:
+        raise ModelError(f"imputation: R-hat compares chains, so n_iter='auto' needs m >= 2, got {m}")
+    if rule["min_iter"] < 7 or rule["step"] < 1 or rule["max_iter"] < rule["min_iter"]:
+        raise ModelError(f"imputation: convergence rule needs min_iter >= 7, step >= 1, max_iter >= min_iter: {rule}")
+    cols, frame, to_impute, model_predictors, passive = _prepared(data, columns, predictors, passive)
+    seeds = np.random.SeedSequence(seed).spawn(m)
+    jobs = min(resolve_jobs(n_jobs), m)
+    states, info = _chains_until_converged(frame, to_impute, model_predictors, donors, passive, seeds, jobs, rule)
+    return [_as_data(data, cols, _completed(frame, to_impute, passive, st)) for st in states], info
 
 
 def imputation_model_table(
@@ -573,6 +797,46 @@ def largest_fmi(imputed: Sequence[pd.DataFrame], formula: str, *, term_prefix: s
     return max(pool_rubin(params.loc[t], var.loc[t], df_complete=df_complete)["fmi"] for t in terms)
 
 
+def iterations_table(n_iter: int | str, choice: dict, *, chains: int | None) -> pd.DataFrame:
+    """Return the one-row table of the chained equations' cycles: how many, and how they were chosen.
+
+    Parameters
+    ----------
+    n_iter : int or "auto"
+        The plan's request.
+    choice : dict
+        With ``"auto"``: :func:`impute_until_converged`'s ``{"n_iter", "converged", "max_rhat"}``.
+    chains : int, optional
+        Chains the rule judged (the pilot's with ``n_imputations="auto"``).
+
+    Returns
+    -------
+    DataFrame
+        ``requested, iterations, rule, chains_judged, rhat_threshold, max_rhat, converged``
+        (the last four empty for a fixed count).
+    """
+    auto = n_iter == "auto"
+    rule = CONVERGENCE_RULE
+    return pd.DataFrame(
+        [
+            {
+                "requested": str(n_iter),
+                "iterations": int(choice["n_iter"]) if auto else int(n_iter),
+                "rule": (
+                    f"split R-hat of every imputed column's mean and SD below {rule['threshold']}, checked after "
+                    f"{rule['min_iter']}, {rule['min_iter'] + rule['step']}, ... cycles, at most {rule['max_iter']}"
+                    if auto
+                    else "fixed by the plan"
+                ),
+                "chains_judged": chains if auto else pd.NA,
+                "rhat_threshold": rule["threshold"] if auto else np.nan,
+                "max_rhat": choice["max_rhat"] if auto else np.nan,
+                "converged": bool(choice["converged"]) if auto else pd.NA,
+            }
+        ]
+    )
+
+
 def impute_chained_auto(
     data: pd.DataFrame,
     *,
@@ -588,15 +852,24 @@ def impute_chained_auto(
     Stage 1 imputes ``m_pilot`` times and fits the logistic ``formula`` on each completed set;
     the largest FMI of the terms starting with ``term_prefix`` gives ``m``. Stage 2 adds
     imputations ``m_pilot … m - 1`` (the pilot's are kept: imputation ``j`` is the same whatever
-    ``m``, so the result equals ``impute_chained(m=m)``).
+    ``m``, so the result equals ``impute_chained(m=m)``). With ``n_iter="auto"`` the pilot's
+    chains also choose the number of cycles (:func:`impute_until_converged`), which stage 2
+    then uses.
 
     Returns
     -------
     (list of DataFrame, dict)
-        The ``m`` completed sets, and ``{"m_pilot", "fmi_pilot", "m"}``.
+        The ``m`` completed sets, and ``{"m_pilot", "fmi_pilot", "m"}`` (with ``n_iter="auto"``
+        also ``"n_iter", "converged", "max_rhat"`` of the pilot).
     """
-    pilot = impute_chained(data, m=m_pilot, **impute)
+    iterations = {}
+    if impute.get("n_iter") == "auto":
+        rest = {k: v for k, v in impute.items() if k != "n_iter"}
+        pilot, iterations = impute_until_converged(data, m=m_pilot, **rest)
+        impute = {**rest, "n_iter": iterations["n_iter"]}
+    else:
+        pilot = impute_chained(data, m=m_pilot, **impute)
     fmi = largest_fmi(pilot, formula, term_prefix=term_prefix)
     m = imputations_needed(fmi, m_pilot=m_pilot, cv_se=cv_se, confidence=confidence)
     more = impute_chained(data, m=m, first=m_pilot, **impute) if m > m_pilot else []
-    return [*pilot, *more], {"m_pilot": m_pilot, "fmi_pilot": fmi, "m": m}
+    return [*pilot, *more], {"m_pilot": m_pilot, "fmi_pilot": fmi, "m": m, **iterations}

@@ -251,7 +251,13 @@ STROBE_RECORD: tuple[ChecklistItem, ...] = (
         "Methods",
         "Missing data",
         "Explain how missing data were handled.",
-        ("tables/imputation_model.csv", _p("n_imputations"), _p("missing_marker_rule")),
+        (
+            "tables/imputation_model.csv",
+            "tables/imputation_iterations.csv",
+            _p("n_imputations"),
+            _p("n_iterations"),
+            _p("missing_marker_rule"),
+        ),
     ),
     _s(
         "12d",

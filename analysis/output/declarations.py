@@ -154,6 +154,7 @@ DECLARATIONS: dict[str, TableDisclosure] = {
     "evalues": TableDisclosure(note=_NO_COUNTS),
     "imputation_model": TableDisclosure(counts=("n_missing",), derived={"percent_missing": ("n_missing",)}),
     "mi_vs_complete_case": TableDisclosure(counts=("n_obs_complete_case", "n_obs_imputed")),
+    "imputation_iterations": TableDisclosure(note="cycles of the chained equations and their convergence: no count"),
     "sensitivity_status": TableDisclosure(counts=("n_obs",)),
     "sensitivity_summary": TableDisclosure(
         counts=("n_obs", "n_events"), denominators={"n_events": "n_obs"}, nested_in=("label", "main analysis")

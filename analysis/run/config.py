@@ -320,6 +320,12 @@ class AnalysisPlan(BaseModel):
         description='multiple imputation: number of completed data sets (at least 2), or "auto": von Hippel\'s '
         "two-stage rule from a 5-imputation pilot (analysis.methods.imputation.imputations_needed)",
     )
+    n_iterations: int | Literal["auto"] = Field(
+        10,
+        description='multiple imputation: cycles of the chained equations (at least 1), or "auto": the chains run '
+        "until Gelman-Rubin's split R-hat of the mean and SD of every column's imputed values is below 1.1, "
+        "checked every 5 cycles from 10, at most 50 (analysis.methods.imputation.impute_until_converged)",
+    )
     sensitivity_analyses: dict[str, dict] = Field(
         default_factory=lambda: {
             "sequential_trials": {"population": "sequential_trials"},
@@ -382,6 +388,13 @@ class AnalysisPlan(BaseModel):
     def _at_least_two_imputations(cls, value: int | str) -> int | str:
         if value != "auto" and value < 2:
             raise ValueError('n_imputations must be "auto" or at least 2 (Rubin\'s rules need two imputations)')
+        return value
+
+    @field_validator("n_iterations")
+    @classmethod
+    def _at_least_one_iteration(cls, value: int | str) -> int | str:
+        if value != "auto" and value < 1:
+            raise ValueError('n_iterations must be "auto" or at least 1 cycle of the chained equations')
         return value
 
     @field_validator("weight_truncation")

@@ -64,6 +64,7 @@ SENSITIVITY_TERM = f"treatment_arm[{TREATED}]"
 IMPUTATION_MARKERS = ["il15_fn14_ratio", "il18_tweak_ratio", "unk_cd56_percent", "blood_nk_percent"]
 #: Predictors of the imputation models that are not imputed themselves (besides the outcome).
 IMPUTATION_PREDICTORS = ["treatment_arm"]
+#: Cycles of the chained equations when the plan's ``n_iterations`` is a number (its default).
 IMPUTATION_ITERATIONS = 10
 NO_POSITIVITY_PROBLEM = (
     "no arm has scores outside the common support or estimated probabilities below 0.025; no weight above 20."
@@ -268,10 +269,14 @@ class ImputedVsCompleteCase:
     log : ModelLog
     table : DataFrame
         As saved in ``tables/mi_vs_complete_case.csv``.
+    iterations : DataFrame
+        As saved in ``tables/imputation_iterations.csv``: the cycles run and, with
+        ``n_iterations="auto"``, how the rule chose them.
     """
 
     log: ModelLog
     table: pd.DataFrame
+    iterations: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -735,6 +740,7 @@ def imputation_model(
     n_imputations: int | str,
     seed: int,
     profile_cutoffs: dict | None = None,
+    n_iterations: int | str = IMPUTATION_ITERATIONS,
 ) -> ImputationModel:
     """The chained-equations imputation model of the adjustment set, propensity covariates and markers; save it.
 
@@ -753,6 +759,9 @@ def imputation_model(
     seed : int
     profile_cutoffs : dict, optional
         The profile cut-off rule used to re-derive the profile group.
+    n_iterations : int or "auto"
+        Cycles of the chained equations (``"auto"``: chosen by the convergence rule, recorded in
+        ``tables/imputation_iterations.csv``).
 
     Returns
     -------
@@ -772,7 +781,7 @@ def imputation_model(
         columns=columns,
         predictors=[outcome, *IMPUTATION_PREDICTORS],
         m=n_imputations,
-        n_iter=IMPUTATION_ITERATIONS,
+        n_iter=n_iterations,
         seed=seed,
         passive=list(passive),
     )
@@ -790,6 +799,7 @@ def imputed_vs_complete_case(
     n_imputations: int | str,
     seed: int,
     n_jobs: int,
+    n_iterations: int | str = IMPUTATION_ITERATIONS,
 ) -> ImputedVsCompleteCase:
     """Fit the adjusted model on each imputed data set (Rubin's rules) and on complete cases; save both side by side.
 
@@ -805,6 +815,11 @@ def imputed_vs_complete_case(
         Completed data sets; ``"auto"``: as many as von Hippel's two-stage rule asks for
         (:func:`analysis.methods.imputation.impute_chained_auto`).
     seed, n_jobs : int
+    n_iterations : int or "auto"
+        Cycles of the chained equations; ``"auto"``: until Gelman–Rubin's split R-hat of the
+        imputed values' means and SDs across the chains is below 1.1
+        (:func:`analysis.methods.imputation.impute_until_converged`; with ``n_imputations="auto"``
+        the pilot's chains decide). The count is saved in ``tables/imputation_iterations.csv``.
 
     Returns
     -------
@@ -816,7 +831,7 @@ def imputed_vs_complete_case(
     impute = {
         "columns": model.columns,
         "predictors": [outcome, *IMPUTATION_PREDICTORS],
-        "n_iter": IMPUTATION_ITERATIONS,
+        "n_iter": n_iterations,
         "seed": seed,
         "n_jobs": n_jobs,
         "passive": model.passive,
@@ -829,8 +844,17 @@ def imputed_vs_complete_case(
             f"m = {choice['m']} imputations by von Hippel's two-stage rule (pilot of {choice['m_pilot']}, "
             f"largest fraction of missing information of the arm's terms {choice['fmi_pilot']:.3f})"
         )
+        judged = choice["m_pilot"]
+    elif n_iterations == "auto":
+        rest = {k: v for k, v in impute.items() if k != "n_iter"}
+        completed, choice = imputation.impute_until_converged(model.data, m=n_imputations, **rest)
+        chosen, judged = "", n_imputations
     else:
         completed, chosen = imputation.impute_chained(model.data, m=n_imputations, **impute), ""
+        choice, judged = {}, None
+    iterations = ctx.save_table(
+        imputation.iterations_table(n_iterations, choice, chains=judged), "imputation_iterations"
+    )
     log = ModelLog(ctx.notebook)
     log.run(
         MI_ID,
@@ -863,7 +887,7 @@ def imputed_vs_complete_case(
     )
     est = log.estimates_frame()
     table = imputation.complete_case_vs_imputed(est[est["model_id"] == COMPLETE_CASE_ID], est[est["model_id"] == MI_ID])
-    return ImputedVsCompleteCase(log=log, table=ctx.save_table(table, "mi_vs_complete_case"))
+    return ImputedVsCompleteCase(log=log, table=ctx.save_table(table, "mi_vs_complete_case"), iterations=iterations)
 
 
 def sensitivity_reruns(
