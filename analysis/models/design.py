@@ -8,10 +8,14 @@ booleans or a pandas Categorical; it is dummy-coded against its reference level 
 else the first observed level in sorted order); the dummy of level ``x`` of column ``c`` is
 named ``c[x]`` in the results contract (``treatment_arm[personalized]``).
 
-Two routes give a design:
+Three routes give a design:
 
 - :func:`covariate_design` codes a list of covariates directly (numpy) and returns the plain
   term names with it; no model term string is parsed.
+- :func:`coded_design` codes a model specification (exposures, interactions written ``a*b``
+  or ``a:b``, covariates, references) from categorical integer codes, with exactly the
+  columns, order and names patsy gives its formula; the logistic models of the notebooks are
+  fitted from it.
 - :func:`formula` and :func:`design_matrix` build a patsy formula and its design, for models
   fitted from a formula (with interactions, or predicted on new data);
   :func:`plain_column_names` names its columns in the plain form from the design's structure

@@ -69,11 +69,12 @@ def conform_estimates(frame: pd.DataFrame, **labels) -> pd.DataFrame:
             converted = values if values.dtype == np.float64 else pd.to_numeric(values, errors="coerce").astype(float)
             out[col] = converted.to_numpy(dtype=float, copy=True)
         elif col in _COUNT_COLUMNS:
-            out[col] = pd.to_numeric(values, errors="coerce").astype("Int64").array.copy()
+            out[col] = pd.to_numeric(values, errors="coerce").astype(_INT64).array.copy()
         else:
-            out[col] = values.astype("string").array.copy()
+            out[col] = values.astype(_STRING).array.copy()
     return pd.DataFrame(out, index=index)
 
 
 _FLOAT_COLUMNS = frozenset(["coef", "std_error", "estimate", "conf_low", "conf_high", "p_value"])
 _COUNT_COLUMNS = frozenset(["n_obs", "n_events", "n_clusters"])
+_INT64, _STRING = pd.Int64Dtype(), pd.StringDtype()  # "Int64" and "string", without a lookup by name
