@@ -47,6 +47,8 @@ def data() -> pd.DataFrame:
     )
     frame.loc[frame.index[::37], "age_at_biopsy_years"] = np.nan  # incomplete rows are left out
     frame.loc[frame.index[5::41], "center_id"] = pd.NA
+    frame.loc[frame.index[7::53], "prior_failed_transfers"] = pd.NA
+    frame.loc[frame.index[9::47], "treatment_arm"] = np.nan
     return frame
 
 

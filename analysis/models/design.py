@@ -263,26 +263,29 @@ def _spec_terms(exposures: Sequence[str], covariates: Sequence[str]) -> list[tup
     return terms
 
 
-def _text_codes(values: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, list[str]] | None:
-    """Return (codes, sorted text levels) of a text or Categorical column on ``rows``, or None.
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, list[str]] | None:
+    """Return (codes, levels) of a text or Categorical column, -1 where missing, or None.
 
-    A Categorical is coded from its own integer codes; a text column by one factorisation.
-    None when the values are not all text (booleans, numbers, mixed objects): those keep
-    patsy's own coding (see :func:`coded_design`).
+    A Categorical gives its own integer codes and categories; a text column is factorised
+    once (which also finds its missing values). None when the levels are not all text
+    (booleans, numbers, mixed objects): those keep patsy's own coding (see
+    :func:`coded_design`).
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
-        cats = values.cat.categories
-        codes = np.asarray(values.cat.codes)[rows]
-        levels = list(cats)
-        present = np.flatnonzero(np.bincount(codes, minlength=len(levels)))
+        codes, levels = np.asarray(values.cat.codes), list(values.cat.categories)
     elif pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
-        codes, uniques = pd.factorize(np.asarray(values, dtype=object)[rows])
+        codes, uniques = pd.factorize(values)
         levels = list(uniques)
-        present = np.arange(len(levels))
     else:
         return None
     if not all(type(level) is str for level in levels):
         return None
+    return codes, levels
+
+
+def _observed_sorted(codes: np.ndarray, levels: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Return codes into the observed levels in sorted (text) order, and those levels."""
+    present = np.flatnonzero(np.bincount(codes, minlength=len(levels)))
     order = sorted(present, key=levels.__getitem__)
     remap = np.empty(len(levels), dtype=np.intp)
     remap[order] = np.arange(len(order))
@@ -320,9 +323,19 @@ def coded_design(
     terms = _spec_terms(exposures, covariates)
     columns = list(dict.fromkeys([outcome] + [c for t in terms for c in t]))
     series = {c: data[c] for c in columns}
+    text: dict[str, tuple[np.ndarray, list[str]]] = {}
     rows = np.ones(len(data), dtype=bool)
-    for values in series.values():
-        rows &= np.asarray(values.notna())
+    for col, values in series.items():
+        if col != outcome and (str(values.dtype) == "boolean" or pd.api.types.is_bool_dtype(values.dtype)):
+            return None
+        if col != outcome and is_categorical(col, data):
+            coded = _text_codes(values)
+            if coded is None:
+                return None
+            text[col] = coded
+            rows &= coded[0] >= 0
+        else:
+            rows &= np.asarray(values.notna())
     n = int(rows.sum())
     if n == 0:
         return None
@@ -332,12 +345,8 @@ def coded_design(
     factor_columns: dict[str, list[tuple[str, np.ndarray]]] = {}
     for col in columns[1:]:
         values = series[col]
-        if str(values.dtype) == "boolean" or pd.api.types.is_bool_dtype(values.dtype):
-            return None
-        if is_categorical(col, data):
-            coded = _text_codes(values, rows)
-            if coded is None:
-                return None
+        if col in text:
+            coded = _observed_sorted(text[col][0][rows], text[col][1])
             c, levels = coded
             ref = references.get(col) or CATEGORICAL.get(col) or levels[0]
             if ref not in levels or len(levels) < 2:
@@ -348,7 +357,7 @@ def coded_design(
         else:
             if not pd.api.types.is_numeric_dtype(values.dtype):
                 return None
-            numeric[col] = values.to_numpy(dtype=float)[rows]
+            numeric[col] = values.to_numpy(dtype=float, na_value=np.nan)[rows]
             factor_columns[col] = [(col, numeric[col])]
     # patsy's order: buckets by the set of numeric factors (the all-categorical bucket first),
     # each by degree; within a bucket a term must find every lower-order categorical subterm
