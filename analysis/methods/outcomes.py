@@ -112,14 +112,19 @@ def fit_logit_model(
     estimator: str = "logit",
 ):
     """Fit one logistic model, record its tidy rows in ``log`` and return the fit (or None)."""
-    needed = [outcome] + [p.strip() for e in exposures for p in e.replace("*", ":").split(":")] + covariates
-    frame = model_frame(data, needed)
-    f = formula(outcome, exposures, covariates, frame, references)
-    try:
-        fit = logistic.fit_logit(frame, f)
-    except ModelError as exc:
-        log.failed(model_id, outcome, population, f"{model_id}: {exc}", n_obs=len(frame))
-        return None
+    coded = model_design.coded_design(data, outcome, exposures, covariates, references)
+    fit = None if coded is None else logistic.fit_logit_coded(data, coded)
+    if fit is not None:  # the usual case: coded once from the categorical codes, checked once
+        f = formula(outcome, exposures, covariates, data, coded.references)
+    else:  # a check failed or the specification needs patsy: the full route says why
+        needed = [outcome] + [p.strip() for e in exposures for p in e.replace("*", ":").split(":")] + covariates
+        frame = model_frame(data, needed)
+        f = formula(outcome, exposures, covariates, frame, references)
+        try:
+            fit = logistic.fit_logit(frame, f)
+        except ModelError as exc:
+            log.failed(model_id, outcome, population, f"{model_id}: {exc}", n_obs=len(frame))
+            return None
     rows = tidy_models.tidy_glm(
         fit,
         notebook=log.notebook,

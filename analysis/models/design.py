@@ -8,10 +8,14 @@ booleans or a pandas Categorical; it is dummy-coded against its reference level 
 else the first observed level in sorted order); the dummy of level ``x`` of column ``c`` is
 named ``c[x]`` in the results contract (``treatment_arm[personalized]``).
 
-Two routes give a design:
+Three routes give a design:
 
 - :func:`covariate_design` codes a list of covariates directly (numpy) and returns the plain
   term names with it; no model term string is parsed.
+- :func:`coded_design` codes a model specification (exposures, interactions written ``a*b``
+  or ``a:b``, covariates, references) from categorical integer codes, with exactly the
+  columns, order and names patsy gives its formula; the logistic models of the notebooks are
+  fitted from it.
 - :func:`formula` and :func:`design_matrix` build a patsy formula and its design, for models
   fitted from a formula (with interactions, or predicted on new data);
   :func:`plain_column_names` names its columns in the plain form from the design's structure
@@ -23,6 +27,7 @@ from __future__ import annotations
 import ast
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -33,6 +38,8 @@ from analysis.data.contract import CATEGORICALS
 
 __all__ = [
     "CATEGORICAL",
+    "CodedDesign",
+    "coded_design",
     "complete_rows",
     "covariate_design",
     "covariate_sources",
@@ -190,6 +197,204 @@ def _covariate_columns(data, covariates, references, levels, intercept):
         for level in present:
             if level != ref:
                 yield (text == level).to_numpy(dtype=float), level_term(col, level), col
+
+
+# --------------------------------------------------------------------------------------------
+# direct design of a model specification (main effects and interactions), as patsy codes it
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodedDesign:
+    """The design of a model specification, coded from numeric columns and categorical codes.
+
+    Attributes
+    ----------
+    matrix : ndarray
+        Design (n, p) of the complete rows, intercept first.
+    names : list of str
+        Plain column names of the results contract (``treatment_arm[personalized]``,
+        ``a[x]:b[y]``), in patsy's column order.
+    rows : ndarray
+        Boolean mask of the complete rows of the data (no missing value in any column used).
+    outcome : ndarray
+        The outcome column on the complete rows, as float.
+    codes : dict
+        Per categorical column, ``(codes, levels)``: integer codes (n,) into ``levels``, the
+        observed levels as text in sorted order.
+    numeric : dict
+        Per numeric column, its values (n,) as float.
+    references : dict
+        The reference level of each categorical column.
+    """
+
+    matrix: np.ndarray
+    names: list[str]
+    rows: np.ndarray
+    outcome: np.ndarray
+    codes: dict[str, tuple[np.ndarray, list[str]]]
+    numeric: dict[str, np.ndarray]
+    references: dict[str, str]
+
+
+def _spec_terms(exposures: Sequence[str], covariates: Sequence[str]) -> list[tuple[str, ...]]:
+    """Return the terms of :func:`formula`'s right-hand side as tuples of columns, as patsy reads them.
+
+    ``a*b`` gives ``a``, ``b`` and ``a:b``; ``a:b`` the interaction alone; a term repeated (as a
+    set of columns) is kept once, at its first place.
+    """
+    raw: list[tuple[str, ...]] = []
+    for e in exposures:
+        if "*" in e:
+            parts = tuple(p.strip() for p in e.split("*"))
+            for k in range(1, len(parts) + 1):  # patsy: a*b*c = a + b + c + a:b + a:c + b:c + a:b:c
+                raw += list(itertools.combinations(parts, k))
+        elif ":" in e:
+            raw.append(tuple(p.strip() for p in e.split(":")))
+        else:
+            raw.append((e,))
+    raw += [(c,) for c in covariates if c not in exposures]
+    seen: set[frozenset] = set()
+    terms = []
+    for t in raw:
+        if frozenset(t) not in seen:
+            seen.add(frozenset(t))
+            terms.append(t)
+    return terms
+
+
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, list[str]] | None:
+    """Return (codes, levels) of a text or Categorical column, -1 where missing, or None.
+
+    A Categorical gives its own integer codes and categories; a text column is factorised
+    once (which also finds its missing values). None when the levels are not all text
+    (booleans, numbers, mixed objects): those keep patsy's own coding (see
+    :func:`coded_design`).
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes, levels = np.asarray(values.cat.codes), list(values.cat.categories)
+    elif pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
+        codes, uniques = pd.factorize(values)
+        levels = list(uniques)
+    else:
+        return None
+    if not all(type(level) is str for level in levels):
+        return None
+    return codes, levels
+
+
+def _observed_sorted(codes: np.ndarray, levels: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Return codes into the observed levels in sorted (text) order, and those levels."""
+    present = np.flatnonzero(np.bincount(codes, minlength=len(levels)))
+    order = sorted(present, key=levels.__getitem__)
+    remap = np.empty(len(levels), dtype=np.intp)
+    remap[order] = np.arange(len(order))
+    return remap[codes], [levels[i] for i in order]
+
+
+def coded_design(
+    data: pd.DataFrame,
+    outcome: str,
+    exposures: Sequence[str],
+    covariates: Sequence[str],
+    references: Mapping[str, str] | None = None,
+) -> CodedDesign | None:
+    """Return the design of ``outcome ~ exposures + covariates`` coded without patsy, or None.
+
+    The columns, their order, names and values are those of :func:`design_matrix` on
+    :func:`formula`'s right-hand side over :func:`model_frame`'s complete rows, renamed by
+    :func:`plain_column_names`: an intercept; each categorical column (see
+    :func:`is_categorical`) treatment-coded against its reference (``references``, else
+    :func:`reference_level`) with one 0/1 column per other observed level in sorted order; an
+    interaction as the products of its factors' columns, the left-most factor varying fastest.
+    Terms follow patsy's order: terms without a numeric factor first, then the terms of each
+    set of numeric factors in order of first appearance, each group by degree.
+
+    A categorical column is coded once, from its integer codes (a Categorical's own codes, or
+    one factorisation of a text column); no value goes through a string or a formula.
+
+    Returns None, for :func:`design_matrix` to decide, when the specification is outside what
+    this coder reproduces exactly: a categorical column whose values are not text (booleans,
+    numbers), a nullable boolean column, a reference level absent from the rows, a variable
+    with one observed level, or an interaction whose lower-order terms are not all in the model
+    (patsy then codes some factors at full rank).
+    """
+    references = references or {}
+    terms = _spec_terms(exposures, covariates)
+    columns = list(dict.fromkeys([outcome] + [c for t in terms for c in t]))
+    series = {c: data[c] for c in columns}
+    text: dict[str, tuple[np.ndarray, list[str]]] = {}
+    rows = np.ones(len(data), dtype=bool)
+    for col, values in series.items():
+        if col != outcome and (str(values.dtype) == "boolean" or pd.api.types.is_bool_dtype(values.dtype)):
+            return None
+        if col != outcome and is_categorical(col, data):
+            coded = _text_codes(values)
+            if coded is None:
+                return None
+            text[col] = coded
+            rows &= coded[0] >= 0
+        else:
+            rows &= np.asarray(values.notna())
+    n = int(rows.sum())
+    if n == 0:
+        return None
+    codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+    numeric: dict[str, np.ndarray] = {}
+    used_references: dict[str, str] = {}
+    factor_columns: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for col in columns[1:]:
+        values = series[col]
+        if col in text:
+            coded = _observed_sorted(text[col][0][rows], text[col][1])
+            c, levels = coded
+            ref = references.get(col) or CATEGORICAL.get(col) or levels[0]
+            if ref not in levels or len(levels) < 2:
+                return None
+            codes[col], used_references[col] = coded, ref
+            indicators = np.equal.outer(c, np.arange(len(levels))).astype(float)
+            factor_columns[col] = [(level_term(col, lv), indicators[:, j]) for j, lv in enumerate(levels) if lv != ref]
+        else:
+            if not pd.api.types.is_numeric_dtype(values.dtype):
+                return None
+            numeric[col] = values.to_numpy(dtype=float, na_value=np.nan)[rows]
+            factor_columns[col] = [(col, numeric[col])]
+    # patsy's order: buckets by the set of numeric factors (the all-categorical bucket first),
+    # each by degree; within a bucket a term must find every lower-order categorical subterm
+    # already used, else patsy would code it at full rank (left to patsy here)
+    buckets: dict[frozenset, list[tuple[str, ...]]] = {frozenset(): [()]}
+    for t in terms:
+        buckets.setdefault(frozenset(c for c in t if c in numeric), []).append(t)
+    names, blocks = ["(Intercept)"], [np.ones((n, 1))]
+    for bucket_terms in buckets.values():
+        used: set[frozenset] = set()
+        for t in sorted(bucket_terms, key=len):
+            cats = [c for c in t if c in codes]
+            proper = [frozenset(s) for k in range(len(cats)) for s in itertools.combinations(cats, k)]
+            if frozenset(cats) in used or any(s not in used for s in proper):
+                return None
+            used.update(proper + [frozenset(cats)])
+            if not t:
+                continue
+            per_factor = [factor_columns[c] for c in t]
+            for combo in itertools.product(*reversed(per_factor)):
+                combo = combo[::-1]
+                names.append(interaction_term(*(name for name, _ in combo)))
+                value = combo[0][1]
+                for _, other in combo[1:]:
+                    value = value * other
+                blocks.append(value[:, None])
+    matrix = np.hstack(blocks)
+    y = pd.to_numeric(series[outcome], errors="coerce").to_numpy(dtype=float)[rows]
+    return CodedDesign(
+        matrix=matrix,
+        names=names,
+        rows=rows,
+        outcome=y,
+        codes=codes,
+        numeric=numeric,
+        references=used_references,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparatio
 from analysis.core.exceptions import ModelError
 from analysis.core.intervals import z_value
 from analysis.models.design import (
+    CodedDesign,
     complete_rows,
     design_matrix,
     error_prefix,
@@ -42,11 +43,13 @@ from analysis.models.design import (
 
 __all__ = [
     "BinomialFit",
+    "LogitFit",
     "binomial_irls",
     "cluster_sums",
     "fit_binomial_irls",
     "fit_conditional_logit",
     "fit_logit",
+    "fit_logit_coded",
     "likelihood_ratio_test",
     "linear_combination",
     "logistic_covariance",
@@ -136,11 +139,7 @@ def check_full_rank(design: pd.DataFrame, *, model_id: str | None = None) -> Non
             f"{error_prefix(model_id)}{x.shape[0]} rows are fewer than the {x.shape[1]} "
             "coefficients of the model; it is not estimable"
         )
-    scale = np.abs(x).max(axis=0)
-    scale[scale == 0] = 1.0
-    _, r, piv = scipy.linalg.qr(x / scale, mode="economic", pivoting=True)
-    diag = np.abs(np.diag(r))
-    rank = int(np.sum(diag > diag.max() * max(x.shape) * np.finfo(float).eps * 10))
+    rank, piv = _numerical_rank(x)
     if rank < x.shape[1]:
         redundant = [design.columns[j] for j in piv[rank:]]
         raise ModelError(
@@ -148,6 +147,18 @@ def check_full_rank(design: pd.DataFrame, *, model_id: str | None = None) -> Non
             "is a linear combination of the other terms (an empty cell of an interaction, a "
             "level absent from the rows used, or collinear covariates); drop or merge terms"
         )
+
+
+def _numerical_rank(x: np.ndarray) -> tuple[int, np.ndarray]:
+    """Return the numerical rank of a design (columns scaled to a maximum of 1) and the QR pivots.
+
+    Pivoted QR; a column counts when its diagonal exceeds ``max|R_jj| * max(n, p) * 10 eps``.
+    """
+    scale = np.abs(x).max(axis=0)
+    scale[scale == 0] = 1.0
+    _, r, piv = scipy.linalg.qr(x / scale, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    return int(np.sum(diag > diag.max() * max(x.shape) * np.finfo(float).eps * 10)), piv
 
 
 def separating_direction(design: pd.DataFrame, proportion: np.ndarray) -> pd.Series | None:
@@ -570,6 +581,155 @@ def binomial_design(
 
 
 # --------------------------------------------------------------------------------------------
+# the lean logistic fit of a coded design
+# --------------------------------------------------------------------------------------------
+
+_BINOMIAL = sm.families.Binomial()
+
+
+@dataclass(frozen=True)
+class LogitFit:
+    """A logistic regression fitted by :func:`fit_logit_coded`.
+
+    Carries what the suite reads from a fitted logistic model: the coefficients and their
+    model-based covariance, the log-likelihood, the rows used and the number of events.
+
+    Attributes
+    ----------
+    params, bse : Series
+        Coefficients (log odds) and standard errors, indexed by plain term name.
+    cov : DataFrame
+        Model-based covariance :math:`(X^\top W X)^{-1}` of the coefficients.
+    llf : float
+        Log-likelihood at ``params``.
+    nobs : int
+        Rows used.
+    n_events : int
+        Events among the rows used.
+    row_labels : Index
+        Index labels of the rows used in the data given.
+    converged : bool
+    """
+
+    params: pd.Series
+    bse: pd.Series
+    cov: pd.DataFrame
+    llf: float
+    nobs: int
+    n_events: int
+    row_labels: pd.Index
+    converged: bool = True
+
+    def cov_params(self) -> pd.DataFrame:
+        """Return the covariance of the coefficients (as statsmodels results do)."""
+        return self.cov
+
+
+def _glm_logit_irls(x: np.ndarray, y: np.ndarray, maxiter: int) -> dict | None:
+    r"""Return the binomial GLM fit of statsmodels' IRLS, step for step, or None when it would warn.
+
+    The same operations in the same order as ``statsmodels`` ``GLM(y, x, Binomial()).fit()``
+    (start :math:`\mu = (y + 1/2)/2`; each step a least-squares solve of the working response;
+    stop when the deviance changes by at most 1e-8; the reported coefficients and their
+    covariance from the pseudo-inverse of the last weighted design), so the estimates are the
+    same numbers, without building a model object, a formula design or a results wrapper.
+    None when statsmodels would flag perfect prediction or non-convergence (the caller then
+    goes the full way, which says why).
+    """
+    from statsmodels.tools.tools import pinv_extended
+
+    family, link = _BINOMIAL, _BINOMIAL.link
+    ones = np.ones(len(y))
+    mu = family.starting_mu(y)
+    lin_pred = family.predict(mu)
+    dev = family.deviance(y, mu, ones, ones, 1.0)
+    converged = False
+    for _ in range(maxiter):
+        weights = ones * ones * family.weights(mu)
+        wlsendog = lin_pred + link.deriv(mu) * (y - mu) - 0.0
+        w_half = np.sqrt(weights)
+        if not (np.isfinite(w_half).all() and np.isfinite(wlsendog).all()):
+            return None
+        wexog = w_half[:, None] * x
+        params = np.linalg.lstsq(wexog, w_half * wlsendog, rcond=-1)[0]
+        lin_pred = np.dot(x, params)
+        lin_pred += 0.0
+        mu = family.fitted(lin_pred)
+        new_dev = family.deviance(y, mu, ones, ones, 1.0)
+        if np.allclose(mu - y, 0):
+            return None
+        converged = bool(np.allclose(dev, new_dev, atol=1e-8, rtol=0.0))
+        dev = new_dev
+        if converged:
+            break
+    if not converged:
+        return None
+    pinv_wexog, _ = pinv_extended(wexog)
+    params = np.dot(pinv_wexog, w_half * wlsendog)
+    cov = np.dot(pinv_wexog, np.transpose(pinv_wexog))
+    mu_final = family.fitted(np.dot(x, params))
+    llf = family.loglike(y, mu_final, var_weights=ones, freq_weights=ones, scale=1.0)
+    return {"params": params, "cov": cov, "llf": float(llf)}
+
+
+def fit_logit_coded(data: pd.DataFrame, design: CodedDesign, *, maxiter: int = 100) -> LogitFit | None:
+    """Fit a binary logistic regression on a coded design, or return None for :func:`fit_logit` to decide.
+
+    The fast route of a formula model built from a specification (see
+    :func:`analysis.models.design.coded_design`): the checks of :func:`binomial_design` run
+    once on the coded columns (outcome 0/1 with events and non-events, every covariate
+    varying, every categorical level with events and non-events, a full-rank design), then
+    the fit (:func:`_glm_logit_irls`, the same numbers as statsmodels) and the separation
+    certificate of :func:`certifies_no_separation`. Whenever a check fails, the fit does not
+    converge or the certificate does not settle separation, it returns None: the caller then
+    fits through :func:`fit_logit`, whose full checks raise the same
+    :class:`~analysis.core.exceptions.ModelError` as before, with the same message.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The data the design was coded from (for the labels of the rows used).
+    design : CodedDesign
+        From :func:`~analysis.models.design.coded_design`; its outcome must be binary.
+    maxiter : int
+        Maximum number of IRLS iterations.
+
+    Returns
+    -------
+    LogitFit or None
+    """
+    x, y = design.matrix, design.outcome
+    n, p = x.shape
+    events = float(y.sum())
+    if not (np.isin(y, (0.0, 1.0)).all() and 0 < events < n) or n < p:
+        return None
+    for values in design.numeric.values():
+        if values.min() == values.max():
+            return None
+    for codes, levels in design.codes.values():
+        rows = np.bincount(codes, minlength=len(levels))
+        s = np.bincount(codes, weights=y, minlength=len(levels))
+        if (s == 0).any() or (s == rows).any():
+            return None
+    if _numerical_rank(x)[0] < p:
+        return None
+    fit = _glm_logit_irls(x, y, maxiter)
+    if fit is None or not certifies_no_separation(x, y, np.ones(n), fit["params"]):
+        return None
+    index = pd.Index(design.names)
+    cov = pd.DataFrame(fit["cov"], index=index, columns=index)
+    return LogitFit(
+        params=pd.Series(fit["params"], index=index),
+        bse=pd.Series(np.sqrt(np.diag(fit["cov"])), index=index),
+        cov=cov,
+        llf=fit["llf"],
+        nobs=n,
+        n_events=int(round(events)),
+        row_labels=data.index[design.rows],
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------
 
@@ -845,6 +1005,8 @@ def linear_combination(result, weights: Mapping[str, float], *, conf_level: floa
 
 
 def _rows_used(result) -> pd.Index | None:
+    if isinstance(result, LogitFit):
+        return result.row_labels
     data = getattr(getattr(result, "model", None), "data", None)
     labels = getattr(data, "row_labels", None)
     return None if labels is None else pd.Index(labels)

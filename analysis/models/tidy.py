@@ -15,10 +15,11 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import scipy.special
 import scipy.stats
 
 from analysis.core.intervals import z_value
-from analysis.models.logistic import linear_combination
+from analysis.models.logistic import LogitFit, linear_combination
 from analysis.models.schema import conform_estimates
 
 __all__ = [
@@ -58,7 +59,8 @@ def _estimate_frame(
             "estimate": scale(coef) if estimate is None else estimate,
             "conf_low": conf_low,
             "conf_high": conf_high,
-            "p_value": 2 * scipy.stats.norm.sf(np.abs(coef / s)) if p_value is None else p_value,
+            # 2 Φ(-|z|): scipy's norm.sf is ndtr of the negated value, without its argument checks
+            "p_value": 2 * scipy.special.ndtr(-np.abs(coef / s)) if p_value is None else p_value,
         }
     )
 
@@ -133,7 +135,7 @@ def _wald_frame(
 
 
 def _finish(frame: pd.DataFrame, **labels) -> pd.DataFrame:
-    return conform_estimates(frame.assign(**labels))
+    return conform_estimates(frame, **labels)
 
 
 def tidy_glm(
@@ -151,8 +153,9 @@ def tidy_glm(
 
     Parameters
     ----------
-    result : statsmodels GLMResults
-        From :func:`analysis.models.logistic.fit_logit`.
+    result : statsmodels GLMResults or LogitFit
+        From :func:`analysis.models.logistic.fit_logit` or
+        :func:`analysis.models.logistic.fit_logit_coded`.
     notebook, model_id, outcome, population, estimator : str
         Labels of the contract.
     conf_level : float
@@ -167,9 +170,12 @@ def tidy_glm(
         used, ``n_events`` number of events among them (sum of successes for a response with
         trials).
     """
-    model = result.model
-    endog = np.asarray(model.endog, dtype=float)
-    n_trials = np.asarray(getattr(model, "n_trials", np.ones_like(endog)), dtype=float)
+    if isinstance(result, LogitFit):
+        n_events = result.n_events
+    else:
+        endog = np.asarray(result.model.endog, dtype=float)
+        n_trials = np.asarray(getattr(result.model, "n_trials", np.ones_like(endog)), dtype=float)
+        n_events = int(round(float(np.sum(endog * n_trials))))
     frame = _wald_frame(pd.Series(result.params), pd.Series(result.bse), conf_level=conf_level)
     return _finish(
         frame,
@@ -179,7 +185,7 @@ def tidy_glm(
         population=population,
         estimator=estimator,
         n_obs=int(result.nobs),
-        n_events=int(round(float(np.sum(endog * n_trials)))),
+        n_events=n_events,
         n_clusters=cluster_count,
     )
 
