@@ -19,8 +19,8 @@ from analysis.data.clinic import simulate_clinic
 from analysis.data.cohort import Cohort, load_cohort
 from analysis.data.synthetic import write_cohort
 from analysis.methods import outcomes
-from analysis.methods.resampling import bootstrap_frequencies
 from analysis.methods import target_trial as tt
+from analysis.methods.resampling import bootstrap_frequencies
 from analysis.study.s03_outcomes_logistic import with_transfer_band
 
 REF = Path(__file__).parent / "reference"
