@@ -528,9 +528,12 @@ class PerProtocolArrays:
         Arm unchanged so far.
     switch_rows, stay : ndarray
         Rows of the model of staying on the assigned arm, and whether the woman stayed.
-    switch_numerator, switch_denominator : ndarray
-        Its designs on all those rows (numerator: assigned arm by profile group and transfer
-        number; denominator: plus the baseline covariates), with their :class:`_ColumnRule`.
+    switch_numerator, numerator_pattern : ndarray
+        The numerator's design (assigned arm by profile group and transfer number) has few
+        distinct rows: those rows, and the one of each switch-model row.
+    switch_denominator : ndarray
+        The denominator's design (plus the baseline covariates) on every switch-model row.
+    numerator_rule, denominator_rule : _ColumnRule
     women_rows, women_arm, women_X, women_rule
         First-transfer rows with complete covariates, their arm (position in :data:`ARMS`) and
         the multinomial propensity design.
@@ -551,6 +554,7 @@ class PerProtocolArrays:
     switch_rows: np.ndarray
     stay: np.ndarray
     switch_numerator: np.ndarray
+    numerator_pattern: np.ndarray
     numerator_rule: _ColumnRule
     switch_denominator: np.ndarray
     denominator_rule: _ColumnRule
@@ -609,6 +613,9 @@ def per_protocol_arrays(transfers: pd.DataFrame, *, covariates: Sequence[str]) -
     blocks, numeric = _categorical_blocks(rows, hist_cov, base.shape[1] + len(extra))
     centred = np.array(numeric, dtype=int)
 
+    patterns, pattern = np.unique(base, axis=0, return_inverse=True)
+    pattern = pattern.ravel()
+
     # baseline multinomial propensity (as propensity_scores builds it)
     first = t[t["k"] == 1].assign(treatment_arm=lambda d: d["assigned_arm"].astype(str))
     women = model_frame(first, ["treatment_arm", *covariates])
@@ -635,7 +642,8 @@ def per_protocol_arrays(transfers: pd.DataFrame, *, covariates: Sequence[str]) -
         on_protocol=t["on_protocol"].to_numpy(bool),
         switch_rows=rows.index.to_numpy(),
         stay=rows["on_protocol"].to_numpy(float),
-        switch_numerator=base,
+        switch_numerator=patterns,
+        numerator_pattern=pattern.astype(int),
         numerator_rule=_ColumnRule(base_dummies, [], np.array([], dtype=int)),
         switch_denominator=full,
         denominator_rule=_ColumnRule(base_dummies, blocks, centred),
@@ -647,23 +655,42 @@ def per_protocol_arrays(transfers: pd.DataFrame, *, covariates: Sequence[str]) -
     )
 
 
-def _stay_probability(arrays: PerProtocolArrays, X: np.ndarray, rule: _ColumnRule, f: np.ndarray) -> np.ndarray:
-    """Fitted probability of staying on the assigned arm on the rows of weight ``f > 0``."""
+def _stay_probability(
+    arrays: PerProtocolArrays, X: np.ndarray, rule: _ColumnRule, f: np.ndarray, pattern: np.ndarray | None = None
+) -> np.ndarray:
+    """Fitted probability of staying on the assigned arm on the rows of weight ``f > 0``.
+
+    With ``pattern`` (the row of ``X`` of each switch-model row: ``X`` holds the distinct
+    covariate patterns), the rows are grouped as binomial counts per pattern: the same
+    likelihood and estimate at the cost of a few rows.
+    """
+    stay = arrays.stay
+    if pattern is not None:
+        trials = np.bincount(pattern, weights=f, minlength=len(X))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            stay = np.bincount(pattern, weights=f * arrays.stay, minlength=len(X)) / trials
+        f, rows = trials, pattern[f > 0]
     design = _resample_design(X, f, rule)
     used = f > 0
     if not _full_rank(design):
         raise ModelError("weighted logistic model: singular information (an empty arm or covariate level)")
-    fit = fit_binomial_irls(design, arrays.stay[used], f[used], coef_tol=1e-12, max_iter=100)
+    fit = fit_binomial_irls(design, stay[used], f[used], coef_tol=1e-12, max_iter=100)
     if not fit.converged:
         raise ModelError("weighted logistic model did not converge (separation in the weighted data?)")
-    return fit.fitted
+    if pattern is None:
+        return fit.fitted
+    by_pattern = np.full(len(X), np.nan)
+    by_pattern[used] = fit.fitted
+    return by_pattern[rows]
 
 
 def _switch_log_weights(arrays: PerProtocolArrays, f_row: np.ndarray) -> np.ndarray:
     """Log of the cumulative stabilised switch weight of every row (NaN off protocol)."""
     f = f_row[arrays.switch_rows].astype(float)
     try:
-        p_num = _stay_probability(arrays, arrays.switch_numerator, arrays.numerator_rule, f)
+        p_num = _stay_probability(
+            arrays, arrays.switch_numerator, arrays.numerator_rule, f, pattern=arrays.numerator_pattern
+        )
         p_den = _stay_probability(arrays, arrays.switch_denominator, arrays.denominator_rule, f)
     except ModelError as exc:
         n_switch = int(f @ (arrays.stay == 0))
