@@ -4,9 +4,18 @@ import os
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis.methods import resampling
-from analysis.methods.resampling import bootstrap, bootstrap_rows, map_chunks, percentile_interval
+from analysis.methods.resampling import (
+    bootstrap,
+    bootstrap_frequencies,
+    bootstrap_rows,
+    frequency_bootstrap,
+    map_chunks,
+    percentile_interval,
+)
+from analysis.models.multinomial import fit_multinomial_logit
 
 
 def _mean_y(sample):
@@ -54,3 +63,56 @@ def test_bootstrap_se_of_mean_matches_theory():
     assert abs(reps.std(ddof=1) / (data["y"].std(ddof=1) / 20) - 1) < 0.08
     low, high = percentile_interval(reps)
     assert low[0] < data["y"].mean() < high[0]
+
+
+def _weighted_mean_y(data, counts):
+    y, cluster = data
+    w = counts[cluster]
+    return np.sum(w * y) / np.sum(w)
+
+
+def test_frequency_bootstrap_draws_the_resamples_of_the_row_bootstrap():
+    """Replicate b of the frequency bootstrap weights each cluster by its number of draws in
+    replicate b of the row bootstrap (same seed, clusters in sorted order), for any workers."""
+    rng = np.random.default_rng(4)
+    data = pd.DataFrame({"id": rng.choice(list("qwertyuiopasdfgh"), 120), "y": rng.normal(size=120)})
+    codes, labels = pd.factorize(data["id"], sort=True)
+    for ss in np.random.SeedSequence(9).spawn(5):
+        rows = bootstrap_rows(cluster=data["id"], seed_sequence=ss)
+        drawn_rows = data.iloc[rows].groupby("id").size().reindex(labels, fill_value=0) / data.groupby("id").size()
+        counts = pd.Series(bootstrap_frequencies(len(labels), seed_sequence=ss), index=labels)
+        pd.testing.assert_series_equal(
+            drawn_rows.reindex(labels).astype(int), counts, check_names=False, check_index_type=False
+        )
+    rows_reps = bootstrap(_mean_y, data, n_boot=30, seed=5, cluster="id")
+    freq_reps = frequency_bootstrap(
+        _weighted_mean_y, (data["y"].to_numpy(), codes), n_clusters=len(labels), n_boot=30, seed=5
+    )
+    np.testing.assert_allclose(freq_reps, rows_reps, rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_frequency_bootstrap_identical_for_one_and_two_workers(monkeypatch):
+    monkeypatch.setattr(resampling, "POOL_START_SECONDS", -1.0)  # the two workers do start
+    rng = np.random.default_rng(6)
+    codes = rng.integers(0, 25, 150)
+    data = (rng.normal(size=150), codes)
+    one = frequency_bootstrap(_weighted_mean_y, data, n_clusters=25, n_boot=40, seed=3, n_jobs=1)
+    two = frequency_bootstrap(_weighted_mean_y, data, n_clusters=25, n_boot=40, seed=3, n_jobs=2)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_frequency_weighted_multinomial_equals_the_fit_on_repeated_rows():
+    rng = np.random.default_rng(8)
+    X = np.column_stack([np.ones(90), rng.normal(size=90), rng.integers(0, 2, 90)])
+    codes = rng.integers(0, 3, 90)
+    counts = rng.integers(0, 4, 90)
+    keep = counts > 0
+    beta_w, cov_w, probs_w = fit_multinomial_logit(X[keep], codes[keep], n_classes=3, weights=counts[keep])
+    rep = np.repeat(np.arange(90), counts)
+    beta_r, cov_r, _ = fit_multinomial_logit(X[rep], codes[rep], n_classes=3)
+    np.testing.assert_allclose(beta_w, beta_r, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(cov_w, cov_r, rtol=1e-9, atol=1e-14)
+    started = fit_multinomial_logit(X[keep], codes[keep], n_classes=3, weights=counts[keep], start=beta_r * 0.9)
+    np.testing.assert_allclose(started[0], beta_r, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(probs_w.sum(axis=1), 1)

@@ -20,6 +20,7 @@ from analysis.data.cohort import Cohort, load_cohort
 from analysis.data.synthetic import write_cohort
 from analysis.methods import outcomes
 from analysis.methods import target_trial as tt
+from analysis.methods.resampling import bootstrap_frequencies
 from analysis.study.s03_outcomes_logistic import with_transfer_band
 
 REF = Path(__file__).parent / "reference"
@@ -174,6 +175,82 @@ def test_longitudinal_models_match_r(fixed_course, r_values, function, prefix):
         row = rows.loc[f"treatment_arm[{arm}]"]
         assert row["coef"] == pytest.approx(r_values[(f"{prefix}_coef", arm)], rel=1e-5, abs=1e-8)
         assert row["std_error"] == pytest.approx(r_values[(f"{prefix}_robust_se", arm)], rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# bootstrap replicates by frequency weights = replicates on copied courses
+# ---------------------------------------------------------------------------------------------
+def _reference_curves(t: pd.DataFrame, *, max_k: int, groups) -> np.ndarray:
+    """Per-protocol cumulative live birth computed the direct way, as the suite did before
+    frequency weights: weights from the R-checked :func:`switch_weights` and
+    :func:`baseline_weights` on the rows themselves (copies of a woman as separate women), then
+    plain weighted shares transfer by transfer."""
+    t = t.assign(patient_id=np.cumsum(t["k"].to_numpy() == 1).astype(str)).reset_index(drop=True)
+    women = t[t["k"] == 1]
+    bw = tt.baseline_weights(women, covariates=COV)
+    bmap = pd.Series(bw.to_numpy(), index=women.loc[bw.index, "patient_id"].to_numpy())
+    w = tt.switch_weights(t, covariates=COV).to_numpy() * t["patient_id"].map(bmap).to_numpy(float)
+    out = []
+    for g in groups:
+        in_g = np.ones(len(t), bool) if g == "all" else (t["profile_group"].astype(str) == g).to_numpy()
+        for arm in tt.ARMS:
+            h, c = np.full(max_k, np.nan), np.full(max_k, np.nan)
+            for j in range(1, max_k + 1):
+                m = in_g & (t["assigned_arm"].to_numpy() == arm) & np.isfinite(w) & (t["k"].to_numpy() == j)
+                lb, cont = t["lb"].to_numpy(float), t["continued"].to_numpy(float)
+                at, af = m & np.isfinite(lb), m & (lb == 0) & np.isfinite(cont)
+                if at.any():
+                    h[j - 1] = np.sum(w[at] * lb[at]) / np.sum(w[at])
+                if af.any():
+                    c[j - 1] = np.sum(w[af] * cont[af]) / np.sum(w[af])
+            out.append(tt._cumulative(h, c))
+    return np.concatenate(out)
+
+
+def _copied_courses(t: pd.DataFrame, counts: np.ndarray) -> pd.DataFrame:
+    """The resample as rows: each woman's course repeated as many times as she was drawn."""
+    codes = pd.factorize(t["patient_id"], sort=True)[0]
+    rows_of = pd.Series(np.arange(len(t))).groupby(codes).apply(list)
+    picked = [r for i in np.repeat(np.arange(len(counts)), counts) for r in rows_of[i]]
+    return t.iloc[picked].reset_index(drop=True)
+
+
+def test_frequency_weighted_curves_equal_the_direct_computation_on_copied_courses(fixed_course):
+    """All data, a bootstrap resample, and all data without the reference centre (the first
+    present centre then takes its place): the frequency-weighted refit of both weight models
+    gives the same curves as refitting them on the copied rows."""
+    # centre C1 renamed last: without the reference centre (then C2) the weight models are
+    # still estimable (without C1 the switch model is separated, here as on copied rows)
+    t = fixed_course.transfers.assign(center_id=lambda d: d["center_id"].replace({"C1": "C9"}))
+    groups = ["all", "dysregulated", "balanced"]
+    arrays = tt.per_protocol_arrays(t, covariates=COV)
+    drawn = bootstrap_frequencies(arrays.n_women, seed_sequence=np.random.SeedSequence(7))
+    centre = t.groupby("patient_id", sort=True)["center_id"].first().astype(str).to_numpy()
+    without_first_centre = (centre != np.unique(centre)[0]).astype(int)
+    assert (drawn > 1).any() and (drawn == 0).any()
+    for counts in (np.ones(arrays.n_women, int), drawn, without_first_centre):
+        ours = tt.per_protocol_curves(arrays, counts, max_k=3, groups=groups)
+        direct = _reference_curves(_copied_courses(t, counts), max_k=3, groups=groups)
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(direct))
+        np.testing.assert_allclose(ours, direct, rtol=1e-9, atol=1e-12)
+
+
+def test_a_bootstrap_replicate_costs_a_bounded_number_of_python_calls(fixed_course):
+    """Counting interpreter calls (deterministic, unlike timing): a replicate refits two
+    logistic models and a multinomial one on arrays built once. Rebuilding the course table and
+    the designs in every replicate cost about 50,000 calls per replicate."""
+    import cProfile
+    import pstats
+
+    def calls(n_boot: int) -> int:
+        profile = cProfile.Profile()
+        profile.enable()
+        tt.per_protocol_cumulative(fixed_course, covariates=COV, n_boot=n_boot, seed=3, notebook="t", model_id="t")
+        profile.disable()
+        return pstats.Stats(profile).total_calls
+
+    per_replicate = (calls(6) - calls(2)) / 4
+    assert per_replicate < 5000, per_replicate
 
 
 # ---------------------------------------------------------------------------------------------

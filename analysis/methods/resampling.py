@@ -51,7 +51,16 @@ POOL_START_SECONDS = 3.0
 #: Environment variable naming a Dask scheduler (``tcp://host:8786``) for the replicates.
 SCHEDULER_VARIABLE = "ENDOIMMUNE_DASK_SCHEDULER"
 
-__all__ = ["SCHEDULER_VARIABLE", "bootstrap", "bootstrap_rows", "map_chunks", "percentile_interval", "resolve_jobs"]
+__all__ = [
+    "SCHEDULER_VARIABLE",
+    "bootstrap",
+    "bootstrap_frequencies",
+    "bootstrap_rows",
+    "frequency_bootstrap",
+    "map_chunks",
+    "percentile_interval",
+    "resolve_jobs",
+]
 
 
 def resolve_jobs(n_jobs: int | None) -> int:
@@ -99,6 +108,29 @@ def bootstrap_rows(
     lengths = sizes[drawn]
     offsets = np.repeat(starts[drawn] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
     return order[np.arange(lengths.sum()) + offsets]
+
+
+def bootstrap_frequencies(n_clusters: int, *, seed_sequence: np.random.SeedSequence) -> np.ndarray:
+    """Return how many times each cluster is drawn in one resample.
+
+    The draws are those of :func:`bootstrap_rows` with the same seed: cluster ``i`` is the
+    ``i``-th label in sorted order, so a statistic of frequency weights and the same statistic
+    of the resampled rows see the same resample.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters (or rows, without clusters).
+    seed_sequence : numpy.random.SeedSequence
+        The replicate's own seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        Counts (int), one per cluster, summing to ``n_clusters``.
+    """
+    rng = np.random.default_rng(seed_sequence)
+    return np.bincount(rng.integers(0, n_clusters, size=n_clusters), minlength=n_clusters)
 
 
 def map_chunks(function: Callable, shared, chunks: list, *, jobs: int) -> list:
@@ -216,15 +248,77 @@ def bootstrap(
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     labels = data[cluster].to_numpy() if isinstance(cluster, str) else cluster
+    return _replicates(_run_chunk, (statistic, data, labels, kwargs), n_boot=n_boot, seed=seed, n_jobs=n_jobs)
+
+
+def _replicates(run_chunk: Callable, shared, *, n_boot: int, seed: int, n_jobs: int | None) -> np.ndarray:
+    """The replicates of ``run_chunk(shared, seeds)`` over chunks of the replicate seeds, one row each."""
     seeds = _replicate_seeds(seed, n_boot)
     jobs = min(resolve_jobs(n_jobs), n_boot)
     n_chunks = min(n_boot, 16) if jobs > 1 or os.environ.get(SCHEDULER_VARIABLE) else 1
     bounds = np.linspace(0, n_boot, n_chunks + 1).astype(int)
     chunks = [seeds[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    shared = (statistic, data, labels, kwargs)
-    results = [r for chunk in map_chunks(_run_chunk, shared, chunks, jobs=jobs) for r in chunk]
+    results = [r for chunk in map_chunks(run_chunk, shared, chunks, jobs=jobs) for r in chunk]
     width = max((len(r) for r in results if r is not None), default=1)
     return np.vstack([r if r is not None else np.full(width, np.nan) for r in results])
+
+
+def _run_frequency_chunk(shared, seeds) -> list:
+    statistic, data, n_clusters, kwargs, failures = shared
+    out = []
+    for ss in seeds:
+        counts = bootstrap_frequencies(n_clusters, seed_sequence=ss)
+        try:
+            out.append(np.atleast_1d(np.asarray(statistic(data, counts, **kwargs), dtype=float)))
+        except failures:
+            out.append(None)
+    return out
+
+
+def frequency_bootstrap(
+    statistic: Callable,
+    data,
+    *,
+    n_clusters: int,
+    n_boot: int = 1000,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+    failures: tuple[type[BaseException], ...] = (Exception,),
+    **kwargs,
+) -> np.ndarray:
+    """Return bootstrap replicates of a statistic of frequency weights.
+
+    The statistic receives the data once built and, per replicate, how many times each cluster
+    was drawn (:func:`bootstrap_frequencies`): a statistic that is a function of weighted sums
+    (estimating equations, weighted means) then needs no resampled copy of the data. Replicate
+    ``b`` draws the same clusters as replicate ``b`` of :func:`bootstrap` with the same
+    ``seed`` and the clusters in sorted order, whatever ``n_jobs``.
+
+    Parameters
+    ----------
+    statistic : callable
+        ``statistic(data, counts, **kwargs)`` returning a 1-d array of fixed length;
+        module-level (picklable) when ``n_jobs > 1``.
+    data : object
+        Whatever the statistic needs, built once (sent once per worker chunk).
+    n_clusters : int
+        Number of clusters resampled.
+    n_boot, seed, n_jobs
+        As in :func:`bootstrap`.
+    failures : tuple of exception types
+        Exceptions that make a replicate missing (a row of NaN) instead of stopping.
+    **kwargs
+        Passed to ``statistic``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_boot, k)``, replicate ``b`` in row ``b``.
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    shared = (statistic, data, int(n_clusters), kwargs, tuple(failures))
+    return _replicates(_run_frequency_chunk, shared, n_boot=n_boot, seed=seed, n_jobs=n_jobs)
 
 
 def percentile_interval(replicates: np.ndarray, *, conf_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

@@ -43,8 +43,10 @@ from analysis.core.exceptions import ModelError
 from analysis.data.cohort import Cohort
 from analysis.methods.effects import weighted_logit
 from analysis.methods.propensity import iptw_weights, propensity_scores
-from analysis.methods.resampling import bootstrap, percentile_interval
-from analysis.models.design import covariate_design, is_categorical, level_term
+from analysis.methods.resampling import frequency_bootstrap, percentile_interval
+from analysis.models.design import covariate_design, covariate_sources, is_categorical, level_term, model_frame
+from analysis.models.logistic import fit_binomial_irls
+from analysis.models.multinomial import fit_multinomial_logit
 from analysis.models.survival import cox_counting_process_fit
 from analysis.models.tidy import estimate_rows
 
@@ -410,22 +412,6 @@ def _cumulative(h: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.cumsum(reach * h)
 
 
-def _pp_curves(t: pd.DataFrame, w: np.ndarray, max_k: int) -> dict[str, np.ndarray]:
-    out = {}
-    for arm in ("none", "personalized", "empirical"):
-        m = (t["assigned_arm"].to_numpy() == arm) & np.isfinite(w)
-        h, c = np.zeros(max_k), np.ones(max_k)
-        k = np.minimum(t["k"].to_numpy(), max_k + 1)
-        lb, cont = t["lb"].to_numpy(float), t["continued"].to_numpy(float)
-        for j in range(1, max_k + 1):  # at most max_k transfers; vectorised over women
-            at = m & (k == j) & np.isfinite(lb)
-            h[j - 1] = np.sum(w[at] * lb[at]) / np.sum(w[at]) if at.any() else np.nan
-            af = m & (k == j) & (lb == 0) & np.isfinite(cont)
-            c[j - 1] = np.sum(w[af] * cont[af]) / np.sum(w[af]) if af.any() else np.nan
-        out[arm] = _cumulative(h, c)
-    return out
-
-
 @dataclass(frozen=True)
 class CumulativeResult:
     """Per-protocol cumulative live birth by transfer number under each strategy.
@@ -448,29 +434,365 @@ class CumulativeResult:
     n_failed_replicates: int
 
 
-def _pp_weights(t: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
-    """Baseline IPTW × cumulative switch IPCW of every transfer row (NaN off protocol)."""
-    women = t[t["k"] == 1]
-    sw = switch_weights(t, covariates=covariates).to_numpy()
-    bw = baseline_weights(women, covariates=covariates)
-    bmap = pd.Series(bw.to_numpy(), index=women.loc[bw.index, "patient_id"].to_numpy())
-    return sw * t["patient_id"].map(bmap).to_numpy(float)
+# ---------------------------------------------------------------------------------------------
+# per-protocol cumulative live birth: arrays built once, bootstrap by frequency weights
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _ColumnRule:
+    """How a design built once on all rows becomes the design of a weighted resample.
+
+    Refitting on a resample of whole courses, the row design would drop the levels absent from
+    the resample, let the first present level stand in for an absent reference, and centre
+    numeric covariates at the resample's mean. With frequency weights the same model is the
+    full design with these columns dropped and these centred: the same column space, so the
+    same fitted probabilities.
+
+    Attributes
+    ----------
+    dummies : list of (ndarray, ndarray)
+        Columns of one level each (reference never a column) and, position by position, the
+        columns that go with them (interactions); both dropped where the level has no weight.
+    categorical : list of ndarray
+        The dummy columns of one categorical covariate, in sorted level order; absent levels
+        dropped, and the first present one too when the reference is absent.
+    centred : ndarray
+        Numeric columns centred at their weighted mean.
+    """
+
+    dummies: list[tuple[np.ndarray, np.ndarray]]
+    categorical: list[np.ndarray]
+    centred: np.ndarray
 
 
-def _pp_statistic(t: pd.DataFrame, *, covariates: Sequence[str], max_k: int, groups: Sequence[str]) -> np.ndarray:
+def _categorical_blocks(data: pd.DataFrame, covariates: Sequence[str], offset: int) -> tuple[list, list]:
+    """Dummy-column blocks of the categorical covariates and the numeric columns, by position
+    in :func:`analysis.models.design.covariate_design` (without intercept) plus ``offset``."""
+    sources = list(covariate_sources(data, covariates, intercept=False).values())
+    blocks, numeric = [], []
+    for c in dict.fromkeys(sources):
+        pos = offset + np.flatnonzero(np.array(sources) == c)
+        if is_categorical(c, data):
+            blocks.append(pos)
+        else:
+            numeric.extend(pos.tolist())
+    return blocks, numeric
+
+
+def _resample_design(X: np.ndarray, f: np.ndarray, rule: _ColumnRule) -> np.ndarray:
+    """Return the design of a resample given by frequency weights ``f`` (rows of ``f > 0``)."""
+    col_weight = f @ X  # integer sums: exact, so "absent" is an exact zero
+    keep = np.ones(X.shape[1], bool)
+    for levels, followers in rule.dummies:
+        absent = col_weight[levels] == 0
+        keep[levels[absent]] = False
+        keep[followers[absent]] = False
+    total = f.sum()
+    for block in rule.categorical:
+        keep[block[col_weight[block] == 0]] = False
+        if col_weight[block].sum() == total:  # the reference level is absent: the first present replaces it
+            keep[block[keep[block]][:1]] = False
+    used = f > 0
+    out = X[used]
+    if len(rule.centred):
+        out[:, rule.centred] -= col_weight[rule.centred] / total
+    return out[:, keep]
+
+
+def _full_rank(X: np.ndarray) -> bool:
+    return np.linalg.matrix_rank(X) == X.shape[1]
+
+
+@dataclass(frozen=True)
+class PerProtocolArrays:
+    """Everything the per-protocol cumulative live birth needs, as arrays over transfer rows.
+
+    Built once from a course (:func:`per_protocol_arrays`); a bootstrap replicate is a vector of
+    how many times each woman was drawn (:func:`per_protocol_curves`), so no replicate copies a
+    table or rebuilds a design.
+
+    Attributes
+    ----------
+    woman : ndarray
+        Woman of each transfer row, numbered in sorted ``patient_id`` order (the clusters of
+        :func:`analysis.methods.resampling.bootstrap`).
+    n_women : int
+    position : ndarray
+        ``k - 1``: rows of a woman are consecutive, in transfer order.
+    arm : ndarray
+        Assigned arm of each row as a position in :data:`ARMS` (-1 for none of them).
+    k, lb, continued : ndarray
+        Transfer number, live birth (NaN unknown), came back after a failure (NaN censored).
+    group, group_levels : ndarray, list of str
+        Profile group of each row, as a position in ``group_levels``.
+    on_protocol : ndarray
+        Arm unchanged so far.
+    switch_rows, stay : ndarray
+        Rows of the model of staying on the assigned arm, and whether the woman stayed.
+    switch_numerator, numerator_pattern : ndarray
+        The numerator's design (assigned arm by profile group and transfer number) has few
+        distinct rows: those rows, and the one of each switch-model row.
+    switch_denominator : ndarray
+        The denominator's design (plus the baseline covariates) on every switch-model row.
+    numerator_rule, denominator_rule : _ColumnRule
+    women_rows, women_arm, women_X, women_rule
+        First-transfer rows with complete covariates, their arm (position in :data:`ARMS`) and
+        the multinomial propensity design.
+    women_start : ndarray
+        Its coefficients on all women (the start of every refit; empty when not estimable).
+    """
+
+    woman: np.ndarray
+    n_women: int
+    position: np.ndarray
+    arm: np.ndarray
+    k: np.ndarray
+    lb: np.ndarray
+    continued: np.ndarray
+    group: np.ndarray
+    group_levels: list[str]
+    on_protocol: np.ndarray
+    switch_rows: np.ndarray
+    stay: np.ndarray
+    switch_numerator: np.ndarray
+    numerator_pattern: np.ndarray
+    numerator_rule: _ColumnRule
+    switch_denominator: np.ndarray
+    denominator_rule: _ColumnRule
+    women_rows: np.ndarray
+    women_arm: np.ndarray
+    women_X: np.ndarray
+    women_rule: _ColumnRule
+    women_start: np.ndarray
+
+
+def per_protocol_arrays(transfers: pd.DataFrame, *, covariates: Sequence[str]) -> PerProtocolArrays:
+    """Return the arrays of the per-protocol cumulative live birth of a course's transfers.
+
+    The designs are those of :func:`switch_weights` and :func:`baseline_weights`, built once on
+    every row; :func:`per_protocol_curves` reweights them.
+
+    Parameters
+    ----------
+    transfers : DataFrame
+        :attr:`Course.transfers` (rows of a woman consecutive, in transfer order).
+    covariates : sequence of str
+        Baseline confounders.
+
+    Returns
+    -------
+    PerProtocolArrays
+    """
+    t = transfers.reset_index(drop=True)
+    codes, uniques = pd.factorize(t["patient_id"], sort=True)
+    position = t["k"].to_numpy(int) - 1
+    start = np.r_[True, codes[1:] != codes[:-1]]
+    if (position != np.where(start, 0, np.r_[0, position[:-1]] + 1)).any():
+        raise ModelError("per-protocol arrays: the transfers of each woman must be consecutive rows with k = 1, 2, …")
+    group_codes, group_levels = pd.factorize(t["profile_group"].astype(str), sort=True)
+    arm_text = t["assigned_arm"].astype(str).to_numpy()
+    arm = np.full(len(t), -1)
+    for i, a in enumerate(ARMS):
+        arm[arm_text == a] = i
+
+    # model of staying on the assigned arm (as switch_weights builds it)
+    prev_on = t.groupby("patient_id")["on_protocol"].shift().astype("boolean").fillna(True).astype(bool)
+    rows = t[(t["k"] > 1) & prev_on]
+    rows = _complete(rows, ["assigned_arm", "profile_group", "k", "earlier_failures", *covariates])
+    arm_x, _ = _dummies(rows["assigned_arm"], ARMS, "assigned_arm")
+    dys = (rows["profile_group"].astype(str) == "dysregulated").to_numpy(float)[:, None]
+    k_col = np.minimum(rows["k"].to_numpy(float), 4)[:, None]
+    base = np.column_stack([np.ones(len(rows)), arm_x, dys, arm_x * dys, k_col])
+    n_arm = arm_x.shape[1]
+    levels = np.arange(1, 1 + n_arm)
+    base_dummies = [(levels, levels + n_arm + 1)]
+    hist_cov = [c for c in covariates if c not in ("profile_group",)]
+    hist, _ = covariate_design(rows, hist_cov, intercept=False)
+    extra = [] if "prior_failed_transfers" in covariates else [rows["earlier_failures"].to_numpy(float)[:, None]]
+    full = np.column_stack([base, *extra, hist])
+    # numeric baseline covariates centred (as _covariate_matrix does), earlier failures not
+    blocks, numeric = _categorical_blocks(rows, hist_cov, base.shape[1] + len(extra))
+    centred = np.array(numeric, dtype=int)
+
+    patterns, pattern = np.unique(base, axis=0, return_inverse=True)
+    pattern = pattern.ravel()
+
+    # baseline multinomial propensity (as propensity_scores builds it)
+    first = t[t["k"] == 1].assign(treatment_arm=lambda d: d["assigned_arm"].astype(str))
+    women = model_frame(first, ["treatment_arm", *covariates])
+    unknown = sorted(set(women["treatment_arm"]) - set(ARMS))
+    if unknown:
+        raise ModelError(f"per-protocol weights: assigned arm(s) {unknown} are none of {list(ARMS)}")
+    women_X, _ = covariate_design(women, covariates)
+    w_blocks, _ = _categorical_blocks(women, covariates, 1)
+    women_arm = pd.Categorical(women["treatment_arm"], categories=list(ARMS)).codes.astype(int)
+    try:
+        start = fit_multinomial_logit(women_X, women_arm, n_classes=len(ARMS), max_iter=100)[0]
+    except ModelError:
+        start = np.empty((0, len(ARMS) - 1))  # per_protocol_curves says why
+    return PerProtocolArrays(
+        woman=codes,
+        n_women=len(uniques),
+        position=position,
+        arm=arm,
+        k=t["k"].to_numpy(int),
+        lb=t["lb"].to_numpy(float),
+        continued=t["continued"].to_numpy(float),
+        group=group_codes,
+        group_levels=list(group_levels),
+        on_protocol=t["on_protocol"].to_numpy(bool),
+        switch_rows=rows.index.to_numpy(),
+        stay=rows["on_protocol"].to_numpy(float),
+        switch_numerator=patterns,
+        numerator_pattern=pattern.astype(int),
+        numerator_rule=_ColumnRule(base_dummies, [], np.array([], dtype=int)),
+        switch_denominator=full,
+        denominator_rule=_ColumnRule(base_dummies, blocks, centred),
+        women_rows=women.index.to_numpy(),
+        women_arm=women_arm,
+        women_X=women_X,
+        women_rule=_ColumnRule([], w_blocks, np.array([], dtype=int)),
+        women_start=start,
+    )
+
+
+def _stay_probability(
+    arrays: PerProtocolArrays, X: np.ndarray, rule: _ColumnRule, f: np.ndarray, pattern: np.ndarray | None = None
+) -> np.ndarray:
+    """Fitted probability of staying on the assigned arm on the rows of weight ``f > 0``.
+
+    With ``pattern`` (the row of ``X`` of each switch-model row: ``X`` holds the distinct
+    covariate patterns), the rows are grouped as binomial counts per pattern: the same
+    likelihood and estimate at the cost of a few rows.
+    """
+    stay = arrays.stay
+    if pattern is not None:
+        trials = np.bincount(pattern, weights=f, minlength=len(X))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            stay = np.bincount(pattern, weights=f * arrays.stay, minlength=len(X)) / trials
+        f, rows = trials, pattern[f > 0]
+    design = _resample_design(X, f, rule)
+    used = f > 0
+    if not _full_rank(design):
+        raise ModelError("weighted logistic model: singular information (an empty arm or covariate level)")
+    fit = fit_binomial_irls(design, stay[used], f[used], coef_tol=1e-12, max_iter=100)
+    if not fit.converged:
+        raise ModelError("weighted logistic model did not converge (separation in the weighted data?)")
+    if pattern is None:
+        return fit.fitted
+    by_pattern = np.full(len(X), np.nan)
+    by_pattern[used] = fit.fitted
+    return by_pattern[rows]
+
+
+def _switch_log_weights(arrays: PerProtocolArrays, f_row: np.ndarray) -> np.ndarray:
+    """Log of the cumulative stabilised switch weight of every row (NaN off protocol)."""
+    f = f_row[arrays.switch_rows].astype(float)
+    try:
+        p_num = _stay_probability(
+            arrays, arrays.switch_numerator, arrays.numerator_rule, f, pattern=arrays.numerator_pattern
+        )
+        p_den = _stay_probability(arrays, arrays.switch_denominator, arrays.denominator_rule, f)
+    except ModelError as exc:
+        n_switch = int(f @ (arrays.stay == 0))
+        raise ModelError(
+            f"the model of staying on the assigned arm cannot be estimated ({exc}): {n_switch} "
+            f"switch(es) of arm among {int(f.sum())} later transfers; some assigned arm × profile group has too few "
+            "switches (or none) for per-protocol weights"
+        ) from None
+    step = np.zeros(len(arrays.woman))
+    used = arrays.switch_rows[f > 0]
+    stay = arrays.stay[f > 0]
+    step[used] = np.where(stay == 1, np.log(p_num / p_den), np.nan)
+    step[~arrays.on_protocol] = np.nan  # censored from the switch on
+    cum = step.copy()
+    for j in range(1, int(arrays.position.max(initial=0)) + 1):  # transfers of a course, vectorised over women
+        at = np.flatnonzero(arrays.position == j)
+        cum[at] = cum[at - 1] + step[at]
+    return cum
+
+
+def _baseline_weight(arrays: PerProtocolArrays, f_women: np.ndarray) -> np.ndarray:
+    """Stabilised inverse probability of the assigned arm of every woman (NaN without covariates)."""
+    f = f_women[arrays.woman[arrays.women_rows]].astype(float)
+    used = f > 0
+    arm = arrays.women_arm[used]
+    present = np.bincount(arm, weights=f[used], minlength=len(ARMS)) > 0
+    if not present.all():
+        raise ModelError(
+            f"propensity model: arm(s) {[a for a, p in zip(ARMS, present) if not p]} have no patient with complete "
+            "covariates; the arm comparison cannot be made"
+        )
+    X = _resample_design(arrays.women_X, f, arrays.women_rule)
+    if not _full_rank(X):
+        raise ModelError("propensity model: singular information (an empty covariate level)")
+    start = arrays.women_start if arrays.women_start.shape[0] == X.shape[1] else None
+    _, _, probs = fit_multinomial_logit(X, arm, n_classes=len(ARMS), weights=f[used], start=start, max_iter=100)
+    share = np.bincount(arm, weights=f[used], minlength=len(ARMS)) / f[used].sum()
+    out = np.full(arrays.n_women, np.nan)
+    out[arrays.woman[arrays.women_rows[used]]] = share[arm] / probs[np.arange(len(arm)), arm]
+    return out
+
+
+def per_protocol_curves(
+    arrays: PerProtocolArrays, counts: np.ndarray | None = None, *, max_k: int, groups: Sequence[str]
+) -> np.ndarray:
     """Cumulative live birth by transfer for each group and arm, flattened (group, arm, k).
 
-    Works on a bootstrap resample of whole courses: a course starts at ``k == 1``, so copies of
-    one woman become separate women.
+    Parameters
+    ----------
+    arrays : PerProtocolArrays
+    counts : ndarray, optional
+        How many times each woman counts (a bootstrap resample of whole courses,
+        :func:`analysis.methods.resampling.bootstrap_frequencies`); default once each. Both
+        weight models are refitted with these frequency weights: the same fits as on the
+        resampled rows, without building them.
+    max_k : int
+        Transfers 1 … ``max_k``.
+    groups : sequence of str
+        ``all`` or a profile group.
+
+    Returns
+    -------
+    ndarray
+        ``len(groups) × len(ARMS) × max_k`` values.
     """
-    t = t.assign(patient_id=np.cumsum(t["k"].to_numpy() == 1).astype(str))
-    w = _pp_weights(t, covariates)
+    f_women = np.ones(arrays.n_women, int) if counts is None else np.asarray(counts)
+    f_row = f_women[arrays.woman]
+    logw = _switch_log_weights(arrays, f_row)
+    w = np.exp(logw) * _baseline_weight(arrays, f_women)[arrays.woman] * f_row
+    # one cell per (profile group, arm, transfer): every group's sums from one pass over the rows
+    n_groups = len(arrays.group_levels)
+    shape = (n_groups, len(ARMS), max_k)
+    on = np.isfinite(w) & (f_row > 0) & (arrays.arm >= 0) & (arrays.k <= max_k)
+    cell = (arrays.group * len(ARMS) + arrays.arm) * max_k + arrays.k - 1
+    h = _weighted_means(arrays.lb, w, cell, on & np.isfinite(arrays.lb), shape)
+    c = _weighted_means(arrays.continued, w, cell, on & (arrays.lb == 0) & np.isfinite(arrays.continued), shape)
     out = []
     for g in groups:
-        m = np.ones(len(t), bool) if g == "all" else (t["profile_group"].astype(str) == g).to_numpy()
-        curves = _pp_curves(t[m], w[m], max_k)
-        out += [curves[arm] for arm in ARMS]
+        at = [i for i, level in enumerate(arrays.group_levels) if g in ("all", level)]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            h_g, c_g = (
+                np.where(x[at, 2].sum(axis=0) > 0, x[at, 0].sum(axis=0) / x[at, 1].sum(axis=0), np.nan) for x in (h, c)
+            )
+        out += [_cumulative(h_g[i], c_g[i]) for i in range(len(ARMS))]
     return np.concatenate(out)
+
+
+def _weighted_means(values: np.ndarray, w: np.ndarray, cell: np.ndarray, rows: np.ndarray, shape) -> np.ndarray:
+    """Weighted sums of ``values``, sums of weights and row counts over ``rows``, by cell.
+
+    Returns
+    -------
+    ndarray
+        ``(n_groups, 3, n_arms, max_k)``: the three sums of each group.
+    """
+    size = int(np.prod(shape))
+    sums = [
+        np.bincount(cell[rows], weights=w[rows] * values[rows], minlength=size),
+        np.bincount(cell[rows], weights=w[rows], minlength=size),
+        np.bincount(cell[rows], minlength=size).astype(float),
+    ]
+    return np.stack([x.reshape(shape) for x in sums], axis=1)
 
 
 def per_protocol_cumulative(
@@ -493,20 +815,23 @@ def per_protocol_cumulative(
     give the cumulative live birth by transfer ``K`` with drop-out as it happens (a competing
     end of the course): :math:`\\sum_{k \\le K} h_k \\prod_{j<k}(1-h_j) c_j`. Intervals:
     percentile bootstrap over women (whole courses resampled, both weight models refitted in
-    every replicate; :func:`analysis.methods.resampling.bootstrap`, the same numbers for any
-    ``n_jobs``).
+    every replicate; the same numbers for any ``n_jobs``). The designs are built once
+    (:func:`per_protocol_arrays`) and a replicate refits them with each woman's number of draws
+    as frequency weights (:func:`analysis.methods.resampling.frequency_bootstrap`): the same
+    resamples, estimating equations and fits as refitting on copied rows, at a fraction of
+    the cost.
     """
-    t_all = course.transfers
     groups = list(groups)
-    point = _pp_statistic(t_all, covariates=covariates, max_k=max_k, groups=groups)
-    reps = bootstrap(
-        _pp_statistic,
-        t_all,
+    arrays = per_protocol_arrays(course.transfers, covariates=covariates)
+    point = per_protocol_curves(arrays, max_k=max_k, groups=groups)
+    reps = frequency_bootstrap(
+        per_protocol_curves,
+        arrays,
+        n_clusters=arrays.n_women,
         n_boot=n_boot,
         seed=seed,
-        cluster="patient_id",
         n_jobs=n_jobs,
-        covariates=list(covariates),
+        failures=(ModelError, np.linalg.LinAlgError),
         max_k=max_k,
         groups=groups,
     )
@@ -754,6 +1079,7 @@ def protocol_table(
 __all__ = [
     "Course",
     "CumulativeResult",
+    "PerProtocolArrays",
     "baseline_weights",
     "delay_by_arm",
     "discrete_time_hazard",
@@ -761,6 +1087,8 @@ __all__ = [
     "itt_cox",
     "per_protocol_cox",
     "per_protocol_cumulative",
+    "per_protocol_arrays",
+    "per_protocol_curves",
     "per_protocol_intervals",
     "protocol_table",
     "sequential_trials",

@@ -24,7 +24,14 @@ def multinomial_probabilities(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
 
 
 def fit_multinomial_logit(
-    X: np.ndarray, codes: np.ndarray, *, n_classes: int | None = None, tol: float = 1e-10, max_iter: int = 50
+    X: np.ndarray,
+    codes: np.ndarray,
+    *,
+    n_classes: int | None = None,
+    weights: np.ndarray | None = None,
+    start: np.ndarray | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 50,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit a multinomial logistic model.
 
@@ -36,6 +43,12 @@ def fit_multinomial_logit(
         Class of each row, 0 the reference.
     n_classes : int, optional
         Number of classes (default: ``codes.max() + 1``).
+    weights : ndarray (n,), optional
+        Frequency weights (a row of weight 2 counts as two rows; a bootstrap resample as the
+        number of times each row was drawn). Default: every row once.
+    start : ndarray (p, k−1), optional
+        Starting coefficients (a refit on resampled data converges in fewer steps from the
+        estimate on all data); default zero.
 
     Returns
     -------
@@ -54,19 +67,25 @@ def fit_multinomial_logit(
     k = int(n_classes or codes.max() + 1)
     Y = np.zeros((n, k))
     Y[np.arange(n), codes] = 1.0
-    beta = np.zeros((p, k - 1))
+    beta = np.zeros((p, k - 1)) if start is None else np.array(start, dtype=float).reshape((p, k - 1))
+    w = None if weights is None else np.asarray(weights, dtype=float)[:, None]
 
     def hessian(P):
         H = np.empty(((k - 1) * p, (k - 1) * p))
         for a in range(k - 1):
-            for b in range(k - 1):
+            for b in range(a + 1):
                 wab = P[:, a + 1] * ((a == b) - P[:, b + 1])
+                if w is not None:
+                    wab = wab * w[:, 0]
                 H[a * p : (a + 1) * p, b * p : (b + 1) * p] = (X * wab[:, None]).T @ X
+                # block (b, a) is the same product: P_a P_b = P_b P_a
+                H[b * p : (b + 1) * p, a * p : (a + 1) * p] = H[a * p : (a + 1) * p, b * p : (b + 1) * p]
         return H
 
     for _ in range(max_iter):
         P = multinomial_probabilities(X, beta)
-        grad = (X.T @ (Y[:, 1:] - P[:, 1:])).ravel(order="F")
+        resid = Y[:, 1:] - P[:, 1:]
+        grad = (X.T @ (resid if w is None else resid * w)).ravel(order="F")
         try:
             step = np.linalg.solve(hessian(P), grad)
         except np.linalg.LinAlgError:
