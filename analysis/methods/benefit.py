@@ -1032,6 +1032,13 @@ def benefit_matched_pairs(predicted: np.ndarray, treated: np.ndarray, y: np.ndar
     woman of the other arm with the closest predicted benefit (ties: the lower benefit, then the
     earlier position).
 
+    The other arm is sorted once by (benefit, position); the closest free woman is then the
+    first free one at or above the benefit sought or the last free one below it, found through
+    two "next free" pointer forests with path compression (union–find), so the matching takes
+    :math:`O(n \\log n)` time instead of scanning every free woman for every match
+    (:math:`O(n^2)`: 41 s for 13,169 pairs of the 100k-transfer cohort). The loop over the
+    women of the smaller arm is sequential by definition of greedy matching.
+
     Returns
     -------
     DataFrame
@@ -1039,22 +1046,51 @@ def benefit_matched_pairs(predicted: np.ndarray, treated: np.ndarray, y: np.ndar
         (mean of the two), ``observed_benefit`` (treated outcome − control outcome: −1, 0 or 1).
     """
     predicted, treated, y = (np.asarray(a, dtype=float) for a in (predicted, treated, y))
+    if np.isnan(predicted).any():
+        raise ValueError("benefit_matched_pairs: predicted benefit is missing for some women")
     t_pos, c_pos = np.flatnonzero(treated == 1), np.flatnonzero(treated == 0)
     small, large = (t_pos, c_pos) if len(t_pos) <= len(c_pos) else (c_pos, t_pos)
     small = small[np.lexsort((small, predicted[small]))]
-    free = np.ones(len(large), bool)
-    pairs = []
-    for i in small:
-        cand = np.flatnonzero(free)
-        if not len(cand):
-            break
-        dist = np.abs(predicted[large[cand]] - predicted[i])
-        j = cand[np.lexsort((large[cand], predicted[large[cand]], dist))[0]]
-        free[j] = False
-        ti, ci = (i, large[j]) if treated[i] == 1 else (large[j], i)
-        pairs.append((ti, ci))
-    tp = np.array([p[0] for p in pairs], dtype=int)
-    cp = np.array([p[1] for p in pairs], dtype=int)
+    large = large[np.lexsort((large, predicted[large]))]
+    values = predicted[large]
+    m = len(large)
+    run_start = np.searchsorted(values, values, side="left").tolist()  # first index of each equal-value run
+    above = np.searchsorted(values, predicted[small], side="left").tolist()  # first index with value ≥ sought
+    vals = values.tolist()
+    # up[k]: smallest free index ≥ k (m: none); down[k + 1]: largest free index ≤ k (0: none)
+    up, down = list(range(m + 1)), list(range(m + 1))
+
+    def root(parent, k):
+        r = k
+        while parent[r] != r:
+            r = parent[r]
+        while parent[k] != r:
+            parent[k], k = r, parent[k]
+        return r
+
+    chosen = []
+    for v, p in zip(predicted[small].tolist(), above):
+        right = root(up, p)
+        left = root(down, p) - 1  # largest free index < p
+        if left >= 0:
+            # among equal benefits the earliest position; among equally distant ones the lowest benefit
+            left = root(up, run_start[left])
+            gap = abs(vals[left] - v)
+            while True:
+                lower = root(down, run_start[left]) - 1
+                if lower < 0 or abs(vals[lower] - v) != gap:
+                    break
+                left = root(up, run_start[lower])
+        if right == m or (left >= 0 and abs(vals[left] - v) <= abs(vals[right] - v)):
+            j = left
+        else:
+            j = right
+        up[j], down[j + 1] = j + 1, j
+        chosen.append(j)
+    partner = large[np.asarray(chosen, dtype=int)]
+    is_t = treated[small] == 1
+    tp = np.where(is_t, small, partner).astype(int)
+    cp = np.where(is_t, partner, small).astype(int)
     return pd.DataFrame(
         {
             "treated_position": tp,
@@ -1065,18 +1101,68 @@ def benefit_matched_pairs(predicted: np.ndarray, treated: np.ndarray, y: np.ndar
     )
 
 
+def _tied_pairs(*keys: np.ndarray) -> int:
+    """Number of pairs of positions equal on every key."""
+    if len(keys[0]) < 2:
+        return 0
+    order = np.lexsort(keys)
+    change = np.zeros(len(order) - 1, bool)
+    for k in keys:
+        s = k[order]
+        change |= s[1:] != s[:-1]
+    runs = np.diff(np.flatnonzero(np.concatenate([[True], change, [True]])))
+    return int((runs * (runs - 1) // 2).sum())
+
+
+def _crossed_pairs(high: np.ndarray, low: np.ndarray) -> int:
+    """Number of pairs (u, v) with ``high[u] > high[v]`` and ``low[u] < low[v]``, in O(n log n log k).
+
+    Both arguments are dense ranks (0, 1, …). The pairs are split by the highest bit in which
+    the ranks of ``high`` differ: for each bit, within each group of equal higher bits, every
+    position with the bit set is counted against the positions without it whose ``low`` is
+    larger (one sort and two binary searches per bit).
+    """
+    k_low = int(low.max()) + 1 if len(low) else 1
+    total = 0
+    for bit in range(int(high.max()).bit_length() if len(high) else 0):
+        prefix = high >> (bit + 1)
+        on = ((high >> bit) & 1).astype(bool)
+        keys = np.sort(prefix[~on] * k_low + low[~on])
+        base = prefix[on] * k_low
+        total += int(
+            (
+                np.searchsorted(keys, base + k_low, side="left") - np.searchsorted(keys, base + low[on], side="right")
+            ).sum()
+        )
+    return total
+
+
 def concordance(score: np.ndarray, outcome: np.ndarray) -> tuple[float, int]:
     """Harrell's C between a score and an ordinal outcome: concordant share of the pairs with
-    different outcomes, score ties counted one half. Returns (C, number of usable pairs)."""
+    different outcomes, score ties counted one half. Returns (C, number of usable pairs).
+
+    Counted without forming the pairs: with :math:`P` the pairs of different outcome,
+    :math:`T` those among them tied on the score (pairs tied on the score minus pairs tied on
+    both) and :math:`D` the discordant ones (:func:`_crossed_pairs` on the ranks, splitting on
+    the variable with fewer distinct values), the concordant pairs are :math:`P - T - D` and
+    :math:`C = (P - T - D + T/2)/P`; :math:`O(n \\log n)` time and :math:`O(n)` memory.
+    """
     score, outcome = np.asarray(score, float), np.asarray(outcome, float)
-    ds = np.sign(score[:, None] - score[None, :])
-    do = np.sign(outcome[:, None] - outcome[None, :])
-    usable = np.triu(do != 0, k=1)
-    n = int(usable.sum())
-    if n == 0:
+    if np.isnan(score).any() or np.isnan(outcome).any():
+        raise ValueError("concordance: the score or the outcome has missing values")
+    n = len(score)
+    usable = n * (n - 1) // 2 - _tied_pairs(outcome)
+    if usable == 0:
         return np.nan, 0
-    agree = (ds * do)[usable]
-    return float(((agree > 0).sum() + 0.5 * (agree == 0).sum()) / n), n
+    tied = _tied_pairs(score) - _tied_pairs(score, outcome)
+    s_rank = np.unique(score, return_inverse=True)[1].astype(np.int64)
+    o_rank = np.unique(outcome, return_inverse=True)[1].astype(np.int64)
+    if o_rank.max() <= s_rank.max():
+        discordant = _crossed_pairs(o_rank, s_rank)
+    else:
+        discordant = _crossed_pairs(s_rank, o_rank)
+    concordant = usable - tied - discordant
+    return float((concordant + 0.5 * tied) / usable), usable
 
 
 def c_for_benefit(
