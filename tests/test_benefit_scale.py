@@ -11,8 +11,10 @@ old matching scanned every free woman for every match (about 9 s of CPU for 12,0
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import mannwhitneyu
 
@@ -128,3 +130,47 @@ def test_c_for_benefit_bootstrap_is_over_pairs_and_reproducible():
         == _brute_force_concordance(pairs["predicted_benefit"].to_numpy(), pairs["observed_benefit"].to_numpy())[0]
     )
     assert a["conf_low"] <= a["c_for_benefit"] <= a["conf_high"]
+
+
+def test_decision_curve_replicate_fits_each_drawn_woman_once_weighted_by_her_copies(monkeypatch):
+    """A bootstrap replicate's training fits get every drawn woman once, with her number of copies
+    as binomial weight (the likelihood of the copied rows; the old replicate copied the rows and
+    rebuilt the designs), and the folds still hold all copies of a woman together."""
+    causal = pd.read_csv(Path(__file__).parent / "reference" / "causal_data.csv")
+    clinical = ["age_at_biopsy_years", "bmi_kg_m2", "prior_failed_transfers", "center_id"]
+    arrays = benefit._benefit_arrays(
+        causal,
+        outcome="live_birth",
+        treatment="treatment_arm",
+        treated="personalized",
+        reference="none",
+        modifiers=["profile_group"],
+        covariates=clinical,
+    )
+    seen = []
+    real = benefit.fit_binomial_irls
+
+    def recording(x, proportion, trials, **kwargs):
+        seen.append((x.copy(), np.asarray(trials).copy()))
+        return real(x, proportion, trials, **kwargs)
+
+    monkeypatch.setattr(benefit, "fit_binomial_irls", recording)
+    pos = np.random.default_rng(10).integers(0, len(causal), len(causal))
+    benefit._decision_curve_replicate(
+        pos,
+        designs=benefit._replicate_designs(arrays),
+        effect_score=np.zeros(len(causal)),
+        profile=None,
+        treat_level="dysregulated",
+        thresholds=[0.0],
+        n_folds=5,
+        fold_seed=0,
+    )
+    counts = np.bincount(pos, minlength=len(causal))
+    drawn_pooled = counts[arrays["pool"]].sum()
+    assert len(seen) == 5
+    for x, trials in seen:
+        assert len(np.unique(x, axis=0)) == len(x)  # no woman twice (continuous covariates tell them apart)
+        assert set(np.unique(trials)) <= set(np.unique(counts[counts > 0]).astype(float))
+    # every drawn copy of a pooled woman is in the training set of all folds but her own
+    assert sum(t.sum() for _, t in seen) == 4 * drawn_pooled

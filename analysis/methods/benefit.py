@@ -857,19 +857,61 @@ def decision_curve(
     return pd.DataFrame(rows)
 
 
+def _replicate_designs(arrays: dict) -> dict:
+    """The benefit model's designs for every row, built once for all bootstrap replicates.
+
+    ``x``: the received arm; ``x_treated``, ``x_untreated``: every row with the arm set to 1
+    and to 0 (the counterfactual designs of the predicted benefit).
+    """
+    main, mods, t = arrays["main"], arrays["mods"], arrays["t"]
+    n = len(t)
+    return {
+        "y": arrays["y"],
+        "pool": arrays["pool"],
+        "x": _benefit_design(main, mods, t),
+        "x_treated": _benefit_design(main, mods, np.ones(n)),
+        "x_untreated": _benefit_design(main, mods, np.zeros(n)),
+    }
+
+
 def _decision_curve_replicate(
-    pos: np.ndarray, *, arrays, effect_score, profile, treat_level, thresholds, n_folds, fold_seed
+    pos: np.ndarray, *, designs, effect_score, profile, treat_level, thresholds, n_folds, fold_seed
 ) -> np.ndarray:
-    sample = {k: v[pos] for k, v in arrays.items()}
-    predicted = _out_of_fold_benefit(sample, pos, n_folds=n_folds, seed=fold_seed)
-    d = effect_score[pos]
-    prof = profile[pos] if profile is not None else None
+    """Net benefit of every rule and threshold on the bootstrap resample ``pos`` (rules in :func:`_rules` order).
+
+    The resample is held as the count of copies of each woman drawn rather than as copied
+    rows: copies of a woman share a fold, so each training fold is her rows once with her
+    count as binomial weight (the same likelihood as the copied rows, hence the same fit up
+    to the iterations' rounding) and the net benefits are count-weighted means. The folds are
+    those of :func:`_out_of_fold_benefit` on the copied rows (the drawn women in order of
+    position, permuted by ``fold_seed``), so a replicate is the copied-row replicate with
+    about 37% fewer rows in every fit and no design rebuilt.
+    """
+    counts = np.bincount(pos, minlength=len(effect_score))
+    women = np.flatnonzero(counts)
+    weight = counts[women].astype(float)
+    y, pool, x = designs["y"][women], designs["pool"][women], designs["x"][women]
+    fold = np.random.default_rng(fold_seed).permutation(len(women)) % n_folds
+    predicted = np.full(len(women), np.nan)
+    for k in range(n_folds):
+        test = fold == k
+        train = ~test & pool
+        if not test.any():
+            continue
+        fit = fit_binomial_irls(x[train], y[train], weight[train])
+        if not fit.converged:
+            raise ModelError("benefit model: did not converge in a cross-validation fold (separation)")
+        rows = women[test]
+        predicted[test] = _expit(designs["x_treated"][rows] @ fit.coef) - _expit(
+            designs["x_untreated"][rows] @ fit.coef
+        )
     t = np.asarray(thresholds, dtype=float)
-    excess = d[:, None] - t[None, :]  # rows × thresholds; the same rule order as _rules
-    columns = [np.zeros(len(t)), excess.mean(axis=0)]
-    if prof is not None:
-        columns.append(excess[prof == treat_level].sum(axis=0) / len(d))
-    columns.append((excess * (predicted[:, None] > t[None, :])).mean(axis=0))
+    weighted = weight[:, None] * (effect_score[women][:, None] - t[None, :])  # women × thresholds
+    n = len(pos)
+    columns = [np.zeros(len(t)), weighted.sum(axis=0) / n]
+    if profile is not None:
+        columns.append(weighted[profile[women] == treat_level].sum(axis=0) / n)
+    columns.append((weighted * (predicted[:, None] > t[None, :])).sum(axis=0) / n)
     return np.column_stack(columns).ravel()
 
 
@@ -935,7 +977,7 @@ def decision_curve_with_bands(
         n_boot=n_bootstrap,
         seed=seed,
         n_jobs=n_jobs,
-        arrays=arrays,
+        designs=_replicate_designs(arrays),
         effect_score=scores.loc[rows.index, "effect_score"].to_numpy(float),
         profile=rows[profile_col].astype(str).to_numpy(),
         treat_level=treat_level,
