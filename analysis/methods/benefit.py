@@ -1143,17 +1143,10 @@ def benefit_matched_pairs(predicted: np.ndarray, treated: np.ndarray, y: np.ndar
     )
 
 
-def _tied_pairs(*keys: np.ndarray) -> int:
-    """Number of pairs of positions equal on every key."""
-    if len(keys[0]) < 2:
-        return 0
-    order = np.lexsort(keys)
-    change = np.zeros(len(order) - 1, bool)
-    for k in keys:
-        s = k[order]
-        change |= s[1:] != s[:-1]
-    runs = np.diff(np.flatnonzero(np.concatenate([[True], change, [True]])))
-    return int((runs * (runs - 1) // 2).sum())
+def _tied_pairs(counts: np.ndarray) -> int:
+    """Number of pairs within groups of the given sizes."""
+    counts = np.asarray(counts, dtype=np.int64)
+    return int((counts * (counts - 1) // 2).sum())
 
 
 def _crossed_pairs(high: np.ndarray, low: np.ndarray) -> int:
@@ -1193,12 +1186,14 @@ def concordance(score: np.ndarray, outcome: np.ndarray) -> tuple[float, int]:
     if np.isnan(score).any() or np.isnan(outcome).any():
         raise ValueError("concordance: the score or the outcome has missing values")
     n = len(score)
-    usable = n * (n - 1) // 2 - _tied_pairs(outcome)
+    o_levels, o_rank = np.unique(outcome, return_inverse=True)
+    usable = n * (n - 1) // 2 - _tied_pairs(np.bincount(o_rank.ravel()))
     if usable == 0:
         return np.nan, 0
-    tied = _tied_pairs(score) - _tied_pairs(score, outcome)
-    s_rank = np.unique(score, return_inverse=True)[1].astype(np.int64)
-    o_rank = np.unique(outcome, return_inverse=True)[1].astype(np.int64)
+    s_rank = np.unique(score, return_inverse=True)[1].ravel().astype(np.int64)
+    o_rank = o_rank.ravel().astype(np.int64)
+    both = np.unique(s_rank * len(o_levels) + o_rank, return_counts=True)[1]
+    tied = _tied_pairs(np.bincount(s_rank)) - _tied_pairs(both)
     if o_rank.max() <= s_rank.max():
         discordant = _crossed_pairs(o_rank, s_rank)
     else:
