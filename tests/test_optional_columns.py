@@ -110,6 +110,7 @@ def _figures(ctx: RunContext) -> None:
         reference_arm="none",
         dca_max_threshold=0.2,
         n_bootstrap=5,
+        max_bootstrap=200,
         seed=1,
         n_jobs=1,
         multiplicity="holm",

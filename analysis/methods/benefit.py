@@ -857,19 +857,61 @@ def decision_curve(
     return pd.DataFrame(rows)
 
 
+def _replicate_designs(arrays: dict) -> dict:
+    """The benefit model's designs for every row, built once for all bootstrap replicates.
+
+    ``x``: the received arm; ``x_treated``, ``x_untreated``: every row with the arm set to 1
+    and to 0 (the counterfactual designs of the predicted benefit).
+    """
+    main, mods, t = arrays["main"], arrays["mods"], arrays["t"]
+    n = len(t)
+    return {
+        "y": arrays["y"],
+        "pool": arrays["pool"],
+        "x": _benefit_design(main, mods, t),
+        "x_treated": _benefit_design(main, mods, np.ones(n)),
+        "x_untreated": _benefit_design(main, mods, np.zeros(n)),
+    }
+
+
 def _decision_curve_replicate(
-    pos: np.ndarray, *, arrays, effect_score, profile, treat_level, thresholds, n_folds, fold_seed
+    pos: np.ndarray, *, designs, effect_score, profile, treat_level, thresholds, n_folds, fold_seed
 ) -> np.ndarray:
-    sample = {k: v[pos] for k, v in arrays.items()}
-    predicted = _out_of_fold_benefit(sample, pos, n_folds=n_folds, seed=fold_seed)
-    d = effect_score[pos]
-    prof = profile[pos] if profile is not None else None
+    """Net benefit of every rule and threshold on the bootstrap resample ``pos`` (rules in :func:`_rules` order).
+
+    The resample is held as the count of copies of each woman drawn rather than as copied
+    rows: copies of a woman share a fold, so each training fold is her rows once with her
+    count as binomial weight (the same likelihood as the copied rows, hence the same fit up
+    to the iterations' rounding) and the net benefits are count-weighted means. The folds are
+    those of :func:`_out_of_fold_benefit` on the copied rows (the drawn women in order of
+    position, permuted by ``fold_seed``), so a replicate is the copied-row replicate with
+    about 37% fewer rows in every fit and no design rebuilt.
+    """
+    counts = np.bincount(pos, minlength=len(effect_score))
+    women = np.flatnonzero(counts)
+    weight = counts[women].astype(float)
+    y, pool, x = designs["y"][women], designs["pool"][women], designs["x"][women]
+    fold = np.random.default_rng(fold_seed).permutation(len(women)) % n_folds
+    predicted = np.full(len(women), np.nan)
+    for k in range(n_folds):
+        test = fold == k
+        train = ~test & pool
+        if not test.any():
+            continue
+        fit = fit_binomial_irls(x[train], y[train], weight[train])
+        if not fit.converged:
+            raise ModelError("benefit model: did not converge in a cross-validation fold (separation)")
+        rows = women[test]
+        predicted[test] = _expit(designs["x_treated"][rows] @ fit.coef) - _expit(
+            designs["x_untreated"][rows] @ fit.coef
+        )
     t = np.asarray(thresholds, dtype=float)
-    excess = d[:, None] - t[None, :]  # rows × thresholds; the same rule order as _rules
-    columns = [np.zeros(len(t)), excess.mean(axis=0)]
-    if prof is not None:
-        columns.append(excess[prof == treat_level].sum(axis=0) / len(d))
-    columns.append((excess * (predicted[:, None] > t[None, :])).mean(axis=0))
+    weighted = weight[:, None] * (effect_score[women][:, None] - t[None, :])  # women × thresholds
+    n = len(pos)
+    columns = [np.zeros(len(t)), weighted.sum(axis=0) / n]
+    if profile is not None:
+        columns.append(weighted[profile[women] == treat_level].sum(axis=0) / n)
+    columns.append((weighted * (predicted[:, None] > t[None, :])).sum(axis=0) / n)
     return np.column_stack(columns).ravel()
 
 
@@ -935,7 +977,7 @@ def decision_curve_with_bands(
         n_boot=n_bootstrap,
         seed=seed,
         n_jobs=n_jobs,
-        arrays=arrays,
+        designs=_replicate_designs(arrays),
         effect_score=scores.loc[rows.index, "effect_score"].to_numpy(float),
         profile=rows[profile_col].astype(str).to_numpy(),
         treat_level=treat_level,
@@ -1032,6 +1074,13 @@ def benefit_matched_pairs(predicted: np.ndarray, treated: np.ndarray, y: np.ndar
     woman of the other arm with the closest predicted benefit (ties: the lower benefit, then the
     earlier position).
 
+    The other arm is sorted once by (benefit, position); the closest free woman is then the
+    first free one at or above the benefit sought or the last free one below it, found through
+    two "next free" pointer forests with path compression (union–find), so the matching takes
+    :math:`O(n \\log n)` time instead of scanning every free woman for every match
+    (:math:`O(n^2)`: 41 s for 13,169 pairs of the 100k-transfer cohort). The loop over the
+    women of the smaller arm is sequential by definition of greedy matching.
+
     Returns
     -------
     DataFrame
@@ -1039,22 +1088,51 @@ def benefit_matched_pairs(predicted: np.ndarray, treated: np.ndarray, y: np.ndar
         (mean of the two), ``observed_benefit`` (treated outcome − control outcome: −1, 0 or 1).
     """
     predicted, treated, y = (np.asarray(a, dtype=float) for a in (predicted, treated, y))
+    if np.isnan(predicted).any():
+        raise ValueError("benefit_matched_pairs: predicted benefit is missing for some women")
     t_pos, c_pos = np.flatnonzero(treated == 1), np.flatnonzero(treated == 0)
     small, large = (t_pos, c_pos) if len(t_pos) <= len(c_pos) else (c_pos, t_pos)
     small = small[np.lexsort((small, predicted[small]))]
-    free = np.ones(len(large), bool)
-    pairs = []
-    for i in small:
-        cand = np.flatnonzero(free)
-        if not len(cand):
-            break
-        dist = np.abs(predicted[large[cand]] - predicted[i])
-        j = cand[np.lexsort((large[cand], predicted[large[cand]], dist))[0]]
-        free[j] = False
-        ti, ci = (i, large[j]) if treated[i] == 1 else (large[j], i)
-        pairs.append((ti, ci))
-    tp = np.array([p[0] for p in pairs], dtype=int)
-    cp = np.array([p[1] for p in pairs], dtype=int)
+    large = large[np.lexsort((large, predicted[large]))]
+    values = predicted[large]
+    m = len(large)
+    run_start = np.searchsorted(values, values, side="left").tolist()  # first index of each equal-value run
+    above = np.searchsorted(values, predicted[small], side="left").tolist()  # first index with value ≥ sought
+    vals = values.tolist()
+    # up[k]: smallest free index ≥ k (m: none); down[k + 1]: largest free index ≤ k (0: none)
+    up, down = list(range(m + 1)), list(range(m + 1))
+
+    def root(parent, k):
+        r = k
+        while parent[r] != r:
+            r = parent[r]
+        while parent[k] != r:
+            parent[k], k = r, parent[k]
+        return r
+
+    chosen = []
+    for v, p in zip(predicted[small].tolist(), above):
+        right = root(up, p)
+        left = root(down, p) - 1  # largest free index < p
+        if left >= 0:
+            # among equal benefits the earliest position; among equally distant ones the lowest benefit
+            left = root(up, run_start[left])
+            gap = abs(vals[left] - v)
+            while True:
+                lower = root(down, run_start[left]) - 1
+                if lower < 0 or abs(vals[lower] - v) != gap:
+                    break
+                left = root(up, run_start[lower])
+        if right == m or (left >= 0 and abs(vals[left] - v) <= abs(vals[right] - v)):
+            j = left
+        else:
+            j = right
+        up[j], down[j + 1] = j + 1, j
+        chosen.append(j)
+    partner = large[np.asarray(chosen, dtype=int)]
+    is_t = treated[small] == 1
+    tp = np.where(is_t, small, partner).astype(int)
+    cp = np.where(is_t, partner, small).astype(int)
     return pd.DataFrame(
         {
             "treated_position": tp,
@@ -1065,18 +1143,63 @@ def benefit_matched_pairs(predicted: np.ndarray, treated: np.ndarray, y: np.ndar
     )
 
 
+def _tied_pairs(counts: np.ndarray) -> int:
+    """Number of pairs within groups of the given sizes."""
+    counts = np.asarray(counts, dtype=np.int64)
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def _crossed_pairs(high: np.ndarray, low: np.ndarray) -> int:
+    """Number of pairs (u, v) with ``high[u] > high[v]`` and ``low[u] < low[v]``, in O(n log n log k).
+
+    Both arguments are dense ranks (0, 1, …). The pairs are split by the highest bit in which
+    the ranks of ``high`` differ: for each bit, within each group of equal higher bits, every
+    position with the bit set is counted against the positions without it whose ``low`` is
+    larger (one sort and two binary searches per bit).
+    """
+    k_low = int(low.max()) + 1 if len(low) else 1
+    total = 0
+    for bit in range(int(high.max()).bit_length() if len(high) else 0):
+        prefix = high >> (bit + 1)
+        on = ((high >> bit) & 1).astype(bool)
+        keys = np.sort(prefix[~on] * k_low + low[~on])
+        base = prefix[on] * k_low
+        total += int(
+            (
+                np.searchsorted(keys, base + k_low, side="left") - np.searchsorted(keys, base + low[on], side="right")
+            ).sum()
+        )
+    return total
+
+
 def concordance(score: np.ndarray, outcome: np.ndarray) -> tuple[float, int]:
     """Harrell's C between a score and an ordinal outcome: concordant share of the pairs with
-    different outcomes, score ties counted one half. Returns (C, number of usable pairs)."""
+    different outcomes, score ties counted one half. Returns (C, number of usable pairs).
+
+    Counted without forming the pairs: with :math:`P` the pairs of different outcome,
+    :math:`T` those among them tied on the score (pairs tied on the score minus pairs tied on
+    both) and :math:`D` the discordant ones (:func:`_crossed_pairs` on the ranks, splitting on
+    the variable with fewer distinct values), the concordant pairs are :math:`P - T - D` and
+    :math:`C = (P - T - D + T/2)/P`; :math:`O(n \\log n)` time and :math:`O(n)` memory.
+    """
     score, outcome = np.asarray(score, float), np.asarray(outcome, float)
-    ds = np.sign(score[:, None] - score[None, :])
-    do = np.sign(outcome[:, None] - outcome[None, :])
-    usable = np.triu(do != 0, k=1)
-    n = int(usable.sum())
-    if n == 0:
+    if np.isnan(score).any() or np.isnan(outcome).any():
+        raise ValueError("concordance: the score or the outcome has missing values")
+    n = len(score)
+    o_levels, o_rank = np.unique(outcome, return_inverse=True)
+    usable = n * (n - 1) // 2 - _tied_pairs(np.bincount(o_rank.ravel()))
+    if usable == 0:
         return np.nan, 0
-    agree = (ds * do)[usable]
-    return float(((agree > 0).sum() + 0.5 * (agree == 0).sum()) / n), n
+    s_rank = np.unique(score, return_inverse=True)[1].ravel().astype(np.int64)
+    o_rank = o_rank.ravel().astype(np.int64)
+    both = np.unique(s_rank * len(o_levels) + o_rank, return_counts=True)[1]
+    tied = _tied_pairs(np.bincount(s_rank)) - _tied_pairs(both)
+    if o_rank.max() <= s_rank.max():
+        discordant = _crossed_pairs(o_rank, s_rank)
+    else:
+        discordant = _crossed_pairs(s_rank, o_rank)
+    concordant = usable - tied - discordant
+    return float((concordant + 0.5 * tied) / usable), usable
 
 
 def c_for_benefit(

@@ -339,6 +339,12 @@ class AnalysisPlan(BaseModel):
     min_cell_count: int = Field(0, ge=0, description="disclosure control: counts 1 … this - 1 are masked (0 none)")
     spline_knots: int = Field(4, ge=3, le=7, description="restricted cubic spline knots (Harrell's positions, 3 to 7)")
     dca_max_threshold: float = Field(0.2, gt=0, lt=1, description="decision curves: required gain from 0 to this")
+    benefit_max_bootstrap: int = Field(
+        200,
+        ge=1,
+        description="decision-curve bands and c-for-benefit: at most this many of the n_bootstrap resamples "
+        "(each refits the cross-validated benefit model)",
+    )
     analysis_hierarchy: dict = Field(
         default_factory=lambda: {
             "primary": {

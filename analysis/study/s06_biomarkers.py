@@ -700,8 +700,6 @@ def effect_modification(
 
 #: The arm whose benefit is judged (against ``reference_arm``).
 TREATED_ARM = "personalized"
-#: Resamples of the decision-curve bands are capped here (each refits the cross-validated model).
-MAX_DECISION_CURVE_BOOTSTRAP = 200
 #: Model ids of the subgroup rows: ``lb_first_subgroup_<subgroup>``.
 SUBGROUP_MODEL_PREFIX = "lb_first_subgroup_"
 #: The population of the subgroup analysis: the primary estimand's (personalized therapy gives an
@@ -761,6 +759,7 @@ def who_benefits(
     reference_arm: str,
     dca_max_threshold: float,
     n_bootstrap: int,
+    max_bootstrap: int,
     seed: int,
     n_jobs: int,
     multiplicity: str,
@@ -786,9 +785,10 @@ def who_benefits(
     reference_arm : str
     dca_max_threshold : float
         Largest required gain in the decision curves.
-    n_bootstrap, seed, n_jobs : int
-        Bootstrap of the decision-curve bands (capped at :data:`MAX_DECISION_CURVE_BOOTSTRAP`)
-        and of the c-for-benefit; seed of the folds.
+    n_bootstrap, max_bootstrap, seed, n_jobs : int
+        Bootstrap of the decision-curve bands and of the c-for-benefit: ``min(n_bootstrap,
+        max_bootstrap)`` resamples (the plan's ``benefit_max_bootstrap``: each decision-curve
+        resample refits the cross-validated benefit model); seed of the resamples and folds.
     multiplicity : str
         ``holm``, ``fixed_sequence`` or ``none``.
     alpha : float
@@ -817,7 +817,7 @@ def who_benefits(
                 covariates=covariates,
                 thresholds=np.linspace(0, dca_max_threshold, DECISION_CURVE_POINTS),
                 reference=reference_arm,
-                n_bootstrap=min(n_bootstrap, MAX_DECISION_CURVE_BOOTSTRAP),
+                n_bootstrap=min(n_bootstrap, max_bootstrap),
                 seed=seed,
                 n_jobs=n_jobs,
                 conf_level=ctx.conf_level,
@@ -838,7 +838,7 @@ def who_benefits(
             oof.loc[two.index].to_numpy(),
             (two["arm"] == TREATED_ARM).to_numpy(int),
             two["y"].to_numpy(),
-            n_bootstrap=min(n_bootstrap, MAX_DECISION_CURVE_BOOTSTRAP),
+            n_bootstrap=min(n_bootstrap, max_bootstrap),
             seed=seed,
             conf_level=ctx.conf_level,
         )
