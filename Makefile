@@ -57,8 +57,13 @@ lab: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/python -m analysis synth --patients 1500 --seed 20261124 --out data/synthetic
 
+# R and the packages the benchmark times beside ours (benchmarks/r_fits.R), from Debian's packages.
+r-packages:
+	@Rscript -e 'library(survival); library(geepack)' >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq r-base-core r-cran-survival r-cran-geepack >/dev/null; }
+
 ## bench: benchmarks (not part of the tests): shipped cohort, 1k-1M transfers, verdicts into docs/performance.md
-bench: $(STAMP)
+bench: $(STAMP) r-packages
 	$(BIN)/python -m benchmarks.run --write-docs
 
 ## bench-max-cohort: the biggest cohort whose suite (--jobs 2) stays within 8 GiB (after make bench; tens of minutes)
@@ -73,4 +78,4 @@ clean:
 help:
 	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  make /'
 
-.PHONY: setup report postgresql lint test test-slow lab synth bench bench-max-cohort clean help
+.PHONY: setup report postgresql r-packages lint test test-slow lab synth bench bench-max-cohort clean help
