@@ -10,7 +10,7 @@ that of the stage's whole process tree (kernels and their worker pools), sampled
 R (``benchmarks/r_fits.R``) on the same rows and the ratio is reported. On the shipped cohort
 ``make report`` itself (``python -m analysis run --jobs 2``) is timed.
 
-Results go to ``benchmarks/results/latest.csv`` and ``latest.png``/``.svg``; ``--write-docs``
+Results go to ``benchmarks/results/latest.csv`` and ``latest.png``; ``--write-docs``
 puts the table and the verdicts on :data:`TARGETS` (:func:`verdict_table`, computed from the
 measured table, dated) into ``docs/performance.md``. ``--max-cohort`` searches the largest
 cohort whose whole suite (``--jobs 2``) stays within 8 GiB (:func:`search_max_cohort`). Nothing
@@ -537,10 +537,8 @@ def plot(table: pd.DataFrame, path: Path) -> None:
                 for h, lab in zip(*ax.get_legend_handles_labels()):
                     handles.setdefault(lab, h)
             fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=3, frameon=False)
-        for fmt in ("png", "svg"):
-            fig.savefig(
-                path.with_suffix(f".{fmt}"), dpi=150, metadata={"Software": None} if fmt == "png" else {"Date": None}
-            )
+        # PNG only: the SVG of every per-stage point was 260 kB of text in each benchmark commit
+        fig.savefig(path.with_suffix(".png"), dpi=150, metadata={"Software": None})
         plt.close(fig)
 
 
