@@ -7,6 +7,7 @@ imputations it gives: those of a fixed count equal to the one chosen, whatever t
 import numpy as np
 import pandas as pd
 import pytest
+from test_imputation import _with_gaps  # the same small data with gaps
 
 from analysis.core.exceptions import ModelError
 from analysis.methods import imputation
@@ -52,17 +53,6 @@ def test_rule_on_a_hand_made_trace_waits_until_the_kept_half_has_mixed():
     # two statistics: the slower one decides
     both = np.concatenate([_drifting_trace(mixed_from=0), trace], axis=2)
     assert imputation.iterations_needed(both) == 30
-
-
-def _with_gaps(seed=0, n=400):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(30, 4, n)
-    g = rng.choice(["a", "b", "c"], n)
-    y = (rng.random(n) < 1 / (1 + np.exp(-(x - 30) / 4))).astype(int)
-    d = pd.DataFrame({"x": x, "g": g, "y": y, "arm": rng.choice(["none", "personalized"], n)})
-    d.loc[rng.random(n) < 0.25, "x"] = np.nan
-    d.loc[rng.random(n) < 0.15, "g"] = np.nan
-    return d
 
 
 def test_auto_iterations_equal_the_fixed_count_chosen_for_one_and_two_workers(monkeypatch):
