@@ -712,22 +712,30 @@ def _benefit_design(main: np.ndarray, mods: np.ndarray, t: np.ndarray) -> np.nda
 
 def _out_of_fold_benefit(arrays: dict, woman: np.ndarray, *, n_folds: int, seed: int) -> np.ndarray:
     """Out-of-fold predicted benefit; ``woman`` labels the rows so that copies of one woman share a fold."""
-    y, t, pool, main, mods = (arrays[k] for k in ("y", "t", "pool", "main", "mods"))
     unique, inverse = np.unique(woman, return_inverse=True)
     fold = (np.random.default_rng(seed).permutation(len(unique)) % n_folds)[inverse]
-    out = np.full(len(y), np.nan)
+    rows = np.arange(len(arrays["y"]))
+    return _fold_benefit(_replicate_designs(arrays), rows, np.ones(len(rows)), fold, n_folds=n_folds)
+
+
+def _fold_benefit(designs: dict, rows: np.ndarray, weight: np.ndarray, fold: np.ndarray, *, n_folds: int) -> np.ndarray:
+    """Predicted benefit of ``rows`` (designs of :func:`_replicate_designs`), each fold's from a fit on the others.
+
+    The fit of fold ``k`` uses the rows outside it that are in the model's pool, with ``weight``
+    as binomial weights (1 per row, or a woman's copies in a bootstrap resample).
+    """
+    y, pool, x = designs["y"][rows], designs["pool"][rows], designs["x"][rows]
+    out = np.full(len(rows), np.nan)
     for k in range(n_folds):
         test = fold == k
         train = ~test & pool
         if not test.any():
             continue
-        fit = fit_binomial_irls(_benefit_design(main[train], mods[train], t[train]), y[train], np.ones(train.sum()))
+        fit = fit_binomial_irls(x[train], y[train], weight[train])
         if not fit.converged:
             raise ModelError("benefit model: did not converge in a cross-validation fold (separation)")
-        n = int(test.sum())
-        out[test] = _expit(_benefit_design(main[test], mods[test], np.ones(n)) @ fit.coef) - _expit(
-            _benefit_design(main[test], mods[test], np.zeros(n)) @ fit.coef
-        )
+        held = rows[test]
+        out[test] = _expit(designs["x_treated"][held] @ fit.coef) - _expit(designs["x_untreated"][held] @ fit.coef)
     return out
 
 
@@ -890,21 +898,8 @@ def _decision_curve_replicate(
     counts = np.bincount(pos, minlength=len(effect_score))
     women = np.flatnonzero(counts)
     weight = counts[women].astype(float)
-    y, pool, x = designs["y"][women], designs["pool"][women], designs["x"][women]
     fold = np.random.default_rng(fold_seed).permutation(len(women)) % n_folds
-    predicted = np.full(len(women), np.nan)
-    for k in range(n_folds):
-        test = fold == k
-        train = ~test & pool
-        if not test.any():
-            continue
-        fit = fit_binomial_irls(x[train], y[train], weight[train])
-        if not fit.converged:
-            raise ModelError("benefit model: did not converge in a cross-validation fold (separation)")
-        rows = women[test]
-        predicted[test] = _expit(designs["x_treated"][rows] @ fit.coef) - _expit(
-            designs["x_untreated"][rows] @ fit.coef
-        )
+    predicted = _fold_benefit(designs, women, weight, fold, n_folds=n_folds)
     t = np.asarray(thresholds, dtype=float)
     weighted = weight[:, None] * (effect_score[women][:, None] - t[None, :])  # women × thresholds
     n = len(pos)
