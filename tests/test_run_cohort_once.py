@@ -8,6 +8,7 @@ from a finished run unless it is kept, and nothing shareable refers to it.
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pandas as pd
@@ -86,3 +87,33 @@ def test_keep_interim_keeps_the_cache_out_of_the_report(small_cohort_dir, two_no
     report = (out / "report.html").read_text()
     assert 'href="interim' not in report and 'src="interim' not in report and ".parquet" not in report
     assert not list((out / "tables").rglob("*.parquet")) and not list((out / "figures").rglob("*.parquet"))
+
+
+RECORDS_THREADS = """\
+import os
+from threadpoolctl import threadpool_info
+import numpy
+threads = max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+pd.DataFrame({"blas_threads": [threads], "variable": [os.environ.get("OPENBLAS_NUM_THREADS")]}).to_csv(
+    run_dir + "/tables/threads_" + name + ".csv", index=False)
+"""
+
+
+def test_kernels_side_by_side_compute_with_one_blas_thread(small_cohort_dir, tmp_path, monkeypatch):
+    """Would catch kernels started with the caller's BLAS threads (OpenBLAS: one per core): two
+    notebooks side by side then spun each other's threads, and notebook 05's bootstrap took 33 s
+    instead of 4 s in `make report`. The caller's own setting comes back after the run."""
+    from analysis.methods.resampling import BLAS_THREADS
+
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    notebooks = [
+        _notebook(folder, name, f'data_dir = ""\nrun_dir = ""\nname = "{name}"', RECORDS_THREADS)
+        for name in ("01_first", "02_second")
+    ]
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    run_suite(small_cohort_dir, tmp_path / "run", notebooks=notebooks, jobs=2, quiet=True)
+    for name in ("01_first", "02_second"):
+        seen = pd.read_csv(tmp_path / "run" / "tables" / f"threads_{name}.csv")
+        assert seen["blas_threads"].tolist() == [BLAS_THREADS] and seen["variable"].tolist() == [BLAS_THREADS]
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"

@@ -12,6 +12,7 @@ every notebook succeeded, so a run folder is never half written; a failed run le
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -29,7 +30,7 @@ from analysis.core.exceptions import RunError
 from analysis.data.cohort import load_cohort
 from analysis.data.cohort_cache import read_cohort_cache, write_cohort_cache
 from analysis.data.loading import input_files, sha256_file
-from analysis.methods.resampling import SCHEDULER_VARIABLE
+from analysis.methods.resampling import SCHEDULER_VARIABLE, blas_thread_environment
 from analysis.output.checklists import write_checklists
 from analysis.output.disclosure import hide_close_model_counts, mask_table
 from analysis.output.report import write_report
@@ -472,29 +473,32 @@ def run_suite(
             _say(f"      {path.stem} done in {record['wall_seconds']:.1f} s", quiet)
         return record
 
-    if scheduler is not None:
-        records = _execute_on_cluster(
-            scheduler,
-            [(path, partial, execute_parameters(path), kernel_name) for path in paths],
-            order=_longest_first(paths, out_dir),
-            quiet=quiet,
-        )
-    elif jobs == 1:
-        records = []
-        for i, path in enumerate(paths, 1):
-            records.append(execute(i, path, snapshot=True))
-            if records[-1]["status"] != "ok":
-                break
-    else:
-        # Notebooks are independent (each reads the cohort and writes its own tables and
-        # figures; estimates.csv is merged under a lock), so they may run side by side.
-        # Longest first, so the last notebook to start is a short one: by the wall times of
-        # the previous run in out_dir when there is one, else later notebooks first (they
-        # build on more and run longer). The manifest keeps the notebooks' own order.
-        order = _longest_first(paths, out_dir)
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {k: pool.submit(execute, k + 1, paths[k], False) for k in order}
-            records = [futures[k].result() for k in range(len(paths))]
+    # The kernels compute with one BLAS thread (see analysis.methods.resampling): notebooks side by
+    # side would otherwise spin each other's threads, and their bits depend on the thread count.
+    with _kernel_environment(blas_thread_environment()):
+        if scheduler is not None:
+            records = _execute_on_cluster(
+                scheduler,
+                [(path, partial, execute_parameters(path), kernel_name) for path in paths],
+                order=_longest_first(paths, out_dir),
+                quiet=quiet,
+            )
+        elif jobs == 1:
+            records = []
+            for i, path in enumerate(paths, 1):
+                records.append(execute(i, path, snapshot=True))
+                if records[-1]["status"] != "ok":
+                    break
+        else:
+            # Notebooks are independent (each reads the cohort and writes its own tables and
+            # figures; estimates.csv is merged under a lock), so they may run side by side.
+            # Longest first, so the last notebook to start is a short one: by the wall times of
+            # the previous run in out_dir when there is one, else later notebooks first (they
+            # build on more and run longer). The manifest keeps the notebooks' own order.
+            order = _longest_first(paths, out_dir)
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {k: pool.submit(execute, k + 1, paths[k], False) for k in order}
+                records = [futures[k].result() for k in range(len(paths))]
     failed = [r for r in records if r["status"] != "ok"]
     manifest["notebooks"] = [{k: v for k, v in r.items() if k != "error"} for r in records]
     if rerun is not None:  # the reused notebooks keep their earlier record, in the earlier order
@@ -531,6 +535,25 @@ def run_suite(
     partial.rename(out_dir)
     _say(f"Run finished in {time.perf_counter() - start:.1f} s: {out_dir}", quiet)
     return out_dir
+
+
+@contextlib.contextmanager
+def _kernel_environment(variables: dict[str, str]):
+    """Set ``variables`` in this process's environment, inherited by the kernels started inside; restore on leaving.
+
+    Set once around all the notebooks (not per notebook: kernels start from threads side by side,
+    and one thread restoring the environment must not race another starting its kernel).
+    """
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def execute_notebook(
@@ -572,6 +595,7 @@ def execute_notebook(
         from distributed import secede
 
         os.environ[SCHEDULER_VARIABLE] = scheduler_address  # inherited by the kernel papermill starts
+        os.environ.update(blas_thread_environment())  # as a local run's kernels (a worker without a nanny lacks them)
         secede()
     t0 = time.perf_counter()
     before = _snapshot(run_dir) if snapshot else None

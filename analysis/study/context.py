@@ -27,6 +27,7 @@ import pandas as pd
 
 from analysis.data.cohort import Cohort, load_cohort
 from analysis.data.cohort_cache import read_cohort_cache
+from analysis.methods import resampling
 from analysis.output import session
 from analysis.output import style as figure_style
 from analysis.output.disclosure import (
@@ -294,7 +295,10 @@ def open_context(
     min_cell_count: int,
     curve_interval_days: float = 30,
 ) -> RunContext:
-    """Return the run context of one notebook and apply the figure style.
+    """Return the run context of one notebook; apply the figure style and one BLAS thread.
+
+    The BLAS libraries are held to one thread (:func:`analysis.methods.resampling.limit_blas_threads`),
+    as in the runner's kernels and workers, so a notebook run interactively computes the same bits.
 
     Parameters
     ----------
@@ -323,6 +327,7 @@ def open_context(
     -------
     RunContext
     """
+    resampling.limit_blas_threads()
     if cohort_file:
         cohort = read_cohort_cache(cohort_file)
     else:
