@@ -34,6 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 #: Worker processes start from a fork server, not by forking the caller: forking a Jupyter kernel
 #: copies its ZeroMQ sockets into the child, which then aborts (``signaler.cpp`` assertion).
@@ -115,8 +116,6 @@ def limit_blas_threads() -> None:
     an interactive kernel computes the same bits as the runner's.
     """
     global _LIMITS
-    from threadpoolctl import threadpool_limits
-
     _LIMITS = threadpool_limits(limits=BLAS_THREADS, user_api="blas")
 
 
@@ -225,8 +224,6 @@ def map_chunks(function: Callable, shared, chunks: list, *, jobs: int) -> list:
                 for chunk in chunks
             ]
             return client.gather(futures)
-    from threadpoolctl import threadpool_limits
-
     # chunks computed here get the workers' single BLAS thread too, whatever the caller's setting
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
         if jobs == 1 or len(chunks) == 1:
