@@ -246,6 +246,34 @@ class BinomialFit:
     converged: bool
 
 
+#: Largest condition number of the column-scaled cross-product matrix solved by its normal
+#: equations in :func:`_weighted_least_squares` (relative error of the solution about this times
+#: machine epsilon, 1e-9); worse-conditioned designs are solved by SVD least squares instead.
+NORMAL_EQUATIONS_MAX_CONDITION = 1e7
+
+
+def _weighted_least_squares(x: np.ndarray, z: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Return ``b`` minimising ``sum(weights * (z - x @ b) ** 2)``: one IRLS step.
+
+    By the normal equations ``(X'WX) b = X'Wz`` scaled to a unit diagonal (one pass over the
+    rows, a p × p solve), as long as the scaled matrix's condition number is below
+    :data:`NORMAL_EQUATIONS_MAX_CONDITION`; otherwise (near-collinear columns, an empty level,
+    separation) by SVD least squares on the square-root-weighted rows, which R's QR and
+    statsmodels' pseudo-inverse match there. The normal equations cost about a fifth of the SVD
+    on 50,000 rows × 15 columns; IRLS converges to the same fixed point either way, the last
+    step's error being about the condition number times machine epsilon.
+    """
+    xw = x * weights[:, None]
+    cross = xw.T @ x
+    scale = np.sqrt(np.diag(cross))
+    if np.all(scale > 0) and np.all(np.isfinite(cross)):
+        scaled = cross / np.outer(scale, scale)
+        if np.linalg.cond(scaled) < NORMAL_EQUATIONS_MAX_CONDITION:
+            return np.linalg.solve(scaled, (xw.T @ z) / scale) / scale
+    root = np.sqrt(weights)
+    return np.linalg.lstsq(x * root[:, None], z * root, rcond=None)[0]
+
+
 def fit_binomial_irls(
     x: np.ndarray,
     proportion: np.ndarray,
@@ -298,12 +326,13 @@ def fit_binomial_irls(
     converged = False
     for _ in range(max_iter):
         v = mu * (1 - mu)
-        z = eta - off + (y - mu) / v
-        sw = np.sqrt(w * v)
-        if not (np.isfinite(z).all() and (sw > 0).all()):
+        if not (w * v > 0).all():
             break  # fitted probabilities reached 0 or 1 (separation): keep the last estimate
+        z = eta - off + (y - mu) / v
+        if not np.isfinite(z).all():
+            break
         beta_old = beta
-        beta = np.linalg.lstsq(x_used * sw[:, None], z * sw, rcond=None)[0]
+        beta = _weighted_least_squares(x_used, z, w * v)
         eta = off + x_used @ beta
         mu = 1 / (1 + np.exp(-eta))
         if coef_tol is not None:
