@@ -361,3 +361,34 @@ def test_table_three_shows_secondary_suppression_as_published():
     )
     cells = [pubtables._core_cell(r, 0.95) for _, r in core.iterrows()]
     assert cells == ["masked/40", "12/40 (masked)", "<10/38"]
+
+
+def test_agent_indicators_split_each_distinct_list_once():
+    """Would catch a Python call per transfer (the old ``map`` of a lambda over the split lists:
+    two million calls at 100k transfers): the work must not grow with the rows, and the columns
+    must be those of splitting every row's list."""
+    import cProfile
+    import pstats
+
+    from analysis.methods.safety import AGENTS, agent_indicators
+
+    lists = np.array(["", "ivig", "ivig;g_csf", "intralipid;prednisolone", None, "g_csf;ivig;tacrolimus"], object)
+    rng = np.random.default_rng(0)
+
+    def frame(n):
+        return pd.DataFrame({"treatment_agents": lists[rng.integers(0, len(lists), n)]})
+
+    def calls(data):
+        profile = cProfile.Profile()
+        profile.enable()
+        agent_indicators(data)
+        profile.disable()
+        return pstats.Stats(profile).total_calls
+
+    small, large = frame(100), frame(20_000)
+    calls(small)  # one-time costs
+    assert calls(large) - calls(small) < 200
+    got = agent_indicators(large)
+    for agent in AGENTS:
+        expected = [float(agent in (text or "").split(";")) for text in large["treatment_agents"]]
+        assert got[f"agent_{agent}"].tolist() == expected

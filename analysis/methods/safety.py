@@ -125,9 +125,12 @@ def agent_indicators(transfers: pd.DataFrame, agents: Sequence[str] = AGENTS) ->
     DataFrame
         Indexed like ``transfers``.
     """
-    lists = transfers["treatment_agents"].fillna("").astype(str).str.split(";")
+    # one split per distinct list of agents (a few dozen), not per transfer
+    codes, lists = pd.factorize(transfers["treatment_agents"].fillna("").astype(str))
+    given = [set(text.split(";")) for text in lists]
+    table = np.array([[float(a in items) for a in agents] for items in given], dtype=float)
     return pd.DataFrame(
-        {f"agent_{a}": lists.map(lambda items, a=a: float(a in items)) for a in agents}, index=transfers.index
+        table.reshape(len(given), len(agents))[codes], columns=[f"agent_{a}" for a in agents], index=transfers.index
     )
 
 
@@ -498,16 +501,13 @@ def adverse_event_table(
     columns += ["women_with_event_percent", "conf_low_percent", "conf_high_percent"]
     if events is None:
         return pd.DataFrame(columns=columns)
-    lists = transfers[["patient_id", "treatment_agents"]].copy()
-    lists["agent"] = lists["treatment_agents"].fillna("").astype(str).str.split(";")
-    treated = lists.explode("agent")
-    treated = treated[treated["agent"] != ""].drop_duplicates(["patient_id", "agent"])
+    given = agent_indicators(transfers)
     women = set(transfers["patient_id"])
     ev = events[events["patient_id"].isin(women)].copy()
     ev["agent"] = ev["agent"].astype(str)
     rows = []
-    for agent in [a for a in AGENTS if a in set(treated["agent"])]:
-        who = set(treated.loc[treated["agent"] == agent, "patient_id"])
+    for agent in [a for a in AGENTS if given[f"agent_{a}"].any()]:
+        who = set(transfers.loc[given[f"agent_{agent}"].to_numpy() == 1, "patient_id"])
         e = ev[(ev["agent"] == agent) & ev["patient_id"].isin(who)]
         entry = {
             "agent": agent,

@@ -78,7 +78,9 @@ def _pieces(x, y, w, off, beta, firth):
     if sign <= 0:
         return mu, info, -np.inf, None
     inv = np.linalg.inv(info)
-    h = v * np.einsum("ij,jk,ik->i", x, inv, x) if firth else np.zeros(len(y))
+    # leverages diag(V X I^-1 X'): one matrix product and a row-wise dot (einsum over three
+    # operands loops over rows in C without BLAS, 8 ms a call on 50,000 rows)
+    h = v * np.einsum("ij,ij->i", x @ inv, x) if firth else np.zeros(len(y))
     score = x.T @ (w * (y - mu) + h * (0.5 - mu))
     return mu, info, ll + (0.5 * logdet if firth else 0.0), score
 
