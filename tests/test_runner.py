@@ -325,3 +325,18 @@ def test_issue_19_tables_are_written_in_four_formats_and_shown_in_the_report(run
     n0 = risk[risk["time_days"] == 0].set_index(["grouping", "group"])["n_at_risk"]
     total = risk.set_index(["grouping", "group"])[["n_at_risk", "cum_events", "cum_censored"]].sum(axis=1)
     assert (total == n0.reindex(total.index)).all()
+
+
+def test_a_first_run_starts_the_longest_notebooks_first(tmp_path):
+    """Would catch the old fallback of a folder without a manifest (later notebooks first):
+    notebook 07 (18 s at 100k) then started beside notebook 06 (84 s) and notebook 05 (59 s)
+    waited for it. An earlier manifest in the folder still decides when there is one."""
+    from analysis.run.runner import TYPICAL_WALL_SECONDS, _longest_first
+
+    paths = notebook_paths()
+    names = [paths[k].name for k in _longest_first(paths, tmp_path)]
+    assert set(names) == set(TYPICAL_WALL_SECONDS)  # every notebook of the suite has a typical time
+    assert names[:3] == ["06_biomarkers.ipynb", "05_treatment_effects.ipynb", "04_time_to_live_birth.ipynb"]
+    earlier = {"notebooks": [{"notebook": p.name, "wall_seconds": float(i)} for i, p in enumerate(paths)]}
+    (tmp_path / "manifest.json").write_text(json.dumps(earlier))
+    assert [paths[k].name for k in _longest_first(paths, tmp_path)][0] == paths[-1].name

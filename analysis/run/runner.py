@@ -493,8 +493,8 @@ def run_suite(
             # Notebooks are independent (each reads the cohort and writes its own tables and
             # figures; estimates.csv is merged under a lock), so they may run side by side.
             # Longest first, so the last notebook to start is a short one: by the wall times of
-            # the previous run in out_dir when there is one, else later notebooks first (they
-            # build on more and run longer). The manifest keeps the notebooks' own order.
+            # the previous run in out_dir when there is one, else the typical ones
+            # (TYPICAL_WALL_SECONDS). The manifest keeps the notebooks' own order.
             order = _longest_first(paths, out_dir)
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 futures = {k: pool.submit(execute, k + 1, paths[k], False) for k in order}
@@ -641,9 +641,28 @@ def _failed_record(notebook: str, seconds: float, error: str) -> dict:
     return {"notebook": notebook, "status": "failed", "wall_seconds": round(seconds, 2), "error": error}
 
 
+#: Wall seconds of each notebook of the suite in a ``--jobs 2`` run on 100k transfers (benchmark of
+#: 2026-12-03, after the single BLAS thread): the order of a first run in a folder, where no
+#: earlier manifest says how long each notebook takes. Only the order matters.
+TYPICAL_WALL_SECONDS = {
+    "06_biomarkers.ipynb": 84.4,
+    "05_treatment_effects.ipynb": 58.6,
+    "04_time_to_live_birth.ipynb": 31.8,
+    "07_safety.ipynb": 18.5,
+    "02_immune_landscape.ipynb": 12.5,
+    "03_outcomes_logistic.ipynb": 10.0,
+    "01_cohort.ipynb": 9.0,
+}
+
+
 def _longest_first(paths: list[Path], out_dir: Path) -> list[int]:
-    """Indices of ``paths``, longest first (the previous run's wall times, else later notebooks first)."""
-    previous = _previous_wall_seconds(out_dir)
+    """Indices of ``paths``, longest first.
+
+    By the previous run's wall times in ``out_dir`` when there is one, else by
+    :data:`TYPICAL_WALL_SECONDS`; notebooks known to neither go last, later ones first. Two at a
+    time, the longest notebook then starts at once instead of after a short one.
+    """
+    previous = _previous_wall_seconds(out_dir) or TYPICAL_WALL_SECONDS
     return sorted(range(len(paths)), key=lambda k: (-previous.get(paths[k].name, 0.0), -k))
 
 
