@@ -39,7 +39,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.discrete.discrete_model import MNLogit
 
 from analysis.core.exceptions import ModelError
 from analysis.methods.descriptive import standardized_mean_differences
@@ -172,7 +172,7 @@ def propensity_scores(
     ordered = [reference] + [lvl for lvl in present if lvl != reference]
     codes = pd.Categorical(arm, categories=ordered).codes
     X, _ = model_design.covariate_design(rows, covariates)
-    fit = sm.MNLogit(codes, X).fit(method="newton", maxiter=100, disp=False)
+    fit = MNLogit(codes, X).fit(method="newton", maxiter=100, disp=False)
     if not fit.mle_retvals.get("converged", True):
         raise ModelError("propensity model: the multinomial logistic model did not converge")
     probs = np.asarray(fit.predict(X))

@@ -26,7 +26,8 @@ import pandas as pd
 import scipy.linalg
 import scipy.optimize
 import scipy.stats
-import statsmodels.api as sm
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from analysis.core.exceptions import ModelError
@@ -613,7 +614,7 @@ def binomial_design(
 # the lean logistic fit of a coded design
 # --------------------------------------------------------------------------------------------
 
-_BINOMIAL = sm.families.Binomial()
+_BINOMIAL = families.Binomial()
 
 
 @dataclass(frozen=True)
@@ -847,10 +848,10 @@ def fit_logit(
     # spec (as statsmodels' from_formula does) keeps predict() on new data frames working
     # and avoids coding the categorical terms a second time.
     design = checked["design"]
-    model = sm.GLM(
+    model = GLM(
         endog,
         design,
-        family=sm.families.Binomial(),
+        family=families.Binomial(),
         missing="drop",
         missing_idx=None,
         formula=fit_formula,
