@@ -66,14 +66,31 @@ def _split(score, y):
 
 
 def _placements(cases, controls):
-    """Structural components V10 (per case) and V01 (per control), vectorised by ranks."""
-    allv = np.concatenate([cases, controls])
-    r_all = scipy.stats.rankdata(allv)
-    r_cases = scipy.stats.rankdata(cases)
-    r_controls = scipy.stats.rankdata(controls)
+    """Structural components V10 (per case) and V01 (per control), from one sort of all scores.
+
+    A case's V10 is (controls below it + ½ controls tied with it) / n, a control's V01 is
+    1 − (cases below it + ½ cases tied with it) / m. These counts are what the difference of
+    average ranks (all scores against the case's own group, ``scipy.stats.rankdata``) gives; both
+    are exact in floating point (integers and halves), so the components are the same bits as the
+    three-ranking computation, at the cost of one sort instead of three.
+    """
     m, n = len(cases), len(controls)
-    v10 = (r_all[:m] - r_cases) / n  # share of controls below each case (ties ½)
-    v01 = 1 - (r_all[m:] - r_controls) / m  # share of cases above each control (ties ½)
+    scores = np.concatenate([cases, controls])
+    order = np.argsort(scores)
+    ordered = scores[order]
+    is_case = order < m
+    starts = np.empty(m + n, dtype=bool)  # first position of each distinct value
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    first = np.flatnonzero(starts)
+    cases_at = np.add.reduceat(is_case.astype(np.int64), first)  # cases per distinct value
+    controls_at = np.diff(first, append=m + n) - cases_at
+    value = np.cumsum(starts) - 1  # distinct value of each sorted score
+    v10, v01 = np.empty(m), np.empty(n)
+    at = value[is_case]
+    v10[order[is_case]] = (np.cumsum(controls_at)[at] - controls_at[at] + 0.5 * controls_at[at]) / n
+    at = value[~is_case]
+    v01[order[~is_case] - m] = 1 - (np.cumsum(cases_at)[at] - cases_at[at] + 0.5 * cases_at[at]) / m
     return v10, v01
 
 
@@ -149,6 +166,11 @@ def youden_cutoff(score, y, *, direction: str = "<") -> dict:
     below_n = np.searchsorted(sn, thresholds, side="left") / len(sn)  # share of controls < t
     upto_c = np.searchsorted(sc, thresholds, side="right") / len(sc)  # share of cases <= t
     upto_n = np.searchsorted(sn, thresholds, side="right") / len(sn)
+    return _youden_best(thresholds, below_c, below_n, upto_c, upto_n, direction)
+
+
+def _youden_best(thresholds, below_c, below_n, upto_c, upto_n, direction: str) -> dict:
+    """The first threshold maximising sensitivity + specificity − 1, from the shares of cases and controls below it."""
     if direction == "<":
         sens, spec = 1 - below_c, below_n
     elif direction == ">":
@@ -164,6 +186,44 @@ def youden_cutoff(score, y, *, direction: str = "<") -> dict:
         "youden": float(j[best]),
         "direction": direction,
     }
+
+
+def _youden_of_value_codes(sample: np.ndarray, direction: str, values: np.ndarray) -> dict:
+    """:func:`youden_cutoff` of rows whose score is the rank of its distinct value in ``values``, by counting.
+
+    A row coded −1 has no finite score and is left out, as :func:`youden_cutoff` leaves it out.
+
+    The thresholds are the midpoints of the distinct values present in ``sample`` (taken from
+    ``values``, so the same floats), and the cases or controls below a threshold are cumulative
+    counts over those values found by binary search among them: the same arrays as
+    :func:`youden_cutoff` of the rows' scores without sorting the rows.
+    """
+    scored = sample[sample[:, 0] >= 0]  # code −1: no finite score
+    codes = scored[:, 0].astype(np.intp)
+    y = scored[:, 1].astype(int)
+    case_codes, control_codes = codes[y == 1], codes[y == 0]
+    if len(case_codes) == 0 or len(control_codes) == 0:
+        raise ModelError("AUC needs both events and non-events among rows with a score")
+    cases_at = np.bincount(case_codes, minlength=len(values))
+    controls_at = np.bincount(control_codes, minlength=len(values))
+    present = (cases_at + controls_at) > 0
+    present_values = values[present]
+    if len(present_values) < 2:
+        raise ModelError("a constant score has no cut-off")
+    thresholds = np.concatenate([[-np.inf], (present_values[:-1] + present_values[1:]) / 2, [np.inf]])
+    cases_upto = np.concatenate([[0], np.cumsum(cases_at[present])])  # cases among the first k values
+    controls_upto = np.concatenate([[0], np.cumsum(controls_at[present])])
+    left = np.searchsorted(present_values, thresholds, side="left")
+    right = np.searchsorted(present_values, thresholds, side="right")
+    m, n = len(case_codes), len(control_codes)
+    return _youden_best(
+        thresholds,
+        cases_upto[left] / m,
+        controls_upto[left] / n,
+        cases_upto[right] / m,
+        controls_upto[right] / n,
+        direction,
+    )
 
 
 def cutoff_metrics(score, y, threshold: float, *, conf_level: float = 0.95) -> dict:
@@ -290,16 +350,37 @@ def optimism_corrected(
 def auc_bootstrap_ci(
     score, y, *, n_bootstrap: int = 500, seed: int = 0, conf_level: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of the AUC (resampling rows)."""
+    """Percentile bootstrap CI of the AUC (resampling rows).
+
+    The scores are replaced once by the rank of their distinct value (:func:`_auc_of_value_codes`),
+    so a resample's AUC needs counts, not a sort: the same resamples and the same bits as
+    :func:`auc` of each resample's rows.
+    """
     data = np.column_stack([np.asarray(score, dtype=float), np.asarray(y, dtype=float)])
     data = data[np.isfinite(data).all(axis=1)]
-    reps = bootstrap(_auc_rows, data, n_boot=n_bootstrap, seed=seed)
+    values, codes = np.unique(data[:, 0], return_inverse=True)
+    coded = np.column_stack([codes.astype(float), data[:, 1]])  # same rows, so the same resamples
+    reps = bootstrap(_auc_of_value_codes, coded, n_boot=n_bootstrap, seed=seed, n_values=len(values))
     low, high = percentile_interval(reps, conf_level=conf_level)
     return float(low[0]), float(high[0])
 
 
-def _auc_rows(sample: np.ndarray) -> float:
-    return auc(sample[:, 0], sample[:, 1])
+def _auc_of_value_codes(sample: np.ndarray, n_values: int) -> float:
+    """:func:`auc` of rows whose score is the rank (0, 1, …) of its distinct value, by counting.
+
+    Each case's placement, (controls below + ½ controls tied) / n, is read from the cumulative
+    count of controls per value; the placements are averaged in the rows' order, as :func:`auc`
+    does, so the result is the same bits.
+    """
+    codes = sample[:, 0].astype(np.intp)
+    y = sample[:, 1].astype(int)
+    case_codes, control_codes = codes[y == 1], codes[y == 0]
+    if len(case_codes) == 0 or len(control_codes) == 0:
+        raise ModelError("AUC needs both events and non-events among rows with a score")
+    controls_at = np.bincount(control_codes, minlength=n_values)
+    below = np.cumsum(controls_at) - controls_at
+    v10 = (below[case_codes] + 0.5 * controls_at[case_codes]) / len(control_codes)
+    return float(v10.mean())
 
 
 def _youden_rows(sample: np.ndarray, direction: str) -> float:
@@ -313,9 +394,13 @@ def _sens_spec(x: np.ndarray, y: np.ndarray, threshold: float, direction: str) -
     return float(pos[events].mean()), float((~pos[~events]).mean())
 
 
-def _youden_optimism_rows(sample: np.ndarray, direction: str, full: np.ndarray) -> np.ndarray:
-    """Cut-off chosen in the resample; its sensitivity and specificity there and on the full data."""
-    best = youden_cutoff(sample[:, 0], sample[:, 1], direction=direction)
+def _youden_optimism_rows(sample: np.ndarray, direction: str, full: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Cut-off chosen in the resample; its sensitivity and specificity there and on the full data.
+
+    ``sample`` holds the resampled rows with the score coded as the rank of its distinct value
+    in ``values`` (:func:`_youden_of_value_codes`); ``full`` the original scores and outcomes.
+    """
+    best = _youden_of_value_codes(sample, direction, values)
     on_full = _sens_spec(full[:, 0], full[:, 1], best["threshold"], direction)
     return np.array([best["threshold"], best["sensitivity"], best["specificity"], *on_full])
 
@@ -389,8 +474,18 @@ def cutoff_table(
             x, y = frame[marker].to_numpy(), frame[outcome].to_numpy()
             best = youden_cutoff(x, y, direction="auto")
             full = np.column_stack([x, y])
-            reps = bootstrap(
-                _youden_optimism_rows, full, n_boot=n_bootstrap, seed=seed, direction=best["direction"], full=full
+            finite = np.isfinite(full[:, 0])  # an infinite score is dropped in each resample, as youden_cutoff does
+            values, finite_codes = np.unique(full[finite, 0], return_inverse=True)
+            codes = np.full(len(full), -1)
+            codes[finite] = finite_codes
+            reps = bootstrap(  # the coded rows are resampled like the rows: the same resamples
+                _youden_optimism_rows,
+                np.column_stack([codes.astype(float), y]),
+                n_boot=n_bootstrap,
+                seed=seed,
+                direction=best["direction"],
+                full=full,
+                values=values,
             )
             thresholds = reps[:, 0].copy()
             thresholds[~np.isfinite(thresholds)] = np.nan
