@@ -8,13 +8,15 @@ tests compare the new paths with them bit for bit on small data with ties, and t
 count the calls a replicate makes, which the old paths fail.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
 
 from analysis.methods import discrimination, prognostic
-from analysis.methods.resampling import bootstrap, percentile_interval
+from analysis.methods.resampling import bootstrap, numbered_bootstrap, percentile_interval
 
 
 def _rank_placements(cases, controls):
@@ -183,3 +185,82 @@ def test_auc_gain_replicate_fits_the_shared_clinical_model_once(monkeypatch):
     designs = {m: prognostic._design(rows, "lb", cols) for m, cols in MODELS.items()}
     prognostic._auc_gain_replicate(np.arange(len(y)), designs=designs, pairs=PAIRS, y=y)
     assert len(calls) == 3  # three models; fitting per pair made it four
+
+
+def test_numbered_bootstrap_draws_the_rows_of_bootstrap():
+    rows = bootstrap(lambda s: s, np.arange(40), n_boot=12, seed=5)
+    numbered = numbered_bootstrap(lambda p, b: np.r_[b, p], 40, n_boot=12, seed=5, n_jobs=1)
+    assert (numbered[:, 0] == np.arange(12)).all()
+    assert (numbered[:, 1:] == rows).all()
+
+
+FORMULA = "live_birth ~ il15_fn14_ratio + unk_cd56_percent + blood_nk_percent"
+
+
+@pytest.fixture(scope="module")
+def validation_rows():
+    frame = pd.read_csv(Path(__file__).parent / "reference" / "biomarker_data.csv").dropna().reset_index(drop=True)
+    return frame.iloc[:120].reset_index(drop=True)  # small enough that some resamples cannot be fitted
+
+
+@pytest.fixture(scope="module")
+def refits(validation_rows):
+    x, y = prognostic.LogisticRiskModel(FORMULA).arrays(validation_rows)
+    return discrimination.bootstrap_refits(x, y, fit=prognostic.LogisticRiskModel.fit_arrays, n_bootstrap=40, seed=11)
+
+
+def test_validation_and_calibration_on_shared_refits_are_the_bits_of_refitting(validation_rows, refits):
+    model = prognostic.LogisticRiskModel(FORMULA)
+    kwargs = {"outcome": "live_birth", "fit_predict": model, "n_bootstrap": 40, "seed": 11}
+    old = discrimination.optimism_corrected(validation_rows, **kwargs)
+    new = discrimination.optimism_corrected(validation_rows, **kwargs, refits=refits)
+    assert new.to_csv() == old.to_csv()
+    assert (refits.status == 1).all()
+    x, y = model.arrays(validation_rows)
+    old = discrimination.calibration_curve_corrected(x, y, n_bootstrap=40, seed=11)
+    new = discrimination.calibration_curve_corrected(x, y, n_bootstrap=40, seed=11, refits=refits)
+    assert new.to_csv() == old.to_csv()
+
+
+def test_a_resample_without_coefficients_fails_or_refits_as_before():
+    """Two rows of thirty have b = 1, one a live birth: a resample with one of them is separated, one with neither
+    has a constant column, so it has no coefficients and its formula refit fails as before."""
+    rng = np.random.default_rng(2)
+    n = 30
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": np.r_[1.0, 1.0, np.zeros(n - 2)]})
+    frame["live_birth"] = np.r_[1, 0, (rng.random(n - 2) < 0.4).astype(int)]
+    model = prognostic.LogisticRiskModel("live_birth ~ a + b")
+    x, y = model.arrays(frame)
+    shared = discrimination.bootstrap_refits(x, y, fit=model.fit_arrays, n_bootstrap=60, seed=4)
+    assert (shared.status == 0).any() and (shared.status == 1).any()
+    kwargs = {"outcome": "live_birth", "fit_predict": model, "n_bootstrap": 60, "seed": 4}
+    new = discrimination.optimism_corrected(frame, **kwargs, refits=shared)
+    assert new.to_csv() == discrimination.optimism_corrected(frame, **kwargs).to_csv()
+    new = discrimination.calibration_curve_corrected(x, y, n_bootstrap=60, seed=4, refits=shared)
+    assert new.to_csv() == discrimination.calibration_curve_corrected(x, y, n_bootstrap=60, seed=4).to_csv()
+    assert new["n_failed_replicates"].iloc[0] > 0
+
+
+def test_shared_refits_fit_nothing_again(validation_rows, refits, monkeypatch):
+    calls = []
+    real_fit, real_coef = prognostic.LogisticRiskModel.fit_arrays, discrimination._fit_coefficients
+    monkeypatch.setattr(prognostic.LogisticRiskModel, "fit_arrays", lambda x, y: calls.append(1) or real_fit(x, y))
+    monkeypatch.setattr(discrimination, "_fit_coefficients", lambda x, y: calls.append(1) or real_coef(x, y))
+    model = prognostic.LogisticRiskModel(FORMULA)
+    discrimination.optimism_corrected(
+        validation_rows, outcome="live_birth", fit_predict=model, n_bootstrap=40, seed=11, refits=refits
+    )
+    discrimination.calibration_curve_corrected(*model.arrays(validation_rows), n_bootstrap=40, seed=11, refits=refits)
+    assert len(calls) == 1  # the calibration curve's apparent fit; without the refits, 40 per analysis
+
+
+def test_refits_of_other_resamples_are_refused(validation_rows, refits):
+    model = prognostic.LogisticRiskModel(FORMULA)
+    with pytest.raises(ValueError, match="seed and n_bootstrap"):
+        discrimination.calibration_curve_corrected(
+            *model.arrays(validation_rows), n_bootstrap=40, seed=12, refits=refits
+        )
+    with pytest.raises(ValueError, match="seed and n_bootstrap"):
+        discrimination.optimism_corrected(
+            validation_rows, outcome="live_birth", fit_predict=model, n_bootstrap=39, seed=11, refits=refits
+        )

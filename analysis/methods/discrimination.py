@@ -29,6 +29,7 @@ r"""Discrimination, cut-offs and calibration of a marker or a risk model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -38,12 +39,14 @@ from statsmodels.nonparametric.smoothers_lowess import lowess as sm_lowess
 
 from analysis.core.exceptions import ModelError
 from analysis.core.intervals import z_value
-from analysis.methods.resampling import bootstrap, percentile_interval
+from analysis.methods.resampling import bootstrap, numbered_bootstrap, percentile_interval
 from analysis.models.logistic import binomial_irls, certifies_no_separation
 
 __all__ = [
+    "BootstrapRefits",
     "auc",
     "auc_delong",
+    "bootstrap_refits",
     "brier_score",
     "calibration",
     "calibration_curve_corrected",
@@ -290,12 +293,102 @@ def _optimism_replicate(positions, *, frame, fit_predict, arrays=None):
         x, y = arrays
         beta = fit_predict.fit_arrays(x[positions], y[positions])
         if beta is not None:
-            return _performance(scipy.special.expit(x[positions] @ beta), y[positions]) - _performance(
-                scipy.special.expit(x @ beta), y
-            )
+            return _optimism_of_coefficients(positions, beta, x, y)
+    return _optimism_by_refitting(positions, frame, fit_predict)
+
+
+def _optimism_of_coefficients(positions, beta, x, y) -> np.ndarray:
+    """Performance of the resample's coefficients in the resample minus on the original rows."""
+    return _performance(scipy.special.expit(x[positions] @ beta), y[positions]) - _performance(
+        scipy.special.expit(x @ beta), y
+    )
+
+
+def _optimism_by_refitting(positions, frame, fit_predict) -> np.ndarray:
     sample = frame.iloc[positions].reset_index(drop=True)
     predict = fit_predict(sample)
     return _performance(predict(sample), sample["_y"].to_numpy()) - _performance(predict(frame), frame["_y"].to_numpy())
+
+
+def _optimism_refitted_replicate(positions, b, *, frame, fit_predict, arrays, refits):
+    """:func:`_optimism_replicate` with the coefficients of replicate ``b`` fitted before (``refits``)."""
+    if refits.fitted(b):
+        return _optimism_of_coefficients(positions, refits.coefficients[b], *arrays)
+    return _optimism_by_refitting(positions, frame, fit_predict)
+
+
+@dataclass(frozen=True)
+class BootstrapRefits:
+    """A logistic model refitted in each resample of a row bootstrap, kept for the analyses that share the resamples.
+
+    Attributes
+    ----------
+    seed : int
+        Seed of the resamples (replicate ``b`` draws the rows of replicate ``b`` of
+        :func:`analysis.methods.resampling.bootstrap` with this seed).
+    n_rows : int
+        Rows resampled.
+    status : ndarray
+        Per replicate: 1 fitted, 0 not shown estimable (the fit returned None), NaN the fit raised.
+    coefficients : ndarray
+        ``(n_bootstrap, p)``; NaN where ``status`` is not 1.
+    """
+
+    seed: int
+    n_rows: int
+    status: np.ndarray
+    coefficients: np.ndarray
+
+    @property
+    def n_bootstrap(self) -> int:
+        """Number of replicates."""
+        return len(self.status)
+
+    def fitted(self, b: int) -> bool:
+        """Whether replicate ``b`` has coefficients; raises :class:`ModelError` where its fit raised."""
+        if np.isnan(self.status[b]):
+            raise ModelError(f"bootstrap replicate {b}: the model's fit failed")
+        return bool(self.status[b] == 1)
+
+    def matches(self, *, n_bootstrap: int, seed: int, n_rows: int) -> bool:
+        """Whether these are the resamples a bootstrap with these settings draws."""
+        return (self.n_bootstrap, self.seed, self.n_rows) == (n_bootstrap, seed, n_rows)
+
+
+def _refit_replicate(positions, *, x, y, fit):
+    beta = fit(x[positions], y[positions])
+    return np.r_[0.0, np.full(x.shape[1], np.nan)] if beta is None else np.r_[1.0, beta]
+
+
+def bootstrap_refits(
+    x: np.ndarray, y: np.ndarray, *, fit: Callable, n_bootstrap: int = 200, seed: int = 0, n_jobs: int | None = 1
+) -> BootstrapRefits:
+    """Fit the model in each bootstrap resample of the rows of its design, once for every analysis of those resamples.
+
+    The internal validation (:func:`optimism_corrected`) and the calibration curve
+    (:func:`calibration_curve_corrected`) of one model with the same seed refit it in the same
+    resamples; given these refits they use them instead of fitting again (the same
+    coefficients, so the same bits).
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Design and 0/1 outcome of the complete rows.
+    fit : callable
+        ``fit(x, y) -> coefficients or None`` (None: not shown estimable), as
+        :meth:`analysis.methods.prognostic.LogisticRiskModel.fit_arrays`; module-level
+        (picklable) for ``n_jobs > 1``.
+    n_bootstrap, seed, n_jobs : int
+
+    Returns
+    -------
+    BootstrapRefits
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    reps = bootstrap(
+        _refit_replicate, np.arange(len(y)), n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs, x=x, y=y, fit=fit
+    )
+    return BootstrapRefits(seed=seed, n_rows=len(y), status=reps[:, 0].copy(), coefficients=reps[:, 1:].copy())
 
 
 def optimism_corrected(
@@ -306,6 +399,7 @@ def optimism_corrected(
     n_bootstrap: int = 200,
     seed: int = 0,
     n_jobs: int | None = 1,
+    refits: BootstrapRefits | None = None,
 ) -> pd.DataFrame:
     """Apparent and optimism-corrected AUC, calibration slope, intercept and Brier score.
 
@@ -319,20 +413,38 @@ def optimism_corrected(
         ``arrays(frame) -> (X, y)`` and ``fit_arrays(X, y) -> coefficients or None`` (as
         :class:`analysis.methods.prognostic.LogisticRiskModel`), each resample refits on rows of the
         design built once, and falls back to ``fit_predict`` where ``fit_arrays`` returns None.
+    refits : BootstrapRefits, optional
+        ``fit_arrays`` of the resamples (:func:`bootstrap_refits` on ``fit_predict.arrays`` of
+        these rows with this ``seed`` and ``n_bootstrap``), used instead of fitting again.
     """
     frame = data.reset_index(drop=True).assign(_y=pd.to_numeric(data[outcome]).to_numpy(dtype=float))
     apparent = _performance(fit_predict(frame)(frame), frame["_y"].to_numpy())
     arrays = fit_predict.arrays(frame) if hasattr(fit_predict, "fit_arrays") else None
-    reps = bootstrap(
-        _optimism_replicate,
-        np.arange(len(frame)),
-        n_boot=n_bootstrap,
-        seed=seed,
-        n_jobs=n_jobs,
-        frame=frame,
-        fit_predict=fit_predict,
-        arrays=arrays,
-    )
+    if refits is not None:
+        if arrays is None or not refits.matches(n_bootstrap=n_bootstrap, seed=seed, n_rows=len(frame)):
+            raise ValueError("refits must be bootstrap_refits of fit_predict's design with this seed and n_bootstrap")
+        reps = numbered_bootstrap(
+            _optimism_refitted_replicate,
+            len(frame),
+            n_boot=n_bootstrap,
+            seed=seed,
+            n_jobs=n_jobs,
+            frame=frame,
+            fit_predict=fit_predict,
+            arrays=arrays,
+            refits=refits,
+        )
+    else:
+        reps = bootstrap(
+            _optimism_replicate,
+            np.arange(len(frame)),
+            n_boot=n_bootstrap,
+            seed=seed,
+            n_jobs=n_jobs,
+            frame=frame,
+            fit_predict=fit_predict,
+            arrays=arrays,
+        )
     optimism = np.nanmean(reps, axis=0)
     names = ["auc", "calibration_slope", "calibration_intercept", "brier"]
     return pd.DataFrame(
@@ -564,7 +676,16 @@ def _lowess_on_grid(p: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarra
 
 
 def _calibration_replicate(positions, *, x, y, grid):
-    beta = _fit_coefficients(x[positions], y[positions])
+    return _calibration_optimism(positions, _fit_coefficients(x[positions], y[positions]), x=x, y=y, grid=grid)
+
+
+def _calibration_refitted_replicate(positions, b, *, x, y, grid, refits):
+    """:func:`_calibration_replicate` with the coefficients of replicate ``b`` fitted before (``refits``)."""
+    return _calibration_optimism(positions, refits.coefficients[b] if refits.fitted(b) else None, x=x, y=y, grid=grid)
+
+
+def _calibration_optimism(positions, beta, *, x, y, grid):
+    """The resample's lowess curve minus that of its coefficients on the original rows (NaN without coefficients)."""
     if beta is None:
         return np.full(len(grid), np.nan)
     in_sample = _lowess_on_grid(scipy.special.expit(x[positions] @ beta), y[positions], grid)
@@ -583,7 +704,14 @@ def _fit_coefficients(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
 
 
 def calibration_curve_corrected(
-    x: np.ndarray, y: np.ndarray, *, n_points: int = 50, n_bootstrap: int = 200, seed: int = 0, n_jobs: int | None = 1
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_points: int = 50,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+    refits: BootstrapRefits | None = None,
 ) -> pd.DataFrame:
     r"""Apparent and optimism-corrected calibration curve of a logistic model, as ``rms::calibrate``.
 
@@ -594,6 +722,11 @@ def calibration_curve_corrected(
     original rows; the optimism at each point is the mean difference, and
     :math:`	ext{corrected}(p) = 	ext{apparent}(p) - 	ext{optimism}(p)` (Harrell 2015,
     *Regression Modeling Strategies*, 2nd ed., §10.11).
+
+    ``refits`` (:func:`bootstrap_refits` of ``x``, ``y`` with this ``seed`` and
+    ``n_bootstrap``, its ``fit`` the one of :func:`_fit_coefficients`, as
+    :meth:`analysis.methods.prognostic.LogisticRiskModel.fit_arrays`) gives the resamples'
+    coefficients instead of fitting them again.
 
     Returns
     -------
@@ -607,9 +740,24 @@ def calibration_curve_corrected(
     p = scipy.special.expit(x @ beta)
     grid = np.linspace(*np.quantile(p, [0.01, 0.99]), n_points)
     apparent = _lowess_on_grid(p, y, grid)
-    reps = bootstrap(
-        _calibration_replicate, np.arange(len(y)), n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs, x=x, y=y, grid=grid
-    )
+    if refits is None:
+        reps = bootstrap(
+            _calibration_replicate, np.arange(len(y)), n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs, x=x, y=y, grid=grid
+        )
+    elif refits.matches(n_bootstrap=n_bootstrap, seed=seed, n_rows=len(y)):
+        reps = numbered_bootstrap(
+            _calibration_refitted_replicate,
+            len(y),
+            n_boot=n_bootstrap,
+            seed=seed,
+            n_jobs=n_jobs,
+            x=x,
+            y=y,
+            grid=grid,
+            refits=refits,
+        )
+    else:
+        raise ValueError("refits must be bootstrap_refits of these rows with this seed and n_bootstrap")
     failed = np.isnan(reps).any(axis=1)
     optimism = reps[~failed].mean(axis=0) if (~failed).any() else np.full(n_points, np.nan)
     return pd.DataFrame(
