@@ -29,6 +29,7 @@ r"""Discrimination, cut-offs and calibration of a marker or a risk model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -38,12 +39,14 @@ from statsmodels.nonparametric.smoothers_lowess import lowess as sm_lowess
 
 from analysis.core.exceptions import ModelError
 from analysis.core.intervals import z_value
-from analysis.methods.resampling import bootstrap, percentile_interval
+from analysis.methods.resampling import bootstrap, numbered_bootstrap, percentile_interval
 from analysis.models.logistic import binomial_irls, certifies_no_separation
 
 __all__ = [
+    "BootstrapRefits",
     "auc",
     "auc_delong",
+    "bootstrap_refits",
     "brier_score",
     "calibration",
     "calibration_curve_corrected",
@@ -66,14 +69,31 @@ def _split(score, y):
 
 
 def _placements(cases, controls):
-    """Structural components V10 (per case) and V01 (per control), vectorised by ranks."""
-    allv = np.concatenate([cases, controls])
-    r_all = scipy.stats.rankdata(allv)
-    r_cases = scipy.stats.rankdata(cases)
-    r_controls = scipy.stats.rankdata(controls)
+    """Structural components V10 (per case) and V01 (per control), from one sort of all scores.
+
+    A case's V10 is (controls below it + ½ controls tied with it) / n, a control's V01 is
+    1 − (cases below it + ½ cases tied with it) / m. These counts are what the difference of
+    average ranks (all scores against the case's own group, ``scipy.stats.rankdata``) gives; both
+    are exact in floating point (integers and halves), so the components are the same bits as the
+    three-ranking computation, at the cost of one sort instead of three.
+    """
     m, n = len(cases), len(controls)
-    v10 = (r_all[:m] - r_cases) / n  # share of controls below each case (ties ½)
-    v01 = 1 - (r_all[m:] - r_controls) / m  # share of cases above each control (ties ½)
+    scores = np.concatenate([cases, controls])
+    order = np.argsort(scores)
+    ordered = scores[order]
+    is_case = order < m
+    starts = np.empty(m + n, dtype=bool)  # first position of each distinct value
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    first = np.flatnonzero(starts)
+    cases_at = np.add.reduceat(is_case.astype(np.int64), first)  # cases per distinct value
+    controls_at = np.diff(first, append=m + n) - cases_at
+    value = np.cumsum(starts) - 1  # distinct value of each sorted score
+    v10, v01 = np.empty(m), np.empty(n)
+    at = value[is_case]
+    v10[order[is_case]] = (np.cumsum(controls_at)[at] - controls_at[at] + 0.5 * controls_at[at]) / n
+    at = value[~is_case]
+    v01[order[~is_case] - m] = 1 - (np.cumsum(cases_at)[at] - cases_at[at] + 0.5 * cases_at[at]) / m
     return v10, v01
 
 
@@ -149,6 +169,11 @@ def youden_cutoff(score, y, *, direction: str = "<") -> dict:
     below_n = np.searchsorted(sn, thresholds, side="left") / len(sn)  # share of controls < t
     upto_c = np.searchsorted(sc, thresholds, side="right") / len(sc)  # share of cases <= t
     upto_n = np.searchsorted(sn, thresholds, side="right") / len(sn)
+    return _youden_best(thresholds, below_c, below_n, upto_c, upto_n, direction)
+
+
+def _youden_best(thresholds, below_c, below_n, upto_c, upto_n, direction: str) -> dict:
+    """The first threshold maximising sensitivity + specificity − 1, from the shares of cases and controls below it."""
     if direction == "<":
         sens, spec = 1 - below_c, below_n
     elif direction == ">":
@@ -164,6 +189,44 @@ def youden_cutoff(score, y, *, direction: str = "<") -> dict:
         "youden": float(j[best]),
         "direction": direction,
     }
+
+
+def _youden_of_value_codes(sample: np.ndarray, direction: str, values: np.ndarray) -> dict:
+    """:func:`youden_cutoff` of rows whose score is the rank of its distinct value in ``values``, by counting.
+
+    A row coded −1 has no finite score and is left out, as :func:`youden_cutoff` leaves it out.
+
+    The thresholds are the midpoints of the distinct values present in ``sample`` (taken from
+    ``values``, so the same floats), and the cases or controls below a threshold are cumulative
+    counts over those values found by binary search among them: the same arrays as
+    :func:`youden_cutoff` of the rows' scores without sorting the rows.
+    """
+    scored = sample[sample[:, 0] >= 0]  # code −1: no finite score
+    codes = scored[:, 0].astype(np.intp)
+    y = scored[:, 1].astype(int)
+    case_codes, control_codes = codes[y == 1], codes[y == 0]
+    if len(case_codes) == 0 or len(control_codes) == 0:
+        raise ModelError("AUC needs both events and non-events among rows with a score")
+    cases_at = np.bincount(case_codes, minlength=len(values))
+    controls_at = np.bincount(control_codes, minlength=len(values))
+    present = (cases_at + controls_at) > 0
+    present_values = values[present]
+    if len(present_values) < 2:
+        raise ModelError("a constant score has no cut-off")
+    thresholds = np.concatenate([[-np.inf], (present_values[:-1] + present_values[1:]) / 2, [np.inf]])
+    cases_upto = np.concatenate([[0], np.cumsum(cases_at[present])])  # cases among the first k values
+    controls_upto = np.concatenate([[0], np.cumsum(controls_at[present])])
+    left = np.searchsorted(present_values, thresholds, side="left")
+    right = np.searchsorted(present_values, thresholds, side="right")
+    m, n = len(case_codes), len(control_codes)
+    return _youden_best(
+        thresholds,
+        cases_upto[left] / m,
+        controls_upto[left] / n,
+        cases_upto[right] / m,
+        controls_upto[right] / n,
+        direction,
+    )
 
 
 def cutoff_metrics(score, y, threshold: float, *, conf_level: float = 0.95) -> dict:
@@ -230,12 +293,102 @@ def _optimism_replicate(positions, *, frame, fit_predict, arrays=None):
         x, y = arrays
         beta = fit_predict.fit_arrays(x[positions], y[positions])
         if beta is not None:
-            return _performance(scipy.special.expit(x[positions] @ beta), y[positions]) - _performance(
-                scipy.special.expit(x @ beta), y
-            )
+            return _optimism_of_coefficients(positions, beta, x, y)
+    return _optimism_by_refitting(positions, frame, fit_predict)
+
+
+def _optimism_of_coefficients(positions, beta, x, y) -> np.ndarray:
+    """Performance of the resample's coefficients in the resample minus on the original rows."""
+    return _performance(scipy.special.expit(x[positions] @ beta), y[positions]) - _performance(
+        scipy.special.expit(x @ beta), y
+    )
+
+
+def _optimism_by_refitting(positions, frame, fit_predict) -> np.ndarray:
     sample = frame.iloc[positions].reset_index(drop=True)
     predict = fit_predict(sample)
     return _performance(predict(sample), sample["_y"].to_numpy()) - _performance(predict(frame), frame["_y"].to_numpy())
+
+
+def _optimism_refitted_replicate(positions, b, *, frame, fit_predict, arrays, refits):
+    """:func:`_optimism_replicate` with the coefficients of replicate ``b`` fitted before (``refits``)."""
+    if refits.fitted(b):
+        return _optimism_of_coefficients(positions, refits.coefficients[b], *arrays)
+    return _optimism_by_refitting(positions, frame, fit_predict)
+
+
+@dataclass(frozen=True)
+class BootstrapRefits:
+    """A logistic model refitted in each resample of a row bootstrap, kept for the analyses that share the resamples.
+
+    Attributes
+    ----------
+    seed : int
+        Seed of the resamples (replicate ``b`` draws the rows of replicate ``b`` of
+        :func:`analysis.methods.resampling.bootstrap` with this seed).
+    n_rows : int
+        Rows resampled.
+    status : ndarray
+        Per replicate: 1 fitted, 0 not shown estimable (the fit returned None), NaN the fit raised.
+    coefficients : ndarray
+        ``(n_bootstrap, p)``; NaN where ``status`` is not 1.
+    """
+
+    seed: int
+    n_rows: int
+    status: np.ndarray
+    coefficients: np.ndarray
+
+    @property
+    def n_bootstrap(self) -> int:
+        """Number of replicates."""
+        return len(self.status)
+
+    def fitted(self, b: int) -> bool:
+        """Whether replicate ``b`` has coefficients; raises :class:`ModelError` where its fit raised."""
+        if np.isnan(self.status[b]):
+            raise ModelError(f"bootstrap replicate {b}: the model's fit failed")
+        return bool(self.status[b] == 1)
+
+    def matches(self, *, n_bootstrap: int, seed: int, n_rows: int) -> bool:
+        """Whether these are the resamples a bootstrap with these settings draws."""
+        return (self.n_bootstrap, self.seed, self.n_rows) == (n_bootstrap, seed, n_rows)
+
+
+def _refit_replicate(positions, *, x, y, fit):
+    beta = fit(x[positions], y[positions])
+    return np.r_[0.0, np.full(x.shape[1], np.nan)] if beta is None else np.r_[1.0, beta]
+
+
+def bootstrap_refits(
+    x: np.ndarray, y: np.ndarray, *, fit: Callable, n_bootstrap: int = 200, seed: int = 0, n_jobs: int | None = 1
+) -> BootstrapRefits:
+    """Fit the model in each bootstrap resample of the rows of its design, once for every analysis of those resamples.
+
+    The internal validation (:func:`optimism_corrected`) and the calibration curve
+    (:func:`calibration_curve_corrected`) of one model with the same seed refit it in the same
+    resamples; given these refits they use them instead of fitting again (the same
+    coefficients, so the same bits).
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Design and 0/1 outcome of the complete rows.
+    fit : callable
+        ``fit(x, y) -> coefficients or None`` (None: not shown estimable), as
+        :meth:`analysis.methods.prognostic.LogisticRiskModel.fit_arrays`; module-level
+        (picklable) for ``n_jobs > 1``.
+    n_bootstrap, seed, n_jobs : int
+
+    Returns
+    -------
+    BootstrapRefits
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    reps = bootstrap(
+        _refit_replicate, np.arange(len(y)), n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs, x=x, y=y, fit=fit
+    )
+    return BootstrapRefits(seed=seed, n_rows=len(y), status=reps[:, 0].copy(), coefficients=reps[:, 1:].copy())
 
 
 def optimism_corrected(
@@ -246,6 +399,7 @@ def optimism_corrected(
     n_bootstrap: int = 200,
     seed: int = 0,
     n_jobs: int | None = 1,
+    refits: BootstrapRefits | None = None,
 ) -> pd.DataFrame:
     """Apparent and optimism-corrected AUC, calibration slope, intercept and Brier score.
 
@@ -259,20 +413,38 @@ def optimism_corrected(
         ``arrays(frame) -> (X, y)`` and ``fit_arrays(X, y) -> coefficients or None`` (as
         :class:`analysis.methods.prognostic.LogisticRiskModel`), each resample refits on rows of the
         design built once, and falls back to ``fit_predict`` where ``fit_arrays`` returns None.
+    refits : BootstrapRefits, optional
+        ``fit_arrays`` of the resamples (:func:`bootstrap_refits` on ``fit_predict.arrays`` of
+        these rows with this ``seed`` and ``n_bootstrap``), used instead of fitting again.
     """
     frame = data.reset_index(drop=True).assign(_y=pd.to_numeric(data[outcome]).to_numpy(dtype=float))
     apparent = _performance(fit_predict(frame)(frame), frame["_y"].to_numpy())
     arrays = fit_predict.arrays(frame) if hasattr(fit_predict, "fit_arrays") else None
-    reps = bootstrap(
-        _optimism_replicate,
-        np.arange(len(frame)),
-        n_boot=n_bootstrap,
-        seed=seed,
-        n_jobs=n_jobs,
-        frame=frame,
-        fit_predict=fit_predict,
-        arrays=arrays,
-    )
+    if refits is not None:
+        if arrays is None or not refits.matches(n_bootstrap=n_bootstrap, seed=seed, n_rows=len(frame)):
+            raise ValueError("refits must be bootstrap_refits of fit_predict's design with this seed and n_bootstrap")
+        reps = numbered_bootstrap(
+            _optimism_refitted_replicate,
+            len(frame),
+            n_boot=n_bootstrap,
+            seed=seed,
+            n_jobs=n_jobs,
+            frame=frame,
+            fit_predict=fit_predict,
+            arrays=arrays,
+            refits=refits,
+        )
+    else:
+        reps = bootstrap(
+            _optimism_replicate,
+            np.arange(len(frame)),
+            n_boot=n_bootstrap,
+            seed=seed,
+            n_jobs=n_jobs,
+            frame=frame,
+            fit_predict=fit_predict,
+            arrays=arrays,
+        )
     optimism = np.nanmean(reps, axis=0)
     names = ["auc", "calibration_slope", "calibration_intercept", "brier"]
     return pd.DataFrame(
@@ -290,16 +462,37 @@ def optimism_corrected(
 def auc_bootstrap_ci(
     score, y, *, n_bootstrap: int = 500, seed: int = 0, conf_level: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of the AUC (resampling rows)."""
+    """Percentile bootstrap CI of the AUC (resampling rows).
+
+    The scores are replaced once by the rank of their distinct value (:func:`_auc_of_value_codes`),
+    so a resample's AUC needs counts, not a sort: the same resamples and the same bits as
+    :func:`auc` of each resample's rows.
+    """
     data = np.column_stack([np.asarray(score, dtype=float), np.asarray(y, dtype=float)])
     data = data[np.isfinite(data).all(axis=1)]
-    reps = bootstrap(_auc_rows, data, n_boot=n_bootstrap, seed=seed)
+    values, codes = np.unique(data[:, 0], return_inverse=True)
+    coded = np.column_stack([codes.astype(float), data[:, 1]])  # same rows, so the same resamples
+    reps = bootstrap(_auc_of_value_codes, coded, n_boot=n_bootstrap, seed=seed, n_values=len(values))
     low, high = percentile_interval(reps, conf_level=conf_level)
     return float(low[0]), float(high[0])
 
 
-def _auc_rows(sample: np.ndarray) -> float:
-    return auc(sample[:, 0], sample[:, 1])
+def _auc_of_value_codes(sample: np.ndarray, n_values: int) -> float:
+    """:func:`auc` of rows whose score is the rank (0, 1, …) of its distinct value, by counting.
+
+    Each case's placement, (controls below + ½ controls tied) / n, is read from the cumulative
+    count of controls per value; the placements are averaged in the rows' order, as :func:`auc`
+    does, so the result is the same bits.
+    """
+    codes = sample[:, 0].astype(np.intp)
+    y = sample[:, 1].astype(int)
+    case_codes, control_codes = codes[y == 1], codes[y == 0]
+    if len(case_codes) == 0 or len(control_codes) == 0:
+        raise ModelError("AUC needs both events and non-events among rows with a score")
+    controls_at = np.bincount(control_codes, minlength=n_values)
+    below = np.cumsum(controls_at) - controls_at
+    v10 = (below[case_codes] + 0.5 * controls_at[case_codes]) / len(control_codes)
+    return float(v10.mean())
 
 
 def _youden_rows(sample: np.ndarray, direction: str) -> float:
@@ -313,9 +506,13 @@ def _sens_spec(x: np.ndarray, y: np.ndarray, threshold: float, direction: str) -
     return float(pos[events].mean()), float((~pos[~events]).mean())
 
 
-def _youden_optimism_rows(sample: np.ndarray, direction: str, full: np.ndarray) -> np.ndarray:
-    """Cut-off chosen in the resample; its sensitivity and specificity there and on the full data."""
-    best = youden_cutoff(sample[:, 0], sample[:, 1], direction=direction)
+def _youden_optimism_rows(sample: np.ndarray, direction: str, full: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Cut-off chosen in the resample; its sensitivity and specificity there and on the full data.
+
+    ``sample`` holds the resampled rows with the score coded as the rank of its distinct value
+    in ``values`` (:func:`_youden_of_value_codes`); ``full`` the original scores and outcomes.
+    """
+    best = _youden_of_value_codes(sample, direction, values)
     on_full = _sens_spec(full[:, 0], full[:, 1], best["threshold"], direction)
     return np.array([best["threshold"], best["sensitivity"], best["specificity"], *on_full])
 
@@ -389,8 +586,18 @@ def cutoff_table(
             x, y = frame[marker].to_numpy(), frame[outcome].to_numpy()
             best = youden_cutoff(x, y, direction="auto")
             full = np.column_stack([x, y])
-            reps = bootstrap(
-                _youden_optimism_rows, full, n_boot=n_bootstrap, seed=seed, direction=best["direction"], full=full
+            finite = np.isfinite(full[:, 0])  # an infinite score is dropped in each resample, as youden_cutoff does
+            values, finite_codes = np.unique(full[finite, 0], return_inverse=True)
+            codes = np.full(len(full), -1)
+            codes[finite] = finite_codes
+            reps = bootstrap(  # the coded rows are resampled like the rows: the same resamples
+                _youden_optimism_rows,
+                np.column_stack([codes.astype(float), y]),
+                n_boot=n_bootstrap,
+                seed=seed,
+                direction=best["direction"],
+                full=full,
+                values=values,
             )
             thresholds = reps[:, 0].copy()
             thresholds[~np.isfinite(thresholds)] = np.nan
@@ -469,7 +676,16 @@ def _lowess_on_grid(p: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarra
 
 
 def _calibration_replicate(positions, *, x, y, grid):
-    beta = _fit_coefficients(x[positions], y[positions])
+    return _calibration_optimism(positions, _fit_coefficients(x[positions], y[positions]), x=x, y=y, grid=grid)
+
+
+def _calibration_refitted_replicate(positions, b, *, x, y, grid, refits):
+    """:func:`_calibration_replicate` with the coefficients of replicate ``b`` fitted before (``refits``)."""
+    return _calibration_optimism(positions, refits.coefficients[b] if refits.fitted(b) else None, x=x, y=y, grid=grid)
+
+
+def _calibration_optimism(positions, beta, *, x, y, grid):
+    """The resample's lowess curve minus that of its coefficients on the original rows (NaN without coefficients)."""
     if beta is None:
         return np.full(len(grid), np.nan)
     in_sample = _lowess_on_grid(scipy.special.expit(x[positions] @ beta), y[positions], grid)
@@ -488,7 +704,14 @@ def _fit_coefficients(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
 
 
 def calibration_curve_corrected(
-    x: np.ndarray, y: np.ndarray, *, n_points: int = 50, n_bootstrap: int = 200, seed: int = 0, n_jobs: int | None = 1
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_points: int = 50,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+    refits: BootstrapRefits | None = None,
 ) -> pd.DataFrame:
     r"""Apparent and optimism-corrected calibration curve of a logistic model, as ``rms::calibrate``.
 
@@ -499,6 +722,11 @@ def calibration_curve_corrected(
     original rows; the optimism at each point is the mean difference, and
     :math:`	ext{corrected}(p) = 	ext{apparent}(p) - 	ext{optimism}(p)` (Harrell 2015,
     *Regression Modeling Strategies*, 2nd ed., §10.11).
+
+    ``refits`` (:func:`bootstrap_refits` of ``x``, ``y`` with this ``seed`` and
+    ``n_bootstrap``, its ``fit`` the one of :func:`_fit_coefficients`, as
+    :meth:`analysis.methods.prognostic.LogisticRiskModel.fit_arrays`) gives the resamples'
+    coefficients instead of fitting them again.
 
     Returns
     -------
@@ -512,9 +740,24 @@ def calibration_curve_corrected(
     p = scipy.special.expit(x @ beta)
     grid = np.linspace(*np.quantile(p, [0.01, 0.99]), n_points)
     apparent = _lowess_on_grid(p, y, grid)
-    reps = bootstrap(
-        _calibration_replicate, np.arange(len(y)), n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs, x=x, y=y, grid=grid
-    )
+    if refits is None:
+        reps = bootstrap(
+            _calibration_replicate, np.arange(len(y)), n_boot=n_bootstrap, seed=seed, n_jobs=n_jobs, x=x, y=y, grid=grid
+        )
+    elif refits.matches(n_bootstrap=n_bootstrap, seed=seed, n_rows=len(y)):
+        reps = numbered_bootstrap(
+            _calibration_refitted_replicate,
+            len(y),
+            n_boot=n_bootstrap,
+            seed=seed,
+            n_jobs=n_jobs,
+            x=x,
+            y=y,
+            grid=grid,
+            refits=refits,
+        )
+    else:
+        raise ValueError("refits must be bootstrap_refits of these rows with this seed and n_bootstrap")
     failed = np.isnan(reps).any(axis=1)
     optimism = reps[~failed].mean(axis=0) if (~failed).any() else np.full(n_points, np.nan)
     return pd.DataFrame(

@@ -240,16 +240,19 @@ def _design(rows, outcome, columns) -> np.ndarray:
 
 
 def _auc_gain_replicate(positions, *, designs, pairs, y):
+    """In-resample and on-original AUC gain of each pair; a model shared by pairs is fitted once per resample."""
+    models = list(dict.fromkeys(m for pair in pairs for m in pair))
+    betas = {m: LogisticRiskModel.fit_arrays(designs[m][positions], y[positions]) for m in models}
+    if any(b is None for b in betas.values()):
+        return None
+    y_in = y[positions]
+    in_sample, on_full = {}, {}
+    for m in models:
+        lin = designs[m] @ betas[m]
+        in_sample[m], on_full[m] = auc(lin[positions], y_in), auc(lin, y)
     out = []
     for big, small in pairs:
-        betas = [LogisticRiskModel.fit_arrays(designs[m][positions], y[positions]) for m in (big, small)]
-        if any(b is None for b in betas):
-            return None
-        lin = [designs[m] @ b for m, b in zip((big, small), betas)]
-        out += [
-            auc(lin[0][positions], y[positions]) - auc(lin[1][positions], y[positions]),
-            auc(lin[0], y) - auc(lin[1], y),
-        ]
+        out += [in_sample[big] - in_sample[small], on_full[big] - on_full[small]]
     return np.array(out)
 
 

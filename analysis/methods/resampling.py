@@ -86,6 +86,7 @@ __all__ = [
     "frequency_bootstrap",
     "limit_blas_threads",
     "map_chunks",
+    "numbered_bootstrap",
     "percentile_interval",
     "resolve_jobs",
 ]
@@ -329,6 +330,50 @@ def _replicates(run_chunk: Callable, shared, *, n_boot: int, seed: int, n_jobs: 
     results = [r for chunk in map_chunks(run_chunk, shared, chunks, jobs=jobs) for r in chunk]
     width = max((len(r) for r in results if r is not None), default=1)
     return np.vstack([r if r is not None else np.full(width, np.nan) for r in results])
+
+
+def _run_numbered_chunk(shared, seeds) -> list:
+    statistic, n_rows, kwargs = shared
+    out = []
+    for ss in seeds:
+        positions = bootstrap_rows(n_rows, seed_sequence=ss)
+        try:  # the replicate's number is its place among the seed's children (SeedSequence.spawn)
+            out.append(np.atleast_1d(np.asarray(statistic(positions, ss.spawn_key[-1], **kwargs), dtype=float)))
+        except Exception:
+            out.append(None)
+    return out
+
+
+def numbered_bootstrap(
+    statistic: Callable, n_rows: int, *, n_boot: int = 1000, seed: int = 0, n_jobs: int | None = 1, **kwargs
+) -> np.ndarray:
+    """Return bootstrap replicates of a statistic that also receives the replicate's number.
+
+    For a statistic that reuses what an earlier bootstrap with the same ``seed`` computed in
+    the same replicate (the model refitted in it): replicate ``b`` draws the row positions of
+    replicate ``b`` of :func:`bootstrap` on ``n_rows`` rows, whatever ``n_jobs``.
+
+    Parameters
+    ----------
+    statistic : callable
+        ``statistic(positions, b, **kwargs)``: the replicate's row positions (with repeats) and
+        its number ``b`` (0 to ``n_boot`` − 1); a scalar or a 1-d array of fixed length.
+        Module-level (picklable) when ``n_jobs > 1``. A replicate on which it raises is a row of NaN.
+    n_rows : int
+        Number of rows resampled.
+    n_boot, seed, n_jobs
+        As in :func:`bootstrap`.
+    **kwargs
+        Passed to ``statistic``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_boot, k)``, replicate ``b`` in row ``b``.
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    return _replicates(_run_numbered_chunk, (statistic, int(n_rows), kwargs), n_boot=n_boot, seed=seed, n_jobs=n_jobs)
 
 
 def _run_frequency_chunk(shared, seeds) -> list:

@@ -175,6 +175,9 @@ class Validation:
         The outcome column of ``rows``.
     shown : DataFrame or Message
         The table as saved in ``tables/validation_internal.csv``, or the reason.
+    refits : BootstrapRefits or None
+        The model refitted in each resample of the validation, which the calibration curve's
+        bootstrap (same resamples) reuses; None when the validation was not run on them.
     """
 
     result: Attempt
@@ -182,6 +185,7 @@ class Validation:
     risk_model: prognostic.LogisticRiskModel
     outcome: str
     shown: pd.DataFrame | Message
+    refits: discrimination.BootstrapRefits | None = None
 
 
 @dataclass(frozen=True)
@@ -523,18 +527,40 @@ def internal_validation(
         )
     rows = outcomes.model_frame(untreated, [outcome, *clinical, *endometrial])
     risk_model = prognostic.LogisticRiskModel(outcomes.formula(outcome, endometrial, clinical, rows))
+    n_boot = min(n_bootstrap, MAX_VALIDATION_BOOTSTRAP)
+    # The model is refitted in each resample once, for this validation and the calibration curve.
+    # The refits only save work: where they cannot be computed the validation refits as it
+    # always did, and raises, or says why not, as it always did.
+    try:
+        refits = discrimination.bootstrap_refits(
+            *risk_model.arrays(rows.reset_index(drop=True)),
+            fit=prognostic.LogisticRiskModel.fit_arrays,
+            n_bootstrap=n_boot,
+            seed=seed,
+            n_jobs=n_jobs,
+        )
+    except Exception:
+        refits = None
     result = outcomes.attempt(
         lambda: discrimination.optimism_corrected(
             rows,
             outcome=outcome,
             fit_predict=risk_model,
-            n_bootstrap=min(n_bootstrap, MAX_VALIDATION_BOOTSTRAP),
+            n_bootstrap=n_boot,
             seed=seed,
             n_jobs=n_jobs,
+            refits=refits,
         )
     )
     shown = ctx.save_table(result.value, "validation_internal") if result.ok else not_estimable(result.reason)
-    return Validation(result=result, rows=rows, risk_model=risk_model, outcome=outcome, shown=shown)
+    return Validation(
+        result=result,
+        rows=rows,
+        risk_model=risk_model,
+        outcome=outcome,
+        shown=shown,
+        refits=refits if result.ok else None,
+    )
 
 
 def published_cutoffs(profile_cutoffs: dict, *, blood_nk_cutoff: float) -> dict[str, list[tuple]]:
@@ -645,12 +671,17 @@ def calibration_curve(
     -------
     CalibrationCurve
     """
+    n_boot = min(n_bootstrap, MAX_VALIDATION_BOOTSTRAP)
+    refits = validation.refits  # the validation's resamples, when these are the same ones
+    if refits is not None and not refits.matches(n_bootstrap=n_boot, seed=seed, n_rows=len(validation.rows)):
+        refits = None
     result = outcomes.attempt(
         lambda: discrimination.calibration_curve_corrected(
             *validation.risk_model.arrays(validation.rows),
-            n_bootstrap=min(n_bootstrap, MAX_VALIDATION_BOOTSTRAP),
+            n_bootstrap=n_boot,
             seed=seed,
             n_jobs=n_jobs,
+            refits=refits,
         )
     )
     if not result.ok:
