@@ -266,13 +266,9 @@ def test_refits_of_other_resamples_are_refused(validation_rows, refits):
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cutoff_table passes the 1-d thresholds to percentile_interval, which reads them as one row of "
-    "n_bootstrap columns: threshold_low and threshold_high are both the first replicate's threshold "
-    "(seen in tables/cutoffs.csv of the shipped cohort); left as it is because the tables had to stay the same bytes",
-)
 def test_youden_threshold_interval_is_the_percentile_interval_of_the_replicates():
+    """Failed before: the 1-d thresholds were read as one replicate of 60 statistics, so both
+    limits were the first replicate's threshold (tables/cutoffs.csv)."""
     x, y = _scores(12, 300)
     table = discrimination.cutoff_table(
         pd.DataFrame({"m": x, "lb": y}), outcome="lb", markers=["m"], n_bootstrap=60, seed=3

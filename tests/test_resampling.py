@@ -148,3 +148,13 @@ def test_every_chunk_computes_with_one_blas_thread_whatever_the_caller(monkeypat
         monkeypatch.setattr(resampling, "POOL_START_SECONDS", -1.0)  # the workers do start
         assert map_chunks(_blas_threads, None, list(range(4)), jobs=2) == [resampling.BLAS_THREADS] * 4
         assert map_chunks(_sum_over_rows, data, [0, 1, 2], jobs=2) == [one_thread] * 3
+
+
+def test_percentile_interval_reads_a_vector_as_the_replicates_of_one_statistic():
+    """A vector of 200 replicates is one statistic's, not one replicate of 200 statistics."""
+    reps = np.arange(200, dtype=float)
+    low, high = percentile_interval(reps, conf_level=0.9)
+    assert low.shape == high.shape == (1,)
+    np.testing.assert_allclose([low[0], high[0]], np.quantile(reps, [0.05, 0.95]), rtol=1e-14)
+    low2, high2 = percentile_interval(reps[:, None], conf_level=0.9)
+    assert low2[0] == low[0] and high2[0] == high[0]

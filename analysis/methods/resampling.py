@@ -435,9 +435,15 @@ def frequency_bootstrap(
 
 
 def percentile_interval(replicates: np.ndarray, *, conf_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Return the percentile bootstrap interval of each column, ignoring failed (NaN) replicates."""
+    """Return the percentile bootstrap interval of each column, ignoring failed (NaN) replicates.
+
+    ``replicates`` is (n_boot, k), or (n_boot,) for the replicates of one statistic: a vector is
+    one column, not one replicate of ``n_boot`` statistics (read as a row, the Youden cut-off's
+    interval of ``cutoffs.csv`` was the first replicate's threshold twice).
+    """
     alpha = 1 - conf_level
-    reps = np.atleast_2d(np.asarray(replicates, dtype=float))
+    reps = np.asarray(replicates, dtype=float)
+    reps = reps[:, None] if reps.ndim == 1 else np.atleast_2d(reps)
     low = np.nanquantile(reps, alpha / 2, axis=0)
     high = np.nanquantile(reps, 1 - alpha / 2, axis=0)
     return low, high
