@@ -471,3 +471,14 @@ def test_calibration_lowess_fits_locally_one_percent_of_the_range_apart():
     every_row = lowess(y, p, frac=0.6, it=0, return_sorted=True)
     assert np.max(np.abs(drawn.get_ydata() - every_row[:, 1])) < 2e-3
     plt.close(fig)
+
+
+def test_schoenfeld_lowess_fits_locally_one_percent_of_the_time_range_apart(ax):
+    """Would catch a local fit per event time (statsmodels' delta=0), quadratic in events."""
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    rng = np.random.default_rng(3)
+    t, r = rng.uniform(0, 500, 3000), rng.normal(0.4, 1, 3000)
+    plotting.plot_schoenfeld(pd.DataFrame({"time": t, "residual": r}), covariate="x", ax=ax, min_cell_count=0)
+    drawn = next(line for line in ax.get_lines() if line.get_label() == "Lowess")
+    np.testing.assert_array_equal(drawn.get_ydata(), lowess(r, t, frac=2 / 3, delta=0.01 * np.ptp(t))[:, 1])

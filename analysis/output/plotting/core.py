@@ -1051,7 +1051,8 @@ def plot_schoenfeld(
     coef : float, optional
         The model's coefficient, drawn as a dashed horizontal line.
     frac : float
-        Lowess span (``statsmodels.nonparametric.lowess``).
+        Lowess span (``statsmodels.nonparametric.lowess``, three robustness iterations, local
+        fits 1% of the time range apart as in R's ``lowess``).
     ax : Axes, optional
     xlabel : str
 
@@ -1084,7 +1085,9 @@ def plot_schoenfeld(
             label=f"Mean of ≥ {min_cell_count} events",
         )
     if len(t) >= 3:
-        smooth = lowess(r, t, frac=frac, return_sorted=True)
+        # local fits 1% of the follow-up range apart, interpolated between (R's lowess default):
+        # one local fit per event time is quadratic in events at registry size
+        smooth = lowess(r, t, frac=frac, delta=0.01 * float(np.ptp(t)), return_sorted=True)
         ax.plot(smooth[:, 0], smooth[:, 1], color="#0072B2", linewidth=1.2, zorder=3, label="Lowess")
     if coef is not None:
         ax.axhline(coef, color="black", linestyle="--", linewidth=0.6, zorder=1, label="Coefficient")
