@@ -33,7 +33,7 @@ transfer, pooled).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -539,6 +539,10 @@ class PerProtocolArrays:
         the multinomial propensity design.
     women_start : ndarray
         Its coefficients on all women (the start of every refit; empty when not estimable).
+    numerator_start, denominator_start : ndarray
+        The switch models' coefficients on all women: the start of a replicate's refit whose
+        design keeps every column (empty when not estimable). The point estimate starts, as
+        R's ``glm``, from ``mustart``.
     """
 
     woman: np.ndarray
@@ -563,6 +567,8 @@ class PerProtocolArrays:
     women_X: np.ndarray
     women_rule: _ColumnRule
     women_start: np.ndarray
+    numerator_start: np.ndarray = field(default_factory=lambda: np.empty(0))
+    denominator_start: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
 def per_protocol_arrays(transfers: pd.DataFrame, *, covariates: Sequence[str]) -> PerProtocolArrays:
@@ -629,7 +635,7 @@ def per_protocol_arrays(transfers: pd.DataFrame, *, covariates: Sequence[str]) -
         start = fit_multinomial_logit(women_X, women_arm, n_classes=len(ARMS), max_iter=100)[0]
     except ModelError:
         start = np.empty((0, len(ARMS) - 1))  # per_protocol_curves says why
-    return PerProtocolArrays(
+    arrays = PerProtocolArrays(
         woman=codes,
         n_women=len(uniques),
         position=position,
@@ -653,17 +659,46 @@ def per_protocol_arrays(transfers: pd.DataFrame, *, covariates: Sequence[str]) -
         women_rule=_ColumnRule([], w_blocks, np.array([], dtype=int)),
         women_start=start,
     )
+    every = np.ones(len(arrays.switch_rows))
+    starts = {}
+    for name, X, rule, pattern in (
+        ("numerator_start", patterns, arrays.numerator_rule, arrays.numerator_pattern),
+        ("denominator_start", full, arrays.denominator_rule, None),
+    ):
+        try:
+            starts[name] = _stay_fit(arrays, X, rule, every, pattern)[1]
+        except ModelError:
+            starts[name] = np.empty(0)  # per_protocol_curves says why
+    return replace(arrays, **starts)
 
 
 def _stay_probability(
-    arrays: PerProtocolArrays, X: np.ndarray, rule: _ColumnRule, f: np.ndarray, pattern: np.ndarray | None = None
+    arrays: PerProtocolArrays,
+    X: np.ndarray,
+    rule: _ColumnRule,
+    f: np.ndarray,
+    pattern: np.ndarray | None = None,
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fitted probability of staying on the assigned arm on the rows of weight ``f > 0``.
 
     With ``pattern`` (the row of ``X`` of each switch-model row: ``X`` holds the distinct
     covariate patterns), the rows are grouped as binomial counts per pattern: the same
-    likelihood and estimate at the cost of a few rows.
+    likelihood and estimate at the cost of a few rows. ``start`` (coefficients on all women)
+    starts the fit when the resample's design keeps every column.
     """
+    return _stay_fit(arrays, X, rule, f, pattern, start)[0]
+
+
+def _stay_fit(
+    arrays: PerProtocolArrays,
+    X: np.ndarray,
+    rule: _ColumnRule,
+    f: np.ndarray,
+    pattern: np.ndarray | None = None,
+    start: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_stay_probability` and the fitted coefficients."""
     stay = arrays.stay
     if pattern is not None:
         trials = np.bincount(pattern, weights=f, minlength=len(X))
@@ -674,24 +709,35 @@ def _stay_probability(
     used = f > 0
     if not _full_rank(design):
         raise ModelError("weighted logistic model: singular information (an empty arm or covariate level)")
-    fit = fit_binomial_irls(design, stay[used], f[used], coef_tol=1e-12, max_iter=100)
+    if start is not None and len(start) != design.shape[1]:
+        start = None  # a level absent from the resample: its column was dropped
+    fit = fit_binomial_irls(design, stay[used], f[used], coef_tol=1e-12, max_iter=100, start=start)
     if not fit.converged:
         raise ModelError("weighted logistic model did not converge (separation in the weighted data?)")
     if pattern is None:
-        return fit.fitted
+        return fit.fitted, fit.coef
     by_pattern = np.full(len(X), np.nan)
     by_pattern[used] = fit.fitted
-    return by_pattern[rows]
+    return by_pattern[rows], fit.coef
 
 
-def _switch_log_weights(arrays: PerProtocolArrays, f_row: np.ndarray) -> np.ndarray:
-    """Log of the cumulative stabilised switch weight of every row (NaN off protocol)."""
+def _switch_log_weights(arrays: PerProtocolArrays, f_row: np.ndarray, *, warm: bool = False) -> np.ndarray:
+    """Log of the cumulative stabilised switch weight of every row (NaN off protocol).
+
+    ``warm``: the switch models start from their coefficients on all women (a replicate).
+    """
     f = f_row[arrays.switch_rows].astype(float)
+    num_start, den_start = (arrays.numerator_start, arrays.denominator_start) if warm else (None, None)
     try:
         p_num = _stay_probability(
-            arrays, arrays.switch_numerator, arrays.numerator_rule, f, pattern=arrays.numerator_pattern
+            arrays,
+            arrays.switch_numerator,
+            arrays.numerator_rule,
+            f,
+            pattern=arrays.numerator_pattern,
+            start=num_start,
         )
-        p_den = _stay_probability(arrays, arrays.switch_denominator, arrays.denominator_rule, f)
+        p_den = _stay_probability(arrays, arrays.switch_denominator, arrays.denominator_rule, f, start=den_start)
     except ModelError as exc:
         n_switch = int(f @ (arrays.stay == 0))
         raise ModelError(
@@ -744,8 +790,9 @@ def per_protocol_curves(
     counts : ndarray, optional
         How many times each woman counts (a bootstrap resample of whole courses,
         :func:`analysis.methods.resampling.bootstrap_frequencies`); default once each. Both
-        weight models are refitted with these frequency weights: the same fits as on the
-        resampled rows, without building them.
+        weight models are refitted with these frequency weights, starting from their fits on
+        all women: the fits of the resampled rows (to the stopping rule's 1e-12 in the
+        coefficients), without building them.
     max_k : int
         Transfers 1 … ``max_k``.
     groups : sequence of str
@@ -758,7 +805,7 @@ def per_protocol_curves(
     """
     f_women = np.ones(arrays.n_women, int) if counts is None else np.asarray(counts)
     f_row = f_women[arrays.woman]
-    logw = _switch_log_weights(arrays, f_row)
+    logw = _switch_log_weights(arrays, f_row, warm=counts is not None)
     w = np.exp(logw) * _baseline_weight(arrays, f_women)[arrays.woman] * f_row
     # one cell per (profile group, arm, transfer): every group's sums from one pass over the rows
     n_groups = len(arrays.group_levels)

@@ -283,6 +283,7 @@ def fit_binomial_irls(
     offset: np.ndarray | None = None,
     coef_tol: float | None = None,
     max_iter: int = 100,
+    start: np.ndarray | None = None,
 ) -> BinomialFit:
     """Return the binomial GLM fit (logit link) by iteratively reweighted least squares.
 
@@ -307,6 +308,10 @@ def fit_binomial_irls(
         Stop on the change of the coefficients instead of the deviance.
     max_iter : int
         Maximum number of iterations.
+    start : ndarray, optional
+        Starting coefficients (R's ``start``), e.g. the estimate on all data for a refit on a
+        bootstrap resample, which then needs fewer steps to the same stopping rule; default
+        R's ``mustart``.
 
     Returns
     -------
@@ -320,9 +325,14 @@ def fit_binomial_irls(
     every = bool(used.all())
     x_used = x if every else x[used]
     y, w, off = (y_all, w_all, off_all) if every else (y_all[used], w_all[used], off_all[used])
-    mu = (w * y + 0.5) / (w + 1.0)  # R's binomial mustart
-    eta = np.log(mu / (1 - mu))
-    beta = np.zeros(x.shape[1])
+    if start is None:
+        mu = (w * y + 0.5) / (w + 1.0)  # R's binomial mustart
+        eta = np.log(mu / (1 - mu))
+        beta = np.zeros(x.shape[1])
+    else:
+        beta = np.asarray(start, dtype=float).copy()
+        eta = off + x_used @ beta
+        mu = 1 / (1 + np.exp(-eta))
     dev_old = np.inf
     converged = False
     for _ in range(max_iter):
