@@ -92,3 +92,20 @@ def test_saturated_two_group_fit_is_the_hand_computed_log_odds(n_rows):
     np.testing.assert_allclose(
         fit.coef, [np.log(p0 / (1 - p0)), np.log(p1 / (1 - p1)) - np.log(p0 / (1 - p0))], rtol=1e-10
     )
+
+
+def test_a_start_from_a_nearby_fit_reaches_the_same_fit_in_fewer_steps(monkeypatch):
+    """A bootstrap refit started from the estimate on all data (R's ``start``): the same
+    coefficients to the stopping rule, fewer IRLS steps than from ``mustart``."""
+    x, y = _design(seed=8)
+    draws = np.random.default_rng(9).multinomial(len(y), np.full(len(y), 1 / len(y))).astype(float)
+    full = fit_binomial_irls(x, y, np.ones(len(y)), coef_tol=1e-12)
+    steps = []
+    real = logistic._weighted_least_squares
+    monkeypatch.setattr(logistic, "_weighted_least_squares", lambda *a: steps.append(1) or real(*a))
+    cold = fit_binomial_irls(x, y, draws, coef_tol=1e-12)
+    n_cold = len(steps)
+    warm = fit_binomial_irls(x, y, draws, coef_tol=1e-12, start=full.coef)
+    assert cold.converged and warm.converged
+    np.testing.assert_allclose(warm.coef, cold.coef, rtol=0, atol=1e-10)
+    assert len(steps) - n_cold < n_cold
