@@ -672,24 +672,6 @@ def per_protocol_arrays(transfers: pd.DataFrame, *, covariates: Sequence[str]) -
     return replace(arrays, **starts)
 
 
-def _stay_probability(
-    arrays: PerProtocolArrays,
-    X: np.ndarray,
-    rule: _ColumnRule,
-    f: np.ndarray,
-    pattern: np.ndarray | None = None,
-    start: np.ndarray | None = None,
-) -> np.ndarray:
-    """Fitted probability of staying on the assigned arm on the rows of weight ``f > 0``.
-
-    With ``pattern`` (the row of ``X`` of each switch-model row: ``X`` holds the distinct
-    covariate patterns), the rows are grouped as binomial counts per pattern: the same
-    likelihood and estimate at the cost of a few rows. ``start`` (coefficients on all women)
-    starts the fit when the resample's design keeps every column.
-    """
-    return _stay_fit(arrays, X, rule, f, pattern, start)[0]
-
-
 def _stay_fit(
     arrays: PerProtocolArrays,
     X: np.ndarray,
@@ -698,7 +680,13 @@ def _stay_fit(
     pattern: np.ndarray | None = None,
     start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_stay_probability` and the fitted coefficients."""
+    """Fitted probability of staying on the assigned arm on the rows of weight ``f > 0``, and the coefficients.
+
+    With ``pattern`` (the row of ``X`` of each switch-model row: ``X`` holds the distinct
+    covariate patterns), the rows are grouped as binomial counts per pattern: the same
+    likelihood and estimate at the cost of a few rows. ``start`` (coefficients on all women)
+    starts the fit when the resample's design keeps every column.
+    """
     stay = arrays.stay
     if pattern is not None:
         trials = np.bincount(pattern, weights=f, minlength=len(X))
@@ -729,7 +717,7 @@ def _switch_log_weights(arrays: PerProtocolArrays, f_row: np.ndarray, *, warm: b
     f = f_row[arrays.switch_rows].astype(float)
     num_start, den_start = (arrays.numerator_start, arrays.denominator_start) if warm else (None, None)
     try:
-        p_num = _stay_probability(
+        p_num, _ = _stay_fit(
             arrays,
             arrays.switch_numerator,
             arrays.numerator_rule,
@@ -737,7 +725,7 @@ def _switch_log_weights(arrays: PerProtocolArrays, f_row: np.ndarray, *, warm: b
             pattern=arrays.numerator_pattern,
             start=num_start,
         )
-        p_den = _stay_probability(arrays, arrays.switch_denominator, arrays.denominator_rule, f, start=den_start)
+        p_den, _ = _stay_fit(arrays, arrays.switch_denominator, arrays.denominator_rule, f, start=den_start)
     except ModelError as exc:
         n_switch = int(f @ (arrays.stay == 0))
         raise ModelError(
