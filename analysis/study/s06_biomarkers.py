@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.core.exceptions import ModelError
 from analysis.data.contract import BLOOD_MARKERS, ENDOMETRIAL_MARKERS
 from analysis.methods import benefit, discrimination, outcomes, prognostic
 from analysis.methods.landscape import marker_cutoff_lines
@@ -529,8 +530,8 @@ def internal_validation(
     risk_model = prognostic.LogisticRiskModel(outcomes.formula(outcome, endometrial, clinical, rows))
     n_boot = min(n_bootstrap, MAX_VALIDATION_BOOTSTRAP)
     # The model is refitted in each resample once, for this validation and the calibration curve.
-    # The refits only save work: where they cannot be computed the validation refits as it
-    # always did, and raises, or says why not, as it always did.
+    # The refits only save work: where the design cannot be built or fitted (the errors the
+    # validation itself reports) the validation refits as it always did, and says why not.
     try:
         refits = discrimination.bootstrap_refits(
             *risk_model.arrays(rows.reset_index(drop=True)),
@@ -539,7 +540,7 @@ def internal_validation(
             seed=seed,
             n_jobs=n_jobs,
         )
-    except Exception:
+    except (ModelError, ValueError, np.linalg.LinAlgError):
         refits = None
     result = outcomes.attempt(
         lambda: discrimination.optimism_corrected(
