@@ -144,12 +144,12 @@ def _pmm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random
     n, p = X_obs.shape
     XtX_inv = np.linalg.pinv(X_obs.T @ X_obs)
     beta = XtX_inv @ (X_obs.T @ y_obs)
-    resid = y_obs - X_obs @ beta
+    yhat_obs = X_obs @ beta  # the donors' predicted means, and the residuals' fitted values
+    resid = y_obs - yhat_obs
     df = max(n - p, 1)
     sigma2 = resid @ resid / rng.chisquare(df)
     chol = np.linalg.cholesky(XtX_inv * sigma2 + 1e-12 * np.eye(p))
     beta_star = beta + chol @ rng.standard_normal(p)
-    yhat_obs = X_obs @ beta
     yhat_mis = X_mis @ beta_star
     shuffled = rng.permutation(n)  # a stable sort of shuffled rows breaks ties at random, as mice's matchindex
     order = _donor_order(yhat_obs, shuffled)
