@@ -67,7 +67,7 @@ def _bytes(frames: list) -> list:
 def test_imputations_are_the_bytes_of_the_plain_algorithm(gaps, named):
     derive = partial(profile_group_from_markers, cutoffs=None)
     passive = imputation.PassiveColumn(derive, inputs=RULE_MARKERS) if named else derive
-    arguments = dict(columns=COLUMNS, predictors=PREDICTORS, m=3, n_iter=4, seed=11)
+    arguments = dict(columns=COLUMNS, predictors=PREDICTORS, m=2, n_iter=3, seed=11)
     fast = imputation.impute_chained(gaps, passive={"profile_group": passive}, **arguments)
     plain = reference_imputations(gaps, passive={"profile_group": derive}, **arguments)
     assert _bytes(fast) == _bytes(plain)
