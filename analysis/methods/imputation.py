@@ -26,7 +26,8 @@ Passive imputation (van Buuren 2018, *Flexible Imputation of Missing Data*, 2nd 
 ``mice``'s ``"~I(...)"`` method): a column that is a function of other columns (the immune profile
 group derived from the markers) is not given a model of its own; where it is missing it is
 recomputed from the completed columns after every update, so it always agrees with them and the
-analyses of each completed data set use it. Pass such columns in ``passive``.
+analyses of each completed data set use it. Pass such columns in ``passive``; one given as a
+:class:`PassiveColumn` naming the columns it reads is recomputed only after their updates.
 Imputation ``j`` uses its own generator ``SeedSequence(seed).spawn(m)[j]``, so the imputations
 are the same whatever ``n_jobs``. :func:`impute_chained_auto` chooses ``m`` by von Hippel's two-stage rule
 (:func:`imputations_needed`).
