@@ -44,6 +44,10 @@ _MARKERS = {
     "unk_cd56": "unk_cd56_percent",
 }
 
+#: The marker columns the cut-off rule reads (and nothing else): the inputs of a passively
+#: imputed profile group (:func:`profile_group_from_markers`).
+RULE_MARKERS = tuple(_MARKERS.values())
+
 
 def resolve_cutoffs(cutoffs: dict | None = None) -> dict:
     """Return the default cut-offs updated with ``cutoffs``; unknown keys raise ``ValueError``."""
@@ -130,6 +134,12 @@ def derive_immune_profile(
     >>> derive_immune_profile(gap.drop(columns=["il18_tweak_ratio", "unk_cd56_percent"])).tolist()
     ['balanced', 'over_activated', 'over_activated']
     """
+    profile = _rule_labels(patients, cutoffs, missing_marker_rule)
+    return pd.Series(profile, index=patients.index, dtype="string").replace("", pd.NA)
+
+
+def _rule_labels(patients: pd.DataFrame, cutoffs: dict | None, missing_marker_rule: str) -> np.ndarray:
+    """The cut-off rule of :func:`derive_immune_profile` on arrays: one label per row, ``""`` where none is measured."""
     check_missing_marker_rule(missing_marker_rule)
     c = resolve_cutoffs(cutoffs)
     high = np.zeros(len(patients), bool)
@@ -148,13 +158,11 @@ def derive_immune_profile(
     undetermined = measured & ~complete & ~(high & low)
     if missing_marker_rule == "normal":
         undetermined[:] = False
-    profile = np.select(
+    return np.select(
         [undetermined, high & low, high, low, measured],
         [INDETERMINATE, "mixed", "over_activated", "under_activated", "balanced"],
         default="",
     )
-    out = pd.Series(profile, index=patients.index, dtype="string").replace("", pd.NA)
-    return out
 
 
 def profile_group(profile: pd.Series) -> pd.Series:
@@ -181,5 +189,9 @@ def profile_group_from_markers(patients: pd.DataFrame, cutoffs: dict | None = No
     Series
         ``balanced`` / ``dysregulated`` (object dtype, missing as None), aligned to ``patients``.
     """
-    group = profile_group(derive_immune_profile(patients, cutoffs))
-    return group.astype(object).where(group.notna(), None)
+    # profile_group(derive_immune_profile(...)) computed on the rule's labels, without the string
+    # Series in between: passive imputation calls this after every update of a marker
+    labels = _rule_labels(patients, cutoffs, "indeterminate")
+    group = np.where(labels == "balanced", "balanced", "dysregulated").astype(object)
+    group[~np.isin(labels, PROFILES)] = None
+    return pd.Series(group, index=patients.index, dtype=object)

@@ -26,7 +26,8 @@ Passive imputation (van Buuren 2018, *Flexible Imputation of Missing Data*, 2nd 
 ``mice``'s ``"~I(...)"`` method): a column that is a function of other columns (the immune profile
 group derived from the markers) is not given a model of its own; where it is missing it is
 recomputed from the completed columns after every update, so it always agrees with them and the
-analyses of each completed data set use it. Pass such columns in ``passive``.
+analyses of each completed data set use it. Pass such columns in ``passive``; one given as a
+:class:`PassiveColumn` naming the columns it reads is recomputed only after their updates.
 Imputation ``j`` uses its own generator ``SeedSequence(seed).spawn(m)[j]``, so the imputations
 are the same whatever ``n_jobs``. :func:`impute_chained_auto` chooses ``m`` by von Hippel's two-stage rule
 (:func:`imputations_needed`).
@@ -52,7 +53,8 @@ as ``mice::pool``. Intervals and p-values use the t distribution with :math:`\nu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -61,11 +63,13 @@ import scipy.stats
 
 from analysis.core.exceptions import ModelError
 from analysis.methods.resampling import map_chunks, resolve_jobs
-from analysis.models.logistic import fit_logit
+from analysis.models.design import coded_design
+from analysis.models.logistic import fit_logit, fit_logit_coded
 from analysis.models.multinomial import fit_multinomial_logit, multinomial_probabilities
 from analysis.models.tidy import estimate_rows
 
 __all__ = [
+    "PassiveColumn",
     "complete_case_vs_imputed",
     "fit_pooled_logit",
     "imputation_model_table",
@@ -85,16 +89,23 @@ def _is_numeric(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
-def _block(v: pd.Series) -> np.ndarray:
-    """Design columns of one predictor: a numeric column standardised, a categorical one as
-    indicators of its levels but the first (in sorted order)."""
-    if _is_numeric(v):
-        x = v.to_numpy(dtype=float)
-        return ((x - x.mean()) / (x.std() or 1.0))[:, None]
-    codes, uniques = pd.factorize(v.astype(str), sort=True)
-    if len(uniques) > 1:
-        return (codes[:, None] == np.arange(1, len(uniques))[None, :]).astype(float)
-    return np.empty((len(v), 0))
+def _standardised(values: np.ndarray) -> np.ndarray:
+    """The design column of a numeric predictor: its values standardised, as a column."""
+    x = np.asarray(values, dtype=float)
+    return ((x - x.mean()) / (x.std() or 1.0))[:, None]
+
+
+def _level_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of a categorical predictor's values into its levels as text, in sorted order, and the levels."""
+    codes, uniques = pd.factorize(pd.Series(values).astype(str), sort=True)
+    return codes, np.asarray(uniques, dtype=str)
+
+
+def _indicators(codes: np.ndarray, n_levels: int) -> np.ndarray:
+    """The design columns of a categorical predictor: indicators of its levels but the first."""
+    if n_levels > 1:
+        return (codes[:, None] == np.arange(1, n_levels)[None, :]).astype(float)
+    return np.empty((len(codes), 0))
 
 
 def _nearest_window_starts(sorted_values: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
@@ -134,48 +145,77 @@ def _pmm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random
     n, p = X_obs.shape
     XtX_inv = np.linalg.pinv(X_obs.T @ X_obs)
     beta = XtX_inv @ (X_obs.T @ y_obs)
-    resid = y_obs - X_obs @ beta
+    yhat_obs = X_obs @ beta  # the donors' predicted means, and the residuals' fitted values
+    resid = y_obs - yhat_obs
     df = max(n - p, 1)
     sigma2 = resid @ resid / rng.chisquare(df)
     chol = np.linalg.cholesky(XtX_inv * sigma2 + 1e-12 * np.eye(p))
     beta_star = beta + chol @ rng.standard_normal(p)
-    yhat_obs = X_obs @ beta
     yhat_mis = X_mis @ beta_star
     shuffled = rng.permutation(n)  # a stable sort of shuffled rows breaks ties at random, as mice's matchindex
-    order = shuffled[np.argsort(yhat_obs[shuffled], kind="stable")]
+    order = _donor_order(yhat_obs, shuffled)
     k = min(donors, n)
     start = _nearest_window_starts(yhat_obs[order], yhat_mis, k)
     return y_obs[order[start + rng.integers(0, k, size=len(yhat_mis))]]
 
 
-def _categorical_draw(labels: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    levels, codes = np.unique(labels, return_inverse=True)
+def _donor_order(yhat_obs: np.ndarray, shuffled: np.ndarray) -> np.ndarray:
+    """Return ``shuffled[argsort(yhat_obs[shuffled], kind="stable")]``: the donors by predicted mean, ties at random.
+
+    When the predicted means are all distinct (the usual case with a continuous predictor) the
+    sorted order is unique, so any sort gives it and the shuffle plays no part: numpy's default
+    sort, faster than the stable one, is used and its result checked strictly increasing.
+    Otherwise (ties, or a NaN) the stable sort of the shuffled rows decides, as it always did.
+    """
+    order = np.argsort(yhat_obs)
+    ranked = yhat_obs[order]
+    if (ranked[1:] > ranked[:-1]).all():
+        return order
+    return shuffled[np.argsort(yhat_obs[shuffled], kind="stable")]
+
+
+def _categorical_draw(
+    levels: np.ndarray, codes: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Draw the missing values of one categorical column; return their positions in ``levels``.
+
+    ``levels`` are the observed values as text in sorted order and ``codes`` the observed rows'
+    positions in them (``numpy.unique(..., return_inverse=True)``), which never change in a chain.
+    """
     if len(levels) == 1:
-        return np.repeat(levels[0], X_mis.shape[0])
+        return np.zeros(X_mis.shape[0], dtype=np.intp)
     beta, cov, _ = fit_multinomial_logit(X_obs, codes, n_classes=len(levels), max_iter=100)
     chol = np.linalg.cholesky(cov + 1e-10 * np.eye(cov.shape[0]))
     beta_star = beta + (chol @ rng.standard_normal(cov.shape[0])).reshape(beta.shape, order="F")
     P = multinomial_probabilities(X_mis, beta_star)
     u = rng.random(X_mis.shape[0])[:, None]
     idx = (P.cumsum(axis=1) < u).sum(axis=1)
-    return levels[np.minimum(idx, len(levels) - 1)]
+    return np.minimum(idx, len(levels) - 1)
 
 
 class _Design:
     """The completed columns as arrays and the imputation design built from them, kept in step.
 
-    ``X`` holds an intercept and one block of columns per predictor (:func:`_block`); updating a
-    column rewrites its block in place (the whole design is rebuilt only when a categorical
-    column's number of levels changes). ``regressors(c)`` are the positions of every block but
-    ``c``'s.
+    ``X`` holds an intercept and one block of columns per predictor: a numeric one standardised
+    (:func:`_standardised`), a categorical one as indicators of its levels as text in sorted
+    order but the first (:func:`_indicators`). A categorical column's codes into its levels are
+    kept, so an update of some rows codes those rows only (the codes of a full
+    :func:`_level_codes` of the column); the column is coded afresh only when a value outside
+    its levels appears or a level disappears, and the whole design is rebuilt only when its
+    number of levels changes. ``regressors(c)`` are the positions of every block but ``c``'s.
     """
 
     def __init__(self, values: dict, names: list):
         self.values, self.names = values, names
+        self.numeric = {c: _is_numeric(pd.Series(values[c])) for c in names}
         self._rebuild()
 
     def _rebuild(self) -> None:
-        blocks = [_block(pd.Series(self.values[c])) for c in self.names]
+        self.codes = {c: _level_codes(self.values[c]) for c in self.names if not self.numeric[c]}
+        blocks = [
+            _standardised(self.values[c]) if self.numeric[c] else _indicators(self.codes[c][0], len(self.codes[c][1]))
+            for c in self.names
+        ]
         widths = np.cumsum([1] + [b.shape[1] for b in blocks])
         self.X = np.hstack([np.ones((len(blocks[0]) if blocks else 0, 1)), *blocks])
         self.slices = {c: slice(a, b) for c, a, b in zip(self.names, widths[:-1], widths[1:])}
@@ -189,31 +229,72 @@ class _Design:
             self._regressors[c] = np.flatnonzero(keep)
         return self._regressors[c]
 
-    def update(self, c: str) -> None:
+    def update(self, c: str, rows: np.ndarray, drawn: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Rewrite ``c``'s block after its values changed on ``rows`` (positions).
+
+        ``drawn``, for a categorical column, is ``(labels, positions)``: the new values as text
+        are ``labels[positions]`` (a categorical draw's levels and the levels drawn); without
+        it the new values are read from the column.
+        """
         if c not in self.slices:
             return
-        block = _block(pd.Series(self.values[c]))
         where = self.slices[c]
-        if block.shape[1] != where.stop - where.start:
+        if self.numeric[c]:
+            self.X[:, where] = _standardised(self.values[c])
+            return
+        if not len(rows):
+            return
+        codes, levels = self.codes[c]
+        if drawn is None:
+            drawn = np.unique(np.asarray(self.values[c][rows], dtype=object).astype(str), return_inverse=True)
+        labels, positions = drawn
+        at = np.minimum(np.searchsorted(levels, labels), len(levels) - 1)
+        known = bool((levels[at] == labels).all())
+        if known:
+            codes[rows] = at[positions]
+        if not known or not np.bincount(codes, minlength=len(levels)).all():  # a new level, or one gone
+            codes, levels = self.codes[c] = _level_codes(self.values[c])
+        if max(len(levels) - 1, 0) != where.stop - where.start:
             self._rebuild()
         else:
-            self.X[:, where] = block
+            self.X[:, where] = _indicators(codes, len(levels))
+
+
+@dataclass(frozen=True)
+class PassiveColumn:
+    """How a passively imputed column is derived, and from which columns.
+
+    Attributes
+    ----------
+    derive : callable
+        ``derive(frame)`` returns the column's values on the rows of ``frame``, each row's value
+        from that row alone; picklable for ``n_jobs > 1`` (a module-level function or a
+        ``functools.partial`` of one).
+    inputs : tuple of str, optional
+        The columns ``derive`` reads: it is given those only, and recomputed only after one of
+        them was updated (its value cannot change otherwise). None (a bare callable in
+        ``passive``): every column, recomputed after every update that touches its rows.
+    """
+
+    derive: Callable
+    inputs: tuple[str, ...] | None = None
 
 
 def _refresh_passive(values: dict, passive: dict, missing: dict, columns: list) -> list:
     """Recompute each passive column on its missing rows from the completed columns of those rows.
 
     ``derive`` works row by row (each row's value from that row's columns), so only the rows
-    where the passive column is missing are passed to it. Returns the passive columns whose
-    values changed.
+    where the passive column is missing are passed to it, with its ``inputs`` (every column if
+    it names none). Returns the passive columns whose values changed.
     """
     changed = []
-    for c, derive in passive.items():
+    for c, rule in passive.items():
         rows = missing[c]
         if not rows.any():
             continue
-        subset = pd.DataFrame({o: values[o][rows] for o in columns})
-        fresh = pd.Series(derive(subset), index=subset.index).astype(object).to_numpy()
+        names = columns if rule.inputs is None else rule.inputs
+        subset = pd.DataFrame({o: values[o][rows] for o in names}, index=pd.RangeIndex(int(rows.sum())))
+        fresh = pd.Series(rule.derive(subset), index=subset.index).astype(object).to_numpy()
         if not pd.Series(fresh).equals(pd.Series(values[c][rows])):
             values[c][rows] = fresh
             changed.append(c)
@@ -254,41 +335,67 @@ def _trace_point(frame: pd.DataFrame, impute: list, values: dict, missing: dict)
     return np.asarray(point, dtype=float)
 
 
-def _chain_cycles(shared: tuple, state: dict) -> tuple[dict, np.ndarray]:
+def _column_plans(frame: pd.DataFrame, impute: list, passive: dict, values: dict, missing: dict) -> list[dict]:
+    """What a chain's cycles need of each column to impute, computed once: it never changes.
+
+    The observed and missing rows (positions); for a numeric column its observed values, for a
+    categorical one its observed levels as text in sorted order and the observed rows' codes
+    into them (``numpy.unique``); and the passive columns to recompute after its update: those
+    missing on some of its imputed rows that read it (every one that names no inputs).
+    """
+    plans = []
+    for c in impute:
+        miss = missing[c]
+        observed, imputed = np.flatnonzero(~miss), np.flatnonzero(miss)
+        plan = {"column": c, "observed": observed, "missing": imputed, "numeric": _is_numeric(frame[c])}
+        if plan["numeric"]:
+            plan["y_obs"] = values[c][observed]
+        else:
+            plan["levels"], plan["codes"] = np.unique(values[c].astype(str)[observed], return_inverse=True)
+            plan["boolean"] = pd.api.types.is_bool_dtype(frame[c])
+        plan["passive"] = {
+            p: rule
+            for p, rule in passive.items()
+            if (miss & missing[p]).any() and (rule.inputs is None or c in rule.inputs)
+        }
+        plans.append(plan)
+    return plans
+
+
+def _chain_cycles(shared: tuple, state: dict, *, trace: bool = True) -> tuple[dict, np.ndarray]:
     """Advance one chain by ``n_cycles`` cycles; return its state and the trace of those cycles.
 
     ``shared`` is ``(frame, impute, predictors, n_cycles, donors, passive)``, the same for every
-    chain (the per-task function given to :func:`map_chunks`).
+    chain (the per-task function given to :func:`map_chunks`). Each column's update is a few
+    passes over arrays: its regressors taken from the design (:class:`_Design`, kept in step
+    with the values), its draw (:func:`_pmm` or :func:`_categorical_draw`), its block of the
+    design rewritten. Without ``trace`` (a fixed number of cycles) the trace is not computed.
     """
     frame, impute, predictors, n_cycles, donors, passive = shared
     rng, values, missing = state["rng"], state["values"], state["missing"]
     columns = list(frame.columns)
     design = _Design(values, [*impute, *predictors])  # a function of the values (blocks rewritten on update)
-    observed_rows = {c: np.flatnonzero(~missing[c]) for c in impute}
-    missing_rows = {c: np.flatnonzero(missing[c]) for c in impute}
-    trace = []
+    plans = [plan for plan in _column_plans(frame, impute, passive, values, missing) if len(plan["missing"])]
+    points = []
     for _ in range(n_cycles):
-        for c in impute:
-            miss = missing[c]
-            if not miss.any():
-                continue
-            cols = design.regressors(c)
-            X_obs, X_mis = design.X[np.ix_(observed_rows[c], cols)], design.X[np.ix_(missing_rows[c], cols)]
-            if _is_numeric(frame[c]):
-                values[c][miss] = _pmm(values[c][~miss], X_obs, X_mis, rng, donors)
+        for plan in plans:
+            c, observed, imputed = plan["column"], plan["observed"], plan["missing"]
+            regressors = design.X.take(design.regressors(c), axis=1)
+            X_obs, X_mis = regressors.take(observed, axis=0), regressors.take(imputed, axis=0)
+            if plan["numeric"]:
+                values[c][imputed] = _pmm(plan["y_obs"], X_obs, X_mis, rng, donors)
             else:
-                labels = values[c].astype(str)
-                drawn = _categorical_draw(labels[~miss], X_obs, X_mis, rng)
-                if pd.api.types.is_bool_dtype(frame[c]):
-                    drawn = drawn == "True"
-                values[c][miss] = drawn
-            design.update(c)
+                positions = _categorical_draw(plan["levels"], plan["codes"], X_obs, X_mis, rng)
+                drawn = plan["levels"][positions]
+                values[c][imputed] = drawn == "True" if plan["boolean"] else drawn
+            design.update(c, imputed, None if plan["numeric"] else (plan["levels"], positions))
             # a passive column's rows see the update only where c was imputed on them too
-            touched = {p: d for p, d in passive.items() if (miss & missing[p]).any()}
+            touched = plan["passive"]
             for p in _refresh_passive(values, touched, missing, columns) if touched else ():
-                design.update(p)
-        trace.append(_trace_point(frame, impute, values, missing))
-    return state, (np.array(trace) if trace else np.empty((0, 0)))
+                design.update(p, np.flatnonzero(missing[p]))
+        if trace:
+            points.append(_trace_point(frame, impute, values, missing))
+    return state, (np.array(points) if points else np.empty((0, 0)))
 
 
 def _completed(frame: pd.DataFrame, impute: list, passive: dict, state: dict) -> pd.DataFrame:
@@ -302,7 +409,7 @@ def _one_imputation(shared: tuple, seed_sequence: np.random.SeedSequence) -> pd.
     """One imputation from its own seed (the per-task function given to :func:`map_chunks`)."""
     frame, impute, predictors, n_iter, donors, passive = shared
     state = _chain_start(frame, impute, passive, seed_sequence)
-    state, _ = _chain_cycles(shared, state)
+    state, _ = _chain_cycles(shared, state, trace=False)
     return _completed(frame, impute, passive, state)
 
 
@@ -436,14 +543,15 @@ def impute_chained(
         Donor pool size of predictive mean matching.
     n_jobs : int, optional
         Worker processes (``None``/``-1``: every core); the imputations do not depend on it.
-    passive : dict of str to callable, optional
+    passive : dict of str to callable or PassiveColumn, optional
         Passively imputed columns (listed in ``columns``): ``{column: derive}`` where
         ``derive(frame)`` returns the column's values from the other completed columns (e.g.
-        the profile group from the markers). Where the column is missing it is recomputed after
-        every update and used as a predictor; it is never modelled itself. ``derive`` must be
-        picklable (a module-level function or a ``functools.partial`` of one) for ``n_jobs > 1``,
-        and work row by row (each row's value from that row alone): it is called on the rows
-        where the column is missing only.
+        the profile group from the markers), or ``{column: PassiveColumn(derive, inputs)}``
+        naming the columns it reads. Where the column is missing it is recomputed after every
+        update (of one of its inputs, when named) and used as a predictor; it is never modelled
+        itself. ``derive`` must be picklable (a module-level function or a
+        ``functools.partial`` of one) for ``n_jobs > 1``, and work row by row (each row's value
+        from that row alone): it is called on the rows where the column is missing only.
     first : int
         Return imputations ``first … m - 1`` only (imputation ``j`` is the same whatever ``m``,
         so a pilot's imputations ``0 … first - 1`` can be kept and the rest added).
@@ -485,10 +593,18 @@ def _prepared(data: pd.DataFrame, columns, predictors, passive) -> tuple:
     for c in cols:
         if data[c].isna().all():
             raise ModelError(f"imputation: column {c} has no observed value to impute from")
-    passive = dict(passive or {})
+    passive = {
+        c: rule if isinstance(rule, PassiveColumn) else PassiveColumn(rule) for c, rule in (passive or {}).items()
+    }
     stray = [c for c in passive if c not in cols]
     if stray:
         raise ModelError(f"imputation: passive column(s) {stray} must also be listed in columns")
+    unknown = {c: [i for i in rule.inputs if i not in [*cols, *preds]] for c, rule in passive.items() if rule.inputs}
+    unknown = {c: names for c, names in unknown.items() if names}
+    if unknown:
+        raise ModelError(
+            f"imputation: the inputs of passive column(s) must be among the columns and predictors; not there: {unknown}"
+        )
     frame = data[[*cols, *preds]].copy()
     for c in cols:  # plain dtypes for the working copy: float for numbers, object for the rest
         frame[c] = frame[c].astype(float) if _is_numeric(frame[c]) else frame[c].astype(object)
@@ -675,6 +791,39 @@ def pool_rubin(
     }
 
 
+def _completed_fit(data: pd.DataFrame, formula: str, *, model_id: str, outcome: str, spec: dict | None) -> dict:
+    """Fit the analysis model on one completed data set: coefficients, standard errors, residual df, rows, events.
+
+    With ``spec`` (``exposures``, ``covariates``, ``references`` of ``formula``) the design is
+    coded from the categorical codes and fitted by
+    :func:`~analysis.models.logistic.fit_logit_coded`, the same numbers as statsmodels' GLM of
+    the formula without a patsy design or a model object; whenever that route declines (a
+    check fails, or the specification needs patsy) the formula is fitted by
+    :func:`~analysis.models.logistic.fit_logit`, which says why.
+    """
+    if spec is not None:
+        coded = coded_design(data, outcome, spec["exposures"], spec["covariates"], spec["references"])
+        fit = None if coded is None else fit_logit_coded(data, coded)
+        if fit is not None:
+            df_resid = float(fit.nobs - len(fit.params))  # statsmodels' GLM: rows used - rank (full here)
+            return {
+                "params": fit.params,
+                "bse": fit.bse,
+                "df_resid": df_resid,
+                "nobs": fit.nobs,
+                "n_events": fit.n_events,
+            }
+    fit = fit_logit(data, formula, model_id=model_id)
+    y = pd.to_numeric(data[outcome])
+    return {
+        "params": fit.params,
+        "bse": fit.bse,
+        "df_resid": float(fit.df_resid),
+        "nobs": int(fit.nobs),
+        "n_events": int(y.loc[fit.model.data.row_labels].sum()),
+    }
+
+
 def fit_pooled_logit(
     imputed: Sequence[pd.DataFrame],
     formula: str,
@@ -684,22 +833,41 @@ def fit_pooled_logit(
     population: str,
     notebook: str,
     conf_level: float = 0.95,
+    exposures: Sequence[str] | None = None,
+    covariates: Sequence[str] = (),
+    references: dict | None = None,
 ) -> pd.DataFrame:
     """Fit a logistic model on every completed data set and pool each coefficient by Rubin's rules.
 
     Returns contract rows (estimator ``mi_logit``): ``coef`` the pooled log OR, ``std_error``
     :math:`\\sqrt T`, limits from the t distribution with the Barnard–Rubin df (complete-data df
     = residual df), exponentiated.
+
+    Parameters
+    ----------
+    imputed : sequence of DataFrame
+        The completed data sets.
+    formula : str
+        The analysis model.
+    exposures, covariates, references : optional
+        The specification ``formula`` was built from
+        (:func:`analysis.methods.outcomes.formula`); when given, each completed set's design is
+        coded from its categorical codes rather than by patsy (the same numbers; see
+        :func:`_completed_fit`).
     """
-    fits = [fit_logit(d, formula, model_id=model_id) for d in imputed]
-    params = pd.concat([f.params for f in fits], axis=1)
-    var = pd.concat([f.bse**2 for f in fits], axis=1)
-    df_complete = float(fits[0].df_resid)
+    spec = (
+        None
+        if exposures is None
+        else {"exposures": list(exposures), "covariates": list(covariates), "references": dict(references or {})}
+    )
+    fits = [_completed_fit(d, formula, model_id=model_id, outcome=outcome, spec=spec) for d in imputed]
+    params = pd.concat([f["params"] for f in fits], axis=1)
+    var = pd.concat([f["bse"] ** 2 for f in fits], axis=1)
+    df_complete = fits[0]["df_resid"]
     pooled = [
         pool_rubin(params.loc[name], var.loc[name], df_complete=df_complete, conf_level=conf_level)
         for name in params.index
     ]
-    y = pd.to_numeric(imputed[0][outcome])
     return estimate_rows(
         list(params.index),
         [p["estimate"] for p in pooled],
@@ -714,8 +882,8 @@ def fit_pooled_logit(
         outcome=outcome,
         population=population,
         estimator="mi_logit",
-        n_obs=int(fits[0].nobs),
-        n_events=int(y.loc[fits[0].model.data.row_labels].sum()),
+        n_obs=fits[0]["nobs"],
+        n_events=fits[0]["n_events"],
         n_clusters=pd.NA,
     )
 

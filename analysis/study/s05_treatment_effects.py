@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.core.exceptions import ModelError
-from analysis.data.profiles import profile_group_from_markers
+from analysis.data.profiles import RULE_MARKERS, profile_group_from_markers
 from analysis.methods import effects, imputation, outcomes, propensity, sensitivity, target_trial
 from analysis.methods.outcomes import ModelLog
 from analysis.output import plotting, style
@@ -251,7 +251,8 @@ class ImputationModel:
     table : DataFrame
         As saved in ``tables/imputation_model.csv``.
     passive : dict
-        Passively imputed columns and the functions that derive them.
+        Passively imputed columns and how they are derived
+        (:class:`analysis.methods.imputation.PassiveColumn`: the function and the columns it reads).
     """
 
     data: pd.DataFrame
@@ -771,8 +772,13 @@ def imputation_model(
     markers = [m for m in IMPUTATION_MARKERS if m not in absent]
     columns = list(dict.fromkeys([*covariates, *ps_covariates, *markers]))
     data = ctx.cohort.population("first_with_indeterminate", outcome).dropna(subset=[outcome, *IMPUTATION_PREDICTORS])
-    passive = (
-        {"profile_group": partial(profile_group_from_markers, cutoffs=profile_cutoffs)}
+    passive = (  # the group reads the rule's markers only: recomputed after their updates alone
+        {
+            "profile_group": imputation.PassiveColumn(
+                partial(profile_group_from_markers, cutoffs=profile_cutoffs),
+                inputs=tuple(m for m in RULE_MARKERS if m in columns),
+            )
+        }
         if "profile_group" in columns
         else {}
     )
@@ -870,6 +876,9 @@ def imputed_vs_complete_case(
             population="first_transfer",
             notebook=ctx.notebook,
             conf_level=ctx.conf_level,
+            exposures=["treatment_arm"],  # the formula's specification: each set coded without patsy
+            covariates=covariates,
+            references={"treatment_arm": reference_arm},
         ),
     )
     if chosen and log.status[-1]["status"] == "ok":  # the status table says how many imputations "auto" gave
