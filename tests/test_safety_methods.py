@@ -392,3 +392,11 @@ def test_agent_indicators_split_each_distinct_list_once():
     for agent in AGENTS:
         expected = [float(agent in (text or "").split(";")) for text in large["treatment_agents"]]
         assert got[f"agent_{agent}"].tolist() == expected
+
+
+def test_harm_differences_without_a_recorded_harm_keep_their_columns():
+    """Would catch the KeyError 'comparison' that stopped notebook 07 on a cohort recording none
+    of the harm outcomes (the lean cohort of test_optional_columns)."""
+    frame = pd.DataFrame({"treatment_arm": ["none", "personalized", "none"], "live_birth": [1.0, 0.0, 1.0]})
+    out = safety.harm_differences(frame, harms=[("miscarriage", "unit")], reference="none")
+    assert out.empty and list(out.columns) == safety.HARM_DIFFERENCE_COLUMNS

@@ -397,6 +397,24 @@ def birthweight_table(births: pd.DataFrame | None, outcomes: pd.DataFrame, *, by
     return pd.DataFrame(rows, columns=columns)
 
 
+#: Columns of :func:`harm_differences`.
+HARM_DIFFERENCE_COLUMNS = [
+    "stratum",
+    "outcome",
+    "denominator",
+    "comparison",
+    "n_events_treated",
+    "n_treated",
+    "n_events_reference",
+    "n_reference",
+    "risk_treated_proportion",
+    "risk_reference_proportion",
+    "rd_proportion",
+    "rd_low_proportion",
+    "rd_high_proportion",
+]
+
+
 def harm_differences(
     outcomes: pd.DataFrame,
     *,
@@ -472,7 +490,7 @@ def harm_differences(
                         "rd_high_proportion": float(high[0]),
                     }
                 )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=HARM_DIFFERENCE_COLUMNS)  # the columns even when no harm is recorded
 
 
 def adverse_event_table(
