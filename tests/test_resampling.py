@@ -158,3 +158,14 @@ def test_percentile_interval_reads_a_vector_as_the_replicates_of_one_statistic()
     np.testing.assert_allclose([low[0], high[0]], np.quantile(reps, [0.05, 0.95]), rtol=1e-14)
     low2, high2 = percentile_interval(reps[:, None], conf_level=0.9)
     assert low2[0] == low[0] and high2[0] == high[0]
+
+
+@pytest.mark.parametrize("draw", ["bootstrap", "frequency_bootstrap", "numbered_bootstrap"])
+def test_every_bootstrap_refuses_fewer_than_one_replicate(draw):
+    calls = {
+        "bootstrap": lambda: bootstrap(_mean_y, pd.DataFrame({"y": [1.0, 2.0]}), n_boot=0),
+        "frequency_bootstrap": lambda: resampling.frequency_bootstrap(_weighted_mean_y, None, n_clusters=2, n_boot=0),
+        "numbered_bootstrap": lambda: resampling.numbered_bootstrap(lambda rows, b: 0.0, 2, n_boot=0),
+    }
+    with pytest.raises(ValueError, match="n_boot must be at least 1, got 0"):
+        calls[draw]()

@@ -314,14 +314,14 @@ def bootstrap(
     numpy.ndarray
         Shape ``(n_boot, k)``, replicate ``b`` in row ``b``.
     """
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     labels = data[cluster].to_numpy() if isinstance(cluster, str) else cluster
     return _replicates(_run_chunk, (statistic, data, labels, kwargs), n_boot=n_boot, seed=seed, n_jobs=n_jobs)
 
 
 def _replicates(run_chunk: Callable, shared, *, n_boot: int, seed: int, n_jobs: int | None) -> np.ndarray:
     """The replicates of ``run_chunk(shared, seeds)`` over chunks of the replicate seeds, one row each."""
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     seeds = _replicate_seeds(seed, n_boot)
     jobs = min(resolve_jobs(n_jobs), n_boot)
     n_chunks = min(n_boot, 16) if jobs > 1 or os.environ.get(SCHEDULER_VARIABLE) else 1
@@ -371,8 +371,6 @@ def numbered_bootstrap(
     numpy.ndarray
         Shape ``(n_boot, k)``, replicate ``b`` in row ``b``.
     """
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     return _replicates(_run_numbered_chunk, (statistic, int(n_rows), kwargs), n_boot=n_boot, seed=seed, n_jobs=n_jobs)
 
 
@@ -428,8 +426,6 @@ def frequency_bootstrap(
     numpy.ndarray
         Shape ``(n_boot, k)``, replicate ``b`` in row ``b``.
     """
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     shared = (statistic, data, int(n_clusters), kwargs, tuple(failures))
     return _replicates(_run_frequency_chunk, shared, n_boot=n_boot, seed=seed, n_jobs=n_jobs)
 
