@@ -140,33 +140,3 @@ def test_decision_reads_only_the_parameters_a_notebook_declares():
     stems, forced = notebooks_to_rerun(prev, ["02_y"], {"patients.csv": "b"}, {**config, "n_bootstrap": 9}, declared)
     assert stems == ["01_x", "02_y", "03_z"]
     assert forced == {"01_x": "input(s) changed: patients.csv", "03_z": "input(s) changed: patients.csv"}
-
-
-def test_the_runner_lets_go_of_its_cohort_before_the_notebooks_run(small_cohort_dir, suite, tmp_path, monkeypatch):
-    """At 1M transfers the runner's derived cohort (2.5 GiB) stayed resident beside the two kernels
-    of ``--jobs 2`` for the whole run, which took the suite over 8 GiB; the notebooks read the cache."""
-    import gc
-    import weakref
-
-    from analysis.run import runner
-
-    held = []
-    real_load = runner.load_cohort
-
-    def load(*args, **kwargs):
-        cohort = real_load(*args, **kwargs)
-        held.append(weakref.ref(cohort.transfers))
-        return cohort
-
-    alive = []
-    real_execute = runner.execute_notebook
-
-    def execute(*args, **kwargs):
-        gc.collect()
-        alive.append(held[0]() is not None)
-        return real_execute(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "load_cohort", load)
-    monkeypatch.setattr(runner, "execute_notebook", execute)
-    run_suite(small_cohort_dir, tmp_path / "run", notebooks=suite, quiet=True)
-    assert alive == [False, False]

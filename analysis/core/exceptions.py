@@ -23,6 +23,10 @@ class CohortValidationError(AnalysisError):
         self.problems = problems
         super().__init__(self._format(problems))
 
+    def __reduce__(self):
+        # rebuilt from the problems table, not the message (the runner's cohort process sends it over a pipe)
+        return (type(self), (self.problems,), self.__dict__)
+
     @staticmethod
     def _format(problems):
         return format_problems(problems, header="The cohort breaks the data contract")

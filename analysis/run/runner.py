@@ -1,8 +1,9 @@
 """The runner: validate a cohort, then execute the notebooks through papermill into one run folder.
 
 A run folder holds the executed notebooks (``notebooks/``), ``figures/``, ``tables/`` and
-``manifest.json``. The cohort is read, validated and derived once, before any notebook runs, and
-cached as Parquet in the run's private ``interim/cohort/``; each notebook that declares the
+``manifest.json``. The cohort is read, validated and derived once, before any notebook runs, in a
+process of its own that exits afterwards (:mod:`analysis.run.cohort_process`: the runner's memory
+stays small beside the kernels), and cached as Parquet in the run's private ``interim/cohort/``; each notebook that declares the
 parameter ``cohort_file`` reads that cache instead of deriving the cohort again. ``interim/``
 holds patient-level data: it is removed when the run succeeds (``keep_interim`` keeps it) and is
 never linked from ``report.html`` nor read by the report, the publication tables or a sweep. The run is written into ``<out>.partial`` and renamed to ``<out>`` only when
@@ -13,7 +14,6 @@ every notebook succeeded, so a run folder is never half written; a failed run le
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import platform
@@ -27,17 +27,15 @@ from pathlib import Path
 
 from analysis import __version__
 from analysis.core.exceptions import RunError
-from analysis.data.cohort import load_cohort
-from analysis.data.cohort_cache import read_cohort_cache, write_cohort_cache
 from analysis.data.loading import input_files, sha256_file
 from analysis.methods.resampling import SCHEDULER_VARIABLE, blas_thread_environment
 from analysis.output.checklists import write_checklists
-from analysis.output.disclosure import hide_close_model_counts, mask_table
+from analysis.output.disclosure import hide_close_model_counts
 from analysis.output.report import write_report
 from analysis.output.results import drop_notebook_estimates, read_estimates_file, write_table
 from analysis.output.results_draft import write_results_draft
+from analysis.run.cohort_process import CohortProcess
 from analysis.run.config import RUNNER_PARAMETERS, check_plan, cohort_folder, resolve_config
-from analysis.run.plan_check import check_plan_against_cohort
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -348,7 +346,6 @@ def run_suite(
     inputs = {str(p.relative_to(data_dir)): sha256_file(p) for p in input_files(data_dir)}
     if config_path is not None:
         inputs[f"config:{Path(config_path).name}"] = sha256_file(config_path)
-    cohort = None
     rerun = None
     if previous is not None:  # a rerun of some notebooks of a finished run: decide what runs again
         known_paths = {p.stem: p for p in [*notebook_paths(paths[0].parent), *suite]}
@@ -379,58 +376,43 @@ def run_suite(
             "reused": [s for s in earlier if s not in stems],
             "cohort_reused": bool(same_cohort and (out_dir / COHORT_CACHE / "cohort.json").is_file()),
         }
-        if rerun["cohort_reused"]:  # validated when the earlier run derived it; the inputs are the same bytes
-            t_derive = time.perf_counter()
-            cohort = read_cohort_cache(out_dir / COHORT_CACHE)
-            derive_seconds = time.perf_counter() - t_derive
         _say(
             f"Rerun in {out_dir}: running {', '.join(stems)}"
             + (f" (forced: {'; '.join(f'{k}: {v}' for k, v in forced.items())})" if forced else "")
             + f"; reused {', '.join(rerun['reused']) or 'none'}; cohort {'reused' if rerun['cohort_reused'] else 'derived'}",
             quiet,
         )
-    if cohort is None:
-        # Validation before anything is written: hard errors stop here.
-        t_derive = time.perf_counter()
-        cohort = load_cohort(
-            data_dir,
-            profile_cutoffs=config.get("profile_cutoffs"),
-            outcome=config["outcome"],
-            missing_marker_rule=config.get("missing_marker_rule", "indeterminate"),
+    # The cohort is read, validated and derived in a process of its own (CohortProcess): the
+    # runner would otherwise keep its memory (2.9 GiB at 1M transfers) beside the kernels for the
+    # whole run. Validation and the plan check come before anything is written: errors stop here.
+    reused_cache = out_dir / COHORT_CACHE if rerun is not None and rerun["cohort_reused"] else None
+    with CohortProcess(data_dir, config, reuse_cache=reused_cache) as prepared:
+        summary = prepared.checked()
+        _say(
+            f"Cohort in {data_dir}: {summary['patients']} patients, {summary['transfers']} transfers, "
+            f"{summary['warnings']} warning(s)",
+            quiet,
         )
-        derive_seconds = time.perf_counter() - t_derive
-    check_plan_against_cohort(config, cohort)  # the plan against this cohort (covariates usable, levels present)
-    _say(
-        f"Cohort in {data_dir}: {len(cohort.patients)} patients, {len(cohort.transfers)} transfers, "
-        f"{len(cohort.problems)} warning(s)",
-        quiet,
-    )
 
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    if rerun is not None:  # start from the earlier run: files copied with their times, outputs of reruns removed
-        shutil.copytree(out_dir, partial, copy_function=shutil.copy2)
-        outputs = {Path(n["notebook"]).stem: n.get("outputs") or [] for n in previous["notebooks"]}
-        for stem in rerun["executed"]:
-            for rel in outputs.get(stem, []):
-                (partial / rel).unlink(missing_ok=True)
-            drop_notebook_estimates(partial, stem)
-    for sub in ("notebooks", "figures", "tables"):
-        (partial / sub).mkdir(parents=True, exist_ok=True)
-    k = int(config.get("min_cell_count", 0) or 0)
-    findings = cohort.problems if k <= 1 else mask_table(cohort.problems.drop(columns="example_ids"), k)
-    t_cache = time.perf_counter()
-    if rerun is not None and rerun["cohort_reused"]:
-        cache = partial / COHORT_CACHE
-    else:
-        write_table(findings, partial / "tables" / "validation_findings.csv")  # ids only when no disclosure control
-        cache = write_cohort_cache(cohort, partial / COHORT_CACHE)
-    derive_seconds += time.perf_counter() - t_cache
-    # The notebooks read the cache; the runner's own copy of the cohort (2.5 GiB at 1M transfers)
-    # would otherwise stay resident beside their kernels for the whole run.
-    del cohort, findings
-    gc.collect()
+        partial = out_dir.with_name(out_dir.name + ".partial")
+        if partial.exists():
+            shutil.rmtree(partial)
+        if rerun is not None:  # start from the earlier run: files copied with their times, outputs of reruns removed
+            shutil.copytree(out_dir, partial, copy_function=shutil.copy2)
+            outputs = {Path(n["notebook"]).stem: n.get("outputs") or [] for n in previous["notebooks"]}
+            for stem in rerun["executed"]:
+                for rel in outputs.get(stem, []):
+                    (partial / rel).unlink(missing_ok=True)
+                drop_notebook_estimates(partial, stem)
+        for sub in ("notebooks", "figures", "tables"):
+            (partial / sub).mkdir(parents=True, exist_ok=True)
+        written = prepared.write(
+            partial / "tables" / "validation_findings.csv",
+            partial / COHORT_CACHE,
+            min_cell_count=int(config.get("min_cell_count", 0) or 0),
+        )
+        cache = written["cache"] or partial / COHORT_CACHE  # a rerun's copied folder already holds the reused cache
+        derive_seconds = summary["seconds"] + written["seconds"]
     sharing = [path.stem for path in paths if share_cohort and "cohort_file" in per_notebook[path]]
     _say(
         f"cohort derived once ({derive_seconds:.1f} s), shared by {len(sharing)} of {len(paths)} notebooks"
