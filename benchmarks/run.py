@@ -155,11 +155,13 @@ def benchmark_size(
     model_stages: bool = True,
     with_r: bool = True,
     progress: Path | None = None,
+    cells_dir: Path | None = None,
 ) -> pd.DataFrame:
     """Run every stage on a cohort of about ``n_transfers`` transfers; return one row per stage.
 
     ``suite`` runs the whole suite with ``--jobs 2`` (and serially too when ``serial_suite``);
     ``model_stages=False`` leaves out loading and the model fits (the max-cohort search).
+    ``cells_dir``: where the ``--jobs 2`` suite's cell times go (:func:`_write_cells`).
     """
     from analysis.data.synthetic import simulate_cohort, write_cohort
 
@@ -184,11 +186,18 @@ def benchmark_size(
         if model_stages and with_r and _stage("export_r", data, work, timeout)["status"] == "ok":
             rows += _r_stages(work)
         for nb in notebooks:
-            keep(_stage(f"notebook:{nb}", data, work, timeout))
+            row = _stage(f"notebook:{nb}", data, work, timeout)
+            row.pop("cells", None)
+            keep(row)
         if suite:
-            keep(_stage("suite_jobs2", data, work, suite_timeout))
+            row = _stage("suite_jobs2", data, work, suite_timeout)
+            cells = row.pop("cells", None)
+            if cells_dir is not None:
+                _write_cells(cells, cells_dir, n_transfers, n_actual)
+            keep(row)
             if serial_suite:
                 row = _stage("suite", data, work, suite_timeout)
+                row.pop("cells", None)
                 keep(row)
                 rows += [
                     {"stage": f"suite:{nb}", "wall_seconds": wall, "status": "ok"}
@@ -201,7 +210,19 @@ def benchmark_size(
     return out
 
 
-def benchmark_shipped(data_dir: Path, *, suite_timeout: float) -> pd.DataFrame:
+def _write_cells(cells: list[dict] | None, folder: Path, size: int | str, n_transfers: int) -> None:
+    """Keep the cell times of the ``--jobs 2`` suite at ``size`` in ``folder/cells_<size>.csv``.
+
+    The suite's run folder is temporary; without these the time of a size could not be traced
+    to the cells that spent it. Each size's file is replaced by its latest run.
+    """
+    if not cells:
+        return
+    table = pd.DataFrame(cells).assign(size=size, n_transfers=n_transfers, date=_today())
+    table.to_csv(Path(folder) / f"cells_{size}.csv", index=False)
+
+
+def benchmark_shipped(data_dir: Path, *, suite_timeout: float, cells_dir: Path | None = None) -> pd.DataFrame:
     """Time ``make report``, loading, and the whole suite (serial and ``--jobs 2``) on the shipped cohort.
 
     ``make_report`` is the 30-second target: the command ``make report`` runs
@@ -215,6 +236,10 @@ def benchmark_shipped(data_dir: Path, *, suite_timeout: float) -> pd.DataFrame:
         work = Path(tmp)
         rows = [_report_cli(data_dir, work, suite_timeout)]
         rows += [_stage(stage, data_dir, work, suite_timeout) for stage in ("load_validate", "suite_jobs2", "suite")]
+    for row in rows:
+        cells = row.pop("cells", None)
+        if row["stage"] == "suite_jobs2" and cells_dir is not None:
+            _write_cells(cells, cells_dir, "shipped", n_actual)
     rows += [
         {"stage": f"suite:{nb}", "wall_seconds": wall, "status": "ok"}
         for nb, wall in (rows[-1].get("notebooks_in_suite") or {}).items()
@@ -667,7 +692,11 @@ def main(argv=None) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     if not (args.no_shipped or args.no_suite):
         print("shipped cohort …", flush=True)
-        frames.append(benchmark_shipped(HERE.parent / "data" / "synthetic", suite_timeout=args.suite_timeout))
+        frames.append(
+            benchmark_shipped(
+                HERE.parent / "data" / "synthetic", suite_timeout=args.suite_timeout, cells_dir=Path(args.out).parent
+            )
+        )
     for size in args.sizes:
         print(f"size {size:,} …", flush=True)
         frames.append(
@@ -680,6 +709,7 @@ def main(argv=None) -> int:
                 notebooks=notebooks if size <= args.notebooks_up_to else [],
                 with_r=not args.no_r,
                 progress=Path(args.out).with_suffix(".in_progress.csv"),
+                cells_dir=Path(args.out).parent,
             )
         )
         table = _ratios(pd.concat(frames, ignore_index=True))

@@ -120,6 +120,7 @@ def run_stage(stage: str, data_dir: str, work_dir: str) -> dict:
         if stage == "suite":  # each notebook's own time inside the suite, from the manifest
             manifest = json.loads((out / "manifest.json").read_text())
             extra = {n["notebook"].removesuffix(".ipynb"): n["wall_seconds"] for n in manifest["notebooks"]}
+        cells = cell_seconds(out / "notebooks")
     else:
         raise SystemExit(f"unknown stage {stage}")
     wall = time.perf_counter() - setup_done
@@ -131,7 +132,30 @@ def run_stage(stage: str, data_dir: str, work_dir: str) -> dict:
         "peak_mib_process": round(self_rss, 1),
         "peak_mib_children": round(child_rss, 1),
         "notebooks_in_suite": extra,
+        **({"cells": cells} if stage.startswith("notebook:") or stage in ("suite", "suite_jobs2") else {}),
     }
+
+
+def cell_seconds(folder: Path) -> list[dict]:
+    """Each code cell's wall time in the executed notebooks of ``folder`` (papermill's ``duration``).
+
+    Returns
+    -------
+    list of dict
+        ``notebook``, ``cell`` (position among the code cells), ``code`` (the cell's first line)
+        and ``seconds``.
+    """
+    rows = []
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        code_cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        for i, c in enumerate(code_cells):
+            seconds = c.get("metadata", {}).get("papermill", {}).get("duration")
+            if seconds is None:
+                continue
+            source = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+            first = source.strip().splitlines()[0] if source.strip() else ""
+            rows.append({"notebook": path.stem, "cell": i, "code": first[:100], "seconds": round(float(seconds), 3)})
+    return rows
 
 
 if __name__ == "__main__":

@@ -40,3 +40,30 @@ def test_rerunning_one_size_keeps_the_others_and_marks_the_shipped_cohort(tmp_pa
     assert table.loc[table["size"] == "shipped", "wall_seconds"].tolist() == [0.3, 40.0]
     header = run.markdown_table(table).splitlines()[0]
     assert "2,900 transfers (shipped cohort)" in header and "967 transfers |" in header
+
+
+def test_cell_times_are_read_from_papermill_metadata_and_kept_per_size(tmp_path):
+    """The 1M run of 2026-12-03 could not be traced to its cells: the suite's folder was temporary."""
+    import nbformat
+
+    from benchmarks.stage import cell_seconds
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# title"),
+        nbformat.v4.new_code_cell("x = 1\ny = 2"),
+        nbformat.v4.new_code_cell("fit = model(x)  # slow"),
+        nbformat.v4.new_code_cell("not executed"),
+    ]
+    nb.cells[1].metadata["papermill"] = {"duration": 0.25}
+    nb.cells[2].metadata["papermill"] = {"duration": 12.5}
+    (tmp_path / "nb").mkdir()
+    nbformat.write(nb, tmp_path / "nb" / "05_x.ipynb")
+    cells = cell_seconds(tmp_path / "nb")
+    assert cells == [
+        {"notebook": "05_x", "cell": 0, "code": "x = 1", "seconds": 0.25},
+        {"notebook": "05_x", "cell": 1, "code": "fit = model(x)  # slow", "seconds": 12.5},
+    ]
+    run._write_cells(cells, tmp_path, 1000000, 995889)
+    table = pd.read_csv(tmp_path / "cells_1000000.csv")
+    assert table["seconds"].sum() == 12.75 and set(table["n_transfers"]) == {995889}
