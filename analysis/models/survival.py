@@ -383,6 +383,95 @@ def _segment_cumsum(values: np.ndarray, start_of: np.ndarray) -> np.ndarray:
     return total - before[start_of]
 
 
+def _zph_score_and_information(
+    x: np.ndarray, times: np.ndarray, events: np.ndarray, stratum: np.ndarray, risk: np.ndarray, g_all: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The score of :math:`\\gamma` and the information of :math:`(\\beta, \\gamma)` of :func:`proportional_hazards_test`.
+
+    Summed by tie group (rows of one stratum and time with at least one death) instead of by
+    death, so no array has a row per transfer and a column per pair of covariates: the risk
+    set sums :math:`R_0, R_1, R_2` of :math:`r, r x, r x x^\\top` and the deaths' sums
+    :math:`D_0, D_1, D_2` are taken once per group. Under Efron's ties the :math:`k`-th of the
+    :math:`m` deaths of a group (:math:`f_k = k/m`) has denominator
+    :math:`\\delta_k = R_0 - f_k D_0`, mean :math:`(R_1 - f_k D_1)/\\delta_k` and covariance
+    :math:`(R_2 - f_k D_2)/\\delta_k` minus the mean's square, so the group's sum of
+    covariances is
+
+    .. math:: a R_2 - b D_2 - c R_1 R_1^\\top + e (R_1 D_1^\\top + D_1 R_1^\\top) - h D_1 D_1^\\top
+
+    with :math:`a, b, c, e, h` the sums over its deaths of :math:`1/\\delta_k, f_k/\\delta_k,
+    1/\\delta_k^2, f_k/\\delta_k^2, f_k^2/\\delta_k^2`; the time scale :math:`g` is one value per
+    group. Memory is that of the design plus a :math:`p \\times p` matrix per group; before, five
+    arrays of :math:`n \\times p \\times p` (1.1 GiB each at a million rows and 12 columns).
+    """
+    from scipy import sparse
+
+    # order: stratum, then time descending; a death's risk set is every row of its stratum up
+    # to the end of its tie group (same stratum and time)
+    order = np.lexsort((-times, stratum))
+    t, d, s = times[order], events[order], stratum[order]
+    xs, r, g = x[order], risk[order], g_all[order]
+    n, p = xs.shape
+    new_tie = np.r_[True, (s[1:] != s[:-1]) | (t[1:] != t[:-1])]
+    tie_id = np.cumsum(new_tie) - 1
+    deaths_per_tie = np.bincount(tie_id, weights=d)
+    death_ties = np.flatnonzero(deaths_per_tie > 0)  # the tie groups with a death, in sorted order
+    tie_stratum = s[np.flatnonzero(new_tie)]
+    # each row counts in the risk sets of the first death group at or after it in its stratum
+    # (and of every later one: a cumulative sum within the stratum)
+    bucket = np.searchsorted(death_ties, tie_id, side="left")
+    keep = bucket < len(death_ties)
+    keep[keep] = tie_stratum[death_ties[bucket[keep]]] == s[keep]
+    n_groups = len(death_ties)
+    rows = np.flatnonzero(keep)
+    into = sparse.csr_matrix((np.ones(len(rows)), (bucket[rows], rows)), shape=(n_groups, n))
+    dead = np.flatnonzero(d == 1)
+    dead_group = np.searchsorted(death_ties, tie_id[dead])
+    into_dead = sparse.csr_matrix((np.ones(len(dead)), (dead_group, dead)), shape=(n_groups, n))
+
+    rx = r[:, None] * xs
+
+    def outer_sums(by):  # sums of r x x' by group, a column of x at a time
+        out = np.empty((n_groups, p, p))
+        for j in range(p):
+            out[:, j, :] = by @ (rx[:, j : j + 1] * xs)
+        return out
+
+    group_stratum = tie_stratum[death_ties]
+    first = np.r_[True, group_stratum[1:] != group_stratum[:-1]]
+    start_of = np.maximum.accumulate(np.where(first, np.arange(n_groups), 0))
+    R0 = _segment_cumsum(into @ r, start_of)
+    R1 = _segment_cumsum(into @ rx, start_of)
+    R2 = _segment_cumsum(outer_sums(into), start_of)
+    D0, D1, D2 = into_dead @ r, into_dead @ rx, outer_sums(into_dead)
+    X_dead = into_dead @ xs
+    m = deaths_per_tie[death_ties]
+
+    # the k-th death of its group, k = 0 .. m - 1, in row order
+    k = np.arange(len(dead)) - np.searchsorted(dead_group, dead_group, side="left")
+    f = k / m[dead_group]
+    delta = R0[dead_group] - f * D0[dead_group]
+    a, b, c, e, h = (
+        np.bincount(dead_group, weights=w, minlength=n_groups)
+        for w in (1 / delta, f / delta, 1 / delta**2, f / delta**2, f**2 / delta**2)
+    )
+    cross = R1[:, :, None] * D1[:, None, :]
+    C = (
+        a[:, None, None] * R2
+        - b[:, None, None] * D2
+        - c[:, None, None] * (R1[:, :, None] * R1[:, None, :])
+        + e[:, None, None] * (cross + cross.transpose(0, 2, 1))
+        - h[:, None, None] * (D1[:, :, None] * D1[:, None, :])
+    )
+    mean_sum = a[:, None] * R1 - b[:, None] * D1
+    gg = g[dead][np.searchsorted(dead_group, np.arange(n_groups))]  # g is one value per tie group
+    u_gamma = (gg[:, None] * (X_dead - mean_sum)).sum(axis=0)
+    i11 = C.sum(axis=0)
+    i12 = (gg[:, None, None] * C).sum(axis=0)
+    i22 = (gg[:, None, None] ** 2 * C).sum(axis=0)
+    return u_gamma, np.block([[i11, i12], [i12.T, i22]])
+
+
 def proportional_hazards_test(
     cox,
     data: pd.DataFrame,
@@ -444,46 +533,7 @@ def proportional_hazards_test(
     eta = x @ cox.params_.to_numpy()
     risk = np.exp(eta - eta.max())
 
-    # order: stratum, then time descending; a row's risk set is every row of its stratum
-    # up to the end of its tie group (same stratum and time)
-    order = np.lexsort((-times, stratum))
-    t, d, s = times[order], events[order], stratum[order]
-    xs, r, g = x[order], risk[order], g_all[order]
-    n = len(t)
-    new_stratum = np.r_[True, s[1:] != s[:-1]]
-    new_tie = new_stratum | np.r_[True, t[1:] != t[:-1]]
-    stratum_start = np.maximum.accumulate(np.where(new_stratum, np.arange(n), 0))
-    tie_id = np.cumsum(new_tie) - 1
-    tie_end = np.r_[np.flatnonzero(new_tie)[1:] - 1, n - 1][tie_id]
-    tie_start = np.flatnonzero(new_tie)[tie_id]
-
-    rx = r[:, None] * xs
-    rxx = rx[:, :, None] * xs[:, None, :]
-    cum0 = _segment_cumsum(r, stratum_start)
-    cum1 = _segment_cumsum(rx, stratum_start)
-    cum2 = _segment_cumsum(rxx, stratum_start)
-    risk0, risk1, risk2 = cum0[tie_end], cum1[tie_end], cum2[tie_end]
-    # sums over the deaths of each tie group
-    dcum0 = _segment_cumsum(r * d, tie_start)
-    dcum1 = _segment_cumsum(rx * d[:, None], tie_start)
-    dcum2 = _segment_cumsum(rxx * d[:, None, None], tie_start)
-    dcount = _segment_cumsum(d, tie_start)
-    dead0, dead1, dead2, ndead = dcum0[tie_end], dcum1[tie_end], dcum2[tie_end], dcount[tie_end]
-
-    deaths = d == 1
-    k = dcount[deaths] - 1  # 0..ndead-1 within the tie group
-    frac = k / ndead[deaths]
-    denom = risk0[deaths] - frac * dead0[deaths]
-    mean = (risk1[deaths] - frac[:, None] * dead1[deaths]) / denom[:, None]
-    second = (risk2[deaths] - frac[:, None, None] * dead2[deaths]) / denom[:, None, None]
-    cov = second - mean[:, :, None] * mean[:, None, :]
-    gd = g[deaths]
-    u_gamma = (gd[:, None] * (xs[deaths] - mean)).sum(axis=0)
-    i11 = cov.sum(axis=0)
-    i12 = (gd[:, None, None] * cov).sum(axis=0)
-    i22 = (gd[:, None, None] ** 2 * cov).sum(axis=0)
-    imat = np.block([[i11, i12], [i12.T, i22]])
-
+    u_gamma, imat = _zph_score_and_information(x, times, events, stratum, risk, g_all)
     columns = list(design.columns)
     if terms is None:
         terms = _terms_of_columns(cox)
