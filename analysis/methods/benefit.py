@@ -718,11 +718,14 @@ def _out_of_fold_benefit(arrays: dict, woman: np.ndarray, *, n_folds: int, seed:
     return _fold_benefit(_replicate_designs(arrays), rows, np.ones(len(rows)), fold, n_folds=n_folds)
 
 
-def _fold_benefit(designs: dict, rows: np.ndarray, weight: np.ndarray, fold: np.ndarray, *, n_folds: int) -> np.ndarray:
+def _fold_benefit(
+    designs: dict, rows: np.ndarray, weight: np.ndarray, fold: np.ndarray, *, n_folds: int, start=None
+) -> np.ndarray:
     """Predicted benefit of ``rows`` (designs of :func:`_replicate_designs`), each fold's from a fit on the others.
 
     The fit of fold ``k`` uses the rows outside it that are in the model's pool, with ``weight``
-    as binomial weights (1 per row, or a woman's copies in a bootstrap resample).
+    as binomial weights (1 per row, or a woman's copies in a bootstrap resample); it starts from
+    ``start`` when given (a bootstrap replicate starts from the fit on all women, R's ``start``).
     """
     y, pool, x = designs["y"][rows], designs["pool"][rows], designs["x"][rows]
     out = np.full(len(rows), np.nan)
@@ -731,7 +734,7 @@ def _fold_benefit(designs: dict, rows: np.ndarray, weight: np.ndarray, fold: np.
         train = ~test & pool
         if not test.any():
             continue
-        fit = fit_binomial_irls(x[train], y[train], weight[train])
+        fit = fit_binomial_irls(x[train], y[train], weight[train], start=start)
         if not fit.converged:
             raise ModelError("benefit model: did not converge in a cross-validation fold (separation)")
         held = rows[test]
@@ -883,7 +886,7 @@ def _replicate_designs(arrays: dict) -> dict:
 
 
 def _decision_curve_replicate(
-    pos: np.ndarray, *, designs, effect_score, profile, treat_level, thresholds, n_folds, fold_seed
+    pos: np.ndarray, *, designs, effect_score, profile, treat_level, thresholds, n_folds, fold_seed, start=None
 ) -> np.ndarray:
     """Net benefit of every rule and threshold on the bootstrap resample ``pos`` (rules in :func:`_rules` order).
 
@@ -893,13 +896,14 @@ def _decision_curve_replicate(
     to the iterations' rounding) and the net benefits are count-weighted means. The folds are
     those of :func:`_out_of_fold_benefit` on the copied rows (the drawn women in order of
     position, permuted by ``fold_seed``), so a replicate is the copied-row replicate with
-    about 37% fewer rows in every fit and no design rebuilt.
+    about 37% fewer rows in every fit and no design rebuilt. The fits start from ``start`` (the
+    model on all women): about two IRLS steps fewer each, the same optimum.
     """
     counts = np.bincount(pos, minlength=len(effect_score))
     women = np.flatnonzero(counts)
     weight = counts[women].astype(float)
     fold = np.random.default_rng(fold_seed).permutation(len(women)) % n_folds
-    predicted = _fold_benefit(designs, women, weight, fold, n_folds=n_folds)
+    predicted = _fold_benefit(designs, women, weight, fold, n_folds=n_folds, start=start)
     t = np.asarray(thresholds, dtype=float)
     weighted = weight[:, None] * (effect_score[women][:, None] - t[None, :])  # women × thresholds
     n = len(pos)
@@ -966,13 +970,17 @@ def decision_curve_with_bands(
         treat_level=treat_level,
         profiles=rows[profile_col],
     )
+    designs = _replicate_designs(arrays)
+    pool = designs["pool"]
+    on_all = fit_binomial_irls(designs["x"][pool], designs["y"][pool], np.ones(int(pool.sum())))
     reps = bootstrap(
         _decision_curve_replicate,
         np.arange(len(rows)),
         n_boot=n_bootstrap,
         seed=seed,
         n_jobs=n_jobs,
-        designs=_replicate_designs(arrays),
+        designs=designs,
+        start=on_all.coef if on_all.converged else None,
         effect_score=scores.loc[rows.index, "effect_score"].to_numpy(float),
         profile=rows[profile_col].astype(str).to_numpy(),
         treat_level=treat_level,
