@@ -123,5 +123,12 @@ def reference_imputations(data, *, columns, predictors, m, n_iter, seed, passive
         completed = frame.copy()
         for c in [*impute, *passive]:
             completed[c] = values[c]
-        out.append(imputation._as_data(data, cols, completed))
+        copy = data.copy()  # a deep copy, every listed column cast back to its dtype
+        for c in cols:
+            copy[c] = (
+                completed[c].astype(data[c].dtype)
+                if not isinstance(data[c].dtype, pd.CategoricalDtype)
+                else pd.Categorical(completed[c], categories=data[c].cat.categories)
+            )
+        out.append(copy)
     return out
