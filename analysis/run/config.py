@@ -316,7 +316,7 @@ class AnalysisPlan(BaseModel):
     caliper_sd: float = Field(0.2, gt=0, le=5, description="matching caliper, SD of the logit propensity score")
     n_bootstrap: int = Field(500, ge=1, description="bootstrap resamples of patients (AIPW, biomarkers)")
     n_imputations: int | Literal["auto"] = Field(
-        20,
+        "auto",
         description='multiple imputation: number of completed data sets (at least 2), or "auto": von Hippel\'s '
         "two-stage rule from a 5-imputation pilot (analysis.methods.imputation.imputations_needed)",
     )
