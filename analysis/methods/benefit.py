@@ -360,7 +360,7 @@ def aipw_scores(
     arms = [reference] + [a for a in present if a != reference]
     codes = pd.Categorical(arm, categories=arms).codes
     X_ps, _ = model_design.covariate_design(rows, list(ps_covariates))
-    probs = fit_multinomial_logit(X_ps, codes, n_classes=len(arms))[2]
+    probs = fit_multinomial_logit(X_ps, codes, n_classes=len(arms), covariance=False)[2]
     y = pd.to_numeric(rows[outcome]).to_numpy(dtype=float)
     is_t, is_r = (arm == treated).astype(float), (arm == reference).astype(float)
     e_t, e_r = probs[:, arms.index(treated)], probs[:, 0]

@@ -507,7 +507,7 @@ def _aipw_from_arrays(pos: np.ndarray, *, y, codes, levels, X_ps, X, X_arm, stra
     y, codes, X_ps, X = y[pos], codes[pos], X_ps[pos], X[pos]
     if len(np.unique(codes)) < len(levels):
         raise ModelError("an arm is absent from the resample")
-    e = fit_multinomial_logit(X_ps, codes, n_classes=len(levels))[2]
+    e = fit_multinomial_logit(X_ps, codes, n_classes=len(levels), covariance=False)[2]
     beta, _ = weighted_logit(y, X, np.ones(len(y)))
     out = []
     for mask in strata.values():

@@ -632,7 +632,7 @@ def per_protocol_arrays(transfers: pd.DataFrame, *, covariates: Sequence[str]) -
     w_blocks, _ = _categorical_blocks(women, covariates, 1)
     women_arm = pd.Categorical(women["treatment_arm"], categories=list(ARMS)).codes.astype(int)
     try:
-        start = fit_multinomial_logit(women_X, women_arm, n_classes=len(ARMS), max_iter=100)[0]
+        start = fit_multinomial_logit(women_X, women_arm, n_classes=len(ARMS), max_iter=100, covariance=False)[0]
     except ModelError:
         start = np.empty((0, len(ARMS) - 1))  # per_protocol_curves says why
     arrays = PerProtocolArrays(
@@ -760,7 +760,9 @@ def _baseline_weight(arrays: PerProtocolArrays, f_women: np.ndarray) -> np.ndarr
     if not _full_rank(X):
         raise ModelError("propensity model: singular information (an empty covariate level)")
     start = arrays.women_start if arrays.women_start.shape[0] == X.shape[1] else None
-    _, _, probs = fit_multinomial_logit(X, arm, n_classes=len(ARMS), weights=f[used], start=start, max_iter=100)
+    _, _, probs = fit_multinomial_logit(
+        X, arm, n_classes=len(ARMS), weights=f[used], start=start, max_iter=100, covariance=False
+    )
     share = np.bincount(arm, weights=f[used], minlength=len(ARMS)) / f[used].sum()
     out = np.full(arrays.n_women, np.nan)
     out[arrays.woman[arrays.women_rows[used]]] = share[arm] / probs[np.arange(len(arm)), arm]
