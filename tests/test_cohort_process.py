@@ -61,21 +61,15 @@ def test_the_runner_never_loads_the_cohort_in_its_own_process(small_cohort_dir, 
     assert pd.read_csv(run / "tables" / "01_uses_seed.csv")["patients"].iloc[0] == 300
 
 
-def test_a_forked_and_a_spawned_child_write_the_same_bytes(tmp_path):
+def test_a_forked_and_a_spawned_child_write_the_same_bytes(tmp_path, monkeypatch):
     """The spawn path (taken when the runner has another thread) is the same preparation."""
     config = _config()
     out = {}
     for method in ("fork", "spawn"):
         folder = tmp_path / method
         (folder / "tables").mkdir(parents=True)
-        process = CohortProcess.__new__(CohortProcess)
-        original = cohort_process.start_method
-        cohort_process.start_method = lambda m=method: m
-        try:
-            process.__init__(SHIPPED, config)
-        finally:
-            cohort_process.start_method = original
-        with process:
+        monkeypatch.setattr(cohort_process, "start_method", lambda m=method: m)
+        with CohortProcess(SHIPPED, config) as process:
             summary = process.checked()
             written = process.write(folder / "tables" / "validation_findings.csv", folder / "cache", min_cell_count=0)
         assert process._process.exitcode == 0
@@ -85,9 +79,8 @@ def test_a_forked_and_a_spawned_child_write_the_same_bytes(tmp_path):
     assert out["fork"] == out["spawn"]
 
 
-def test_another_thread_makes_the_child_spawned():
+def test_another_thread_makes_the_child_spawned(monkeypatch):
     """Forking beside a live thread (a Dask client's loop, a pool) can leave the child on a lock held by it."""
-    assert start_method() == "fork"  # the test process has one thread here
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
@@ -96,6 +89,8 @@ def test_another_thread_makes_the_child_spawned():
     finally:
         stop.set()
         thread.join()
+    monkeypatch.setattr(cohort_process.threading, "active_count", lambda: 1)  # the runner alone
+    assert start_method() == "fork"
 
 
 def _broken_cohort(tmp_path):
