@@ -3,11 +3,12 @@
 A run folder holds the executed notebooks (``notebooks/``), ``figures/``, ``tables/`` and
 ``manifest.json``. The cohort is read, validated and derived once, before any notebook runs, in a
 process of its own that exits afterwards (:mod:`analysis.run.cohort_process`: the runner's memory
-stays small beside the kernels), and cached as Parquet in the run's private ``interim/cohort/``; each notebook that declares the
-parameter ``cohort_file`` reads that cache instead of deriving the cohort again. ``interim/``
-holds patient-level data: it is removed when the run succeeds (``keep_interim`` keeps it) and is
-never linked from ``report.html`` nor read by the report, the publication tables or a sweep. The run is written into ``<out>.partial`` and renamed to ``<out>`` only when
-every notebook succeeded, so a run folder is never half written; a failed run leaves the
+stays small beside the kernels), and cached as Parquet in the run's private ``interim/cohort/``;
+each notebook that declares the parameter ``cohort_file`` reads that cache instead of deriving the
+cohort again. ``interim/`` holds patient-level data: it is removed when the run succeeds
+(``keep_interim`` keeps it) and is never linked from ``report.html`` nor read by the report, the
+publication tables or a sweep. The run is written into ``<out>.partial`` and renamed to ``<out>``
+only when every notebook succeeded, so a run folder is never half written; a failed run leaves the
 ``.partial`` folder with the partly executed notebook for inspection.
 """
 
