@@ -44,7 +44,9 @@ def run(small_cohort_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "small"
     # issue 19: a figure with overlapping texts, text off the canvas or a legend on its data fails the run
     with _figure_layout_raises():
-        run_suite(small_cohort_dir, out, overrides=OVERRIDES, quiet=True)
+        # kernels started the ordinary way; db_run's come from the warm process, and the two
+        # runs' bytes are compared below
+        run_suite(small_cohort_dir, out, overrides=OVERRIDES, quiet=True, warm_kernels=False)
     return out
 
 
@@ -197,10 +199,12 @@ def db_run(small_cohort_dir, postgres_url, tmp_path_factory):
 
 
 def test_two_runs_one_parallel_give_byte_identical_tables_and_figures(run, db_run):
-    """Determinism and --jobs together: a second run of the same inputs and parameters, its
-    notebooks two at a time, writes the same bytes in every table and figure (PDF, SVG, PNG);
-    only the manifest's times and the executed notebooks' metadata differ. (The second run reads
-    the same rows from PostgreSQL, see ``db_run``: one whole-suite run serves both checks.)"""
+    """Determinism, --jobs and warm kernels together: a second run of the same inputs and
+    parameters, its notebooks two at a time in kernels forked from the warm process (the first
+    run's kernels start cold, one at a time), writes the same bytes in every table and figure
+    (PDF, SVG, PNG); only the manifest's times and the executed notebooks' metadata differ. (The
+    second run reads the same rows from PostgreSQL, see ``db_run``: one whole-suite run serves
+    these checks.)"""
     again = db_run
     first, second = _files(run), _files(again)
     assert sorted(first) == sorted(second)
@@ -210,6 +214,12 @@ def test_two_runs_one_parallel_give_byte_identical_tables_and_figures(run, db_ru
     manifest = json.loads((again / "manifest.json").read_text())
     assert [n["notebook"] for n in manifest["notebooks"]] == [p.name for p in notebook_paths()]
     assert not (again / "tables" / "estimates.csv.lock").exists()
+    n = len(notebook_paths())  # the first run's kernels all cold, the second's all forked
+    assert json.loads((run / "manifest.json").read_text())["kernels"] == {
+        "forked_from_warm_process": 0,
+        "started_cold": n,
+    }
+    assert manifest["kernels"] == {"forked_from_warm_process": n, "started_cold": 0}
 
 
 def test_run_from_postgresql_equals_the_run_from_csv_files(run, db_run):
