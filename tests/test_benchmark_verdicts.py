@@ -103,6 +103,40 @@ def test_peak_is_the_largest_of_tree_sample_and_getrusage_peaks():
     assert run.peak_mib({"peak_mib_tree": 900.0, "peak_mib_process": 300.0, "peak_mib_children": 400.0}) == 900.0
     assert run.peak_mib({"peak_mib_tree": float("nan"), "peak_mib_process": 300.0}) == 300.0
     assert run.peak_mib({}) != run.peak_mib({})  # nan
+    # the tree's PSS sum (physical memory) replaces its RSS sum when it was measured
+    row = {"peak_mib_tree": 900.0, "peak_mib_tree_pss": 700.0, "peak_mib_process": 300.0, "peak_mib_children": 400.0}
+    assert run.peak_mib(row) == 700.0
+    assert run.peak_mib({**row, "peak_mib_children": 750.0}) == 750.0
+    assert run.peak_mib({**row, "peak_mib_tree_pss": float("nan")}) == 900.0
+
+
+_FORKED = textwrap.dedent(
+    """
+    import os, sys, time
+    import numpy as np
+    a = np.ones(400 * 2**20 // 8)  # written: resident in the parent
+    if os.fork() == 0:  # the child shares every page copy-on-write, as a kernel forked from the warm process
+        time.sleep(2.0)
+        os._exit(0)
+    time.sleep(2.0)
+    os.wait()
+    """
+)
+
+
+def test_tree_pss_counts_pages_shared_by_a_forked_child_once():
+    """A parent holds 400 MiB and forks a child that writes nothing: the RSS sum counts the
+    400 MiB twice, the PSS sum once (what the machine holds). With warm kernels every kernel
+    shares the imported libraries with the warm process, so the benchmark's memory verdicts
+    must use the PSS sum."""
+    base = subprocess.Popen([sys.executable, "-c", "import numpy, time; time.sleep(1.0)"])
+    with TreePeakSampler(base.pid, interval=0.05, pss_every=1) as one:
+        base.wait()
+    proc = subprocess.Popen([sys.executable, "-c", _FORKED])
+    with TreePeakSampler(proc.pid, interval=0.05, pss_every=1) as tree:
+        proc.wait(timeout=60)
+    assert tree.peak_mib - 2 * one.peak_mib == pytest.approx(800, rel=0.15), (tree.peak_mib, one.peak_mib)
+    assert tree.peak_pss_mib - one.peak_pss_mib == pytest.approx(400, rel=0.15), (tree.peak_pss_mib, one.peak_pss_mib)
 
 
 _TWO_CHILDREN = textwrap.dedent(
