@@ -905,12 +905,24 @@ def _decision_curve_replicate(
     fold = np.random.default_rng(fold_seed).permutation(len(women)) % n_folds
     predicted = _fold_benefit(designs, women, weight, fold, n_folds=n_folds, start=start)
     t = np.asarray(thresholds, dtype=float)
-    weighted = weight[:, None] * (effect_score[women][:, None] - t[None, :])  # women × thresholds
+    d = effect_score[women]
     n = len(pos)
-    columns = [np.zeros(len(t)), weighted.sum(axis=0) / n]
+
+    def treated(w: np.ndarray, wd: np.ndarray) -> np.ndarray:
+        # sum over the treated women of weight × (score - t) = sum(w d) - t sum(w): no women × thresholds array
+        return (wd.sum() - t * w.sum()) / n
+
+    columns = [np.zeros(len(t)), treated(weight, weight * d)]
     if profile is not None:
-        columns.append(weighted[profile[women] == treat_level].sum(axis=0) / n)
-    columns.append((weighted * (predicted[:, None] > t[None, :])).sum(axis=0) / n)
+        chosen = profile[women] == treat_level
+        columns.append(treated(weight[chosen], weight[chosen] * d[chosen]))
+    # treat by model: women with predicted benefit above t, by sums from the top of the sorted predictions
+    known = np.flatnonzero(np.isfinite(predicted))
+    order = known[np.argsort(predicted[known], kind="stable")]
+    above_w = np.r_[np.cumsum(weight[order][::-1])[::-1], 0.0]
+    above_wd = np.r_[np.cumsum((weight * d)[order][::-1])[::-1], 0.0]
+    first_above = np.searchsorted(predicted[order], t, side="right")
+    columns.append((above_wd[first_above] - t * above_w[first_above]) / n)
     return np.column_stack(columns).ravel()
 
 
