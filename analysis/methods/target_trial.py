@@ -492,10 +492,14 @@ def _resample_design(X: np.ndarray, f: np.ndarray, rule: _ColumnRule) -> np.ndar
         if col_weight[block].sum() == total:  # the reference level is absent: the first present replaces it
             keep[block[keep[block]][:1]] = False
     used = f > 0
-    out = X[used]
+    if keep.all():  # gathered straight into the column-major layout the column selection gives: one copy, not two
+        out = np.empty((int(used.sum()), X.shape[1]), order="F")
+        np.take(X, np.flatnonzero(used), axis=0, out=out, mode="clip")
+    else:
+        out = X[used]
     if len(rule.centred):
         out[:, rule.centred] -= col_weight[rule.centred] / total
-    return out[:, keep]
+    return out if keep.all() else out[:, keep]
 
 
 def _full_rank(X: np.ndarray) -> bool:
@@ -824,10 +828,11 @@ def _weighted_means(values: np.ndarray, w: np.ndarray, cell: np.ndarray, rows: n
         ``(n_groups, 3, n_arms, max_k)``: the three sums of each group.
     """
     size = int(np.prod(shape))
+    at, weight = cell[rows], w[rows]  # gathered once for the three sums
     sums = [
-        np.bincount(cell[rows], weights=w[rows] * values[rows], minlength=size),
-        np.bincount(cell[rows], weights=w[rows], minlength=size),
-        np.bincount(cell[rows], minlength=size).astype(float),
+        np.bincount(at, weights=weight * values[rows], minlength=size),
+        np.bincount(at, weights=weight, minlength=size),
+        np.bincount(at, minlength=size).astype(float),
     ]
     return np.stack([x.reshape(shape) for x in sums], axis=1)
 
