@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from analysis.core.exceptions import AnalysisError, ConfigError
@@ -70,15 +71,31 @@ TRIALS = "sequential_trials"
 class SensitivityPopulation:
     """One rerun: its label, population name, rows and a sentence saying what was left out.
 
+    The rows are held as a selection (``rows``, a boolean mask) of a frame every set of the same
+    population shares (``source``), and copied out only when :attr:`data` is read: with one
+    copy per set a leave-one-centre-out set at a million transfers held a copy of the first
+    transfers per centre at once (3 GiB of notebook 05's peak).
+
     ``course`` is the emulated trial's population of a ``sequential_trials`` set (None otherwise);
     ``data`` then holds its transfers with a known outcome.
     """
 
     label: str
     population: str
-    data: pd.DataFrame
+    source: pd.DataFrame
     note: str
     course: Course | None = None
+    rows: np.ndarray | None = None
+
+    @property
+    def data(self) -> pd.DataFrame:
+        """The set's rows (a copy made on each read; all of ``source`` without ``rows``)."""
+        return self.source if self.rows is None else self.source[self.rows]
+
+    @property
+    def n_obs(self) -> int:
+        """Number of rows of :attr:`data`, without copying them."""
+        return len(self.source) if self.rows is None else int(np.count_nonzero(self.rows))
 
 
 @dataclass(frozen=True)
@@ -190,19 +207,22 @@ def sensitivity_populations(
             low = ~(pd.to_numeric(data["prior_failed_transfers"]) >= k).fillna(False).astype(bool)
             keep &= ~low
             notes.append(f"{int(low.sum())} with fewer than {k} prior failed transfers (or unknown) left out")
-        base = data[keep]
+        keep = keep.to_numpy(dtype=bool)
         loo = spec.get("leave_one_out")
         if loo is None:
-            out.append(SensitivityPopulation(label, pop, base, "; ".join(notes)))
+            out.append(SensitivityPopulation(label, pop, data, "; ".join(notes), rows=keep))
             continue
-        for value in sorted(base[loo].dropna().astype(str).unique()):
-            hit = base[loo].astype(str) == value
+        text = data[loo].astype(str).to_numpy()
+        present = data[loo].notna().to_numpy()
+        for value in sorted(set(text[keep & present])):
+            hit = keep & (text == value)
             out.append(
                 SensitivityPopulation(
                     f"{label}_{value}",
                     pop,
-                    base[~hit],
+                    data,
                     "; ".join(notes + [f"{int(hit.sum())} from {loo} {value} left out"]),
+                    rows=keep & ~hit,
                 )
             )
     return out
@@ -262,7 +282,7 @@ def run_sensitivity(
                     "label": p.label,
                     "model_id": model_id,
                     "status": "ok",
-                    "n_obs": len(p.data),
+                    "n_obs": p.n_obs,
                     "note": p.note,
                     "message": "",
                 }
@@ -273,7 +293,7 @@ def run_sensitivity(
                     "label": p.label,
                     "model_id": model_id,
                     "status": "not estimable",
-                    "n_obs": len(p.data),
+                    "n_obs": p.n_obs,
                     "note": p.note,
                     "message": str(exc),
                 }
