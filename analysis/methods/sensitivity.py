@@ -76,25 +76,49 @@ class SensitivityPopulation:
     copy per set a leave-one-centre-out set at a million transfers held a copy of the first
     transfers per centre at once (3 GiB of notebook 05's peak).
 
-    ``course`` is the emulated trial's population of a ``sequential_trials`` set (None otherwise);
-    ``data`` then holds its transfers with a known outcome.
+    A ``sequential_trials`` set holds the cohort instead (``cohort``); its course
+    (:func:`analysis.methods.target_trial.first_course`) is built when the set is run
+    (:meth:`trial`) and let go after: built with the other sets it took 2 GiB at 1M transfers
+    for the whole of the reruns. :attr:`course` and :attr:`data` (its transfers with a known
+    outcome) build it on each read.
     """
 
     label: str
     population: str
-    source: pd.DataFrame
+    source: pd.DataFrame | None
     note: str
-    course: Course | None = None
     rows: np.ndarray | None = None
+    cohort: Cohort | None = None
+
+    def trial(self) -> tuple[Course, pd.DataFrame, str]:
+        """Build a ``sequential_trials`` set's course; return it, its transfers with a known outcome and the note."""
+        if self.cohort is None:
+            raise ValueError(f"sensitivity set {self.label!r} is not a sequential_trials set")
+        course = first_course(self.cohort)
+        known = course.transfers[course.transfers["lb"].notna()]
+        note = (
+            f"sequential trials: {len(known)} transfers of {known['patient_id'].nunique()} women up to their "
+            f"first live birth ({len(course.after_birth)} later transfers not counted)"
+        )
+        return course, known, note
+
+    @property
+    def course(self) -> Course | None:
+        """The emulated trial's population of a ``sequential_trials`` set (built on each read), else None."""
+        return self.trial()[0] if self.cohort is not None else None
 
     @property
     def data(self) -> pd.DataFrame:
         """The set's rows (a copy made on each read; all of ``source`` without ``rows``)."""
+        if self.cohort is not None:
+            return self.trial()[1]
         return self.source if self.rows is None else self.source[self.rows]
 
     @property
     def n_obs(self) -> int:
-        """Number of rows of :attr:`data`, without copying them."""
+        """Number of rows of :attr:`data` (without copying them, except for a ``sequential_trials`` set)."""
+        if self.cohort is not None:
+            return len(self.data)
         return len(self.source) if self.rows is None else int(np.count_nonzero(self.rows))
 
 
@@ -179,21 +203,8 @@ def sensitivity_populations(
     out = []
     for label, spec in sets.items():
         pop = spec.get("population", "first")
-        if pop == TRIALS:
-            course = first_course(cohort)
-            known = course.transfers[course.transfers["lb"].notna()]
-            out.append(
-                SensitivityPopulation(
-                    label,
-                    pop,
-                    known,
-                    (
-                        f"sequential trials: {len(known)} transfers of {known['patient_id'].nunique()} women up to their "
-                        f"first live birth ({len(course.after_birth)} later transfers not counted)"
-                    ),
-                    course=course,
-                )
-            )
+        if pop == TRIALS:  # the course is built when the set runs (SensitivityPopulation.trial)
+            out.append(SensitivityPopulation(label, pop, None, "sequential trials over the course", cohort=cohort))
             continue
         data = cohort.population(pop, outcome) if pop == "all" else first
         notes = ["all transfers" if pop == "all" else "first transfers"]
@@ -271,21 +282,19 @@ def run_sensitivity(
     for p in populations:
         model_id = f"{prefix}{p.label}"
         population = "all_transfers" if p.population == "all" else "first_transfer"
+        n_obs, note = (None, p.note) if p.population == TRIALS else (p.n_obs, p.note)
         try:
             if p.population == TRIALS:
-                rows = trial_estimator(p.course, model_id=model_id)
+                course, known, note = p.trial()  # built for this set only, let go after it
+                n_obs = len(known)
+                del known
+                rows = trial_estimator(course, model_id=model_id)
+                del course
             else:
                 rows = estimator(p.data, population=population, model_id=model_id)
             estimates.append(rows)
             status.append(
-                {
-                    "label": p.label,
-                    "model_id": model_id,
-                    "status": "ok",
-                    "n_obs": p.n_obs,
-                    "note": p.note,
-                    "message": "",
-                }
+                {"label": p.label, "model_id": model_id, "status": "ok", "n_obs": n_obs, "note": note, "message": ""}
             )
         except AnalysisError as exc:
             status.append(
@@ -293,8 +302,8 @@ def run_sensitivity(
                     "label": p.label,
                     "model_id": model_id,
                     "status": "not estimable",
-                    "n_obs": p.n_obs,
-                    "note": p.note,
+                    "n_obs": n_obs,
+                    "note": note,
                     "message": str(exc),
                 }
             )
