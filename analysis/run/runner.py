@@ -9,7 +9,9 @@ cohort again. ``interim/`` holds patient-level data: it is removed when the run 
 (``keep_interim`` keeps it) and is never linked from ``report.html`` nor read by the report, the
 publication tables or a sweep. The run is written into ``<out>.partial`` and renamed to ``<out>``
 only when every notebook succeeded, so a run folder is never half written; a failed run leaves the
-``.partial`` folder with the partly executed notebook for inspection.
+``.partial`` folder with the partly executed notebook for inspection. The notebooks' kernels are
+forked from one process that imported the package while the cohort was prepared
+(:mod:`analysis.run.warm_kernels`), unless ``warm_kernels=False``.
 """
 
 from __future__ import annotations

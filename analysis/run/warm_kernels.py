@@ -28,7 +28,9 @@ Anything that goes wrong (no warm process, a kernel other than ipykernel's, anot
 a platform without ``fork``) also means a cold start, never a failed run. The tables and figures
 are the same bytes either way (``tests/test_runner.py`` runs the suite both ways).
 
-Only Linux is used: macOS forbids forking a process that has used some system frameworks.
+The socket lives in a folder of the user's own (``tempfile.mkdtemp``, mode 0700), so no other
+user can ask for a kernel or read the environment a stand-in sends. Only Linux is used: macOS
+forbids forking a process that has used some system frameworks.
 """
 
 from __future__ import annotations
