@@ -59,6 +59,10 @@ def _today() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
 
 
+#: The process tree's two sampled peaks (:class:`benchmarks.memory.TreePeakSampler`): RSS sum, PSS sum.
+TREE_PEAKS = ("peak_mib_tree", "peak_mib_tree_pss")
+
+
 def peak_mib(row) -> float:
     """Return a stage's peak memory in MiB: the largest of its process tree's sampled peak and
     the getrusage peaks of its own process and of its largest finished descendant (each a lower
@@ -126,18 +130,16 @@ def _stage(stage: str, data_dir: Path, work: Path, timeout: float) -> dict:
             "stage": stage,
             "status": f"failed: {tail[:200]}",
             "wall_seconds": measured["wall_outside_seconds"],
-            "peak_mib_tree": measured["peak_mib_tree"],
-            "peak_mib_tree_pss": measured["peak_mib_tree_pss"],
+            **{k: measured[k] for k in TREE_PEAKS},
         }
-    tree = {k: measured[k] for k in ("peak_mib_tree", "peak_mib_tree_pss")}
-    return {**json.loads(lines[-1]), **tree, "status": "ok"}
+    return {**json.loads(lines[-1]), **{k: measured[k] for k in TREE_PEAKS}, "status": "ok"}
 
 
 def _report_cli(data_dir: Path, work: Path, timeout: float) -> dict:
     """Time what ``make report`` runs (``python -m analysis run --jobs 2``), start-up included."""
     command = [sys.executable, "-m", "analysis", "run", "--data", str(data_dir), "--out", str(work / "report")]
     measured, proc = _timed_process([*command, "--force", "--jobs", "2"], timeout)
-    row = {"stage": "make_report", **{k: measured[k] for k in ("peak_mib_tree", "peak_mib_tree_pss")}}
+    row = {"stage": "make_report", **{k: measured[k] for k in TREE_PEAKS}}
     if proc is None:
         return {**row, "status": measured["status"], "wall_seconds": float("nan")}
     if proc.returncode:

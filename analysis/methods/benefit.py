@@ -906,21 +906,22 @@ def _decision_curve_replicate(
     predicted = _fold_benefit(designs, women, weight, fold, n_folds=n_folds, start=start)
     t = np.asarray(thresholds, dtype=float)
     d = effect_score[women]
+    wd = weight * d
     n = len(pos)
 
     def treated(w: np.ndarray, wd: np.ndarray) -> np.ndarray:
         # sum over the treated women of weight × (score - t) = sum(w d) - t sum(w): no women × thresholds array
         return (wd.sum() - t * w.sum()) / n
 
-    columns = [np.zeros(len(t)), treated(weight, weight * d)]
+    columns = [np.zeros(len(t)), treated(weight, wd)]
     if profile is not None:
         chosen = profile[women] == treat_level
-        columns.append(treated(weight[chosen], weight[chosen] * d[chosen]))
+        columns.append(treated(weight[chosen], wd[chosen]))
     # treat by model: women with predicted benefit above t, by sums from the top of the sorted predictions
     known = np.flatnonzero(np.isfinite(predicted))
     order = known[np.argsort(predicted[known], kind="stable")]
     above_w = np.r_[np.cumsum(weight[order][::-1])[::-1], 0.0]
-    above_wd = np.r_[np.cumsum((weight * d)[order][::-1])[::-1], 0.0]
+    above_wd = np.r_[np.cumsum(wd[order][::-1])[::-1], 0.0]
     first_above = np.searchsorted(predicted[order], t, side="right")
     columns.append((above_wd[first_above] - t * above_w[first_above]) / n)
     return np.column_stack(columns).ravel()

@@ -282,7 +282,8 @@ def run_sensitivity(
     for p in populations:
         model_id = f"{prefix}{p.label}"
         population = "all_transfers" if p.population == "all" else "first_transfer"
-        n_obs, note = (None, p.note) if p.population == TRIALS else (p.n_obs, p.note)
+        note = p.note
+        n_obs = None if p.population == TRIALS else p.n_obs  # a trial set's rows are known once its course is built
         try:
             if p.population == TRIALS:
                 course, known, note = p.trial()  # built for this set only, let go after it

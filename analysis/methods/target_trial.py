@@ -492,14 +492,15 @@ def _resample_design(X: np.ndarray, f: np.ndarray, rule: _ColumnRule) -> np.ndar
         if col_weight[block].sum() == total:  # the reference level is absent: the first present replaces it
             keep[block[keep[block]][:1]] = False
     used = f > 0
-    if keep.all():  # gathered straight into the column-major layout the column selection gives: one copy, not two
+    every_column = bool(keep.all())
+    if every_column:  # gathered straight into the column-major layout the column selection gives: one copy, not two
         out = np.empty((int(used.sum()), X.shape[1]), order="F")
         np.take(X, np.flatnonzero(used), axis=0, out=out, mode="clip")
     else:
         out = X[used]
     if len(rule.centred):
         out[:, rule.centred] -= col_weight[rule.centred] / total
-    return out if keep.all() else out[:, keep]
+    return out if every_column else out[:, keep]
 
 
 def _full_rank(X: np.ndarray) -> bool:

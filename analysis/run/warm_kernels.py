@@ -76,15 +76,24 @@ def _read_at_import(env: dict[str, str]) -> dict[str, str]:
     return keep
 
 
-def _kernel_prefix(argv: list[str]) -> list[str] | None:
-    """The interpreter and its options of an ipykernel command (``[python, *options]``), or None."""
+def _split_command(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """Split ``[python, *options, "-m", "ipykernel_launcher", *arguments]`` into
+    ``([python, *options], arguments)``; None for any other command."""
     try:
         at = argv.index("ipykernel_launcher")
     except ValueError:
         return None
-    if at < 2 or argv[at - 1] != "-m" or "{connection_file}" not in argv[at + 1 :]:
+    if at < 2 or argv[at - 1] != "-m":
         return None
-    prefix = list(argv[: at - 1])
+    return list(argv[: at - 1]), list(argv[at + 1 :])
+
+
+def _kernel_prefix(argv: list[str]) -> list[str] | None:
+    """The interpreter and its options of an ipykernel kernel spec (``[python, *options]``), or None."""
+    split = _split_command(argv)
+    if split is None or "{connection_file}" not in split[1]:
+        return None
+    prefix = split[0]
     if prefix[0] in ("python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])):
         prefix[0] = sys.executable  # as Jupyter's kernel manager reads a bare "python"
     return prefix
@@ -213,7 +222,7 @@ def _serve(listening: int, prefix: list[str], log: str) -> None:
     """
     signal.signal(signal.SIGTERM, _stop)
     listener = socket.socket(fileno=listening)
-    imported = dict(_read_at_import(dict(os.environ)))
+    imported = _read_at_import(dict(os.environ))
     ready = True
     try:
         import importlib
@@ -258,13 +267,12 @@ def _fork_kernel(channel, prefix, imported, waiting, listener, log) -> int | Non
         request = json.loads(message)
     except (OSError, ValueError):
         return None
-    argv, env = request["argv"], request["env"]
-    at = argv.index("ipykernel_launcher") if "ipykernel_launcher" in argv else -1
+    env = request["env"]
+    split = _split_command(request["argv"])
     suitable = (
         len(fds) == 4
-        and at >= 2
-        and argv[at - 1] == "-m"
-        and argv[: at - 1] == prefix
+        and split is not None
+        and split[0] == prefix
         and _read_at_import(env) == imported
         and threading.active_count() == 1
     )
@@ -280,7 +288,7 @@ def _fork_kernel(channel, prefix, imported, waiting, listener, log) -> int | Non
             for other in waiting.values():
                 other.close()
             channel.close()
-            _become_kernel(fds, argv[at + 1 :], request["cwd"], env)
+            _become_kernel(fds, split[1], request["cwd"], env)
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
