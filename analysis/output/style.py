@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from analysis.output import layout
+from analysis.output import layout, preview
 
 MM_PER_INCH = 25.4
 
@@ -434,13 +434,19 @@ def save_figure(
     ]
     for collection in dense:
         collection.set_rasterized(True)
+    previewed = False
     try:
-        _write_formats(fig, name, out_dir, formats, dpi, paths)
+        previewed = _write_formats(fig, name, out_dir, formats, dpi, paths)
     finally:
         for collection in dense:
             collection.set_rasterized(False)
         if engine is not None:
             fig.set_layout_engine(engine)
+    if previewed:
+        # Saving marks the figure stale (its dpi and layout engine were set and put back), though
+        # it shows what was just written; unmarked, a later change still marks it, and only an
+        # unchanged figure is shown from its preview (analysis.output.preview).
+        fig.stale = False
     return paths
 
 
@@ -457,9 +463,11 @@ def _settle_layout(fig, max_draws: int = 30, atol: float = 1e-10) -> None:
         last = now
 
 
-def _write_formats(fig, name, out_dir, formats, dpi, paths) -> None:
+def _write_formats(fig, name, out_dir, formats, dpi, paths) -> bool:
+    """Write each format of ``fig``; return whether a notebook preview was kept from its PNG."""
     import matplotlib as mpl
 
+    previewed = False
     with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
         for fmt in formats:
             fmt = fmt.lower().lstrip(".")
@@ -469,9 +477,37 @@ def _write_formats(fig, name, out_dir, formats, dpi, paths) -> None:
             if fmt in _METADATA:
                 kwargs["metadata"] = dict(_METADATA[fmt])
             try:
-                fig.savefig(tmp, **kwargs)
+                if fmt == "png" and preview.previews_wanted():
+                    previewed = _write_png_keeping_preview(fig, tmp, dpi, kwargs["metadata"])
+                else:
+                    fig.savefig(tmp, **kwargs)
                 os.replace(tmp, path)
             finally:
                 if tmp.exists():
                     tmp.unlink()
             paths.append(path)
+    return previewed
+
+
+def _write_png_keeping_preview(fig, path, dpi, metadata) -> bool:
+    """Write ``fig`` as PNG from one raster, and keep that raster's preview for the notebook.
+
+    The pixels are drawn once (``savefig`` to raw RGBA) and written by :func:`matplotlib.image.imsave`,
+    as ``savefig(format="png")`` itself does, so the file is the same bytes; the notebook's
+    preview is made from the same pixels instead of drawing the figure again.
+    """
+    import io
+
+    import numpy as np
+    from matplotlib import image
+
+    raw = io.BytesIO()
+    fig.savefig(raw, format="rgba", dpi=dpi)
+    # Agg's canvas is the figure's size in pixels, truncated (FigureCanvasAgg.get_renderer).
+    width, height = int(fig.get_figwidth() * dpi), int(fig.get_figheight() * dpi)
+    if raw.getbuffer().nbytes != 4 * width * height:  # not Agg's arithmetic: the ordinary way
+        fig.savefig(path, format="png", dpi=dpi, metadata=metadata)
+        return False
+    rgba = np.frombuffer(raw.getbuffer(), np.uint8).reshape(height, width, 4)
+    image.imsave(path, rgba, format="png", dpi=dpi, metadata=metadata)
+    return preview.keep_preview(fig, rgba, dpi)
