@@ -96,14 +96,22 @@ def first_course(cohort: Cohort, *, dropout_days: int = 365) -> Course:
     -------
     Course
     """
+    # Every transfer column is carried (any baseline covariate may be asked for), so at a
+    # million transfers each copy of the frame costs about half a second: rows are gathered
+    # once in course order, and the women's rows are taken by position, not by index lookups.
     pats = cohort.patients[cohort.patients["included"]]
-    t = cohort.transfers[cohort.transfers["patient_id"].isin(pats["patient_id"])]
-    t = t.sort_values(["patient_id", "transfer_number"], kind="stable").reset_index(drop=True)
+    transfers = cohort.transfers
+    keep = np.flatnonzero(transfers["patient_id"].isin(pats["patient_id"]).to_numpy())
+    keys = transfers[["patient_id", "transfer_number"]].take(keep).set_axis(keep)  # labelled by position
+    t = transfers.take(keys.sort_values(["patient_id", "transfer_number"], kind="stable").index.to_numpy())
+    t.index = pd.RangeIndex(len(t))
     lb = t["live_birth"].astype("Float64").fillna(0).astype(float).to_numpy() == 1
     births_before = pd.Series(lb, index=t.index).groupby(t["patient_id"]).cumsum() - lb
     after = births_before.to_numpy() > 0
-    course = t[~after].copy()
-    after_birth = t[after].copy()
+    after_birth = t.take(np.flatnonzero(after))
+    after_birth.index = pd.RangeIndex(len(after_birth))
+    course = t.take(np.flatnonzero(~after)) if after.any() else t
+    course.index = pd.RangeIndex(len(course))
 
     course["k"] = course.groupby("patient_id").cumcount() + 1
     course["t0"] = course.groupby("patient_id")["transfer_date"].transform("min")
@@ -130,32 +138,27 @@ def first_course(cohort: Cohort, *, dropout_days: int = 365) -> Course:
     continued = np.where(nxt.notna(), 1.0, np.where(stopped, 0.0, np.nan))
     course["continued"] = np.where(course["lb"] == 0, continued, np.nan)
 
-    # One row per woman: time zero, arm, and how follow-up ended.
-    last = course.groupby("patient_id").tail(1).set_index("patient_id")
-    first = course[course["k"] == 1].set_index("patient_id")
-    women = first.copy()
-    women["assigned_arm"] = pd.Categorical(first["assigned_arm"], categories=list(ARMS))
-    last_lb, last_day = last["lb"], last["day"]
-    end_days = (last["follow_up_end_date"] - last["t0"]).dt.days
-    status = np.select([last_lb == 1, last_lb.isna(), last["continued"] == 0], [1, 0, 2], default=0)
-    time = np.select(
-        [last_lb == 1, last_lb.isna(), last["continued"] == 0],
-        [last_day + 1, last_day + 0.5, last_day + 1],
-        default=np.maximum(end_days, last_day + 1),
-    )
-    women["status"] = pd.Series(status, index=last.index).reindex(women.index).astype(int)
-    women["time_days"] = pd.Series(time, index=last.index).reindex(women.index).astype(float)
+    # One row per woman: time zero, arm, and how follow-up ended. The course is sorted by woman
+    # and transfer, so her first row is where k is 1 and her last the row before the next first.
+    starts = np.flatnonzero(course["k"].to_numpy() == 1)
+    ends = np.append(starts[1:], len(course)) - 1
+    last = course[["lb", "day", "follow_up_end_date", "t0", "continued"]].take(ends)
+    women = course.take(starts)
+    women.index = pd.RangeIndex(len(women))
+    women.insert(0, "patient_id", women.pop("patient_id"))
+    women["assigned_arm"] = pd.Categorical(women["assigned_arm"], categories=list(ARMS))
+    last_lb, last_day = last["lb"].to_numpy(), last["day"].to_numpy()
+    end_days = (last["follow_up_end_date"] - last["t0"]).dt.days.to_numpy()
+    ended = [last_lb == 1, np.isnan(last_lb), last["continued"].to_numpy() == 0]
+    women["status"] = np.select(ended, [1, 0, 2], default=0).astype(int)
+    women["time_days"] = np.select(
+        ended, [last_day + 1, last_day + 0.5, last_day + 1], default=np.maximum(end_days, last_day + 1)
+    ).astype(float)
     women["event"] = (women["status"] == 1).astype(int)
     women["end"] = pd.Series(
-        np.select(
-            [last_lb == 1, last_lb.isna(), last["continued"] == 0],
-            ["live_birth", "outcome_unknown", "dropout"],
-            default="end_of_follow_up",
-        ),
-        index=last.index,
-    ).reindex(women.index)
-    women = women.reset_index()
-    return Course(transfers=course.reset_index(drop=True), women=women, after_birth=after_birth.reset_index(drop=True))
+        np.select(ended, ["live_birth", "outcome_unknown", "dropout"], default="end_of_follow_up"), index=women.index
+    )
+    return Course(transfers=course, women=women, after_birth=after_birth)
 
 
 def delay_by_arm(cohort: Cohort) -> pd.DataFrame:
