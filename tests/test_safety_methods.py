@@ -400,3 +400,30 @@ def test_harm_differences_without_a_recorded_harm_keep_their_columns():
     frame = pd.DataFrame({"treatment_arm": ["none", "personalized", "none"], "live_birth": [1.0, 0.0, 1.0]})
     out = safety.harm_differences(frame, harms=[("miscarriage", "unit")], reference="none")
     assert out.empty and list(out.columns) == safety.HARM_DIFFERENCE_COLUMNS
+
+
+def test_pregnancy_outcomes_add_the_deliveries_without_copying_the_transfers_again(small_cohort_dir):
+    """Each transfer row carries every cohort column, so a copy of the frame is what the
+    outcomes cost at registry size. With a births table, the delivery columns are looked up by
+    key: the peak allocation stays under the one copy the result needs (the earlier left merge
+    copied the whole frame again: 1.7 frames on the shipped cohort)."""
+    import tracemalloc
+
+    from analysis.data.cohort import load_cohort
+
+    cohort = load_cohort(small_cohort_dir)
+    assert cohort.births is not None and len(cohort.births)
+    frame = cohort.population("all", "live_birth")
+    frame_bytes = frame.memory_usage(deep=True).sum()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        out = safety.pregnancy_outcomes(frame, cohort.births)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    # the deliveries land on their transfers: babies counted per transfer as in the births table
+    got = out.set_index(["patient_id", "transfer_number"])["n_babies"]
+    counted = cohort.births.groupby(["patient_id", "transfer_number"]).size().reindex(got.index, fill_value=0)
+    assert counted.sum() > 0 and (got == counted).all()
+    assert peak < 1.2 * frame_bytes, peak / frame_bytes

@@ -218,9 +218,15 @@ def pregnancy_outcomes(transfers: pd.DataFrame, births: pd.DataFrame | None) -> 
         ]
         per_delivery = b.groupby(_KEY, sort=False)[baby_cols].max(min_count=1)  # any baby: one pregnancy event
         per_delivery["n_babies"] = b.groupby(_KEY, sort=False).size()
-        t = t.drop(columns=[c for c in (*baby_cols, "n_babies") if c in t.columns]).merge(
-            per_delivery.reset_index(), on=_KEY, how="left"
-        )
+        # The deliveries' columns are looked up by key and appended, as a left merge would, but
+        # without copying every transfer column once more (half a second at a million rows).
+        for c in (*baby_cols, "n_babies"):
+            if c in t.columns:
+                del t[c]
+        delivered = per_delivery.reindex(pd.MultiIndex.from_frame(t[_KEY]))
+        for c in (*baby_cols, "n_babies"):
+            t[c] = delivered[c].to_numpy()
+        t.index = pd.RangeIndex(len(t))
         t["n_babies"] = t["n_babies"].fillna(0).astype(int)
         t["multiple_birth"] = (t["n_babies"] >= 2).astype(float)
         for c in baby_cols:
