@@ -343,10 +343,11 @@ def analysis_population(cohort: Cohort, name: str = "first", outcome: str | None
         mask &= t["transfer_number"] == 1
     else:
         mask &= ~after_first_live_birth_flags(t)
-    out = t[mask].copy()
+    out = t.take(np.flatnonzero(mask.to_numpy()))  # one copy of every column (mask, copy, reset made three)
+    out.index = pd.RangeIndex(len(out))
     if outcome is not None and str(out[outcome].dtype) == "boolean":
         out[outcome] = out[outcome].astype(int)
-    return _analysed_levels(out.reset_index(drop=True))
+    return _analysed_levels(out)
 
 
 def load_cohort(
