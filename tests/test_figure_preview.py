@@ -172,3 +172,26 @@ def test_a_notebook_kernel_shows_the_saved_png_and_redraws_a_changed_figure(tmp_
     assert len(shown) == 1
     np.testing.assert_array_equal(np.asarray(shown[0]), np.asarray(saved.reduce(3)))
     assert len(again) == 1 and np.asarray(again[0]).shape != np.asarray(shown[0]).shape  # drawn: tight box
+
+
+def test_a_figure_drawn_after_saving_is_drawn_afresh_even_when_no_longer_stale(shell, tmp_path):
+    """A draw clears matplotlib's stale mark, so a change followed by a draw (``canvas.draw()``,
+    as a widget backend or a text-extent computation does) would look unchanged: the draw itself
+    ends the preview."""
+    fig = _figure()
+    style.save_figure(fig, "f", tmp_path, formats=("png",), dpi=300)
+    fig.axes[0].set_title("Changed, then drawn")
+    fig.canvas.draw()
+    assert not fig.stale and not preview.has_preview(fig)
+    shown = _shown(shell, fig)
+    expected = Image.open(io.BytesIO(base64.b64decode(print_figure(fig, "png", base64=True, bbox_inches="tight"))))
+    np.testing.assert_array_equal(np.asarray(shown), np.asarray(expected))
+
+
+def test_a_second_save_without_png_ends_the_first_saves_preview(shell, tmp_path):
+    fig = _figure()
+    style.save_figure(fig, "f", tmp_path, formats=("png",), dpi=300)
+    assert preview.has_preview(fig)
+    fig.axes[0].set_title("Saved again as PDF only")
+    style.save_figure(fig, "g", tmp_path, formats=("pdf",), dpi=300)
+    assert not preview.has_preview(fig)

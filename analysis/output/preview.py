@@ -9,10 +9,12 @@ blocks of pixels. The notebook then shows exactly the picture that was written t
 ``figures/<name>.png``.
 
 A preview is shown only while the figure is unchanged since it was saved. Matplotlib marks a
-figure *stale* whenever one of its artists changes; a stale figure (a title set afterwards,
-limits changed, anything) is drawn the ordinary way, so a notebook never shows an outdated
-picture. Outside IPython, or when the notebook shows figures as SVG or at retina resolution,
-nothing changes: no preview is made and figures display as matplotlib draws them.
+figure *stale* whenever one of its artists changes, and a draw clears the mark; so a preview is
+dropped at the figure's first draw after the save, and a figure that is stale or was drawn since
+(a title set afterwards, limits changed, anything) is drawn the ordinary way: a notebook never
+shows an outdated picture. Outside IPython, or when the notebook shows figures as SVG or at
+retina resolution, nothing changes: no preview is made and figures display as matplotlib draws
+them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import weakref
 
 #: Previews of saved figures, as base64 PNG, by figure; a figure's entry goes with the figure.
 _PREVIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: The draw-event connection that drops a figure's preview, by figure.
+_WATCHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class _SavedFigurePrinter:
@@ -39,9 +43,8 @@ class _SavedFigurePrinter:
         self.fallback = fallback
 
     def __call__(self, fig):
-        preview = _PREVIEWS.get(fig)
-        if preview is not None and not fig.stale:
-            return preview
+        if has_preview(fig):
+            return _PREVIEWS[fig]
         return self.fallback(fig)
 
 
@@ -92,12 +95,12 @@ def _is_plain_png_printer(printer) -> bool:
     )
 
 
-def keep_preview(fig, rgba, dpi: float) -> bool:
-    """Keep the preview of ``fig`` from its saved raster ``rgba`` (rows × columns × 4, at ``dpi``).
+def preview_png(fig, rgba, dpi: float) -> str | None:
+    """Return the preview of ``fig`` from its saved raster ``rgba`` (rows × columns × 4, at ``dpi``).
 
     The raster is reduced by the whole factor ``dpi / fig.dpi`` (pixel blocks averaged by
-    Pillow's ``reduce``); a factor that is not a whole number keeps no preview, and the figure is
-    drawn as usual when shown.
+    Pillow's ``reduce``); for a factor that is not a whole number there is no preview, and the
+    figure is drawn as usual when shown.
 
     Parameters
     ----------
@@ -109,22 +112,40 @@ def keep_preview(fig, rgba, dpi: float) -> bool:
 
     Returns
     -------
-    bool
-        Whether a preview was kept.
+    str or None
+        The preview as base64 PNG (what IPython's printer returns), or None.
     """
     from PIL import Image
 
     factor = float(dpi) / float(fig.dpi)
     if factor < 1 or abs(factor - round(factor)) > 1e-9:
-        _PREVIEWS.pop(fig, None)
-        return False
+        return None
     image = Image.fromarray(rgba)
     if round(factor) > 1:
         image = image.reduce(int(round(factor)))
     buffer = io.BytesIO()
     image.save(buffer, format="png")
-    _PREVIEWS[fig] = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return True
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def show_preview(fig, png: str | None) -> None:
+    """Show ``fig`` from ``png`` (:func:`preview_png`) until it changes or is drawn again; None forgets it.
+
+    Called once the figure is saved and put back as it was: a draw from then on (the user's, or
+    matplotlib's for any reason) drops the preview, since a draw also clears the stale mark that
+    would have told of a change.
+    """
+    old = _WATCHES.pop(fig, None)
+    if old is not None:
+        fig.canvas.mpl_disconnect(old)
+    _PREVIEWS.pop(fig, None)
+    if png is not None:
+        _PREVIEWS[fig] = png
+        _WATCHES[fig] = fig.canvas.mpl_connect("draw_event", _forget_on_draw)
+
+
+def _forget_on_draw(event) -> None:
+    show_preview(event.canvas.figure, None)
 
 
 def has_preview(fig) -> bool:

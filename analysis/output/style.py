@@ -434,18 +434,20 @@ def save_figure(
     ]
     for collection in dense:
         collection.set_rasterized(True)
-    previewed = False
+    png = None
     try:
-        previewed = _write_formats(fig, name, out_dir, formats, dpi, paths)
+        png = _write_formats(fig, name, out_dir, formats, dpi, paths)
     finally:
         for collection in dense:
             collection.set_rasterized(False)
         if engine is not None:
             fig.set_layout_engine(engine)
-    if previewed:
+    if png is not None:
         # Saving marks the figure stale (its dpi and layout engine were set and put back), though
-        # it shows what was just written; unmarked, a later change still marks it, and only an
-        # unchanged figure is shown from its preview (analysis.output.preview).
+        # it shows what was just written; unmarked, a later change or draw still ends the
+        # preview (analysis.output.preview). An earlier save's preview ended at this save's
+        # first draw.
+        preview.show_preview(fig, png)
         fig.stale = False
     return paths
 
@@ -463,11 +465,11 @@ def _settle_layout(fig, max_draws: int = 30, atol: float = 1e-10) -> None:
         last = now
 
 
-def _write_formats(fig, name, out_dir, formats, dpi, paths) -> bool:
-    """Write each format of ``fig``; return whether a notebook preview was kept from its PNG."""
+def _write_formats(fig, name, out_dir, formats, dpi, paths) -> str | None:
+    """Write each format of ``fig``; return the notebook preview made from its PNG, if any."""
     import matplotlib as mpl
 
-    previewed = False
+    png = None
     with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
         for fmt in formats:
             fmt = fmt.lower().lstrip(".")
@@ -478,7 +480,7 @@ def _write_formats(fig, name, out_dir, formats, dpi, paths) -> bool:
                 kwargs["metadata"] = dict(_METADATA[fmt])
             try:
                 if fmt == "png" and preview.previews_wanted():
-                    previewed = _write_png_keeping_preview(fig, tmp, dpi, kwargs["metadata"])
+                    png = _write_png_and_preview(fig, tmp, dpi, kwargs["metadata"])
                 else:
                     fig.savefig(tmp, **kwargs)
                 os.replace(tmp, path)
@@ -486,11 +488,11 @@ def _write_formats(fig, name, out_dir, formats, dpi, paths) -> bool:
                 if tmp.exists():
                     tmp.unlink()
             paths.append(path)
-    return previewed
+    return png
 
 
-def _write_png_keeping_preview(fig, path, dpi, metadata) -> bool:
-    """Write ``fig`` as PNG from one raster, and keep that raster's preview for the notebook.
+def _write_png_and_preview(fig, path, dpi, metadata) -> str | None:
+    """Write ``fig`` as PNG from one raster, and return that raster's preview for the notebook.
 
     The pixels are drawn once (``savefig`` to raw RGBA) and written by :func:`matplotlib.image.imsave`,
     as ``savefig(format="png")`` itself does, so the file is the same bytes; the notebook's
@@ -507,7 +509,7 @@ def _write_png_keeping_preview(fig, path, dpi, metadata) -> bool:
     width, height = int(fig.get_figwidth() * dpi), int(fig.get_figheight() * dpi)
     if raw.getbuffer().nbytes != 4 * width * height:  # not Agg's arithmetic: the ordinary way
         fig.savefig(path, format="png", dpi=dpi, metadata=metadata)
-        return False
+        return None
     rgba = np.frombuffer(raw.getbuffer(), np.uint8).reshape(height, width, 4)
     image.imsave(path, rgba, format="png", dpi=dpi, metadata=metadata)
-    return preview.keep_preview(fig, rgba, dpi)
+    return preview.preview_png(fig, rgba, dpi)
