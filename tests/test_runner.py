@@ -151,7 +151,14 @@ def test_the_harm_check_of_notebook_07_weighs_notebook_06s_rule(run):
         assert merged[col].to_numpy() == pytest.approx(100 * merged[source].to_numpy(), rel=1e-12, abs=1e-12)
 
 
-def test_existing_run_folder_is_not_overwritten(run, small_cohort_dir):
+def test_existing_run_folder_is_not_overwritten(run, small_cohort_dir, monkeypatch):
+    """Refused before anything starts: no warm process is started for a run that cannot go on."""
+    import analysis.run.runner as runner
+
+    def no_warm_process(*args, **kwargs):
+        raise AssertionError("the warm process was started for a refused run")
+
+    monkeypatch.setattr(runner, "start_warm_kernels", no_warm_process)
     with pytest.raises(RunError, match="--force"):
         run_suite(small_cohort_dir, run, quiet=True)
 

@@ -335,6 +335,14 @@ def run_suite(
     ConfigError, DataReadError, CohortValidationError
         Bad parameters or data, before anything is written.
     """
+    out_dir = Path(out_dir).resolve()
+    # an existing folder stops the run before anything starts (the warm process included)
+    previous = _previous_run(out_dir) if out_dir.exists() and notebooks and not force else None
+    if out_dir.exists() and not force and previous is None:
+        raise RunError(
+            f"run folder {out_dir} exists; choose another --out or pass --force to replace it "
+            "(to rerun some notebooks of a finished run, name them with --notebooks)"
+        )
     # the warm process imports while the cohort is prepared; its kernels get the BLAS environment too
     with start_warm_kernels(
         kernel_name, enabled=warm_kernels and scheduler is None, environment=blas_thread_environment()
@@ -344,7 +352,6 @@ def run_suite(
             out_dir,
             config_path=config_path,
             overrides=overrides,
-            force=force,
             notebooks=notebooks,
             kernel_name=kernel_name,
             quiet=quiet,
@@ -353,6 +360,7 @@ def run_suite(
             share_cohort=share_cohort,
             scheduler=scheduler,
             warm=warm,
+            previous=previous,
         )
 
 
@@ -362,7 +370,6 @@ def _run_suite(
     *,
     config_path,
     overrides,
-    force,
     notebooks,
     kernel_name,
     quiet,
@@ -371,18 +378,16 @@ def _run_suite(
     share_cohort,
     scheduler,
     warm,
+    previous,
 ) -> Path:
-    """:func:`run_suite` with its warm process (:class:`analysis.run.warm_kernels.WarmKernels`) or None."""
+    """:func:`run_suite` with its warm process (:class:`analysis.run.warm_kernels.WarmKernels`) or None.
+
+    ``out_dir`` is resolved and checked, and ``previous`` is the finished run in it whose
+    notebooks are rerun (or None).
+    """
     kernel_manager_class = warm.manager_class if warm is not None else None
     data_dir = cohort_folder(data_dir, config_path)  # a database URL is read into a temporary cohort folder
-    out_dir = Path(out_dir).resolve()
     paths = list(notebooks) if notebooks else notebook_paths()
-    previous = _previous_run(out_dir) if out_dir.exists() and notebooks and not force else None
-    if out_dir.exists() and not force and previous is None:
-        raise RunError(
-            f"run folder {out_dir} exists; choose another --out or pass --force to replace it "
-            "(to rerun some notebooks of a finished run, name them with --notebooks)"
-        )
 
     # Known names come from the whole suite (a config serves every notebook, even when only
     # some are run) and from the notebooks being run.
