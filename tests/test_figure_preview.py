@@ -57,6 +57,11 @@ def _figure():
     return fig
 
 
+def _drawn(fig) -> Image.Image:
+    """The picture IPython's own inline printer draws for ``fig`` (cropped to its tight box)."""
+    return Image.open(io.BytesIO(base64.b64decode(print_figure(fig, "png", base64=True, bbox_inches="tight"))))
+
+
 def _shown(shell, fig) -> Image.Image:
     """The picture the notebook would show for ``fig`` (its PNG printer's output)."""
     data = shell.display_formatter.formatters["image/png"](fig)
@@ -74,7 +79,7 @@ def test_a_saved_figure_is_shown_from_its_saved_png(shell, tmp_path):
     assert abs(shown.size[1] - fig.get_figheight() * fig.dpi) <= 1
     np.testing.assert_array_equal(np.asarray(shown), np.asarray(saved.reduce(3)))
     # IPython's own printer draws it again, cropped to its tight box: another picture
-    drawn = Image.open(io.BytesIO(base64.b64decode(print_figure(fig, "png", base64=True, bbox_inches="tight"))))
+    drawn = _drawn(fig)
     assert drawn.size != shown.size
 
 
@@ -85,7 +90,7 @@ def test_a_figure_changed_after_saving_is_drawn_afresh(shell, tmp_path):
     fig.axes[0].set_title("Changed after saving")
     assert not preview.has_preview(fig)
     after = _shown(shell, fig)
-    expected = Image.open(io.BytesIO(base64.b64decode(print_figure(fig, "png", base64=True, bbox_inches="tight"))))
+    expected = _drawn(fig)
     np.testing.assert_array_equal(np.asarray(after), np.asarray(expected))
     assert np.asarray(after).shape != before.shape or not np.array_equal(np.asarray(after), before)
 
@@ -124,7 +129,7 @@ def test_no_preview_when_the_saved_resolution_is_not_a_whole_multiple(shell, tmp
     style.save_figure(fig, "f", tmp_path, formats=("png",), dpi=250)  # figure.dpi 100: factor 2.5
     assert not preview.has_preview(fig)
     shown = _shown(shell, fig)  # drawn by IPython's printer as before
-    expected = Image.open(io.BytesIO(base64.b64decode(print_figure(fig, "png", base64=True, bbox_inches="tight"))))
+    expected = _drawn(fig)
     assert shown.size == expected.size
 
 
@@ -184,7 +189,7 @@ def test_a_figure_drawn_after_saving_is_drawn_afresh_even_when_no_longer_stale(s
     fig.canvas.draw()
     assert not fig.stale and not preview.has_preview(fig)
     shown = _shown(shell, fig)
-    expected = Image.open(io.BytesIO(base64.b64decode(print_figure(fig, "png", base64=True, bbox_inches="tight"))))
+    expected = _drawn(fig)
     np.testing.assert_array_equal(np.asarray(shown), np.asarray(expected))
 
 

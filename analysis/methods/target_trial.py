@@ -40,7 +40,7 @@ import pandas as pd
 import scipy.special
 
 from analysis.core.exceptions import ModelError
-from analysis.data.cohort import Cohort
+from analysis.data.cohort import Cohort, rows_at
 from analysis.methods.effects import weighted_logit
 from analysis.methods.propensity import iptw_weights, propensity_scores
 from analysis.methods.resampling import frequency_bootstrap, percentile_interval
@@ -103,15 +103,12 @@ def first_course(cohort: Cohort, *, dropout_days: int = 365) -> Course:
     transfers = cohort.transfers
     keep = np.flatnonzero(transfers["patient_id"].isin(pats["patient_id"]).to_numpy())
     keys = transfers[["patient_id", "transfer_number"]].take(keep).set_axis(keep)  # labelled by position
-    t = transfers.take(keys.sort_values(["patient_id", "transfer_number"], kind="stable").index.to_numpy())
-    t.index = pd.RangeIndex(len(t))
+    t = rows_at(transfers, keys.sort_values(["patient_id", "transfer_number"], kind="stable").index.to_numpy())
     lb = t["live_birth"].astype("Float64").fillna(0).astype(float).to_numpy() == 1
     births_before = pd.Series(lb, index=t.index).groupby(t["patient_id"]).cumsum() - lb
     after = births_before.to_numpy() > 0
-    after_birth = t.take(np.flatnonzero(after))
-    after_birth.index = pd.RangeIndex(len(after_birth))
-    course = t.take(np.flatnonzero(~after)) if after.any() else t
-    course.index = pd.RangeIndex(len(course))
+    after_birth = rows_at(t, np.flatnonzero(after))
+    course = rows_at(t, np.flatnonzero(~after)) if after.any() else t
 
     course["k"] = course.groupby("patient_id").cumcount() + 1
     course["t0"] = course.groupby("patient_id")["transfer_date"].transform("min")
@@ -143,8 +140,7 @@ def first_course(cohort: Cohort, *, dropout_days: int = 365) -> Course:
     starts = np.flatnonzero(course["k"].to_numpy() == 1)
     ends = np.append(starts[1:], len(course)) - 1
     last = course[["lb", "day", "follow_up_end_date", "t0", "continued"]].take(ends)
-    women = course.take(starts)
-    women.index = pd.RangeIndex(len(women))
+    women = rows_at(course, starts)
     women.insert(0, "patient_id", women.pop("patient_id"))
     women["assigned_arm"] = pd.Categorical(women["assigned_arm"], categories=list(ARMS))
     last_lb, last_day = last["lb"].to_numpy(), last["day"].to_numpy()
